@@ -1,0 +1,414 @@
+//! Aggregate functions over a window's records (DESIGN §3), their parsing from job definitions, and the
+//! per-window accumulator that computes them.
+//!
+//! Every accumulator is plain owned data. Float sums depend on the order records are added; the runtime adds
+//! them in `(logical time, partition, offset)` order, so results are bit-identical for any worker count.
+
+use crate::sketch::QuantileSketch;
+use crate::value::{Value, ValueType};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A comparison in `count_if(field OP x)`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Comparison {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+}
+
+impl Comparison {
+    pub fn holds(self, v: f64, x: f64) -> bool {
+        match self {
+            Comparison::Gt => v > x,
+            Comparison::Ge => v >= x,
+            Comparison::Lt => v < x,
+            Comparison::Le => v <= x,
+            Comparison::Eq => v == x,
+        }
+    }
+    fn symbol(self) -> &'static str {
+        match self {
+            Comparison::Gt => ">",
+            Comparison::Ge => ">=",
+            Comparison::Lt => "<",
+            Comparison::Le => "<=",
+            Comparison::Eq => "==",
+        }
+    }
+}
+
+/// One aggregate function applied to a named input field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AggregateFn {
+    Count,
+    CountIf { field: String, cmp: Comparison, threshold: f64 },
+    Sum(String),
+    Min(String),
+    Max(String),
+    Mean(String),
+    Rms(String),
+    Stddev(String),
+    First(String),
+    Last(String),
+    Quantile { field: String, q: f64 },
+}
+
+/// Why an aggregate expression could not be parsed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("`{expr}`: {problem}; allowed: count, count_if(FIELD > X) (also >=, <, <=, ==), sum(FIELD), min(FIELD), max(FIELD), mean(FIELD), rms(FIELD), stddev(FIELD), first(FIELD), last(FIELD), quantile(FIELD, Q) with 0 ≤ Q ≤ 1")]
+pub struct AggregateParseError {
+    pub expr: String,
+    pub problem: String,
+}
+
+impl AggregateFn {
+    /// Parses `count`, `min(ppv_mm_s)`, `count_if(ppv_mm_s > 5.0)`, `quantile(ppv_mm_s, 0.99)`, ….
+    pub fn parse(expr: &str) -> Result<AggregateFn, AggregateParseError> {
+        let err = |problem: &str| AggregateParseError { expr: expr.to_string(), problem: problem.to_string() };
+        let e = expr.trim();
+        if e == "count" || e == "count()" {
+            return Ok(AggregateFn::Count);
+        }
+        let open = e.find('(').ok_or_else(|| err("expected FUNCTION(FIELD)"))?;
+        if !e.ends_with(')') {
+            return Err(err("missing closing parenthesis"));
+        }
+        let name = e[..open].trim();
+        let args = e[open + 1..e.len() - 1].trim();
+        let field = |s: &str| -> Result<String, AggregateParseError> {
+            let s = s.trim();
+            if s.is_empty() || !s.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                Err(err(&format!("`{s}` is not a field name")))
+            } else {
+                Ok(s.to_string())
+            }
+        };
+        Ok(match name {
+            "sum" => AggregateFn::Sum(field(args)?),
+            "min" => AggregateFn::Min(field(args)?),
+            "max" => AggregateFn::Max(field(args)?),
+            "mean" | "avg" => AggregateFn::Mean(field(args)?),
+            "rms" => AggregateFn::Rms(field(args)?),
+            "stddev" => AggregateFn::Stddev(field(args)?),
+            "first" => AggregateFn::First(field(args)?),
+            "last" => AggregateFn::Last(field(args)?),
+            "quantile" => {
+                let (f, q) = args.split_once(',').ok_or_else(|| err("quantile takes (FIELD, Q)"))?;
+                let q: f64 = q.trim().parse().map_err(|_| err("Q must be a number"))?;
+                if !(0.0..=1.0).contains(&q) {
+                    return Err(err("Q must be between 0 and 1"));
+                }
+                AggregateFn::Quantile { field: field(f)?, q }
+            }
+            "count_if" => {
+                for (sym, cmp) in [
+                    (">=", Comparison::Ge),
+                    ("<=", Comparison::Le),
+                    ("==", Comparison::Eq),
+                    (">", Comparison::Gt),
+                    ("<", Comparison::Lt),
+                ] {
+                    if let Some((f, x)) = args.split_once(sym) {
+                        let threshold: f64 = x.trim().parse().map_err(|_| err("the threshold must be a number"))?;
+                        return Ok(AggregateFn::CountIf { field: field(f)?, cmp, threshold });
+                    }
+                }
+                return Err(err("count_if takes (FIELD OP NUMBER)"));
+            }
+            _ => return Err(err(&format!("unknown function `{name}`"))),
+        })
+    }
+
+    /// The input field this aggregate reads, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            AggregateFn::Count => None,
+            AggregateFn::CountIf { field, .. } | AggregateFn::Quantile { field, .. } => Some(field),
+            AggregateFn::Sum(f)
+            | AggregateFn::Min(f)
+            | AggregateFn::Max(f)
+            | AggregateFn::Mean(f)
+            | AggregateFn::Rms(f)
+            | AggregateFn::Stddev(f)
+            | AggregateFn::First(f)
+            | AggregateFn::Last(f) => Some(f),
+        }
+    }
+
+    /// Whether the aggregate needs a numeric input field.
+    pub fn needs_number(&self) -> bool {
+        !matches!(self, AggregateFn::Count | AggregateFn::First(_) | AggregateFn::Last(_))
+    }
+
+    /// The output type given the input field's type.
+    pub fn output_type(&self, input: Option<ValueType>) -> ValueType {
+        match self {
+            AggregateFn::Count | AggregateFn::CountIf { .. } => ValueType::Int,
+            AggregateFn::Sum(_) | AggregateFn::Min(_) | AggregateFn::Max(_) => {
+                if input == Some(ValueType::Int) { ValueType::Int } else { ValueType::Float }
+            }
+            AggregateFn::First(_) | AggregateFn::Last(_) => input.unwrap_or(ValueType::Str),
+            _ => ValueType::Float,
+        }
+    }
+}
+
+impl fmt::Display for AggregateFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AggregateFn::Count => write!(f, "count"),
+            AggregateFn::CountIf { field, cmp, threshold } => write!(f, "count_if({field} {} {threshold})", cmp.symbol()),
+            AggregateFn::Sum(x) => write!(f, "sum({x})"),
+            AggregateFn::Min(x) => write!(f, "min({x})"),
+            AggregateFn::Max(x) => write!(f, "max({x})"),
+            AggregateFn::Mean(x) => write!(f, "mean({x})"),
+            AggregateFn::Rms(x) => write!(f, "rms({x})"),
+            AggregateFn::Stddev(x) => write!(f, "stddev({x})"),
+            AggregateFn::First(x) => write!(f, "first({x})"),
+            AggregateFn::Last(x) => write!(f, "last({x})"),
+            AggregateFn::Quantile { field, q } => write!(f, "quantile({field}, {q})"),
+        }
+    }
+}
+
+/// A named aggregate: one output column.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AggregateSpec {
+    pub name: String,
+    pub func: AggregateFn,
+    /// Index of the input field in the operator's value list (`None` for `count`).
+    pub input: Option<usize>,
+    /// The input field's type (`None` for `count`).
+    pub input_type: Option<ValueType>,
+}
+
+/// Running state of one aggregate in one window for one key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Slot {
+    Count,
+    CountIf(u64),
+    SumInt(i64),
+    SumFloat(f64),
+    Extreme(Option<Value>),
+    Mean(f64),
+    Rms(f64),
+    Stddev { mean: f64, m2: f64 },
+    Ordered(Option<(i64, Value)>),
+    Quantile(Box<QuantileSketch>),
+}
+
+/// All aggregates of one window for one key, plus the carried fields (taken from the first record applied).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Accumulator {
+    count: u64,
+    slots: Vec<Slot>,
+    pub carry: Vec<Value>,
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+impl Accumulator {
+    pub fn new(specs: &[AggregateSpec], carry: Vec<Value>) -> Self {
+        let slots = specs
+            .iter()
+            .map(|s| match &s.func {
+                AggregateFn::Count => Slot::Count,
+                AggregateFn::CountIf { .. } => Slot::CountIf(0),
+                AggregateFn::Sum(_) if s.input_type == Some(ValueType::Int) => Slot::SumInt(0),
+                AggregateFn::Sum(_) => Slot::SumFloat(0.0),
+                AggregateFn::Min(_) | AggregateFn::Max(_) => Slot::Extreme(None),
+                AggregateFn::Mean(_) => Slot::Mean(0.0),
+                AggregateFn::Rms(_) => Slot::Rms(0.0),
+                AggregateFn::Stddev(_) => Slot::Stddev { mean: 0.0, m2: 0.0 },
+                AggregateFn::First(_) | AggregateFn::Last(_) => Slot::Ordered(None),
+                AggregateFn::Quantile { .. } => Slot::Quantile(Box::default()),
+            })
+            .collect();
+        Accumulator { count: 0, slots, carry }
+    }
+
+    /// Adds one record: its event time and its values (indexed by `AggregateSpec::input`).
+    pub fn add(&mut self, specs: &[AggregateSpec], ts: i64, values: &[Value]) {
+        self.count += 1;
+        let n = self.count as f64;
+        for (slot, spec) in self.slots.iter_mut().zip(specs) {
+            let v = spec.input.map(|i| &values[i]);
+            match (slot, &spec.func) {
+                (Slot::Count, _) => {}
+                (Slot::CountIf(c), AggregateFn::CountIf { cmp, threshold, .. }) => {
+                    if cmp.holds(num(v.unwrap()), *threshold) {
+                        *c += 1;
+                    }
+                }
+                (Slot::SumInt(s), _) => {
+                    if let Some(Value::Int(i)) = v {
+                        *s = s.saturating_add(*i);
+                    }
+                }
+                (Slot::SumFloat(s), _) => *s += num(v.unwrap()),
+                (Slot::Extreme(e), AggregateFn::Min(_)) => {
+                    let v = v.unwrap();
+                    if e.as_ref().is_none_or(|m| num(v) < num(m)) {
+                        *e = Some(v.clone());
+                    }
+                }
+                (Slot::Extreme(e), _) => {
+                    let v = v.unwrap();
+                    if e.as_ref().is_none_or(|m| num(v) > num(m)) {
+                        *e = Some(v.clone());
+                    }
+                }
+                (Slot::Mean(s), _) => *s += num(v.unwrap()),
+                (Slot::Rms(s), _) => {
+                    let x = num(v.unwrap());
+                    *s += x * x;
+                }
+                (Slot::Stddev { mean, m2 }, _) => {
+                    let x = num(v.unwrap());
+                    let d = x - *mean;
+                    *mean += d / n;
+                    *m2 += d * (x - *mean);
+                }
+                (Slot::Ordered(o), AggregateFn::First(_)) => {
+                    // Earliest event time; on a tie the record applied first wins.
+                    if o.as_ref().is_none_or(|(t, _)| ts < *t) {
+                        *o = Some((ts, v.unwrap().clone()));
+                    }
+                }
+                (Slot::Ordered(o), _) => {
+                    // Latest event time; on a tie the record applied last wins.
+                    if o.as_ref().is_none_or(|(t, _)| ts >= *t) {
+                        *o = Some((ts, v.unwrap().clone()));
+                    }
+                }
+                (Slot::Quantile(s), _) => s.add(num(v.unwrap())),
+                (Slot::CountIf(_), _) => unreachable!("count_if slot without count_if spec"),
+            }
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The aggregate values, in spec order.
+    pub fn finish(&self, specs: &[AggregateSpec]) -> Vec<Value> {
+        let n = self.count as f64;
+        self.slots
+            .iter()
+            .zip(specs)
+            .map(|(slot, spec)| match slot {
+                Slot::Count => Value::Int(self.count as i64),
+                Slot::CountIf(c) => Value::Int(*c as i64),
+                Slot::SumInt(s) => Value::Int(*s),
+                Slot::SumFloat(s) => Value::Float(*s),
+                Slot::Extreme(e) => e.clone().unwrap_or(Value::Float(f64::NAN)),
+                Slot::Mean(s) => Value::Float(s / n),
+                Slot::Rms(s) => Value::Float((s / n).sqrt()),
+                Slot::Stddev { m2, .. } => Value::Float((m2 / n).sqrt()),
+                Slot::Ordered(o) => o.as_ref().map(|(_, v)| v.clone()).unwrap_or(Value::Float(f64::NAN)),
+                Slot::Quantile(s) => {
+                    let AggregateFn::Quantile { q, .. } = spec.func else { unreachable!() };
+                    Value::Float(s.quantile(q).unwrap_or(f64::NAN))
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn specs(exprs: &[&str]) -> Vec<AggregateSpec> {
+        exprs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let func = AggregateFn::parse(e).unwrap();
+                let input = func.field().map(|f| if f == "label" { 1 } else { 0 });
+                let input_type = func.field().map(|f| if f == "label" { ValueType::Str } else { ValueType::Float });
+                AggregateSpec { name: format!("a{i}"), func, input, input_type }
+            })
+            .collect()
+    }
+
+    fn run(exprs: &[&str], rows: &[(i64, f64, &str)]) -> Vec<Value> {
+        let s = specs(exprs);
+        let mut acc = Accumulator::new(&s, vec![]);
+        for (ts, x, label) in rows {
+            acc.add(&s, *ts, &[Value::Float(*x), Value::Str((*label).into())]);
+        }
+        acc.finish(&s)
+    }
+
+    #[test]
+    fn parses_every_function_and_rejects_nonsense() {
+        assert_eq!(AggregateFn::parse("count").unwrap(), AggregateFn::Count);
+        assert_eq!(
+            AggregateFn::parse("count_if(ppv_mm_s > 5.0)").unwrap(),
+            AggregateFn::CountIf { field: "ppv_mm_s".into(), cmp: Comparison::Gt, threshold: 5.0 }
+        );
+        assert_eq!(
+            AggregateFn::parse("count_if(x>=2)").unwrap(),
+            AggregateFn::CountIf { field: "x".into(), cmp: Comparison::Ge, threshold: 2.0 }
+        );
+        assert_eq!(
+            AggregateFn::parse("quantile(ppv_mm_s, 0.99)").unwrap(),
+            AggregateFn::Quantile { field: "ppv_mm_s".into(), q: 0.99 }
+        );
+        for bad in ["median(x)", "min(", "quantile(x, 2)", "count_if(x ~ 3)", "min(a b)"] {
+            let e = AggregateFn::parse(bad).unwrap_err();
+            assert!(e.to_string().contains("allowed:"), "{e}");
+        }
+        for e in ["count", "count_if(x > 5)", "sum(x)", "quantile(x, 0.5)", "last(x)"] {
+            assert_eq!(AggregateFn::parse(&AggregateFn::parse(e).unwrap().to_string()).unwrap(), AggregateFn::parse(e).unwrap());
+        }
+    }
+
+    #[test]
+    fn computes_each_aggregate() {
+        let rows = [(30, 3.0, "c"), (10, 1.0, "a"), (20, 4.0, "b"), (10, 2.0, "d"), (30, 0.5, "e")];
+        let out = run(
+            &["count", "count_if(x > 1.5)", "sum(x)", "min(x)", "max(x)", "mean(x)", "rms(x)", "stddev(x)", "first(label)", "last(label)", "quantile(x, 0.5)"],
+            &rows,
+        );
+        let xs = [3.0f64, 1.0, 4.0, 2.0, 0.5];
+        let mean = xs.iter().sum::<f64>() / 5.0;
+        let rms = (xs.iter().map(|x| x * x).sum::<f64>() / 5.0).sqrt();
+        let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 5.0).sqrt();
+        assert_eq!(out[0], Value::Int(5));
+        assert_eq!(out[1], Value::Int(3));
+        assert_eq!(out[2], Value::Float(10.5));
+        assert_eq!(out[3], Value::Float(0.5));
+        assert_eq!(out[4], Value::Float(4.0));
+        assert!((out[5].as_f64().unwrap() - mean).abs() < 1e-12);
+        assert!((out[6].as_f64().unwrap() - rms).abs() < 1e-12);
+        assert!((out[7].as_f64().unwrap() - sd).abs() < 1e-12);
+        // first: earliest ts 10, the first applied of the tie ("a"); last: latest ts 30, last applied ("e")
+        assert_eq!(out[8], Value::Str("a".into()));
+        assert_eq!(out[9], Value::Str("e".into()));
+        // nearest rank ⌈0.5·5⌉ = 3rd of [0.5, 1, 2, 3, 4] = 2
+        assert!((out[10].as_f64().unwrap() - 2.0).abs() <= 0.02);
+    }
+
+    #[test]
+    fn integer_sums_and_extremes_stay_integers() {
+        let s = vec![
+            AggregateSpec { name: "s".into(), func: AggregateFn::Sum("n".into()), input: Some(0), input_type: Some(ValueType::Int) },
+            AggregateSpec { name: "m".into(), func: AggregateFn::Max("n".into()), input: Some(0), input_type: Some(ValueType::Int) },
+        ];
+        let mut acc = Accumulator::new(&s, vec![]);
+        for i in [5i64, 7, -2] {
+            acc.add(&s, 0, &[Value::Int(i)]);
+        }
+        assert_eq!(acc.finish(&s), vec![Value::Int(10), Value::Int(7)]);
+        assert_eq!(AggregateFn::Sum("n".into()).output_type(Some(ValueType::Int)), ValueType::Int);
+        assert_eq!(AggregateFn::Mean("n".into()).output_type(Some(ValueType::Int)), ValueType::Float);
+    }
+}

@@ -1,0 +1,26 @@
+//! Pure event-time operators of weir.
+//!
+//! Everything here is plain owned data and deterministic logic with no I/O and no threads, so that it can be
+//! unit-tested directly and checkpointed later (every state type is `serde`-serializable). The runtime in
+//! `weir-engine` feeds these operators records in a deterministic order and tells them how far event time has
+//! progressed; it never reaches inside.
+
+pub mod aggregate;
+pub mod alert;
+pub mod event_order;
+pub mod sketch;
+pub mod threshold;
+pub mod value;
+pub mod watermark;
+pub mod window;
+pub mod window_aggregator;
+
+pub use aggregate::{AggregateFn, AggregateSpec, Comparison};
+pub use alert::{alert_id, Alert};
+pub use event_order::{EventOrderBuffer, Position};
+pub use sketch::QuantileSketch;
+pub use threshold::ThresholdAlerter;
+pub use value::{Key, Value};
+pub use watermark::{logical_time, ArrivalWatermark, WatermarkTracker};
+pub use window::WindowSpec;
+pub use window_aggregator::{WindowAggregator, WindowRow};

@@ -1,0 +1,161 @@
+//! Field values and grouping keys as they flow between operators.
+//!
+//! Strings are `CompactString`s so the short identifiers typical of sensor and courier streams (`vib-0042`,
+//! `o-0001234`) live inline without a heap allocation per record.
+
+use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One typed field value of a record.
+#[derive(Clone, Debug, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub enum Value {
+    Str(CompactString),
+    Int(i64),
+    Float(f64),
+}
+
+impl Value {
+    /// The value as a float, for numeric aggregates; strings have none.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::Str(_) => None,
+        }
+    }
+
+    /// Writes the value as a JSON value.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Str(s) => serde_json::Value::String(s.to_string()),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => f.write_str(s),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// A grouping key: the values of the key fields, in declared order.
+///
+/// Ordered (floats by total order) so that output rows can be sorted deterministically.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Key(pub Vec<Value>);
+
+impl Key {
+    /// The key as one string, fields joined by `|`, as used in alert `key` fields and hashing.
+    pub fn display(&self) -> String {
+        let mut out = String::new();
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push('|');
+            }
+            out.push_str(&v.to_string());
+        }
+        out
+    }
+
+    /// A stable 64-bit hash of the key (FNV-1a over a canonical encoding), used to route keys to workers.
+    /// Stable across processes and versions, unlike `std`'s `DefaultHasher`.
+    pub fn route_hash(&self) -> u64 {
+        let mut h = crate::alert::Fnv64::new();
+        for v in &self.0 {
+            match v {
+                Value::Str(s) => {
+                    h.write(&[1]);
+                    h.write(s.as_bytes());
+                }
+                Value::Int(i) => {
+                    h.write(&[2]);
+                    h.write(&i.to_le_bytes());
+                }
+                Value::Float(f) => {
+                    h.write(&[3]);
+                    h.write(&f.to_bits().to_le_bytes());
+                }
+            }
+            h.write(&[0xff]);
+        }
+        // FNV's low bits are weak for routing modulo small worker counts; mix them.
+        let mut x = h.finish();
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51afd7ed558ccd);
+        x ^= x >> 33;
+        x
+    }
+}
+
+fn value_rank(v: &Value) -> u8 {
+    match v {
+        Value::Str(_) => 0,
+        Value::Int(_) => 1,
+        Value::Float(_) => 2,
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        for (a, b) in self.0.iter().zip(other.0.iter()) {
+            let ord = match (a, b) {
+                (Value::Str(x), Value::Str(y)) => x.cmp(y),
+                (Value::Int(x), Value::Int(y)) => x.cmp(y),
+                (Value::Float(x), Value::Float(y)) => x.total_cmp(y),
+                _ => value_rank(a).cmp(&value_rank(b)),
+            };
+            if ord != std::cmp::Ordering::Equal {
+                return ord;
+            }
+        }
+        self.0.len().cmp(&other.0.len())
+    }
+}
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Key {}
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.route_hash());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_order_and_hash_stably() {
+        let a = Key(vec![Value::Str("vib-0001".into())]);
+        let b = Key(vec![Value::Str("vib-0002".into())]);
+        assert!(a < b);
+        assert_eq!(a.route_hash(), Key(vec![Value::Str("vib-0001".into())]).route_hash());
+        assert_ne!(a.route_hash(), b.route_hash());
+        assert_eq!(Key(vec![Value::Str("x".into()), Value::Int(3)]).display(), "x|3");
+    }
+}
+
+/// The type of a field as operators see it (schema enums arrive as strings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ValueType {
+    Str,
+    Int,
+    Float,
+}

@@ -1,0 +1,103 @@
+//! Window assignment: which `[start, end)` windows an event time falls in, and when a record is late.
+
+use serde::{Deserialize, Serialize};
+
+/// The shape of an event-time window. Windows are aligned to the epoch (offset 0), like Flink's and Kafka
+/// Streams' defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WindowSpec {
+    /// Fixed-size, non-overlapping windows.
+    Tumbling { size_ms: i64 },
+    /// Fixed-size windows starting every `slide_ms`; a record belongs to `size / slide` of them.
+    Hopping { size_ms: i64, slide_ms: i64 },
+}
+
+impl WindowSpec {
+    pub fn size_ms(&self) -> i64 {
+        match *self {
+            WindowSpec::Tumbling { size_ms } | WindowSpec::Hopping { size_ms, .. } => size_ms,
+        }
+    }
+
+    fn slide_ms(&self) -> i64 {
+        match *self {
+            WindowSpec::Tumbling { size_ms } => size_ms,
+            WindowSpec::Hopping { slide_ms, .. } => slide_ms,
+        }
+    }
+
+    /// The start times of the windows containing `ts`, in increasing order.
+    pub fn starts(&self, ts: i64) -> impl Iterator<Item = i64> {
+        let (size, slide) = (self.size_ms(), self.slide_ms());
+        let last = ts - ts.rem_euclid(slide);
+        // Smallest aligned start s with s + size > ts.
+        let mut first = last;
+        while first - slide + size > ts {
+            first -= slide;
+        }
+        (0..)
+            .map(move |i| first + i * slide)
+            .take_while(move |s| *s <= last)
+    }
+
+    /// The latest window start strictly below `limit`.
+    pub fn last_start_below(&self, limit: i64) -> i64 {
+        let slide = self.slide_ms();
+        let t = limit - 1;
+        t - t.rem_euclid(slide)
+    }
+}
+
+/// Whether a window ending at `end` is already closed for a record whose arrival watermark is `awm`:
+/// `end + allowed_lateness ≤ awm` (DESIGN §2).
+pub fn is_late(end: i64, allowed_lateness_ms: i64, awm: Option<i64>) -> bool {
+    match awm {
+        Some(w) => end.saturating_add(allowed_lateness_ms) <= w,
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tumbling_assigns_one_aligned_window() {
+        let w = WindowSpec::Tumbling { size_ms: 3_600_000 };
+        assert_eq!(w.starts(3_600_000).collect::<Vec<_>>(), vec![3_600_000]);
+        assert_eq!(w.starts(7_199_999).collect::<Vec<_>>(), vec![3_600_000]);
+        assert_eq!(w.starts(-1).collect::<Vec<_>>(), vec![-3_600_000]);
+        assert_eq!(w.last_start_below(7_200_000), 3_600_000);
+    }
+
+    #[test]
+    fn hopping_assigns_every_covering_window() {
+        let w = WindowSpec::Hopping { size_ms: 10, slide_ms: 5 };
+        assert_eq!(w.starts(12).collect::<Vec<_>>(), vec![5, 10]);
+        assert_eq!(w.starts(10).collect::<Vec<_>>(), vec![5, 10]);
+        assert_eq!(w.starts(9).collect::<Vec<_>>(), vec![0, 5]);
+        let w = WindowSpec::Hopping { size_ms: 10, slide_ms: 3 };
+        // windows [3,13) [6,16) [9,19) [12,22) contain 12
+        assert_eq!(w.starts(12).collect::<Vec<_>>(), vec![3, 6, 9, 12]);
+    }
+
+    #[test]
+    fn lateness_is_end_plus_allowed_at_or_below_watermark() {
+        assert!(!is_late(100, 0, None));
+        assert!(!is_late(100, 0, Some(99)));
+        assert!(is_late(100, 0, Some(100)));
+        assert!(!is_late(100, 10, Some(105)));
+        assert!(is_late(100, 10, Some(110)));
+    }
+}
+
+/// Which of a record's windows it is late for: `(late for at least one, late for all)`.
+pub fn lateness(spec: &WindowSpec, allowed_lateness_ms: i64, ts: i64, awm: Option<i64>) -> (bool, bool) {
+    let (mut any, mut all) = (false, true);
+    for start in spec.starts(ts) {
+        let late = is_late(start + spec.size_ms(), allowed_lateness_ms, awm);
+        any |= late;
+        all &= late;
+    }
+    (any, all)
+}
