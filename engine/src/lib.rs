@@ -1,1 +1,22 @@
-//! placeholder
+//! The weir runtime: event time on timely dataflow, sources that read and decode in parallel, and sinks that
+//! write deterministic output.
+//!
+//! - [`schema`], [`decode`], [`chunk`], [`sequencer`]: from bytes to stamped records.
+//! - [`source`]: files and built-in generators as chunk readers.
+//! - [`dataflow`]: the timely operators.
+//! - [`sink`]: Parquet, JSONL and stdout writers.
+//! - [`plan`], [`runtime`]: what to run and running it.
+
+pub mod chunk;
+pub mod dataflow;
+pub mod decode;
+pub mod metrics;
+pub mod plan;
+pub mod runtime;
+pub mod schema;
+pub mod sequencer;
+pub mod sink;
+pub mod source;
+
+pub use dataflow::RunContext;
+pub use runtime::{run, RunError, RunOptions, RunSummary};

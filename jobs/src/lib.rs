@@ -1,1 +1,24 @@
-//! placeholder
+//! Job definitions, their validation and planning, and the pieces of the `weir` command line.
+
+pub mod definition;
+pub mod explain;
+pub mod planner;
+pub mod progress;
+
+use definition::{DefinitionError, JobSource};
+use weir_engine::plan::Plan;
+
+/// Loads and plans a job definition with `--set` overrides and `--workers`.
+pub fn load_plan(
+    source: &JobSource,
+    sets: &[String],
+    workers: Option<usize>,
+) -> Result<Plan, DefinitionError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let table = definition::load(source, sets, &env)?;
+    let mut plan = planner::plan(source, &table)?;
+    if let Some(w) = workers {
+        plan.workers = w.max(1);
+    }
+    Ok(plan)
+}

@@ -1,1 +1,291 @@
-fn main(){}
+//! The `weir` command line: run, check and explain job definitions, generate workloads, and the demo.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+use weir_engine::source::generator::{GeneratorReader, GeneratorSpec, Workload};
+use weir_engine::{RunContext, RunOptions, RunSummary};
+use weir_jobs::definition::{DefinitionError, JobSource};
+use weir_jobs::progress::ProgressReporter;
+
+const VIBRATION_JOB: &str = include_str!("../../config/vibration-rollup.toml");
+
+#[derive(Parser)]
+#[command(
+    name = "weir",
+    version,
+    about = "Deterministic event-time stream processing: job definitions in, Parquet and alerts out."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct JobArgs {
+    /// The job definition (TOML).
+    job: PathBuf,
+    /// Override any scalar of the job by its dotted path, e.g. --set sources.vibration.path=in.jsonl
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Worker threads (overrides [job] workers).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a job to the end of its inputs.
+    Run {
+        #[command(flatten)]
+        job: JobArgs,
+        /// No progress output.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Validate a job definition: exit 0 if it is valid, 2 with every problem listed if not.
+    Check {
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// Print a job's dataflow graph: sources → operators → sinks.
+    Explain {
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// Generate a workload as JSONL (the schema of shared/workload/gen_events.py).
+    Generate(GenerateArgs),
+    /// Run the vibration-rollup reference job on data it generates itself.
+    Demo {
+        /// Output directory.
+        #[arg(long, default_value = "out/demo")]
+        out: PathBuf,
+        /// Hours of event time to generate.
+        #[arg(long, default_value_t = 6.0)]
+        hours: f64,
+        /// Number of sensors.
+        #[arg(long, default_value_t = 120)]
+        sensors: u32,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Stream {
+    Vibration,
+    Locations,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    stream: Stream,
+    #[arg(long, default_value_t = 120)]
+    sensors: u32,
+    #[arg(long, default_value_t = 1.0)]
+    hz: f64,
+    #[arg(long, default_value_t = 2.0)]
+    blasts_per_hour: f64,
+    #[arg(long, default_value_t = 2000)]
+    orders: u64,
+    #[arg(long, default_value_t = 150)]
+    deliverers: u32,
+    #[arg(long, default_value_t = 15.0)]
+    ping_s: f64,
+    #[arg(long, default_value_t = 30.0)]
+    budget_min: f64,
+    #[arg(long, default_value_t = 3.0)]
+    hours: f64,
+    /// Stop after this many valid events.
+    #[arg(long)]
+    count: Option<u64>,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    #[arg(long, default_value_t = 1500.0)]
+    jitter_mean_ms: f64,
+    /// Share of events arriving 2–15 min late.
+    #[arg(long, default_value_t = 0.0005)]
+    late_frac: f64,
+    /// Share of extra malformed lines.
+    #[arg(long, default_value_t = 0.0001)]
+    bad_frac: f64,
+    /// Output file (default: standard output).
+    #[arg(short, long)]
+    out: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(d) = e.downcast_ref::<DefinitionError>() {
+                eprint!("error: {d}");
+                return ExitCode::from(2);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Check { job } => {
+            let plan = load(&job)?;
+            println!(
+                "{}: ok — job `{}`: {} source(s), {} operator(s), {} sink(s)",
+                job.job.display(),
+                plan.job_name,
+                plan.sources.len(),
+                plan.operators.len(),
+                plan.sinks.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { job } => {
+            print!("{}", weir_jobs::explain::explain(&load(&job)?));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { job, quiet } => {
+            let plan = load(&job)?;
+            let summary = run_plan(plan, quiet)?;
+            print_summary(&summary);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Generate(g) => generate(g),
+        Command::Demo {
+            out,
+            hours,
+            sensors,
+            workers,
+        } => demo(&out, hours, sensors, workers),
+    }
+}
+
+fn load(job: &JobArgs) -> Result<weir_engine::plan::Plan> {
+    let src = JobSource::from_file(&job.job)?;
+    Ok(weir_jobs::load_plan(&src, &job.sets, job.workers)?)
+}
+
+fn run_plan(plan: weir_engine::plan::Plan, quiet: bool) -> Result<RunSummary> {
+    let ctx = RunContext::default();
+    let _progress =
+        (!quiet).then(|| ProgressReporter::start(ctx.metrics.clone(), Duration::from_secs(10)));
+    let summary = weir_engine::run(plan, RunOptions::default(), ctx)?;
+    Ok(summary)
+}
+
+fn print_summary(s: &RunSummary) {
+    eprintln!(
+        "done in {:.2}s: {} events read ({:.0} events/s, {:.1} MB), {} windows written, {} alerts, {} late, {} dead letters",
+        s.elapsed.as_secs_f64(),
+        s.records_in,
+        s.events_per_second(),
+        s.bytes_read as f64 / 1e6,
+        s.window_rows,
+        s.alerts,
+        s.late,
+        s.dead_letters
+    );
+}
+
+fn generate(g: GenerateArgs) -> Result<ExitCode> {
+    let workload = match g.stream {
+        Stream::Vibration => Workload::Vibration {
+            sensors: g.sensors,
+            hz: g.hz,
+            blasts_per_hour: g.blasts_per_hour,
+        },
+        Stream::Locations => Workload::Locations {
+            orders: g.orders,
+            deliverers: g.deliverers,
+            ping_s: g.ping_s,
+            budget_min: g.budget_min,
+        },
+    };
+    let spec = GeneratorSpec {
+        workload,
+        seed: g.seed,
+        start_ms: weir_engine::source::generator::DEFAULT_START_MS,
+        duration_ms: (g.hours * 3_600_000.0) as i64,
+        count: g.count,
+        jitter_mean_ms: g.jitter_mean_ms,
+        late_frac: g.late_frac,
+        bad_frac: g.bad_frac,
+        rate: None,
+    };
+    let reader = GeneratorReader::new(spec, 0, 1 << 20);
+    let n = match &g.out {
+        Some(path) => {
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot create `{}`", path.display()))?,
+            );
+            let n = reader.write_all(&mut f)?;
+            std::io::Write::flush(&mut f)?;
+            n
+        }
+        None => reader.write_all(&mut std::io::stdout().lock())?,
+    };
+    if let Some(path) = &g.out {
+        eprintln!("wrote {n} events to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Result<ExitCode> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create `{}`", out.display()))?;
+    let input = out.join("vibration.jsonl");
+    eprintln!(
+        "generating {hours} h of readings from {sensors} sensors → {}",
+        input.display()
+    );
+    let mut spec = GeneratorSpec::vibration(sensors, hours);
+    spec.bad_frac = 0.0005;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&input)?);
+    GeneratorReader::new(spec, 0, 1 << 20).write_all(&mut f)?;
+    std::io::Write::flush(&mut f)?;
+    drop(f);
+
+    let dir = out.join("vibration");
+    let sets = vec![
+        format!("sources.vibration.path={}", input.display()),
+        format!("sinks.rollups.path={}", dir.join("rollups").display()),
+        format!("sinks.alerts.path={}", dir.join("alerts.jsonl").display()),
+        format!(
+            "sinks.dead_letters.path={}",
+            dir.join("dead_letters.jsonl").display()
+        ),
+    ];
+    let src = JobSource {
+        name: "config/vibration-rollup.toml (built in)".into(),
+        text: VIBRATION_JOB.into(),
+        base_dir: ".".into(),
+    };
+    let plan = weir_jobs::load_plan(&src, &sets, Some(workers))?;
+    eprintln!("running vibration-rollup with {workers} workers");
+    let summary = run_plan(plan, false)?;
+    print_summary(&summary);
+    println!("\nvibration-rollup outputs:");
+    println!(
+        "  rollups (Parquet)   {}/date=*/hour=*/part-*.parquet",
+        dir.join("rollups").display()
+    );
+    println!(
+        "  alerts (JSONL)      {}",
+        dir.join("alerts.jsonl").display()
+    );
+    println!(
+        "  dead letters        {}",
+        dir.join("dead_letters.jsonl").display()
+    );
+    println!("\nread the rollups with DuckDB:");
+    println!(
+        "  duckdb -c \"SELECT sensor_id, max(ppv_max) AS peak, sum(over_limit) AS over_5mm FROM read_parquet('{}/**/*.parquet', hive_partitioning=true) GROUP BY ALL ORDER BY peak DESC LIMIT 5\"",
+        dir.join("rollups").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -44,7 +44,11 @@ impl Comparison {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum AggregateFn {
     Count,
-    CountIf { field: String, cmp: Comparison, threshold: f64 },
+    CountIf {
+        field: String,
+        cmp: Comparison,
+        threshold: f64,
+    },
     Sum(String),
     Min(String),
     Max(String),
@@ -53,7 +57,10 @@ pub enum AggregateFn {
     Stddev(String),
     First(String),
     Last(String),
-    Quantile { field: String, q: f64 },
+    Quantile {
+        field: String,
+        q: f64,
+    },
 }
 
 /// Why an aggregate expression could not be parsed.
@@ -67,7 +74,10 @@ pub struct AggregateParseError {
 impl AggregateFn {
     /// Parses `count`, `min(ppv_mm_s)`, `count_if(ppv_mm_s > 5.0)`, `quantile(ppv_mm_s, 0.99)`, ….
     pub fn parse(expr: &str) -> Result<AggregateFn, AggregateParseError> {
-        let err = |problem: &str| AggregateParseError { expr: expr.to_string(), problem: problem.to_string() };
+        let err = |problem: &str| AggregateParseError {
+            expr: expr.to_string(),
+            problem: problem.to_string(),
+        };
         let e = expr.trim();
         if e == "count" || e == "count()" {
             return Ok(AggregateFn::Count);
@@ -96,12 +106,17 @@ impl AggregateFn {
             "first" => AggregateFn::First(field(args)?),
             "last" => AggregateFn::Last(field(args)?),
             "quantile" => {
-                let (f, q) = args.split_once(',').ok_or_else(|| err("quantile takes (FIELD, Q)"))?;
+                let (f, q) = args
+                    .split_once(',')
+                    .ok_or_else(|| err("quantile takes (FIELD, Q)"))?;
                 let q: f64 = q.trim().parse().map_err(|_| err("Q must be a number"))?;
                 if !(0.0..=1.0).contains(&q) {
                     return Err(err("Q must be between 0 and 1"));
                 }
-                AggregateFn::Quantile { field: field(f)?, q }
+                AggregateFn::Quantile {
+                    field: field(f)?,
+                    q,
+                }
             }
             "count_if" => {
                 for (sym, cmp) in [
@@ -112,8 +127,15 @@ impl AggregateFn {
                     ("<", Comparison::Lt),
                 ] {
                     if let Some((f, x)) = args.split_once(sym) {
-                        let threshold: f64 = x.trim().parse().map_err(|_| err("the threshold must be a number"))?;
-                        return Ok(AggregateFn::CountIf { field: field(f)?, cmp, threshold });
+                        let threshold: f64 = x
+                            .trim()
+                            .parse()
+                            .map_err(|_| err("the threshold must be a number"))?;
+                        return Ok(AggregateFn::CountIf {
+                            field: field(f)?,
+                            cmp,
+                            threshold,
+                        });
                     }
                 }
                 return Err(err("count_if takes (FIELD OP NUMBER)"));
@@ -140,7 +162,10 @@ impl AggregateFn {
 
     /// Whether the aggregate needs a numeric input field.
     pub fn needs_number(&self) -> bool {
-        !matches!(self, AggregateFn::Count | AggregateFn::First(_) | AggregateFn::Last(_))
+        !matches!(
+            self,
+            AggregateFn::Count | AggregateFn::First(_) | AggregateFn::Last(_)
+        )
     }
 
     /// The output type given the input field's type.
@@ -148,7 +173,11 @@ impl AggregateFn {
         match self {
             AggregateFn::Count | AggregateFn::CountIf { .. } => ValueType::Int,
             AggregateFn::Sum(_) | AggregateFn::Min(_) | AggregateFn::Max(_) => {
-                if input == Some(ValueType::Int) { ValueType::Int } else { ValueType::Float }
+                if input == Some(ValueType::Int) {
+                    ValueType::Int
+                } else {
+                    ValueType::Float
+                }
             }
             AggregateFn::First(_) | AggregateFn::Last(_) => input.unwrap_or(ValueType::Str),
             _ => ValueType::Float,
@@ -160,7 +189,11 @@ impl fmt::Display for AggregateFn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AggregateFn::Count => write!(f, "count"),
-            AggregateFn::CountIf { field, cmp, threshold } => write!(f, "count_if({field} {} {threshold})", cmp.symbol()),
+            AggregateFn::CountIf {
+                field,
+                cmp,
+                threshold,
+            } => write!(f, "count_if({field} {} {threshold})", cmp.symbol()),
             AggregateFn::Sum(x) => write!(f, "sum({x})"),
             AggregateFn::Min(x) => write!(f, "min({x})"),
             AggregateFn::Max(x) => write!(f, "max({x})"),
@@ -229,7 +262,11 @@ impl Accumulator {
                 AggregateFn::Quantile { .. } => Slot::Quantile(Box::default()),
             })
             .collect();
-        Accumulator { count: 0, slots, carry }
+        Accumulator {
+            count: 0,
+            slots,
+            carry,
+        }
     }
 
     /// Adds one record: its event time and its values (indexed by `AggregateSpec::input`).
@@ -311,9 +348,14 @@ impl Accumulator {
                 Slot::Mean(s) => Value::Float(s / n),
                 Slot::Rms(s) => Value::Float((s / n).sqrt()),
                 Slot::Stddev { m2, .. } => Value::Float((m2 / n).sqrt()),
-                Slot::Ordered(o) => o.as_ref().map(|(_, v)| v.clone()).unwrap_or(Value::Float(f64::NAN)),
+                Slot::Ordered(o) => o
+                    .as_ref()
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or(Value::Float(f64::NAN)),
                 Slot::Quantile(s) => {
-                    let AggregateFn::Quantile { q, .. } = spec.func else { unreachable!() };
+                    let AggregateFn::Quantile { q, .. } = spec.func else {
+                        unreachable!()
+                    };
                     Value::Float(s.quantile(q).unwrap_or(f64::NAN))
                 }
             })
@@ -332,8 +374,19 @@ mod tests {
             .map(|(i, e)| {
                 let func = AggregateFn::parse(e).unwrap();
                 let input = func.field().map(|f| if f == "label" { 1 } else { 0 });
-                let input_type = func.field().map(|f| if f == "label" { ValueType::Str } else { ValueType::Float });
-                AggregateSpec { name: format!("a{i}"), func, input, input_type }
+                let input_type = func.field().map(|f| {
+                    if f == "label" {
+                        ValueType::Str
+                    } else {
+                        ValueType::Float
+                    }
+                });
+                AggregateSpec {
+                    name: format!("a{i}"),
+                    func,
+                    input,
+                    input_type,
+                }
             })
             .collect()
     }
@@ -352,30 +405,74 @@ mod tests {
         assert_eq!(AggregateFn::parse("count").unwrap(), AggregateFn::Count);
         assert_eq!(
             AggregateFn::parse("count_if(ppv_mm_s > 5.0)").unwrap(),
-            AggregateFn::CountIf { field: "ppv_mm_s".into(), cmp: Comparison::Gt, threshold: 5.0 }
+            AggregateFn::CountIf {
+                field: "ppv_mm_s".into(),
+                cmp: Comparison::Gt,
+                threshold: 5.0
+            }
         );
         assert_eq!(
             AggregateFn::parse("count_if(x>=2)").unwrap(),
-            AggregateFn::CountIf { field: "x".into(), cmp: Comparison::Ge, threshold: 2.0 }
+            AggregateFn::CountIf {
+                field: "x".into(),
+                cmp: Comparison::Ge,
+                threshold: 2.0
+            }
         );
         assert_eq!(
             AggregateFn::parse("quantile(ppv_mm_s, 0.99)").unwrap(),
-            AggregateFn::Quantile { field: "ppv_mm_s".into(), q: 0.99 }
+            AggregateFn::Quantile {
+                field: "ppv_mm_s".into(),
+                q: 0.99
+            }
         );
-        for bad in ["median(x)", "min(", "quantile(x, 2)", "count_if(x ~ 3)", "min(a b)"] {
+        for bad in [
+            "median(x)",
+            "min(",
+            "quantile(x, 2)",
+            "count_if(x ~ 3)",
+            "min(a b)",
+        ] {
             let e = AggregateFn::parse(bad).unwrap_err();
             assert!(e.to_string().contains("allowed:"), "{e}");
         }
-        for e in ["count", "count_if(x > 5)", "sum(x)", "quantile(x, 0.5)", "last(x)"] {
-            assert_eq!(AggregateFn::parse(&AggregateFn::parse(e).unwrap().to_string()).unwrap(), AggregateFn::parse(e).unwrap());
+        for e in [
+            "count",
+            "count_if(x > 5)",
+            "sum(x)",
+            "quantile(x, 0.5)",
+            "last(x)",
+        ] {
+            assert_eq!(
+                AggregateFn::parse(&AggregateFn::parse(e).unwrap().to_string()).unwrap(),
+                AggregateFn::parse(e).unwrap()
+            );
         }
     }
 
     #[test]
     fn computes_each_aggregate() {
-        let rows = [(30, 3.0, "c"), (10, 1.0, "a"), (20, 4.0, "b"), (10, 2.0, "d"), (30, 0.5, "e")];
+        let rows = [
+            (30, 3.0, "c"),
+            (10, 1.0, "a"),
+            (20, 4.0, "b"),
+            (10, 2.0, "d"),
+            (30, 0.5, "e"),
+        ];
         let out = run(
-            &["count", "count_if(x > 1.5)", "sum(x)", "min(x)", "max(x)", "mean(x)", "rms(x)", "stddev(x)", "first(label)", "last(label)", "quantile(x, 0.5)"],
+            &[
+                "count",
+                "count_if(x > 1.5)",
+                "sum(x)",
+                "min(x)",
+                "max(x)",
+                "mean(x)",
+                "rms(x)",
+                "stddev(x)",
+                "first(label)",
+                "last(label)",
+                "quantile(x, 0.5)",
+            ],
             &rows,
         );
         let xs = [3.0f64, 1.0, 4.0, 2.0, 0.5];
@@ -400,15 +497,31 @@ mod tests {
     #[test]
     fn integer_sums_and_extremes_stay_integers() {
         let s = vec![
-            AggregateSpec { name: "s".into(), func: AggregateFn::Sum("n".into()), input: Some(0), input_type: Some(ValueType::Int) },
-            AggregateSpec { name: "m".into(), func: AggregateFn::Max("n".into()), input: Some(0), input_type: Some(ValueType::Int) },
+            AggregateSpec {
+                name: "s".into(),
+                func: AggregateFn::Sum("n".into()),
+                input: Some(0),
+                input_type: Some(ValueType::Int),
+            },
+            AggregateSpec {
+                name: "m".into(),
+                func: AggregateFn::Max("n".into()),
+                input: Some(0),
+                input_type: Some(ValueType::Int),
+            },
         ];
         let mut acc = Accumulator::new(&s, vec![]);
         for i in [5i64, 7, -2] {
             acc.add(&s, 0, &[Value::Int(i)]);
         }
         assert_eq!(acc.finish(&s), vec![Value::Int(10), Value::Int(7)]);
-        assert_eq!(AggregateFn::Sum("n".into()).output_type(Some(ValueType::Int)), ValueType::Int);
-        assert_eq!(AggregateFn::Mean("n".into()).output_type(Some(ValueType::Int)), ValueType::Float);
+        assert_eq!(
+            AggregateFn::Sum("n".into()).output_type(Some(ValueType::Int)),
+            ValueType::Int
+        );
+        assert_eq!(
+            AggregateFn::Mean("n".into()).output_type(Some(ValueType::Int)),
+            ValueType::Float
+        );
     }
 }

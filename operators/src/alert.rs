@@ -33,7 +33,12 @@ pub fn alert_id(job: &str, kind: &str, key: &str, event_time: i64) -> String {
     let mut a = Fnv64::new();
     let mut b = Fnv64::new();
     b.write(b"weir-alert");
-    for part in [job.as_bytes(), kind.as_bytes(), key.as_bytes(), &event_time.to_le_bytes()] {
+    for part in [
+        job.as_bytes(),
+        kind.as_bytes(),
+        key.as_bytes(),
+        &event_time.to_le_bytes(),
+    ] {
         a.write(part);
         a.write(&[0]);
         b.write(part);

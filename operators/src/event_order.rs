@@ -29,7 +29,9 @@ pub struct EventOrderBuffer<T> {
 
 impl<T> Default for EventOrderBuffer<T> {
     fn default() -> Self {
-        Self { pending: Vec::new() }
+        Self {
+            pending: Vec::new(),
+        }
     }
 }
 
@@ -68,7 +70,12 @@ mod tests {
     use super::*;
 
     fn pos(lt: u64, partition: u32, offset: u64) -> Position {
-        Position { lt, source: 0, partition, offset }
+        Position {
+            lt,
+            source: 0,
+            partition,
+            offset,
+        }
     }
 
     #[test]

@@ -185,17 +185,29 @@ mod tests {
         for q in [0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0] {
             let exact = nearest_rank(&values, q);
             let got = s.quantile(q).unwrap();
-            let err = if exact == 0.0 { got.abs() } else { ((got - exact) / exact).abs() };
+            let err = if exact == 0.0 {
+                got.abs()
+            } else {
+                ((got - exact) / exact).abs()
+            };
             assert!(err <= 0.01, "q={q}: got {got}, exact {exact}, err {err}");
         }
     }
 
     #[test]
     fn merge_equals_adding_everything() {
-        let (mut a, mut b, mut all) = (QuantileSketch::default(), QuantileSketch::default(), QuantileSketch::default());
+        let (mut a, mut b, mut all) = (
+            QuantileSketch::default(),
+            QuantileSketch::default(),
+            QuantileSketch::default(),
+        );
         for i in 1..1000 {
             let v = i as f64 * 0.37;
-            if i % 3 == 0 { a.add(v) } else { b.add(v) }
+            if i % 3 == 0 {
+                a.add(v)
+            } else {
+                b.add(v)
+            }
             all.add(v);
         }
         a.merge(&b);

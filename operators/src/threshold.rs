@@ -17,7 +17,11 @@ pub struct ThresholdAlerter {
 
 impl ThresholdAlerter {
     pub fn new(limit: f64, cooldown_ms: i64) -> Self {
-        Self { limit, cooldown_ms, last_alert: HashMap::new() }
+        Self {
+            limit,
+            cooldown_ms,
+            last_alert: HashMap::new(),
+        }
     }
 
     /// Applies one reading; returns whether it raises an alert.

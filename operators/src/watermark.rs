@@ -26,17 +26,24 @@ pub struct WatermarkTracker {
 
 impl WatermarkTracker {
     pub fn new(max_out_of_orderness_ms: i64) -> Self {
-        Self { max_ts: None, max_out_of_orderness_ms }
+        Self {
+            max_ts: None,
+            max_out_of_orderness_ms,
+        }
     }
 
     /// Starts from a known maximum (e.g. the prefix of the chunks before this one).
     pub fn with_max(max_out_of_orderness_ms: i64, max_ts: Option<i64>) -> Self {
-        Self { max_ts, max_out_of_orderness_ms }
+        Self {
+            max_ts,
+            max_out_of_orderness_ms,
+        }
     }
 
     /// The arrival watermark of the next record.
     pub fn arrival_watermark(&self) -> ArrivalWatermark {
-        self.max_ts.map(|m| m.saturating_sub(self.max_out_of_orderness_ms))
+        self.max_ts
+            .map(|m| m.saturating_sub(self.max_out_of_orderness_ms))
     }
 
     /// Records a valid record's event time.

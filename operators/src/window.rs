@@ -72,11 +72,17 @@ mod tests {
 
     #[test]
     fn hopping_assigns_every_covering_window() {
-        let w = WindowSpec::Hopping { size_ms: 10, slide_ms: 5 };
+        let w = WindowSpec::Hopping {
+            size_ms: 10,
+            slide_ms: 5,
+        };
         assert_eq!(w.starts(12).collect::<Vec<_>>(), vec![5, 10]);
         assert_eq!(w.starts(10).collect::<Vec<_>>(), vec![5, 10]);
         assert_eq!(w.starts(9).collect::<Vec<_>>(), vec![0, 5]);
-        let w = WindowSpec::Hopping { size_ms: 10, slide_ms: 3 };
+        let w = WindowSpec::Hopping {
+            size_ms: 10,
+            slide_ms: 3,
+        };
         // windows [3,13) [6,16) [9,19) [12,22) contain 12
         assert_eq!(w.starts(12).collect::<Vec<_>>(), vec![3, 6, 9, 12]);
     }
@@ -92,7 +98,12 @@ mod tests {
 }
 
 /// Which of a record's windows it is late for: `(late for at least one, late for all)`.
-pub fn lateness(spec: &WindowSpec, allowed_lateness_ms: i64, ts: i64, awm: Option<i64>) -> (bool, bool) {
+pub fn lateness(
+    spec: &WindowSpec,
+    allowed_lateness_ms: i64,
+    ts: i64,
+    awm: Option<i64>,
+) -> (bool, bool) {
     let (mut any, mut all) = (false, true);
     for start in spec.starts(ts) {
         let late = is_late(start + spec.size_ms(), allowed_lateness_ms, awm);

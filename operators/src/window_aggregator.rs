@@ -31,7 +31,12 @@ pub struct WindowAggregator {
 
 impl WindowAggregator {
     pub fn new(spec: WindowSpec, allowed_lateness_ms: i64, aggregates: Vec<AggregateSpec>) -> Self {
-        Self { spec, allowed_lateness_ms, aggregates, open: BTreeMap::new() }
+        Self {
+            spec,
+            allowed_lateness_ms,
+            aggregates,
+            open: BTreeMap::new(),
+        }
     }
 
     /// Adds a record to every window of `ts` it is not late for, given its arrival watermark.
@@ -45,7 +50,9 @@ impl WindowAggregator {
             let by_key = self.open.entry(start).or_default();
             let acc = match by_key.get_mut(key) {
                 Some(acc) => acc,
-                None => by_key.entry(key.clone()).or_insert_with(|| Accumulator::new(&self.aggregates, carry.to_vec())),
+                None => by_key
+                    .entry(key.clone())
+                    .or_insert_with(|| Accumulator::new(&self.aggregates, carry.to_vec())),
             };
             acc.add(&self.aggregates, ts, values);
         }
@@ -53,7 +60,10 @@ impl WindowAggregator {
 
     /// The time at which the earliest open window fires (`end + allowed_lateness`), if any is open.
     pub fn next_firing(&self) -> Option<i64> {
-        self.open.keys().next().map(|s| s + self.spec.size_ms() + self.allowed_lateness_ms)
+        self.open
+            .keys()
+            .next()
+            .map(|s| s + self.spec.size_ms() + self.allowed_lateness_ms)
     }
 
     /// Emits and forgets every window with `end + allowed_lateness ≤ watermark` (all of them for `None`,
@@ -69,7 +79,13 @@ impl WindowAggregator {
             keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             for (key, acc) in keyed {
                 let values = acc.finish(&self.aggregates);
-                rows.push(WindowRow { start, end: start + self.spec.size_ms(), key, carry: acc.carry, values });
+                rows.push(WindowRow {
+                    start,
+                    end: start + self.spec.size_ms(),
+                    key,
+                    carry: acc.carry,
+                    values,
+                });
             }
         }
         rows
@@ -94,11 +110,27 @@ mod tests {
     #[test]
     fn emits_each_window_once_when_the_watermark_passes_its_end() {
         let aggs = vec![
-            AggregateSpec { name: "n".into(), func: AggregateFn::Count, input: None, input_type: None },
-            AggregateSpec { name: "mx".into(), func: AggregateFn::Max("x".into()), input: Some(0), input_type: Some(ValueType::Float) },
+            AggregateSpec {
+                name: "n".into(),
+                func: AggregateFn::Count,
+                input: None,
+                input_type: None,
+            },
+            AggregateSpec {
+                name: "mx".into(),
+                func: AggregateFn::Max("x".into()),
+                input: Some(0),
+                input_type: Some(ValueType::Float),
+            },
         ];
         let mut w = WindowAggregator::new(WindowSpec::Tumbling { size_ms: 100 }, 0, aggs);
-        w.add(&key("b"), 10, None, &[Value::Float(1.0)], &[Value::Str("site".into())]);
+        w.add(
+            &key("b"),
+            10,
+            None,
+            &[Value::Float(1.0)],
+            &[Value::Str("site".into())],
+        );
         w.add(&key("a"), 50, Some(20), &[Value::Float(3.0)], &[]);
         w.add(&key("a"), 120, Some(30), &[Value::Float(2.0)], &[]);
         // late: window [0,100) closed for a record whose arrival watermark is 100
@@ -107,7 +139,10 @@ mod tests {
         assert!(w.fire(Some(99)).is_empty());
         let rows = w.fire(Some(100));
         assert_eq!(rows.len(), 2);
-        assert_eq!((rows[0].key.clone(), rows[0].start, rows[0].end), (key("a"), 0, 100));
+        assert_eq!(
+            (rows[0].key.clone(), rows[0].start, rows[0].end),
+            (key("a"), 0, 100)
+        );
         assert_eq!(rows[0].values, vec![Value::Int(1), Value::Float(3.0)]);
         assert_eq!(rows[1].carry, vec![Value::Str("site".into())]);
         assert!(w.fire(Some(100)).is_empty());
@@ -119,12 +154,29 @@ mod tests {
 
     #[test]
     fn allowed_lateness_keeps_windows_open_longer() {
-        let aggs = vec![AggregateSpec { name: "n".into(), func: AggregateFn::Count, input: None, input_type: None }];
-        let mut w = WindowAggregator::new(WindowSpec::Hopping { size_ms: 100, slide_ms: 50 }, 30, aggs);
+        let aggs = vec![AggregateSpec {
+            name: "n".into(),
+            func: AggregateFn::Count,
+            input: None,
+            input_type: None,
+        }];
+        let mut w = WindowAggregator::new(
+            WindowSpec::Hopping {
+                size_ms: 100,
+                slide_ms: 50,
+            },
+            30,
+            aggs,
+        );
         // ts 60 → windows [0,100) and [50,150); awm 120 → [0,100) still open (100+30 > 120)
         w.add(&key("k"), 60, Some(120), &[], &[]);
         w.add(&key("k"), 60, Some(130), &[], &[]); // late for [0,100) only
         let rows = w.fire(None);
-        assert_eq!(rows.iter().map(|r| (r.start, r.values[0].clone())).collect::<Vec<_>>(), vec![(0, Value::Int(1)), (50, Value::Int(2))]);
+        assert_eq!(
+            rows.iter()
+                .map(|r| (r.start, r.values[0].clone()))
+                .collect::<Vec<_>>(),
+            vec![(0, Value::Int(1)), (50, Value::Int(2))]
+        );
     }
 }

@@ -1,0 +1,137 @@
+//! Sink operators: gather a stream on worker 0 and write it in deterministic order.
+//!
+//! Items are released once the frontier has passed their logical time and written sorted — lines by
+//! `(position, text)`, rows by `(fire time, window start, key)` — so output files are byte-identical for any
+//! worker count. Outputs here are low-volume (alerts, dead letters, one row per key and window), so one
+//! writer is simpler and costs nothing measurable.
+
+use crate::dataflow::window_op::FiredRow;
+use crate::dataflow::{frontier_time, Line, RunContext, Time};
+use crate::sink::parquet::ParquetRowWriter;
+use crate::sink::LineWriter;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::Stream;
+use weir_operators::Position;
+
+/// Writes lines; `writer` is `Some` on worker 0 only.
+pub fn line_sink(
+    stream: Stream<'_, Time, Vec<Line>>,
+    name: String,
+    mut writer: Option<Box<dyn LineWriter>>,
+    ctx: RunContext,
+) {
+    let mut pending: Vec<Line> = Vec::new();
+    let mut failed = false;
+    stream.sink(
+        Exchange::new(|_: &Line| 0),
+        &format!("Sink({name})"),
+        move |(input, frontier)| {
+            input.for_each_time(|_, data| {
+                for d in data {
+                    pending.append(d);
+                }
+            });
+            let f = frontier_time(frontier);
+            let Some(w) = writer.as_mut() else { return };
+            if failed {
+                pending.clear();
+                return;
+            }
+            if ctx.error().is_some() {
+                w.abort();
+                failed = true;
+                return;
+            }
+            pending.sort_unstable();
+            let cut = f.map_or(pending.len(), |t| pending.partition_point(|l| l.pos.lt < t));
+            let rest = pending.split_off(cut);
+            let ready = std::mem::replace(&mut pending, rest);
+            let mut result = w.write(&ready);
+            if result.is_ok() && f.is_none() {
+                result = w.finish();
+            }
+            if let Err(e) = result {
+                ctx.fail(format!("sink `{name}`: {e}"));
+                w.abort();
+                failed = true;
+            }
+        },
+    );
+}
+
+/// Lines rendering window rows as JSON objects, for jsonl and stdout sinks.
+pub fn rows_as_lines<'s>(
+    rows: Stream<'s, Time, Vec<FiredRow>>,
+    columns: Vec<String>,
+) -> Stream<'s, Time, Vec<Line>> {
+    use timely::dataflow::operators::vec::Map;
+    rows.map(move |r| {
+        let mut m = serde_json::Map::new();
+        m.insert("window_start".into(), r.row.start.into());
+        m.insert("window_end".into(), r.row.end.into());
+        let values = r.row.key.0.iter().chain(&r.row.carry).chain(&r.row.values);
+        for (name, v) in columns.iter().zip(values) {
+            m.insert(name.clone(), v.to_json());
+        }
+        Line {
+            pos: Position {
+                lt: r.fired_at,
+                source: 0,
+                partition: 0,
+                offset: r.row.start as u64,
+            },
+            text: serde_json::Value::Object(m).to_string(),
+        }
+    })
+}
+
+/// Writes window rows to Parquet; `writer` is `Some` on worker 0 only.
+pub fn parquet_sink(
+    stream: Stream<'_, Time, Vec<FiredRow>>,
+    name: String,
+    mut writer: Option<ParquetRowWriter>,
+    ctx: RunContext,
+) {
+    let mut pending: Vec<FiredRow> = Vec::new();
+    let mut failed = false;
+    stream.sink(
+        Exchange::new(|_: &FiredRow| 0),
+        &format!("Sink({name})"),
+        move |(input, frontier)| {
+            input.for_each_time(|_, data| {
+                for d in data {
+                    pending.append(d);
+                }
+            });
+            let f = frontier_time(frontier);
+            let Some(w) = writer.as_mut() else { return };
+            if failed {
+                pending.clear();
+                return;
+            }
+            if ctx.error().is_some() {
+                w.abort();
+                failed = true;
+                return;
+            }
+            pending.sort_unstable_by(|a, b| {
+                (a.fired_at, a.row.start, &a.row.key).cmp(&(b.fired_at, b.row.start, &b.row.key))
+            });
+            let cut = f.map_or(pending.len(), |t| {
+                pending.partition_point(|r| r.fired_at < t)
+            });
+            let rest = pending.split_off(cut);
+            let ready: Vec<_> = std::mem::replace(&mut pending, rest)
+                .into_iter()
+                .map(|r| r.row)
+                .collect();
+            let result = w.write(&ready).and_then(|_| w.close_ready(f));
+            if let Err(e) = result {
+                ctx.fail(format!("sink `{name}`: {e}"));
+                w.abort();
+                failed = true;
+            }
+        },
+    );
+}

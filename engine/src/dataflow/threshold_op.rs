@@ -1,0 +1,108 @@
+//! The threshold-alert operator in the dataflow: routes readings by key and applies them to a
+//! [`ThresholdAlerter`] in deterministic order, emitting alert JSON lines.
+
+use crate::dataflow::source_op::ChunkStream;
+use crate::dataflow::window_op::key_of;
+use crate::dataflow::{frontier_time, Line, RunContext, Time};
+use crate::metrics::Metrics;
+use crate::plan::ThresholdPlan;
+use serde::{Deserialize, Serialize};
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::Stream;
+use weir_operators::{alert_id, Alert, EventOrderBuffer, Key, Position, ThresholdAlerter, Value};
+
+/// A reading on its way to its key's worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Reading {
+    pub pos: Position,
+    pub ts: i64,
+    pub key: Key,
+    pub value: f64,
+    pub fields: Vec<Value>,
+}
+
+pub fn threshold<'s>(
+    chunks: ChunkStream<'s>,
+    plan: ThresholdPlan,
+    job: String,
+    ctx: RunContext,
+) -> Stream<'s, Time, Vec<Line>> {
+    let feed_plan = plan.clone();
+    let readings = chunks.unary(Pipeline, "ThresholdFeed", move |_, _| {
+        move |input, output| {
+            input.for_each_time(|cap, data| {
+                let mut session = output.session(&cap);
+                for chunk in data.flat_map(|d| d.drain(..)) {
+                    for i in 0..chunk.chunk.len() {
+                        let value = chunk.value(i, feed_plan.field).as_f64().unwrap_or(f64::NAN);
+                        // Only readings above the limit can alert; the rest never leave this worker.
+                        if value > feed_plan.above {
+                            session.give(Reading {
+                                pos: chunk.position(i),
+                                ts: chunk.chunk.ts[i],
+                                key: key_of(&chunk, i, &feed_plan.key),
+                                value,
+                                fields: feed_plan
+                                    .fields
+                                    .iter()
+                                    .map(|(_, f)| chunk.value(i, *f).clone())
+                                    .collect(),
+                            });
+                        }
+                    }
+                }
+            });
+        }
+    });
+    readings.unary_frontier(
+        Exchange::new(|r: &Reading| r.key.route_hash()),
+        "ThresholdAlert",
+        move |initial, _| {
+            let mut cap = Some(initial);
+            let mut buffer: EventOrderBuffer<Reading> = EventOrderBuffer::default();
+            let mut alerter = ThresholdAlerter::new(plan.above, plan.cooldown_ms);
+            move |(input, frontier), output| {
+                input.for_each_time(|_, data| {
+                    for r in data.flat_map(|d| d.drain(..)) {
+                        buffer.push(r.pos, r);
+                    }
+                });
+                let f = frontier_time(frontier);
+                let Some(c) = cap.as_mut() else { return };
+                let mut session = output.session(c);
+                let mut n = 0;
+                for (pos, r) in buffer.take_before(f) {
+                    if alerter.observe(&r.key, r.ts, r.value) {
+                        let key = r.key.display();
+                        let alert = Alert {
+                            alert_id: alert_id(&job, &plan.alert_kind, &key, r.ts),
+                            kind: plan.alert_kind.clone(),
+                            severity: plan.severity.clone(),
+                            key,
+                            event_time: r.ts,
+                            job: job.clone(),
+                            fields: plan
+                                .fields
+                                .iter()
+                                .map(|(n, _)| n.clone())
+                                .zip(r.fields)
+                                .collect(),
+                        };
+                        session.give(Line {
+                            pos,
+                            text: alert.to_json(),
+                        });
+                        n += 1;
+                    }
+                }
+                drop(session);
+                Metrics::add(&ctx.metrics.alerts, n);
+                match f {
+                    Some(t) => c.downgrade(&t.max(*c.time())),
+                    None => cap = None,
+                }
+            }
+        },
+    )
+}

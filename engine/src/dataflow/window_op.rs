@@ -1,0 +1,167 @@
+//! The keyed window operator in the dataflow: decides lateness where the raw bytes still are, routes records
+//! by key, and applies them to a [`WindowAggregator`] in deterministic order as the frontier advances.
+
+use crate::chunk::StampedChunk;
+use crate::dataflow::dead_letters::render;
+use crate::dataflow::source_op::ChunkStream;
+use crate::dataflow::{frontier_time, Line, RunContext, Time};
+use crate::metrics::Metrics;
+use crate::plan::WindowPlan;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::Stream;
+use weir_operators::window::lateness;
+use weir_operators::{
+    logical_time, EventOrderBuffer, Key, Position, Value, WindowAggregator, WindowRow,
+};
+
+/// A record on its way to its key's worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WindowInput {
+    pub pos: Position,
+    pub awm: Option<i64>,
+    pub ts: i64,
+    pub key: Key,
+    pub values: Vec<Value>,
+    pub carry: Vec<Value>,
+}
+
+/// An emitted window row and when it fired (its order: fire time, then window start, then key).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FiredRow {
+    pub fired_at: Time,
+    pub row: WindowRow,
+}
+
+/// Builds the key of record `i` from the given schema fields.
+pub fn key_of(chunk: &StampedChunk, i: usize, fields: &[usize]) -> Key {
+    Key(fields.iter().map(|f| chunk.value(i, *f).clone()).collect())
+}
+
+/// Splits a source's records into window inputs (keyed, to be exchanged) and late records (dead letters).
+fn feed<'s>(
+    chunks: ChunkStream<'s>,
+    plan: Arc<WindowPlan>,
+    source_name: String,
+    ctx: RunContext,
+) -> (
+    Stream<'s, Time, Vec<WindowInput>>,
+    Stream<'s, Time, Vec<Line>>,
+) {
+    let mut builder = OperatorBuilder::new("WindowFeed".to_string(), chunks.scope());
+    let mut input = builder.new_input(chunks, Pipeline);
+    let (records_out, records) = builder.new_output::<Vec<WindowInput>>();
+    let (late_out, late) = builder.new_output::<Vec<Line>>();
+    let mut records_out = timely::dataflow::operators::generic::OutputBuilder::from(records_out);
+    let mut late_out = timely::dataflow::operators::generic::OutputBuilder::from(late_out);
+    builder.build(move |_| {
+        move |_frontiers| {
+            let mut records_handle = records_out.activate();
+            let mut late_handle = late_out.activate();
+            input.for_each_time(|cap, data| {
+                let rcap = cap.retain(0);
+                let lcap = cap.retain(1);
+                let mut rs = records_handle.session(&rcap);
+                let mut ls = late_handle.session(&lcap);
+                let mut late_count = 0;
+                for chunk in data.flat_map(|d| d.drain(..)) {
+                    for i in 0..chunk.chunk.len() {
+                        let ts = chunk.chunk.ts[i];
+                        let awm = chunk.awm(i);
+                        let (any_late, all_late) =
+                            lateness(&plan.window, plan.allowed_lateness_ms, ts, awm);
+                        let pos = Position {
+                            lt: logical_time(awm),
+                            ..chunk.position(i)
+                        };
+                        if any_late {
+                            late_count += 1;
+                            ls.give(render(
+                                &source_name,
+                                pos,
+                                "late",
+                                chunk.raw(chunk.chunk.range[i]),
+                            ));
+                        }
+                        if !all_late {
+                            rs.give(WindowInput {
+                                pos,
+                                awm,
+                                ts,
+                                key: key_of(&chunk, i, &plan.key),
+                                values: plan
+                                    .values
+                                    .iter()
+                                    .map(|f| chunk.value(i, *f).clone())
+                                    .collect(),
+                                carry: plan
+                                    .carry
+                                    .iter()
+                                    .map(|f| chunk.value(i, *f).clone())
+                                    .collect(),
+                            });
+                        }
+                    }
+                }
+                Metrics::add(&ctx.metrics.late, late_count);
+            });
+        }
+    });
+    (records, late)
+}
+
+/// The window operator: returns its rows and its late records.
+pub fn window<'s>(
+    chunks: ChunkStream<'s>,
+    plan: WindowPlan,
+    source_name: String,
+    ctx: RunContext,
+) -> (Stream<'s, Time, Vec<FiredRow>>, Stream<'s, Time, Vec<Line>>) {
+    let plan = Arc::new(plan);
+    let (records, late) = feed(chunks, plan.clone(), source_name, ctx.clone());
+    let rows = records.unary_frontier(
+        Exchange::new(|r: &WindowInput| r.key.route_hash()),
+        "Window",
+        move |initial, _| {
+            let mut cap = Some(initial);
+            let mut buffer: EventOrderBuffer<WindowInput> = EventOrderBuffer::default();
+            let mut agg = WindowAggregator::new(
+                plan.window,
+                plan.allowed_lateness_ms,
+                plan.aggregates.clone(),
+            );
+            move |(input, frontier), output| {
+                input.for_each_time(|_, data| {
+                    for r in data.flat_map(|d| d.drain(..)) {
+                        buffer.push(r.pos, r);
+                    }
+                });
+                let f = frontier_time(frontier);
+                let Some(c) = cap.as_mut() else { return };
+                for (_, r) in buffer.take_before(f) {
+                    agg.add(&r.key, r.ts, r.awm, &r.values, &r.carry);
+                }
+                let fired = agg.fire(f.map(|t| t as i64));
+                if !fired.is_empty() {
+                    Metrics::add(&ctx.metrics.window_rows, fired.len() as u64);
+                    let mut session = output.session(c);
+                    for row in fired {
+                        let fired_at = (row.end + plan.allowed_lateness_ms).max(0) as Time;
+                        session.give(FiredRow {
+                            fired_at: fired_at.max(*c.time()),
+                            row,
+                        });
+                    }
+                }
+                match f {
+                    Some(t) => c.downgrade(&t.max(*c.time())),
+                    None => cap = None,
+                }
+            }
+        },
+    );
+    (rows, late)
+}

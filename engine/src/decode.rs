@@ -1,0 +1,279 @@
+//! Decoding one JSON event against a declared schema, without per-field allocation.
+//!
+//! The decoder walks the object once with `serde_json`, matching keys against the schema by borrowed string,
+//! ignoring undeclared fields and storing declared ones straight into typed slots. Anything that is not a
+//! valid event — bad JSON, a missing field, a wrong type, a non-finite number, an unknown enum value — comes
+//! back as a [`DecodeError`] whose text is the dead letter's `reason`.
+
+use crate::schema::{FieldType, Schema};
+use compact_str::CompactString;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use std::fmt;
+use weir_operators::Value;
+
+/// Why a line is not a valid event; the text is the dead letter's `reason`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct DecodeError(pub String);
+
+/// Decodes lines against one schema, reusing its scratch space between lines.
+pub struct Decoder {
+    schema: Schema,
+    slots: Vec<Option<Value>>,
+}
+
+impl Decoder {
+    pub fn new(schema: Schema) -> Self {
+        let slots = vec![None; schema.fields.len()];
+        Decoder { schema, slots }
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Decodes `line`; on success every slot (one per schema field, in schema order) is `Some`, and the
+    /// caller may `take()` them.
+    pub fn decode(&mut self, line: &[u8]) -> Result<&mut [Option<Value>], DecodeError> {
+        self.slots.iter_mut().for_each(|s| *s = None);
+        let mut de = serde_json::Deserializer::from_slice(line);
+        let res = RowSeed {
+            schema: &self.schema,
+            slots: &mut self.slots,
+        }
+        .deserialize(&mut de)
+        .and_then(|_| de.end());
+        if let Err(e) = res {
+            return Err(DecodeError(match e.classify() {
+                serde_json::error::Category::Data => strip_position(&e.to_string()),
+                _ => format!("invalid JSON: {e}"),
+            }));
+        }
+        if let Some(i) = self.slots.iter().position(|s| s.is_none()) {
+            return Err(DecodeError(format!(
+                "missing field `{}`",
+                self.schema.fields[i].name
+            )));
+        }
+        Ok(&mut self.slots)
+    }
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+struct RowSeed<'a> {
+    schema: &'a Schema,
+    slots: &'a mut [Option<Value>],
+}
+
+impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(idx) = map.next_key_seed(KeySeed(self.schema))? {
+            match idx {
+                Some(i) => {
+                    let field = &self.schema.fields[i];
+                    let v = map.next_value_seed(FieldSeed {
+                        name: &field.name,
+                        ty: &field.ty,
+                    })?;
+                    self.slots[i] = Some(v);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Maps a key to its schema index without allocating.
+struct KeySeed<'a>(&'a Schema);
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.index_of(v))
+    }
+}
+
+struct FieldSeed<'a> {
+    name: &'a str,
+    ty: &'a FieldType,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl FieldSeed<'_> {
+    fn wrong<E: de::Error>(&self, found: &str) -> E {
+        let expected = match self.ty {
+            FieldType::String => "a string",
+            FieldType::Int => "an integer",
+            FieldType::Float => "a number",
+            FieldType::Enum(_) => "a string",
+        };
+        E::custom(format!(
+            "field `{}`: expected {expected}, found {found}",
+            self.name
+        ))
+    }
+}
+
+impl<'de> Visitor<'de> for FieldSeed<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a value for field `{}`", self.name)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        match self.ty {
+            FieldType::Int => Ok(Value::Int(v)),
+            FieldType::Float => Ok(Value::Float(v as f64)),
+            _ => Err(self.wrong("a number")),
+        }
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        match self.ty {
+            FieldType::Int => i64::try_from(v).map(Value::Int).map_err(|_| {
+                E::custom(format!(
+                    "field `{}`: integer {v} is out of range",
+                    self.name
+                ))
+            }),
+            FieldType::Float => Ok(Value::Float(v as f64)),
+            _ => Err(self.wrong("a number")),
+        }
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        match self.ty {
+            FieldType::Float if v.is_finite() => Ok(Value::Float(v)),
+            FieldType::Float => Err(E::custom(format!(
+                "field `{}`: not a finite number",
+                self.name
+            ))),
+            FieldType::Int => Err(self.wrong("a fractional number")),
+            _ => Err(self.wrong("a number")),
+        }
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        match self.ty {
+            FieldType::String => Ok(Value::Str(CompactString::from(v))),
+            FieldType::Enum(allowed) => match allowed.iter().find(|a| a.as_str() == v) {
+                Some(a) => Ok(Value::Str(a.clone())),
+                None => {
+                    let list: Vec<&str> = allowed.iter().map(|a| a.as_str()).collect();
+                    Err(E::custom(format!(
+                        "field `{}`: unknown value \"{v}\" (allowed: {})",
+                        self.name,
+                        list.join(", ")
+                    )))
+                }
+            },
+            _ => Err(self.wrong("a string")),
+        }
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Value, E> {
+        Err(self.wrong("a boolean"))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Err(self.wrong("null"))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
+        Err(self.wrong("an array"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
+        Err(self.wrong("an object"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(line: &str) -> Result<Vec<Value>, String> {
+        let mut d = Decoder::new(Schema::vibration());
+        d.decode(line.as_bytes())
+            .map(|s| s.iter_mut().map(|v| v.take().unwrap()).collect())
+            .map_err(|e| e.0)
+    }
+
+    #[test]
+    fn decodes_a_valid_event_ignoring_extra_fields() {
+        let v = decode(r#"{"extra":[1,{"a":2}],"sensor_id":"vib-0001","site":"crusher","ts":1795219200000,"ppv_mm_s":1.5,"freq_hz":20}"#).unwrap();
+        assert_eq!(v[0], Value::Str("vib-0001".into()));
+        assert_eq!(v[2], Value::Int(1795219200000));
+        assert_eq!(v[4], Value::Float(20.0));
+    }
+
+    #[test]
+    fn explains_every_kind_of_bad_event() {
+        let cases = [
+            (r#"{"sensor_id":"vib-0001","ts":"#, "invalid JSON"),
+            ("not json at all", "invalid JSON"),
+            (
+                r#"{"sensor_id":42,"ts":"yesterday","ppv_mm_s":"x"}"#,
+                "field `sensor_id`: expected a string, found a number",
+            ),
+            ("{}", "missing field `sensor_id`"),
+            (
+                r#"{"sensor_id":"vib-0001","site":"crusher","ts":1795219200000,"ppv_mm_s":NaN,"freq_hz":1}"#,
+                "invalid JSON",
+            ),
+            (
+                r#"{"sensor_id":"a","site":"b","ts":1.5,"ppv_mm_s":1,"freq_hz":1}"#,
+                "field `ts`: expected an integer",
+            ),
+            (
+                r#"{"sensor_id":"a","site":"b","ts":1,"ppv_mm_s":1e999,"freq_hz":1}"#,
+                "out of range",
+            ),
+            (r#"[1,2]"#, "expected a JSON object"),
+            (
+                r#"{"sensor_id":"a","site":"b","ts":1,"ppv_mm_s":1,"freq_hz":1} trailing"#,
+                "invalid JSON",
+            ),
+        ];
+        for (line, want) in cases {
+            let err = decode(line).unwrap_err();
+            assert!(err.contains(want), "{line}: {err}");
+        }
+        let mut d = Decoder::new(Schema::locations());
+        let err = d.decode(br#"{"order_id":"o-1","deliverer_id":"d","state":"teleported","ts":1,"lat":0,"lon":0}"#).unwrap_err();
+        assert!(
+            err.0.contains(
+                "unknown value \"teleported\" (allowed: assigned, picked_up, en_route, delivered)"
+            ),
+            "{err}"
+        );
+    }
+}

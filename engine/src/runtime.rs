@@ -1,0 +1,326 @@
+//! Running a plan: preflight checks, the timely workers, the dataflow each builds, and the run summary.
+//!
+//! Timely is started through its `execute` configuration (`Config::process(W)` today), so switching on its
+//! multi-process cluster mode later is a configuration change, not a redesign.
+
+use crate::dataflow::dead_letters::malformed;
+use crate::dataflow::sink_op::{line_sink, parquet_sink, rows_as_lines};
+use crate::dataflow::source_op::{chunk_source, ChunkStream, SourceSetup};
+use crate::dataflow::threshold_op::threshold;
+use crate::dataflow::window_op::{window, FiredRow};
+use crate::dataflow::{Line, RunContext, Time};
+use crate::decode::Decoder;
+use crate::metrics::Metrics;
+use crate::plan::{OperatorKind, Plan, SinkKind, SourceKind, StreamRef};
+use crate::sequencer::ChunkSequencer;
+use crate::sink::jsonl::JsonlWriter;
+use crate::sink::parquet::ParquetRowWriter;
+use crate::sink::{LineWriter, StdoutWriter};
+use crate::source::file::{FileChunkReader, DEFAULT_CHUNK_BYTES};
+use crate::source::generator::GeneratorReader;
+use crate::source::ChunkReader;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use timely::dataflow::operators::Concatenate;
+use timely::dataflow::{Scope, Stream};
+
+/// Why a job could not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("source `{source_name}`: cannot read `{path}`: {cause}")]
+    Input {
+        source_name: String,
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("sink `{sink}`: cannot write to `{path}`: {cause}")]
+    Output {
+        sink: String,
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("{0}")]
+    Failed(String),
+    #[error("timely runtime: {0}")]
+    Runtime(String),
+}
+
+/// Tunables of one run that are not part of the job's meaning.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub chunk_bytes: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
+        }
+    }
+}
+
+/// What a finished run did.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    pub records_in: u64,
+    pub bytes_read: u64,
+    pub dead_letters: u64,
+    pub late: u64,
+    pub window_rows: u64,
+    pub alerts: u64,
+    pub elapsed: Duration,
+}
+
+impl RunSummary {
+    pub fn events_per_second(&self) -> f64 {
+        self.records_in as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Checks inputs and outputs before any worker starts, so a bad path fails fast with nothing written.
+pub fn preflight(plan: &Plan) -> Result<(), RunError> {
+    for s in &plan.sources {
+        if let SourceKind::File { path } = &s.kind {
+            let check = std::fs::File::open(path).and_then(|f| {
+                if f.metadata()?.is_dir() {
+                    Err(std::io::Error::other("it is a directory, not a file"))
+                } else {
+                    Ok(())
+                }
+            });
+            check.map_err(|cause| RunError::Input {
+                source_name: s.name.clone(),
+                path: path.clone(),
+                cause,
+            })?;
+        }
+    }
+    for k in &plan.sinks {
+        let dir: Option<&Path> = match &k.kind {
+            SinkKind::Parquet { path, .. } => Some(path),
+            SinkKind::Jsonl { path } => path.parent().filter(|p| !p.as_os_str().is_empty()),
+            SinkKind::Stdout => None,
+        };
+        if let Some(dir) = dir {
+            let probe = dir.join(format!(".weir-write-check-{}", std::process::id()));
+            let check = std::fs::create_dir_all(dir)
+                .and_then(|_| std::fs::write(&probe, b""))
+                .and_then(|_| std::fs::remove_file(&probe));
+            check.map_err(|cause| RunError::Output {
+                sink: k.name.clone(),
+                path: dir.to_path_buf(),
+                cause,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a plan to the end of its (bounded) inputs.
+pub fn run(plan: Plan, options: RunOptions, ctx: RunContext) -> Result<RunSummary, RunError> {
+    preflight(&plan)?;
+    let started = Instant::now();
+    let plan = Arc::new(plan);
+    let sequencers: Arc<Vec<Arc<ChunkSequencer>>> =
+        Arc::new(plan.sources.iter().map(|_| Arc::default()).collect());
+    let total: u64 = plan
+        .sources
+        .iter()
+        .filter_map(|s| match &s.kind {
+            SourceKind::File { path } => std::fs::metadata(path).ok().map(|m| m.len()),
+            _ => None,
+        })
+        .sum();
+    Metrics::add(&ctx.metrics.bytes_total, total);
+    let workers = plan.workers.max(1);
+    let worker_ctx = ctx.clone();
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let plan = plan.clone();
+        let ctx = worker_ctx.clone();
+        let sequencers = sequencers.clone();
+        let index = worker.index();
+        let peers = worker.peers();
+        let built = worker.dataflow::<Time, _, _>(|scope| {
+            build(scope, &plan, &sequencers, index, peers, &options, &ctx)
+        });
+        if let Err(e) = built {
+            ctx.fail(e);
+        }
+        while worker.step_or_park(Some(Duration::from_millis(20))) {}
+    })
+    .map_err(RunError::Runtime)?;
+    for r in guards.join() {
+        r.map_err(RunError::Runtime)?;
+    }
+    if let Some(e) = ctx.error() {
+        return Err(RunError::Failed(e));
+    }
+    let m = &ctx.metrics;
+    Ok(RunSummary {
+        records_in: Metrics::get(&m.records_in),
+        bytes_read: Metrics::get(&m.bytes_read),
+        dead_letters: Metrics::get(&m.dead_letters),
+        late: Metrics::get(&m.late),
+        window_rows: Metrics::get(&m.window_rows),
+        alerts: Metrics::get(&m.alerts),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Builds one worker's copy of the dataflow.
+fn build<'s>(
+    scope: Scope<'s, Time>,
+    plan: &Plan,
+    sequencers: &[Arc<ChunkSequencer>],
+    index: usize,
+    peers: usize,
+    options: &RunOptions,
+    ctx: &RunContext,
+) -> Result<(), String> {
+    // Sources.
+    let mut chunks: Vec<ChunkStream<'s>> = Vec::new();
+    for (i, s) in plan.sources.iter().enumerate() {
+        let reader: Box<dyn ChunkReader> = match &s.kind {
+            SourceKind::File { path } => Box::new(
+                FileChunkReader::open(path, index, peers, options.chunk_bytes).map_err(|e| {
+                    format!("source `{}`: cannot read `{}`: {e}", s.name, path.display())
+                })?,
+            ),
+            SourceKind::Generator(spec) => Box::new(GeneratorReader::new(
+                spec.clone(),
+                index,
+                options.chunk_bytes as usize,
+            )),
+        };
+        let setup = SourceSetup {
+            name: s.name.clone(),
+            source_index: i as u32,
+            reader,
+            decoder: Decoder::new(s.schema.clone()),
+            sequencer: sequencers[i].clone(),
+            max_out_of_orderness_ms: s.max_out_of_orderness_ms,
+        };
+        chunks.push(chunk_source(scope, setup, ctx.clone()));
+    }
+
+    // Operators.
+    let mut line_streams: HashMap<StreamRefKey, Stream<'s, Time, Vec<Line>>> = HashMap::new();
+    let mut row_streams: HashMap<usize, Stream<'s, Time, Vec<FiredRow>>> = HashMap::new();
+    for (i, s) in plan.sources.iter().enumerate() {
+        line_streams.insert(
+            key(StreamRef::DeadLetters(i)),
+            malformed(chunks[i].clone(), s.name.clone()),
+        );
+    }
+    for (i, op) in plan.operators.iter().enumerate() {
+        let input = chunks[op.source].clone();
+        let source_name = plan.sources[op.source].name.clone();
+        match &op.kind {
+            OperatorKind::Window(w) => {
+                let (rows, late) = window(input, w.clone(), source_name, ctx.clone());
+                row_streams.insert(i, rows);
+                line_streams.insert(key(StreamRef::Late(i)), late);
+            }
+            OperatorKind::Threshold(t) => {
+                line_streams.insert(
+                    key(StreamRef::Output(i)),
+                    threshold(input, t.clone(), plan.job_name.clone(), ctx.clone()),
+                );
+            }
+        }
+    }
+
+    // Sinks.
+    for sink in &plan.sinks {
+        let on_writer = index == 0;
+        match &sink.kind {
+            SinkKind::Parquet {
+                path,
+                partition_by,
+                max_rows_per_file,
+                row_group_rows,
+            } => {
+                let StreamRef::Output(op) = sink.inputs[0] else {
+                    return Err(format!("sink `{}`: parquet takes window rows", sink.name));
+                };
+                let w = plan
+                    .window_of(sink.inputs[0])
+                    .ok_or_else(|| format!("sink `{}`: parquet takes window rows", sink.name))?;
+                let writer = if on_writer {
+                    Some(
+                        ParquetRowWriter::create(
+                            path,
+                            *partition_by,
+                            *max_rows_per_file,
+                            *row_group_rows,
+                            w.row_schema.clone(),
+                            w.window,
+                            w.allowed_lateness_ms,
+                        )
+                        .map_err(|e| {
+                            format!(
+                                "sink `{}`: cannot write to `{}`: {e}",
+                                sink.name,
+                                path.display()
+                            )
+                        })?,
+                    )
+                } else {
+                    None
+                };
+                parquet_sink(
+                    row_streams[&op].clone(),
+                    sink.name.clone(),
+                    writer,
+                    ctx.clone(),
+                );
+            }
+            SinkKind::Jsonl { .. } | SinkKind::Stdout => {
+                let mut inputs = Vec::new();
+                for r in &sink.inputs {
+                    match r {
+                        StreamRef::Output(op) if row_streams.contains_key(op) => {
+                            let w = plan.window_of(*r).expect("window operator");
+                            let names = w
+                                .row_schema
+                                .columns
+                                .iter()
+                                .map(|(n, _)| n.clone())
+                                .collect();
+                            inputs.push(rows_as_lines(row_streams[op].clone(), names));
+                        }
+                        other => inputs.push(line_streams[&key(*other)].clone()),
+                    }
+                }
+                let writer: Option<Box<dyn LineWriter>> = match (&sink.kind, on_writer) {
+                    (SinkKind::Jsonl { path }, true) => {
+                        Some(Box::new(JsonlWriter::create(path).map_err(|e| {
+                            format!(
+                                "sink `{}`: cannot write to `{}`: {e}",
+                                sink.name,
+                                path.display()
+                            )
+                        })?))
+                    }
+                    (SinkKind::Stdout, true) => Some(Box::new(StdoutWriter)),
+                    _ => None,
+                };
+                let merged = scope.concatenate(inputs);
+                line_sink(merged, sink.name.clone(), writer, ctx.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+type StreamRefKey = (u8, usize);
+
+fn key(r: StreamRef) -> StreamRefKey {
+    match r {
+        StreamRef::DeadLetters(i) => (0, i),
+        StreamRef::Output(i) => (1, i),
+        StreamRef::Late(i) => (2, i),
+    }
+}

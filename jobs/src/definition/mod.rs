@@ -1,0 +1,113 @@
+//! Job definitions: TOML files shaped like Vector's configs (`[job]`, `[sources.NAME]`, `[operators.NAME]`,
+//! `[sinks.NAME]`), with `${VAR}` / `${VAR:-default}` interpolation and `--set dotted.key=value` overrides.
+//!
+//! Loading works on the generic TOML tree so that validation can report *every* problem at once, each with
+//! the file, the key path and what is allowed — the errors a data engineer fixes in one pass.
+
+pub mod interpolate;
+pub mod overrides;
+pub mod section;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One problem in a job definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+/// All problems found in one job definition.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct DefinitionError {
+    pub file: String,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for DefinitionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(
+            f,
+            "{}: {n} problem{} in the job definition:",
+            self.file,
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            if p.path.is_empty() {
+                writeln!(f, "  {}: {}", self.file, p.message)?;
+            } else {
+                writeln!(f, "  {}: {}: {}", self.file, p.path, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A job definition's text, where it came from, and where relative paths in it are anchored.
+#[derive(Debug, Clone)]
+pub struct JobSource {
+    pub name: String,
+    pub text: String,
+    /// Relative paths in the job resolve against the current directory, like other CLI tools.
+    pub base_dir: PathBuf,
+}
+
+impl JobSource {
+    pub fn from_file(path: &Path) -> Result<Self, DefinitionError> {
+        let text = std::fs::read_to_string(path).map_err(|e| DefinitionError {
+            file: path.display().to_string(),
+            problems: vec![Problem {
+                path: String::new(),
+                message: format!("cannot read the job file: {e}"),
+            }],
+        })?;
+        Ok(Self {
+            name: path.display().to_string(),
+            text,
+            base_dir: PathBuf::from("."),
+        })
+    }
+}
+
+/// Parses, interpolates and applies overrides, yielding the final TOML tree.
+pub fn load(
+    source: &JobSource,
+    sets: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<toml::Table, DefinitionError> {
+    let fail = |problems: Vec<Problem>| DefinitionError {
+        file: source.name.clone(),
+        problems,
+    };
+    let mut table: toml::Table = source.text.parse().map_err(|e: toml::de::Error| {
+        let at = e
+            .span()
+            .map(|s| line_col(&source.text, s.start))
+            .unwrap_or_default();
+        fail(vec![Problem {
+            path: at,
+            message: format!("not valid TOML: {}", e.message()),
+        }])
+    })?;
+    let mut problems = Vec::new();
+    interpolate::interpolate_table(&mut table, "", env, &mut problems);
+    for s in sets {
+        if let Err(p) = overrides::apply(&mut table, s) {
+            problems.push(p);
+        }
+    }
+    if problems.is_empty() {
+        Ok(table)
+    } else {
+        Err(fail(problems))
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("line {line}, column {col}")
+}

@@ -1,0 +1,204 @@
+//! Typed, path-aware reading of one table of a job definition, collecting problems instead of stopping at
+//! the first, and reporting keys nobody asked for as unknown (with the keys that are allowed there).
+
+use super::Problem;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+/// The problems found so far.
+#[derive(Default)]
+pub struct Problems(RefCell<Vec<Problem>>);
+
+impl Problems {
+    pub fn add(&self, path: &str, message: impl Into<String>) {
+        self.0.borrow_mut().push(Problem {
+            path: path.to_string(),
+            message: message.into(),
+        });
+    }
+    pub fn into_vec(self) -> Vec<Problem> {
+        self.0.into_inner()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().is_empty()
+    }
+}
+
+fn type_name(v: &toml::Value) -> &'static str {
+    match v {
+        toml::Value::String(_) => "a string",
+        toml::Value::Integer(_) => "an integer",
+        toml::Value::Float(_) => "a number",
+        toml::Value::Boolean(_) => "a boolean",
+        toml::Value::Datetime(_) => "a date",
+        toml::Value::Array(_) => "an array",
+        toml::Value::Table(_) => "a table",
+    }
+}
+
+/// One table being read.
+pub struct Section<'a> {
+    pub path: String,
+    table: &'a toml::Table,
+    problems: &'a Problems,
+    used: RefCell<BTreeSet<String>>,
+}
+
+impl<'a> Section<'a> {
+    pub fn new(path: impl Into<String>, table: &'a toml::Table, problems: &'a Problems) -> Self {
+        Self {
+            path: path.into(),
+            table,
+            problems,
+            used: RefCell::default(),
+        }
+    }
+
+    pub fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    pub fn problem(&self, key: &str, message: impl Into<String>) {
+        self.problems.add(&self.key_path(key), message);
+    }
+
+    fn get(&self, key: &str) -> Option<&'a toml::Value> {
+        self.used.borrow_mut().insert(key.to_string());
+        self.table.get(key)
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.table.contains_key(key)
+    }
+
+    fn wrong(&self, key: &str, expected: &str, v: &toml::Value) {
+        self.problem(key, format!("expected {expected}, found {}", type_name(v)));
+    }
+
+    pub fn str(&self, key: &str) -> Option<&'a str> {
+        match self.get(key)? {
+            toml::Value::String(s) => Some(s),
+            v => {
+                self.wrong(key, "a string", v);
+                None
+            }
+        }
+    }
+
+    pub fn req_str(&self, key: &str) -> Option<&'a str> {
+        if !self.has(key) {
+            self.problem(key, "is required");
+        }
+        self.str(key)
+    }
+
+    pub fn int(&self, key: &str) -> Option<i64> {
+        match self.get(key)? {
+            toml::Value::Integer(i) => Some(*i),
+            v => {
+                self.wrong(key, "an integer", v);
+                None
+            }
+        }
+    }
+
+    /// A whole number at least `min`.
+    pub fn count(&self, key: &str, min: i64) -> Option<u64> {
+        let i = self.int(key)?;
+        if i < min {
+            self.problem(key, format!("must be at least {min}, found {i}"));
+            return None;
+        }
+        Some(i as u64)
+    }
+
+    pub fn float(&self, key: &str) -> Option<f64> {
+        match self.get(key)? {
+            toml::Value::Integer(i) => Some(*i as f64),
+            toml::Value::Float(f) => Some(*f),
+            v => {
+                self.wrong(key, "a number", v);
+                None
+            }
+        }
+    }
+
+    /// A duration written as a string: `"30s"`, `"10m"`, `"1h"`, `"250ms"`, `"1h 30m"`; in milliseconds.
+    pub fn duration_ms(&self, key: &str) -> Option<i64> {
+        let s = self.str(key)?;
+        match humantime::parse_duration(s) {
+            Ok(d) => Some(d.as_millis() as i64),
+            Err(e) => {
+                self.problem(key, format!("\"{s}\" is not a duration ({e}); write e.g. \"250ms\", \"30s\", \"10m\", \"1h\""));
+                None
+            }
+        }
+    }
+
+    /// A list of strings; a single string counts as a list of one.
+    pub fn str_list(&self, key: &str) -> Option<Vec<&'a str>> {
+        match self.get(key)? {
+            toml::Value::String(s) => Some(vec![s.as_str()]),
+            toml::Value::Array(items) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        toml::Value::String(s) => out.push(s.as_str()),
+                        v => self.problems.add(
+                            &format!("{}[{i}]", self.key_path(key)),
+                            format!("expected a string, found {}", type_name(v)),
+                        ),
+                    }
+                }
+                Some(out)
+            }
+            v => {
+                self.wrong(key, "a list of strings", v);
+                None
+            }
+        }
+    }
+
+    pub fn table(&self, key: &str) -> Option<Section<'a>> {
+        match self.get(key)? {
+            toml::Value::Table(t) => Some(Section::new(self.key_path(key), t, self.problems)),
+            v => {
+                self.wrong(key, "a table", v);
+                None
+            }
+        }
+    }
+
+    /// The raw value, for keys with several accepted shapes.
+    pub fn value(&self, key: &str) -> Option<&'a toml::Value> {
+        self.get(key)
+    }
+
+    /// The entries of this table, in file order.
+    pub fn entries(&self) -> impl Iterator<Item = (&'a String, &'a toml::Value)> {
+        self.table.iter()
+    }
+
+    /// Reports every key that was not read, with the allowed ones.
+    pub fn finish(&self, allowed_note: &str) {
+        let used = self.used.borrow();
+        let mut allowed: Vec<&String> = used.iter().collect();
+        allowed.sort();
+        for k in self.table.keys() {
+            if !used.contains(k) {
+                let list: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+                self.problem(
+                    k,
+                    format!(
+                        "unknown key; allowed here: {}{allowed_note}",
+                        list.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+}
