@@ -130,10 +130,7 @@ impl StampedChunk {
 
     /// The logical time of the chunk's first line: no line in it has an earlier one.
     pub fn first_logical_time(&self) -> u64 {
-        logical_time(
-            self.prefix_max
-                .map(|m| m.saturating_sub(self.max_out_of_orderness_ms)),
-        )
+        logical_time(self.prefix_max.map(|m| m.saturating_sub(self.max_out_of_orderness_ms)))
     }
 
     /// Arrival watermark of valid record `i`.

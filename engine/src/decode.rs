@@ -50,10 +50,7 @@ impl Decoder {
             }));
         }
         if let Some(i) = self.slots.iter().position(|s| s.is_none()) {
-            return Err(DecodeError(format!(
-                "missing field `{}`",
-                self.schema.fields[i].name
-            )));
+            return Err(DecodeError(format!("missing field `{}`", self.schema.fields[i].name)));
         }
         Ok(&mut self.slots)
     }
@@ -143,10 +140,7 @@ impl FieldSeed<'_> {
             FieldType::Float => "a number",
             FieldType::Enum(_) => "a string",
         };
-        E::custom(format!(
-            "field `{}`: expected {expected}, found {found}",
-            self.name
-        ))
+        E::custom(format!("field `{}`: expected {expected}, found {found}", self.name))
     }
 }
 
@@ -164,12 +158,9 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
         match self.ty {
-            FieldType::Int => i64::try_from(v).map(Value::Int).map_err(|_| {
-                E::custom(format!(
-                    "field `{}`: integer {v} is out of range",
-                    self.name
-                ))
-            }),
+            FieldType::Int => i64::try_from(v)
+                .map(Value::Int)
+                .map_err(|_| E::custom(format!("field `{}`: integer {v} is out of range", self.name))),
             FieldType::Float => Ok(Value::Float(v as f64)),
             _ => Err(self.wrong("a number")),
         }
@@ -177,10 +168,7 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
         match self.ty {
             FieldType::Float if v.is_finite() => Ok(Value::Float(v)),
-            FieldType::Float => Err(E::custom(format!(
-                "field `{}`: not a finite number",
-                self.name
-            ))),
+            FieldType::Float => Err(E::custom(format!("field `{}`: not a finite number", self.name))),
             FieldType::Int => Err(self.wrong("a fractional number")),
             _ => Err(self.wrong("a number")),
         }
@@ -268,11 +256,12 @@ mod tests {
             assert!(err.contains(want), "{line}: {err}");
         }
         let mut d = Decoder::new(Schema::locations());
-        let err = d.decode(br#"{"order_id":"o-1","deliverer_id":"d","state":"teleported","ts":1,"lat":0,"lon":0}"#).unwrap_err();
+        let err = d
+            .decode(br#"{"order_id":"o-1","deliverer_id":"d","state":"teleported","ts":1,"lat":0,"lon":0}"#)
+            .unwrap_err();
         assert!(
-            err.0.contains(
-                "unknown value \"teleported\" (allowed: assigned, picked_up, en_route, delivered)"
-            ),
+            err.0
+                .contains("unknown value \"teleported\" (allowed: assigned, picked_up, en_route, delivered)"),
             "{err}"
         );
     }

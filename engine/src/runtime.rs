@@ -123,8 +123,7 @@ pub fn run(plan: Plan, options: RunOptions, ctx: RunContext) -> Result<RunSummar
     preflight(&plan)?;
     let started = Instant::now();
     let plan = Arc::new(plan);
-    let sequencers: Arc<Vec<Arc<ChunkSequencer>>> =
-        Arc::new(plan.sources.iter().map(|_| Arc::default()).collect());
+    let sequencers: Arc<Vec<Arc<ChunkSequencer>>> = Arc::new(plan.sources.iter().map(|_| Arc::default()).collect());
     let total: u64 = plan
         .sources
         .iter()
@@ -142,9 +141,8 @@ pub fn run(plan: Plan, options: RunOptions, ctx: RunContext) -> Result<RunSummar
         let sequencers = sequencers.clone();
         let index = worker.index();
         let peers = worker.peers();
-        let built = worker.dataflow::<Time, _, _>(|scope| {
-            build(scope, &plan, &sequencers, index, peers, &options, &ctx)
-        });
+        let built =
+            worker.dataflow::<Time, _, _>(|scope| build(scope, &plan, &sequencers, index, peers, &options, &ctx));
         if let Err(e) = built {
             ctx.fail(e);
         }
@@ -184,15 +182,12 @@ fn build<'s>(
     for (i, s) in plan.sources.iter().enumerate() {
         let reader: Box<dyn ChunkReader> = match &s.kind {
             SourceKind::File { path } => Box::new(
-                FileChunkReader::open(path, index, peers, options.chunk_bytes).map_err(|e| {
-                    format!("source `{}`: cannot read `{}`: {e}", s.name, path.display())
-                })?,
+                FileChunkReader::open(path, index, peers, options.chunk_bytes)
+                    .map_err(|e| format!("source `{}`: cannot read `{}`: {e}", s.name, path.display()))?,
             ),
-            SourceKind::Generator(spec) => Box::new(GeneratorReader::new(
-                spec.clone(),
-                index,
-                options.chunk_bytes as usize,
-            )),
+            SourceKind::Generator(spec) => {
+                Box::new(GeneratorReader::new(spec.clone(), index, options.chunk_bytes as usize))
+            }
         };
         let setup = SourceSetup {
             name: s.name.clone(),
@@ -259,23 +254,12 @@ fn build<'s>(
                             w.window,
                             w.allowed_lateness_ms,
                         )
-                        .map_err(|e| {
-                            format!(
-                                "sink `{}`: cannot write to `{}`: {e}",
-                                sink.name,
-                                path.display()
-                            )
-                        })?,
+                        .map_err(|e| format!("sink `{}`: cannot write to `{}`: {e}", sink.name, path.display()))?,
                     )
                 } else {
                     None
                 };
-                parquet_sink(
-                    row_streams[&op].clone(),
-                    sink.name.clone(),
-                    writer,
-                    ctx.clone(),
-                );
+                parquet_sink(row_streams[&op].clone(), sink.name.clone(), writer, ctx.clone());
             }
             SinkKind::Jsonl { .. } | SinkKind::Stdout => {
                 let mut inputs = Vec::new();
@@ -283,30 +267,20 @@ fn build<'s>(
                     match r {
                         StreamRef::Output(op) if row_streams.contains_key(op) => {
                             let w = plan.window_of(*r).expect("window operator");
-                            let names = w
-                                .row_schema
-                                .columns
-                                .iter()
-                                .map(|(n, _)| n.clone())
-                                .collect();
+                            let names = w.row_schema.columns.iter().map(|(n, _)| n.clone()).collect();
                             inputs.push(rows_as_lines(row_streams[op].clone(), names));
                         }
                         other => inputs.push(line_streams[&key(*other)].clone()),
                     }
                 }
-                let writer: Option<Box<dyn LineWriter>> = match (&sink.kind, on_writer) {
-                    (SinkKind::Jsonl { path }, true) => {
-                        Some(Box::new(JsonlWriter::create(path).map_err(|e| {
-                            format!(
-                                "sink `{}`: cannot write to `{}`: {e}",
-                                sink.name,
-                                path.display()
-                            )
-                        })?))
-                    }
-                    (SinkKind::Stdout, true) => Some(Box::new(StdoutWriter)),
-                    _ => None,
-                };
+                let writer: Option<Box<dyn LineWriter>> =
+                    match (&sink.kind, on_writer) {
+                        (SinkKind::Jsonl { path }, true) => Some(Box::new(JsonlWriter::create(path).map_err(|e| {
+                            format!("sink `{}`: cannot write to `{}`: {e}", sink.name, path.display())
+                        })?)),
+                        (SinkKind::Stdout, true) => Some(Box::new(StdoutWriter)),
+                        _ => None,
+                    };
                 let merged = scope.concatenate(inputs);
                 line_sink(merged, sink.name.clone(), writer, ctx.clone());
             }

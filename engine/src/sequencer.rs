@@ -150,13 +150,7 @@ mod tests {
             })
         );
         assert_eq!(q.known_max_before(2), Some(70));
-        q.publish(
-            2,
-            ChunkSummary {
-                lines: 1,
-                max_ts: None,
-            },
-        );
+        q.publish(2, ChunkSummary { lines: 1, max_ts: None });
         assert_eq!(
             q.take_prefix(2),
             Some(ChunkPrefix {

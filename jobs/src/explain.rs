@@ -21,12 +21,7 @@ fn stream_name(plan: &Plan, r: StreamRef) -> String {
 pub fn explain(plan: &Plan) -> String {
     let mut o = String::new();
     let w = plan.workers;
-    let _ = writeln!(
-        o,
-        "job {} — {w} worker{}",
-        plan.job_name,
-        if w == 1 { "" } else { "s" }
-    );
+    let _ = writeln!(o, "job {} — {w} worker{}", plan.job_name, if w == 1 { "" } else { "s" });
     let _ = writeln!(o, "\nsources");
     for s in &plan.sources {
         let what = match &s.kind {
@@ -35,10 +30,9 @@ pub fn explain(plan: &Plan) -> String {
                 path.display(),
                 if w == 1 { "" } else { "s" }
             ),
-            SourceKind::Generator(g) => format!(
-                "generator {:?}, seed {} (1 partition, on worker 0)",
-                g.workload, g.seed
-            ),
+            SourceKind::Generator(g) => {
+                format!("generator {:?}, seed {} (1 partition, on worker 0)", g.workload, g.seed)
+            }
         };
         let fields: Vec<String> = s
             .schema
@@ -49,10 +43,9 @@ pub fn explain(plan: &Plan) -> String {
                     FieldType::String => "string".to_string(),
                     FieldType::Int => "int".to_string(),
                     FieldType::Float => "float".to_string(),
-                    FieldType::Enum(v) => format!(
-                        "enum({})",
-                        v.iter().map(|x| x.as_str()).collect::<Vec<_>>().join("|")
-                    ),
+                    FieldType::Enum(v) => {
+                        format!("enum({})", v.iter().map(|x| x.as_str()).collect::<Vec<_>>().join("|"))
+                    }
                 };
                 format!("{} {t}", f.name)
             })
@@ -129,9 +122,7 @@ pub fn explain(plan: &Plan) -> String {
     let _ = writeln!(o, "\nsinks (written by worker 0, in deterministic order)");
     for s in &plan.sinks {
         let what = match &s.kind {
-            SinkKind::Parquet {
-                path, partition_by, ..
-            } => format!(
+            SinkKind::Parquet { path, partition_by, .. } => format!(
                 "parquet {} {}",
                 path.display(),
                 match partition_by {

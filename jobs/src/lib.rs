@@ -9,11 +9,7 @@ use definition::{DefinitionError, JobSource};
 use weir_engine::plan::Plan;
 
 /// Loads and plans a job definition with `--set` overrides and `--workers`.
-pub fn load_plan(
-    source: &JobSource,
-    sets: &[String],
-    workers: Option<usize>,
-) -> Result<Plan, DefinitionError> {
+pub fn load_plan(source: &JobSource, sets: &[String], workers: Option<usize>) -> Result<Plan, DefinitionError> {
     let env = |name: &str| std::env::var(name).ok();
     let table = definition::load(source, sets, &env)?;
     let mut plan = planner::plan(source, &table)?;

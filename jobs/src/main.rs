@@ -44,6 +44,9 @@ enum Command {
         /// No progress output.
         #[arg(long)]
         quiet: bool,
+        /// Bytes per input chunk (a tuning knob; results do not depend on it).
+        #[arg(long, hide = true)]
+        chunk_bytes: Option<u64>,
     },
     /// Validate a job definition: exit 0 if it is valid, 2 with every problem listed if not.
     Check {
@@ -149,9 +152,17 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             print!("{}", weir_jobs::explain::explain(&load(&job)?));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { job, quiet } => {
+        Command::Run {
+            job,
+            quiet,
+            chunk_bytes,
+        } => {
             let plan = load(&job)?;
-            let summary = run_plan(plan, quiet)?;
+            let mut options = RunOptions::default();
+            if let Some(c) = chunk_bytes {
+                options.chunk_bytes = c.max(1);
+            }
+            let summary = run_plan(plan, quiet, options)?;
             print_summary(&summary);
             Ok(ExitCode::SUCCESS)
         }
@@ -170,11 +181,10 @@ fn load(job: &JobArgs) -> Result<weir_engine::plan::Plan> {
     Ok(weir_jobs::load_plan(&src, &job.sets, job.workers)?)
 }
 
-fn run_plan(plan: weir_engine::plan::Plan, quiet: bool) -> Result<RunSummary> {
+fn run_plan(plan: weir_engine::plan::Plan, quiet: bool, options: RunOptions) -> Result<RunSummary> {
     let ctx = RunContext::default();
-    let _progress =
-        (!quiet).then(|| ProgressReporter::start(ctx.metrics.clone(), Duration::from_secs(10)));
-    let summary = weir_engine::run(plan, RunOptions::default(), ctx)?;
+    let _progress = (!quiet).then(|| ProgressReporter::start(ctx.metrics.clone(), Duration::from_secs(10)));
+    let summary = weir_engine::run(plan, options, ctx)?;
     Ok(summary)
 }
 
@@ -221,8 +231,7 @@ fn generate(g: GenerateArgs) -> Result<ExitCode> {
     let n = match &g.out {
         Some(path) => {
             let mut f = std::io::BufWriter::new(
-                std::fs::File::create(path)
-                    .with_context(|| format!("cannot create `{}`", path.display()))?,
+                std::fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?,
             );
             let n = reader.write_all(&mut f)?;
             std::io::Write::flush(&mut f)?;
@@ -255,10 +264,7 @@ fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Result<ExitCode
         format!("sources.vibration.path={}", input.display()),
         format!("sinks.rollups.path={}", dir.join("rollups").display()),
         format!("sinks.alerts.path={}", dir.join("alerts.jsonl").display()),
-        format!(
-            "sinks.dead_letters.path={}",
-            dir.join("dead_letters.jsonl").display()
-        ),
+        format!("sinks.dead_letters.path={}", dir.join("dead_letters.jsonl").display()),
     ];
     let src = JobSource {
         name: "config/vibration-rollup.toml (built in)".into(),
@@ -267,21 +273,15 @@ fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Result<ExitCode
     };
     let plan = weir_jobs::load_plan(&src, &sets, Some(workers))?;
     eprintln!("running vibration-rollup with {workers} workers");
-    let summary = run_plan(plan, false)?;
+    let summary = run_plan(plan, false, RunOptions::default())?;
     print_summary(&summary);
     println!("\nvibration-rollup outputs:");
     println!(
         "  rollups (Parquet)   {}/date=*/hour=*/part-*.parquet",
         dir.join("rollups").display()
     );
-    println!(
-        "  alerts (JSONL)      {}",
-        dir.join("alerts.jsonl").display()
-    );
-    println!(
-        "  dead letters        {}",
-        dir.join("dead_letters.jsonl").display()
-    );
+    println!("  alerts (JSONL)      {}", dir.join("alerts.jsonl").display());
+    println!("  dead letters        {}", dir.join("dead_letters.jsonl").display());
     println!("\nread the rollups with DuckDB:");
     println!(
         "  duckdb -c \"SELECT sensor_id, max(ppv_max) AS peak, sum(over_limit) AS over_5mm FROM read_parquet('{}/**/*.parquet', hive_partitioning=true) GROUP BY ALL ORDER BY peak DESC LIMIT 5\"",

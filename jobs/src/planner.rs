@@ -7,8 +7,8 @@ use crate::definition::{DefinitionError, JobSource};
 use compact_str::CompactString;
 use std::collections::{BTreeMap, HashSet};
 use weir_engine::plan::{
-    OperatorKind, OperatorPlan, PartitionBy, Plan, RowSchema, SinkKind, SinkPlan, SourceKind,
-    SourcePlan, StreamRef, ThresholdPlan, WindowPlan,
+    OperatorKind, OperatorPlan, PartitionBy, Plan, RowSchema, SinkKind, SinkPlan, SourceKind, SourcePlan, StreamRef,
+    ThresholdPlan, WindowPlan,
 };
 use weir_engine::schema::{Field, FieldType, Schema};
 use weir_engine::source::generator::{GeneratorSpec, Workload, DEFAULT_START_MS};
@@ -93,27 +93,14 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
         }
     }
     if sinks.is_empty() {
-        problems.add(
-            "sinks",
-            "define at least one sink ([sinks.NAME] with kind, inputs, …)",
-        );
+        problems.add("sinks", "define at least one sink ([sinks.NAME] with kind, inputs, …)");
     }
     root.finish("");
 
     check_names(&sources, &operators, &sinks, &problems);
-    route_dead_letters(
-        &mut sinks,
-        &sources,
-        &operators,
-        dead_letter_sink.as_deref(),
-        &problems,
-    );
+    route_dead_letters(&mut sinks, &sources, &operators, dead_letter_sink.as_deref(), &problems);
     for (i, op) in operators.iter().enumerate() {
-        if op.source != usize::MAX
-            && !sinks
-                .iter()
-                .any(|s| s.inputs.contains(&StreamRef::Output(i)))
-        {
+        if op.source != usize::MAX && !sinks.iter().any(|s| s.inputs.contains(&StreamRef::Output(i))) {
             problems.add(
                 &format!("operators.{}", op.name),
                 "its output is not read by any sink; add it to a sink's `inputs`",
@@ -138,23 +125,15 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
 }
 
 /// The `[NAME.x]` sub-tables of a top-level table, in file order.
-fn named_tables<'a>(
-    root: &Section<'a>,
-    key: &str,
-    problems: &'a Problems,
-) -> Option<Vec<(String, Section<'a>)>> {
+fn named_tables<'a>(root: &Section<'a>, key: &str, problems: &'a Problems) -> Option<Vec<(String, Section<'a>)>> {
     let t = root.table(key)?;
     let mut out = Vec::new();
     for (name, v) in t.entries() {
         match v {
-            toml::Value::Table(inner) => out.push((
-                name.clone(),
-                Section::new(format!("{key}.{name}"), inner, problems),
-            )),
-            _ => problems.add(
-                &format!("{key}.{name}"),
-                format!("expected a table [{key}.{name}]"),
-            ),
+            toml::Value::Table(inner) => {
+                out.push((name.clone(), Section::new(format!("{key}.{name}"), inner, problems)))
+            }
+            _ => problems.add(&format!("{key}.{name}"), format!("expected a table [{key}.{name}]")),
         }
     }
     Some(out)
@@ -173,7 +152,10 @@ fn parse_schema(s: &Section, builtin_default: Option<Schema>) -> Option<Vec<Fiel
             "vibration" => Some(Schema::vibration().fields),
             "locations" => Some(Schema::locations().fields),
             other => {
-                s.problem("schema", format!("unknown built-in schema \"{other}\"; allowed: vibration, locations, or a table of fields"));
+                s.problem(
+                    "schema",
+                    format!("unknown built-in schema \"{other}\"; allowed: vibration, locations, or a table of fields"),
+                );
                 None
             }
         },
@@ -183,52 +165,46 @@ fn parse_schema(s: &Section, builtin_default: Option<Schema>) -> Option<Vec<Fiel
             for (name, ty) in t {
                 let path = s.key_path(&format!("schema.{name}"));
                 let ty = match ty {
-                    toml::Value::String(t) => match t.as_str() {
-                        "string" => Some(FieldType::String),
-                        "int" | "integer" => Some(FieldType::Int),
-                        "float" | "number" => Some(FieldType::Float),
-                        other => {
-                            s.problem(&format!("schema.{name}"), format!("unknown type \"{other}\"; allowed: string, int, float, or a list of enum values"));
-                            None
+                    toml::Value::String(t) => {
+                        match t.as_str() {
+                            "string" => Some(FieldType::String),
+                            "int" | "integer" => Some(FieldType::Int),
+                            "float" | "number" => Some(FieldType::Float),
+                            other => {
+                                s.problem(&format!("schema.{name}"), format!("unknown type \"{other}\"; allowed: string, int, float, or a list of enum values"));
+                                None
+                            }
                         }
-                    },
+                    }
                     toml::Value::Array(vals) => {
-                        let vs: Option<Vec<CompactString>> = vals
-                            .iter()
-                            .map(|v| v.as_str().map(CompactString::from))
-                            .collect();
+                        let vs: Option<Vec<CompactString>> =
+                            vals.iter().map(|v| v.as_str().map(CompactString::from)).collect();
                         match vs {
                             Some(v) if !v.is_empty() => Some(FieldType::Enum(v)),
                             _ => {
-                                s.problem(
-                                    &format!("schema.{name}"),
-                                    "an enum is a non-empty list of strings",
-                                );
+                                s.problem(&format!("schema.{name}"), "an enum is a non-empty list of strings");
                                 None
                             }
                         }
                     }
                     _ => {
                         let _ = path;
-                        s.problem(&format!("schema.{name}"), "expected a type name (\"string\", \"int\", \"float\") or a list of enum values");
+                        s.problem(
+                            &format!("schema.{name}"),
+                            "expected a type name (\"string\", \"int\", \"float\") or a list of enum values",
+                        );
                         None
                     }
                 };
                 match ty {
-                    Some(ty) => fields.push(Field {
-                        name: name.clone(),
-                        ty,
-                    }),
+                    Some(ty) => fields.push(Field { name: name.clone(), ty }),
                     None => ok = false,
                 }
             }
             ok.then_some(fields)
         }
         Some(_) => {
-            s.problem(
-                "schema",
-                "expected a table of fields or a built-in schema name",
-            );
+            s.problem("schema", "expected a table of fields or a built-in schema name");
             None
         }
     }
@@ -238,7 +214,10 @@ fn source_plan(name: &str, s: &Section, job: &JobSource) -> Option<SourcePlan> {
     let kind = s.req_str("kind");
     let format = s.str("format").unwrap_or("jsonl");
     if format != "jsonl" && format != "json" {
-        s.problem("format", format!("unsupported format \"{format}\"; allowed: jsonl (one JSON object per line or message)"));
+        s.problem(
+            "format",
+            format!("unsupported format \"{format}\"; allowed: jsonl (one JSON object per line or message)"),
+        );
     }
     let ooo = s.duration_ms("max_out_of_orderness").unwrap_or(0);
     let event_time = s.str("event_time").unwrap_or("ts").to_string();
@@ -285,10 +264,7 @@ fn source_plan(name: &str, s: &Section, job: &JobSource) -> Option<SourcePlan> {
     s.finish(note);
     let fields = fields?;
     let schema = match fields.iter().position(|f| f.name == event_time) {
-        Some(i) if fields[i].ty == FieldType::Int => Schema {
-            fields,
-            event_time: i,
-        },
+        Some(i) if fields[i].ty == FieldType::Int => Schema { fields, event_time: i },
         Some(_) => {
             s.problem(
                 "event_time",
@@ -301,11 +277,7 @@ fn source_plan(name: &str, s: &Section, job: &JobSource) -> Option<SourcePlan> {
                 "event_time",
                 format!(
                     "field `{event_time}` is not in the schema; declared: {}",
-                    fields
-                        .iter()
-                        .map(|f| f.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
                 ),
             );
             return None;
@@ -334,11 +306,7 @@ fn generator_spec(s: &Section) -> Option<GeneratorSpec> {
             s.problem(k, format!("must be between 0 and 1, found {v}"));
         }
     }
-    let (sensors, hz, blasts) = (
-        s.count("sensors", 1),
-        s.float("hz"),
-        s.float("blasts_per_hour"),
-    );
+    let (sensors, hz, blasts) = (s.count("sensors", 1), s.float("hz"), s.float("blasts_per_hour"));
     let (orders, deliverers, ping, budget) = (
         s.count("orders", 1),
         s.count("deliverers", 1),
@@ -428,21 +396,14 @@ fn operator_plan(name: &str, s: &Section, sources: &[SourcePlan]) -> Option<Oper
                     "inputs",
                     format!(
                         "no source named `{one}`; sources: {}",
-                        sources
-                            .iter()
-                            .map(|x| x.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        sources.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
                     ),
                 );
                 None
             }
         },
         _ => {
-            s.problem(
-                "inputs",
-                "an operator reads exactly one source in this version",
-            );
+            s.problem("inputs", "an operator reads exactly one source in this version");
             None
         }
     });
@@ -528,15 +489,15 @@ fn window_plan(s: &Section, schema: Option<&Schema>) -> Option<WindowPlan> {
     let lateness = s.duration_ms("allowed_lateness").unwrap_or(0);
     let key_names = s.str_list("key");
     if !s.has("key") {
-        s.problem(
-            "key",
-            "is required: the fields to group by, e.g. key = [\"sensor_id\"]",
-        );
+        s.problem("key", "is required: the fields to group by, e.g. key = [\"sensor_id\"]");
     }
     let carry_names = s.str_list("carry").unwrap_or_default();
     let aggs = s.table("aggregates");
     if !s.has("aggregates") {
-        s.problem("aggregates", "is required: a table of OUTPUT_COLUMN = \"FUNCTION(FIELD)\", e.g. readings = \"count\"");
+        s.problem(
+            "aggregates",
+            "is required: a table of OUTPUT_COLUMN = \"FUNCTION(FIELD)\", e.g. readings = \"count\"",
+        );
     }
     let schema = schema?;
     let key = fields_of(s, "key", &key_names?, schema);
@@ -547,10 +508,7 @@ fn window_plan(s: &Section, schema: Option<&Schema>) -> Option<WindowPlan> {
     if let Some(a) = &aggs {
         for (col, expr) in a.entries() {
             let Some(expr) = expr.as_str() else {
-                a.problem(
-                    col,
-                    "expected an aggregate expression string such as \"max(ppv_mm_s)\"",
-                );
+                a.problem(col, "expected an aggregate expression string such as \"max(ppv_mm_s)\"");
                 ok = false;
                 continue;
             };
@@ -568,10 +526,7 @@ fn window_plan(s: &Section, schema: Option<&Schema>) -> Option<WindowPlan> {
                     Some(i) => {
                         let ty = schema.fields[i].ty.value_type();
                         if func.needs_number() && ty == ValueType::Str {
-                            a.problem(
-                                col,
-                                format!("`{expr}` needs a numeric field, but `{f}` is a string"),
-                            );
+                            a.problem(col, format!("`{expr}` needs a numeric field, but `{f}` is a string"));
                             ok = false;
                         }
                         let pos = values.iter().position(|v| *v == i).unwrap_or_else(|| {
@@ -605,10 +560,7 @@ fn window_plan(s: &Section, schema: Option<&Schema>) -> Option<WindowPlan> {
     }
     let mut columns: Vec<(String, ValueType)> = Vec::new();
     for i in key.iter().chain(&carry) {
-        columns.push((
-            schema.fields[*i].name.clone(),
-            schema.fields[*i].ty.value_type(),
-        ));
+        columns.push((schema.fields[*i].name.clone(), schema.fields[*i].ty.value_type()));
     }
     for a in &aggregates {
         columns.push((a.name.clone(), a.func.output_type(a.input_type)));
@@ -642,10 +594,7 @@ fn threshold_plan(s: &Section, schema: Option<&Schema>) -> Option<ThresholdPlan>
     let field = s.req_str("field");
     let above = s.float("above");
     if !s.has("above") {
-        s.problem(
-            "above",
-            "is required: the limit a reading must exceed to alert",
-        );
+        s.problem("above", "is required: the limit a reading must exceed to alert");
     }
     let cooldown = s.duration_ms("cooldown").unwrap_or(0);
     let alert_kind = s.req_str("alert");
@@ -680,11 +629,7 @@ fn threshold_plan(s: &Section, schema: Option<&Schema>) -> Option<ThresholdPlan>
 }
 
 /// Resolves a stream name: `OP`, `OP.late`, `SOURCE.dead_letters`.
-fn resolve(
-    name: &str,
-    sources: &[SourcePlan],
-    operators: &[OperatorPlan],
-) -> Result<StreamRef, String> {
+fn resolve(name: &str, sources: &[SourcePlan], operators: &[OperatorPlan]) -> Result<StreamRef, String> {
     if let Some(op) = operators.iter().position(|o| o.name == name) {
         return Ok(StreamRef::Output(op));
     }
@@ -694,9 +639,7 @@ fn resolve(
                 if let Some(i) = operators.iter().position(|o| o.name == base) {
                     return match operators[i].kind {
                         OperatorKind::Window(_) => Ok(StreamRef::Late(i)),
-                        _ => Err(format!(
-                            "`{base}` is not a window operator, so it has no late output"
-                        )),
+                        _ => Err(format!("`{base}` is not a window operator, so it has no late output")),
                     };
                 }
             }
@@ -709,7 +652,9 @@ fn resolve(
         }
     }
     if sources.iter().any(|s| s.name == name) {
-        return Err(format!("`{name}` is a source; sinks read operators (`OP`, `OP.late`) and `{name}.dead_letters`"));
+        return Err(format!(
+            "`{name}` is a source; sinks read operators (`OP`, `OP.late`) and `{name}.dead_letters`"
+        ));
     }
     let mut known: Vec<String> = operators.iter().map(|o| o.name.clone()).collect();
     known.extend(
@@ -719,18 +664,10 @@ fn resolve(
             .map(|o| format!("{}.late", o.name)),
     );
     known.extend(sources.iter().map(|s| format!("{}.dead_letters", s.name)));
-    Err(format!(
-        "no stream named `{name}`; available: {}",
-        known.join(", ")
-    ))
+    Err(format!("no stream named `{name}`; available: {}", known.join(", ")))
 }
 
-fn sink_plan(
-    name: &str,
-    s: &Section,
-    sources: &[SourcePlan],
-    operators: &[OperatorPlan],
-) -> SinkPlan {
+fn sink_plan(name: &str, s: &Section, sources: &[SourcePlan], operators: &[OperatorPlan]) -> SinkPlan {
     let kind = s.req_str("kind");
     let input_names = s.str_list("inputs").unwrap_or_default();
     let mut inputs = Vec::new();
@@ -757,18 +694,19 @@ fn sink_plan(
                 "date" => PartitionBy::Date,
                 "none" => PartitionBy::None,
                 other => {
-                    s.problem("partition_by", format!("unknown partitioning \"{other}\"; allowed: hour (date=YYYY-MM-DD/hour=HH), date, none"));
+                    s.problem(
+                        "partition_by",
+                        format!(
+                            "unknown partitioning \"{other}\"; allowed: hour (date=YYYY-MM-DD/hour=HH), date, none"
+                        ),
+                    );
                     PartitionBy::Hour
                 }
             };
             match inputs.as_slice() {
-                [StreamRef::Output(i)] if matches!(operators[*i].kind, OperatorKind::Window(_)) => {
-                }
+                [StreamRef::Output(i)] if matches!(operators[*i].kind, OperatorKind::Window(_)) => {}
                 [] => {}
-                _ => s.problem(
-                    "inputs",
-                    "a parquet sink reads exactly one window operator's rows",
-                ),
+                _ => s.problem("inputs", "a parquet sink reads exactly one window operator's rows"),
             }
             SinkKind::Parquet {
                 path: needs_path(s),
@@ -777,9 +715,7 @@ fn sink_plan(
                 row_group_rows: row_group,
             }
         }
-        Some("jsonl") => SinkKind::Jsonl {
-            path: needs_path(s),
-        },
+        Some("jsonl") => SinkKind::Jsonl { path: needs_path(s) },
         Some("stdout") => SinkKind::Stdout,
         Some(k @ ("kafka" | "webhook")) => {
             s.problem(
@@ -789,10 +725,7 @@ fn sink_plan(
             SinkKind::Stdout
         }
         Some(other) => {
-            s.problem(
-                "kind",
-                format!("unknown sink kind \"{other}\"; allowed: {SINK_KINDS}"),
-            );
+            s.problem("kind", format!("unknown sink kind \"{other}\"; allowed: {SINK_KINDS}"));
             SinkKind::Stdout
         }
         None => SinkKind::Stdout,
@@ -811,12 +744,7 @@ fn sink_plan(
     }
 }
 
-fn check_names(
-    sources: &[SourcePlan],
-    operators: &[OperatorPlan],
-    sinks: &[SinkPlan],
-    problems: &Problems,
-) {
+fn check_names(sources: &[SourcePlan], operators: &[OperatorPlan], sinks: &[SinkPlan], problems: &Problems) {
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for (kind, name) in sources
         .iter()
@@ -824,7 +752,10 @@ fn check_names(
         .chain(operators.iter().map(|o| ("operators", o.name.as_str())))
     {
         if let Some(prev) = seen.insert(name, kind) {
-            problems.add(&format!("{kind}.{name}"), format!("the name is already used by {prev}.{name}; source and operator names must be unique"));
+            problems.add(
+                &format!("{kind}.{name}"),
+                format!("the name is already used by {prev}.{name}; source and operator names must be unique"),
+            );
         }
     }
     let _ = sinks;
@@ -854,14 +785,25 @@ fn route_dead_letters(
     }
     match sinks.iter_mut().find(|s| s.name == target) {
         Some(s) if matches!(s.kind, SinkKind::Parquet { .. }) => {
-            problems.add(&format!("sinks.{target}"), "the dead-letter sink must be jsonl or stdout");
+            problems.add(
+                &format!("sinks.{target}"),
+                "the dead-letter sink must be jsonl or stdout",
+            );
         }
         Some(s) => s.inputs.extend(unrouted),
         None => problems.add(
-            if explicit.is_some() { "job.dead_letters" } else { "sinks" },
+            if explicit.is_some() {
+                "job.dead_letters"
+            } else {
+                "sinks"
+            },
             format!(
                 "malformed and late records need somewhere to go: add a jsonl sink named `{target}`{}",
-                if explicit.is_some() { "" } else { " or set [job] dead_letters = \"SINK\"" }
+                if explicit.is_some() {
+                    ""
+                } else {
+                    " or set [job] dead_letters = \"SINK\""
+                }
             ),
         ),
     }

@@ -106,17 +106,12 @@ impl AggregateFn {
             "first" => AggregateFn::First(field(args)?),
             "last" => AggregateFn::Last(field(args)?),
             "quantile" => {
-                let (f, q) = args
-                    .split_once(',')
-                    .ok_or_else(|| err("quantile takes (FIELD, Q)"))?;
+                let (f, q) = args.split_once(',').ok_or_else(|| err("quantile takes (FIELD, Q)"))?;
                 let q: f64 = q.trim().parse().map_err(|_| err("Q must be a number"))?;
                 if !(0.0..=1.0).contains(&q) {
                     return Err(err("Q must be between 0 and 1"));
                 }
-                AggregateFn::Quantile {
-                    field: field(f)?,
-                    q,
-                }
+                AggregateFn::Quantile { field: field(f)?, q }
             }
             "count_if" => {
                 for (sym, cmp) in [
@@ -127,10 +122,7 @@ impl AggregateFn {
                     ("<", Comparison::Lt),
                 ] {
                     if let Some((f, x)) = args.split_once(sym) {
-                        let threshold: f64 = x
-                            .trim()
-                            .parse()
-                            .map_err(|_| err("the threshold must be a number"))?;
+                        let threshold: f64 = x.trim().parse().map_err(|_| err("the threshold must be a number"))?;
                         return Ok(AggregateFn::CountIf {
                             field: field(f)?,
                             cmp,
@@ -162,10 +154,7 @@ impl AggregateFn {
 
     /// Whether the aggregate needs a numeric input field.
     pub fn needs_number(&self) -> bool {
-        !matches!(
-            self,
-            AggregateFn::Count | AggregateFn::First(_) | AggregateFn::Last(_)
-        )
+        !matches!(self, AggregateFn::Count | AggregateFn::First(_) | AggregateFn::Last(_))
     }
 
     /// The output type given the input field's type.
@@ -189,11 +178,9 @@ impl fmt::Display for AggregateFn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AggregateFn::Count => write!(f, "count"),
-            AggregateFn::CountIf {
-                field,
-                cmp,
-                threshold,
-            } => write!(f, "count_if({field} {} {threshold})", cmp.symbol()),
+            AggregateFn::CountIf { field, cmp, threshold } => {
+                write!(f, "count_if({field} {} {threshold})", cmp.symbol())
+            }
             AggregateFn::Sum(x) => write!(f, "sum({x})"),
             AggregateFn::Min(x) => write!(f, "min({x})"),
             AggregateFn::Max(x) => write!(f, "max({x})"),
@@ -262,11 +249,7 @@ impl Accumulator {
                 AggregateFn::Quantile { .. } => Slot::Quantile(Box::default()),
             })
             .collect();
-        Accumulator {
-            count: 0,
-            slots,
-            carry,
-        }
+        Accumulator { count: 0, slots, carry }
     }
 
     /// Adds one record: its event time and its values (indexed by `AggregateSpec::input`).
@@ -348,10 +331,7 @@ impl Accumulator {
                 Slot::Mean(s) => Value::Float(s / n),
                 Slot::Rms(s) => Value::Float((s / n).sqrt()),
                 Slot::Stddev { m2, .. } => Value::Float((m2 / n).sqrt()),
-                Slot::Ordered(o) => o
-                    .as_ref()
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or(Value::Float(f64::NAN)),
+                Slot::Ordered(o) => o.as_ref().map(|(_, v)| v.clone()).unwrap_or(Value::Float(f64::NAN)),
                 Slot::Quantile(s) => {
                     let AggregateFn::Quantile { q, .. } = spec.func else {
                         unreachable!()
@@ -374,13 +354,9 @@ mod tests {
             .map(|(i, e)| {
                 let func = AggregateFn::parse(e).unwrap();
                 let input = func.field().map(|f| if f == "label" { 1 } else { 0 });
-                let input_type = func.field().map(|f| {
-                    if f == "label" {
-                        ValueType::Str
-                    } else {
-                        ValueType::Float
-                    }
-                });
+                let input_type = func
+                    .field()
+                    .map(|f| if f == "label" { ValueType::Str } else { ValueType::Float });
                 AggregateSpec {
                     name: format!("a{i}"),
                     func,
@@ -426,23 +402,11 @@ mod tests {
                 q: 0.99
             }
         );
-        for bad in [
-            "median(x)",
-            "min(",
-            "quantile(x, 2)",
-            "count_if(x ~ 3)",
-            "min(a b)",
-        ] {
+        for bad in ["median(x)", "min(", "quantile(x, 2)", "count_if(x ~ 3)", "min(a b)"] {
             let e = AggregateFn::parse(bad).unwrap_err();
             assert!(e.to_string().contains("allowed:"), "{e}");
         }
-        for e in [
-            "count",
-            "count_if(x > 5)",
-            "sum(x)",
-            "quantile(x, 0.5)",
-            "last(x)",
-        ] {
+        for e in ["count", "count_if(x > 5)", "sum(x)", "quantile(x, 0.5)", "last(x)"] {
             assert_eq!(
                 AggregateFn::parse(&AggregateFn::parse(e).unwrap().to_string()).unwrap(),
                 AggregateFn::parse(e).unwrap()

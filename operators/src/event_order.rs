@@ -29,9 +29,7 @@ pub struct EventOrderBuffer<T> {
 
 impl<T> Default for EventOrderBuffer<T> {
     fn default() -> Self {
-        Self {
-            pending: Vec::new(),
-        }
+        Self { pending: Vec::new() }
     }
 }
 

@@ -146,15 +146,9 @@ mod tests {
         let a = Key(vec![Value::Str("vib-0001".into())]);
         let b = Key(vec![Value::Str("vib-0002".into())]);
         assert!(a < b);
-        assert_eq!(
-            a.route_hash(),
-            Key(vec![Value::Str("vib-0001".into())]).route_hash()
-        );
+        assert_eq!(a.route_hash(), Key(vec![Value::Str("vib-0001".into())]).route_hash());
         assert_ne!(a.route_hash(), b.route_hash());
-        assert_eq!(
-            Key(vec![Value::Str("x".into()), Value::Int(3)]).display(),
-            "x|3"
-        );
+        assert_eq!(Key(vec![Value::Str("x".into()), Value::Int(3)]).display(), "x|3");
     }
 }
 

@@ -42,8 +42,7 @@ impl WatermarkTracker {
 
     /// The arrival watermark of the next record.
     pub fn arrival_watermark(&self) -> ArrivalWatermark {
-        self.max_ts
-            .map(|m| m.saturating_sub(self.max_out_of_orderness_ms))
+        self.max_ts.map(|m| m.saturating_sub(self.max_out_of_orderness_ms))
     }
 
     /// Records a valid record's event time.

@@ -35,9 +35,7 @@ impl WindowSpec {
         while first - slide + size > ts {
             first -= slide;
         }
-        (0..)
-            .map(move |i| first + i * slide)
-            .take_while(move |s| *s <= last)
+        (0..).map(move |i| first + i * slide).take_while(move |s| *s <= last)
     }
 
     /// The latest window start strictly below `limit`.
@@ -98,12 +96,7 @@ mod tests {
 }
 
 /// Which of a record's windows it is late for: `(late for at least one, late for all)`.
-pub fn lateness(
-    spec: &WindowSpec,
-    allowed_lateness_ms: i64,
-    ts: i64,
-    awm: Option<i64>,
-) -> (bool, bool) {
+pub fn lateness(spec: &WindowSpec, allowed_lateness_ms: i64, ts: i64, awm: Option<i64>) -> (bool, bool) {
     let (mut any, mut all) = (false, true);
     for start in spec.starts(ts) {
         let late = is_late(start + spec.size_ms(), allowed_lateness_ms, awm);

@@ -124,13 +124,7 @@ mod tests {
             },
         ];
         let mut w = WindowAggregator::new(WindowSpec::Tumbling { size_ms: 100 }, 0, aggs);
-        w.add(
-            &key("b"),
-            10,
-            None,
-            &[Value::Float(1.0)],
-            &[Value::Str("site".into())],
-        );
+        w.add(&key("b"), 10, None, &[Value::Float(1.0)], &[Value::Str("site".into())]);
         w.add(&key("a"), 50, Some(20), &[Value::Float(3.0)], &[]);
         w.add(&key("a"), 120, Some(30), &[Value::Float(2.0)], &[]);
         // late: window [0,100) closed for a record whose arrival watermark is 100
@@ -139,10 +133,7 @@ mod tests {
         assert!(w.fire(Some(99)).is_empty());
         let rows = w.fire(Some(100));
         assert_eq!(rows.len(), 2);
-        assert_eq!(
-            (rows[0].key.clone(), rows[0].start, rows[0].end),
-            (key("a"), 0, 100)
-        );
+        assert_eq!((rows[0].key.clone(), rows[0].start, rows[0].end), (key("a"), 0, 100));
         assert_eq!(rows[0].values, vec![Value::Int(1), Value::Float(3.0)]);
         assert_eq!(rows[1].carry, vec![Value::Str("site".into())]);
         assert!(w.fire(Some(100)).is_empty());
@@ -173,9 +164,7 @@ mod tests {
         w.add(&key("k"), 60, Some(130), &[], &[]); // late for [0,100) only
         let rows = w.fire(None);
         assert_eq!(
-            rows.iter()
-                .map(|r| (r.start, r.values[0].clone()))
-                .collect::<Vec<_>>(),
+            rows.iter().map(|r| (r.start, r.values[0].clone())).collect::<Vec<_>>(),
             vec![(0, Value::Int(1)), (50, Value::Int(2))]
         );
     }

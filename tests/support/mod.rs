@@ -1,1 +1,213 @@
+//! Shared helpers of the end-to-end tests: running the real `weir` binary, generating inputs, and reading
+//! its outputs back with independent readers (arrow's Parquet reader, serde_json).
+#![allow(dead_code)]
 
+use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn weir() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn vibration_job() -> PathBuf {
+    repo_root().join("config/vibration-rollup.toml")
+}
+
+/// Runs a command, panicking with its stderr if it fails.
+pub fn ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{:?} failed ({}):\n{}",
+        cmd,
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Generates a vibration workload file with the built-in generator.
+pub fn generate_vibration(path: &Path, sensors: u32, hours: f64, seed: u64, late_frac: f64, bad_frac: f64) {
+    ok(weir()
+        .args([
+            "generate",
+            "vibration",
+            "--sensors",
+            &sensors.to_string(),
+            "--hours",
+            &hours.to_string(),
+        ])
+        .args([
+            "--seed",
+            &seed.to_string(),
+            "--late-frac",
+            &late_frac.to_string(),
+            "--bad-frac",
+            &bad_frac.to_string(),
+            "-o",
+            path.to_str().unwrap(),
+        ]));
+}
+
+/// The output files of one vibration-rollup run.
+pub struct VibrationOut {
+    pub dir: PathBuf,
+}
+
+impl VibrationOut {
+    pub fn rollups(&self) -> PathBuf {
+        self.dir.join("rollups")
+    }
+    pub fn alerts(&self) -> PathBuf {
+        self.dir.join("alerts.jsonl")
+    }
+    pub fn dead_letters(&self) -> PathBuf {
+        self.dir.join("dead_letters.jsonl")
+    }
+}
+
+/// The `--set` arguments pointing the vibration job at `input` and `out`.
+pub fn vibration_sets(input: &Path, out: &Path) -> Vec<String> {
+    vec![
+        "--set".into(),
+        format!("sources.vibration.path={}", input.display()),
+        "--set".into(),
+        format!("sinks.rollups.path={}", out.join("rollups").display()),
+        "--set".into(),
+        format!("sinks.alerts.path={}", out.join("alerts.jsonl").display()),
+        "--set".into(),
+        format!("sinks.dead_letters.path={}", out.join("dead_letters.jsonl").display()),
+    ]
+}
+
+/// Runs the reference vibration-rollup job.
+pub fn run_vibration(input: &Path, out: &Path, workers: usize, extra: &[&str]) -> VibrationOut {
+    ok(weir()
+        .arg("run")
+        .arg(vibration_job())
+        .args(vibration_sets(input, out))
+        .args(["--workers", &workers.to_string(), "--quiet"])
+        .args(extra));
+    VibrationOut { dir: out.to_path_buf() }
+}
+
+/// One row of the vibration rollups, as read back from Parquet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollup {
+    pub window_start: i64,
+    pub window_end: i64,
+    pub sensor_id: String,
+    pub site: String,
+    pub readings: i64,
+    pub ppv_min: f64,
+    pub ppv_max: f64,
+    pub ppv_mean: f64,
+    pub ppv_rms: f64,
+    pub ppv_p50: f64,
+    pub ppv_p90: f64,
+    pub ppv_p99: f64,
+    pub freq_max: f64,
+    pub over_limit: i64,
+    /// The partition directory the row was found in, relative to the output root.
+    pub partition: String,
+}
+
+/// Every `.parquet` file under `dir`, sorted.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn read_batches(file: &Path) -> Vec<RecordBatch> {
+    let f = std::fs::File::open(file).unwrap();
+    ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
+    b.column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"))
+        .as_any()
+        .downcast_ref::<T>()
+        .unwrap_or_else(|| panic!("type of {name}"))
+}
+
+/// Reads every rollup row under `dir`, sorted by (window_start, sensor_id).
+pub fn read_rollups(dir: &Path) -> Vec<Rollup> {
+    let mut rows = Vec::new();
+    for file in parquet_files(dir) {
+        let partition = file.parent().unwrap().strip_prefix(dir).unwrap().display().to_string();
+        for b in read_batches(&file) {
+            let f = |n: &str| col::<Float64Array>(&b, n).clone();
+            let (min, max, mean, rms, p50, p90, p99, fmax) = (
+                f("ppv_min"),
+                f("ppv_max"),
+                f("ppv_mean"),
+                f("ppv_rms"),
+                f("ppv_p50"),
+                f("ppv_p90"),
+                f("ppv_p99"),
+                f("freq_max"),
+            );
+            let ws = col::<TimestampMillisecondArray>(&b, "window_start");
+            let we = col::<TimestampMillisecondArray>(&b, "window_end");
+            let sid = col::<StringArray>(&b, "sensor_id");
+            let site = col::<StringArray>(&b, "site");
+            let readings = col::<Int64Array>(&b, "readings");
+            let over = col::<Int64Array>(&b, "over_limit");
+            for i in 0..b.num_rows() {
+                rows.push(Rollup {
+                    window_start: ws.value(i),
+                    window_end: we.value(i),
+                    sensor_id: sid.value(i).to_string(),
+                    site: site.value(i).to_string(),
+                    readings: readings.value(i),
+                    ppv_min: min.value(i),
+                    ppv_max: max.value(i),
+                    ppv_mean: mean.value(i),
+                    ppv_rms: rms.value(i),
+                    ppv_p50: p50.value(i),
+                    ppv_p90: p90.value(i),
+                    ppv_p99: p99.value(i),
+                    freq_max: fmax.value(i),
+                    over_limit: over.value(i),
+                    partition: partition.clone(),
+                });
+                assert!(!ws.is_null(i));
+            }
+        }
+    }
+    rows.sort_by(|a, b| (a.window_start, &a.sensor_id).cmp(&(b.window_start, &b.sensor_id)));
+    rows
+}
+
+/// Reads a JSONL file as JSON values.
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}

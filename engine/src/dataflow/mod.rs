@@ -63,8 +63,6 @@ impl RunContext {
 }
 
 /// The frontier of a totally ordered input: `None` once the input has ended.
-pub fn frontier_time(
-    frontier: &timely::progress::frontier::MutableAntichain<Time>,
-) -> Option<Time> {
+pub fn frontier_time(frontier: &timely::progress::frontier::MutableAntichain<Time>) -> Option<Time> {
     frontier.frontier().iter().min().copied()
 }

@@ -61,10 +61,7 @@ pub fn line_sink(
 }
 
 /// Lines rendering window rows as JSON objects, for jsonl and stdout sinks.
-pub fn rows_as_lines<'s>(
-    rows: Stream<'s, Time, Vec<FiredRow>>,
-    columns: Vec<String>,
-) -> Stream<'s, Time, Vec<Line>> {
+pub fn rows_as_lines<'s>(rows: Stream<'s, Time, Vec<FiredRow>>, columns: Vec<String>) -> Stream<'s, Time, Vec<Line>> {
     use timely::dataflow::operators::vec::Map;
     rows.map(move |r| {
         let mut m = serde_json::Map::new();
@@ -118,9 +115,7 @@ pub fn parquet_sink(
             pending.sort_unstable_by(|a, b| {
                 (a.fired_at, a.row.start, &a.row.key).cmp(&(b.fired_at, b.row.start, &b.row.key))
             });
-            let cut = f.map_or(pending.len(), |t| {
-                pending.partition_point(|r| r.fired_at < t)
-            });
+            let cut = f.map_or(pending.len(), |t| pending.partition_point(|r| r.fired_at < t));
             let rest = pending.split_off(cut);
             let ready: Vec<_> = std::mem::replace(&mut pending, rest)
                 .into_iter()

@@ -35,11 +35,7 @@ pub struct SourceSetup {
     pub max_out_of_orderness_ms: i64,
 }
 
-pub fn chunk_source<'s>(
-    scope: Scope<'s, Time>,
-    setup: SourceSetup,
-    ctx: RunContext,
-) -> ChunkStream<'s> {
+pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunContext) -> ChunkStream<'s> {
     let SourceSetup {
         name,
         source_index,
@@ -48,91 +44,81 @@ pub fn chunk_source<'s>(
         sequencer,
         max_out_of_orderness_ms: ooo,
     } = setup;
-    source(
-        scope,
-        &format!("Source({name})"),
-        move |capability, info| {
-            let activator = scope.activator_for(info.address.clone());
-            sequencer.register(scope.worker().sync_activator_for(info.address.to_vec()));
-            let mut cap = Some(capability);
-            let mut pending: BTreeMap<u64, DecodedChunk> = BTreeMap::new();
-            let mut exhausted = false;
-            let mut reported_bytes = 0u64;
-            move |output| {
-                if ctx.aborted() {
-                    cap = None;
-                    return;
-                }
-                let Some(c) = cap.as_mut() else { return };
-                let mut progressed = false;
-                let mut budget = CHUNKS_PER_ACTIVATION;
-                while !exhausted && pending.len() < MAX_PENDING && budget > 0 {
-                    match reader.next_chunk() {
-                        Ok(Some((k, bytes))) => {
-                            let decoded = DecodedChunk::decode(&mut decoder, bytes);
-                            Metrics::add(&ctx.metrics.records_in, decoded.len() as u64);
-                            Metrics::add(&ctx.metrics.dead_letters, decoded.invalid.len() as u64);
-                            sequencer.publish(
-                                k,
-                                ChunkSummary {
-                                    lines: decoded.lines,
-                                    max_ts: decoded.max_ts,
-                                },
-                            );
-                            pending.insert(k, decoded);
-                            budget -= 1;
-                            progressed = true;
-                        }
-                        Ok(None) => exhausted = true,
-                        Err(e) => {
-                            ctx.fail(format!("source `{name}`: read failed: {e}"));
-                            cap = None;
-                            return;
-                        }
+    source(scope, &format!("Source({name})"), move |capability, info| {
+        let activator = scope.activator_for(info.address.clone());
+        sequencer.register(scope.worker().sync_activator_for(info.address.to_vec()));
+        let mut cap = Some(capability);
+        let mut pending: BTreeMap<u64, DecodedChunk> = BTreeMap::new();
+        let mut exhausted = false;
+        let mut reported_bytes = 0u64;
+        move |output| {
+            if ctx.aborted() {
+                cap = None;
+                return;
+            }
+            let Some(c) = cap.as_mut() else { return };
+            let mut progressed = false;
+            let mut budget = CHUNKS_PER_ACTIVATION;
+            while !exhausted && pending.len() < MAX_PENDING && budget > 0 {
+                match reader.next_chunk() {
+                    Ok(Some((k, bytes))) => {
+                        let decoded = DecodedChunk::decode(&mut decoder, bytes);
+                        Metrics::add(&ctx.metrics.records_in, decoded.len() as u64);
+                        Metrics::add(&ctx.metrics.dead_letters, decoded.invalid.len() as u64);
+                        sequencer.publish(
+                            k,
+                            ChunkSummary {
+                                lines: decoded.lines,
+                                max_ts: decoded.max_ts,
+                            },
+                        );
+                        pending.insert(k, decoded);
+                        budget -= 1;
+                        progressed = true;
+                    }
+                    Ok(None) => exhausted = true,
+                    Err(e) => {
+                        ctx.fail(format!("source `{name}`: read failed: {e}"));
+                        cap = None;
+                        return;
                     }
                 }
-                let bytes = reader.bytes_read();
-                Metrics::add(&ctx.metrics.bytes_read, bytes - reported_bytes);
-                reported_bytes = bytes;
-
-                while let Some((&k, _)) = pending.first_key_value() {
-                    let Some(prefix) = sequencer.take_prefix(k) else {
-                        break;
-                    };
-                    let chunk = pending.remove(&k).expect("pending chunk");
-                    let stamped = StampedChunk {
-                        source: source_index,
-                        partition: 0,
-                        line_base: prefix.line_base,
-                        prefix_max: prefix.max_before,
-                        max_out_of_orderness_ms: ooo,
-                        chunk,
-                    };
-                    let t = stamped.first_logical_time().max(*c.time());
-                    output.session(&c.delayed(&t)).give(Arc::new(stamped));
-                    progressed = true;
-                }
-
-                if exhausted && pending.is_empty() {
-                    cap = None;
-                    return;
-                }
-                let next = pending
-                    .first_key_value()
-                    .map_or(reader.next_index(), |(k, _)| *k);
-                let bound = logical_time(
-                    sequencer
-                        .known_max_before(next)
-                        .map(|m| m.saturating_sub(ooo)),
-                );
-                if bound > *c.time() {
-                    c.downgrade(&bound);
-                }
-                // Blocked on chunks other workers decode: the sequencer wakes us when they are published.
-                if progressed || (!exhausted && pending.len() < MAX_PENDING) {
-                    activator.activate();
-                }
             }
-        },
-    )
+            let bytes = reader.bytes_read();
+            Metrics::add(&ctx.metrics.bytes_read, bytes - reported_bytes);
+            reported_bytes = bytes;
+
+            while let Some((&k, _)) = pending.first_key_value() {
+                let Some(prefix) = sequencer.take_prefix(k) else {
+                    break;
+                };
+                let chunk = pending.remove(&k).expect("pending chunk");
+                let stamped = StampedChunk {
+                    source: source_index,
+                    partition: 0,
+                    line_base: prefix.line_base,
+                    prefix_max: prefix.max_before,
+                    max_out_of_orderness_ms: ooo,
+                    chunk,
+                };
+                let t = stamped.first_logical_time().max(*c.time());
+                output.session(&c.delayed(&t)).give(Arc::new(stamped));
+                progressed = true;
+            }
+
+            if exhausted && pending.is_empty() {
+                cap = None;
+                return;
+            }
+            let next = pending.first_key_value().map_or(reader.next_index(), |(k, _)| *k);
+            let bound = logical_time(sequencer.known_max_before(next).map(|m| m.saturating_sub(ooo)));
+            if bound > *c.time() {
+                c.downgrade(&bound);
+            }
+            // Blocked on chunks other workers decode: the sequencer wakes us when they are published.
+            if progressed || (!exhausted && pending.len() < MAX_PENDING) {
+                activator.activate();
+            }
+        }
+    })
 }

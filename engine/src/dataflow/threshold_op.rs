@@ -82,12 +82,7 @@ pub fn threshold<'s>(
                             key,
                             event_time: r.ts,
                             job: job.clone(),
-                            fields: plan
-                                .fields
-                                .iter()
-                                .map(|(n, _)| n.clone())
-                                .zip(r.fields)
-                                .collect(),
+                            fields: plan.fields.iter().map(|(n, _)| n.clone()).zip(r.fields).collect(),
                         };
                         session.give(Line {
                             pos,

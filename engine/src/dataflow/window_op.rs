@@ -14,9 +14,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 use weir_operators::window::lateness;
-use weir_operators::{
-    logical_time, EventOrderBuffer, Key, Position, Value, WindowAggregator, WindowRow,
-};
+use weir_operators::{logical_time, EventOrderBuffer, Key, Position, Value, WindowAggregator, WindowRow};
 
 /// A record on its way to its key's worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -47,10 +45,7 @@ fn feed<'s>(
     plan: Arc<WindowPlan>,
     source_name: String,
     ctx: RunContext,
-) -> (
-    Stream<'s, Time, Vec<WindowInput>>,
-    Stream<'s, Time, Vec<Line>>,
-) {
+) -> (Stream<'s, Time, Vec<WindowInput>>, Stream<'s, Time, Vec<Line>>) {
     let mut builder = OperatorBuilder::new("WindowFeed".to_string(), chunks.scope());
     let mut input = builder.new_input(chunks, Pipeline);
     let (records_out, records) = builder.new_output::<Vec<WindowInput>>();
@@ -71,20 +66,14 @@ fn feed<'s>(
                     for i in 0..chunk.chunk.len() {
                         let ts = chunk.chunk.ts[i];
                         let awm = chunk.awm(i);
-                        let (any_late, all_late) =
-                            lateness(&plan.window, plan.allowed_lateness_ms, ts, awm);
+                        let (any_late, all_late) = lateness(&plan.window, plan.allowed_lateness_ms, ts, awm);
                         let pos = Position {
                             lt: logical_time(awm),
                             ..chunk.position(i)
                         };
                         if any_late {
                             late_count += 1;
-                            ls.give(render(
-                                &source_name,
-                                pos,
-                                "late",
-                                chunk.raw(chunk.chunk.range[i]),
-                            ));
+                            ls.give(render(&source_name, pos, "late", chunk.raw(chunk.chunk.range[i])));
                         }
                         if !all_late {
                             rs.give(WindowInput {
@@ -92,16 +81,8 @@ fn feed<'s>(
                                 awm,
                                 ts,
                                 key: key_of(&chunk, i, &plan.key),
-                                values: plan
-                                    .values
-                                    .iter()
-                                    .map(|f| chunk.value(i, *f).clone())
-                                    .collect(),
-                                carry: plan
-                                    .carry
-                                    .iter()
-                                    .map(|f| chunk.value(i, *f).clone())
-                                    .collect(),
+                                values: plan.values.iter().map(|f| chunk.value(i, *f).clone()).collect(),
+                                carry: plan.carry.iter().map(|f| chunk.value(i, *f).clone()).collect(),
                             });
                         }
                     }
@@ -128,11 +109,7 @@ pub fn window<'s>(
         move |initial, _| {
             let mut cap = Some(initial);
             let mut buffer: EventOrderBuffer<WindowInput> = EventOrderBuffer::default();
-            let mut agg = WindowAggregator::new(
-                plan.window,
-                plan.allowed_lateness_ms,
-                plan.aggregates.clone(),
-            );
+            let mut agg = WindowAggregator::new(plan.window, plan.allowed_lateness_ms, plan.aggregates.clone());
             move |(input, frontier), output| {
                 input.for_each_time(|_, data| {
                     for r in data.flat_map(|d| d.drain(..)) {

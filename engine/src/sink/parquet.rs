@@ -50,13 +50,9 @@ pub fn record_batch(
 ) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(
-            TimestampMillisecondArray::from(rows.iter().map(|r| r.start).collect::<Vec<_>>())
-                .with_timezone("UTC"),
+            TimestampMillisecondArray::from(rows.iter().map(|r| r.start).collect::<Vec<_>>()).with_timezone("UTC"),
         ),
-        Arc::new(
-            TimestampMillisecondArray::from(rows.iter().map(|r| r.end).collect::<Vec<_>>())
-                .with_timezone("UTC"),
-        ),
+        Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.end).collect::<Vec<_>>()).with_timezone("UTC")),
     ];
     let value = |r: &WindowRow, c: usize| -> Value {
         let nk = r.key.0.len();
@@ -176,11 +172,7 @@ impl ParquetRowWriter {
     /// The fire time of the last window that can land in partition `p`.
     fn last_firing(&self, p: i64) -> Option<i64> {
         let span = self.span()?;
-        Some(
-            self.window.last_start_below(p + span)
-                + self.window.size_ms()
-                + self.allowed_lateness_ms,
-        )
+        Some(self.window.last_start_below(p + span) + self.window.size_ms() + self.allowed_lateness_ms)
     }
 
     fn open_file(&mut self, p: i64) -> io::Result<&mut OpenFile> {
@@ -196,9 +188,8 @@ impl ParquetRowWriter {
                 .set_compression(Compression::ZSTD(ZstdLevel::default()))
                 .set_max_row_group_row_count(Some(self.row_group_rows))
                 .build();
-            let writer =
-                ArrowWriter::try_new(File::create(&tmp)?, self.schema.clone(), Some(props))
-                    .map_err(io::Error::other)?;
+            let writer = ArrowWriter::try_new(File::create(&tmp)?, self.schema.clone(), Some(props))
+                .map_err(io::Error::other)?;
             self.open.insert(
                 p,
                 OpenFile {
@@ -227,8 +218,7 @@ impl ParquetRowWriter {
                 let room = max.saturating_sub(self.open_file(p)?.rows).max(1);
                 let end = (k + room).min(j);
                 let batch_rows: Vec<&WindowRow> = rows[k..end].iter().collect();
-                let batch = record_batch(&self.schema, &self.row_schema, &batch_rows)
-                    .map_err(io::Error::other)?;
+                let batch = record_batch(&self.schema, &self.row_schema, &batch_rows).map_err(io::Error::other)?;
                 let f = self.open.get_mut(&p).expect("open");
                 f.writer.write(&batch).map_err(io::Error::other)?;
                 f.rows += batch_rows.len();

@@ -237,8 +237,7 @@ impl GeneratorReader {
                 let blasts = (0..(hours * blasts_per_hour) as usize)
                     .map(|_| {
                         let site = rng.random_range(0..SITES.len());
-                        let t0 =
-                            spec.start_ms as f64 + rng.random::<f64>() * spec.duration_ms as f64;
+                        let t0 = spec.start_ms as f64 + rng.random::<f64>() * spec.duration_ms as f64;
                         (site, t0, rng.random_range(5.0..60.0))
                     })
                     .collect();
@@ -360,14 +359,9 @@ impl GeneratorReader {
                 pending,
                 row_seq,
             } => {
-                let more_orders = *made < *orders
-                    && *next_start
-                        < self.spec.start_ms as f64 + self.spec.duration_ms as f64 * 0.95;
-                let horizon = if more_orders {
-                    *next_start as i64
-                } else {
-                    i64::MAX
-                };
+                let more_orders =
+                    *made < *orders && *next_start < self.spec.start_ms as f64 + self.spec.duration_ms as f64 * 0.95;
+                let horizon = if more_orders { *next_start as i64 } else { i64::MAX };
                 // Release the rows of started orders that happen before the next order starts.
                 while let Some(Reverse((ts, _, _))) = pending.peek() {
                     if *ts >= horizon || self.spec.count.is_some_and(|c| self.valid_made >= c) {
@@ -382,14 +376,7 @@ impl GeneratorReader {
                     return false;
                 }
                 let o = *made;
-                let rows = order_rows(
-                    &mut self.rng,
-                    o,
-                    *deliverers,
-                    *next_start,
-                    *ping_s,
-                    *budget_min,
-                );
+                let rows = order_rows(&mut self.rng, o, *deliverers, *next_start, *ping_s, *budget_min);
                 for (ts, line) in rows.rows {
                     *row_seq += 1;
                     pending.push(Reverse((ts, *row_seq, line)));
@@ -405,16 +392,10 @@ impl GeneratorReader {
     /// Appends the next line in arrival order, if any.
     fn next_line(&mut self, out: &mut Vec<u8>) -> bool {
         loop {
-            let bound = if self.done_making {
-                None
-            } else {
-                Some(self.made_until)
-            };
+            let bound = if self.done_making { None } else { Some(self.made_until) };
             if let Some(line) = self.queue.pop_before(bound) {
                 if self.spec.bad_frac > 0.0 && self.rng.random::<f64>() < self.spec.bad_frac {
-                    out.extend_from_slice(
-                        BAD_LINES[self.rng.random_range(0..BAD_LINES.len())].as_bytes(),
-                    );
+                    out.extend_from_slice(BAD_LINES[self.rng.random_range(0..BAD_LINES.len())].as_bytes());
                     out.push(b'\n');
                 }
                 out.extend_from_slice(line.as_bytes());
@@ -445,14 +426,7 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * p).round() / p
 }
 
-fn order_rows(
-    rng: &mut Pcg64Mcg,
-    o: u64,
-    deliverers: u32,
-    start: f64,
-    ping_s: f64,
-    budget_min: f64,
-) -> OrderRows {
+fn order_rows(rng: &mut Pcg64Mcg, o: u64, deliverers: u32, start: f64, ping_s: f64, budget_min: f64) -> OrderRows {
     let lat0 = 37.8715;
     let lon0 = -122.2730;
     let n01 = Normal::new(0.0, 0.01).expect("valid");
@@ -537,9 +511,7 @@ mod tests {
 
     fn generate(spec: GeneratorSpec) -> Vec<u8> {
         let mut out = Vec::new();
-        GeneratorReader::new(spec, 0, 1 << 16)
-            .write_all(&mut out)
-            .unwrap();
+        GeneratorReader::new(spec, 0, 1 << 16).write_all(&mut out).unwrap();
         out
     }
 
@@ -576,10 +548,7 @@ mod tests {
         let a = generate(spec.clone());
         assert_eq!(a, generate(spec));
         let text = String::from_utf8(a).unwrap();
-        let rows: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         let count = |s: &str| rows.iter().filter(|r| r["state"] == s).count();
         assert_eq!(count("assigned"), 50);
         assert_eq!(count("picked_up"), 50);
@@ -591,9 +560,6 @@ mod tests {
         let mut spec = GeneratorSpec::vibration(10, 1.0);
         spec.count = Some(1234);
         spec.bad_frac = 0.0;
-        assert_eq!(
-            String::from_utf8(generate(spec)).unwrap().lines().count(),
-            1234
-        );
+        assert_eq!(String::from_utf8(generate(spec)).unwrap().lines().count(), 1234);
     }
 }

@@ -50,9 +50,7 @@ pub fn interpolate(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Stri
     while let Some(i) = rest.find("${") {
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unclosed `${{` in \"{s}\""))?;
+        let end = after.find('}').ok_or_else(|| format!("unclosed `${{` in \"{s}\""))?;
         let expr = &after[..end];
         let (name, default) = match expr.split_once(":-") {
             Some((n, d)) => (n, Some(d)),
@@ -66,9 +64,11 @@ pub fn interpolate(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Stri
         match (env(name).filter(|v| !v.is_empty()), default) {
             (Some(v), _) => out.push_str(&v),
             (None, Some(d)) => out.push_str(d),
-            (None, None) => return Err(format!(
-                "environment variable `{name}` is not set (set it, or write ${{{name}:-default}})"
-            )),
+            (None, None) => {
+                return Err(format!(
+                    "environment variable `{name}` is not set (set it, or write ${{{name}:-default}})"
+                ))
+            }
         }
         rest = &after[end + 1..];
     }
@@ -92,9 +92,7 @@ mod tests {
         assert!(interpolate("${MISSING}", &env)
             .unwrap_err()
             .contains("`MISSING` is not set"));
-        assert!(interpolate("${HOST", &env)
-            .unwrap_err()
-            .contains("unclosed"));
+        assert!(interpolate("${HOST", &env).unwrap_err().contains("unclosed"));
         assert_eq!(interpolate("no vars", &env).unwrap(), "no vars");
     }
 }

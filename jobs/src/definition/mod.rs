@@ -82,10 +82,7 @@ pub fn load(
         problems,
     };
     let mut table: toml::Table = source.text.parse().map_err(|e: toml::de::Error| {
-        let at = e
-            .span()
-            .map(|s| line_col(&source.text, s.start))
-            .unwrap_or_default();
+        let at = e.span().map(|s| line_col(&source.text, s.start)).unwrap_or_default();
         fail(vec![Problem {
             path: at,
             message: format!("not valid TOML: {}", e.message()),

@@ -62,9 +62,7 @@ mod tests {
 
     #[test]
     fn overrides_scalars_by_dotted_path() {
-        let mut t: toml::Table = "[job]\nname = \"x\"\n[sources.v]\npath = \"a\"\n"
-            .parse()
-            .unwrap();
+        let mut t: toml::Table = "[job]\nname = \"x\"\n[sources.v]\npath = \"a\"\n".parse().unwrap();
         apply(&mut t, "sources.v.path=in.jsonl").unwrap();
         apply(&mut t, "job.workers=4").unwrap();
         apply(&mut t, "sinks.rollups.path=out/").unwrap();
@@ -75,10 +73,7 @@ mod tests {
             .unwrap_err()
             .message
             .contains("not a table"));
-        assert!(apply(&mut t, "sources=1")
-            .unwrap_err()
-            .message
-            .contains("scalars only"));
+        assert!(apply(&mut t, "sources=1").unwrap_err().message.contains("scalars only"));
         assert!(apply(&mut t, "nothing").is_err());
     }
 }

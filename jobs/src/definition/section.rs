@@ -133,7 +133,10 @@ impl<'a> Section<'a> {
         match humantime::parse_duration(s) {
             Ok(d) => Some(d.as_millis() as i64),
             Err(e) => {
-                self.problem(key, format!("\"{s}\" is not a duration ({e}); write e.g. \"250ms\", \"30s\", \"10m\", \"1h\""));
+                self.problem(
+                    key,
+                    format!("\"{s}\" is not a duration ({e}); write e.g. \"250ms\", \"30s\", \"10m\", \"1h\""),
+                );
                 None
             }
         }
@@ -193,10 +196,7 @@ impl<'a> Section<'a> {
                 let list: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
                 self.problem(
                     k,
-                    format!(
-                        "unknown key; allowed here: {}{allowed_note}",
-                        list.join(", ")
-                    ),
+                    format!("unknown key; allowed here: {}{allowed_note}", list.join(", ")),
                 );
             }
         }
