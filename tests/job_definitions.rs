@@ -1,1 +1,143 @@
+//! Job definitions through the library: interpolation, overrides, every validation rule the issue names
+//! (unknown kind, dangling input, a sink fed by nothing, bad duration, wrong type), and the plan they yield.
 
+use weir_engine::plan::{OperatorKind, SinkKind, SourceKind, StreamRef};
+use weir_jobs::definition::{load, JobSource};
+use weir_jobs::planner::plan;
+
+fn job(text: &str) -> JobSource {
+    JobSource {
+        name: "test.toml".into(),
+        text: text.into(),
+        base_dir: ".".into(),
+    }
+}
+
+fn plan_of(text: &str, sets: &[&str], env: &[(&str, &str)]) -> Result<weir_engine::plan::Plan, String> {
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let src = job(text);
+    let table = load(&src, &sets, &lookup).map_err(|e| e.to_string())?;
+    plan(&src, &table).map_err(|e| e.to_string())
+}
+
+const GOOD: &str = r#"
+[job]
+name = "t"
+[sources.v]
+kind = "file"
+path = "${IN:-default.jsonl}"
+schema = "vibration"
+max_out_of_orderness = "30s"
+[operators.w]
+kind = "window"
+inputs = ["v"]
+window = { kind = "hopping", size = "1h", slide = "15m" }
+key = ["sensor_id", "site"]
+aggregates = { n = "count", s = "sum(ts)", hi = "max(ppv_mm_s)" }
+[sinks.out]
+kind = "jsonl"
+inputs = ["w"]
+path = "out.jsonl"
+[sinks.dead_letters]
+kind = "stdout"
+"#;
+
+#[test]
+fn a_valid_job_plans_with_interpolation_and_overrides() {
+    let p = plan_of(
+        GOOD,
+        &["job.workers=3", "sinks.out.path=o2.jsonl"],
+        &[("IN", "in.jsonl")],
+    )
+    .unwrap();
+    assert_eq!(p.workers, 3);
+    assert!(matches!(&p.sources[0].kind, SourceKind::File { path } if path.ends_with("in.jsonl")));
+    assert!(matches!(&p.sinks[0].kind, SinkKind::Jsonl { path } if path.ends_with("o2.jsonl")));
+    let OperatorKind::Window(w) = &p.operators[0].kind else {
+        panic!()
+    };
+    let cols: Vec<&str> = w.row_schema.columns.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        cols,
+        ["sensor_id", "site", "n", "s", "hi"],
+        "aggregate order is the file's order"
+    );
+    // unrouted dead letters and late records go to the sink named dead_letters
+    assert_eq!(p.sinks[1].inputs, vec![StreamRef::DeadLetters(0), StreamRef::Late(0)]);
+    let p = plan_of(GOOD, &[], &[]).unwrap();
+    assert!(matches!(&p.sources[0].kind, SourceKind::File { path } if path.ends_with("default.jsonl")));
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_key_path() {
+    let bad = GOOD
+        .replace("kind = \"file\"", "kind = \"files\"")
+        .replace("\"30s\"", "\"soon\"")
+        .replace("inputs = [\"w\"]", "inputs = [\"nope\"]")
+        .replace("aggregates = {", "aggregates = { bad = \"median(x)\",")
+        .replace(
+            "[sinks.dead_letters]",
+            "[sinks.empty]\nkind = \"jsonl\"\npath = \"e.jsonl\"\n[sinks.dead_letters]",
+        )
+        .replace("name = \"t\"", "name = \"t\"\nworkers = \"two\"");
+    let err = plan_of(&bad, &[], &[]).unwrap_err();
+    for want in [
+        "sources.v.kind: unknown source kind \"files\"; allowed: file, generator",
+        "sources.v.max_out_of_orderness: \"soon\" is not a duration",
+        "sinks.out.inputs: no stream named `nope`; available: w, w.late, v.dead_letters",
+        "operators.w.aggregates.bad: `median(x)`: unknown function `median`",
+        "sinks.empty.inputs: is required",
+        "job.workers: expected an integer, found a string",
+        "operators.w: its output is not read by any sink",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    assert!(err.starts_with("test.toml: "), "{err}");
+}
+
+#[test]
+fn environment_and_override_errors_name_the_key() {
+    let err = plan_of(&GOOD.replace("${IN:-default.jsonl}", "${IN}"), &[], &[]).unwrap_err();
+    assert!(
+        err.contains("sources.v.path: environment variable `IN` is not set"),
+        "{err}"
+    );
+    let err = plan_of(GOOD, &["job.name.deeper=1"], &[]).unwrap_err();
+    assert!(
+        err.contains("job.name.deeper: `job.name` is a value, not a table"),
+        "{err}"
+    );
+    let err = plan_of("[job\nname=1", &[], &[]).unwrap_err();
+    assert!(err.contains("not valid TOML") && err.contains("line 1"), "{err}");
+}
+
+#[test]
+fn dead_letters_need_a_destination() {
+    let no_dl = GOOD.replace("[sinks.dead_letters]\nkind = \"stdout\"\n", "");
+    let err = plan_of(&no_dl, &[], &[]).unwrap_err();
+    assert!(err.contains("malformed and late records need somewhere to go"), "{err}");
+    // routing them explicitly is enough
+    let routed = no_dl.replace("inputs = [\"w\"]", "inputs = [\"w\", \"w.late\", \"v.dead_letters\"]");
+    plan_of(&routed, &[], &[]).unwrap();
+}
+
+#[test]
+fn parquet_sinks_read_one_window_operator() {
+    let p = GOOD.replace(
+        "kind = \"jsonl\"\ninputs = [\"w\"]",
+        "kind = \"parquet\"\ninputs = [\"w\", \"v.dead_letters\"]",
+    );
+    let err = plan_of(&p, &[], &[]).unwrap_err();
+    assert!(
+        err.contains("a parquet sink reads exactly one window operator's rows"),
+        "{err}"
+    );
+    let p = GOOD.replace(
+        "kind = \"jsonl\"\ninputs = [\"w\"]",
+        "kind = \"parquet\"\npartition_by = \"week\"\ninputs = [\"w\"]",
+    );
+    let err = plan_of(&p, &[], &[]).unwrap_err();
+    assert!(err.contains("unknown partitioning \"week\""), "{err}");
+}
