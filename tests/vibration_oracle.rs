@@ -149,15 +149,7 @@ fn rollups_alerts_and_dead_letters_match_an_independent_oracle() {
         writeln!(f, "{}", rec("vib-0905", x + 1, 99.0)).unwrap();
         writeln!(f, "{}", rec("vib-0905", x + 600_000, 25.0)).unwrap();
     }
-    let text = std::fs::read_to_string(&input).unwrap();
-    let expect = oracle(&text);
-    assert!(
-        expect.late.len() > 20,
-        "the input must exercise late records ({})",
-        expect.late.len()
-    );
-    assert!(expect.malformed.len() > 20, "the input must exercise malformed records");
-    assert!(expect.alerts.len() > 5, "the input must exercise alerts");
+    let expect = verify_against_oracle(&input, &tmp.path().join("out"), 2, "65536");
     let boundary: Vec<_> = expect
         .alerts
         .iter()
@@ -169,8 +161,62 @@ fn rollups_alerts_and_dead_letters_match_an_independent_oracle() {
         vec![30.0, 32.0],
         "the oracle itself applies the cooldown boundary"
     );
+}
 
-    let out = run_vibration(&input, &tmp.path().join("out"), 2, &["--chunk-bytes", "65536"]);
+/// The shared workload script's output (the benchmarks' common ground) through the same oracle.
+#[test]
+fn gen_events_script_output_matches_the_oracle() {
+    let script = repo_root().join("../shared/workload/gen_events.py");
+    let strict = std::env::var("WEIR_REQUIRE_PY_READERS").is_ok_and(|v| v == "1");
+    if !script.exists() && !strict {
+        eprintln!("note: {} not found; skipped", script.display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("vibration.jsonl");
+    let o = std::process::Command::new("python3")
+        .arg(&script)
+        .args([
+            "vibration",
+            "--sensors",
+            "25",
+            "--hours",
+            "2",
+            "--seed",
+            "5",
+            "--late-frac",
+            "0.003",
+            "--bad-frac",
+            "0.002",
+            "-o",
+        ])
+        .arg(&input)
+        .output()
+        .expect("python3");
+    if !o.status.success() {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !strict && err.contains("No module named"),
+            "gen_events.py failed: {err}"
+        );
+        eprintln!("note: gen_events.py needs numpy; skipped");
+        return;
+    }
+    verify_against_oracle(&input, &tmp.path().join("out"), 2, "262144");
+}
+
+fn verify_against_oracle(input: &std::path::Path, out_dir: &std::path::Path, workers: usize, chunk: &str) -> Oracle {
+    let text = std::fs::read_to_string(input).unwrap();
+    let expect = oracle(&text);
+    assert!(
+        expect.late.len() > 20,
+        "the input must exercise late records ({})",
+        expect.late.len()
+    );
+    assert!(expect.malformed.len() > 20, "the input must exercise malformed records");
+    assert!(expect.alerts.len() > 5, "the input must exercise alerts");
+
+    let out = run_vibration(input, out_dir, workers, &["--chunk-bytes", chunk]);
 
     // Rollups.
     let rows = read_rollups(&out.rollups());
@@ -257,6 +303,7 @@ fn rollups_alerts_and_dead_letters_match_an_independent_oracle() {
     }
     assert_eq!(late, expect.late, "late records");
     assert_eq!(malformed, expect.malformed, "malformed records");
+    expect
 }
 
 /// `date=YYYY-MM-DD/hour=HH` of an epoch-millisecond time, computed without a date library.

@@ -205,6 +205,39 @@ pub struct AggregateSpec {
     pub input_type: Option<ValueType>,
 }
 
+/// A window's aggregates plus the layout derived from them: quantiles over the same field share one sketch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AggregateSet {
+    pub specs: Vec<AggregateSpec>,
+    /// Per spec: the index of its sketch, for quantiles.
+    sketch_of: Vec<Option<usize>>,
+    /// Per sketch: the input (value index) it reads.
+    sketch_inputs: Vec<usize>,
+}
+
+impl AggregateSet {
+    pub fn new(specs: Vec<AggregateSpec>) -> Self {
+        let mut sketch_inputs: Vec<usize> = Vec::new();
+        let sketch_of = specs
+            .iter()
+            .map(|s| match (&s.func, s.input) {
+                (AggregateFn::Quantile { .. }, Some(input)) => {
+                    Some(sketch_inputs.iter().position(|i| *i == input).unwrap_or_else(|| {
+                        sketch_inputs.push(input);
+                        sketch_inputs.len() - 1
+                    }))
+                }
+                _ => None,
+            })
+            .collect();
+        Self {
+            specs,
+            sketch_of,
+            sketch_inputs,
+        }
+    }
+}
+
 /// Running state of one aggregate in one window for one key.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum Slot {
@@ -215,9 +248,13 @@ enum Slot {
     Extreme(Option<Value>),
     Mean(f64),
     Rms(f64),
-    Stddev { mean: f64, m2: f64 },
+    Stddev {
+        mean: f64,
+        m2: f64,
+    },
     Ordered(Option<(i64, Value)>),
-    Quantile(Box<QuantileSketch>),
+    /// Reads the shared sketch with this index.
+    Quantile(usize),
 }
 
 /// All aggregates of one window for one key, plus the carried fields (taken from the first record applied).
@@ -225,6 +262,7 @@ enum Slot {
 pub struct Accumulator {
     count: u64,
     slots: Vec<Slot>,
+    sketches: Vec<QuantileSketch>,
     pub carry: Vec<Value>,
 }
 
@@ -233,10 +271,12 @@ fn num(v: &Value) -> f64 {
 }
 
 impl Accumulator {
-    pub fn new(specs: &[AggregateSpec], carry: Vec<Value>) -> Self {
-        let slots = specs
+    pub fn new(set: &AggregateSet, carry: Vec<Value>) -> Self {
+        let slots = set
+            .specs
             .iter()
-            .map(|s| match &s.func {
+            .zip(&set.sketch_of)
+            .map(|(s, sketch)| match &s.func {
                 AggregateFn::Count => Slot::Count,
                 AggregateFn::CountIf { .. } => Slot::CountIf(0),
                 AggregateFn::Sum(_) if s.input_type == Some(ValueType::Int) => Slot::SumInt(0),
@@ -246,15 +286,25 @@ impl Accumulator {
                 AggregateFn::Rms(_) => Slot::Rms(0.0),
                 AggregateFn::Stddev(_) => Slot::Stddev { mean: 0.0, m2: 0.0 },
                 AggregateFn::First(_) | AggregateFn::Last(_) => Slot::Ordered(None),
-                AggregateFn::Quantile { .. } => Slot::Quantile(Box::default()),
+                AggregateFn::Quantile { .. } => Slot::Quantile(sketch.expect("quantiles have a sketch")),
             })
             .collect();
-        Accumulator { count: 0, slots, carry }
+        let sketches = set.sketch_inputs.iter().map(|_| QuantileSketch::default()).collect();
+        Accumulator {
+            count: 0,
+            slots,
+            sketches,
+            carry,
+        }
     }
 
     /// Adds one record: its event time and its values (indexed by `AggregateSpec::input`).
-    pub fn add(&mut self, specs: &[AggregateSpec], ts: i64, values: &[Value]) {
+    pub fn add(&mut self, set: &AggregateSet, ts: i64, values: &[Value]) {
+        let specs = &set.specs;
         self.count += 1;
+        for (sketch, input) in self.sketches.iter_mut().zip(&set.sketch_inputs) {
+            sketch.add(num(&values[*input]));
+        }
         let n = self.count as f64;
         for (slot, spec) in self.slots.iter_mut().zip(specs) {
             let v = spec.input.map(|i| &values[i]);
@@ -306,7 +356,7 @@ impl Accumulator {
                         *o = Some((ts, v.unwrap().clone()));
                     }
                 }
-                (Slot::Quantile(s), _) => s.add(num(v.unwrap())),
+                (Slot::Quantile(_), _) => {}
                 (Slot::CountIf(_), _) => unreachable!("count_if slot without count_if spec"),
             }
         }
@@ -317,11 +367,11 @@ impl Accumulator {
     }
 
     /// The aggregate values, in spec order.
-    pub fn finish(&self, specs: &[AggregateSpec]) -> Vec<Value> {
+    pub fn finish(&self, set: &AggregateSet) -> Vec<Value> {
         let n = self.count as f64;
         self.slots
             .iter()
-            .zip(specs)
+            .zip(&set.specs)
             .map(|(slot, spec)| match slot {
                 Slot::Count => Value::Int(self.count as i64),
                 Slot::CountIf(c) => Value::Int(*c as i64),
@@ -336,7 +386,7 @@ impl Accumulator {
                     let AggregateFn::Quantile { q, .. } = spec.func else {
                         unreachable!()
                     };
-                    Value::Float(s.quantile(q).unwrap_or(f64::NAN))
+                    Value::Float(self.sketches[*s].quantile(q).unwrap_or(f64::NAN))
                 }
             })
             .collect()
@@ -368,7 +418,7 @@ mod tests {
     }
 
     fn run(exprs: &[&str], rows: &[(i64, f64, &str)]) -> Vec<Value> {
-        let s = specs(exprs);
+        let s = AggregateSet::new(specs(exprs));
         let mut acc = Accumulator::new(&s, vec![]);
         for (ts, x, label) in rows {
             acc.add(&s, *ts, &[Value::Float(*x), Value::Str((*label).into())]);
@@ -460,7 +510,7 @@ mod tests {
 
     #[test]
     fn integer_sums_and_extremes_stay_integers() {
-        let s = vec![
+        let s = AggregateSet::new(vec![
             AggregateSpec {
                 name: "s".into(),
                 func: AggregateFn::Sum("n".into()),
@@ -473,7 +523,7 @@ mod tests {
                 input: Some(0),
                 input_type: Some(ValueType::Int),
             },
-        ];
+        ]);
         let mut acc = Accumulator::new(&s, vec![]);
         for i in [5i64, 7, -2] {
             acc.add(&s, 0, &[Value::Int(i)]);

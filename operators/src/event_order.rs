@@ -50,16 +50,19 @@ impl<T> EventOrderBuffer<T> {
         self.pending.is_empty()
     }
 
-    /// Takes every record with logical time below `frontier` (all of them when `None`, i.e. the input has
-    /// ended), sorted by position.
-    pub fn take_before(&mut self, frontier: Option<u64>) -> Vec<(Position, T)> {
-        self.pending.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    /// Drains every record with logical time below `frontier` (all of them when `None`, i.e. the input has
+    /// ended), in position order. The buffer keeps its allocation for the records that stay.
+    pub fn drain_before(&mut self, frontier: Option<u64>) -> std::vec::Drain<'_, (Position, T)> {
+        // Usually already in order (one worker's chunks are); otherwise a few sorted runs, which the
+        // stable sort merges cheaply.
+        if !self.pending.is_sorted_by(|a, b| a.0 <= b.0) {
+            self.pending.sort_by(|a, b| a.0.cmp(&b.0));
+        }
         let cut = match frontier {
             None => self.pending.len(),
             Some(f) => self.pending.partition_point(|(p, _)| p.lt < f),
         };
-        let rest = self.pending.split_off(cut);
-        std::mem::replace(&mut self.pending, rest)
+        self.pending.drain(..cut)
     }
 }
 
@@ -83,11 +86,11 @@ mod tests {
         b.push(pos(9, 0, 9), "late");
         b.push(pos(5, 0, 7), "b");
         b.push(pos(2, 1, 1), "a");
-        let out: Vec<_> = b.take_before(Some(9)).into_iter().map(|(_, x)| x).collect();
+        let out: Vec<_> = b.drain_before(Some(9)).map(|(_, x)| x).collect();
         assert_eq!(out, vec!["a", "b", "c"]);
         assert_eq!(b.len(), 1);
-        assert!(b.take_before(Some(9)).is_empty());
-        assert_eq!(b.take_before(None).len(), 1);
+        assert_eq!(b.drain_before(Some(9)).count(), 0);
+        assert_eq!(b.drain_before(None).count(), 1);
         assert!(b.is_empty());
     }
 }

@@ -15,12 +15,12 @@ pub mod watermark;
 pub mod window;
 pub mod window_aggregator;
 
-pub use aggregate::{AggregateFn, AggregateSpec, Comparison};
+pub use aggregate::{AggregateFn, AggregateSet, AggregateSpec, Comparison};
 pub use alert::{alert_id, Alert};
 pub use event_order::{EventOrderBuffer, Position};
 pub use sketch::QuantileSketch;
 pub use threshold::ThresholdAlerter;
-pub use value::{Key, Value};
+pub use value::{Key, Value, Values};
 pub use watermark::{logical_time, ArrivalWatermark, WatermarkTracker};
 pub use window::WindowSpec;
 pub use window_aggregator::{WindowAggregator, WindowRow};

@@ -54,14 +54,14 @@ mod tests {
 
     #[test]
     fn suppresses_within_cooldown_and_ignores_older_readings() {
-        let k = Key(vec![Value::Str("vib-1".into())]);
+        let k = Key::from(vec![Value::Str("vib-1".into())]);
         let mut a = ThresholdAlerter::new(25.0, 600_000);
         assert!(!a.observe(&k, 0, 25.0), "the limit itself does not alert");
         assert!(a.observe(&k, 1_000, 30.0));
         assert!(!a.observe(&k, 2_000, 40.0), "within 10 min");
         assert!(!a.observe(&k, 500, 99.0), "older, out-of-order reading");
         assert!(a.observe(&k, 601_000, 26.0), "exactly t_last + 10 min");
-        let other = Key(vec![Value::Str("vib-2".into())]);
+        let other = Key::from(vec![Value::Str("vib-2".into())]);
         assert!(a.observe(&other, 601_000, 26.0));
         assert_eq!(a.keys(), 2);
     }

@@ -47,11 +47,26 @@ impl fmt::Display for Value {
     }
 }
 
-/// A grouping key: the values of the key fields, in declared order.
+/// A short list of values held inline (no heap allocation per record for up to four).
+pub type Values = smallvec::SmallVec<[Value; 4]>;
+
+/// A grouping key: the values of the key fields, in declared order. Up to two fields live inline.
 ///
 /// Ordered (floats by total order) so that output rows can be sorted deterministically.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Key(pub Vec<Value>);
+pub struct Key(pub smallvec::SmallVec<[Value; 2]>);
+
+impl From<Vec<Value>> for Key {
+    fn from(v: Vec<Value>) -> Self {
+        Key(v.into_iter().collect())
+    }
+}
+
+impl FromIterator<Value> for Key {
+    fn from_iter<I: IntoIterator<Item = Value>>(iter: I) -> Self {
+        Key(iter.into_iter().collect())
+    }
+}
 
 impl Key {
     /// The key as one string, fields joined by `|`, as used in alert `key` fields and hashing.
@@ -69,8 +84,13 @@ impl Key {
     /// A stable 64-bit hash of the key (FNV-1a over a canonical encoding), used to route keys to workers.
     /// Stable across processes and versions, unlike `std`'s `DefaultHasher`.
     pub fn route_hash(&self) -> u64 {
+        Self::route_hash_of(&self.0)
+    }
+
+    /// [`Key::route_hash`] of the key these values would form.
+    pub fn route_hash_of(values: &[Value]) -> u64 {
         let mut h = crate::alert::Fnv64::new();
-        for v in &self.0 {
+        for v in values {
             match v {
                 Value::Str(s) => {
                     h.write(&[1]);
@@ -127,7 +147,13 @@ impl PartialOrd for Key {
 }
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
+        self.0.len() == other.0.len()
+            && self.0.iter().zip(other.0.iter()).all(|(a, b)| match (a, b) {
+                (Value::Str(x), Value::Str(y)) => x == y,
+                (Value::Int(x), Value::Int(y)) => x == y,
+                (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits() || x == y,
+                _ => false,
+            })
     }
 }
 impl Eq for Key {}
@@ -143,12 +169,15 @@ mod tests {
 
     #[test]
     fn keys_order_and_hash_stably() {
-        let a = Key(vec![Value::Str("vib-0001".into())]);
-        let b = Key(vec![Value::Str("vib-0002".into())]);
+        let a = Key::from(vec![Value::Str("vib-0001".into())]);
+        let b = Key::from(vec![Value::Str("vib-0002".into())]);
         assert!(a < b);
-        assert_eq!(a.route_hash(), Key(vec![Value::Str("vib-0001".into())]).route_hash());
+        assert_eq!(
+            a.route_hash(),
+            Key::from(vec![Value::Str("vib-0001".into())]).route_hash()
+        );
         assert_ne!(a.route_hash(), b.route_hash());
-        assert_eq!(Key(vec![Value::Str("x".into()), Value::Int(3)]).display(), "x|3");
+        assert_eq!(Key::from(vec![Value::Str("x".into()), Value::Int(3)]).display(), "x|3");
     }
 }
 

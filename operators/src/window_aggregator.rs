@@ -4,7 +4,7 @@
 //! rows sorted by key. Records are added only to windows they are not late for; the caller routes late
 //! records (they still carry their raw bytes there) using [`crate::window::lateness`].
 
-use crate::aggregate::{Accumulator, AggregateSpec};
+use crate::aggregate::{Accumulator, AggregateSet, AggregateSpec};
 use crate::value::{Key, Value};
 use crate::window::{is_late, WindowSpec};
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ pub struct WindowRow {
 pub struct WindowAggregator {
     spec: WindowSpec,
     allowed_lateness_ms: i64,
-    aggregates: Vec<AggregateSpec>,
+    aggregates: AggregateSet,
     open: BTreeMap<i64, HashMap<Key, Accumulator>>,
 }
 
@@ -34,7 +34,7 @@ impl WindowAggregator {
         Self {
             spec,
             allowed_lateness_ms,
-            aggregates,
+            aggregates: AggregateSet::new(aggregates),
             open: BTreeMap::new(),
         }
     }
@@ -104,7 +104,7 @@ mod tests {
     use crate::value::ValueType;
 
     fn key(s: &str) -> Key {
-        Key(vec![Value::Str(s.into())])
+        Key::from(vec![Value::Str(s.into())])
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
-use weir_operators::{alert_id, Alert, EventOrderBuffer, Key, Position, ThresholdAlerter, Value};
+use weir_operators::{alert_id, Alert, EventOrderBuffer, Key, Position, ThresholdAlerter, Values};
 
 /// A reading on its way to its key's worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -19,7 +19,7 @@ pub struct Reading {
     pub ts: i64,
     pub key: Key,
     pub value: f64,
-    pub fields: Vec<Value>,
+    pub fields: Values,
 }
 
 pub fn threshold<'s>(
@@ -72,7 +72,7 @@ pub fn threshold<'s>(
                 let Some(c) = cap.as_mut() else { return };
                 let mut session = output.session(c);
                 let mut n = 0;
-                for (pos, r) in buffer.take_before(f) {
+                for (pos, r) in buffer.drain_before(f) {
                     if alerter.observe(&r.key, r.ts, r.value) {
                         let key = r.key.display();
                         let alert = Alert {

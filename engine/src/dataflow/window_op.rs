@@ -14,17 +14,17 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 use weir_operators::window::lateness;
-use weir_operators::{logical_time, EventOrderBuffer, Key, Position, Value, WindowAggregator, WindowRow};
+use weir_operators::{logical_time, EventOrderBuffer, Key, Position, Values, WindowAggregator, WindowRow};
 
-/// A record on its way to its key's worker.
+/// A record on its way to its key's worker: its key fields, then the fields aggregates read, then the
+/// carried fields, in one inline list (no allocation per record).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WindowInput {
     pub pos: Position,
     pub awm: Option<i64>,
     pub ts: i64,
-    pub key: Key,
-    pub values: Vec<Value>,
-    pub carry: Vec<Value>,
+    pub route: u64,
+    pub fields: Values,
 }
 
 /// An emitted window row and when it fired (its order: fire time, then window start, then key).
@@ -36,7 +36,7 @@ pub struct FiredRow {
 
 /// Builds the key of record `i` from the given schema fields.
 pub fn key_of(chunk: &StampedChunk, i: usize, fields: &[usize]) -> Key {
-    Key(fields.iter().map(|f| chunk.value(i, *f).clone()).collect())
+    fields.iter().map(|f| chunk.value(i, *f).clone()).collect()
 }
 
 /// Splits a source's records into window inputs (keyed, to be exchanged) and late records (dead letters).
@@ -76,13 +76,20 @@ fn feed<'s>(
                             ls.give(render(&source_name, pos, "late", chunk.raw(chunk.chunk.range[i])));
                         }
                         if !all_late {
+                            let fields: Values = plan
+                                .key
+                                .iter()
+                                .chain(&plan.values)
+                                .chain(&plan.carry)
+                                .map(|f| chunk.value(i, *f).clone())
+                                .collect();
+                            let route = Key::route_hash_of(&fields[..plan.key.len()]);
                             rs.give(WindowInput {
                                 pos,
                                 awm,
                                 ts,
-                                key: key_of(&chunk, i, &plan.key),
-                                values: plan.values.iter().map(|f| chunk.value(i, *f).clone()).collect(),
-                                carry: plan.carry.iter().map(|f| chunk.value(i, *f).clone()).collect(),
+                                route,
+                                fields,
                             });
                         }
                     }
@@ -103,42 +110,40 @@ pub fn window<'s>(
 ) -> (Stream<'s, Time, Vec<FiredRow>>, Stream<'s, Time, Vec<Line>>) {
     let plan = Arc::new(plan);
     let (records, late) = feed(chunks, plan.clone(), source_name, ctx.clone());
-    let rows = records.unary_frontier(
-        Exchange::new(|r: &WindowInput| r.key.route_hash()),
-        "Window",
-        move |initial, _| {
-            let mut cap = Some(initial);
-            let mut buffer: EventOrderBuffer<WindowInput> = EventOrderBuffer::default();
-            let mut agg = WindowAggregator::new(plan.window, plan.allowed_lateness_ms, plan.aggregates.clone());
-            move |(input, frontier), output| {
-                input.for_each_time(|_, data| {
-                    for r in data.flat_map(|d| d.drain(..)) {
-                        buffer.push(r.pos, r);
-                    }
-                });
-                let f = frontier_time(frontier);
-                let Some(c) = cap.as_mut() else { return };
-                for (_, r) in buffer.take_before(f) {
-                    agg.add(&r.key, r.ts, r.awm, &r.values, &r.carry);
+    let rows = records.unary_frontier(Exchange::new(|r: &WindowInput| r.route), "Window", move |initial, _| {
+        let mut cap = Some(initial);
+        let mut buffer: EventOrderBuffer<WindowInput> = EventOrderBuffer::default();
+        let mut agg = WindowAggregator::new(plan.window, plan.allowed_lateness_ms, plan.aggregates.clone());
+        move |(input, frontier), output| {
+            input.for_each_time(|_, data| {
+                for r in data.flat_map(|d| d.drain(..)) {
+                    buffer.push(r.pos, r);
                 }
-                let fired = agg.fire(f.map(|t| t as i64));
-                if !fired.is_empty() {
-                    Metrics::add(&ctx.metrics.window_rows, fired.len() as u64);
-                    let mut session = output.session(c);
-                    for row in fired {
-                        let fired_at = (row.end + plan.allowed_lateness_ms).max(0) as Time;
-                        session.give(FiredRow {
-                            fired_at: fired_at.max(*c.time()),
-                            row,
-                        });
-                    }
-                }
-                match f {
-                    Some(t) => c.downgrade(&t.max(*c.time())),
-                    None => cap = None,
+            });
+            let f = frontier_time(frontier);
+            let Some(c) = cap.as_mut() else { return };
+            let (nk, nv) = (plan.key.len(), plan.values.len());
+            for (_, r) in buffer.drain_before(f) {
+                let key: Key = r.fields[..nk].iter().cloned().collect();
+                agg.add(&key, r.ts, r.awm, &r.fields[nk..nk + nv], &r.fields[nk + nv..]);
+            }
+            let fired = agg.fire(f.map(|t| t as i64));
+            if !fired.is_empty() {
+                Metrics::add(&ctx.metrics.window_rows, fired.len() as u64);
+                let mut session = output.session(c);
+                for row in fired {
+                    let fired_at = (row.end + plan.allowed_lateness_ms).max(0) as Time;
+                    session.give(FiredRow {
+                        fired_at: fired_at.max(*c.time()),
+                        row,
+                    });
                 }
             }
-        },
-    );
+            match f {
+                Some(t) => c.downgrade(&t.max(*c.time())),
+                None => cap = None,
+            }
+        }
+    });
     (rows, late)
 }

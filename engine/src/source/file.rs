@@ -10,8 +10,9 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-/// Default chunk size: large enough to amortise per-chunk work, small enough to keep memory flat.
-pub const DEFAULT_CHUNK_BYTES: u64 = 1 << 20;
+/// Default chunk size: large enough to amortise per-chunk work, small enough that the few chunks in flight
+/// per worker stay in cache and keep memory flat (measured: 128 KiB beats 256 KiB and 1 MiB on time and RSS).
+pub const DEFAULT_CHUNK_BYTES: u64 = 128 << 10;
 
 pub struct FileChunkReader {
     file: File,
