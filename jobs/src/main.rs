@@ -124,7 +124,24 @@ struct GenerateArgs {
     out: Option<PathBuf>,
 }
 
+extern "C" {
+    /// mimalloc's option setter (linked in by the `mimalloc` crate).
+    fn mi_option_set(option: i32, value: std::os::raw::c_long);
+}
+
+/// `mi_option_purge_delay` in mimalloc 2.x's option enum.
+const MI_OPTION_PURGE_DELAY: i32 = 15;
+
 fn main() -> ExitCode {
+    // Return freed memory to the OS after a few milliseconds instead of mimalloc's default 10 ms: chunks are
+    // allocated and freed at a high rate, and without this the allocator's cache, not live data, sets the
+    // peak RSS. WEIR_ALLOC_PURGE_MS overrides it for experiments.
+    let purge_ms = std::env::var("WEIR_ALLOC_PURGE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    // SAFETY: plain option store, called before any other thread exists.
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, purge_ms) };
     let cli = Cli::parse();
     match dispatch(cli.command) {
         Ok(code) => code,

@@ -1,0 +1,182 @@
+//! A fast path for the common event: one flat JSON object whose keys and string values have no escapes and
+//! whose values are strings, numbers or literals.
+//!
+//! It either decodes a line exactly as the general decoder would, or declines (`None`) and leaves the line
+//! to the general decoder — which is also what produces every error message. It never rejects a line. Numbers
+//! follow the JSON grammar strictly; integer fields are read as integers and float fields with Rust's
+//! correctly rounded parser, so the values are bit-identical to serde_json's. A differential test checks the two agree.
+
+use crate::schema::{FieldType, Schema};
+use compact_str::CompactString;
+use weir_operators::Value;
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    #[inline]
+    fn ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// A string without escapes or control characters, as valid UTF-8.
+    #[inline]
+    fn plain_str(&mut self) -> Option<&'a str> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.i + 1;
+        let end = start + memchr::memchr2(b'"', b'\\', &self.b[start..])?;
+        if self.b[end] != b'"' {
+            return None; // an escape: the general decoder handles it
+        }
+        let bytes = &self.b[start..end];
+        if bytes.iter().any(|c| *c < 0x20) {
+            return None;
+        }
+        self.i = end + 1;
+        std::str::from_utf8(bytes).ok()
+    }
+
+    /// A JSON number token `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, and whether it is an integer.
+    #[inline]
+    fn number(&mut self) -> Option<(&'a str, bool)> {
+        let b = self.b;
+        let start = self.i;
+        let mut i = start;
+        let digits = |i: &mut usize| {
+            let d = *i;
+            while b.get(*i).is_some_and(u8::is_ascii_digit) {
+                *i += 1;
+            }
+            *i > d
+        };
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                digits(&mut i);
+            }
+            _ => return None,
+        }
+        let mut integer = true;
+        if b.get(i) == Some(&b'.') {
+            integer = false;
+            i += 1;
+            if !digits(&mut i) {
+                return None;
+            }
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            integer = false;
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            if !digits(&mut i) {
+                return None;
+            }
+        }
+        self.i = i;
+        std::str::from_utf8(&b[start..i]).ok().map(|s| (s, integer))
+    }
+}
+
+/// Decodes `line` into `slots` (one per schema field, all `None` on entry), or declines.
+pub fn decode_flat(schema: &Schema, line: &[u8], slots: &mut [Option<Value>]) -> Option<()> {
+    let mut c = Cursor { b: line, i: 0 };
+    c.ws();
+    if c.peek()? != b'{' {
+        return None;
+    }
+    c.i += 1;
+    c.ws();
+    if c.peek()? == b'}' {
+        c.i += 1;
+    } else {
+        loop {
+            c.ws();
+            let key = c.plain_str()?;
+            c.ws();
+            if c.peek()? != b':' {
+                return None;
+            }
+            c.i += 1;
+            c.ws();
+            let ty = schema.index_of(key).map(|f| (f, &schema.fields[f].ty));
+            let value = match c.peek()? {
+                b'"' => {
+                    let s = c.plain_str()?;
+                    match ty {
+                        Some((_, FieldType::String)) => Some(Value::Str(CompactString::from(s))),
+                        Some((_, FieldType::Enum(allowed))) => {
+                            Some(Value::Str(allowed.iter().find(|a| a.as_str() == s)?.clone()))
+                        }
+                        Some(_) => return None,
+                        None => None,
+                    }
+                }
+                b'-' | b'0'..=b'9' => {
+                    let (tok, integer) = c.number()?;
+                    match ty {
+                        Some((_, FieldType::Int)) if integer => Some(Value::Int(tok.parse::<i64>().ok()?)),
+                        // Correctly rounded, like serde_json (which also keeps `-0` as -0.0).
+                        Some((_, FieldType::Float)) => {
+                            let f: f64 = tok.parse().ok()?;
+                            if !f.is_finite() {
+                                return None;
+                            }
+                            Some(Value::Float(f))
+                        }
+                        Some(_) => return None,
+                        None => None,
+                    }
+                }
+                b't' | b'f' | b'n' => {
+                    let rest = &line[c.i..];
+                    let len = if rest.starts_with(b"true") || rest.starts_with(b"null") {
+                        4
+                    } else if rest.starts_with(b"false") {
+                        5
+                    } else {
+                        return None;
+                    };
+                    if ty.is_some() {
+                        return None;
+                    }
+                    c.i += len;
+                    None
+                }
+                _ => return None, // nested value: the general decoder skips or reports it
+            };
+            if let Some((f, _)) = ty {
+                slots[f] = value;
+            }
+            c.ws();
+            match c.peek()? {
+                b',' => c.i += 1,
+                b'}' => {
+                    c.i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    c.ws();
+    if c.i != line.len() || slots.iter().any(|s| s.is_none()) {
+        return None;
+    }
+    Some(())
+}
