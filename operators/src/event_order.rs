@@ -56,7 +56,7 @@ impl<T> EventOrderBuffer<T> {
         // Usually already in order (one worker's chunks are); otherwise a few sorted runs, which the
         // stable sort merges cheaply.
         if !self.pending.is_sorted_by(|a, b| a.0 <= b.0) {
-            self.pending.sort_by(|a, b| a.0.cmp(&b.0));
+            self.pending.sort_by_key(|a| a.0);
         }
         let cut = match frontier {
             None => self.pending.len(),

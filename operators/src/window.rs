@@ -55,6 +55,17 @@ pub fn is_late(end: i64, allowed_lateness_ms: i64, awm: Option<i64>) -> bool {
     }
 }
 
+/// Which of a record's windows it is late for: `(late for at least one, late for all)`.
+pub fn lateness(spec: &WindowSpec, allowed_lateness_ms: i64, ts: i64, awm: Option<i64>) -> (bool, bool) {
+    let (mut any, mut all) = (false, true);
+    for start in spec.starts(ts) {
+        let late = is_late(start + spec.size_ms(), allowed_lateness_ms, awm);
+        any |= late;
+        all &= late;
+    }
+    (any, all)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,15 +104,4 @@ mod tests {
         assert!(!is_late(100, 10, Some(105)));
         assert!(is_late(100, 10, Some(110)));
     }
-}
-
-/// Which of a record's windows it is late for: `(late for at least one, late for all)`.
-pub fn lateness(spec: &WindowSpec, allowed_lateness_ms: i64, ts: i64, awm: Option<i64>) -> (bool, bool) {
-    let (mut any, mut all) = (false, true);
-    for start in spec.starts(ts) {
-        let late = is_late(start + spec.size_ms(), allowed_lateness_ms, awm);
-        any |= late;
-        all &= late;
-    }
-    (any, all)
 }

@@ -320,12 +320,12 @@ impl GeneratorReader {
                 if t0 >= end as f64 {
                     return false;
                 }
-                for s in 0..*sensors as usize {
+                for (s, sensor_base) in base.iter().enumerate().take(*sensors as usize) {
                     if self.spec.count.is_some_and(|c| self.valid_made >= c) {
                         break;
                     }
                     let ts = (t0 + self.rng.random::<f64>() * *period_ms * 0.5) as i64;
-                    let mut ppv = base[s] * noise.sample(&mut self.rng);
+                    let mut ppv = sensor_base * noise.sample(&mut self.rng);
                     let site = s % SITES.len();
                     for (bsite, bt0, mult) in blasts.iter() {
                         if *bsite == site && ts as f64 >= *bt0 && (ts as f64) < bt0 + 20_000.0 {
