@@ -57,6 +57,18 @@ pub struct OperatorPlan {
 pub enum OperatorKind {
     Window(WindowPlan),
     Threshold(ThresholdPlan),
+    DeliveryAlerts(DeliveryPlan),
+}
+
+/// The delivery rules (DESIGN §4) per order, by schema index of the fields they read.
+#[derive(Clone, Debug)]
+pub struct DeliveryPlan {
+    pub key: usize,
+    pub state: usize,
+    pub deliverer: usize,
+    pub lat: usize,
+    pub lon: usize,
+    pub rules: weir_operators::delivery::DeliveryRules,
 }
 
 /// A keyed event-time window aggregation.

@@ -4,6 +4,7 @@
 //! multi-process cluster mode later is a configuration change, not a redesign.
 
 use crate::dataflow::dead_letters::malformed;
+use crate::dataflow::delivery_op::delivery_alerts;
 use crate::dataflow::sink_op::{line_sink, parquet_sink, rows_as_lines};
 use crate::dataflow::source_op::{chunk_source, ChunkStream, SourceSetup};
 use crate::dataflow::threshold_op::threshold;
@@ -223,6 +224,10 @@ fn build<'s>(
                     key(StreamRef::Output(i)),
                     threshold(input, t.clone(), plan.job_name.clone(), ctx.clone()),
                 );
+            }
+            OperatorKind::DeliveryAlerts(d) => {
+                let alerts = delivery_alerts(input, d.clone(), plan.job_name.clone(), ctx.clone());
+                line_streams.insert(key(StreamRef::Output(i)), alerts);
             }
         }
     }

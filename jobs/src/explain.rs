@@ -117,6 +117,23 @@ pub fn explain(plan: &Plan) -> String {
                     src.name
                 );
             }
+            OperatorKind::DeliveryAlerts(d) => {
+                let _ = writeln!(
+                    o,
+                    "  {:<16} delivery_alerts per [{}]: delayed {} after pickup, silent after {} without a newer ping, state kept {} ← {}",
+                    op.name,
+                    src.schema.fields[d.key].name,
+                    dur(d.rules.budget_ms),
+                    dur(d.rules.silence_ms),
+                    dur(d.rules.retention_ms),
+                    src.name
+                );
+                let _ = writeln!(
+                    o,
+                    "  {:<16} keyed by [{}] → exchanged over {w} worker(s); event-time timers",
+                    "", src.schema.fields[d.key].name
+                );
+            }
         }
     }
     let _ = writeln!(o, "\nsinks (written by worker 0, in deterministic order)");

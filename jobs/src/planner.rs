@@ -16,7 +16,7 @@ use weir_operators::value::ValueType;
 use weir_operators::{AggregateFn, AggregateSpec, WindowSpec};
 
 const SOURCE_KINDS: &str = "file, generator";
-const OPERATOR_KINDS: &str = "window, threshold_alert";
+const OPERATOR_KINDS: &str = "window, threshold_alert, delivery_alerts";
 const SINK_KINDS: &str = "parquet, jsonl, stdout";
 
 /// Builds the plan of a loaded job definition, or every problem with it.
@@ -428,6 +428,7 @@ fn operator_plan(name: &str, s: &Section, sources: &[SourcePlan]) -> Option<Oper
     let op = match kind {
         Some("window") => window_plan(s, schema.as_ref()).map(OperatorKind::Window),
         Some("threshold_alert") => threshold_plan(s, schema.as_ref()).map(OperatorKind::Threshold),
+        Some("delivery_alerts") => delivery_plan(s, schema.as_ref()).map(OperatorKind::DeliveryAlerts),
         Some(other) => {
             s.problem(
                 "kind",
@@ -437,7 +438,7 @@ fn operator_plan(name: &str, s: &Section, sources: &[SourcePlan]) -> Option<Oper
         }
         None => None,
     };
-    if matches!(kind, Some("window" | "threshold_alert")) {
+    if matches!(kind, Some("window" | "threshold_alert" | "delivery_alerts")) {
         s.finish("");
     }
     Some(OperatorPlan {
@@ -828,4 +829,41 @@ fn route_dead_letters(
             ),
         ),
     }
+}
+
+/// `kind = "delivery_alerts"`: the DESIGN §4 delivery rules per order.
+fn delivery_plan(s: &Section, schema: Option<&Schema>) -> Option<weir_engine::plan::DeliveryPlan> {
+    let key = s.str("key").unwrap_or("order_id");
+    let state = s.str("state_field").unwrap_or("state");
+    let deliverer = s.str("deliverer_field").unwrap_or("deliverer_id");
+    let lat = s.str("lat_field").unwrap_or("lat");
+    let lon = s.str("lon_field").unwrap_or("lon");
+    let budget_ms = s.duration_ms("budget").unwrap_or(30 * 60_000);
+    let silence_ms = s.duration_ms("silence").unwrap_or(5 * 60_000);
+    let retention_ms = s.duration_ms("retention").unwrap_or(24 * 3_600_000);
+    let schema = schema?;
+    let idx = fields_of(s, "key", &[key], schema);
+    let st = fields_of(s, "state_field", &[state], schema);
+    let dl = fields_of(s, "deliverer_field", &[deliverer], schema);
+    let la = fields_of(s, "lat_field", &[lat], schema);
+    let lo = fields_of(s, "lon_field", &[lon], schema);
+    let (idx, st, dl, la, lo) = (idx?[0], st?[0], dl?[0], la?[0], lo?[0]);
+    for (k, f) in [("lat_field", la), ("lon_field", lo)] {
+        if schema.fields[f].ty.value_type() == ValueType::Str {
+            s.problem(k, format!("`{}` must be numeric", schema.fields[f].name));
+            return None;
+        }
+    }
+    Some(weir_engine::plan::DeliveryPlan {
+        key: idx,
+        state: st,
+        deliverer: dl,
+        lat: la,
+        lon: lo,
+        rules: weir_operators::delivery::DeliveryRules {
+            budget_ms,
+            silence_ms,
+            retention_ms,
+        },
+    })
 }

@@ -7,7 +7,9 @@
 
 pub mod aggregate;
 pub mod alert;
+pub mod delivery;
 pub mod event_order;
+pub mod keyed_timers;
 pub mod sketch;
 pub mod threshold;
 pub mod value;
@@ -18,6 +20,7 @@ pub mod window_aggregator;
 pub use aggregate::{AggregateFn, AggregateSet, AggregateSpec, Comparison};
 pub use alert::{alert_id, Alert};
 pub use event_order::{EventOrderBuffer, Position};
+pub use keyed_timers::{Cause, KeyedLogic, KeyedTimers, TimerRequests};
 pub use sketch::QuantileSketch;
 pub use threshold::ThresholdAlerter;
 pub use value::{Key, Value, Values};

@@ -30,7 +30,7 @@ pub fn render(source: &str, pos: Position, reason: &str, raw: &[u8]) -> Line {
         raw: String::from_utf8_lossy(raw),
     })
     .expect("dead letters serialize");
-    Line { pos, text }
+    Line { pos, seq: 0, text }
 }
 
 /// The malformed records of a source's chunks (`SOURCE.dead_letters`).

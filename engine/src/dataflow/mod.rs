@@ -7,6 +7,8 @@
 //! worker count, batching and thread timing while keeping progress tracking per chunk, not per record.
 
 pub mod dead_letters;
+pub mod delivery_op;
+pub mod keyed_op;
 pub mod sink_op;
 pub mod source_op;
 pub mod threshold_op;
@@ -23,10 +25,12 @@ use crate::metrics::Metrics;
 /// Logical time: epoch milliseconds.
 pub type Time = u64;
 
-/// A rendered output line (alert, dead letter, row as JSON) and where it stands in the deterministic order.
+/// A rendered output line (alert, dead letter, row as JSON) and where it stands in the deterministic order:
+/// the position of the record or timer that produced it, then its rank among that step's outputs for one key.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Line {
     pub pos: Position,
+    pub seq: u32,
     pub text: String,
 }
 

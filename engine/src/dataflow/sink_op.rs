@@ -78,6 +78,7 @@ pub fn rows_as_lines<'s>(rows: Stream<'s, Time, Vec<FiredRow>>, columns: Vec<Str
                 partition: 0,
                 offset: r.row.start as u64,
             },
+            seq: 0,
             text: serde_json::Value::Object(m).to_string(),
         }
     })

@@ -86,6 +86,7 @@ pub fn threshold<'s>(
                         };
                         session.give(Line {
                             pos,
+                            seq: 0,
                             text: alert.to_json(),
                         });
                         n += 1;

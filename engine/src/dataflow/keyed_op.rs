@@ -1,0 +1,100 @@
+//! Keyed, timer-driven operators in the dataflow: records routed by key to a [`KeyedTimers`] driven by a
+//! [`KeyedLogic`], applied in deterministic order as the job watermark advances, outputs rendered as lines.
+//!
+//! Outputs are ordered by the step that produced them: a timer's fire time (before any record at or after it),
+//! or the record's position; within one step and key, in the order produced.
+
+use crate::dataflow::{frontier_time, Line, RunContext, Time};
+use crate::metrics::Metrics;
+use serde::{Deserialize, Serialize};
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::Stream;
+use timely::ExchangeData;
+use weir_operators::{Cause, EventOrderBuffer, Key, KeyedLogic, KeyedTimers, Position};
+
+/// A record on its way to its key's worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeyedRecord<R> {
+    pub pos: Position,
+    pub route: u64,
+    pub key: Key,
+    pub record: R,
+}
+
+/// Runs `logic` per key; `render` turns an output into a JSON line.
+pub fn keyed_timers<'s, L, F>(
+    records: Stream<'s, Time, Vec<KeyedRecord<L::Record>>>,
+    name: &str,
+    logic: L,
+    render: F,
+    ctx: RunContext,
+) -> Stream<'s, Time, Vec<Line>>
+where
+    L: KeyedLogic + 'static,
+    L::Record: ExchangeData,
+    F: Fn(&Key, &L::Output) -> String + 'static,
+{
+    records.unary_frontier(
+        Exchange::new(|r: &KeyedRecord<L::Record>| r.route),
+        name,
+        move |initial, _| {
+            let mut cap = Some(initial);
+            let mut buffer: EventOrderBuffer<KeyedRecord<L::Record>> = EventOrderBuffer::default();
+            let mut timers: KeyedTimers<L::State> = KeyedTimers::default();
+            let mut produced: Vec<(Cause, Key, L::Output)> = Vec::new();
+            move |(input, frontier), output| {
+                input.for_each_time(|_, data| {
+                    for r in data.flat_map(|d| d.drain(..)) {
+                        buffer.push(r.pos, r);
+                    }
+                });
+                let f = frontier_time(frontier);
+                let Some(c) = cap.as_mut() else { return };
+                let mut lines: Vec<Line> = Vec::new();
+                // Outputs in production order; `seq` ranks those of one step (record or timer time) and key.
+                let emit =
+                    |pos: Option<Position>, produced: &mut Vec<(Cause, Key, L::Output)>, lines: &mut Vec<Line>| {
+                        let mut last: Option<(Position, Key)> = None;
+                        let mut seq = 0u32;
+                        for (cause, key, out) in produced.drain(..) {
+                            let at = match (cause, pos) {
+                                (Cause::Timer(t), _) => Position {
+                                    lt: t.max(0) as Time,
+                                    source: 0,
+                                    partition: 0,
+                                    offset: 0,
+                                },
+                                (Cause::Record, Some(p)) => p,
+                                (Cause::Record, None) => unreachable!("only records cause record outputs"),
+                            };
+                            seq = match &last {
+                                Some((p, k)) if *p == at && *k == key => seq + 1,
+                                _ => 0,
+                            };
+                            lines.push(Line {
+                                pos: at,
+                                seq,
+                                text: render(&key, &out),
+                            });
+                            last = Some((at, key));
+                        }
+                    };
+                for (pos, r) in buffer.drain_before(f) {
+                    timers.record(&logic, &r.key, pos.lt as i64, &r.record, &mut produced);
+                    emit(Some(pos), &mut produced, &mut lines);
+                }
+                timers.advance(&logic, f.map(|t| t as i64), &mut produced);
+                emit(None, &mut produced, &mut lines);
+                if !lines.is_empty() {
+                    Metrics::add(&ctx.metrics.alerts, lines.len() as u64);
+                    output.session(&*c).give_iterator(lines.into_iter());
+                }
+                match f {
+                    Some(t) => c.downgrade(&t.max(*c.time())),
+                    None => cap = None,
+                }
+            }
+        },
+    )
+}

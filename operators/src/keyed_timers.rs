@@ -1,0 +1,268 @@
+//! Keyed event-time processing with timers: per-key state, and timers that fire exactly by DESIGN §2.
+//!
+//! A timer at `T` fires after every record whose logical time is `< T` and before every record whose logical
+//! time is `≥ T`; timers due together fire in `(T, key, tag)` order. The driver calls [`KeyedTimers::record`]
+//! for records in position order and [`KeyedTimers::advance`] when the job watermark moves; everything else —
+//! what state to keep, which timers to set, what to emit — is a [`KeyedLogic`]. A timer set for a time that
+//! has already passed fires right after the record that set it.
+//!
+//! Each key has at most one timer per `tag` (setting it again moves it), which is what "reset the silence
+//! timer on every newer ping" needs without any bookkeeping in the logic.
+
+use crate::value::Key;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+
+/// Timer changes requested by a logic for the key it is handling.
+#[derive(Debug, Default)]
+pub struct TimerRequests {
+    changes: Vec<(u8, Option<i64>)>,
+}
+
+impl TimerRequests {
+    /// Sets (or moves) the key's timer `tag` to fire at event time `at`.
+    pub fn set(&mut self, tag: u8, at: i64) {
+        self.changes.push((tag, Some(at)));
+    }
+    /// Clears the key's timer `tag`.
+    pub fn clear(&mut self, tag: u8) {
+        self.changes.push((tag, None));
+    }
+}
+
+/// The rules of one keyed, timer-driven operator.
+pub trait KeyedLogic {
+    type State: Default + Clone + Serialize + DeserializeOwned;
+    type Record;
+    type Output;
+    /// Applies one record of the key.
+    fn on_record(
+        &self,
+        key: &Key,
+        state: &mut Self::State,
+        record: &Self::Record,
+        timers: &mut TimerRequests,
+        out: &mut Vec<Self::Output>,
+    );
+    /// Handles the key's timer `tag`, due at `at`.
+    fn on_timer(
+        &self,
+        key: &Key,
+        state: &mut Self::State,
+        tag: u8,
+        at: i64,
+        timers: &mut TimerRequests,
+        out: &mut Vec<Self::Output>,
+    );
+    /// Whether the key's state can be forgotten once it has no timers left.
+    fn is_finished(&self, state: &Self::State) -> bool;
+}
+
+/// When an output was produced, for ordering it among the operator's other outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// By a timer due at this time, before the next record.
+    Timer(i64),
+    /// By the record being applied (or a timer it set in the past, right after it).
+    Record,
+}
+
+/// The state of every key and the pending timers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeyedTimers<S> {
+    states: HashMap<Key, S>,
+    /// Pending timers in firing order.
+    queue: BTreeSet<(i64, Key, u8)>,
+    /// The pending timers of each key, by tag.
+    by_key: HashMap<Key, Vec<(u8, i64)>>,
+}
+
+impl<S> Default for KeyedTimers<S> {
+    fn default() -> Self {
+        Self {
+            states: HashMap::new(),
+            queue: BTreeSet::new(),
+            by_key: HashMap::new(),
+        }
+    }
+}
+
+impl<S: Default + Clone + Serialize + DeserializeOwned> KeyedTimers<S> {
+    /// Applies a record at logical time `lt`: first every timer due at or before `lt`, then the record, then
+    /// any timer it set at or before `lt`.
+    pub fn record<L: KeyedLogic<State = S>>(
+        &mut self,
+        logic: &L,
+        key: &Key,
+        lt: i64,
+        record: &L::Record,
+        out: &mut Vec<(Cause, Key, L::Output)>,
+    ) {
+        self.fire_until(logic, Some(lt), |t| Cause::Timer(t), out);
+        let mut requests = TimerRequests::default();
+        let mut emitted = Vec::new();
+        let state = self.states.entry(key.clone()).or_default();
+        logic.on_record(key, state, record, &mut requests, &mut emitted);
+        out.extend(emitted.into_iter().map(|o| (Cause::Record, key.clone(), o)));
+        self.apply(logic, key, requests);
+        self.fire_until(logic, Some(lt), |_| Cause::Record, out);
+    }
+
+    /// Fires every timer due at or before `watermark` (all of them for `None`, the end of input).
+    pub fn advance<L: KeyedLogic<State = S>>(
+        &mut self,
+        logic: &L,
+        watermark: Option<i64>,
+        out: &mut Vec<(Cause, Key, L::Output)>,
+    ) {
+        self.fire_until(logic, watermark, |t| Cause::Timer(t), out);
+    }
+
+    fn fire_until<L: KeyedLogic<State = S>>(
+        &mut self,
+        logic: &L,
+        until: Option<i64>,
+        cause: impl Fn(i64) -> Cause,
+        out: &mut Vec<(Cause, Key, L::Output)>,
+    ) {
+        while let Some((at, _, _)) = self.queue.first() {
+            if until.is_some_and(|u| *at > u) {
+                break;
+            }
+            let (at, key, tag) = self.queue.pop_first().expect("a timer is pending");
+            if let Some(list) = self.by_key.get_mut(&key) {
+                list.retain(|(t, _)| *t != tag);
+                if list.is_empty() {
+                    self.by_key.remove(&key);
+                }
+            }
+            let mut requests = TimerRequests::default();
+            let mut emitted = Vec::new();
+            let state = self.states.entry(key.clone()).or_default();
+            logic.on_timer(&key, state, tag, at, &mut requests, &mut emitted);
+            out.extend(emitted.into_iter().map(|o| (cause(at), key.clone(), o)));
+            self.apply(logic, &key, requests);
+        }
+    }
+
+    fn apply<L: KeyedLogic<State = S>>(&mut self, logic: &L, key: &Key, requests: TimerRequests) {
+        for (tag, at) in requests.changes {
+            let list = self.by_key.entry(key.clone()).or_default();
+            if let Some(i) = list.iter().position(|(t, _)| *t == tag) {
+                let (_, old) = list.remove(i);
+                self.queue.remove(&(old, key.clone(), tag));
+            }
+            if let Some(at) = at {
+                list.push((tag, at));
+                self.queue.insert((at, key.clone(), tag));
+            }
+            if list.is_empty() {
+                self.by_key.remove(key);
+            }
+        }
+        if !self.by_key.contains_key(key) && self.states.get(key).is_some_and(|s| logic.is_finished(s)) {
+            self.states.remove(key);
+        }
+    }
+
+    /// Keys with live state.
+    pub fn live_keys(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Pending timers.
+    pub fn pending_timers(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    /// Counts records; a timer 10 after each record emits the count; finished after 3 records.
+    struct Counter;
+    impl KeyedLogic for Counter {
+        type State = u32;
+        type Record = i64;
+        type Output = String;
+        fn on_record(&self, _: &Key, s: &mut u32, ts: &i64, timers: &mut TimerRequests, out: &mut Vec<String>) {
+            *s += 1;
+            out.push(format!("rec {ts}"));
+            timers.set(0, ts + 10);
+        }
+        fn on_timer(&self, key: &Key, s: &mut u32, tag: u8, at: i64, _: &mut TimerRequests, out: &mut Vec<String>) {
+            out.push(format!("timer {} {tag} @{at} n={s}", key.display()));
+        }
+        fn is_finished(&self, s: &u32) -> bool {
+            *s >= 3
+        }
+    }
+
+    fn k(s: &str) -> Key {
+        Key::from(vec![Value::Str(s.into())])
+    }
+
+    #[test]
+    fn timers_fire_between_records_by_logical_time() {
+        let mut t: KeyedTimers<u32> = KeyedTimers::default();
+        let mut out = Vec::new();
+        t.record(&Counter, &k("a"), 0, &100, &mut out); // timer a@110
+        t.record(&Counter, &k("b"), 5, &105, &mut out); // timer b@115
+        t.record(&Counter, &k("a"), 109, &104, &mut out); // moves a's timer to 114
+        assert_eq!(t.pending_timers(), 2);
+        // a record at logical time 114: a@114 fires before it, b@115 does not
+        t.record(&Counter, &k("c"), 114, &200, &mut out);
+        let texts: Vec<&str> = out.iter().map(|(_, _, s)| s.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["rec 100", "rec 105", "rec 104", "timer a 0 @114 n=2", "rec 200"]
+        );
+        assert_eq!(out[3].0, Cause::Timer(114));
+        assert_eq!(out[3].1, k("a"));
+        out.clear();
+        t.advance(&Counter, Some(115), &mut out);
+        assert_eq!(
+            out.iter().map(|(_, _, s)| s.as_str()).collect::<Vec<_>>(),
+            ["timer b 0 @115 n=1"]
+        );
+        out.clear();
+        t.advance(&Counter, None, &mut out);
+        assert_eq!(
+            out.iter().map(|(_, _, s)| s.as_str()).collect::<Vec<_>>(),
+            ["timer c 0 @210 n=1"]
+        );
+    }
+
+    #[test]
+    fn past_timers_fire_right_after_their_record_and_ties_go_by_key() {
+        let mut t: KeyedTimers<u32> = KeyedTimers::default();
+        let mut out = Vec::new();
+        t.record(&Counter, &k("z"), 0, &50, &mut out); // z@60
+        t.record(&Counter, &k("y"), 0, &50, &mut out); // y@60
+        t.advance(&Counter, Some(60), &mut out);
+        let texts: Vec<&str> = out.iter().map(|(_, _, s)| s.as_str()).collect();
+        assert_eq!(texts[2..], ["timer y 0 @60 n=1", "timer z 0 @60 n=1"]);
+        out.clear();
+        // a record at logical time 500 whose own timer (at 40) is already in the past
+        t.record(&Counter, &k("x"), 500, &30, &mut out);
+        assert_eq!(
+            out.iter().map(|(c, _, s)| (*c, s.as_str())).collect::<Vec<_>>(),
+            [(Cause::Record, "rec 30"), (Cause::Record, "timer x 0 @40 n=1")]
+        );
+    }
+
+    #[test]
+    fn finished_keys_without_timers_are_forgotten() {
+        let mut t: KeyedTimers<u32> = KeyedTimers::default();
+        let mut out = Vec::new();
+        for (i, ts) in [1, 2, 3].iter().enumerate() {
+            t.record(&Counter, &k("a"), i as i64, ts, &mut out);
+        }
+        assert_eq!(t.live_keys(), 1, "a timer is still pending");
+        t.advance(&Counter, None, &mut out);
+        assert_eq!(t.live_keys(), 0);
+    }
+}
