@@ -15,8 +15,10 @@ pub mod plan;
 pub mod runtime;
 pub mod schema;
 pub mod sequencer;
+pub mod serve;
 pub mod sink;
 pub mod source;
+pub mod views;
 
 pub use dataflow::RunContext;
-pub use runtime::{run, RunError, RunOptions, RunSummary};
+pub use runtime::{run, run_with_views, view_store, RunError, RunOptions, RunSummary};

@@ -18,6 +18,7 @@ pub struct Plan {
     pub sources: Vec<SourcePlan>,
     pub operators: Vec<OperatorPlan>,
     pub sinks: Vec<SinkPlan>,
+    pub serve: Option<ServePlan>,
 }
 
 #[derive(Clone, Debug)]
@@ -58,6 +59,22 @@ pub enum OperatorKind {
     Window(WindowPlan),
     Threshold(ThresholdPlan),
     DeliveryAlerts(DeliveryPlan),
+    Latest(LatestPlan),
+}
+
+/// A live view of the newest record per key, served over HTTP under the operator's name.
+#[derive(Clone, Debug)]
+pub struct LatestPlan {
+    pub key: usize,
+    /// The field and values that make a record terminal (for `expiry.ttl_ms`).
+    pub terminal: Option<(usize, Vec<String>)>,
+    pub expiry: weir_operators::Expiry,
+}
+
+/// The HTTP server of a job (`[serve]`).
+#[derive(Clone, Debug)]
+pub struct ServePlan {
+    pub listen: String,
 }
 
 /// The delivery rules (DESIGN §4) per order, by schema index of the fields they read.

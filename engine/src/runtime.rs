@@ -5,6 +5,8 @@
 
 use crate::dataflow::dead_letters::malformed;
 use crate::dataflow::delivery_op::delivery_alerts;
+use crate::dataflow::latest_op::latest;
+use crate::views::{View, ViewStore};
 use crate::dataflow::sink_op::{line_sink, parquet_sink, rows_as_lines};
 use crate::dataflow::source_op::{chunk_source, ChunkStream, SourceSetup};
 use crate::dataflow::threshold_op::threshold;
@@ -121,6 +123,26 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
 
 /// Runs a plan to the end of its (bounded) inputs.
 pub fn run(plan: Plan, options: RunOptions, ctx: RunContext) -> Result<RunSummary, RunError> {
+    let views = view_store(&plan);
+    run_with_views(plan, options, ctx, views)
+}
+
+/// The live views of a plan's `latest` operators, for an HTTP server to read while the job runs.
+pub fn view_store(plan: &Plan) -> Arc<ViewStore> {
+    let mut views = HashMap::new();
+    let mut n = 0;
+    for op in &plan.operators {
+        if let OperatorKind::Latest(_) = op.kind {
+            let fields = plan.sources[op.source].schema.fields.iter().map(|f| f.name.clone()).collect();
+            views.insert(op.name.clone(), Arc::new(View::new(fields)));
+            n += 1;
+        }
+    }
+    Arc::new(ViewStore::new(views, n * plan.workers.max(1)))
+}
+
+/// Runs a plan, publishing its views into `views` (from [`view_store`]).
+pub fn run_with_views(plan: Plan, options: RunOptions, ctx: RunContext, views: Arc<ViewStore>) -> Result<RunSummary, RunError> {
     preflight(&plan)?;
     let started = Instant::now();
     let plan = Arc::new(plan);
@@ -140,10 +162,11 @@ pub fn run(plan: Plan, options: RunOptions, ctx: RunContext) -> Result<RunSummar
         let plan = plan.clone();
         let ctx = worker_ctx.clone();
         let sequencers = sequencers.clone();
+        let views = views.clone();
         let index = worker.index();
         let peers = worker.peers();
         let built =
-            worker.dataflow::<Time, _, _>(|scope| build(scope, &plan, &sequencers, index, peers, &options, &ctx));
+            worker.dataflow::<Time, _, _>(|scope| build(scope, &plan, &sequencers, &views, index, peers, &options, &ctx));
         if let Err(e) = built {
             ctx.fail(e);
         }
@@ -173,6 +196,7 @@ fn build<'s>(
     scope: Scope<'s, Time>,
     plan: &Plan,
     sequencers: &[Arc<ChunkSequencer>],
+    views: &Arc<ViewStore>,
     index: usize,
     peers: usize,
     options: &RunOptions,
@@ -228,6 +252,12 @@ fn build<'s>(
             OperatorKind::DeliveryAlerts(d) => {
                 let alerts = delivery_alerts(input, d.clone(), plan.job_name.clone(), ctx.clone());
                 line_streams.insert(key(StreamRef::Output(i)), alerts);
+            }
+            OperatorKind::Latest(l) => {
+                let ordinal = plan.operators[..i].iter().filter(|o| matches!(o.kind, OperatorKind::Latest(_))).count();
+                let instance = index * views.views.len() + ordinal;
+                let changes = latest(input, op.name.clone(), l.clone(), views.clone(), instance, ctx.clone());
+                line_streams.insert(key(StreamRef::Output(i)), changes);
             }
         }
     }

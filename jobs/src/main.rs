@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 use weir_engine::source::generator::{GeneratorReader, GeneratorSpec, Workload};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use weir_engine::serve::HttpServer;
 use weir_engine::{RunContext, RunOptions, RunSummary};
 use weir_jobs::definition::{DefinitionError, JobSource};
 use weir_jobs::progress::ProgressReporter;
@@ -184,8 +187,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             if let Some(c) = chunk_bytes {
                 options.chunk_bytes = c.max(1);
             }
-            let summary = run_plan(plan, quiet, options)?;
-            print_summary(&summary);
+            run_plan(plan, quiet, options)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate(g) => generate(g),
@@ -203,10 +205,43 @@ fn load(job: &JobArgs) -> Result<weir_engine::plan::Plan> {
     Ok(weir_jobs::load_plan(&src, &job.sets, job.workers)?)
 }
 
+/// Runs a plan to the end of its inputs, printing the summary. With `[serve]`, the views are served from
+/// before the first record until SIGINT/SIGTERM; without, SIGINT/SIGTERM stops the inputs and flushes what
+/// was emitted. A second signal exits at once.
 fn run_plan(plan: weir_engine::plan::Plan, quiet: bool, options: RunOptions) -> Result<RunSummary> {
     let ctx = RunContext::default();
-    let _progress = (!quiet).then(|| ProgressReporter::start(ctx.metrics.clone(), Duration::from_secs(10)));
-    let summary = weir_engine::run(plan, options, ctx)?;
+    let views = weir_engine::view_store(&plan);
+    let server = match &plan.serve {
+        Some(s) => {
+            let server = HttpServer::start(&s.listen, views.clone())
+                .with_context(|| format!("serve.listen: cannot listen on `{}`", s.listen))?;
+            eprintln!("serving on http://{}", server.addr);
+            Some(server)
+        }
+        None => None,
+    };
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    let signal_ctx = ctx.clone();
+    std::thread::spawn(move || {
+        for (n, _) in signals.forever().enumerate() {
+            if n > 0 {
+                std::process::exit(130);
+            }
+            signal_ctx.stop();
+            let _ = stop_tx.send(());
+        }
+    });
+    let summary = {
+        let _progress = (!quiet).then(|| ProgressReporter::start(ctx.metrics.clone(), Duration::from_secs(10)));
+        weir_engine::run_with_views(plan, options, ctx, views)?
+    };
+    print_summary(&summary);
+    if let Some(server) = server {
+        eprintln!("inputs done; still serving on http://{} until SIGINT or SIGTERM", server.addr);
+        let _ = stop_rx.recv();
+        drop(server);
+    }
     Ok(summary)
 }
 
@@ -295,8 +330,7 @@ fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Result<ExitCode
     };
     let plan = weir_jobs::load_plan(&src, &sets, Some(workers))?;
     eprintln!("running vibration-rollup with {workers} workers");
-    let summary = run_plan(plan, false, RunOptions::default())?;
-    print_summary(&summary);
+    run_plan(plan, false, RunOptions::default())?;
     println!("\nvibration-rollup outputs:");
     println!(
         "  rollups (Parquet)   {}/date=*/hour=*/part-*.parquet",

@@ -16,7 +16,7 @@ use weir_operators::value::ValueType;
 use weir_operators::{AggregateFn, AggregateSpec, WindowSpec};
 
 const SOURCE_KINDS: &str = "file, generator";
-const OPERATOR_KINDS: &str = "window, threshold_alert, delivery_alerts";
+const OPERATOR_KINDS: &str = "window, threshold_alert, delivery_alerts, latest";
 const SINK_KINDS: &str = "parquet, jsonl, stdout";
 
 /// Builds the plan of a loaded job definition, or every problem with it.
@@ -102,6 +102,14 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
     if sinks.is_empty() {
         problems.add("sinks", "define at least one sink ([sinks.NAME] with kind, inputs, …)");
     }
+    let serve = root.table("serve").map(|s| {
+        let listen = s.str("listen").unwrap_or("127.0.0.1:7878").to_string();
+        s.finish("");
+        weir_engine::plan::ServePlan { listen }
+    });
+    if serve.is_some() && !operators.iter().any(|o| matches!(o.kind, OperatorKind::Latest(_))) {
+        problems.add("serve", "serves the views of `latest` operators, and this job has none");
+    }
     root.finish("");
 
     check_names(&sources, &operators, &sinks, &problems);
@@ -122,6 +130,7 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
             sources,
             operators,
             sinks,
+            serve,
         })
     } else {
         Err(DefinitionError {
@@ -429,6 +438,7 @@ fn operator_plan(name: &str, s: &Section, sources: &[SourcePlan]) -> Option<Oper
         Some("window") => window_plan(s, schema.as_ref()).map(OperatorKind::Window),
         Some("threshold_alert") => threshold_plan(s, schema.as_ref()).map(OperatorKind::Threshold),
         Some("delivery_alerts") => delivery_plan(s, schema.as_ref()).map(OperatorKind::DeliveryAlerts),
+        Some("latest") => latest_plan(s, schema.as_ref()).map(OperatorKind::Latest),
         Some(other) => {
             s.problem(
                 "kind",
@@ -438,7 +448,7 @@ fn operator_plan(name: &str, s: &Section, sources: &[SourcePlan]) -> Option<Oper
         }
         None => None,
     };
-    if matches!(kind, Some("window" | "threshold_alert" | "delivery_alerts")) {
+    if matches!(kind, Some("window" | "threshold_alert" | "delivery_alerts" | "latest")) {
         s.finish("");
     }
     Some(OperatorPlan {
@@ -866,4 +876,33 @@ fn delivery_plan(s: &Section, schema: Option<&Schema>) -> Option<weir_engine::pl
             retention_ms,
         },
     })
+}
+
+/// `kind = "latest"`: the newest record per key, served over HTTP and published as a changelog.
+fn latest_plan(s: &Section, schema: Option<&Schema>) -> Option<weir_engine::plan::LatestPlan> {
+    let key = s.req_str("key");
+    let ttl_ms = s.duration_ms("ttl");
+    let idle_ttl_ms = s.duration_ms("idle_ttl");
+    let terminal = s.table("terminal").map(|t| {
+        let field = t.req_str("field");
+        let values = t.str_list("values");
+        if !t.has("values") {
+            t.problem("values", "is required: the values of the field that end a key's life, e.g. [\"delivered\"]");
+        }
+        t.finish("");
+        (field, values)
+    });
+    if ttl_ms.is_some() && terminal.is_none() {
+        s.problem("ttl", "applies to keys in a terminal state: add terminal = { field = \"state\", values = [\"delivered\"] }");
+    }
+    let schema = schema?;
+    let key = fields_of(s, "key", &[key?], schema)?[0];
+    let terminal = match terminal {
+        Some((Some(f), Some(values))) => {
+            Some((fields_of(s, "terminal", &[f], schema)?[0], values.iter().map(|v| v.to_string()).collect()))
+        }
+        Some(_) => return None,
+        None => None,
+    };
+    Some(weir_engine::plan::LatestPlan { key, terminal, expiry: weir_operators::Expiry { ttl_ms, idle_ttl_ms } })
 }

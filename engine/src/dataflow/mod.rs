@@ -9,6 +9,7 @@
 pub mod dead_letters;
 pub mod delivery_op;
 pub mod keyed_op;
+pub mod latest_op;
 pub mod sink_op;
 pub mod source_op;
 pub mod threshold_op;

@@ -1,0 +1,126 @@
+//! Live views: the latest value per key of each `latest` operator, shared between the dataflow (writer) and
+//! the HTTP server (readers).
+//!
+//! Values are immutable `Arc`s swapped in under a short per-shard write lock, so a reader never sees a torn
+//! value and never holds up the dataflow for more than a map insert. Each key is written by exactly one
+//! worker (keys are routed by hash), so writers never contend with each other on a key.
+
+use compact_str::CompactString;
+use parking_lot::RwLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use weir_operators::Value;
+
+const SHARDS: usize = 16;
+
+/// One view's current values, by key.
+pub struct View {
+    /// The names of the stored fields (the source schema's).
+    pub fields: Vec<String>,
+    shards: Vec<RwLock<BTreeMap<CompactString, Arc<Vec<Value>>>>>,
+    len: AtomicUsize,
+}
+
+fn shard_of(key: &str) -> usize {
+    let mut h = weir_operators::alert::Fnv64::new();
+    h.write(key.as_bytes());
+    (h.finish() % SHARDS as u64) as usize
+}
+
+impl View {
+    pub fn new(fields: Vec<String>) -> Self {
+        Self { fields, shards: (0..SHARDS).map(|_| RwLock::default()).collect(), len: AtomicUsize::new(0) }
+    }
+
+    pub fn upsert(&self, key: &str, value: Arc<Vec<Value>>) {
+        if self.shards[shard_of(key)].write().insert(key.into(), value).is_none() {
+            self.len.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn remove(&self, key: &str) {
+        if self.shards[shard_of(key)].write().remove(key).is_some() {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<Vec<Value>>> {
+        self.shards[shard_of(key)].read().get(key).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first `limit` entries in key order.
+    pub fn list(&self, limit: usize) -> Vec<(CompactString, Arc<Vec<Value>>)> {
+        let mut out: Vec<(CompactString, Arc<Vec<Value>>)> = Vec::new();
+        for s in &self.shards {
+            let s = s.read();
+            out.extend(s.iter().take(limit).map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.truncate(limit);
+        out
+    }
+
+    /// `{"key": KEY, FIELD: VALUE, …}`.
+    pub fn render(&self, key: &str, value: &[Value]) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        m.insert("key".into(), key.into());
+        for (name, v) in self.fields.iter().zip(value) {
+            m.insert(name.clone(), v.to_json());
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
+/// All views of a job, plus how far the job has got.
+#[derive(Default)]
+pub struct ViewStore {
+    pub views: HashMap<String, Arc<View>>,
+    /// Per view-operator instance: the last finite frontier it has applied.
+    frontiers: Vec<AtomicU64>,
+    /// Per view-operator instance: whether its input has ended.
+    ended: Vec<AtomicBool>,
+    caught_up: AtomicBool,
+}
+
+impl ViewStore {
+    pub fn new(views: HashMap<String, Arc<View>>, instances: usize) -> Self {
+        Self {
+            views,
+            frontiers: (0..instances).map(|_| AtomicU64::new(0)).collect(),
+            ended: (0..instances).map(|_| AtomicBool::new(false)).collect(),
+            caught_up: AtomicBool::new(false),
+        }
+    }
+
+    /// Records that instance `i` has applied everything below `frontier` (`None`: its input ended).
+    pub fn progress(&self, i: usize, frontier: Option<u64>) {
+        match frontier {
+            Some(t) => self.frontiers[i].store(t, Ordering::Relaxed),
+            None => self.ended[i].store(true, Ordering::Relaxed),
+        }
+        if self.ended.iter().all(|e| e.load(Ordering::Relaxed)) {
+            self.caught_up.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The job watermark as the views have applied it (the last finite one once inputs ended); `None` before
+    /// any progress.
+    pub fn watermark(&self) -> Option<u64> {
+        let m = self.frontiers.iter().map(|f| f.load(Ordering::Relaxed)).min()?;
+        (m > 0).then_some(m)
+    }
+
+    /// Whether every bounded input has been fully applied.
+    pub fn caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Relaxed)
+    }
+}
