@@ -6,7 +6,6 @@
 use crate::dataflow::dead_letters::malformed;
 use crate::dataflow::delivery_op::delivery_alerts;
 use crate::dataflow::latest_op::latest;
-use crate::views::{View, ViewStore};
 use crate::dataflow::sink_op::{line_sink, parquet_sink, rows_as_lines};
 use crate::dataflow::source_op::{chunk_source, ChunkStream, SourceSetup};
 use crate::dataflow::threshold_op::threshold;
@@ -22,6 +21,7 @@ use crate::sink::{LineWriter, StdoutWriter};
 use crate::source::file::{FileChunkReader, DEFAULT_CHUNK_BYTES};
 use crate::source::generator::GeneratorReader;
 use crate::source::ChunkReader;
+use crate::views::{View, ViewStore};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -133,7 +133,12 @@ pub fn view_store(plan: &Plan) -> Arc<ViewStore> {
     let mut n = 0;
     for op in &plan.operators {
         if let OperatorKind::Latest(_) = op.kind {
-            let fields = plan.sources[op.source].schema.fields.iter().map(|f| f.name.clone()).collect();
+            let fields = plan.sources[op.source]
+                .schema
+                .fields
+                .iter()
+                .map(|f| f.name.clone())
+                .collect();
             views.insert(op.name.clone(), Arc::new(View::new(fields)));
             n += 1;
         }
@@ -142,7 +147,12 @@ pub fn view_store(plan: &Plan) -> Arc<ViewStore> {
 }
 
 /// Runs a plan, publishing its views into `views` (from [`view_store`]).
-pub fn run_with_views(plan: Plan, options: RunOptions, ctx: RunContext, views: Arc<ViewStore>) -> Result<RunSummary, RunError> {
+pub fn run_with_views(
+    plan: Plan,
+    options: RunOptions,
+    ctx: RunContext,
+    views: Arc<ViewStore>,
+) -> Result<RunSummary, RunError> {
     preflight(&plan)?;
     let started = Instant::now();
     let plan = Arc::new(plan);
@@ -165,8 +175,8 @@ pub fn run_with_views(plan: Plan, options: RunOptions, ctx: RunContext, views: A
         let views = views.clone();
         let index = worker.index();
         let peers = worker.peers();
-        let built =
-            worker.dataflow::<Time, _, _>(|scope| build(scope, &plan, &sequencers, &views, index, peers, &options, &ctx));
+        let built = worker
+            .dataflow::<Time, _, _>(|scope| build(scope, &plan, &sequencers, &views, index, peers, &options, &ctx));
         if let Err(e) = built {
             ctx.fail(e);
         }
@@ -254,7 +264,10 @@ fn build<'s>(
                 line_streams.insert(key(StreamRef::Output(i)), alerts);
             }
             OperatorKind::Latest(l) => {
-                let ordinal = plan.operators[..i].iter().filter(|o| matches!(o.kind, OperatorKind::Latest(_))).count();
+                let ordinal = plan.operators[..i]
+                    .iter()
+                    .filter(|o| matches!(o.kind, OperatorKind::Latest(_)))
+                    .count();
                 let instance = index * views.views.len() + ordinal;
                 let changes = latest(input, op.name.clone(), l.clone(), views.clone(), instance, ctx.clone());
                 line_streams.insert(key(StreamRef::Output(i)), changes);

@@ -33,17 +33,23 @@ fn error(status: StatusCode, message: String) -> Response {
 }
 
 async fn healthz(State(store): State<Arc<ViewStore>>) -> Response {
-    Json(serde_json::json!({"status": "ok", "watermark": store.watermark(), "caught_up": store.caught_up()})).into_response()
+    Json(serde_json::json!({"status": "ok", "watermark": store.watermark(), "caught_up": store.caught_up()}))
+        .into_response()
 }
 
 fn unknown_view(store: &ViewStore, view: &str) -> Response {
     let mut names: Vec<&str> = store.views.keys().map(|s| s.as_str()).collect();
     names.sort();
-    error(StatusCode::NOT_FOUND, format!("no view `{view}`; views: {}", names.join(", ")))
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no view `{view}`; views: {}", names.join(", ")),
+    )
 }
 
 async fn get_key(State(store): State<Arc<ViewStore>>, Path((view, key)): Path<(String, String)>) -> Response {
-    let Some(v) = store.views.get(&view) else { return unknown_view(&store, &view) };
+    let Some(v) = store.views.get(&view) else {
+        return unknown_view(&store, &view);
+    };
     match v.get(&key) {
         Some(value) => Json(v.render(&key, &value)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no key `{key}` in view `{view}`")),
@@ -56,11 +62,18 @@ struct ListParams {
 }
 
 async fn list(State(store): State<Arc<ViewStore>>, Path(view): Path<String>, Query(p): Query<ListParams>) -> Response {
-    let Some(v) = store.views.get(&view) else { return unknown_view(&store, &view) };
+    let Some(v) = store.views.get(&view) else {
+        return unknown_view(&store, &view);
+    };
     let limit = match p.limit.as_deref().map(str::parse::<usize>) {
         None => DEFAULT_LIMIT,
         Some(Ok(n)) if n <= MAX_LIMIT => n,
-        _ => return error(StatusCode::BAD_REQUEST, format!("limit must be a whole number from 0 to {MAX_LIMIT}")),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("limit must be a whole number from 0 to {MAX_LIMIT}"),
+            )
+        }
     };
     let items: Vec<serde_json::Value> = v.list(limit).iter().map(|(k, val)| v.render(k, val)).collect();
     Json(serde_json::json!({"view": view, "count": v.len(), "items": items})).into_response()
@@ -72,7 +85,11 @@ impl HttpServer {
         let listener = std::net::TcpListener::bind(listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("weir-http").enable_io().build()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("weir-http")
+            .enable_io()
+            .build()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = Router::new()
             .route("/healthz", get(healthz))
@@ -89,7 +106,11 @@ impl HttpServer {
                     .await;
             });
         })?;
-        Ok(HttpServer { addr, shutdown: Some(tx), thread: Some(thread) })
+        Ok(HttpServer {
+            addr,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
     }
 }
 

@@ -30,7 +30,11 @@ fn shard_of(key: &str) -> usize {
 
 impl View {
     pub fn new(fields: Vec<String>) -> Self {
-        Self { fields, shards: (0..SHARDS).map(|_| RwLock::default()).collect(), len: AtomicUsize::new(0) }
+        Self {
+            fields,
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            len: AtomicUsize::new(0),
+        }
     }
 
     pub fn upsert(&self, key: &str, value: Arc<Vec<Value>>) {

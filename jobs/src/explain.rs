@@ -137,9 +137,17 @@ pub fn explain(plan: &Plan) -> String {
             OperatorKind::Latest(l) => {
                 let ttl = match (l.expiry.ttl_ms, l.expiry.idle_ttl_ms) {
                     (None, None) => "kept forever".to_string(),
-                    (t, i) => format!("terminal keys expire after {}, idle keys after {}", t.map_or("-".into(), dur), i.map_or("-".into(), dur)),
+                    (t, i) => format!(
+                        "terminal keys expire after {}, idle keys after {}",
+                        t.map_or("-".into(), dur),
+                        i.map_or("-".into(), dur)
+                    ),
                 };
-                let _ = writeln!(o, "  {:<16} latest value per [{}] (greatest ts), served at /v1/views/{}; {ttl} ← {}", op.name, src.schema.fields[l.key].name, op.name, src.name);
+                let _ = writeln!(
+                    o,
+                    "  {:<16} latest value per [{}] (greatest ts), served at /v1/views/{}; {ttl} ← {}",
+                    op.name, src.schema.fields[l.key].name, op.name, src.name
+                );
             }
         }
     }

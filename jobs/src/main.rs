@@ -7,13 +7,13 @@ use anyhow::{Context, Result};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
-use weir_engine::source::generator::{GeneratorReader, GeneratorSpec, Workload};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 use weir_engine::serve::HttpServer;
+use weir_engine::source::generator::{GeneratorReader, GeneratorSpec, Workload};
 use weir_engine::{RunContext, RunOptions, RunSummary};
 use weir_jobs::definition::{DefinitionError, JobSource};
 use weir_jobs::progress::ProgressReporter;
@@ -238,7 +238,10 @@ fn run_plan(plan: weir_engine::plan::Plan, quiet: bool, options: RunOptions) -> 
     };
     print_summary(&summary);
     if let Some(server) = server {
-        eprintln!("inputs done; still serving on http://{} until SIGINT or SIGTERM", server.addr);
+        eprintln!(
+            "inputs done; still serving on http://{} until SIGINT or SIGTERM",
+            server.addr
+        );
         let _ = stop_rx.recv();
         drop(server);
     }

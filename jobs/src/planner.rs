@@ -887,22 +887,33 @@ fn latest_plan(s: &Section, schema: Option<&Schema>) -> Option<weir_engine::plan
         let field = t.req_str("field");
         let values = t.str_list("values");
         if !t.has("values") {
-            t.problem("values", "is required: the values of the field that end a key's life, e.g. [\"delivered\"]");
+            t.problem(
+                "values",
+                "is required: the values of the field that end a key's life, e.g. [\"delivered\"]",
+            );
         }
         t.finish("");
         (field, values)
     });
     if ttl_ms.is_some() && terminal.is_none() {
-        s.problem("ttl", "applies to keys in a terminal state: add terminal = { field = \"state\", values = [\"delivered\"] }");
+        s.problem(
+            "ttl",
+            "applies to keys in a terminal state: add terminal = { field = \"state\", values = [\"delivered\"] }",
+        );
     }
     let schema = schema?;
     let key = fields_of(s, "key", &[key?], schema)?[0];
     let terminal = match terminal {
-        Some((Some(f), Some(values))) => {
-            Some((fields_of(s, "terminal", &[f], schema)?[0], values.iter().map(|v| v.to_string()).collect()))
-        }
+        Some((Some(f), Some(values))) => Some((
+            fields_of(s, "terminal", &[f], schema)?[0],
+            values.iter().map(|v| v.to_string()).collect(),
+        )),
         Some(_) => return None,
         None => None,
     };
-    Some(weir_engine::plan::LatestPlan { key, terminal, expiry: weir_operators::Expiry { ttl_ms, idle_ttl_ms } })
+    Some(weir_engine::plan::LatestPlan {
+        key,
+        terminal,
+        expiry: weir_operators::Expiry { ttl_ms, idle_ttl_ms },
+    })
 }

@@ -36,12 +36,20 @@ pub struct LatestValues<V> {
 
 impl<V: Clone> LatestValues<V> {
     pub fn new(expiry: Expiry) -> Self {
-        Self { expiry, entries: HashMap::new(), deadlines: BTreeSet::new() }
+        Self {
+            expiry,
+            entries: HashMap::new(),
+            deadlines: BTreeSet::new(),
+        }
     }
 
     /// Applies a record; returns whether the key's value changed (an upsert to publish).
     pub fn apply(&mut self, key: &Key, ts: i64, value: V, terminal: bool) -> bool {
-        let ttl = if terminal { self.expiry.ttl_ms.or(self.expiry.idle_ttl_ms) } else { self.expiry.idle_ttl_ms };
+        let ttl = if terminal {
+            self.expiry.ttl_ms.or(self.expiry.idle_ttl_ms)
+        } else {
+            self.expiry.idle_ttl_ms
+        };
         let expires_at = ttl.map(|t| ts.saturating_add(t));
         match self.entries.get_mut(key) {
             Some(e) if ts < e.ts => false,
@@ -103,7 +111,10 @@ mod tests {
 
     #[test]
     fn keeps_the_newest_value_and_breaks_ties_by_order() {
-        let mut v = LatestValues::new(Expiry { ttl_ms: None, idle_ttl_ms: None });
+        let mut v = LatestValues::new(Expiry {
+            ttl_ms: None,
+            idle_ttl_ms: None,
+        });
         assert!(v.apply(&k("o"), 100, "a", false));
         assert!(!v.apply(&k("o"), 90, "older", false));
         assert_eq!(v.get(&k("o")), Some(&"a"));
@@ -114,7 +125,10 @@ mod tests {
 
     #[test]
     fn terminal_values_expire_after_the_ttl_unless_superseded() {
-        let mut v = LatestValues::new(Expiry { ttl_ms: Some(1_000), idle_ttl_ms: Some(10_000) });
+        let mut v = LatestValues::new(Expiry {
+            ttl_ms: Some(1_000),
+            idle_ttl_ms: Some(10_000),
+        });
         v.apply(&k("done"), 100, "delivered", true);
         v.apply(&k("busy"), 100, "en_route", false);
         v.apply(&k("back"), 100, "delivered", true);

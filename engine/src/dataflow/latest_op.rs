@@ -33,12 +33,25 @@ fn upsert_line(view: &str, key: &str, fields: &[String], values: &[Value], pos: 
     for (n, v) in fields.iter().zip(values) {
         m.insert(n.clone(), v.to_json());
     }
-    Line { pos, seq: 0, text: serde_json::Value::Object(m).to_string() }
+    Line {
+        pos,
+        seq: 0,
+        text: serde_json::Value::Object(m).to_string(),
+    }
 }
 
 fn delete_line(view: &str, key: &str, at: i64) -> Line {
     let text = serde_json::json!({"view": view, "key": key, "op": "delete"}).to_string();
-    Line { pos: Position { lt: at.max(0) as Time, source: 0, partition: 0, offset: 0 }, seq: 0, text }
+    Line {
+        pos: Position {
+            lt: at.max(0) as Time,
+            source: 0,
+            partition: 0,
+            offset: 0,
+        },
+        seq: 0,
+        text,
+    }
 }
 
 /// `instance` numbers this operator on this worker for the store's progress tracking.
@@ -59,16 +72,23 @@ pub fn latest<'s>(
                     let nfields = chunk.chunk.columns.len();
                     for i in 0..chunk.chunk.len() {
                         let key = Key::from(vec![chunk.value(i, feed.key).clone()]);
-                        let terminal = feed.terminal.as_ref().is_some_and(|(f, values)| match chunk.value(i, *f) {
-                            Value::Str(s) => values.iter().any(|v| v == s.as_str()),
-                            other => values.iter().any(|v| *v == other.to_string()),
-                        });
+                        let terminal = feed
+                            .terminal
+                            .as_ref()
+                            .is_some_and(|(f, values)| match chunk.value(i, *f) {
+                                Value::Str(s) => values.iter().any(|v| v == s.as_str()),
+                                other => values.iter().any(|v| *v == other.to_string()),
+                            });
                         let values = (0..nfields).map(|f| chunk.value(i, f).clone()).collect();
                         session.give(KeyedRecord {
                             pos: chunk.position(i),
                             route: key.route_hash(),
                             key,
-                            record: Candidate { ts: chunk.chunk.ts[i], terminal, values },
+                            record: Candidate {
+                                ts: chunk.chunk.ts[i],
+                                terminal,
+                                values,
+                            },
                         });
                     }
                 }
@@ -76,46 +96,50 @@ pub fn latest<'s>(
         }
     });
     let view: Arc<View> = store.views[&name].clone();
-    records.unary_frontier(Exchange::new(|r: &KeyedRecord<Candidate>| r.route), &format!("Latest({name})"), move |initial, _| {
-        let mut cap = Some(initial);
-        let mut buffer: EventOrderBuffer<KeyedRecord<Candidate>> = EventOrderBuffer::default();
-        let mut state: LatestValues<Arc<Vec<Value>>> = LatestValues::new(plan.expiry.clone());
-        move |(input, frontier), output| {
-            input.for_each_time(|_, data| {
-                for r in data.flat_map(|d| d.drain(..)) {
-                    buffer.push(r.pos, r);
+    records.unary_frontier(
+        Exchange::new(|r: &KeyedRecord<Candidate>| r.route),
+        &format!("Latest({name})"),
+        move |initial, _| {
+            let mut cap = Some(initial);
+            let mut buffer: EventOrderBuffer<KeyedRecord<Candidate>> = EventOrderBuffer::default();
+            let mut state: LatestValues<Arc<Vec<Value>>> = LatestValues::new(plan.expiry.clone());
+            move |(input, frontier), output| {
+                input.for_each_time(|_, data| {
+                    for r in data.flat_map(|d| d.drain(..)) {
+                        buffer.push(r.pos, r);
+                    }
+                });
+                let f = frontier_time(frontier);
+                let Some(c) = cap.as_mut() else { return };
+                let mut lines = Vec::new();
+                let expire = |state: &mut LatestValues<Arc<Vec<Value>>>, upto: i64, lines: &mut Vec<Line>| {
+                    for (at, key) in state.expire(upto) {
+                        let k = key.display();
+                        view.remove(&k);
+                        lines.push(delete_line(&name, &k, at));
+                    }
+                };
+                for (pos, r) in buffer.drain_before(f) {
+                    expire(&mut state, pos.lt as i64, &mut lines);
+                    let values = Arc::new(r.record.values);
+                    if state.apply(&r.key, r.record.ts, values.clone(), r.record.terminal) {
+                        let k = r.key.display();
+                        lines.push(upsert_line(&name, &k, &view.fields, &values, pos));
+                        view.upsert(&k, values);
+                    }
                 }
-            });
-            let f = frontier_time(frontier);
-            let Some(c) = cap.as_mut() else { return };
-            let mut lines = Vec::new();
-            let expire = |state: &mut LatestValues<Arc<Vec<Value>>>, upto: i64, lines: &mut Vec<Line>| {
-                for (at, key) in state.expire(upto) {
-                    let k = key.display();
-                    view.remove(&k);
-                    lines.push(delete_line(&name, &k, at));
+                if let Some(t) = f {
+                    expire(&mut state, t as i64, &mut lines);
                 }
-            };
-            for (pos, r) in buffer.drain_before(f) {
-                expire(&mut state, pos.lt as i64, &mut lines);
-                let values = Arc::new(r.record.values);
-                if state.apply(&r.key, r.record.ts, values.clone(), r.record.terminal) {
-                    let k = r.key.display();
-                    lines.push(upsert_line(&name, &k, &view.fields, &values, pos));
-                    view.upsert(&k, values);
+                store.progress(instance, f);
+                if !lines.is_empty() {
+                    output.session(&*c).give_iterator(lines.into_iter());
+                }
+                match f {
+                    Some(t) => c.downgrade(&t.max(*c.time())),
+                    None => cap = None,
                 }
             }
-            if let Some(t) = f {
-                expire(&mut state, t as i64, &mut lines);
-            }
-            store.progress(instance, f);
-            if !lines.is_empty() {
-                output.session(&*c).give_iterator(lines.into_iter());
-            }
-            match f {
-                Some(t) => c.downgrade(&t.max(*c.time())),
-                None => cap = None,
-            }
-        }
-    })
+        },
+    )
 }

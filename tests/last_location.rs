@@ -1,0 +1,286 @@
+//! The last-location job over a real socket: point lookups and lists while ingesting (no torn or regressing
+//! values, no errors), the final views against an oracle (greatest ts per key, ties to the later record),
+//! 404 bodies, `/healthz` `caught_up`, SIGTERM exiting 0; state bounded by TTLs; identical changelogs for 1,
+//! 2 and 4 workers.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// A minimal HTTP/1.1 GET: (status, JSON body).
+fn get(addr: &str, path: &str) -> (u16, serde_json::Value) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("bad response: {raw}"));
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: body {body:?}: {e}"));
+    (status, body)
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(job: &std::path::Path, sets: &[String]) -> Server {
+        let mut cmd = weir();
+        cmd.arg("run")
+            .arg(job)
+            .args(sets)
+            .args(["--set", "serve.listen=127.0.0.1:0", "--quiet"]);
+        let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("weir exited before serving").unwrap();
+            if let Some(a) = line.strip_prefix("serving on http://") {
+                break a.to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "weir did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// The greatest-ts record per key (ties: the later line), from a JSONL file, for one key field.
+fn latest_by(text: &str, key: &str) -> BTreeMap<String, serde_json::Value> {
+    let mut out: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let valid = v["order_id"].is_string()
+            && v["deliverer_id"].is_string()
+            && ["assigned", "picked_up", "en_route", "delivered"].contains(&v["state"].as_str().unwrap_or(""))
+            && (v["ts"].is_i64() || v["ts"].is_u64())
+            && v["lat"].is_number()
+            && v["lon"].is_number();
+        if !valid {
+            continue;
+        }
+        let k = v[key].as_str().unwrap().to_string();
+        if out.get(&k).is_none_or(|old| v["ts"].as_i64() >= old["ts"].as_i64()) {
+            out.insert(k, v);
+        }
+    }
+    out
+}
+
+fn generator_job(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo_root().join("config/last-location.toml"))
+        .unwrap()
+        .replace(
+            "kind = \"file\"\npath = \"${WEIR_LOCATIONS_INPUT:-data/locations.jsonl}\"",
+            &format!("kind = \"generator\"\nworkload = \"locations\"\n{extra}"),
+        );
+    assert!(
+        text.contains("workload"),
+        "the reference job's source table changed; update this test"
+    );
+    let path = dir.join("last-location-generated.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn serves_views_over_http_while_ingesting_and_exits_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 400 orders over 2 h at 40 k events/s: a couple of seconds of ingestion to read during.
+    let job = generator_job(tmp.path(), "orders = 400\nduration = \"2h\"\nrate = 40000.0");
+    let out = tmp.path().join("out");
+    let sets = vec![
+        "--set".to_string(),
+        format!("sinks.changelog.path={}", out.join("changelog.jsonl").display()),
+        "--set".to_string(),
+        format!("sinks.dead_letters.path={}", out.join("dead_letters.jsonl").display()),
+    ];
+    let server = Server::start(&job, &sets);
+    let addr = server.addr.clone();
+    let (status, health) = get(&addr, "/healthz");
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["caught_up"], false, "still ingesting: {health}");
+
+    // Concurrent readers while the job ingests: every answer is a whole value or a clean 404, and a key's
+    // ts never goes backwards.
+    let readers: Vec<_> = (0..4)
+        .map(|r| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut seen: HashMap<String, i64> = HashMap::new();
+                let mut ok = 0;
+                let started = Instant::now();
+                while started.elapsed() < Duration::from_secs(60) {
+                    let o = format!("o-{:07}", (ok * 7 + r * 13) % 400);
+                    let (status, v) = get(&addr, &format!("/v1/views/orders/{o}"));
+                    match status {
+                        200 => {
+                            assert_eq!(v["key"], o.as_str());
+                            assert_eq!(v["order_id"], o.as_str(), "torn value: {v}");
+                            for f in ["deliverer_id", "state", "ts", "lat", "lon"] {
+                                assert!(!v[f].is_null(), "field {f} missing: {v}");
+                            }
+                            let ts = v["ts"].as_i64().unwrap();
+                            assert!(seen.get(&o).is_none_or(|t| ts >= *t), "{o} went back in time");
+                            seen.insert(o, ts);
+                        }
+                        404 => assert!(v["error"].as_str().unwrap().contains(&o)),
+                        other => panic!("status {other}: {v}"),
+                    }
+                    ok += 1;
+                    let (_, list) = get(&addr, "/v1/views/deliverers?limit=3");
+                    assert!(list["items"].as_array().unwrap().len() <= 3);
+                    if get(&addr, "/healthz").1["caught_up"] == true {
+                        break;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let reads: usize = readers.into_iter().map(|h| h.join().expect("reader failed")).sum();
+    assert!(reads > 20, "readers made {reads} requests");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(&addr, "/healthz").1["caught_up"] != true {
+        assert!(Instant::now() < deadline, "never caught up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let health = get(&addr, "/healthz").1;
+    assert!(health["watermark"].as_u64().unwrap() > 1_795_219_200_000, "{health}");
+
+    // Final views equal the oracle over the same generated stream.
+    let input = tmp.path().join("locations.jsonl");
+    ok(weir()
+        .args(["generate", "locations", "--orders", "400", "--hours", "2", "-o"])
+        .arg(&input));
+    let text = std::fs::read_to_string(&input).unwrap();
+    for (view, field) in [("orders", "order_id"), ("deliverers", "deliverer_id")] {
+        let expect = latest_by(&text, field);
+        let (status, list) = get(&addr, &format!("/v1/views/{view}?limit=10000"));
+        assert_eq!(status, 200);
+        assert_eq!(list["count"].as_u64().unwrap() as usize, expect.len(), "{view} count");
+        let items = list["items"].as_array().unwrap();
+        assert_eq!(items.len(), expect.len());
+        for (item, (k, want)) in items.iter().zip(&expect) {
+            assert_eq!(item["key"].as_str().unwrap(), k, "{view}: list in key order");
+            for f in ["order_id", "deliverer_id", "state", "ts", "lat", "lon"] {
+                assert_eq!(item[f], want[f], "{view} {k} {f}");
+            }
+        }
+        let (k, want) = expect.iter().next().unwrap();
+        let (status, one) = get(&addr, &format!("/v1/views/{view}/{k}"));
+        assert_eq!((status, &one["ts"]), (200, &want["ts"]));
+        let (_, two) = get(&addr, &format!("/v1/views/{view}?limit=2"));
+        assert_eq!(two["items"].as_array().unwrap().len(), 2);
+    }
+    let (status, body) = get(&addr, "/v1/views/orders/o-9999999");
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (404, "no key `o-9999999` in view `orders`")
+    );
+    let (status, body) = get(&addr, "/v1/views/couriers/x");
+    assert_eq!(status, 404);
+    assert!(body["error"].as_str().unwrap().contains("views: deliverers, orders"));
+    let (status, _) = get(&addr, "/v1/views/orders?limit=lots");
+    assert_eq!(status, 400);
+
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(0), "SIGTERM exits 0");
+    assert!(
+        out.join("changelog.jsonl").exists(),
+        "the changelog is published on exit"
+    );
+}
+
+/// Replays a changelog: live keys per view.
+fn live_keys(changelog: &std::path::Path) -> HashMap<String, usize> {
+    let mut live: HashMap<(String, String), ()> = HashMap::new();
+    for v in read_jsonl(changelog) {
+        let k = (
+            v["view"].as_str().unwrap().to_string(),
+            v["key"].as_str().unwrap().to_string(),
+        );
+        match v["op"].as_str().unwrap() {
+            "upsert" => {
+                live.insert(k, ());
+            }
+            "delete" => {
+                assert!(live.remove(&k).is_some(), "delete of a key that is not live: {k:?}");
+            }
+            other => panic!("op {other}"),
+        }
+    }
+    let mut per_view = HashMap::new();
+    for (view, _) in live.keys() {
+        *per_view.entry(view.clone()).or_insert(0) += 1;
+    }
+    per_view
+}
+
+#[test]
+fn ttls_keep_state_bounded_and_changelogs_are_identical_across_workers() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 12 h of orders; delivered orders leave 30 min after delivery, silent ones after 2 h idle.
+    let job = generator_job(tmp.path(), "orders = 3000\nduration = \"12h\"");
+    let text = std::fs::read_to_string(&job)
+        .unwrap()
+        .replace("ttl = \"24h\"", "ttl = \"30m\"")
+        .replace("idle_ttl = \"72h\"", "idle_ttl = \"2h\"");
+    std::fs::write(
+        &job,
+        text.replace("[serve]\nlisten = \"${WEIR_LISTEN:-127.0.0.1:7878}\"", ""),
+    )
+    .unwrap();
+    let mut first: Option<Vec<u8>> = None;
+    for workers in [1, 2, 4] {
+        let out = tmp.path().join(format!("out{workers}"));
+        let changelog = out.join("changelog.jsonl");
+        ok(weir()
+            .arg("run")
+            .arg(&job)
+            .arg("--set")
+            .arg(format!("sinks.changelog.path={}", changelog.display()))
+            .arg("--set")
+            .arg(format!("sinks.dead_letters.path={}", out.join("dl.jsonl").display()))
+            .args(["--workers", &workers.to_string(), "--quiet"]));
+        let live = live_keys(&changelog);
+        // ~260 orders start per hour and none in the last 36 min; with the TTLs only orders delivered in the
+        // last 30 min of event time, or silent for less than 2 h, are still live — a few dozen, not 3000.
+        let orders = live["orders"];
+        assert!(orders > 5 && orders < 300, "{orders} live orders out of 3000");
+        let bytes = std::fs::read(&changelog).unwrap();
+        match &first {
+            None => first = Some(bytes),
+            Some(f) => assert!(&bytes == f, "{workers} workers: changelog differs"),
+        }
+    }
+}
