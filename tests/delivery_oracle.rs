@@ -91,18 +91,16 @@ fn oracle(text: &str) -> BTreeMap<String, Vec<(String, i64)>> {
         fire(Some(lt), &mut timers, &mut orders, &mut alerts);
         let o = orders.entry(p.order.clone()).or_default();
         match p.state.as_str() {
-            "delivered" => {
-                if !o.delivered {
-                    o.delivered = true;
-                    if o.delayed {
-                        alerts
-                            .entry(p.order.clone())
-                            .or_default()
-                            .push(("delivery_resolved".into(), p.ts));
-                    }
-                    set(&mut timers, &p.order, 0, None);
-                    set(&mut timers, &p.order, 1, None);
+            "delivered" if !o.delivered => {
+                o.delivered = true;
+                if o.delayed {
+                    alerts
+                        .entry(p.order.clone())
+                        .or_default()
+                        .push(("delivery_resolved".into(), p.ts));
                 }
+                set(&mut timers, &p.order, 0, None);
+                set(&mut timers, &p.order, 1, None);
             }
             "picked_up" | "en_route" => {
                 if p.state == "picked_up" && o.picked_up_at.is_none() {

@@ -44,6 +44,8 @@ pub enum StreamRef {
     Output(usize),
     /// Late records of window operator `i` (`NAME.late`).
     Late(usize),
+    /// Alerts webhook sink `i` could not deliver (`NAME.failed`).
+    SinkFailures(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -148,6 +150,7 @@ pub enum SinkKind {
         path: PathBuf,
     },
     Stdout,
+    Webhook(crate::sink::webhook::WebhookConfig),
 }
 
 impl Plan {

@@ -6,7 +6,7 @@
 use crate::dataflow::dead_letters::malformed;
 use crate::dataflow::delivery_op::delivery_alerts;
 use crate::dataflow::latest_op::latest;
-use crate::dataflow::sink_op::{line_sink, parquet_sink, rows_as_lines};
+use crate::dataflow::sink_op::{line_sink, parquet_sink, rows_as_lines, webhook_sink};
 use crate::dataflow::source_op::{chunk_source, ChunkStream, SourceSetup};
 use crate::dataflow::threshold_op::threshold;
 use crate::dataflow::window_op::{window, FiredRow};
@@ -17,6 +17,7 @@ use crate::plan::{OperatorKind, Plan, SinkKind, SourceKind, StreamRef};
 use crate::sequencer::ChunkSequencer;
 use crate::sink::jsonl::JsonlWriter;
 use crate::sink::parquet::ParquetRowWriter;
+use crate::sink::webhook::WebhookSender;
 use crate::sink::{LineWriter, StdoutWriter};
 use crate::source::file::{FileChunkReader, DEFAULT_CHUNK_BYTES};
 use crate::source::generator::GeneratorReader;
@@ -104,7 +105,7 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
         let dir: Option<&Path> = match &k.kind {
             SinkKind::Parquet { path, .. } => Some(path),
             SinkKind::Jsonl { path } => path.parent().filter(|p| !p.as_os_str().is_empty()),
-            SinkKind::Stdout => None,
+            SinkKind::Stdout | SinkKind::Webhook(_) => None,
         };
         if let Some(dir) = dir {
             let probe = dir.join(format!(".weir-write-check-{}", std::process::id()));
@@ -176,7 +177,7 @@ pub fn run_with_views(
         let index = worker.index();
         let peers = worker.peers();
         let built = worker
-            .dataflow::<Time, _, _>(|scope| build(scope, &plan, &sequencers, &views, index, peers, &options, &ctx));
+            .dataflow::<Time, _, _>(|scope| build(scope, &plan, &sequencers, &views, (index, peers), &options, &ctx));
         if let Err(e) = built {
             ctx.fail(e);
         }
@@ -207,8 +208,7 @@ fn build<'s>(
     plan: &Plan,
     sequencers: &[Arc<ChunkSequencer>],
     views: &Arc<ViewStore>,
-    index: usize,
-    peers: usize,
+    (index, peers): (usize, usize),
     options: &RunOptions,
     ctx: &RunContext,
 ) -> Result<(), String> {
@@ -275,10 +275,21 @@ fn build<'s>(
         }
     }
 
+    // Webhook sinks first: what they fail to deliver feeds the dead-letter sink.
+    for (i, sink) in plan.sinks.iter().enumerate() {
+        if let SinkKind::Webhook(config) = &sink.kind {
+            let inputs: Vec<_> = sink.inputs.iter().map(|r| line_streams[&key(*r)].clone()).collect();
+            let sender = (index == 0).then(|| WebhookSender::new(config.clone()));
+            let failed = webhook_sink(scope.concatenate(inputs), sink.name.clone(), sender, ctx.clone());
+            line_streams.insert(key(StreamRef::SinkFailures(i)), failed);
+        }
+    }
+
     // Sinks.
     for sink in &plan.sinks {
         let on_writer = index == 0;
         match &sink.kind {
+            SinkKind::Webhook(_) => {}
             SinkKind::Parquet {
                 path,
                 partition_by,
@@ -344,5 +355,6 @@ fn key(r: StreamRef) -> StreamRefKey {
         StreamRef::DeadLetters(i) => (0, i),
         StreamRef::Output(i) => (1, i),
         StreamRef::Late(i) => (2, i),
+        StreamRef::SinkFailures(i) => (3, i),
     }
 }

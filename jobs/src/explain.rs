@@ -15,6 +15,7 @@ fn stream_name(plan: &Plan, r: StreamRef) -> String {
         StreamRef::DeadLetters(i) => format!("{}.dead_letters", plan.sources[i].name),
         StreamRef::Output(i) => plan.operators[i].name.clone(),
         StreamRef::Late(i) => format!("{}.late", plan.operators[i].name),
+        StreamRef::SinkFailures(i) => format!("{}.failed", plan.sinks[i].name),
     }
 }
 
@@ -165,6 +166,10 @@ pub fn explain(plan: &Plan) -> String {
             ),
             SinkKind::Jsonl { path } => format!("jsonl {}", path.display()),
             SinkKind::Stdout => "stdout".into(),
+            SinkKind::Webhook(w) => format!(
+                "webhook POST {} (timeout {:?}, {} retries; undelivered → {}.failed)",
+                w.url, w.timeout, w.retries, s.name
+            ),
         };
         let inputs: Vec<String> = s.inputs.iter().map(|r| stream_name(plan, *r)).collect();
         let _ = writeln!(o, "  {:<16} {what} ← {}", s.name, inputs.join(", "));

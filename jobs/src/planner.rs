@@ -17,7 +17,7 @@ use weir_operators::{AggregateFn, AggregateSpec, WindowSpec};
 
 const SOURCE_KINDS: &str = "file, generator";
 const OPERATOR_KINDS: &str = "window, threshold_alert, delivery_alerts, latest";
-const SINK_KINDS: &str = "parquet, jsonl, stdout";
+const SINK_KINDS: &str = "parquet, jsonl, stdout, webhook";
 
 /// Builds the plan of a loaded job definition, or every problem with it.
 pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionError> {
@@ -747,7 +747,25 @@ fn sink_plan(name: &str, s: &Section, sources: &[SourcePlan], operators: &[Opera
         }
         Some("jsonl") => SinkKind::Jsonl { path: needs_path(s) },
         Some("stdout") => SinkKind::Stdout,
-        Some(k @ ("kafka" | "webhook")) => {
+        Some("webhook") => {
+            match webhook_config(s) {
+                Some(c) => {
+                    let alerts_only = inputs.iter().all(|r| match r {
+                        StreamRef::Output(i) => matches!(
+                            operators[*i].kind,
+                            OperatorKind::Threshold(_) | OperatorKind::DeliveryAlerts(_)
+                        ),
+                        _ => false,
+                    });
+                    if !alerts_only {
+                        s.problem("inputs", "a webhook sink posts alerts: its inputs must be threshold_alert or delivery_alerts operators");
+                    }
+                    SinkKind::Webhook(c)
+                }
+                None => SinkKind::Stdout,
+            }
+        }
+        Some(k @ "kafka") => {
             s.problem(
                 "kind",
                 format!("{k} sinks are not available in this build yet; allowed: {SINK_KINDS}"),
@@ -766,7 +784,7 @@ fn sink_plan(name: &str, s: &Section, sources: &[SourcePlan], operators: &[Opera
             "is required: the streams this sink writes, e.g. inputs = [\"hourly\"]",
         );
     }
-    if matches!(kind, Some("parquet" | "jsonl" | "stdout")) {
+    if matches!(kind, Some("parquet" | "jsonl" | "stdout" | "webhook")) {
         s.finish("");
     }
     SinkPlan {
@@ -809,6 +827,11 @@ fn route_dead_letters(
     for (i, o) in operators.iter().enumerate() {
         if matches!(o.kind, OperatorKind::Window(_)) {
             unrouted.push(StreamRef::Late(i));
+        }
+    }
+    for (i, s) in sinks.iter().enumerate() {
+        if matches!(s.kind, SinkKind::Webhook(_)) {
+            unrouted.push(StreamRef::SinkFailures(i));
         }
     }
     unrouted.retain(|r| !sinks.iter().any(|s| s.inputs.contains(r)));
@@ -915,5 +938,34 @@ fn latest_plan(s: &Section, schema: Option<&Schema>) -> Option<weir_engine::plan
         key,
         terminal,
         expiry: weir_operators::Expiry { ttl_ms, idle_ttl_ms },
+    })
+}
+
+/// `kind = "webhook"`: where and how to POST alerts.
+fn webhook_config(s: &Section) -> Option<weir_engine::sink::webhook::WebhookConfig> {
+    let url = s.req_str("url");
+    let timeout = s.duration_ms("timeout").unwrap_or(2_000);
+    let retries = s.count("retries", 0).unwrap_or(3) as u32;
+    let backoff = s.duration_ms("backoff").unwrap_or(200);
+    let mut headers = Vec::new();
+    if let Some(h) = s.table("headers") {
+        for (k, v) in h.entries() {
+            match v.as_str() {
+                Some(v) => headers.push((k.clone(), v.to_string())),
+                None => h.problem(k, "expected a string header value"),
+            }
+        }
+    }
+    let url = url?;
+    if !url.starts_with("http://") {
+        s.problem("url", format!("\"{url}\": only http:// URLs are supported in this build (put a TLS-terminating proxy in front for https)"));
+        return None;
+    }
+    Some(weir_engine::sink::webhook::WebhookConfig {
+        url: url.to_string(),
+        headers,
+        timeout: std::time::Duration::from_millis(timeout.max(1) as u64),
+        retries,
+        backoff: std::time::Duration::from_millis(backoff.max(0) as u64),
     })
 }

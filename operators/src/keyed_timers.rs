@@ -99,7 +99,7 @@ impl<S: Default + Clone + Serialize + DeserializeOwned> KeyedTimers<S> {
         record: &L::Record,
         out: &mut Vec<(Cause, Key, L::Output)>,
     ) {
-        self.fire_until(logic, Some(lt), |t| Cause::Timer(t), out);
+        self.fire_until(logic, Some(lt), Cause::Timer, out);
         let mut requests = TimerRequests::default();
         let mut emitted = Vec::new();
         let state = self.states.entry(key.clone()).or_default();
@@ -116,7 +116,7 @@ impl<S: Default + Clone + Serialize + DeserializeOwned> KeyedTimers<S> {
         watermark: Option<i64>,
         out: &mut Vec<(Cause, Key, L::Output)>,
     ) {
-        self.fire_until(logic, watermark, |t| Cause::Timer(t), out);
+        self.fire_until(logic, watermark, Cause::Timer, out);
     }
 
     fn fire_until<L: KeyedLogic<State = S>>(

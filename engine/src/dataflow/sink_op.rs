@@ -131,3 +131,53 @@ pub fn parquet_sink(
         },
     );
 }
+
+/// POSTs alert lines to a webhook in deterministic order; returns the alerts that could not be delivered, as
+/// dead letters (source = the sink's name). `sender` is `Some` on worker 0 only.
+pub fn webhook_sink<'s>(
+    stream: Stream<'s, Time, Vec<Line>>,
+    name: String,
+    mut sender: Option<crate::sink::webhook::WebhookSender>,
+    ctx: RunContext,
+) -> Stream<'s, Time, Vec<Line>> {
+    stream.unary_frontier(
+        Exchange::new(|_: &Line| 0),
+        &format!("Sink({name})"),
+        move |initial, _| {
+            let mut cap = Some(initial);
+            let mut pending: Vec<Line> = Vec::new();
+            move |(input, frontier), output| {
+                input.for_each_time(|_, data| {
+                    for d in data {
+                        pending.append(d);
+                    }
+                });
+                let f = frontier_time(frontier);
+                let Some(c) = cap.as_mut() else { return };
+                if let Some(s) = sender.as_mut() {
+                    pending.sort_unstable();
+                    let cut = f.map_or(pending.len(), |t| pending.partition_point(|l| l.pos.lt < t));
+                    let mut failed = Vec::new();
+                    for line in pending.drain(..cut) {
+                        if let Err(reason) = s.send(&line.text) {
+                            crate::metrics::Metrics::add(&ctx.metrics.dead_letters, 1);
+                            failed.push(crate::dataflow::dead_letters::render(
+                                &name,
+                                line.pos,
+                                &reason,
+                                line.text.as_bytes(),
+                            ));
+                        }
+                    }
+                    if !failed.is_empty() {
+                        output.session(&*c).give_iterator(failed.into_iter());
+                    }
+                }
+                match f {
+                    Some(t) => c.downgrade(&t.max(*c.time())),
+                    None => cap = None,
+                }
+            }
+        },
+    )
+}

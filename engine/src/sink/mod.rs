@@ -6,6 +6,7 @@
 
 pub mod jsonl;
 pub mod parquet;
+pub mod webhook;
 
 use crate::dataflow::Line;
 use std::io;
