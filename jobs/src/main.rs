@@ -9,6 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,6 +20,8 @@ use weir_jobs::definition::{DefinitionError, JobSource};
 use weir_jobs::progress::ProgressReporter;
 
 const VIBRATION_JOB: &str = include_str!("../../config/vibration-rollup.toml");
+const DELIVERY_JOB: &str = include_str!("../../config/delivery-alerts.toml");
+const LAST_LOCATION_JOB: &str = include_str!("../../config/last-location.toml");
 
 #[derive(Parser)]
 #[command(
@@ -68,7 +71,7 @@ enum Command {
     },
     /// Generate a workload as JSONL (the schema of shared/workload/gen_events.py).
     Generate(GenerateArgs),
-    /// Run the vibration-rollup reference job on data it generates itself.
+    /// Run the three reference jobs (vibration-rollup, delivery-alerts, last-location) on data it generates.
     Demo {
         /// Output directory.
         #[arg(long, default_value = "out/demo")]
@@ -187,7 +190,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             if let Some(c) = chunk_bytes {
                 options.chunk_bytes = c.max(1);
             }
-            run_plan(plan, quiet, options)?;
+            run_plan(plan, quiet, options)?.serve_until_signal();
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate(g) => generate(g),
@@ -205,10 +208,29 @@ fn load(job: &JobArgs) -> Result<weir_engine::plan::Plan> {
     Ok(weir_jobs::load_plan(&src, &job.sets, job.workers)?)
 }
 
+/// A finished run, and its HTTP server if the job has `[serve]` (still serving).
+struct Finished {
+    server: Option<HttpServer>,
+    stop: std::sync::mpsc::Receiver<()>,
+}
+
+impl Finished {
+    /// Keeps serving until SIGINT or SIGTERM.
+    fn serve_until_signal(self) {
+        if let Some(server) = self.server {
+            eprintln!(
+                "inputs done; still serving on http://{} until SIGINT or SIGTERM",
+                server.addr
+            );
+            let _ = self.stop.recv();
+        }
+    }
+}
+
 /// Runs a plan to the end of its inputs, printing the summary. With `[serve]`, the views are served from
-/// before the first record until SIGINT/SIGTERM; without, SIGINT/SIGTERM stops the inputs and flushes what
-/// was emitted. A second signal exits at once.
-fn run_plan(plan: weir_engine::plan::Plan, quiet: bool, options: RunOptions) -> Result<RunSummary> {
+/// before the first record on; SIGINT/SIGTERM stops the inputs and flushes what was emitted. A second
+/// signal exits at once.
+fn run_plan(plan: weir_engine::plan::Plan, quiet: bool, options: RunOptions) -> Result<Finished> {
     let ctx = RunContext::default();
     let views = weir_engine::view_store(&plan);
     let server = match &plan.serve {
@@ -220,8 +242,9 @@ fn run_plan(plan: weir_engine::plan::Plan, quiet: bool, options: RunOptions) -> 
         }
         None => None,
     };
-    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let (stop_tx, stop) = std::sync::mpsc::channel::<()>();
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    let handle = signals.handle();
     let signal_ctx = ctx.clone();
     std::thread::spawn(move || {
         for (n, _) in signals.forever().enumerate() {
@@ -234,18 +257,13 @@ fn run_plan(plan: weir_engine::plan::Plan, quiet: bool, options: RunOptions) -> 
     });
     let summary = {
         let _progress = (!quiet).then(|| ProgressReporter::start(ctx.metrics.clone(), Duration::from_secs(10)));
-        weir_engine::run_with_views(plan, options, ctx, views)?
+        weir_engine::run_with_views(plan, options, ctx, views)
     };
-    print_summary(&summary);
-    if let Some(server) = server {
-        eprintln!(
-            "inputs done; still serving on http://{} until SIGINT or SIGTERM",
-            server.addr
-        );
-        let _ = stop_rx.recv();
-        drop(server);
+    if server.is_none() {
+        handle.close();
     }
-    Ok(summary)
+    print_summary(&summary?);
+    Ok(Finished { server, stop })
 }
 
 fn print_summary(s: &RunSummary) {
@@ -305,46 +323,124 @@ fn generate(g: GenerateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes a generated workload to `path`.
+fn generate_to(spec: GeneratorSpec, path: &Path) -> Result<u64> {
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?,
+    );
+    let n = GeneratorReader::new(spec, 0, 1 << 20).write_all(&mut f)?;
+    std::io::Write::flush(&mut f)?;
+    Ok(n)
+}
+
+/// Loads a built-in reference job with `--set` overrides.
+fn builtin(name: &str, text: &str, sets: Vec<String>, workers: usize) -> Result<weir_engine::plan::Plan> {
+    let src = JobSource {
+        name: format!("config/{name}.toml (built in)"),
+        text: text.into(),
+        base_dir: ".".into(),
+    };
+    Ok(weir_jobs::load_plan(&src, &sets, Some(workers))?)
+}
+
 fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Result<ExitCode> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create `{}`", out.display()))?;
-    let input = out.join("vibration.jsonl");
+    let vibration = out.join("vibration.jsonl");
+    let locations = out.join("locations.jsonl");
+    let orders = (hours * 400.0).max(50.0) as u64;
     eprintln!(
         "generating {hours} h of readings from {sensors} sensors → {}",
-        input.display()
+        vibration.display()
     );
     let mut spec = GeneratorSpec::vibration(sensors, hours);
     spec.bad_frac = 0.0005;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&input)?);
-    GeneratorReader::new(spec, 0, 1 << 20).write_all(&mut f)?;
-    std::io::Write::flush(&mut f)?;
-    drop(f);
+    generate_to(spec, &vibration)?;
+    eprintln!(
+        "generating {hours} h of courier pings for {orders} orders → {}",
+        locations.display()
+    );
+    generate_to(GeneratorSpec::locations(orders, hours), &locations)?;
 
-    let dir = out.join("vibration");
-    let sets = vec![
-        format!("sources.vibration.path={}", input.display()),
-        format!("sinks.rollups.path={}", dir.join("rollups").display()),
-        format!("sinks.alerts.path={}", dir.join("alerts.jsonl").display()),
-        format!("sinks.dead_letters.path={}", dir.join("dead_letters.jsonl").display()),
-    ];
-    let src = JobSource {
-        name: "config/vibration-rollup.toml (built in)".into(),
-        text: VIBRATION_JOB.into(),
-        base_dir: ".".into(),
-    };
-    let plan = weir_jobs::load_plan(&src, &sets, Some(workers))?;
-    eprintln!("running vibration-rollup with {workers} workers");
+    let (vib, del, last) = (out.join("vibration"), out.join("delivery"), out.join("last-location"));
+    eprintln!("\n▶ vibration-rollup ({workers} workers)");
+    let plan = builtin(
+        "vibration-rollup",
+        VIBRATION_JOB,
+        vec![
+            format!("sources.vibration.path={}", vibration.display()),
+            format!("sinks.rollups.path={}", vib.join("rollups").display()),
+            format!("sinks.alerts.path={}", vib.join("alerts.jsonl").display()),
+            format!("sinks.dead_letters.path={}", vib.join("dead_letters.jsonl").display()),
+        ],
+        workers,
+    )?;
     run_plan(plan, false, RunOptions::default())?;
-    println!("\nvibration-rollup outputs:");
+
+    eprintln!("\n▶ delivery-alerts ({workers} workers)");
+    let plan = builtin(
+        "delivery-alerts",
+        DELIVERY_JOB,
+        vec![
+            format!("sources.locations.path={}", locations.display()),
+            format!("sinks.alerts.path={}", del.join("alerts.jsonl").display()),
+            format!("sinks.dead_letters.path={}", del.join("dead_letters.jsonl").display()),
+        ],
+        workers,
+    )?;
+    run_plan(plan, false, RunOptions::default())?;
+
+    eprintln!("\n▶ last-location ({workers} workers)");
+    let listen = if std::net::TcpListener::bind("127.0.0.1:7878").is_ok() {
+        "127.0.0.1:7878"
+    } else {
+        "127.0.0.1:0"
+    };
+    let plan = builtin(
+        "last-location",
+        LAST_LOCATION_JOB,
+        vec![
+            format!("sources.locations.path={}", locations.display()),
+            format!("serve.listen={listen}"),
+            format!("sinks.changelog.path={}", last.join("changelog.jsonl").display()),
+            format!("sinks.dead_letters.path={}", last.join("dead_letters.jsonl").display()),
+        ],
+        workers,
+    )?;
+    let finished = run_plan(plan, false, RunOptions::default())?;
+    let addr = finished.server.as_ref().map(|s| s.addr.to_string()).unwrap_or_default();
+
+    println!("\nvibration-rollup:");
     println!(
         "  rollups (Parquet)   {}/date=*/hour=*/part-*.parquet",
-        dir.join("rollups").display()
+        vib.join("rollups").display()
     );
-    println!("  alerts (JSONL)      {}", dir.join("alerts.jsonl").display());
-    println!("  dead letters        {}", dir.join("dead_letters.jsonl").display());
-    println!("\nread the rollups with DuckDB:");
-    println!(
-        "  duckdb -c \"SELECT sensor_id, max(ppv_max) AS peak, sum(over_limit) AS over_5mm FROM read_parquet('{}/**/*.parquet', hive_partitioning=true) GROUP BY ALL ORDER BY peak DESC LIMIT 5\"",
-        dir.join("rollups").display()
-    );
+    println!("  alerts              {}", vib.join("alerts.jsonl").display());
+    println!("  dead letters        {}", vib.join("dead_letters.jsonl").display());
+    println!("  read the rollups:   duckdb -c \"SELECT sensor_id, max(ppv_max) AS peak, sum(over_limit) AS over_5mm FROM read_parquet('{}/**/*.parquet', hive_partitioning=true) GROUP BY ALL ORDER BY peak DESC LIMIT 5\"", vib.join("rollups").display());
+    println!("delivery-alerts:");
+    println!("  alerts              {}", del.join("alerts.jsonl").display());
+    println!("  dead letters        {}", del.join("dead_letters.jsonl").display());
+    println!("last-location:");
+    println!("  changelog           {}", last.join("changelog.jsonl").display());
+    println!("  HTTP API            curl http://{addr}/v1/views/orders/o-0000042");
+    println!("                      curl 'http://{addr}/v1/views/deliverers?limit=3'");
+    println!("                      curl http://{addr}/healthz");
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        println!("\nserving the views until Ctrl-C");
+        finished.serve_until_signal();
+    } else {
+        let body = http_get(&addr, "/v1/views/orders/o-0000042").unwrap_or_else(|e| format!("(request failed: {e})"));
+        println!("\n$ curl http://{addr}/v1/views/orders/o-0000042\n{body}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One plain HTTP GET, for the demo's own request when nobody is there to run curl.
+fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    Ok(raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or(raw))
 }
