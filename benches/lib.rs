@@ -23,6 +23,91 @@ pub fn build_weir() -> Result<PathBuf> {
     Ok(repo_root().join("target/release/weir"))
 }
 
+/// A shared workload file under `target/bench-data/`, generated once by `gen_events.py ARGS` (falling back to
+/// `weir generate ARGS`, same schema, when the script or numpy is missing).
+pub fn shared_workload(weir: &Path, file: &str, args: &[&str]) -> Result<PathBuf> {
+    let dir = repo_root().join("target/bench-data");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(file);
+    if path.exists() {
+        return Ok(path);
+    }
+    let tmp = dir.join(format!("{file}.tmp"));
+    let script = repo_root().join("../shared/workload/gen_events.py");
+    eprintln!("generating {} (once)", path.display());
+    let ok = script.exists()
+        && Command::new("python3")
+            .arg(&script)
+            .args(args)
+            .arg("-o")
+            .arg(&tmp)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+    if !ok {
+        eprintln!("gen_events.py unavailable (needs ../shared and numpy); using `weir generate` instead");
+        if !Command::new(weir)
+            .arg("generate")
+            .args(args)
+            .arg("--out")
+            .arg(&tmp)
+            .status()?
+            .success()
+        {
+            bail!("weir generate failed");
+        }
+    }
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// Lines in a file, streamed (a child's peak RSS includes its pre-exec copy of this process, so stay small).
+pub fn count_lines(path: &Path) -> Result<usize> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            return Ok(n);
+        }
+        n += buf[..k].iter().filter(|c| **c == b'\n').count();
+    }
+}
+
+/// Runs `weir run JOB SETS --workers W` `repeat` times per worker count and prints a table.
+pub fn bench_job(weir: &Path, job: &str, sets: &[String], events: usize, repeat: usize) -> Result<()> {
+    println!(
+        "{:>7} {:>10} {:>10} {:>14} {:>12}",
+        "workers", "median s", "best s", "events/s (med)", "peak RSS MB"
+    );
+    for workers in [1usize, 2] {
+        let mut runs = Vec::new();
+        for _ in 0..repeat {
+            let mut cmd = Command::new(weir);
+            cmd.arg("run")
+                .arg(repo_root().join(job))
+                .args(sets.iter().flat_map(|s| ["--set", s.as_str()]))
+                .args(["--workers", &workers.to_string(), "--quiet"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            runs.push(measure(&mut cmd)?);
+        }
+        let (med, best) = summarize(&runs);
+        let peak = runs.iter().map(|m| m.peak_rss_kib).max().unwrap_or(0);
+        println!(
+            "{:>7} {:>10.2} {:>10.2} {:>14.0} {:>12.1}",
+            workers,
+            med.wall.as_secs_f64(),
+            best.wall.as_secs_f64(),
+            events as f64 / med.wall.as_secs_f64(),
+            peak as f64 / 1024.0
+        );
+    }
+    Ok(())
+}
+
 /// The benchmark input: `WEIR_BENCH_INPUT`, or the shared workload
 /// (`gen_events.py vibration --sensors 200 --hz 1 --hours 14`, 10.08 M events) generated once into
 /// `target/bench-data/`, falling back to weir's built-in generator (same schema) when numpy is missing.

@@ -63,22 +63,3 @@ fn main() -> Result<()> {
     let _ = std::fs::remove_dir_all(&out);
     Ok(())
 }
-
-fn count_lines(path: &std::path::Path) -> Result<usize> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0;
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            return Ok(n);
-        }
-        n += buf[..k].iter().filter(|c| **c == b'\n').count();
-    }
-}
-
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let d = std::env::temp_dir().join(format!("weir-bench-{}", std::process::id()));
-    Ok(d)
-}

@@ -1,0 +1,34 @@
+//! Benchmark: the delivery-alerts reference job over the shared locations workload
+//! (`gen_events.py locations --orders 60000 --hours 14`, ~5.2 M events), whole process, 1 and 2 workers.
+//!
+//!   cargo bench -p weir-benches --bench delivery_alerts
+
+use anyhow::Result;
+use weir_benches::*;
+
+fn main() -> Result<()> {
+    let weir = build_weir()?;
+    let input = shared_workload(
+        &weir,
+        "locations-60000x14h.jsonl",
+        &["locations", "--orders", "60000", "--hours", "14"],
+    )?;
+    let repeat: usize = std::env::var("WEIR_BENCH_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let lines = count_lines(&input)?;
+    let out = std::env::temp_dir().join(format!("weir-bench-delivery-{}", std::process::id()));
+    println!(
+        "delivery-alerts over {} ({lines} lines), {repeat} runs each",
+        input.display()
+    );
+    let sets = vec![
+        format!("sources.locations.path={}", input.display()),
+        format!("sinks.alerts.path={}", out.join("alerts.jsonl").display()),
+        format!("sinks.dead_letters.path={}", out.join("dead_letters.jsonl").display()),
+    ];
+    bench_job(&weir, "config/delivery-alerts.toml", &sets, lines, repeat)?;
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(())
+}
