@@ -16,7 +16,7 @@ fn main() -> Result<()> {
         .unwrap_or(3);
     // Streamed, so this process stays small: a child's peak RSS includes its pre-exec copy of the parent.
     let lines = count_lines(&input)?;
-    let out = tempfile_dir()?;
+    let out = std::env::temp_dir().join(format!("weir-bench-vibration-{}", std::process::id()));
     println!(
         "vibration-rollup over {} ({} lines), {repeat} runs each",
         input.display(),
