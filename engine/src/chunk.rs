@@ -7,6 +7,7 @@
 //! it, which fixes each record's offset and arrival watermark exactly as a sequential read would.
 
 use crate::decode::Decoder;
+use crate::source::RawBytes;
 use weir_operators::{logical_time, ArrivalWatermark, Position, Value};
 
 /// No valid record before this one (within the chunk).
@@ -15,7 +16,7 @@ const NONE: i64 = i64::MIN;
 /// A chunk's decoded content, before it knows its place in the partition.
 #[derive(Debug, Default)]
 pub struct DecodedChunk {
-    pub raw: Vec<u8>,
+    pub raw: RawBytes,
     /// Lines that start in this chunk (blank lines included: line numbers stay those of the file).
     pub lines: u64,
     /// Maximum event time of the valid records in this chunk.
@@ -45,7 +46,7 @@ pub struct InvalidLine {
 
 impl DecodedChunk {
     /// Splits `raw` into lines and decodes each against the decoder's schema.
-    pub fn decode(decoder: &mut Decoder, raw: Vec<u8>) -> DecodedChunk {
+    pub fn decode(decoder: &mut Decoder, raw: RawBytes) -> DecodedChunk {
         let ts_field = decoder.schema().event_time;
         let nfields = decoder.schema().fields.len();
         let mut c = DecodedChunk {
@@ -55,6 +56,8 @@ impl DecodedChunk {
         let mut max = NONE;
         let mut start = 0usize;
         let len = raw.len();
+        // One check per chunk instead of one per string: ASCII input (the common case) is valid UTF-8.
+        let ascii = raw.is_ascii();
         let mut idx = 0u32;
         while start < len {
             let end = memchr::memchr(b'\n', &raw[start..]).map_or(len, |i| start + i);
@@ -64,7 +67,7 @@ impl DecodedChunk {
             }
             let line = &raw[start..stop];
             if !line.iter().all(u8::is_ascii_whitespace) {
-                match decoder.decode(line) {
+                match decoder.decode_checked(line, ascii) {
                     Ok(slots) => {
                         let ts = match slots[ts_field] {
                             Some(Value::Int(t)) => t,
@@ -187,7 +190,7 @@ mod tests {
         ];
         let raw = lines.join("\n").into_bytes();
         let mut d = Decoder::new(Schema::vibration());
-        let c = DecodedChunk::decode(&mut d, raw);
+        let c = DecodedChunk::decode(&mut d, raw.into());
         assert_eq!(c.lines, 5);
         assert_eq!(c.len(), 3);
         assert_eq!(c.max_ts, Some(150000));

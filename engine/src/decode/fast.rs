@@ -13,6 +13,8 @@ use weir_operators::Value;
 struct Cursor<'a> {
     b: &'a [u8],
     i: usize,
+    /// The whole line is ASCII, hence valid UTF-8.
+    ascii: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -44,7 +46,12 @@ impl<'a> Cursor<'a> {
             return None;
         }
         self.i = end + 1;
-        std::str::from_utf8(bytes).ok()
+        if self.ascii {
+            // SAFETY: the caller checked that the whole line is ASCII.
+            Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+        } else {
+            std::str::from_utf8(bytes).ok()
+        }
     }
 
     /// A JSON number token `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, and whether it is an integer.
@@ -89,13 +96,14 @@ impl<'a> Cursor<'a> {
             }
         }
         self.i = i;
-        std::str::from_utf8(&b[start..i]).ok().map(|s| (s, integer))
+        // SAFETY: only ASCII digits, signs, `.` and `e`/`E` were accepted above.
+        Some((unsafe { std::str::from_utf8_unchecked(&b[start..i]) }, integer))
     }
 }
 
 /// Decodes `line` into `slots` (one per schema field, all `None` on entry), or declines.
-pub fn decode_flat(schema: &Schema, line: &[u8], slots: &mut [Option<Value>]) -> Option<()> {
-    let mut c = Cursor { b: line, i: 0 };
+pub fn decode_flat(schema: &Schema, line: &[u8], ascii: bool, slots: &mut [Option<Value>]) -> Option<()> {
+    let mut c = Cursor { b: line, i: 0, ascii };
     c.ws();
     if c.peek()? != b'{' {
         return None;

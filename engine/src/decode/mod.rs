@@ -37,8 +37,14 @@ impl Decoder {
     /// Decodes `line`; on success every slot (one per schema field, in schema order) is `Some`, and the
     /// caller may `take()` them.
     pub fn decode(&mut self, line: &[u8]) -> Result<&mut [Option<Value>], DecodeError> {
+        self.decode_checked(line, false)
+    }
+
+    /// [`Decoder::decode`], told whether the line is known to be ASCII (so strings need no UTF-8 check).
+    pub fn decode_checked(&mut self, line: &[u8], ascii: bool) -> Result<&mut [Option<Value>], DecodeError> {
+        debug_assert!(!ascii || line.is_ascii());
         self.slots.iter_mut().for_each(|s| *s = None);
-        if fast::decode_flat(&self.schema, line, &mut self.slots).is_some() {
+        if fast::decode_flat(&self.schema, line, ascii, &mut self.slots).is_some() {
             return Ok(&mut self.slots);
         }
         self.decode_general(line)
@@ -270,6 +276,10 @@ mod tests {
             let fast = show(d.decode(line.as_bytes()));
             let general = show(d.decode_general(line.as_bytes()));
             assert_eq!(fast, general, "{line}");
+            if line.is_ascii() {
+                let trusted = show(d.decode_checked(line.as_bytes(), true));
+                assert_eq!(trusted, general, "{line} (known ASCII)");
+            }
         }
         assert!(lines.len() > 1000);
     }

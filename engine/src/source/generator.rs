@@ -6,7 +6,7 @@
 //! releases them once no later-generated event can arrive earlier. A small share of malformed lines (the
 //! script's own examples) is mixed in. Same arguments and seed → byte-identical output.
 
-use super::ChunkReader;
+use super::{ChunkReader, RawBytes};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Exp, LogNormal, Normal};
 use rand_pcg::Pcg64Mcg;
@@ -415,7 +415,7 @@ impl GeneratorReader {
     /// Generates the whole stream into `out` (for `weir generate`).
     pub fn write_all(mut self, out: &mut impl io::Write) -> io::Result<u64> {
         while let Some((_, chunk)) = self.next_chunk()? {
-            out.write_all(&chunk)?;
+            out.write_all(&chunk[..])?;
         }
         Ok(self.emitted)
     }
@@ -473,7 +473,7 @@ fn order_rows(rng: &mut Pcg64Mcg, o: u64, deliverers: u32, start: f64, ping_s: f
 }
 
 impl ChunkReader for GeneratorReader {
-    fn next_chunk(&mut self) -> io::Result<Option<(u64, Vec<u8>)>> {
+    fn next_chunk(&mut self) -> io::Result<Option<(u64, RawBytes)>> {
         if !self.active {
             return Ok(None);
         }
@@ -493,7 +493,7 @@ impl ChunkReader for GeneratorReader {
         let k = self.next;
         self.next += 1;
         self.bytes += out.len() as u64;
-        Ok(Some((k, out)))
+        Ok(Some((k, RawBytes::Owned(out))))
     }
 
     fn next_index(&self) -> u64 {
