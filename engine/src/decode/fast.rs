@@ -110,6 +110,7 @@ pub fn decode_flat(schema: &Schema, line: &[u8], ascii: bool, slots: &mut [Optio
     }
     c.i += 1;
     c.ws();
+    let mut expected = 0usize;
     if c.peek()? == b'}' {
         c.i += 1;
     } else {
@@ -122,7 +123,15 @@ pub fn decode_flat(schema: &Schema, line: &[u8], ascii: bool, slots: &mut [Optio
             }
             c.i += 1;
             c.ws();
-            let ty = schema.index_of(key).map(|f| (f, &schema.fields[f].ty));
+            // Events usually list their fields in schema order: try the expected one before scanning.
+            let field = match schema.fields.get(expected) {
+                Some(f) if f.name == key => Some(expected),
+                _ => schema.index_of(key),
+            };
+            if let Some(f) = field {
+                expected = f + 1;
+            }
+            let ty = field.map(|f| (f, &schema.fields[f].ty));
             let value = match c.peek()? {
                 b'"' => {
                     let s = c.plain_str()?;
