@@ -176,6 +176,9 @@ pub fn run_with_views(
         let views = views.clone();
         let index = worker.index();
         let peers = worker.peers();
+        if plan.serve.is_some() {
+            yield_to_readers();
+        }
         let built = worker
             .dataflow::<Time, _, _>(|scope| build(scope, &plan, &sequencers, &views, (index, peers), &options, &ctx));
         if let Err(e) = built {
@@ -200,6 +203,16 @@ pub fn run_with_views(
         alerts: Metrics::get(&m.alerts),
         elapsed: started.elapsed(),
     })
+}
+
+/// Lowers this worker thread's scheduling priority (nice +10): ingestion is throughput work, while HTTP reads
+/// of the live views are latency work that should get a core first when both want one.
+fn yield_to_readers() {
+    // SAFETY: plain syscalls on the calling thread.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
 }
 
 /// Builds one worker's copy of the dataflow.
