@@ -282,7 +282,15 @@ fn build<'s>(
                     .filter(|o| matches!(o.kind, OperatorKind::Latest(_)))
                     .count();
                 let instance = index * views.views.len() + ordinal;
-                let changes = latest(input, op.name.clone(), l.clone(), views.clone(), instance, ctx.clone());
+                let changes = latest(
+                    input,
+                    op.name.clone(),
+                    l.clone(),
+                    views.clone(),
+                    instance,
+                    plan.sources.len(),
+                    ctx.clone(),
+                );
                 line_streams.insert(key(StreamRef::Output(i)), changes);
             }
         }

@@ -2,8 +2,9 @@
 //! [`ViewStore`] and as a changelog (`upsert` on every change, `delete` when a key expires).
 //!
 //! Expiries are timers: a key expiring at `T` is removed after every record with logical time `< T` and before
-//! every record with logical time `≥ T`. The end of a bounded input does not expire anything: the final view is
-//! what readers query afterwards.
+//! every record with logical time `≥ T`. The end of a bounded input is not treated as +∞ (the final view is
+//! what readers query afterwards): keys expire up to the job watermark just before the end, which the sources
+//! report — the same in every run, however the frontier happened to advance.
 
 use crate::dataflow::keyed_op::KeyedRecord;
 use crate::dataflow::source_op::ChunkStream;
@@ -61,7 +62,8 @@ pub fn latest<'s>(
     plan: LatestPlan,
     store: Arc<ViewStore>,
     instance: usize,
-    _ctx: RunContext,
+    sources: usize,
+    ctx: RunContext,
 ) -> Stream<'s, Time, Vec<Line>> {
     let feed = plan.clone();
     let records = chunks.unary(Pipeline, "LatestFeed", move |_, _| {
@@ -128,8 +130,13 @@ pub fn latest<'s>(
                         view.upsert(&k, values);
                     }
                 }
-                if let Some(t) = f {
-                    expire(&mut state, t as i64, &mut lines);
+                match f {
+                    Some(t) => expire(&mut state, t as i64, &mut lines),
+                    None => {
+                        if let Some(w) = ctx.final_watermark(sources) {
+                            expire(&mut state, w, &mut lines);
+                        }
+                    }
                 }
                 store.progress(instance, f);
                 if !lines.is_empty() {

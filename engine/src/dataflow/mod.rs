@@ -41,6 +41,8 @@ pub struct RunContext {
     pub metrics: Arc<Metrics>,
     abort: Arc<AtomicBool>,
     error: Arc<Mutex<Option<String>>>,
+    /// Per source that has ended: its final arrival watermark (`None`: no valid record), merged over workers.
+    final_watermarks: Arc<Mutex<std::collections::HashMap<u32, Option<i64>>>>,
 }
 
 impl RunContext {
@@ -64,6 +66,30 @@ impl RunContext {
 
     pub fn error(&self) -> Option<String> {
         self.error.lock().clone()
+    }
+
+    /// Reports the arrival watermark after the last record a worker decoded of `source` (max valid ts −
+    /// max_out_of_orderness); called by each worker before its source capability is dropped.
+    pub fn report_final_watermark(&self, source: u32, watermark: Option<i64>) {
+        let mut m = self.final_watermarks.lock();
+        let slot = m.entry(source).or_insert(None);
+        *slot = match (*slot, watermark) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// The job watermark just before the end of input: the minimum over all `sources` of their final arrival
+    /// watermarks. A function of the input alone, so operators that must not treat the end of input as +∞
+    /// (view expiry) can still act on exactly the same watermark in every run. `None` if a source reported
+    /// no valid record or has not ended.
+    pub fn final_watermark(&self, sources: usize) -> Option<i64> {
+        let m = self.final_watermarks.lock();
+        (0..sources as u32)
+            .map(|s| m.get(&s).copied().flatten())
+            .collect::<Option<Vec<i64>>>()?
+            .into_iter()
+            .min()
     }
 }
 

@@ -51,6 +51,8 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
         let mut pending: BTreeMap<u64, DecodedChunk> = BTreeMap::new();
         let mut exhausted = false;
         let mut reported_bytes = 0u64;
+        // Largest valid event time among the chunks this worker decoded.
+        let mut own_max: Option<i64> = None;
         move |output| {
             if ctx.aborted() {
                 cap = None;
@@ -72,6 +74,7 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
                                 max_ts: decoded.max_ts,
                             },
                         );
+                        own_max = own_max.max(decoded.max_ts);
                         pending.insert(k, decoded);
                         budget -= 1;
                         progressed = true;
@@ -107,6 +110,7 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
             }
 
             if exhausted && pending.is_empty() {
+                ctx.report_final_watermark(source_index, own_max.map(|m| m.saturating_sub(ooo)));
                 cap = None;
                 return;
             }
