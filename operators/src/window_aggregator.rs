@@ -5,7 +5,7 @@
 //! records (they still carry their raw bytes there) using [`crate::window::lateness`].
 
 use crate::aggregate::{Accumulator, AggregateSet, AggregateSpec};
-use crate::value::{Key, Value};
+use crate::value::{BuildKeyHasher, Key, Value};
 use crate::window::{is_late, WindowSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -26,7 +26,7 @@ pub struct WindowAggregator {
     spec: WindowSpec,
     allowed_lateness_ms: i64,
     aggregates: AggregateSet,
-    open: BTreeMap<i64, HashMap<Key, Accumulator>>,
+    open: BTreeMap<i64, HashMap<Key, Accumulator, BuildKeyHasher>>,
 }
 
 impl WindowAggregator {
