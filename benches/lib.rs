@@ -108,50 +108,6 @@ pub fn bench_job(weir: &Path, job: &str, sets: &[String], events: usize, repeat:
     Ok(())
 }
 
-/// The benchmark input: `WEIR_BENCH_INPUT`, or the shared workload
-/// (`gen_events.py vibration --sensors 200 --hz 1 --hours 14`, 10.08 M events) generated once into
-/// `target/bench-data/`, falling back to weir's built-in generator (same schema) when numpy is missing.
-pub fn vibration_input(weir: &Path) -> Result<PathBuf> {
-    if let Ok(p) = std::env::var("WEIR_BENCH_INPUT") {
-        return Ok(PathBuf::from(p));
-    }
-    let dir = repo_root().join("target/bench-data");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("vibration-200x14h.jsonl");
-    if path.exists() {
-        return Ok(path);
-    }
-    let tmp = dir.join("vibration-200x14h.jsonl.tmp");
-    let script = repo_root().join("../shared/workload/gen_events.py");
-    eprintln!(
-        "generating the 10.08 M-event vibration workload into {} (once)",
-        path.display()
-    );
-    let args = ["vibration", "--sensors", "200", "--hz", "1", "--hours", "14", "-o"];
-    let ok = script.exists()
-        && Command::new("python3")
-            .arg(&script)
-            .args(args)
-            .arg(&tmp)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-    if !ok {
-        eprintln!("gen_events.py unavailable (needs ../shared and numpy); using `weir generate` instead");
-        let status = Command::new(weir)
-            .args(["generate"])
-            .args(&args[..8])
-            .args(["--out"])
-            .arg(&tmp)
-            .status()?;
-        if !status.success() {
-            bail!("weir generate failed");
-        }
-    }
-    std::fs::rename(&tmp, &path)?;
-    Ok(path)
-}
-
 /// Wall time and peak resident set of one run of a child process.
 #[derive(Debug, Clone, Copy)]
 pub struct Measurement {

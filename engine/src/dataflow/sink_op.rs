@@ -14,6 +14,33 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 use weir_operators::Position;
 
+/// Sorts `pending` into output order and takes the items whose logical time the frontier has passed (all of
+/// them once the input has ended): everything before them has arrived, so the output order is fixed.
+fn take_ready<T>(
+    pending: &mut Vec<T>,
+    frontier: Option<Time>,
+    lt: impl Fn(&T) -> Time,
+    order: impl FnMut(&T, &T) -> std::cmp::Ordering,
+) -> Vec<T> {
+    pending.sort_unstable_by(order);
+    let cut = frontier.map_or(pending.len(), |t| pending.partition_point(|x| lt(x) < t));
+    pending.drain(..cut).collect()
+}
+
+/// Whether a sink may keep writing: not after its own failure, nor after a failure anywhere in the job — then
+/// its unpublished output is discarded (`abort`), so no partial file appears under a final name.
+fn may_write(failed: &mut bool, ctx: &RunContext, abort: impl FnOnce()) -> bool {
+    if *failed {
+        return false;
+    }
+    if ctx.error().is_some() {
+        abort();
+        *failed = true;
+        return false;
+    }
+    true
+}
+
 /// Writes lines; `writer` is `Some` on worker 0 only.
 pub fn line_sink(
     stream: Stream<'_, Time, Vec<Line>>,
@@ -34,19 +61,11 @@ pub fn line_sink(
             });
             let f = frontier_time(frontier);
             let Some(w) = writer.as_mut() else { return };
-            if failed {
+            if !may_write(&mut failed, &ctx, || w.abort()) {
                 pending.clear();
                 return;
             }
-            if ctx.error().is_some() {
-                w.abort();
-                failed = true;
-                return;
-            }
-            pending.sort_unstable();
-            let cut = f.map_or(pending.len(), |t| pending.partition_point(|l| l.pos.lt < t));
-            let rest = pending.split_off(cut);
-            let ready = std::mem::replace(&mut pending, rest);
+            let ready = take_ready(&mut pending, f, |l| l.pos.lt, Ord::cmp);
             let mut result = w.write(&ready);
             if result.is_ok() && f.is_none() {
                 result = w.finish();
@@ -104,21 +123,14 @@ pub fn parquet_sink(
             });
             let f = frontier_time(frontier);
             let Some(w) = writer.as_mut() else { return };
-            if failed {
+            if !may_write(&mut failed, &ctx, || w.abort()) {
                 pending.clear();
                 return;
             }
-            if ctx.error().is_some() {
-                w.abort();
-                failed = true;
-                return;
-            }
-            pending.sort_unstable_by(|a, b| {
+            let by_output_order = |a: &FiredRow, b: &FiredRow| {
                 (a.fired_at, a.row.start, &a.row.key).cmp(&(b.fired_at, b.row.start, &b.row.key))
-            });
-            let cut = f.map_or(pending.len(), |t| pending.partition_point(|r| r.fired_at < t));
-            let rest = pending.split_off(cut);
-            let ready: Vec<_> = std::mem::replace(&mut pending, rest)
+            };
+            let ready: Vec<_> = take_ready(&mut pending, f, |r| r.fired_at, by_output_order)
                 .into_iter()
                 .map(|r| r.row)
                 .collect();
@@ -155,10 +167,8 @@ pub fn webhook_sink<'s>(
                 let f = frontier_time(frontier);
                 let Some(c) = cap.as_mut() else { return };
                 if let Some(s) = sender.as_mut() {
-                    pending.sort_unstable();
-                    let cut = f.map_or(pending.len(), |t| pending.partition_point(|l| l.pos.lt < t));
                     let mut failed = Vec::new();
-                    for line in pending.drain(..cut) {
+                    for line in take_ready(&mut pending, f, |l| l.pos.lt, Ord::cmp) {
                         if let Err(reason) = s.send(&line.text) {
                             crate::metrics::Metrics::add(&ctx.metrics.dead_letters, 1);
                             failed.push(crate::dataflow::dead_letters::render(
