@@ -8,11 +8,7 @@ use weir_benches::*;
 
 fn main() -> Result<()> {
     let weir = build_weir()?;
-    let input = shared_workload(
-        &weir,
-        "locations-60000x14h.jsonl",
-        &["locations", "--orders", "60000", "--hours", "14"],
-    )?;
+    let input = locations_workload(&weir)?;
     let repeat: usize = std::env::var("WEIR_BENCH_REPEAT")
         .ok()
         .and_then(|v| v.parse().ok())

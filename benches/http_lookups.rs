@@ -114,11 +114,7 @@ fn paced(addr: &str, rate: f64, seconds: f64, connections: usize, label: &str) -
 
 fn main() -> Result<()> {
     let weir = build_weir()?;
-    let input = shared_workload(
-        &weir,
-        "locations-60000x14h.jsonl",
-        &["locations", "--orders", "60000", "--hours", "14"],
-    )?;
+    let input = locations_workload(&weir)?;
     let out = std::env::temp_dir().join(format!("weir-bench-http-{}", std::process::id()));
     let script = out.join("keys.lua");
     std::fs::create_dir_all(&out)?;

@@ -61,6 +61,15 @@ pub fn shared_workload(weir: &Path, file: &str, args: &[&str]) -> Result<PathBuf
     Ok(path)
 }
 
+/// The shared locations workload: `gen_events.py locations --orders 60000 --hours 14` (~5.2 M events).
+pub fn locations_workload(weir: &Path) -> Result<PathBuf> {
+    shared_workload(
+        weir,
+        "locations-60000x14h.jsonl",
+        &["locations", "--orders", "60000", "--hours", "14"],
+    )
+}
+
 /// Lines in a file, streamed (a child's peak RSS includes its pre-exec copy of this process, so stay small).
 pub fn count_lines(path: &Path) -> Result<usize> {
     use std::io::Read;

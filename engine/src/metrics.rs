@@ -15,8 +15,6 @@ pub struct Metrics {
     pub alerts: AtomicU64,
     /// Total input bytes of bounded sources, when known (for progress bars).
     pub bytes_total: AtomicU64,
-    /// Lowest logical time any source may still emit (the job watermark as the sources see it).
-    pub watermark: AtomicU64,
 }
 
 impl Metrics {

@@ -112,7 +112,7 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
     }
     root.finish("");
 
-    check_names(&sources, &operators, &sinks, &problems);
+    check_names(&sources, &operators, &problems);
     route_dead_letters(&mut sinks, &sources, &operators, dead_letter_sink.as_deref(), &problems);
     for (i, op) in operators.iter().enumerate() {
         if !sinks.iter().any(|s| s.inputs.contains(&StreamRef::Output(i))) {
@@ -192,7 +192,6 @@ fn parse_schema(s: &Section, builtin_default: Option<Schema>) -> Option<Vec<Fiel
             let mut fields = Vec::new();
             let mut ok = true;
             for (name, ty) in t {
-                let path = s.key_path(&format!("schema.{name}"));
                 let ty = match ty {
                     toml::Value::String(t) => {
                         match t.as_str() {
@@ -217,7 +216,6 @@ fn parse_schema(s: &Section, builtin_default: Option<Schema>) -> Option<Vec<Fiel
                         }
                     }
                     _ => {
-                        let _ = path;
                         s.problem(
                             &format!("schema.{name}"),
                             "expected a type name (\"string\", \"int\", \"float\") or a list of enum values",
@@ -794,7 +792,7 @@ fn sink_plan(name: &str, s: &Section, sources: &[SourcePlan], operators: &[Opera
     }
 }
 
-fn check_names(sources: &[SourcePlan], operators: &[OperatorPlan], sinks: &[SinkPlan], problems: &Problems) {
+fn check_names(sources: &[SourcePlan], operators: &[OperatorPlan], problems: &Problems) {
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for (kind, name) in sources
         .iter()
@@ -808,7 +806,6 @@ fn check_names(sources: &[SourcePlan], operators: &[OperatorPlan], sinks: &[Sink
             );
         }
     }
-    let _ = sinks;
 }
 
 /// Sends every dead-letter and late stream no sink reads to the job's dead-letter sink.

@@ -3,10 +3,8 @@
 
 use crate::dataflow::keyed_op::{keyed_timers, KeyedRecord};
 use crate::dataflow::source_op::ChunkStream;
-use crate::dataflow::{Line, RunContext, Time};
+use crate::dataflow::{per_record, Line, RunContext, Time};
 use crate::plan::DeliveryPlan;
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 use weir_operators::delivery::{DeliveryAlert, DeliveryState, LocationPing};
 use weir_operators::{alert_id, Key, Value};
@@ -36,36 +34,25 @@ pub fn delivery_alerts<'s>(
     ctx: RunContext,
 ) -> Stream<'s, Time, Vec<Line>> {
     let feed = plan.clone();
-    let records = chunks.unary(Pipeline, "DeliveryFeed", move |_, _| {
-        move |input, output| {
-            input.for_each_time(|cap, data| {
-                let mut session = output.session(&cap);
-                for chunk in data.flat_map(|d| d.drain(..)) {
-                    for i in 0..chunk.chunk.len() {
-                        let text = |f: usize| match chunk.value(i, f) {
-                            Value::Str(s) => s.clone(),
-                            other => other.to_string().into(),
-                        };
-                        let Some(state) = DeliveryState::parse(&text(feed.state)) else {
-                            continue;
-                        };
-                        let key = Key::from(vec![chunk.value(i, feed.key).clone()]);
-                        session.give(KeyedRecord {
-                            pos: chunk.position(i),
-                            route: key.route_hash(),
-                            key,
-                            record: LocationPing {
-                                ts: chunk.chunk.ts[i],
-                                state,
-                                deliverer_id: text(feed.deliverer),
-                                lat: chunk.value(i, feed.lat).as_f64().unwrap_or(f64::NAN),
-                                lon: chunk.value(i, feed.lon).as_f64().unwrap_or(f64::NAN),
-                            },
-                        });
-                    }
-                }
-            });
-        }
+    let records = per_record(chunks, "DeliveryFeed", move |chunk, i| {
+        let text = |f: usize| match chunk.value(i, f) {
+            Value::Str(s) => s.clone(),
+            other => other.to_string().into(),
+        };
+        let state = DeliveryState::parse(&text(feed.state))?;
+        let key = Key::from(vec![chunk.value(i, feed.key).clone()]);
+        Some(KeyedRecord {
+            pos: chunk.position(i),
+            route: key.route_hash(),
+            key,
+            record: LocationPing {
+                ts: chunk.chunk.ts[i],
+                state,
+                deliverer_id: text(feed.deliverer),
+                lat: chunk.value(i, feed.lat).as_f64().unwrap_or(f64::NAN),
+                lon: chunk.value(i, feed.lon).as_f64().unwrap_or(f64::NAN),
+            },
+        })
     });
     keyed_timers(
         records,

@@ -4,7 +4,7 @@
 //! Outputs are ordered by the step that produced them: a timer's fire time (before any record at or after it),
 //! or the record's position; within one step and key, in the order produced.
 
-use crate::dataflow::{frontier_time, Line, RunContext, Time};
+use crate::dataflow::{frontier_time, gather, hold_at_frontier, Line, Positioned, RunContext, Time};
 use crate::metrics::Metrics;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::Exchange;
@@ -20,6 +20,12 @@ pub struct KeyedRecord<R> {
     pub route: u64,
     pub key: Key,
     pub record: R,
+}
+
+impl<R> Positioned for KeyedRecord<R> {
+    fn position(&self) -> Position {
+        self.pos
+    }
 }
 
 /// Runs `logic` per key; `render` turns an output into a JSON line.
@@ -44,11 +50,7 @@ where
             let mut timers: KeyedTimers<L::State> = KeyedTimers::default();
             let mut produced: Vec<(Cause, Key, L::Output)> = Vec::new();
             move |(input, frontier), output| {
-                input.for_each_time(|_, data| {
-                    for r in data.flat_map(|d| d.drain(..)) {
-                        buffer.push(r.pos, r);
-                    }
-                });
+                gather(input, &mut buffer);
                 let f = frontier_time(frontier);
                 let Some(c) = cap.as_mut() else { return };
                 let mut lines: Vec<Line> = Vec::new();
@@ -90,10 +92,7 @@ where
                     Metrics::add(&ctx.metrics.alerts, lines.len() as u64);
                     output.session(&*c).give_iterator(lines.into_iter());
                 }
-                match f {
-                    Some(t) => c.downgrade(&t.max(*c.time())),
-                    None => cap = None,
-                }
+                hold_at_frontier(&mut cap, f);
             }
         },
     )

@@ -8,12 +8,12 @@
 
 use crate::dataflow::keyed_op::KeyedRecord;
 use crate::dataflow::source_op::ChunkStream;
-use crate::dataflow::{frontier_time, Line, RunContext, Time};
+use crate::dataflow::{frontier_time, gather, hold_at_frontier, per_record, Line, RunContext, Time};
 use crate::plan::LatestPlan;
 use crate::views::{View, ViewStore};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 use weir_operators::{EventOrderBuffer, Key, LatestValues, Position, Value};
@@ -66,36 +66,28 @@ pub fn latest<'s>(
     ctx: RunContext,
 ) -> Stream<'s, Time, Vec<Line>> {
     let feed = plan.clone();
-    let records = chunks.unary(Pipeline, "LatestFeed", move |_, _| {
-        move |input, output| {
-            input.for_each_time(|cap, data| {
-                let mut session = output.session(&cap);
-                for chunk in data.flat_map(|d| d.drain(..)) {
-                    let nfields = chunk.chunk.columns.len();
-                    for i in 0..chunk.chunk.len() {
-                        let key = Key::from(vec![chunk.value(i, feed.key).clone()]);
-                        let terminal = feed
-                            .terminal
-                            .as_ref()
-                            .is_some_and(|(f, values)| match chunk.value(i, *f) {
-                                Value::Str(s) => values.iter().any(|v| v == s.as_str()),
-                                other => values.iter().any(|v| *v == other.to_string()),
-                            });
-                        let values = (0..nfields).map(|f| chunk.value(i, f).clone()).collect();
-                        session.give(KeyedRecord {
-                            pos: chunk.position(i),
-                            route: key.route_hash(),
-                            key,
-                            record: Candidate {
-                                ts: chunk.chunk.ts[i],
-                                terminal,
-                                values,
-                            },
-                        });
-                    }
-                }
+    let records = per_record(chunks, "LatestFeed", move |chunk, i| {
+        let key = Key::from(vec![chunk.value(i, feed.key).clone()]);
+        let terminal = feed
+            .terminal
+            .as_ref()
+            .is_some_and(|(f, values)| match chunk.value(i, *f) {
+                Value::Str(s) => values.iter().any(|v| v == s.as_str()),
+                other => values.iter().any(|v| *v == other.to_string()),
             });
-        }
+        let values = (0..chunk.chunk.columns.len())
+            .map(|f| chunk.value(i, f).clone())
+            .collect();
+        Some(KeyedRecord {
+            pos: chunk.position(i),
+            route: key.route_hash(),
+            key,
+            record: Candidate {
+                ts: chunk.chunk.ts[i],
+                terminal,
+                values,
+            },
+        })
     });
     let view: Arc<View> = store.views[&name].clone();
     records.unary_frontier(
@@ -106,11 +98,7 @@ pub fn latest<'s>(
             let mut buffer: EventOrderBuffer<KeyedRecord<Candidate>> = EventOrderBuffer::default();
             let mut state: LatestValues<Arc<Vec<Value>>> = LatestValues::new(plan.expiry.clone());
             move |(input, frontier), output| {
-                input.for_each_time(|_, data| {
-                    for r in data.flat_map(|d| d.drain(..)) {
-                        buffer.push(r.pos, r);
-                    }
-                });
+                gather(input, &mut buffer);
                 let f = frontier_time(frontier);
                 let Some(c) = cap.as_mut() else { return };
                 let mut lines = Vec::new();
@@ -142,10 +130,7 @@ pub fn latest<'s>(
                 if !lines.is_empty() {
                     output.session(&*c).give_iterator(lines.into_iter());
                 }
-                match f {
-                    Some(t) => c.downgrade(&t.max(*c.time())),
-                    None => cap = None,
-                }
+                hold_at_frontier(&mut cap, f);
             }
         },
     )

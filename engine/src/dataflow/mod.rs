@@ -21,7 +21,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use weir_operators::Position;
 
+use crate::chunk::StampedChunk;
 use crate::metrics::Metrics;
+use timely::communication::Pull;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::channels::Message;
+use timely::dataflow::operators::generic::{InputHandleCore, Operator};
+use timely::dataflow::operators::Capability;
+use timely::dataflow::Stream;
+use weir_operators::EventOrderBuffer;
 
 /// Logical time: epoch milliseconds.
 pub type Time = u64;
@@ -91,6 +99,57 @@ impl RunContext {
             .into_iter()
             .min()
     }
+}
+
+/// A record that knows its place in the deterministic order.
+pub trait Positioned {
+    fn position(&self) -> Position;
+}
+
+/// Moves every record that has arrived on `input` into `buffer`, to be applied once the frontier passes it.
+pub fn gather<D, P>(input: &mut InputHandleCore<Time, Vec<D>, P>, buffer: &mut EventOrderBuffer<D>)
+where
+    D: Positioned,
+    P: Pull<Message<Time, Vec<D>>>,
+{
+    input.for_each_time(|_, data| {
+        for r in data.flat_map(|d| d.drain(..)) {
+            buffer.push(r.position(), r);
+        }
+    });
+}
+
+/// Keeps an ordered operator's capability at its input frontier — it emits nothing earlier from now on — and
+/// drops it once the input has ended.
+pub fn hold_at_frontier(cap: &mut Option<Capability<Time>>, frontier: Option<Time>) {
+    match (cap.as_mut(), frontier) {
+        (Some(c), Some(t)) => c.downgrade(&t.max(*c.time())),
+        (_, None) => *cap = None,
+        (None, Some(_)) => {}
+    }
+}
+
+/// Runs `f` on every valid record of a source's chunks, on the worker that decoded them, keeping what it
+/// returns (the first step of most operators: pick fields, key, position).
+pub fn per_record<'s, T, F>(chunks: source_op::ChunkStream<'s>, name: &str, mut f: F) -> Stream<'s, Time, Vec<T>>
+where
+    T: Clone + 'static,
+    F: FnMut(&StampedChunk, usize) -> Option<T> + 'static,
+{
+    chunks.unary(Pipeline, name, move |_, _| {
+        move |input, output| {
+            input.for_each_time(|cap, data| {
+                let mut session = output.session(&cap);
+                for chunk in data.flat_map(|d| d.drain(..)) {
+                    for i in 0..chunk.chunk.len() {
+                        if let Some(item) = f(&chunk, i) {
+                            session.give(item);
+                        }
+                    }
+                }
+            });
+        }
+    })
 }
 
 /// The frontier of a totally ordered input: `None` once the input has ended.

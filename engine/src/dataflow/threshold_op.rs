@@ -3,11 +3,11 @@
 
 use crate::dataflow::source_op::ChunkStream;
 use crate::dataflow::window_op::key_of;
-use crate::dataflow::{frontier_time, Line, RunContext, Time};
+use crate::dataflow::{frontier_time, gather, hold_at_frontier, per_record, Line, Positioned, RunContext, Time};
 use crate::metrics::Metrics;
 use crate::plan::ThresholdPlan;
 use serde::{Deserialize, Serialize};
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 use weir_operators::{alert_id, Alert, EventOrderBuffer, Key, Position, ThresholdAlerter, Values};
@@ -22,6 +22,12 @@ pub struct Reading {
     pub fields: Values,
 }
 
+impl Positioned for Reading {
+    fn position(&self) -> Position {
+        self.pos
+    }
+}
+
 pub fn threshold<'s>(
     chunks: ChunkStream<'s>,
     plan: ThresholdPlan,
@@ -29,31 +35,20 @@ pub fn threshold<'s>(
     ctx: RunContext,
 ) -> Stream<'s, Time, Vec<Line>> {
     let feed_plan = plan.clone();
-    let readings = chunks.unary(Pipeline, "ThresholdFeed", move |_, _| {
-        move |input, output| {
-            input.for_each_time(|cap, data| {
-                let mut session = output.session(&cap);
-                for chunk in data.flat_map(|d| d.drain(..)) {
-                    for i in 0..chunk.chunk.len() {
-                        let value = chunk.value(i, feed_plan.field).as_f64().unwrap_or(f64::NAN);
-                        // Only readings above the limit can alert; the rest never leave this worker.
-                        if value > feed_plan.above {
-                            session.give(Reading {
-                                pos: chunk.position(i),
-                                ts: chunk.chunk.ts[i],
-                                key: key_of(&chunk, i, &feed_plan.key),
-                                value,
-                                fields: feed_plan
-                                    .fields
-                                    .iter()
-                                    .map(|(_, f)| chunk.value(i, *f).clone())
-                                    .collect(),
-                            });
-                        }
-                    }
-                }
-            });
-        }
+    // Only readings above the limit can alert; the rest never leave the worker that decoded them.
+    let readings = per_record(chunks, "ThresholdFeed", move |chunk, i| {
+        let value = chunk.value(i, feed_plan.field).as_f64().unwrap_or(f64::NAN);
+        (value > feed_plan.above).then(|| Reading {
+            pos: chunk.position(i),
+            ts: chunk.chunk.ts[i],
+            key: key_of(chunk, i, &feed_plan.key),
+            value,
+            fields: feed_plan
+                .fields
+                .iter()
+                .map(|(_, f)| chunk.value(i, *f).clone())
+                .collect(),
+        })
     });
     readings.unary_frontier(
         Exchange::new(|r: &Reading| r.key.route_hash()),
@@ -63,11 +58,7 @@ pub fn threshold<'s>(
             let mut buffer: EventOrderBuffer<Reading> = EventOrderBuffer::default();
             let mut alerter = ThresholdAlerter::new(plan.above, plan.cooldown_ms);
             move |(input, frontier), output| {
-                input.for_each_time(|_, data| {
-                    for r in data.flat_map(|d| d.drain(..)) {
-                        buffer.push(r.pos, r);
-                    }
-                });
+                gather(input, &mut buffer);
                 let f = frontier_time(frontier);
                 let Some(c) = cap.as_mut() else { return };
                 let mut session = output.session(c);
@@ -94,10 +85,7 @@ pub fn threshold<'s>(
                 }
                 drop(session);
                 Metrics::add(&ctx.metrics.alerts, n);
-                match f {
-                    Some(t) => c.downgrade(&t.max(*c.time())),
-                    None => cap = None,
-                }
+                hold_at_frontier(&mut cap, f);
             }
         },
     )

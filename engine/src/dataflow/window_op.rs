@@ -4,7 +4,7 @@
 use crate::chunk::StampedChunk;
 use crate::dataflow::dead_letters::render;
 use crate::dataflow::source_op::ChunkStream;
-use crate::dataflow::{frontier_time, Line, RunContext, Time};
+use crate::dataflow::{frontier_time, gather, hold_at_frontier, Line, Positioned, RunContext, Time};
 use crate::metrics::Metrics;
 use crate::plan::WindowPlan;
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,12 @@ pub struct WindowInput {
     pub ts: i64,
     pub route: u64,
     pub fields: Values,
+}
+
+impl Positioned for WindowInput {
+    fn position(&self) -> Position {
+        self.pos
+    }
 }
 
 /// An emitted window row and when it fired (its order: fire time, then window start, then key).
@@ -115,11 +121,7 @@ pub fn window<'s>(
         let mut buffer: EventOrderBuffer<WindowInput> = EventOrderBuffer::default();
         let mut agg = WindowAggregator::new(plan.window, plan.allowed_lateness_ms, plan.aggregates.clone());
         move |(input, frontier), output| {
-            input.for_each_time(|_, data| {
-                for r in data.flat_map(|d| d.drain(..)) {
-                    buffer.push(r.pos, r);
-                }
-            });
+            gather(input, &mut buffer);
             let f = frontier_time(frontier);
             let Some(c) = cap.as_mut() else { return };
             let (nk, nv) = (plan.key.len(), plan.values.len());
@@ -139,10 +141,7 @@ pub fn window<'s>(
                     });
                 }
             }
-            match f {
-                Some(t) => c.downgrade(&t.max(*c.time())),
-                None => cap = None,
-            }
+            hold_at_frontier(&mut cap, f);
         }
     });
     (rows, late)

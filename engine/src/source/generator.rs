@@ -173,11 +173,6 @@ impl ArrivalQueue {
     }
 }
 
-/// One order of the locations workload, as a sequence of rows still to be produced.
-struct OrderRows {
-    rows: Vec<(i64, String)>,
-}
-
 /// Event-time-ordered event source of one workload.
 enum Model {
     Vibration {
@@ -377,7 +372,7 @@ impl GeneratorReader {
                 }
                 let o = *made;
                 let rows = order_rows(&mut self.rng, o, *deliverers, *next_start, *ping_s, *budget_min);
-                for (ts, line) in rows.rows {
+                for (ts, line) in rows {
                     *row_seq += 1;
                     pending.push(Reverse((ts, *row_seq, line)));
                 }
@@ -426,7 +421,14 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * p).round() / p
 }
 
-fn order_rows(rng: &mut Pcg64Mcg, o: u64, deliverers: u32, start: f64, ping_s: f64, budget_min: f64) -> OrderRows {
+fn order_rows(
+    rng: &mut Pcg64Mcg,
+    o: u64,
+    deliverers: u32,
+    start: f64,
+    ping_s: f64,
+    budget_min: f64,
+) -> Vec<(i64, String)> {
     let lat0 = 37.8715;
     let lon0 = -122.2730;
     let n01 = Normal::new(0.0, 0.01).expect("valid");
@@ -469,7 +471,7 @@ fn order_rows(rng: &mut Pcg64Mcg, o: u64, deliverers: u32, start: f64, ping_s: f
     if silent_after.is_none() {
         rows.push(line(t + trip * 60_000.0, "delivered", dst.0, dst.1));
     }
-    OrderRows { rows }
+    rows
 }
 
 impl ChunkReader for GeneratorReader {
