@@ -1,5 +1,5 @@
-//! Chunks of one partition: raw JSONL bytes, decoded column-wise, then stamped with their place in the
-//! partition.
+//! Chunks of one partition: raw JSONL bytes (or a batch of Kafka message values), decoded column-wise, then
+//! stamped with their place in the partition.
 //!
 //! A partition is cut into chunks that can be decoded independently (and in parallel). Decoding yields, per
 //! chunk, its line count and maximum valid event time; once every earlier chunk's are known (see
@@ -33,6 +33,8 @@ pub struct DecodedChunk {
     pub columns: Vec<Vec<Value>>,
     /// Lines that are not valid events.
     pub invalid: Vec<InvalidLine>,
+    /// Kafka batches: the message offset of each line (empty for files, whose offsets are line numbers).
+    pub offsets: Vec<u64>,
 }
 
 /// A line that failed to decode.
@@ -47,6 +49,29 @@ pub struct InvalidLine {
 impl DecodedChunk {
     /// Splits `raw` into lines and decodes each against the decoder's schema.
     pub fn decode(decoder: &mut Decoder, raw: RawBytes) -> DecodedChunk {
+        let mut lines = Vec::new();
+        let len = raw.len();
+        let mut start = 0usize;
+        while start < len {
+            let end = memchr::memchr(b'\n', &raw[start..]).map_or(len, |i| start + i);
+            let mut stop = end;
+            if stop > start && raw[stop - 1] == b'\r' {
+                stop -= 1;
+            }
+            lines.push((start as u32, stop as u32));
+            start = end + 1;
+        }
+        Self::decode_ranges(decoder, raw, &lines, Vec::new())
+    }
+
+    /// Decodes a batch of Kafka message values of one partition: `raw` holds the values back to back,
+    /// `ranges[i]` is message i's byte range and `offsets[i]` its Kafka offset. A value may contain newlines.
+    pub fn decode_messages(decoder: &mut Decoder, raw: RawBytes, ranges: &[(u32, u32)], offsets: Vec<u64>) -> Self {
+        debug_assert_eq!(ranges.len(), offsets.len());
+        Self::decode_ranges(decoder, raw, ranges, offsets)
+    }
+
+    fn decode_ranges(decoder: &mut Decoder, raw: RawBytes, ranges: &[(u32, u32)], offsets: Vec<u64>) -> Self {
         let ts_field = decoder.schema().event_time;
         let nfields = decoder.schema().fields.len();
         let mut c = DecodedChunk {
@@ -54,48 +79,49 @@ impl DecodedChunk {
             ..Default::default()
         };
         let mut max = NONE;
-        let mut start = 0usize;
-        let len = raw.len();
         // One check per chunk instead of one per string: ASCII input (the common case) is valid UTF-8.
         let ascii = raw.is_ascii();
-        let mut idx = 0u32;
-        while start < len {
-            let end = memchr::memchr(b'\n', &raw[start..]).map_or(len, |i| start + i);
-            let mut stop = end;
-            if stop > start && raw[stop - 1] == b'\r' {
-                stop -= 1;
-            }
-            let line = &raw[start..stop];
-            if !line.iter().all(u8::is_ascii_whitespace) {
-                match decoder.decode_checked(line, ascii) {
-                    Ok(slots) => {
-                        let ts = match slots[ts_field] {
-                            Some(Value::Int(t)) => t,
-                            _ => unreachable!("the event-time field is an integer field"),
-                        };
-                        for (col, slot) in c.columns.iter_mut().zip(slots.iter_mut()) {
-                            col.push(slot.take().expect("decoded"));
-                        }
-                        c.line.push(idx);
-                        c.max_before.push(max);
-                        c.ts.push(ts);
-                        c.range.push((start as u32, stop as u32));
-                        max = max.max(ts);
-                    }
-                    Err(e) => c.invalid.push(InvalidLine {
+        for (idx, &(start, stop)) in ranges.iter().enumerate() {
+            let idx = idx as u32;
+            let line = &raw[start as usize..stop as usize];
+            if line.iter().all(u8::is_ascii_whitespace) {
+                if !offsets.is_empty() {
+                    c.invalid.push(InvalidLine {
                         line: idx,
                         max_before: max,
-                        range: (start as u32, stop as u32),
-                        reason: e.0,
-                    }),
+                        range: (start, stop),
+                        reason: "empty message".into(),
+                    });
                 }
+                continue;
             }
-            idx += 1;
-            start = end + 1;
+            match decoder.decode_checked(line, ascii) {
+                Ok(slots) => {
+                    let ts = match slots[ts_field] {
+                        Some(Value::Int(t)) => t,
+                        _ => unreachable!("the event-time field is an integer field"),
+                    };
+                    for (col, slot) in c.columns.iter_mut().zip(slots.iter_mut()) {
+                        col.push(slot.take().expect("decoded"));
+                    }
+                    c.line.push(idx);
+                    c.max_before.push(max);
+                    c.ts.push(ts);
+                    c.range.push((start, stop));
+                    max = max.max(ts);
+                }
+                Err(e) => c.invalid.push(InvalidLine {
+                    line: idx,
+                    max_before: max,
+                    range: (start, stop),
+                    reason: e.0,
+                }),
+            }
         }
-        c.lines = idx as u64;
+        c.lines = ranges.len() as u64;
         c.max_ts = (max != NONE).then_some(max);
         c.raw = raw;
+        c.offsets = offsets;
         c
     }
 
@@ -118,6 +144,9 @@ pub struct StampedChunk {
     /// Maximum valid event time before this chunk in the partition.
     pub prefix_max: Option<i64>,
     pub max_out_of_orderness_ms: i64,
+    /// Lowest arrival watermark any record of the chunk gets: set when a Kafka partition resumes after being
+    /// idle and the job watermark moved on without it (its records then arrive at the job watermark).
+    pub floor: Option<i64>,
     pub chunk: DecodedChunk,
 }
 
@@ -128,12 +157,24 @@ impl StampedChunk {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        m.map(|m| m.saturating_sub(self.max_out_of_orderness_ms))
+        let w = m.map(|m| m.saturating_sub(self.max_out_of_orderness_ms));
+        match (w, self.floor) {
+            (Some(w), Some(f)) => Some(w.max(f)),
+            (w, f) => w.or(f),
+        }
     }
 
     /// The logical time of the chunk's first line: no line in it has an earlier one.
     pub fn first_logical_time(&self) -> u64 {
-        logical_time(self.prefix_max.map(|m| m.saturating_sub(self.max_out_of_orderness_ms)))
+        logical_time(self.watermark(NONE))
+    }
+
+    /// Offset of line `line` of the chunk: its Kafka offset, or its 1-based line number in the file.
+    fn line_offset(&self, line: u32) -> u64 {
+        match self.chunk.offsets.get(line as usize) {
+            Some(o) => *o,
+            None => self.line_base + line as u64 + 1,
+        }
     }
 
     /// Arrival watermark of valid record `i`.
@@ -141,9 +182,9 @@ impl StampedChunk {
         self.watermark(self.chunk.max_before[i])
     }
 
-    /// Offset (1-based line number) of valid record `i`.
+    /// Offset of valid record `i` (Kafka offset, or 1-based line number).
     pub fn offset(&self, i: usize) -> u64 {
-        self.line_base + self.chunk.line[i] as u64 + 1
+        self.line_offset(self.chunk.line[i])
     }
 
     pub fn position(&self, i: usize) -> Position {
@@ -169,7 +210,7 @@ impl StampedChunk {
             lt: logical_time(self.watermark(bad.max_before)),
             source: self.source,
             partition: self.partition,
-            offset: self.line_base + bad.line as u64 + 1,
+            offset: self.line_offset(bad.line),
         }
     }
 }
@@ -201,6 +242,7 @@ mod tests {
             line_base: 10,
             prefix_max: Some(120000),
             max_out_of_orderness_ms: 30000,
+            floor: None,
             chunk: c,
         };
         assert_eq!(s.first_logical_time(), 90000);
@@ -217,5 +259,51 @@ mod tests {
         };
         assert_eq!(first.awm(0), None);
         assert_eq!(first.awm(1), Some(70000));
+        let floored = StampedChunk {
+            floor: Some(80000),
+            ..first
+        };
+        assert_eq!(floored.first_logical_time(), 80000);
+        assert_eq!(
+            (floored.awm(0), floored.awm(1), floored.awm(2)),
+            (Some(80000), Some(80000), Some(80000))
+        );
+    }
+
+    #[test]
+    fn kafka_batches_keep_message_offsets_and_flag_empty_values() {
+        let values: [&[u8]; 3] = [
+            b"{\"sensor_id\":\"a\",\n\"site\":\"s\",\"ts\":5000,\"ppv_mm_s\":1,\"freq_hz\":1}",
+            b"",
+            b"{\"sensor_id\":\"a\"}",
+        ];
+        let mut raw = Vec::new();
+        let mut ranges = Vec::new();
+        for v in values {
+            ranges.push((raw.len() as u32, (raw.len() + v.len()) as u32));
+            raw.extend_from_slice(v);
+        }
+        let mut d = Decoder::new(Schema::vibration());
+        let c = DecodedChunk::decode_messages(&mut d, raw.into(), &ranges, vec![40, 41, 43]);
+        assert_eq!(c.len(), 1, "a value spanning lines is one record");
+        let s = StampedChunk {
+            source: 0,
+            partition: 3,
+            line_base: 0,
+            prefix_max: None,
+            max_out_of_orderness_ms: 0,
+            floor: None,
+            chunk: c,
+        };
+        assert_eq!(s.offset(0), 40);
+        let bad: Vec<(u64, String)> = s
+            .chunk
+            .invalid
+            .iter()
+            .map(|b| (s.invalid_position(b).offset, b.reason.clone()))
+            .collect();
+        assert_eq!(bad[0], (41, "empty message".to_string()));
+        assert_eq!(bad[1].0, 43);
+        assert_eq!(s.invalid_position(&s.chunk.invalid[1]).lt, 5000);
     }
 }

@@ -12,6 +12,7 @@ pub mod dataflow;
 pub mod decode;
 pub mod metrics;
 pub mod plan;
+pub mod publish;
 pub mod runtime;
 pub mod schema;
 pub mod sequencer;

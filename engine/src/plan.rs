@@ -31,8 +31,12 @@ pub struct SourcePlan {
 
 #[derive(Clone, Debug)]
 pub enum SourceKind {
-    File { path: PathBuf },
+    /// One partition per file, in this order.
+    File {
+        paths: Vec<PathBuf>,
+    },
     Generator(GeneratorSpec),
+    Kafka(crate::source::kafka::KafkaSourceSpec),
 }
 
 /// A stream a sink (or operator) can read.
@@ -151,6 +155,7 @@ pub enum SinkKind {
     },
     Stdout,
     Webhook(crate::sink::webhook::WebhookConfig),
+    Kafka(crate::sink::kafka::KafkaSinkSpec),
 }
 
 impl Plan {

@@ -5,6 +5,7 @@
 
 use crate::dataflow::dead_letters::malformed;
 use crate::dataflow::delivery_op::delivery_alerts;
+use crate::dataflow::kafka_source_op::{kafka_source, KafkaSourceSetup, WorkerBounds};
 use crate::dataflow::latest_op::latest;
 use crate::dataflow::sink_op::{line_sink, parquet_sink, rows_as_lines, webhook_sink};
 use crate::dataflow::source_op::{chunk_source, ChunkStream, SourceSetup};
@@ -16,18 +17,21 @@ use crate::metrics::Metrics;
 use crate::plan::{OperatorKind, Plan, SinkKind, SourceKind, StreamRef};
 use crate::sequencer::ChunkSequencer;
 use crate::sink::jsonl::JsonlWriter;
+use crate::sink::kafka::{ensure_topic, KafkaLineWriter};
 use crate::sink::parquet::ParquetRowWriter;
 use crate::sink::webhook::WebhookSender;
 use crate::sink::{LineWriter, StdoutWriter};
 use crate::source::file::{FileChunkReader, DEFAULT_CHUNK_BYTES};
 use crate::source::generator::GeneratorReader;
+use crate::source::kafka::{wait_for_partitions, KafkaPartitionReader, KafkaSourceError, PartitionPositions};
 use crate::source::ChunkReader;
 use crate::views::{View, ViewStore};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use timely::dataflow::operators::Concatenate;
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use timely::dataflow::operators::{Concatenate, Probe};
 use timely::dataflow::{Scope, Stream};
 
 /// Why a job could not run to the end.
@@ -47,6 +51,9 @@ pub enum RunError {
     },
     #[error("{0}")]
     Failed(String),
+    /// Stopped (SIGINT/SIGTERM) while waiting for a broker, before anything was read.
+    #[error("stopped while waiting for {0}")]
+    StoppedBeforeStart(String),
     #[error("timely runtime: {0}")]
     Runtime(String),
 }
@@ -86,7 +93,11 @@ impl RunSummary {
 /// Checks inputs and outputs before any worker starts, so a bad path fails fast with nothing written.
 pub fn preflight(plan: &Plan) -> Result<(), RunError> {
     for s in &plan.sources {
-        if let SourceKind::File { path } = &s.kind {
+        let paths = match &s.kind {
+            SourceKind::File { paths } => paths.as_slice(),
+            _ => &[],
+        };
+        for path in paths {
             let check = std::fs::File::open(path).and_then(|f| {
                 if f.metadata()?.is_dir() {
                     Err(std::io::Error::other("it is a directory, not a file"))
@@ -105,7 +116,7 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
         let dir: Option<&Path> = match &k.kind {
             SinkKind::Parquet { path, .. } => Some(path),
             SinkKind::Jsonl { path } => path.parent().filter(|p| !p.as_os_str().is_empty()),
-            SinkKind::Stdout | SinkKind::Webhook(_) => None,
+            SinkKind::Stdout | SinkKind::Webhook(_) | SinkKind::Kafka(_) => None,
         };
         if let Some(dir) = dir {
             let probe = dir.join(format!(".weir-write-check-{}", std::process::id()));
@@ -157,15 +168,42 @@ pub fn run_with_views(
     preflight(&plan)?;
     let started = Instant::now();
     let plan = Arc::new(plan);
-    let sequencers: Arc<Vec<Arc<ChunkSequencer>>> = Arc::new(plan.sources.iter().map(|_| Arc::default()).collect());
+    let sequencers: Arc<Vec<Vec<Arc<ChunkSequencer>>>> = Arc::new(
+        plan.sources
+            .iter()
+            .map(|s| match &s.kind {
+                SourceKind::File { paths } => paths.iter().map(|_| Arc::default()).collect(),
+                _ => vec![Arc::default()],
+            })
+            .collect(),
+    );
     let total: u64 = plan
         .sources
         .iter()
         .filter_map(|s| match &s.kind {
-            SourceKind::File { path } => std::fs::metadata(path).ok().map(|m| m.len()),
+            SourceKind::File { paths } => Some(
+                paths
+                    .iter()
+                    .filter_map(|p| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+                    .sum::<u64>(),
+            ),
             _ => None,
         })
-        .sum();
+        .sum::<u64>();
+    let kafka = connect_kafka_sources(&plan, &ctx)?;
+    for k in &plan.sinks {
+        if let SinkKind::Kafka(spec) = &k.kind {
+            let label = format!("sink `{}`", k.name);
+            ensure_topic(spec, &label, || ctx.aborted()).map_err(|e| {
+                if ctx.aborted() {
+                    RunError::StoppedBeforeStart(spec.brokers.clone())
+                } else {
+                    RunError::Failed(format!("{label}: {e}"))
+                }
+            })?;
+        }
+    }
     Metrics::add(&ctx.metrics.bytes_total, total);
     let workers = plan.workers.max(1);
     let worker_ctx = ctx.clone();
@@ -174,13 +212,20 @@ pub fn run_with_views(
         let ctx = worker_ctx.clone();
         let sequencers = sequencers.clone();
         let views = views.clone();
+        let kafka = kafka.clone();
         let index = worker.index();
         let peers = worker.peers();
-        if plan.serve.is_some() {
+        if plan.serve.is_some() && !views.views.is_empty() {
             yield_to_readers();
         }
-        let built = worker
-            .dataflow::<Time, _, _>(|scope| build(scope, &plan, &sequencers, &views, (index, peers), &options, &ctx));
+        let built = worker.dataflow::<Time, _, _>(|scope| {
+            let shared = Shared {
+                sequencers: &sequencers,
+                views: &views,
+                kafka: &kafka,
+            };
+            build(scope, &plan, &shared, (index, peers), &options, &ctx)
+        });
         if let Err(e) = built {
             ctx.fail(e);
         }
@@ -215,37 +260,122 @@ fn yield_to_readers() {
     }
 }
 
+/// A Kafka source's topic, resolved before the workers start, and what its worker instances share.
+#[derive(Clone)]
+struct KafkaConnection {
+    partitions: u32,
+    bounds: WorkerBounds,
+    positions: Arc<PartitionPositions>,
+}
+
+/// Waits for every Kafka source's brokers and topic (printing why it waits) and learns its partitions.
+fn connect_kafka_sources(plan: &Plan, ctx: &RunContext) -> Result<Arc<HashMap<usize, KafkaConnection>>, RunError> {
+    let mut out = HashMap::new();
+    for (i, s) in plan.sources.iter().enumerate() {
+        if let SourceKind::Kafka(spec) = &s.kind {
+            let label = format!("source `{}`", s.name);
+            let partitions = wait_for_partitions(spec, &label, || ctx.aborted()).map_err(|e| match e {
+                KafkaSourceError::Stopped => RunError::StoppedBeforeStart(spec.brokers.clone()),
+                e => RunError::Failed(format!("{label}: {e}")),
+            })?;
+            let positions = Arc::new(PartitionPositions::default());
+            ctx.register_positions(&s.name, &spec.topic, positions.clone());
+            out.insert(
+                i,
+                KafkaConnection {
+                    partitions,
+                    bounds: Arc::new(parking_lot::Mutex::new(vec![None; plan.workers.max(1)])),
+                    positions,
+                },
+            );
+        }
+    }
+    Ok(Arc::new(out))
+}
+
+/// What the workers of one process share while building their dataflows.
+struct Shared<'a> {
+    sequencers: &'a [Vec<Arc<ChunkSequencer>>],
+    views: &'a Arc<ViewStore>,
+    kafka: &'a HashMap<usize, KafkaConnection>,
+}
+
 /// Builds one worker's copy of the dataflow.
 fn build<'s>(
     scope: Scope<'s, Time>,
     plan: &Plan,
-    sequencers: &[Arc<ChunkSequencer>],
-    views: &Arc<ViewStore>,
+    shared: &Shared,
     (index, peers): (usize, usize),
     options: &RunOptions,
     ctx: &RunContext,
 ) -> Result<(), String> {
-    // Sources.
+    let views = shared.views;
+    // Everything sinks consume passes this probe: sources measure what is still in flight against it.
+    let probe = ProbeHandle::<Time>::new();
+    // Sources: one operator per partition for files (so each has its own watermark), one per worker for
+    // Kafka (its partitions are spread over the workers).
     let mut chunks: Vec<ChunkStream<'s>> = Vec::new();
     for (i, s) in plan.sources.iter().enumerate() {
-        let reader: Box<dyn ChunkReader> = match &s.kind {
-            SourceKind::File { path } => Box::new(
-                FileChunkReader::open(path, index, peers, options.chunk_bytes)
-                    .map_err(|e| format!("source `{}`: cannot read `{}`: {e}", s.name, path.display()))?,
-            ),
-            SourceKind::Generator(spec) => {
-                Box::new(GeneratorReader::new(spec.clone(), index, options.chunk_bytes as usize))
+        let readers: Vec<Box<dyn ChunkReader>> = match &s.kind {
+            SourceKind::File { paths } => paths
+                .iter()
+                .map(|path| {
+                    FileChunkReader::open(path, index, peers, options.chunk_bytes)
+                        .map(|r| Box::new(r) as Box<dyn ChunkReader>)
+                        .map_err(|e| format!("source `{}`: cannot read `{}`: {e}", s.name, path.display()))
+                })
+                .collect::<Result<_, _>>()?,
+            SourceKind::Generator(spec) => vec![Box::new(GeneratorReader::new(
+                spec.clone(),
+                index,
+                options.chunk_bytes as usize,
+            ))],
+            SourceKind::Kafka(spec) => {
+                let conn = &shared.kafka[&i];
+                let mine: Vec<i32> = (0..conn.partitions as i32)
+                    .filter(|p| *p as usize % peers == index)
+                    .collect();
+                let reader = if mine.is_empty() {
+                    None
+                } else {
+                    let label = format!("source `{}` (worker {index})", s.name);
+                    Some(
+                        KafkaPartitionReader::open(spec, label, mine, &Default::default(), conn.positions.clone())
+                            .map_err(|e| format!("source `{}`: {e}", s.name))?,
+                    )
+                };
+                let setup = KafkaSourceSetup {
+                    name: s.name.clone(),
+                    source_index: i as u32,
+                    reader,
+                    decoder: Decoder::new(s.schema.clone()),
+                    max_out_of_orderness_ms: s.max_out_of_orderness_ms,
+                    idle_timeout: spec.idle_timeout,
+                    bounds: conn.bounds.clone(),
+                    probe: probe.clone(),
+                };
+                chunks.push(kafka_source(scope, setup, ctx.clone()));
+                continue;
             }
         };
-        let setup = SourceSetup {
-            name: s.name.clone(),
-            source_index: i as u32,
-            reader,
-            decoder: Decoder::new(s.schema.clone()),
-            sequencer: sequencers[i].clone(),
-            max_out_of_orderness_ms: s.max_out_of_orderness_ms,
-        };
-        chunks.push(chunk_source(scope, setup, ctx.clone()));
+        let mut parts = Vec::new();
+        for (partition, reader) in readers.into_iter().enumerate() {
+            let setup = SourceSetup {
+                name: s.name.clone(),
+                source_index: i as u32,
+                partition: partition as u32,
+                reader,
+                decoder: Decoder::new(s.schema.clone()),
+                sequencer: shared.sequencers[i][partition].clone(),
+                max_out_of_orderness_ms: s.max_out_of_orderness_ms,
+            };
+            parts.push(chunk_source(scope, setup, ctx.clone()));
+        }
+        chunks.push(if parts.len() == 1 {
+            parts.pop().expect("one partition")
+        } else {
+            scope.concatenate(parts)
+        });
     }
 
     // Operators.
@@ -301,7 +431,8 @@ fn build<'s>(
         if let SinkKind::Webhook(config) = &sink.kind {
             let inputs: Vec<_> = sink.inputs.iter().map(|r| line_streams[&key(*r)].clone()).collect();
             let sender = (index == 0).then(|| WebhookSender::new(config.clone()));
-            let failed = webhook_sink(scope.concatenate(inputs), sink.name.clone(), sender, ctx.clone());
+            let merged = scope.concatenate(inputs).probe_with(&probe);
+            let failed = webhook_sink(merged, sink.name.clone(), sender, ctx.clone());
             line_streams.insert(key(StreamRef::SinkFailures(i)), failed);
         }
     }
@@ -339,9 +470,14 @@ fn build<'s>(
                 } else {
                     None
                 };
-                parquet_sink(row_streams[&op].clone(), sink.name.clone(), writer, ctx.clone());
+                parquet_sink(
+                    row_streams[&op].clone().probe_with(&probe),
+                    sink.name.clone(),
+                    writer,
+                    ctx.clone(),
+                );
             }
-            SinkKind::Jsonl { .. } | SinkKind::Stdout => {
+            SinkKind::Jsonl { .. } | SinkKind::Stdout | SinkKind::Kafka(_) => {
                 let mut inputs = Vec::new();
                 for r in &sink.inputs {
                     match r {
@@ -359,9 +495,13 @@ fn build<'s>(
                             format!("sink `{}`: cannot write to `{}`: {e}", sink.name, path.display())
                         })?)),
                         (SinkKind::Stdout, true) => Some(Box::new(StdoutWriter)),
+                        (SinkKind::Kafka(spec), true) => Some(Box::new(
+                            KafkaLineWriter::create(spec, format!("sink `{}`", sink.name))
+                                .map_err(|e| format!("sink `{}`: {e}", sink.name))?,
+                        )),
                         _ => None,
                     };
-                let merged = scope.concatenate(inputs);
+                let merged = scope.concatenate(inputs).probe_with(&probe);
                 line_sink(merged, sink.name.clone(), writer, ctx.clone());
             }
         }

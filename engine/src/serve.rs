@@ -3,10 +3,12 @@
 //! - `GET /v1/views/{view}/{key}` → 200 `{"key", …fields}` or 404 `{"error": …}`
 //! - `GET /v1/views/{view}?limit=N` → `{"view", "count", "items": [...]}` (first N keys in key order)
 //! - `GET /healthz` → `{"status":"ok","watermark":<ms|null>,"caught_up":<bool>}`
+//! - `GET /metrics` → the run's Prometheus metrics (text exposition format)
 //!
 //! The server runs on its own small tokio runtime, reading the [`ViewStore`] without ever blocking the
 //! dataflow for longer than a map lookup.
 
+use crate::dataflow::RunContext;
 use crate::views::ViewStore;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -28,11 +30,29 @@ pub struct HttpServer {
     thread: Option<JoinHandle<()>>,
 }
 
+/// What the handlers read: the live views and the run's metrics.
+#[derive(Clone)]
+struct AppState {
+    store: Arc<ViewStore>,
+    ctx: RunContext,
+}
+
+async fn metrics(State(AppState { ctx, .. }): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        ctx.render_metrics(),
+    )
+        .into_response()
+}
+
 fn error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-async fn healthz(State(store): State<Arc<ViewStore>>) -> Response {
+async fn healthz(State(AppState { store, .. }): State<AppState>) -> Response {
     Json(serde_json::json!({"status": "ok", "watermark": store.watermark(), "caught_up": store.caught_up()}))
         .into_response()
 }
@@ -46,7 +66,10 @@ fn unknown_view(store: &ViewStore, view: &str) -> Response {
     )
 }
 
-async fn get_key(State(store): State<Arc<ViewStore>>, Path((view, key)): Path<(String, String)>) -> Response {
+async fn get_key(
+    State(AppState { store, .. }): State<AppState>,
+    Path((view, key)): Path<(String, String)>,
+) -> Response {
     let Some(v) = store.views.get(&view) else {
         return unknown_view(&store, &view);
     };
@@ -61,7 +84,11 @@ struct ListParams {
     limit: Option<String>,
 }
 
-async fn list(State(store): State<Arc<ViewStore>>, Path(view): Path<String>, Query(p): Query<ListParams>) -> Response {
+async fn list(
+    State(AppState { store, .. }): State<AppState>,
+    Path(view): Path<String>,
+    Query(p): Query<ListParams>,
+) -> Response {
     let Some(v) = store.views.get(&view) else {
         return unknown_view(&store, &view);
     };
@@ -80,8 +107,9 @@ async fn list(State(store): State<Arc<ViewStore>>, Path(view): Path<String>, Que
 }
 
 impl HttpServer {
-    /// Binds `listen` (e.g. `127.0.0.1:7878`, port 0 for any) and serves `store` from a background thread.
-    pub fn start(listen: &str, store: Arc<ViewStore>) -> std::io::Result<HttpServer> {
+    /// Binds `listen` (e.g. `127.0.0.1:7878`, port 0 for any) and serves `store` and the metrics of `ctx`
+    /// from a background thread.
+    pub fn start(listen: &str, store: Arc<ViewStore>, ctx: RunContext) -> std::io::Result<HttpServer> {
         let listener = std::net::TcpListener::bind(listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -95,7 +123,8 @@ impl HttpServer {
             .route("/healthz", get(healthz))
             .route("/v1/views/{view}", get(list))
             .route("/v1/views/{view}/{key}", get(get_key))
-            .with_state(store);
+            .route("/metrics", get(metrics))
+            .with_state(AppState { store, ctx });
         let thread = std::thread::Builder::new().name("weir-http".into()).spawn(move || {
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");

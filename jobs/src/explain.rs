@@ -26,10 +26,30 @@ pub fn explain(plan: &Plan) -> String {
     let _ = writeln!(o, "\nsources");
     for s in &plan.sources {
         let what = match &s.kind {
-            SourceKind::File { path } => format!(
-                "file {} (1 partition, decoded in parallel by {w} worker{})",
-                path.display(),
+            SourceKind::File { paths } => format!(
+                "file {} ({} partition{}, each decoded in parallel by {w} worker{})",
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                paths.len(),
+                if paths.len() == 1 { "" } else { "s" },
                 if w == 1 { "" } else { "s" }
+            ),
+            SourceKind::Kafka(k) => format!(
+                "kafka topic `{}` at {} (partition p on worker p mod {w}; start {:?}{}{})",
+                k.topic,
+                k.brokers,
+                k.start,
+                k.idle_timeout
+                    .map(|d| format!("; idle after {}", humantime::format_duration(d)))
+                    .unwrap_or_default(),
+                if k.stop_at_end {
+                    "; stops at the end of each partition"
+                } else {
+                    ""
+                }
             ),
             SourceKind::Generator(g) => {
                 format!("generator {:?}, seed {} (1 partition, on worker 0)", g.workload, g.seed)
@@ -166,6 +186,12 @@ pub fn explain(plan: &Plan) -> String {
             ),
             SinkKind::Jsonl { path } => format!("jsonl {}", path.display()),
             SinkKind::Stdout => "stdout".into(),
+            SinkKind::Kafka(k) => format!(
+                "kafka topic `{}` at {} (keyed by `key`; idempotent producer{})",
+                k.topic,
+                k.brokers,
+                if k.compact { "; compacted" } else { "" }
+            ),
             SinkKind::Webhook(w) => format!(
                 "webhook POST {} (timeout {:?}, {} retries; undelivered → {}.failed)",
                 w.url, w.timeout, w.retries, s.name

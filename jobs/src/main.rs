@@ -71,6 +71,8 @@ enum Command {
     },
     /// Generate a workload as JSONL (the schema of shared/workload/gen_events.py).
     Generate(GenerateArgs),
+    /// Publish a JSONL file or a generated workload to a Kafka topic, keyed by a field.
+    Publish(PublishArgs),
     /// Run the three reference jobs (vibration-rollup, delivery-alerts, last-location) on data it generates.
     Demo {
         /// Output directory.
@@ -96,6 +98,49 @@ enum Stream {
 #[derive(Args)]
 struct GenerateArgs {
     stream: Stream,
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    /// Output file (default: standard output).
+    #[arg(short, long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct PublishArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "WEIR_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// The topic (created with --partitions if it does not exist).
+    #[arg(long)]
+    topic: String,
+    /// Field whose value keys each message (e.g. order_id, sensor_id), so each key stays in one partition.
+    #[arg(long)]
+    key: Option<String>,
+    /// A JSONL file to publish, one message per line.
+    #[arg(long, conflicts_with = "generate", required_unless_present = "generate")]
+    file: Option<PathBuf>,
+    /// Publish a built-in workload instead of a file.
+    #[arg(long)]
+    generate: Option<Stream>,
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    /// Partitions, if the topic has to be created.
+    #[arg(long, default_value_t = 4)]
+    partitions: u32,
+    /// Target messages per second (default: as fast as the broker takes them).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Send messages in bursts of N back to back (with --rate: N at each tick).
+    #[arg(long, default_value_t = 1)]
+    burst: u64,
+    /// Stop after this many messages.
+    #[arg(long)]
+    limit: Option<u64>,
+}
+
+/// The built-in generator's knobs (the schema and distributions of shared/workload/gen_events.py).
+#[derive(Args)]
+struct WorkloadArgs {
     #[arg(long, default_value_t = 120)]
     sensors: u32,
     #[arg(long, default_value_t = 1.0)]
@@ -125,9 +170,6 @@ struct GenerateArgs {
     /// Share of extra malformed lines.
     #[arg(long, default_value_t = 0.0001)]
     bad_frac: f64,
-    /// Output file (default: standard output).
-    #[arg(short, long)]
-    out: Option<PathBuf>,
 }
 
 extern "C" {
@@ -194,6 +236,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate(g) => generate(g),
+        Command::Publish(p) => publish(p),
         Command::Demo {
             out,
             hours,
@@ -235,7 +278,7 @@ fn run_plan(plan: weir_engine::plan::Plan, quiet: bool, options: RunOptions) -> 
     let views = weir_engine::view_store(&plan);
     let server = match &plan.serve {
         Some(s) => {
-            let server = HttpServer::start(&s.listen, views.clone())
+            let server = HttpServer::start(&s.listen, views.clone(), ctx.clone())
                 .with_context(|| format!("serve.listen: cannot listen on `{}`", s.listen))?;
             eprintln!("serving on http://{}", server.addr);
             Some(server)
@@ -257,12 +300,21 @@ fn run_plan(plan: weir_engine::plan::Plan, quiet: bool, options: RunOptions) -> 
     });
     let summary = {
         let _progress = (!quiet).then(|| ProgressReporter::start(ctx.metrics.clone(), Duration::from_secs(10)));
-        weir_engine::run_with_views(plan, options, ctx, views)
+        weir_engine::run_with_views(plan, options, ctx, views.clone())
     };
+    // After a bounded input, keep serving only what is still worth reading: the final views.
+    let server = server.filter(|_| !views.views.is_empty());
     if server.is_none() {
         handle.close();
     }
-    print_summary(&summary?);
+    let summary = match summary {
+        Err(weir_engine::RunError::StoppedBeforeStart(brokers)) => {
+            eprintln!("stopped while waiting for Kafka at {brokers}; nothing was read");
+            return Ok(Finished { server: None, stop });
+        }
+        other => other?,
+    };
+    print_summary(&summary);
     Ok(Finished { server, stop })
 }
 
@@ -280,31 +332,89 @@ fn print_summary(s: &RunSummary) {
     );
 }
 
+impl WorkloadArgs {
+    fn spec(&self, stream: Stream) -> GeneratorSpec {
+        let g = self;
+        let workload = match stream {
+            Stream::Vibration => Workload::Vibration {
+                sensors: g.sensors,
+                hz: g.hz,
+                blasts_per_hour: g.blasts_per_hour,
+            },
+            Stream::Locations => Workload::Locations {
+                orders: g.orders,
+                deliverers: g.deliverers,
+                ping_s: g.ping_s,
+                budget_min: g.budget_min,
+            },
+        };
+        GeneratorSpec {
+            workload,
+            seed: g.seed,
+            start_ms: weir_engine::source::generator::DEFAULT_START_MS,
+            duration_ms: (g.hours * 3_600_000.0) as i64,
+            count: g.count,
+            jitter_mean_ms: g.jitter_mean_ms,
+            late_frac: g.late_frac,
+            bad_frac: g.bad_frac,
+            rate: None,
+        }
+    }
+}
+
+fn publish(p: PublishArgs) -> Result<ExitCode> {
+    use weir_engine::publish::{publish, PublishOptions};
+    use weir_engine::source::file::FileChunkReader;
+    let (reader, what): (Box<dyn weir_engine::source::ChunkReader>, String) = match (&p.file, p.generate) {
+        (Some(path), _) => (
+            Box::new(
+                FileChunkReader::open(path, 0, 1, 1 << 20)
+                    .with_context(|| format!("cannot read `{}`", path.display()))?,
+            ),
+            path.display().to_string(),
+        ),
+        (None, Some(stream)) => (
+            Box::new(GeneratorReader::new(p.workload.spec(stream), 0, 1 << 20)),
+            "generated events".to_string(),
+        ),
+        (None, None) => anyhow::bail!("give --file FILE or --generate vibration|locations"),
+    };
+    let options = PublishOptions {
+        brokers: p.brokers.clone(),
+        topic: p.topic.clone(),
+        key_field: p.key.clone(),
+        partitions: p.partitions,
+        rate: p.rate,
+        burst: p.burst,
+        limit: p.limit,
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(SIGINT, stop.clone())?;
+    signal_hook::flag::register(SIGTERM, stop.clone())?;
+    eprintln!("publishing {what} to topic `{}` at {}", p.topic, p.brokers);
+    let r =
+        publish(reader, &options, || stop.load(std::sync::atomic::Ordering::Relaxed)).map_err(anyhow::Error::msg)?;
+    let parts: Vec<String> = r.per_partition.iter().map(|(p, n)| format!("{p}:{n}")).collect();
+    println!(
+        "sent {} messages ({:.1} MB) to `{}` in {:.2}s: {:.0} msg/s; keyed by {}{}; per partition {}",
+        r.messages,
+        r.bytes as f64 / 1e6,
+        p.topic,
+        r.elapsed.as_secs_f64(),
+        r.rate(),
+        p.key.as_deref().unwrap_or("(none)"),
+        if r.unkeyed > 0 && p.key.is_some() {
+            format!(" ({} lines without the field sent unkeyed)", r.unkeyed)
+        } else {
+            String::new()
+        },
+        parts.join(" ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn generate(g: GenerateArgs) -> Result<ExitCode> {
-    let workload = match g.stream {
-        Stream::Vibration => Workload::Vibration {
-            sensors: g.sensors,
-            hz: g.hz,
-            blasts_per_hour: g.blasts_per_hour,
-        },
-        Stream::Locations => Workload::Locations {
-            orders: g.orders,
-            deliverers: g.deliverers,
-            ping_s: g.ping_s,
-            budget_min: g.budget_min,
-        },
-    };
-    let spec = GeneratorSpec {
-        workload,
-        seed: g.seed,
-        start_ms: weir_engine::source::generator::DEFAULT_START_MS,
-        duration_ms: (g.hours * 3_600_000.0) as i64,
-        count: g.count,
-        jitter_mean_ms: g.jitter_mean_ms,
-        late_frac: g.late_frac,
-        bad_frac: g.bad_frac,
-        rate: None,
-    };
+    let spec = g.workload.spec(g.stream);
     let reader = GeneratorReader::new(spec, 0, 1 << 20);
     let n = match &g.out {
         Some(path) => {

@@ -11,7 +11,9 @@ use weir_engine::plan::{
     ThresholdPlan, WindowPlan,
 };
 use weir_engine::schema::{Field, FieldType, Schema};
+use weir_engine::sink::kafka::KafkaSinkSpec;
 use weir_engine::source::generator::{GeneratorSpec, Workload, DEFAULT_START_MS};
+use weir_engine::source::kafka::{KafkaSourceSpec, StartPosition};
 use weir_operators::value::ValueType;
 use weir_operators::{AggregateFn, AggregateSpec, WindowSpec};
 
@@ -45,7 +47,7 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
                 // keep indices aligned with names for reference checks
                 sources.push(SourcePlan {
                     name,
-                    kind: SourceKind::File { path: "".into() },
+                    kind: SourceKind::File { paths: Vec::new() },
                     schema: Schema::vibration(),
                     max_out_of_orderness_ms: 0,
                 });
@@ -107,9 +109,6 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
         s.finish("");
         weir_engine::plan::ServePlan { listen }
     });
-    if serve.is_some() && !operators.iter().any(|o| matches!(o.kind, OperatorKind::Latest(_))) {
-        problems.add("serve", "serves the views of `latest` operators, and this job has none");
-    }
     root.finish("");
 
     check_names(&sources, &operators, &problems);
@@ -250,10 +249,26 @@ fn source_plan(name: &str, s: &Section, job: &JobSource) -> Option<SourcePlan> {
     let event_time = s.str("event_time").unwrap_or("ts").to_string();
     let (source_kind, builtin) = match kind {
         Some("file") => {
-            let path = s.req_str("path");
+            // `path` (one partition) or `paths` (one partition per file, like a topic's partitions).
+            let paths = match (s.has("path"), s.has("paths")) {
+                (true, true) => {
+                    s.problem(
+                        "paths",
+                        "give either `path` (one file) or `paths` (one partition per file), not both",
+                    );
+                    None
+                }
+                (false, true) => s.str_list("paths").filter(|p| {
+                    if p.is_empty() {
+                        s.problem("paths", "list at least one file");
+                    }
+                    !p.is_empty()
+                }),
+                _ => s.req_str("path").map(|p| vec![p]),
+            };
             (
-                path.map(|p| SourceKind::File {
-                    path: job.base_dir.join(p),
+                paths.map(|ps| SourceKind::File {
+                    paths: ps.iter().map(|p| job.base_dir.join(p)).collect(),
                 }),
                 None,
             )
@@ -266,13 +281,7 @@ fn source_plan(name: &str, s: &Section, job: &JobSource) -> Option<SourcePlan> {
             });
             (g.map(SourceKind::Generator), builtin)
         }
-        Some("kafka") => {
-            s.problem(
-                "kind",
-                "kafka sources are not available in this build yet; allowed: file, generator",
-            );
-            (None, None)
-        }
+        Some("kafka") => (kafka_source_spec(s).map(SourceKind::Kafka), None),
         Some(other) => {
             s.problem(
                 "kind",
@@ -283,7 +292,7 @@ fn source_plan(name: &str, s: &Section, job: &JobSource) -> Option<SourcePlan> {
         None => (None, None),
     };
     let fields = parse_schema(s, builtin);
-    if matches!(kind, Some("file" | "generator")) {
+    if matches!(kind, Some("file" | "generator" | "kafka")) {
         s.finish("");
     }
     let fields = fields?;
@@ -312,6 +321,72 @@ fn source_plan(name: &str, s: &Section, job: &JobSource) -> Option<SourcePlan> {
         kind: source_kind?,
         schema,
         max_out_of_orderness_ms: ooo,
+    })
+}
+
+/// `start`: "earliest", "latest", or a time to start from (epoch ms, or RFC 3339 like "2026-11-21T08:00:00Z").
+fn start_position(s: &Section) -> Option<StartPosition> {
+    let Some(v) = s.value("start") else {
+        return Some(StartPosition::Earliest);
+    };
+    let parsed = match v {
+        toml::Value::String(t) if t == "earliest" => Some(StartPosition::Earliest),
+        toml::Value::String(t) if t == "latest" => Some(StartPosition::Latest),
+        toml::Value::String(t) => t
+            .parse::<i64>()
+            .ok()
+            .or_else(|| {
+                humantime::parse_rfc3339_weak(t).ok().map(|st| {
+                    st.duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as i64)
+                })
+            })
+            .map(StartPosition::Timestamp),
+        toml::Value::Integer(ms) => Some(StartPosition::Timestamp(*ms)),
+        _ => None,
+    };
+    if parsed.is_none() {
+        s.problem(
+            "start",
+            "expected \"earliest\", \"latest\", epoch milliseconds or an RFC 3339 time like \"2026-11-21T08:00:00Z\"",
+        );
+    }
+    parsed
+}
+
+fn kafka_source_spec(s: &Section) -> Option<KafkaSourceSpec> {
+    let brokers = s.req_str("brokers");
+    let topic = s.req_str("topic");
+    let start = start_position(s);
+    let idle_timeout = s
+        .duration_ms("idle_timeout")
+        .map(|ms| std::time::Duration::from_millis(ms as u64));
+    let stop_at_end = s.bool("stop_at_end").unwrap_or(false);
+    let properties = s.string_map("properties");
+    Some(KafkaSourceSpec {
+        brokers: brokers?.to_string(),
+        topic: topic?.to_string(),
+        start: start?,
+        idle_timeout,
+        stop_at_end,
+        properties,
+    })
+}
+
+fn kafka_sink_spec(s: &Section) -> Option<KafkaSinkSpec> {
+    let brokers = s.req_str("brokers");
+    let topic = s.req_str("topic");
+    let compact = s.bool("compact").unwrap_or(false);
+    let partitions = s.count("partitions", 1).unwrap_or(1) as u32;
+    let timeout = s.duration_ms("delivery_timeout").unwrap_or(120_000);
+    let properties = s.string_map("properties");
+    Some(KafkaSinkSpec {
+        brokers: brokers?.to_string(),
+        topic: topic?.to_string(),
+        compact,
+        partitions,
+        delivery_timeout: std::time::Duration::from_millis(timeout.max(1) as u64),
+        properties,
     })
 }
 
@@ -763,13 +838,7 @@ fn sink_plan(name: &str, s: &Section, sources: &[SourcePlan], operators: &[Opera
                 None => SinkKind::Stdout,
             }
         }
-        Some(k @ "kafka") => {
-            s.problem(
-                "kind",
-                format!("{k} sinks are not available in this build yet; allowed: {SINK_KINDS}"),
-            );
-            SinkKind::Stdout
-        }
+        Some("kafka") => kafka_sink_spec(s).map_or(SinkKind::Stdout, SinkKind::Kafka),
         Some(other) => {
             s.problem("kind", format!("unknown sink kind \"{other}\"; allowed: {SINK_KINDS}"));
             SinkKind::Stdout
@@ -782,7 +851,7 @@ fn sink_plan(name: &str, s: &Section, sources: &[SourcePlan], operators: &[Opera
             "is required: the streams this sink writes, e.g. inputs = [\"hourly\"]",
         );
     }
-    if matches!(kind, Some("parquet" | "jsonl" | "stdout" | "webhook")) {
+    if matches!(kind, Some("parquet" | "jsonl" | "stdout" | "webhook" | "kafka")) {
         s.finish("");
     }
     SinkPlan {

@@ -58,7 +58,13 @@ pub fn delivery_alerts<'s>(
         records,
         "DeliveryAlerts",
         plan.rules,
-        move |key, alert| render(&job, key, alert),
+        {
+            let ctx = ctx.clone();
+            move |key, alert| {
+                ctx.metrics.alert(alert.kind);
+                render(&job, key, alert)
+            }
+        },
         ctx,
     )
 }

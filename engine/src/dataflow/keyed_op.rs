@@ -4,8 +4,7 @@
 //! Outputs are ordered by the step that produced them: a timer's fire time (before any record at or after it),
 //! or the record's position; within one step and key, in the order produced.
 
-use crate::dataflow::{frontier_time, gather, hold_at_frontier, Line, Positioned, RunContext, Time};
-use crate::metrics::Metrics;
+use crate::dataflow::{gather, hold_at_frontier, ordered_frontier, Line, Positioned, RunContext, Time};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
@@ -51,7 +50,9 @@ where
             let mut produced: Vec<(Cause, Key, L::Output)> = Vec::new();
             move |(input, frontier), output| {
                 gather(input, &mut buffer);
-                let f = frontier_time(frontier);
+                let Some(f) = ordered_frontier(frontier, &mut cap, &ctx) else {
+                    return;
+                };
                 let Some(c) = cap.as_mut() else { return };
                 let mut lines: Vec<Line> = Vec::new();
                 // Outputs in production order; `seq` ranks those of one step (record or timer time) and key.
@@ -89,7 +90,6 @@ where
                 timers.advance(&logic, f.map(|t| t as i64), &mut produced);
                 emit(None, &mut produced, &mut lines);
                 if !lines.is_empty() {
-                    Metrics::add(&ctx.metrics.alerts, lines.len() as u64);
                     output.session(&*c).give_iterator(lines.into_iter());
                 }
                 hold_at_frontier(&mut cap, f);

@@ -8,7 +8,7 @@
 
 use crate::dataflow::keyed_op::KeyedRecord;
 use crate::dataflow::source_op::ChunkStream;
-use crate::dataflow::{frontier_time, gather, hold_at_frontier, per_record, Line, RunContext, Time};
+use crate::dataflow::{gather, hold_at_frontier, ordered_frontier, per_record, Line, RunContext, Time};
 use crate::plan::LatestPlan;
 use crate::views::{View, ViewStore};
 use serde::{Deserialize, Serialize};
@@ -99,7 +99,9 @@ pub fn latest<'s>(
             let mut state: LatestValues<Arc<Vec<Value>>> = LatestValues::new(plan.expiry.clone());
             move |(input, frontier), output| {
                 gather(input, &mut buffer);
-                let f = frontier_time(frontier);
+                let Some(f) = ordered_frontier(frontier, &mut cap, &ctx) else {
+                    return;
+                };
                 let Some(c) = cap.as_mut() else { return };
                 let mut lines = Vec::new();
                 let expire = |state: &mut LatestValues<Arc<Vec<Value>>>, upto: i64, lines: &mut Vec<Line>| {

@@ -8,6 +8,7 @@
 
 pub mod dead_letters;
 pub mod delivery_op;
+pub mod kafka_source_op;
 pub mod keyed_op;
 pub mod latest_op;
 pub mod sink_op;
@@ -18,11 +19,13 @@ pub mod window_op;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use weir_operators::Position;
 
 use crate::chunk::StampedChunk;
 use crate::metrics::Metrics;
+use crate::source::kafka::PartitionPositions;
 use timely::communication::Pull;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::channels::Message;
@@ -43,14 +46,26 @@ pub struct Line {
     pub text: String,
 }
 
+/// A Kafka source's read positions: (source name, topic, positions).
+type RegisteredPositions = (String, String, Arc<PartitionPositions>);
+
+/// (source, partition) → final arrival watermark.
+type FinalWatermarks = BTreeMap<(u32, u32), Option<i64>>;
+/// (source, partition, worker) → the time that source instance's capability holds.
+type SourceFrontiers = BTreeMap<(u32, u32, usize), Time>;
+
 /// What every operator of a run shares: counters, and the way to stop everything on a fatal error.
 #[derive(Clone, Default)]
 pub struct RunContext {
     pub metrics: Arc<Metrics>,
     abort: Arc<AtomicBool>,
     error: Arc<Mutex<Option<String>>>,
-    /// Per source that has ended: its final arrival watermark (`None`: no valid record), merged over workers.
-    final_watermarks: Arc<Mutex<std::collections::HashMap<u32, Option<i64>>>>,
+    /// Per (source, partition) that has ended: its final arrival watermark (`None`: no valid record).
+    final_watermarks: Arc<Mutex<FinalWatermarks>>,
+    /// Per source operator instance (source, partition, worker): the time its capability holds.
+    frontiers: Arc<Mutex<SourceFrontiers>>,
+    /// Kafka sources' read positions: (source name, topic, positions).
+    positions: Arc<Mutex<Vec<RegisteredPositions>>>,
 }
 
 impl RunContext {
@@ -76,28 +91,80 @@ impl RunContext {
         self.error.lock().clone()
     }
 
-    /// Reports the arrival watermark after the last record a worker decoded of `source` (max valid ts −
-    /// max_out_of_orderness); called by each worker before its source capability is dropped.
-    pub fn report_final_watermark(&self, source: u32, watermark: Option<i64>) {
+    /// Reports the arrival watermark after the last record a worker decoded of a partition of `source` (max
+    /// valid ts − max_out_of_orderness); called by each worker before it lets go of the partition. Several
+    /// workers may report the same partition (files are decoded in parallel): the maximum wins.
+    pub fn report_final_watermark(&self, source: u32, partition: u32, watermark: Option<i64>) {
         let mut m = self.final_watermarks.lock();
-        let slot = m.entry(source).or_insert(None);
+        let slot = m.entry((source, partition)).or_insert(None);
         *slot = match (*slot, watermark) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
     }
 
-    /// The job watermark just before the end of input: the minimum over all `sources` of their final arrival
-    /// watermarks. A function of the input alone, so operators that must not treat the end of input as +∞
-    /// (view expiry) can still act on exactly the same watermark in every run. `None` if a source reported
-    /// no valid record or has not ended.
+    /// The job watermark just before the end of input: the minimum over all `sources` and their partitions
+    /// of the final arrival watermarks. A function of the input alone, so operators that must not treat the
+    /// end of input as +∞ (view expiry) can still act on exactly the same watermark in every run. `None` if a
+    /// partition had no valid record or a source has not ended.
     pub fn final_watermark(&self, sources: usize) -> Option<i64> {
         let m = self.final_watermarks.lock();
-        (0..sources as u32)
-            .map(|s| m.get(&s).copied().flatten())
-            .collect::<Option<Vec<i64>>>()?
-            .into_iter()
-            .min()
+        let mut min: Option<i64> = None;
+        for s in 0..sources as u32 {
+            let mut any = false;
+            for (_, w) in m.range((s, 0)..=(s, u32::MAX)) {
+                any = true;
+                let w = (*w)?;
+                min = Some(min.map_or(w, |m| m.min(w)));
+            }
+            if !any {
+                return None;
+            }
+        }
+        min
+    }
+
+    /// Publishes what a source operator instance (`id`) holds the job watermark at; `None` once it has let go.
+    pub fn publish_frontier(&self, id: (u32, u32, usize), at: Option<Time>) {
+        let mut m = self.frontiers.lock();
+        match at {
+            Some(t) => {
+                m.insert(id, t);
+            }
+            None => {
+                m.remove(&id);
+            }
+        }
+    }
+
+    /// The job watermark: the least time any source instance still holds (`None` when none holds one).
+    pub fn job_watermark(&self) -> Option<Time> {
+        self.frontiers.lock().values().min().copied()
+    }
+
+    /// Registers a Kafka source's partition positions for the metrics endpoint (and checkpoints).
+    pub fn register_positions(&self, source: &str, topic: &str, positions: Arc<PartitionPositions>) {
+        self.positions
+            .lock()
+            .push((source.to_string(), topic.to_string(), positions));
+    }
+
+    /// The Prometheus exposition of this run's metrics.
+    pub fn render_metrics(&self) -> String {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let mut partitions = Vec::new();
+        for (source, topic, p) in self.positions.lock().iter() {
+            for (partition, next, lag) in p.snapshot() {
+                partitions.push((source.clone(), topic.clone(), partition, next, lag));
+            }
+        }
+        self.metrics.render(&crate::metrics::RunGauges {
+            watermark_ms: self.job_watermark().map(|t| t as i64),
+            now_ms,
+            partitions,
+        })
     }
 }
 
@@ -150,6 +217,22 @@ where
             });
         }
     })
+}
+
+/// The frontier an ordered operator acts on: `Some(None)` once its input has ended (apply and fire
+/// everything), but `None` when the job was *stopped* (SIGTERM, or a failure): then nothing more is applied
+/// or fired — a window still open is not emitted half-full — and the operator lets go of its capability.
+pub fn ordered_frontier(
+    frontier: &timely::progress::frontier::MutableAntichain<Time>,
+    cap: &mut Option<Capability<Time>>,
+    ctx: &RunContext,
+) -> Option<Option<Time>> {
+    let f = frontier_time(frontier);
+    if f.is_none() && ctx.aborted() {
+        *cap = None;
+        return None;
+    }
+    Some(f)
 }
 
 /// The frontier of a totally ordered input: `None` once the input has ended.

@@ -67,6 +67,9 @@ pub fn line_sink(
             }
             let ready = take_ready(&mut pending, f, |l| l.pos.lt, Ord::cmp);
             let mut result = w.write(&ready);
+            if result.is_ok() {
+                ctx.metrics.records_written(&name, ready.len() as u64);
+            }
             if result.is_ok() && f.is_none() {
                 result = w.finish();
             }
@@ -135,6 +138,9 @@ pub fn parquet_sink(
                 .map(|r| r.row)
                 .collect();
             let result = w.write(&ready).and_then(|_| w.close_ready(f));
+            if result.is_ok() {
+                ctx.metrics.records_written(&name, ready.len() as u64);
+            }
             if let Err(e) = result {
                 ctx.fail(format!("sink `{name}`: {e}"));
                 w.abort();
@@ -169,8 +175,12 @@ pub fn webhook_sink<'s>(
                 if let Some(s) = sender.as_mut() {
                     let mut failed = Vec::new();
                     for line in take_ready(&mut pending, f, |l| l.pos.lt, Ord::cmp) {
-                        if let Err(reason) = s.send(&line.text) {
-                            crate::metrics::Metrics::add(&ctx.metrics.dead_letters, 1);
+                        let sent = s.send(&line.text);
+                        if sent.is_ok() {
+                            ctx.metrics.records_written(&name, 1);
+                        }
+                        if let Err(reason) = sent {
+                            ctx.metrics.dead_letter(&name, &reason);
                             failed.push(crate::dataflow::dead_letters::render(
                                 &name,
                                 line.pos,

@@ -29,6 +29,8 @@ const CHUNKS_PER_ACTIVATION: usize = 2;
 pub struct SourceSetup {
     pub name: String,
     pub source_index: u32,
+    /// The partition this operator reads (a file source's files are its partitions).
+    pub partition: u32,
     pub reader: Box<dyn ChunkReader>,
     pub decoder: Decoder,
     pub sequencer: Arc<ChunkSequencer>,
@@ -39,6 +41,7 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
     let SourceSetup {
         name,
         source_index,
+        partition,
         mut reader,
         mut decoder,
         sequencer,
@@ -46,6 +49,7 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
     } = setup;
     source(scope, &format!("Source({name})"), move |capability, info| {
         let activator = scope.activator_for(info.address.clone());
+        let worker_index = scope.worker().index();
         sequencer.register(scope.worker().sync_activator_for(info.address.to_vec()));
         let mut cap = Some(capability);
         let mut pending: BTreeMap<u64, DecodedChunk> = BTreeMap::new();
@@ -56,6 +60,7 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
         move |output| {
             if ctx.aborted() {
                 cap = None;
+                ctx.publish_frontier((source_index, partition, worker_index), None);
                 return;
             }
             let Some(c) = cap.as_mut() else { return };
@@ -65,8 +70,10 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
                 match reader.next_chunk() {
                     Ok(Some((k, bytes))) => {
                         let decoded = DecodedChunk::decode(&mut decoder, bytes);
-                        Metrics::add(&ctx.metrics.records_in, decoded.len() as u64);
-                        Metrics::add(&ctx.metrics.dead_letters, decoded.invalid.len() as u64);
+                        ctx.metrics.records_read(&name, decoded.len() as u64);
+                        for bad in &decoded.invalid {
+                            ctx.metrics.dead_letter(&name, &bad.reason);
+                        }
                         sequencer.publish(
                             k,
                             ChunkSummary {
@@ -98,10 +105,11 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
                 let chunk = pending.remove(&k).expect("pending chunk");
                 let stamped = StampedChunk {
                     source: source_index,
-                    partition: 0,
+                    partition,
                     line_base: prefix.line_base,
                     prefix_max: prefix.max_before,
                     max_out_of_orderness_ms: ooo,
+                    floor: None,
                     chunk,
                 };
                 let t = stamped.first_logical_time().max(*c.time());
@@ -110,7 +118,8 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
             }
 
             if exhausted && pending.is_empty() {
-                ctx.report_final_watermark(source_index, own_max.map(|m| m.saturating_sub(ooo)));
+                ctx.report_final_watermark(source_index, partition, own_max.map(|m| m.saturating_sub(ooo)));
+                ctx.publish_frontier((source_index, partition, worker_index), None);
                 cap = None;
                 return;
             }
@@ -119,6 +128,7 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
             if bound > *c.time() {
                 c.downgrade(&bound);
             }
+            ctx.publish_frontier((source_index, partition, worker_index), Some(*c.time()));
             // Blocked on chunks other workers decode: the sequencer wakes us when they are published.
             if progressed || (!exhausted && pending.len() < MAX_PENDING) {
                 activator.activate();

@@ -3,8 +3,7 @@
 
 use crate::dataflow::source_op::ChunkStream;
 use crate::dataflow::window_op::key_of;
-use crate::dataflow::{frontier_time, gather, hold_at_frontier, per_record, Line, Positioned, RunContext, Time};
-use crate::metrics::Metrics;
+use crate::dataflow::{gather, hold_at_frontier, ordered_frontier, per_record, Line, Positioned, RunContext, Time};
 use crate::plan::ThresholdPlan;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::Exchange;
@@ -59,10 +58,11 @@ pub fn threshold<'s>(
             let mut alerter = ThresholdAlerter::new(plan.above, plan.cooldown_ms);
             move |(input, frontier), output| {
                 gather(input, &mut buffer);
-                let f = frontier_time(frontier);
+                let Some(f) = ordered_frontier(frontier, &mut cap, &ctx) else {
+                    return;
+                };
                 let Some(c) = cap.as_mut() else { return };
                 let mut session = output.session(c);
-                let mut n = 0;
                 for (pos, r) in buffer.drain_before(f) {
                     if alerter.observe(&r.key, r.ts, r.value) {
                         let key = r.key.display();
@@ -80,11 +80,10 @@ pub fn threshold<'s>(
                             seq: 0,
                             text: alert.to_json(),
                         });
-                        n += 1;
+                        ctx.metrics.alert(&plan.alert_kind);
                     }
                 }
                 drop(session);
-                Metrics::add(&ctx.metrics.alerts, n);
                 hold_at_frontier(&mut cap, f);
             }
         },

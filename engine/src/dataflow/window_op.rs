@@ -4,7 +4,7 @@
 use crate::chunk::StampedChunk;
 use crate::dataflow::dead_letters::render;
 use crate::dataflow::source_op::ChunkStream;
-use crate::dataflow::{frontier_time, gather, hold_at_frontier, Line, Positioned, RunContext, Time};
+use crate::dataflow::{gather, hold_at_frontier, ordered_frontier, Line, Positioned, RunContext, Time};
 use crate::metrics::Metrics;
 use crate::plan::WindowPlan;
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 use weir_operators::window::lateness;
-use weir_operators::{logical_time, EventOrderBuffer, Key, Position, Values, WindowAggregator, WindowRow};
+use weir_operators::{EventOrderBuffer, Key, Position, Values, WindowAggregator, WindowRow};
 
 /// A record on its way to its key's worker: its key fields, then the fields aggregates read, then the
 /// carried fields, in one inline list (no allocation per record).
@@ -73,10 +73,7 @@ fn feed<'s>(
                         let ts = chunk.chunk.ts[i];
                         let awm = chunk.awm(i);
                         let (any_late, all_late) = lateness(&plan.window, plan.allowed_lateness_ms, ts, awm);
-                        let pos = Position {
-                            lt: logical_time(awm),
-                            ..chunk.position(i)
-                        };
+                        let pos = chunk.position(i);
                         if any_late {
                             late_count += 1;
                             ls.give(render(&source_name, pos, "late", chunk.raw(chunk.chunk.range[i])));
@@ -100,7 +97,7 @@ fn feed<'s>(
                         }
                     }
                 }
-                Metrics::add(&ctx.metrics.late, late_count);
+                ctx.metrics.late_records(&source_name, late_count);
             });
         }
     });
@@ -122,7 +119,9 @@ pub fn window<'s>(
         let mut agg = WindowAggregator::new(plan.window, plan.allowed_lateness_ms, plan.aggregates.clone());
         move |(input, frontier), output| {
             gather(input, &mut buffer);
-            let f = frontier_time(frontier);
+            let Some(f) = ordered_frontier(frontier, &mut cap, &ctx) else {
+                return;
+            };
             let Some(c) = cap.as_mut() else { return };
             let (nk, nv) = (plan.key.len(), plan.values.len());
             for (_, r) in buffer.drain_before(f) {

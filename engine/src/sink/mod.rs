@@ -5,6 +5,7 @@
 //! sees a partial file under its final name.
 
 pub mod jsonl;
+pub mod kafka;
 pub mod parquet;
 pub mod webhook;
 

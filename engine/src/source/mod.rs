@@ -1,10 +1,11 @@
-//! Sources of raw JSONL chunks: files and the built-in generators.
+//! Sources of raw JSONL chunks: files, the built-in generators, and Kafka topics.
 //!
 //! A source here only produces bytes, cut into chunks at line boundaries; decoding, sequencing and timely
 //! progress live in [`crate::dataflow::source_op`].
 
 pub mod file;
 pub mod generator;
+pub mod kafka;
 
 use std::sync::Arc;
 

@@ -116,6 +116,35 @@ impl<'a> Section<'a> {
         Some(i as u64)
     }
 
+    /// `true`/`false`, also written as a string (so `${VAR:-false}` works).
+    pub fn bool(&self, key: &str) -> Option<bool> {
+        match self.get(key)? {
+            toml::Value::Boolean(b) => Some(*b),
+            toml::Value::String(s) if s == "true" || s == "false" => Some(s == "true"),
+            v => {
+                self.wrong(key, "true or false", v);
+                None
+            }
+        }
+    }
+
+    /// A table of settings whose values are passed on as strings (e.g. librdkafka `properties`).
+    pub fn string_map(&self, key: &str) -> Vec<(String, String)> {
+        let Some(t) = self.table(key) else { return Vec::new() };
+        t.entries()
+            .filter_map(|(k, v)| match v {
+                toml::Value::String(s) => Some((k.clone(), s.clone())),
+                toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
+                    Some((k.clone(), v.to_string()))
+                }
+                other => {
+                    t.wrong(k, "a string, number or boolean", other);
+                    None
+                }
+            })
+            .collect()
+    }
+
     pub fn float(&self, key: &str) -> Option<f64> {
         match self.get(key)? {
             toml::Value::Integer(i) => Some(*i as f64),

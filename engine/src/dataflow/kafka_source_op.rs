@@ -1,0 +1,197 @@
+//! The Kafka source operator: one instance per worker, reading the partitions `p` with `p mod W = worker`,
+//! turning each poll's messages into one stamped chunk per partition.
+//!
+//! **Watermarks (DESIGN §2).** Each partition keeps the largest valid event time read so far; a record's
+//! arrival watermark is that maximum before it minus `max_out_of_orderness`. A worker's capability is the
+//! least next logical time over its partitions, so the job watermark (timely's frontier) is the minimum over
+//! all partitions, and results are a function of the partitions' contents alone.
+//!
+//! **Idleness.** A partition that delivered nothing for `idle_timeout` stops holding the capability back. A
+//! worker whose partitions are all idle follows the least capability of the other workers of this source.
+//! When an idle partition's data resumes, its records arrive no earlier than the worker's capability (the
+//! chunk's `floor`): windows the job watermark already closed see them as late, as they would in Flink.
+//! Idleness depends on wall-clock time, so it is the one thing that can make two runs differ; without an
+//! `idle_timeout` it never happens.
+//!
+//! **Back-pressure.** Records the source emitted at a time the end of the dataflow (a probe on every sink
+//! input) has not passed yet are *in flight*. Above [`MAX_IN_FLIGHT`] the source stops polling, librdkafka's
+//! bounded prefetch queue fills and it stops fetching: memory stays bounded when sinks are slow. Records at the
+//! source's own capability time do not count (they cannot retire until the source moves on).
+
+use crate::chunk::{DecodedChunk, StampedChunk};
+use crate::dataflow::source_op::ChunkStream;
+use crate::dataflow::{RunContext, Time};
+use crate::decode::Decoder;
+use crate::metrics::Metrics;
+use crate::source::kafka::{KafkaPartitionReader, MessageBatch};
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use timely::dataflow::Scope;
+use weir_operators::logical_time;
+
+/// Records in flight per worker before the source pauses.
+pub const MAX_IN_FLIGHT: u64 = 200_000;
+/// Messages taken from the consumer per activation, so the operators downstream get their turn.
+const MESSAGES_PER_ACTIVATION: usize = 8_192;
+/// How soon to look again when nothing was ready.
+const POLL_AGAIN: Duration = Duration::from_millis(5);
+
+/// Per worker of one Kafka source: the capability it holds, or `None` when all its partitions are idle.
+pub type WorkerBounds = Arc<Mutex<Vec<Option<Time>>>>;
+
+/// Everything one worker's Kafka source operator needs.
+pub struct KafkaSourceSetup {
+    pub name: String,
+    pub source_index: u32,
+    /// `None` when this worker owns no partition.
+    pub reader: Option<KafkaPartitionReader>,
+    pub decoder: Decoder,
+    pub max_out_of_orderness_ms: i64,
+    pub idle_timeout: Option<Duration>,
+    pub bounds: WorkerBounds,
+    pub probe: ProbeHandle<Time>,
+}
+
+struct PartitionState {
+    max_ts: Option<i64>,
+    last_data: Instant,
+}
+
+impl PartitionState {
+    /// The least logical time the partition's next record can have.
+    fn next_time(&self, ooo: i64) -> Time {
+        logical_time(self.max_ts.map(|m| m.saturating_sub(ooo)))
+    }
+}
+
+pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: RunContext) -> ChunkStream<'s> {
+    let KafkaSourceSetup {
+        name,
+        source_index,
+        reader,
+        mut decoder,
+        max_out_of_orderness_ms: ooo,
+        idle_timeout,
+        bounds,
+        probe,
+    } = setup;
+    source(scope, &format!("KafkaSource({name})"), move |capability, info| {
+        let activator = scope.activator_for(info.address.clone());
+        let worker = scope.worker().index();
+        let id = (source_index, u32::MAX, worker);
+        let mut cap = Some(capability);
+        let mut reader = reader;
+        let now = Instant::now();
+        let mut partitions: BTreeMap<i32, PartitionState> = reader
+            .iter()
+            .flat_map(|r| r.partitions())
+            .map(|p| {
+                (
+                    p,
+                    PartitionState {
+                        max_ts: None,
+                        last_data: now,
+                    },
+                )
+            })
+            .collect();
+        let mut batches: BTreeMap<i32, MessageBatch> = BTreeMap::new();
+        // (time, records) emitted and not yet passed by the probe.
+        let mut in_flight: VecDeque<(Time, u64)> = VecDeque::new();
+        let mut reported_bytes = 0u64;
+        move |output| {
+            let finish = |cap: &mut Option<_>| {
+                *cap = None;
+                bounds.lock()[worker] = None;
+                ctx.publish_frontier(id, None);
+            };
+            if ctx.aborted() || partitions.is_empty() {
+                finish(&mut cap);
+                return;
+            }
+            let Some(c) = cap.as_mut() else { return };
+            let Some(r) = reader.as_mut() else { return };
+
+            // Back-pressure: retire what the end of the dataflow has passed.
+            let passed = probe.with_frontier(|f| f.iter().min().copied());
+            while let Some(&(t, _)) = in_flight.front() {
+                if passed.is_none_or(|p| t < p) {
+                    in_flight.pop_front();
+                } else {
+                    break;
+                }
+            }
+            let waiting: u64 = in_flight.iter().filter(|(t, _)| t < c.time()).map(|(_, n)| n).sum();
+            let mut polled = 0;
+            let mut ended = Vec::new();
+            if waiting <= MAX_IN_FLIGHT {
+                let outcome = r.poll(MESSAGES_PER_ACTIVATION, &mut batches);
+                polled = outcome.messages;
+                ended = outcome.ended;
+            }
+
+            let now = Instant::now();
+            for (p, b) in std::mem::take(&mut batches) {
+                let decoded = DecodedChunk::decode_messages(&mut decoder, b.raw.into(), &b.ranges, b.offsets);
+                ctx.metrics.records_read(&name, decoded.len() as u64);
+                for bad in &decoded.invalid {
+                    ctx.metrics.dead_letter(&name, &bad.reason);
+                }
+                let state = partitions.get_mut(&p).expect("own partition");
+                let stamped = StampedChunk {
+                    source: source_index,
+                    partition: p as u32,
+                    line_base: 0,
+                    prefix_max: state.max_ts,
+                    max_out_of_orderness_ms: ooo,
+                    floor: Some(*c.time() as i64),
+                    chunk: decoded,
+                };
+                state.max_ts = state.max_ts.max(stamped.chunk.max_ts);
+                state.last_data = now;
+                let t = stamped.first_logical_time().max(*c.time());
+                in_flight.push_back((t, stamped.chunk.lines));
+                output.session(&c.delayed(&t)).give(Arc::new(stamped));
+            }
+            let bytes = r.bytes_read();
+            Metrics::add(&ctx.metrics.bytes_read, bytes - reported_bytes);
+            reported_bytes = bytes;
+
+            for p in ended {
+                if let Some(state) = partitions.remove(&p) {
+                    ctx.report_final_watermark(source_index, p as u32, state.max_ts.map(|m| m.saturating_sub(ooo)));
+                    r.release(p);
+                }
+            }
+            if partitions.is_empty() {
+                finish(&mut cap);
+                return;
+            }
+
+            let active = partitions
+                .values()
+                .filter(|s| idle_timeout.is_none_or(|d| now.duration_since(s.last_data) < d))
+                .map(|s| s.next_time(ooo))
+                .min();
+            let bound = {
+                let mut b = bounds.lock();
+                b[worker] = active.map(|t| t.max(*c.time()));
+                // All idle: follow the other workers of this source, if any is active.
+                active.or_else(|| b.iter().flatten().min().copied())
+            };
+            if let Some(t) = bound.filter(|t| t > c.time()) {
+                c.downgrade(&t);
+            }
+            ctx.publish_frontier(id, Some(*c.time()));
+            if polled > 0 {
+                activator.activate();
+            } else {
+                activator.activate_after(POLL_AGAIN);
+            }
+        }
+    })
+}

@@ -1,0 +1,245 @@
+//! Kafka as a sink: alerts and changelogs as keyed JSON messages.
+//!
+//! Each line is a JSON object with a `key` (alerts: the alert's key; changelogs: the view key), which becomes
+//! the message key, so one key's messages stay in one partition, in order. The line's `kind`, `job`, `view`
+//! and `op` fields, where present, are copied into headers. A changelog `delete` is written as a tombstone
+//! (no value; headers `view` and `op`), which is what a `cleanup.policy=compact` topic needs to forget a key.
+//!
+//! The producer is idempotent (`enable.idempotence=true`, `acks=all`): librdkafka retries transient failures
+//! without duplicating or reordering. A message it finally gives up on (after `delivery_timeout`) fails the
+//! sink, and with it the job, with the broker's reason: never a silent drop.
+
+use crate::dataflow::Line;
+use crate::sink::LineWriter;
+use parking_lot::Mutex;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use std::io;
+use std::time::{Duration, Instant};
+
+/// A Kafka sink as the job defines it.
+#[derive(Clone, Debug)]
+pub struct KafkaSinkSpec {
+    pub brokers: String,
+    pub topic: String,
+    /// Create the topic with `cleanup.policy=compact` if it does not exist (changelogs).
+    pub compact: bool,
+    /// Partitions of the topic if weir creates it.
+    pub partitions: u32,
+    pub delivery_timeout: Duration,
+    /// Extra librdkafka settings (`properties` in the job), applied last.
+    pub properties: Vec<(String, String)>,
+}
+
+/// Keeps the first delivery failure and reports connection trouble on stderr (at most every 10 s).
+pub struct DeliveryReport {
+    label: String,
+    failure: Mutex<Option<String>>,
+    last_report: Mutex<Option<Instant>>,
+}
+
+impl DeliveryReport {
+    fn new(label: String) -> Self {
+        Self {
+            label,
+            failure: Mutex::new(None),
+            last_report: Mutex::new(None),
+        }
+    }
+
+    fn report(&self, message: &str) {
+        let mut last = self.last_report.lock();
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            *last = Some(Instant::now());
+            eprintln!("weir: {}: {message}", self.label);
+        }
+    }
+}
+
+impl ClientContext for DeliveryReport {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.report(&format!("{reason} ({error}); retrying"));
+    }
+}
+
+impl ProducerContext for DeliveryReport {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            let mut f = self.failure.lock();
+            if f.is_none() {
+                *f = Some(e.to_string());
+            }
+        }
+    }
+}
+
+fn client_config(spec: &KafkaSinkSpec) -> ClientConfig {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &spec.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", spec.delivery_timeout.as_millis().to_string())
+        .set("reconnect.backoff.max.ms", "2000");
+    for (k, v) in &spec.properties {
+        cfg.set(k, v);
+    }
+    cfg
+}
+
+/// Waits until the brokers answer (printing why it waits every 10 s) and creates the topic if it is missing.
+pub fn ensure_topic(spec: &KafkaSinkSpec, label: &str, stopped: impl Fn() -> bool) -> Result<(), String> {
+    let report = DeliveryReport::new(label.to_string());
+    let admin: AdminClient<DeliveryReport> = client_config(spec)
+        .create_with_context(report)
+        .map_err(|e| format!("cannot create a Kafka client for `{}`: {e}", spec.brokers))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| e.to_string())?;
+    loop {
+        if stopped() {
+            return Err("stopped while waiting for the broker".into());
+        }
+        match admin.inner().fetch_metadata(Some(&spec.topic), Duration::from_secs(3)) {
+            Ok(md) => {
+                let exists = md
+                    .topics()
+                    .iter()
+                    .any(|t| t.name() == spec.topic && t.error().is_none() && !t.partitions().is_empty());
+                if exists {
+                    return Ok(());
+                }
+                let mut topic = NewTopic::new(&spec.topic, spec.partitions as i32, TopicReplication::Fixed(1));
+                if spec.compact {
+                    topic = topic.set("cleanup.policy", "compact");
+                }
+                let created = runtime.block_on(admin.create_topics([&topic], &AdminOptions::new()));
+                match created.map(|mut r| r.pop()) {
+                    Ok(Some(Ok(_))) | Ok(Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists)))) => {
+                        eprintln!(
+                            "weir: {label}: created topic `{}` ({} partitions{})",
+                            spec.topic,
+                            spec.partitions,
+                            if spec.compact { ", cleanup.policy=compact" } else { "" }
+                        );
+                        return Ok(());
+                    }
+                    Ok(Some(Err((_, code)))) => {
+                        return Err(format!("cannot create topic `{}`: {code}", spec.topic));
+                    }
+                    Ok(None) | Err(_) => admin.inner().context().report("creating the topic failed; retrying"),
+                }
+            }
+            Err(e) => admin.inner().context().report(&format!(
+                "cannot reach Kafka brokers {} ({e}); retrying until they answer",
+                spec.brokers
+            )),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Writes lines to a topic (on worker 0, in the deterministic output order).
+pub struct KafkaLineWriter {
+    producer: ThreadedProducer<DeliveryReport>,
+    topic: String,
+    delivery_timeout: Duration,
+}
+
+/// The string form of a JSON field, for keys and headers.
+fn text_of(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+impl KafkaLineWriter {
+    pub fn create(spec: &KafkaSinkSpec, label: String) -> io::Result<Self> {
+        let producer = client_config(spec)
+            .create_with_context(DeliveryReport::new(label))
+            .map_err(io::Error::other)?;
+        Ok(Self {
+            producer,
+            topic: spec.topic.clone(),
+            delivery_timeout: spec.delivery_timeout,
+        })
+    }
+
+    fn failure(&self) -> io::Result<()> {
+        match self.producer.context().failure.lock().as_ref() {
+            Some(e) => Err(io::Error::other(format!(
+                "delivery to Kafka topic `{}` failed: {e}",
+                self.topic
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn send(&self, line: &Line) -> io::Result<()> {
+        let parsed: serde_json::Value = serde_json::from_str(&line.text).map_err(io::Error::other)?;
+        let key = parsed.get("key").and_then(text_of);
+        let mut headers = OwnedHeaders::new();
+        for name in ["kind", "job", "view", "op"] {
+            if let Some(v) = parsed.get(name).and_then(text_of) {
+                headers = headers.insert(Header {
+                    key: name,
+                    value: Some(v.as_bytes()),
+                });
+            }
+        }
+        let tombstone = parsed.get("op").and_then(|v| v.as_str()) == Some("delete");
+        let deadline = Instant::now() + self.delivery_timeout;
+        let mut record = BaseRecord::to(&self.topic).headers(headers);
+        if let Some(k) = &key {
+            record = record.key(k.as_str());
+        }
+        if !tombstone {
+            record = record.payload(line.text.as_str());
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                // The local queue is full: wait for deliveries to make room (bounded by the delivery timeout).
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) if Instant::now() < deadline => {
+                    self.failure()?;
+                    std::thread::sleep(Duration::from_millis(5));
+                    record = r;
+                }
+                Err((e, _)) => {
+                    return Err(io::Error::other(format!(
+                        "cannot send to Kafka topic `{}`: {e}",
+                        self.topic
+                    )))
+                }
+            }
+        }
+    }
+}
+
+impl LineWriter for KafkaLineWriter {
+    fn write(&mut self, lines: &[Line]) -> io::Result<()> {
+        self.failure()?;
+        for l in lines {
+            self.send(l)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every message is acknowledged by the broker.
+    fn finish(&mut self) -> io::Result<()> {
+        self.producer
+            .flush(self.delivery_timeout)
+            .map_err(|e| io::Error::other(format!("flushing Kafka topic `{}`: {e}", self.topic)))?;
+        self.failure()
+    }
+
+    fn abort(&mut self) {}
+}

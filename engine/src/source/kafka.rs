@@ -1,0 +1,366 @@
+//! Kafka as a source: connecting patiently (saying why it waits), giving each worker its partitions with
+//! `assign()`, and reading message values in batches per partition.
+//!
+//! I/O only. Watermarks, idleness and timely progress are in [`crate::dataflow::kafka_source_op`]; decoding is
+//! the same as for files ([`crate::chunk::DecodedChunk::decode_messages`]).
+//!
+//! The reader tracks the next offset of every partition it owns and drops any message below it, so a
+//! re-assignment (after the topic disappeared and came back, or a broker restart) can never make the engine
+//! count a record twice. Offsets it cannot fetch (a partition recreated shorter than the position already
+//! read) are waited for, never skipped: `auto.offset.reset` is `error`, and the reader re-seeks every second.
+
+use parking_lot::Mutex;
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::statistics::Statistics;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where a Kafka source starts reading when it has no saved position.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StartPosition {
+    Earliest,
+    Latest,
+    /// The first message with a timestamp at or after this (epoch ms).
+    Timestamp(i64),
+}
+
+/// A Kafka source as the job defines it.
+#[derive(Clone, Debug)]
+pub struct KafkaSourceSpec {
+    pub brokers: String,
+    pub topic: String,
+    pub start: StartPosition,
+    /// A partition with no data for this long stops holding back the job watermark until data arrives.
+    pub idle_timeout: Option<Duration>,
+    /// Stop each partition once it has been read to its end (backfills, tests); otherwise run until stopped.
+    pub stop_at_end: bool,
+    /// Extra librdkafka settings (`properties` in the job), applied last.
+    pub properties: Vec<(String, String)>,
+}
+
+/// Why a Kafka client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaSourceError {
+    #[error("cannot create a Kafka client for `{brokers}`: {cause}")]
+    Client { brokers: String, cause: KafkaError },
+    #[error("topic `{topic}`: cannot find offsets for start timestamp {ts}: {cause}")]
+    StartOffsets { topic: String, ts: i64, cause: KafkaError },
+    #[error("stopped while waiting for the broker")]
+    Stopped,
+}
+
+/// Per-partition figures librdkafka reports (high watermarks) and the engine's own read positions, for
+/// consumer-lag metrics and checkpoints.
+#[derive(Debug, Default)]
+pub struct PartitionPositions {
+    /// partition → (next offset to read, high watermark as last reported by the broker).
+    inner: Mutex<BTreeMap<i32, (i64, Option<i64>)>>,
+}
+
+impl PartitionPositions {
+    pub fn set_next(&self, partition: i32, next: i64) {
+        self.inner.lock().entry(partition).or_insert((0, None)).0 = next;
+    }
+    fn set_high(&self, partition: i32, high: i64) {
+        if let Some(e) = self.inner.lock().get_mut(&partition) {
+            e.1 = Some(high);
+        }
+    }
+    /// `(partition, next offset, lag)` for every partition read so far; lag is `None` until the broker has
+    /// reported a high watermark.
+    pub fn snapshot(&self) -> Vec<(i32, i64, Option<i64>)> {
+        self.inner
+            .lock()
+            .iter()
+            .map(|(p, (next, high))| (*p, *next, high.map(|h| (h - next).max(0))))
+            .collect()
+    }
+}
+
+/// Reports connection problems on stderr (at most every 10 s, saying that it retries) and feeds the
+/// broker's high watermarks into [`PartitionPositions`].
+pub struct ReportingContext {
+    label: String,
+    topic: String,
+    last_report: Mutex<Option<Instant>>,
+    positions: Arc<PartitionPositions>,
+}
+
+const REPORT_EVERY: Duration = Duration::from_secs(10);
+
+impl ReportingContext {
+    pub fn new(label: String, topic: String, positions: Arc<PartitionPositions>) -> Self {
+        Self {
+            label,
+            topic,
+            last_report: Mutex::new(None),
+            positions,
+        }
+    }
+
+    /// Prints `message` unless something was printed in the last 10 s.
+    pub fn report(&self, message: &str) {
+        let mut last = self.last_report.lock();
+        if last.is_none_or(|t| t.elapsed() >= REPORT_EVERY) {
+            *last = Some(Instant::now());
+            eprintln!("weir: {}: {message}", self.label);
+        }
+    }
+}
+
+impl ClientContext for ReportingContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        // The end of a partition is news for `stop_at_end`, not a problem.
+        if matches!(error, KafkaError::Global(RDKafkaErrorCode::PartitionEOF)) {
+            return;
+        }
+        self.report(&format!("{reason} ({error}); retrying"));
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        if let Some(t) = statistics.topics.get(&self.topic) {
+            for (p, s) in &t.partitions {
+                if *p >= 0 && s.hi_offset >= 0 {
+                    self.positions.set_high(*p, s.hi_offset);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for ReportingContext {}
+
+pub type WeirConsumer = BaseConsumer<ReportingContext>;
+
+fn consumer(spec: &KafkaSourceSpec, context: ReportingContext) -> Result<WeirConsumer, KafkaSourceError> {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &spec.brokers)
+        // assign() only: the group id is never used for membership or commits.
+        .set("group.id", "weir")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", if spec.stop_at_end { "true" } else { "false" })
+        .set("auto.offset.reset", "error")
+        .set("statistics.interval.ms", "1000")
+        // Bounds what librdkafka prefetches per partition (back-pressure: it stops fetching when full).
+        .set("queued.max.messages.kbytes", "16384")
+        .set("fetch.wait.max.ms", "100")
+        .set("reconnect.backoff.max.ms", "2000");
+    for (k, v) in &spec.properties {
+        cfg.set(k, v);
+    }
+    cfg.create_with_context(context)
+        .map_err(|cause| KafkaSourceError::Client {
+            brokers: spec.brokers.clone(),
+            cause,
+        })
+}
+
+/// Waits until the brokers answer and the topic exists, printing why it waits every 10 s; returns the
+/// topic's partition count. Gives up only when `stopped()` says so.
+pub fn wait_for_partitions(
+    spec: &KafkaSourceSpec,
+    label: &str,
+    stopped: impl Fn() -> bool,
+) -> Result<u32, KafkaSourceError> {
+    let ctx = ReportingContext::new(label.to_string(), spec.topic.clone(), Arc::default());
+    let c = consumer(spec, ctx)?;
+    loop {
+        if stopped() {
+            return Err(KafkaSourceError::Stopped);
+        }
+        match c.fetch_metadata(Some(&spec.topic), Duration::from_secs(3)) {
+            Ok(md) => match md.topics().iter().find(|t| t.name() == spec.topic) {
+                Some(t) if t.error().is_none() && !t.partitions().is_empty() => return Ok(t.partitions().len() as u32),
+                _ => c.context().report(&format!(
+                    "topic `{}` does not exist on {} yet; waiting for it (create it, e.g. `tansu topic create \
+                     --broker tcp://{} --partitions 4 {}`)",
+                    spec.topic, spec.brokers, spec.brokers, spec.topic
+                )),
+            },
+            Err(e) => c.context().report(&format!(
+                "cannot reach Kafka brokers {} ({e}); retrying until they answer",
+                spec.brokers
+            )),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// One partition's messages from one poll: values back to back, with their ranges and offsets.
+#[derive(Default)]
+pub struct MessageBatch {
+    pub raw: Vec<u8>,
+    pub ranges: Vec<(u32, u32)>,
+    pub offsets: Vec<u64>,
+}
+
+/// What a poll brought besides messages.
+#[derive(Default)]
+pub struct PollOutcome {
+    pub messages: usize,
+    /// Partitions that reached their end (only with `stop_at_end`).
+    pub ended: Vec<i32>,
+}
+
+/// The partitions of one topic that one worker reads.
+pub struct KafkaPartitionReader {
+    consumer: WeirConsumer,
+    topic: String,
+    /// partition → next offset to read (`None` before the first message: start position applies).
+    next: BTreeMap<i32, Option<i64>>,
+    start: StartPosition,
+    positions: Arc<PartitionPositions>,
+    reseek_at: Option<Instant>,
+    bytes: u64,
+}
+
+impl KafkaPartitionReader {
+    /// Assigns `partitions` of the spec's topic, each at its saved offset from `resume_at` or else at the
+    /// spec's start position.
+    pub fn open(
+        spec: &KafkaSourceSpec,
+        label: String,
+        partitions: Vec<i32>,
+        resume_at: &BTreeMap<i32, i64>,
+        positions: Arc<PartitionPositions>,
+    ) -> Result<Self, KafkaSourceError> {
+        let ctx = ReportingContext::new(label, spec.topic.clone(), positions.clone());
+        let consumer = consumer(spec, ctx)?;
+        let next = partitions.iter().map(|p| (*p, resume_at.get(p).copied())).collect();
+        let mut reader = Self {
+            consumer,
+            topic: spec.topic.clone(),
+            next,
+            start: spec.start.clone(),
+            positions,
+            reseek_at: None,
+            bytes: 0,
+        };
+        for (p, n) in &reader.next {
+            if let Some(n) = n {
+                reader.positions.set_next(*p, *n);
+            }
+        }
+        reader.assign()?;
+        Ok(reader)
+    }
+
+    fn assign(&mut self) -> Result<(), KafkaSourceError> {
+        let mut tpl = TopicPartitionList::new();
+        for (p, next) in &self.next {
+            let offset = match (next, &self.start) {
+                (Some(n), _) => Offset::Offset(*n),
+                (None, StartPosition::Earliest) => Offset::Beginning,
+                (None, StartPosition::Latest) => Offset::End,
+                (None, StartPosition::Timestamp(ts)) => Offset::Offset(*ts),
+            };
+            tpl.add_partition_offset(&self.topic, *p, offset)
+                .expect("valid partition list");
+        }
+        if let (StartPosition::Timestamp(ts), true) = (&self.start, self.next.values().any(Option::is_none)) {
+            // offsets_for_times reads the timestamps from the offset fields set above.
+            let resolved = self
+                .consumer
+                .offsets_for_times(tpl.clone(), Duration::from_secs(10))
+                .map_err(|cause| KafkaSourceError::StartOffsets {
+                    topic: self.topic.clone(),
+                    ts: *ts,
+                    cause,
+                })?;
+            for e in resolved.elements() {
+                if self.next[&e.partition()].is_none() {
+                    let o = match e.offset() {
+                        Offset::Offset(o) => Offset::Offset(o),
+                        _ => Offset::End,
+                    };
+                    tpl.set_partition_offset(&self.topic, e.partition(), o)
+                        .expect("partition in list");
+                }
+            }
+        }
+        self.consumer.assign(&tpl).map_err(|cause| KafkaSourceError::Client {
+            brokers: String::new(),
+            cause,
+        })
+    }
+
+    /// The partitions this reader still reads.
+    pub fn partitions(&self) -> impl Iterator<Item = i32> + '_ {
+        self.next.keys().copied()
+    }
+
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Stops reading `partition` (it ended).
+    pub fn release(&mut self, partition: i32) {
+        self.next.remove(&partition);
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.topic, partition);
+        let _ = self.consumer.incremental_unassign(&tpl);
+    }
+
+    /// Moves up to `max` ready messages into `batches` without blocking.
+    pub fn poll(&mut self, max: usize, batches: &mut BTreeMap<i32, MessageBatch>) -> PollOutcome {
+        let mut out = PollOutcome::default();
+        if self.reseek_at.is_some_and(|t| t <= Instant::now()) {
+            self.reseek_at = None;
+            if let Err(e) = self.assign() {
+                self.consumer
+                    .context()
+                    .report(&format!("re-assigning partitions failed: {e}"));
+                self.reseek_at = Some(Instant::now() + Duration::from_secs(1));
+            }
+        }
+        while out.messages < max {
+            let Some(result) = self.consumer.poll(Duration::ZERO) else {
+                break;
+            };
+            match result {
+                Ok(m) => {
+                    let p = m.partition();
+                    let Some(next) = self.next.get_mut(&p) else { continue };
+                    // Already read (a re-assignment may re-deliver): never count a record twice.
+                    if next.is_some_and(|n| m.offset() < n) {
+                        continue;
+                    }
+                    *next = Some(m.offset() + 1);
+                    self.positions.set_next(p, m.offset() + 1);
+                    let b = batches.entry(p).or_default();
+                    let start = b.raw.len() as u32;
+                    let value = m.payload().unwrap_or_default();
+                    b.raw.extend_from_slice(value);
+                    self.bytes += value.len() as u64;
+                    b.ranges.push((start, b.raw.len() as u32));
+                    b.offsets.push(m.offset() as u64);
+                    out.messages += 1;
+                }
+                Err(KafkaError::PartitionEOF(p)) => {
+                    if self.next.contains_key(&p) {
+                        out.ended.push(p);
+                    }
+                }
+                Err(KafkaError::MessageConsumption(
+                    code @ (RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange),
+                )) => {
+                    self.consumer.context().report(&format!(
+                        "topic `{}`: the next offsets {:?} are not on the broker ({code}); the topic was \
+                         recreated or truncated. Waiting for those offsets instead of skipping any",
+                        self.topic, self.next
+                    ));
+                    self.reseek_at = Some(Instant::now() + Duration::from_secs(1));
+                    break;
+                }
+                Err(e) => self.consumer.context().report(&format!("{e}; retrying")),
+            }
+        }
+        out
+    }
+}
