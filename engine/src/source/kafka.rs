@@ -8,6 +8,11 @@
 //! re-assignment (after the topic disappeared and came back, or a broker restart) can never make the engine
 //! count a record twice. Offsets it cannot fetch (a partition recreated shorter than the position already
 //! read) are waited for, never skipped: `auto.offset.reset` is `error`, and the reader re-seeks every second.
+//!
+//! When every broker connection is down, the reader drops its consumer and builds a new one once the topic
+//! is back, assigned at its own positions. A broker that lost its data (tansu's memory storage) recreates
+//! the topic under a new topic id, and librdkafka 2.x crashes updating a long-lived client's metadata cache
+//! with it (confluentinc/librdkafka#4964); a fresh client has no stale entry.
 
 use parking_lot::Mutex;
 use rdkafka::client::ClientContext;
@@ -89,6 +94,7 @@ pub struct ReportingContext {
     topic: String,
     last_report: Mutex<Option<Instant>>,
     positions: Arc<PartitionPositions>,
+    all_brokers_down: std::sync::atomic::AtomicBool,
 }
 
 const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -100,6 +106,7 @@ impl ReportingContext {
             topic,
             last_report: Mutex::new(None),
             positions,
+            all_brokers_down: Default::default(),
         }
     }
 
@@ -118,6 +125,9 @@ impl ClientContext for ReportingContext {
         // The end of a partition is news for `stop_at_end`, not a problem.
         if matches!(error, KafkaError::Global(RDKafkaErrorCode::PartitionEOF)) {
             return;
+        }
+        if matches!(error, KafkaError::Global(RDKafkaErrorCode::AllBrokersDown)) {
+            self.all_brokers_down.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         self.report(&format!("{reason} ({error}); retrying"));
     }
@@ -210,7 +220,11 @@ pub struct PollOutcome {
 
 /// The partitions of one topic that one worker reads.
 pub struct KafkaPartitionReader {
-    consumer: WeirConsumer,
+    /// `None` while reconnecting after every broker went away.
+    consumer: Option<WeirConsumer>,
+    spec: KafkaSourceSpec,
+    label: String,
+    reconnect_at: Option<Instant>,
     topic: String,
     /// partition → next offset to read (`None` before the first message: start position applies).
     next: BTreeMap<i32, Option<i64>>,
@@ -230,11 +244,14 @@ impl KafkaPartitionReader {
         resume_at: &BTreeMap<i32, i64>,
         positions: Arc<PartitionPositions>,
     ) -> Result<Self, KafkaSourceError> {
-        let ctx = ReportingContext::new(label, spec.topic.clone(), positions.clone());
+        let ctx = ReportingContext::new(label.clone(), spec.topic.clone(), positions.clone());
         let consumer = consumer(spec, ctx)?;
         let next = partitions.iter().map(|p| (*p, resume_at.get(p).copied())).collect();
         let mut reader = Self {
-            consumer,
+            consumer: Some(consumer),
+            spec: spec.clone(),
+            label,
+            reconnect_at: None,
             topic: spec.topic.clone(),
             next,
             start: spec.start.clone(),
@@ -252,6 +269,9 @@ impl KafkaPartitionReader {
     }
 
     fn assign(&mut self) -> Result<(), KafkaSourceError> {
+        let Some(consumer) = self.consumer.as_ref() else {
+            return Ok(());
+        };
         let mut tpl = TopicPartitionList::new();
         for (p, next) in &self.next {
             let offset = match (next, &self.start) {
@@ -265,8 +285,7 @@ impl KafkaPartitionReader {
         }
         if let (StartPosition::Timestamp(ts), true) = (&self.start, self.next.values().any(Option::is_none)) {
             // offsets_for_times reads the timestamps from the offset fields set above.
-            let resolved = self
-                .consumer
+            let resolved = consumer
                 .offsets_for_times(tpl.clone(), Duration::from_secs(10))
                 .map_err(|cause| KafkaSourceError::StartOffsets {
                     topic: self.topic.clone(),
@@ -284,7 +303,7 @@ impl KafkaPartitionReader {
                 }
             }
         }
-        self.consumer.assign(&tpl).map_err(|cause| KafkaSourceError::Client {
+        consumer.assign(&tpl).map_err(|cause| KafkaSourceError::Client {
             brokers: String::new(),
             cause,
         })
@@ -304,23 +323,64 @@ impl KafkaPartitionReader {
         self.next.remove(&partition);
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(&self.topic, partition);
-        let _ = self.consumer.incremental_unassign(&tpl);
+        if let Some(c) = &self.consumer {
+            let _ = c.incremental_unassign(&tpl);
+        }
+    }
+
+    /// After every broker went away: drops the consumer, then builds a new one once the topic is back.
+    fn reconnect(&mut self) {
+        if let Some(c) = &self.consumer {
+            if !c.context().all_brokers_down.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            c.context()
+                .report("lost every broker connection; reconnecting with a fresh client once the topic is back");
+            self.consumer = None;
+            self.reconnect_at = Some(Instant::now() + Duration::from_millis(200));
+        }
+        if self.reconnect_at.is_none_or(|t| t > Instant::now()) {
+            return;
+        }
+        self.reconnect_at = Some(Instant::now() + Duration::from_millis(500));
+        let ctx = ReportingContext::new(self.label.clone(), self.topic.clone(), self.positions.clone());
+        let Ok(fresh) = consumer(&self.spec, ctx) else { return };
+        let ready = fresh
+            .fetch_metadata(Some(&self.topic), Duration::from_millis(500))
+            .is_ok_and(|md| {
+                md.topics()
+                    .iter()
+                    .any(|t| t.name() == self.topic && t.error().is_none() && !t.partitions().is_empty())
+            });
+        if ready {
+            self.consumer = Some(fresh);
+            self.reconnect_at = None;
+            if self.assign().is_err() {
+                self.consumer = None;
+                self.reconnect_at = Some(Instant::now() + Duration::from_millis(500));
+            }
+        }
     }
 
     /// Moves up to `max` ready messages into `batches` without blocking.
     pub fn poll(&mut self, max: usize, batches: &mut BTreeMap<i32, MessageBatch>) -> PollOutcome {
         let mut out = PollOutcome::default();
+        self.reconnect();
+        if self.consumer.is_none() {
+            return out;
+        }
         if self.reseek_at.is_some_and(|t| t <= Instant::now()) {
             self.reseek_at = None;
             if let Err(e) = self.assign() {
-                self.consumer
-                    .context()
-                    .report(&format!("re-assigning partitions failed: {e}"));
+                if let Some(c) = &self.consumer {
+                    c.context().report(&format!("re-assigning partitions failed: {e}"));
+                }
                 self.reseek_at = Some(Instant::now() + Duration::from_secs(1));
             }
         }
+        let consumer = self.consumer.as_ref().expect("connected");
         while out.messages < max {
-            let Some(result) = self.consumer.poll(Duration::ZERO) else {
+            let Some(result) = consumer.poll(Duration::ZERO) else {
                 break;
             };
             match result {
@@ -350,7 +410,7 @@ impl KafkaPartitionReader {
                 Err(KafkaError::MessageConsumption(
                     code @ (RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange),
                 )) => {
-                    self.consumer.context().report(&format!(
+                    consumer.context().report(&format!(
                         "topic `{}`: the next offsets {:?} are not on the broker ({code}); the topic was \
                          recreated or truncated. Waiting for those offsets instead of skipping any",
                         self.topic, self.next
@@ -358,7 +418,7 @@ impl KafkaPartitionReader {
                     self.reseek_at = Some(Instant::now() + Duration::from_secs(1));
                     break;
                 }
-                Err(e) => self.consumer.context().report(&format!("{e}; retrying")),
+                Err(e) => consumer.context().report(&format!("{e}; retrying")),
             }
         }
         out

@@ -1,0 +1,524 @@
+//! The Kafka reference jobs against a real Kafka-protocol broker (tansu): end-to-end results equal to a
+//! file-based run of the same partitions, identical for 1, 2 and 3 workers; idle partitions; malformed
+//! messages; a broker that is missing at start and restarted mid-run; SIGTERM.
+//!
+//! Every test here is `#[ignore]`d with the reason, so a plain `cargo test` says which tests need a broker;
+//! `tests/run.sh` starts one and runs them (`WEIR_KAFKA_BROKERS`, `WEIR_TANSU`).
+
+#[path = "support/kafka.rs"]
+mod kafka_support;
+mod support;
+
+use kafka_support::*;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{ok, read_jsonl, read_rollups, repo_root, weir};
+
+fn kafka_config(name: &str) -> PathBuf {
+    repo_root().join("config/kafka").join(name)
+}
+
+/// A Kafka reference job with the test's topics and output directory.
+fn kafka_job(config: &str, brokers: &str, topics: &[(&str, &str)], out: &Path, workers: usize) -> Command {
+    let mut cmd = weir();
+    cmd.args(["run", kafka_config(config).to_str().unwrap(), "--quiet"])
+        .args(["--workers", &workers.to_string()])
+        .env("WEIR_KAFKA_BROKERS", brokers)
+        .env("WEIR_OUT", out)
+        .env("WEIR_METRICS_LISTEN", "127.0.0.1:0")
+        .env("WEIR_LISTEN", "127.0.0.1:0");
+    for (var, topic) in topics {
+        cmd.env(var, topic);
+    }
+    cmd
+}
+
+/// Runs a job that reads each partition to its end; a job with views keeps serving, so it is stopped with
+/// SIGTERM once it says its inputs are done. Panics unless it exits 0.
+fn run_to_end(mut cmd: Command) {
+    cmd.env("WEIR_KAFKA_STOP_AT_END", "true").stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn weir");
+    let (lines, _reader) = stderr_lines(&mut child);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut log = String::new();
+    loop {
+        match lines.recv_timeout(Duration::from_millis(100)) {
+            Ok(l) => {
+                log.push_str(&l);
+                log.push('\n');
+                if l.contains("still serving") {
+                    let status = terminate(&mut child);
+                    assert!(status.success(), "{status}\n{log}");
+                    return;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().unwrap();
+                assert!(status.success(), "weir failed ({status}):\n{log}");
+                return;
+            }
+            Err(_) => assert!(Instant::now() < deadline, "job did not finish:\n{log}"),
+        }
+    }
+}
+
+/// The child's stderr, line by line, on a channel.
+fn stderr_lines(child: &mut Child) -> (std::sync::mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            // Echoed, so a failing test shows what the job said.
+            eprintln!("[weir] {l}");
+            let _ = tx.send(l);
+        }
+    });
+    (rx, t)
+}
+
+/// Waits for a stderr line containing `needle`; returns it.
+fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, needle: &str, log: &mut String) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let l = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no line with `{needle}` in:\n{log}"));
+        log.push_str(&l);
+        log.push('\n');
+        if l.contains(needle) {
+            return l;
+        }
+    }
+}
+
+fn values(dump: &BTreeMap<i32, Vec<Record>>) -> Vec<String> {
+    let mut v: Vec<String> = dump.values().flatten().filter_map(|r| r.value.clone()).collect();
+    v.sort();
+    v
+}
+
+fn file_lines(path: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every alert message is keyed by its `key` and carries `kind` and `job` headers.
+fn check_alert_messages(dump: &BTreeMap<i32, Vec<Record>>, job: &str) {
+    for r in dump.values().flatten() {
+        let v: serde_json::Value = serde_json::from_str(r.value.as_deref().unwrap()).unwrap();
+        assert_eq!(r.key.as_deref(), v["key"].as_str(), "{r:?}");
+        assert_eq!(r.headers.get("kind").map(String::as_str), v["kind"].as_str());
+        assert_eq!(r.headers.get("job").map(String::as_str), Some(job));
+    }
+}
+
+/// Kafka dead letters equal the file run's, with Kafka offsets (0-based) for line numbers, and their raw
+/// bytes are the message at that partition and offset.
+fn check_dead_letters(kafka: &Path, file: &Path, dump: &BTreeMap<i32, Vec<Record>>) {
+    let k = read_jsonl(kafka);
+    let f = read_jsonl(file);
+    let key = |d: &serde_json::Value, shift: i64| {
+        (
+            d["partition"].as_i64().unwrap(),
+            d["offset"].as_i64().unwrap() + shift,
+            d["reason"].as_str().unwrap().to_string(),
+            d["raw"].as_str().unwrap().to_string(),
+        )
+    };
+    let mut from_kafka: Vec<_> = k.iter().map(|d| key(d, 1)).collect();
+    let mut from_file: Vec<_> = f.iter().map(|d| key(d, 0)).collect();
+    from_kafka.sort();
+    from_file.sort();
+    assert!(!from_kafka.is_empty(), "the workload has malformed messages");
+    assert_eq!(from_kafka, from_file);
+    for d in &k {
+        let (p, o) = (d["partition"].as_i64().unwrap() as i32, d["offset"].as_i64().unwrap());
+        let msg = &dump[&p][o as usize];
+        assert_eq!(msg.offset, o);
+        if d["reason"] != "late" {
+            assert_eq!(msg.value.as_deref().unwrap_or(""), d["raw"].as_str().unwrap());
+        }
+    }
+}
+
+/// Relative path → bytes of every file under `dir`.
+fn tree_bytes(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    support::parquet_files(dir)
+        .into_iter()
+        .map(|p| (p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+fn per_partition_values(dump: &BTreeMap<i32, Vec<Record>>) -> BTreeMap<i32, Vec<Option<String>>> {
+    dump.iter()
+        .map(|(p, rs)| (*p, rs.iter().map(|r| r.value.clone()).collect()))
+        .collect()
+}
+
+/// One vibration run's outputs: rollup files by path, alert values per partition, dead-letter bytes.
+type RunOutputs = (BTreeMap<PathBuf, Vec<u8>>, BTreeMap<i32, Vec<Option<String>>>, Vec<u8>);
+
+#[test]
+#[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
+fn vibration_from_kafka_equals_a_file_run_of_its_partitions_for_1_2_and_3_workers() {
+    let brokers = brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("vibration.jsonl");
+    support::generate_vibration(&input, 25, 3.0, 11, 0.002, 0.001);
+    let source = topic("vibration");
+    let sent = publish(&brokers, &source, &input, &["--key", "sensor_id"]);
+    assert!(sent.contains("keyed by sensor_id"), "{sent}");
+    let dump = read_topic(&brokers, &source);
+    assert_eq!(dump.len(), 4);
+    assert!(dump.values().all(|p| !p.is_empty()), "every partition has data");
+
+    // The same partitions as files, under the same rules.
+    let parts = partition_files(&dump, &dir.path().join("parts"));
+    let job = file_job_over_partitions("vibration-rollup.toml", &parts, dir.path());
+    let file_out = dir.path().join("file-run");
+    ok(weir()
+        .args(["run", job.to_str().unwrap(), "--quiet", "--workers", "2"])
+        .env("WEIR_OUT", &file_out));
+    let file_rollups = read_rollups(&file_out.join("vibration/rollups"));
+    assert!(file_rollups.len() >= 25 * 3, "{} rows", file_rollups.len());
+
+    let mut first: Option<RunOutputs> = None;
+    for workers in [1, 2, 3] {
+        let out = dir.path().join(format!("kafka-{workers}"));
+        let alerts = topic("alerts");
+        run_to_end(kafka_job(
+            "vibration-rollup.toml",
+            &brokers,
+            &[("WEIR_VIBRATION_TOPIC", &source), ("WEIR_ALERTS_TOPIC", &alerts)],
+            &out,
+            workers,
+        ));
+        let rollups_dir = out.join("kafka/vibration/rollups");
+        assert_eq!(read_rollups(&rollups_dir), file_rollups, "{workers} workers");
+        let alert_dump = read_topic(&brokers, &alerts);
+        let file_alerts = file_lines(&file_out.join("vibration/alerts.jsonl"));
+        assert!(!file_alerts.is_empty());
+        assert_eq!(values(&alert_dump), file_alerts, "{workers} workers");
+        check_alert_messages(&alert_dump, "vibration-rollup");
+        let dead = out.join("kafka/vibration/dead_letters.jsonl");
+        check_dead_letters(&dead, &file_out.join("vibration/dead_letters.jsonl"), &dump);
+
+        let run = (
+            tree_bytes(&rollups_dir),
+            per_partition_values(&alert_dump),
+            std::fs::read(&dead).unwrap(),
+        );
+        match &first {
+            None => first = Some(run),
+            Some(f) => assert!(*f == run, "{workers} workers differ from 1 worker"),
+        }
+    }
+}
+
+/// A location record as the last-location oracle sees it: valid per DESIGN §1, or `None`.
+fn valid_location(v: &str) -> Option<(String, String, i64, serde_json::Value)> {
+    let j: serde_json::Value = serde_json::from_str(v).ok()?;
+    let s = |k: &str| j.get(k)?.as_str().map(str::to_string);
+    let f = |k: &str| j.get(k)?.as_f64().filter(|x| x.is_finite());
+    let state = s("state")?;
+    if !["assigned", "picked_up", "en_route", "delivered"].contains(&state.as_str()) {
+        return None;
+    }
+    f("lat")?;
+    f("lon")?;
+    Some((s("order_id")?, s("deliverer_id")?, j.get("ts")?.as_i64()?, j))
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
+fn delivery_alerts_and_last_location_from_kafka_match_their_oracles() {
+    let brokers = brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("locations.jsonl");
+    ok(weir().args([
+        "generate",
+        "locations",
+        "--orders",
+        "600",
+        "--hours",
+        "3",
+        "--bad-frac",
+        "0.002",
+        "--late-frac",
+        "0.002",
+        "-o",
+        input.to_str().unwrap(),
+    ]));
+    let source = topic("locations");
+    publish(&brokers, &source, &input, &["--key", "order_id"]);
+    let dump = read_topic(&brokers, &source);
+    let parts = partition_files(&dump, &dir.path().join("parts"));
+
+    // delivery-alerts: the alerts topic holds exactly the file run's alerts, for 1 and 3 workers.
+    let job = file_job_over_partitions("delivery-alerts.toml", &parts, dir.path());
+    let file_out = dir.path().join("file-run");
+    ok(weir()
+        .args(["run", job.to_str().unwrap(), "--quiet"])
+        .env("WEIR_OUT", &file_out));
+    let file_alerts = file_lines(&file_out.join("delivery/alerts.jsonl"));
+    assert!(file_alerts.iter().any(|a| a.contains("delivery_delayed")));
+    assert!(file_alerts.iter().any(|a| a.contains("courier_silent")));
+    let mut first = None;
+    for workers in [1, 3] {
+        let alerts = topic("alerts");
+        let out = dir.path().join(format!("delivery-{workers}"));
+        run_to_end(kafka_job(
+            "delivery-alerts.toml",
+            &brokers,
+            &[("WEIR_LOCATIONS_TOPIC", &source), ("WEIR_ALERTS_TOPIC", &alerts)],
+            &out,
+            workers,
+        ));
+        let alert_dump = read_topic(&brokers, &alerts);
+        assert_eq!(values(&alert_dump), file_alerts, "{workers} workers");
+        check_alert_messages(&alert_dump, "delivery-alerts");
+        check_dead_letters(
+            &out.join("kafka/delivery/dead_letters.jsonl"),
+            &file_out.join("delivery/dead_letters.jsonl"),
+            &dump,
+        );
+        let per_partition = per_partition_values(&alert_dump);
+        match &first {
+            None => first = Some(per_partition),
+            Some(f) => assert!(*f == per_partition, "{workers} workers differ"),
+        }
+    }
+
+    // last-location: the compacted changelog topic's latest value per key is the oracle's.
+    let changelog = topic("last-location");
+    let out = dir.path().join("last-location");
+    run_to_end(kafka_job(
+        "last-location.toml",
+        &brokers,
+        &[("WEIR_LOCATIONS_TOPIC", &source), ("WEIR_CHANGELOG_TOPIC", &changelog)],
+        &out,
+        2,
+    ));
+    let log = read_topic(&brokers, &changelog);
+    let mut latest: BTreeMap<(String, String), serde_json::Value> = BTreeMap::new();
+    for r in log.values().flatten() {
+        let view = r.headers["view"].clone();
+        let key = r.key.clone().expect("changelog messages are keyed");
+        match &r.value {
+            Some(v) => {
+                let j: serde_json::Value = serde_json::from_str(v).unwrap();
+                assert_eq!(j["key"].as_str(), Some(key.as_str()));
+                latest.insert((view, key), j);
+            }
+            None => {
+                latest.remove(&(view, key));
+            }
+        }
+    }
+    // Oracle: per order, the valid record with the greatest ts (tie: later in its partition); per courier,
+    // the greatest ts.
+    let mut orders: BTreeMap<String, (i64, serde_json::Value)> = BTreeMap::new();
+    let mut couriers: BTreeMap<String, i64> = BTreeMap::new();
+    for r in dump.values().flatten() {
+        if let Some((order, courier, ts, j)) = r.value.as_deref().and_then(valid_location) {
+            if orders.get(&order).is_none_or(|(t, _)| ts >= *t) {
+                orders.insert(order, (ts, j));
+            }
+            let c = couriers.entry(courier).or_insert(ts);
+            *c = (*c).max(ts);
+        }
+    }
+    let (mut n_orders, mut n_couriers) = (0, 0);
+    for ((view, key), v) in &latest {
+        match view.as_str() {
+            "orders" => {
+                n_orders += 1;
+                let (_, want) = &orders[key];
+                for f in ["order_id", "deliverer_id", "state", "ts", "lat", "lon"] {
+                    assert_eq!(v[f], want[f], "orders/{key} field {f}");
+                }
+            }
+            "deliverers" => {
+                n_couriers += 1;
+                assert_eq!(v["ts"].as_i64(), Some(couriers[key]), "deliverers/{key}");
+            }
+            other => panic!("unknown view {other}"),
+        }
+    }
+    assert_eq!(n_orders, orders.len(), "every order has its latest value");
+    assert_eq!(n_couriers, couriers.len(), "every courier has its latest value");
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
+fn an_idle_partition_stops_holding_windows_back_after_idle_timeout() {
+    let brokers = brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("vibration.jsonl");
+    support::generate_vibration(&input, 10, 2.0, 5, 0.0, 0.0);
+    let source = topic("vibration");
+    // Everything in partition 0; partitions 1–3 stay empty.
+    publish(&brokers, &source, &input, &["--key", "sensor_id", "--partition", "0"]);
+
+    for (idle, want_windows) in [("2s", true), ("1h", false)] {
+        let out = dir.path().join(format!("idle-{idle}"));
+        let mut cmd = kafka_job(
+            "vibration-rollup.toml",
+            &brokers,
+            &[
+                ("WEIR_VIBRATION_TOPIC", &source),
+                ("WEIR_ALERTS_TOPIC", &topic("alerts")),
+            ],
+            &out,
+            2,
+        );
+        cmd.env("WEIR_KAFKA_IDLE_TIMEOUT", idle).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let (_lines, _t) = stderr_lines(&mut child);
+        let rollups = out.join("kafka/vibration/rollups");
+        let deadline = Instant::now() + Duration::from_secs(if want_windows { 60 } else { 6 });
+        while Instant::now() < deadline && (!rollups.exists() || support::parquet_files(&rollups).is_empty()) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let status = terminate(&mut child);
+        assert!(status.success(), "SIGTERM → exit 0, got {status}");
+        let rows = if rollups.exists() {
+            read_rollups(&rollups)
+        } else {
+            Vec::new()
+        };
+        if want_windows {
+            // The first hour's windows fired (the second hour's window is still open at the end of data).
+            assert_eq!(rows.len(), 10, "one window per sensor for the first hour");
+        } else {
+            assert!(
+                rows.is_empty(),
+                "empty partitions hold the windows back until idle_timeout"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
+fn waits_for_a_missing_broker_and_survives_its_restart_without_loss_or_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("vibration.jsonl");
+    support::generate_vibration(&input, 20, 3.0, 9, 0.001, 0.0);
+    let total = std::fs::read_to_string(&input).unwrap().lines().count() as u64;
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let out = dir.path().join("out");
+
+    // The reference job, with its alerts in a file: a broker that forgets acknowledged messages (memory
+    // storage) is rightly fatal for the idempotent alerts producer (OutOfOrderSequenceNumber), and this test
+    // is about the source.
+    let text = std::fs::read_to_string(kafka_config("vibration-rollup.toml")).unwrap();
+    let (head, rest) = text.split_once("[sinks.alerts]").unwrap();
+    let (_, tail) = rest.split_once("[sinks.dead_letters]").unwrap();
+    let alerts_file = out.join("alerts.jsonl");
+    let job = dir.path().join("vibration-rollup.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "{head}[sinks.alerts]\nkind = \"jsonl\"\ninputs = [\"exceeded\"]\npath = {:?}\n\n[sinks.dead_letters]{tail}",
+            alerts_file.display().to_string()
+        ),
+    )
+    .unwrap();
+
+    // The job starts first: no broker yet.
+    let mut cmd = weir();
+    cmd.args(["run", job.to_str().unwrap(), "--quiet", "--workers", "2"])
+        .env("WEIR_KAFKA_BROKERS", &addr)
+        .env("WEIR_OUT", &out)
+        .env("WEIR_METRICS_LISTEN", "127.0.0.1:0")
+        .env("WEIR_VIBRATION_TOPIC", "vibration");
+    cmd.env("WEIR_KAFKA_IDLE_TIMEOUT", "1h").stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let (lines, _t) = stderr_lines(&mut child);
+    let mut log = String::new();
+    let serving = wait_for_line(&lines, "serving on http://", &mut log);
+    let http = serving.rsplit("http://").next().unwrap().trim().to_string();
+    wait_for_line(&lines, "cannot reach Kafka brokers", &mut log);
+
+    // The broker appears; the first half is published and read.
+    let mut broker = OwnBroker::start(port);
+    let half = total / 2;
+    publish(
+        &addr,
+        "vibration",
+        &input,
+        &["--key", "sensor_id", "--limit", &half.to_string()],
+    );
+    let read = |want: u64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let page = http_get(&http, "/metrics").unwrap_or_default();
+            let n = metric(&page, "weir_records_in_total", "").unwrap_or(0.0) as u64
+                + metric(&page, "weir_dead_letters_total", "reason=\"invalid").unwrap_or(0.0) as u64;
+            if n >= want || Instant::now() > deadline {
+                return (n, page);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let (n, _) = read(half);
+    assert_eq!(n, half, "the first half was read");
+
+    // kill -9 the broker (memory storage: the topic is gone), start it again and publish everything: the
+    // same keys land at the same offsets, so the job must continue exactly where it was.
+    broker.kill();
+    std::thread::sleep(Duration::from_secs(1));
+    let _broker = OwnBroker::start(port);
+    publish(&addr, "vibration", &input, &["--key", "sensor_id"]);
+    // One far-future reading per partition moves every partition's watermark past the data.
+    let sentinel = dir.path().join("sentinel.jsonl");
+    std::fs::write(
+        &sentinel,
+        "{\"sensor_id\":\"zz-sentinel\",\"site\":\"none\",\"ts\":1900000000000,\"ppv_mm_s\":0.1,\"freq_hz\":1.0}\n",
+    )
+    .unwrap();
+    for p in 0..4 {
+        publish(&addr, "vibration", &sentinel, &["--partition", &p.to_string()]);
+    }
+    let (n, page) = read(total + 4);
+    std::thread::sleep(Duration::from_millis(500));
+    let (n_after, _) = read(total + 4);
+    assert_eq!(
+        (n, n_after),
+        (total + 4, total + 4),
+        "every record read exactly once:\n{page}"
+    );
+
+    // Wait for the rollups to be published, stop with SIGTERM, compare with a file run of the partitions.
+    let dump = read_topic(&addr, "vibration");
+    let parts = partition_files(&dump, &dir.path().join("parts"));
+    let job = file_job_over_partitions("vibration-rollup.toml", &parts, dir.path());
+    let file_out = dir.path().join("file-run");
+    ok(weir()
+        .args(["run", job.to_str().unwrap(), "--quiet"])
+        .env("WEIR_OUT", &file_out));
+    let mut want = read_rollups(&file_out.join("vibration/rollups"));
+    want.retain(|r| r.sensor_id != "zz-sentinel");
+    let rollups = out.join("kafka/vibration/rollups");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (!rollups.exists() || read_rollups(&rollups).len() < want.len()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = terminate(&mut child);
+    assert!(status.success(), "SIGTERM → exit 0, got {status}");
+    assert_eq!(read_rollups(&rollups), want);
+    assert_eq!(
+        file_lines(&alerts_file),
+        file_lines(&file_out.join("vibration/alerts.jsonl"))
+    );
+}
