@@ -351,6 +351,7 @@ fn build<'s>(
                     decoder: Decoder::new(s.schema.clone()),
                     max_out_of_orderness_ms: s.max_out_of_orderness_ms,
                     idle_timeout: spec.idle_timeout,
+                    max_in_flight: spec.max_in_flight,
                     bounds: conn.bounds.clone(),
                     probe: probe.clone(),
                 };

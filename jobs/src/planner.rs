@@ -13,7 +13,7 @@ use weir_engine::plan::{
 use weir_engine::schema::{Field, FieldType, Schema};
 use weir_engine::sink::kafka::KafkaSinkSpec;
 use weir_engine::source::generator::{GeneratorSpec, Workload, DEFAULT_START_MS};
-use weir_engine::source::kafka::{KafkaSourceSpec, StartPosition};
+use weir_engine::source::kafka::{KafkaSourceSpec, StartPosition, DEFAULT_MAX_IN_FLIGHT};
 use weir_operators::value::ValueType;
 use weir_operators::{AggregateFn, AggregateSpec, WindowSpec};
 
@@ -363,6 +363,7 @@ fn kafka_source_spec(s: &Section) -> Option<KafkaSourceSpec> {
         .map(|ms| std::time::Duration::from_millis(ms as u64));
     let stop_at_end = s.bool("stop_at_end").unwrap_or(false);
     let properties = s.string_map("properties");
+    let max_in_flight = s.count("max_in_flight", 1).unwrap_or(DEFAULT_MAX_IN_FLIGHT);
     Some(KafkaSourceSpec {
         brokers: brokers?.to_string(),
         topic: topic?.to_string(),
@@ -370,6 +371,7 @@ fn kafka_source_spec(s: &Section) -> Option<KafkaSourceSpec> {
         idle_timeout,
         stop_at_end,
         properties,
+        max_in_flight,
     })
 }
 

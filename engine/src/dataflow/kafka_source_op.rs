@@ -13,10 +13,13 @@
 //! Idleness depends on wall-clock time, so it is the one thing that can make two runs differ; without an
 //! `idle_timeout` it never happens.
 //!
-//! **Back-pressure.** Records the source emitted at a time the end of the dataflow (a probe on every sink
-//! input) has not passed yet are *in flight*. Above [`MAX_IN_FLIGHT`] the source stops polling, librdkafka's
-//! bounded prefetch queue fills and it stops fetching: memory stays bounded when sinks are slow. Records at the
-//! source's own capability time do not count (they cannot retire until the source moves on).
+//! **Reading order and back-pressure.** Each partition has its own librdkafka queue (bounded: the fetcher
+//! stops when it is full). The source reads the partitions holding the watermark back first, lowest next
+//! logical time first, so partitions advance together in event time (watermark alignment) instead of one
+//! running ahead. Records the source emitted at a time the end of the dataflow (a probe on every sink input)
+//! has not passed yet are *in flight*; above `max_in_flight` (default 200 000) per worker the source reads
+//! only the partition(s) at its lowest next time — which must advance for anything to leave the dataflow —
+//! and above it in records the watermark has already passed it reads nothing until the sinks catch up.
 
 use crate::chunk::{DecodedChunk, StampedChunk};
 use crate::dataflow::source_op::ChunkStream;
@@ -25,7 +28,7 @@ use crate::decode::Decoder;
 use crate::metrics::Metrics;
 use crate::source::kafka::{KafkaPartitionReader, MessageBatch};
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timely::dataflow::operators::generic::operator::source;
@@ -33,8 +36,6 @@ use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::Scope;
 use weir_operators::logical_time;
 
-/// Records in flight per worker before the source pauses.
-pub const MAX_IN_FLIGHT: u64 = 200_000;
 /// Messages taken from the consumer per activation, so the operators downstream get their turn.
 const MESSAGES_PER_ACTIVATION: usize = 8_192;
 /// How soon to look again when nothing was ready.
@@ -52,6 +53,7 @@ pub struct KafkaSourceSetup {
     pub decoder: Decoder,
     pub max_out_of_orderness_ms: i64,
     pub idle_timeout: Option<Duration>,
+    pub max_in_flight: u64,
     pub bounds: WorkerBounds,
     pub probe: ProbeHandle<Time>,
 }
@@ -76,6 +78,7 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
         mut decoder,
         max_out_of_orderness_ms: ooo,
         idle_timeout,
+        max_in_flight,
         bounds,
         probe,
     } = setup;
@@ -100,8 +103,8 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
             })
             .collect();
         let mut batches: BTreeMap<i32, MessageBatch> = BTreeMap::new();
-        // (time, records) emitted and not yet passed by the probe.
-        let mut in_flight: VecDeque<(Time, u64)> = VecDeque::new();
+        // Records emitted per time, not yet passed by the probe.
+        let mut in_flight: BTreeMap<Time, u64> = BTreeMap::new();
         let mut reported_bytes = 0u64;
         move |output| {
             let finish = |cap: &mut Option<_>| {
@@ -117,19 +120,25 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
             let Some(r) = reader.as_mut() else { return };
 
             // Back-pressure: retire what the end of the dataflow has passed.
-            let passed = probe.with_frontier(|f| f.iter().min().copied());
-            while let Some(&(t, _)) = in_flight.front() {
-                if passed.is_none_or(|p| t < p) {
-                    in_flight.pop_front();
-                } else {
-                    break;
-                }
+            let probe_at = probe.with_frontier(|f| f.iter().min().copied());
+            match probe_at {
+                Some(p) => in_flight = in_flight.split_off(&p),
+                None => in_flight.clear(),
             }
-            let waiting: u64 = in_flight.iter().filter(|(t, _)| t < c.time()).map(|(_, n)| n).sum();
+            let waiting: u64 = in_flight.range(..*c.time()).map(|(_, n)| n).sum();
             let mut polled = 0;
             let mut ended = Vec::new();
-            if waiting <= MAX_IN_FLIGHT {
-                let outcome = r.poll(MESSAGES_PER_ACTIVATION, &mut batches);
+            if waiting <= max_in_flight {
+                // Lowest next logical time first; over the limit, only those at the lowest.
+                let mut order: Vec<(Time, i32)> = partitions.iter().map(|(p, s)| (s.next_time(ooo), *p)).collect();
+                order.sort_unstable();
+                let total: u64 = in_flight.values().sum();
+                if total > max_in_flight {
+                    let lowest = order[0].0;
+                    order.retain(|(t, _)| *t == lowest);
+                }
+                let order: Vec<i32> = order.into_iter().map(|(_, p)| p).collect();
+                let outcome = r.poll(&order, MESSAGES_PER_ACTIVATION, &mut batches);
                 polled = outcome.messages;
                 ended = outcome.ended;
             }
@@ -154,7 +163,7 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
                 state.max_ts = state.max_ts.max(stamped.chunk.max_ts);
                 state.last_data = now;
                 let t = stamped.first_logical_time().max(*c.time());
-                in_flight.push_back((t, stamped.chunk.lines));
+                *in_flight.entry(t).or_default() += stamped.chunk.lines;
                 output.session(&c.delayed(&t)).give(Arc::new(stamped));
             }
             let bytes = r.bytes_read();

@@ -17,8 +17,11 @@
 use parking_lot::Mutex;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::statistics::Statistics;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
@@ -46,7 +49,12 @@ pub struct KafkaSourceSpec {
     pub stop_at_end: bool,
     /// Extra librdkafka settings (`properties` in the job), applied last.
     pub properties: Vec<(String, String)>,
+    /// Records per worker in flight between the source and the sinks before the source pauses.
+    pub max_in_flight: u64,
 }
+
+/// Default of [`KafkaSourceSpec::max_in_flight`].
+pub const DEFAULT_MAX_IN_FLIGHT: u64 = 200_000;
 
 /// Why a Kafka client could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -221,7 +229,9 @@ pub struct PollOutcome {
 /// The partitions of one topic that one worker reads.
 pub struct KafkaPartitionReader {
     /// `None` while reconnecting after every broker went away.
-    consumer: Option<WeirConsumer>,
+    consumer: Option<Arc<WeirConsumer>>,
+    /// Each partition's own message queue, so the reader chooses which partition to read next.
+    queues: BTreeMap<i32, PartitionQueue<ReportingContext>>,
     spec: KafkaSourceSpec,
     label: String,
     reconnect_at: Option<Instant>,
@@ -248,7 +258,8 @@ impl KafkaPartitionReader {
         let consumer = consumer(spec, ctx)?;
         let next = partitions.iter().map(|p| (*p, resume_at.get(p).copied())).collect();
         let mut reader = Self {
-            consumer: Some(consumer),
+            consumer: Some(Arc::new(consumer)),
+            queues: BTreeMap::new(),
             spec: spec.clone(),
             label,
             reconnect_at: None,
@@ -306,7 +317,15 @@ impl KafkaPartitionReader {
         consumer.assign(&tpl).map_err(|cause| KafkaSourceError::Client {
             brokers: String::new(),
             cause,
-        })
+        })?;
+        // assign() deactivates earlier partition queues: split them again.
+        let consumer = consumer.clone();
+        self.queues = self
+            .next
+            .keys()
+            .filter_map(|p| consumer.split_partition_queue(&self.topic, *p).map(|q| (*p, q)))
+            .collect();
+        Ok(())
     }
 
     /// The partitions this reader still reads.
@@ -321,6 +340,7 @@ impl KafkaPartitionReader {
     /// Stops reading `partition` (it ended).
     pub fn release(&mut self, partition: i32) {
         self.next.remove(&partition);
+        self.queues.remove(&partition);
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(&self.topic, partition);
         if let Some(c) = &self.consumer {
@@ -336,6 +356,7 @@ impl KafkaPartitionReader {
             }
             c.context()
                 .report("lost every broker connection; reconnecting with a fresh client once the topic is back");
+            self.queues.clear();
             self.consumer = None;
             self.reconnect_at = Some(Instant::now() + Duration::from_millis(200));
         }
@@ -353,7 +374,8 @@ impl KafkaPartitionReader {
                     .any(|t| t.name() == self.topic && t.error().is_none() && !t.partitions().is_empty())
             });
         if ready {
-            self.consumer = Some(fresh);
+            self.queues.clear();
+            self.consumer = Some(Arc::new(fresh));
             self.reconnect_at = None;
             if self.assign().is_err() {
                 self.consumer = None;
@@ -362,65 +384,113 @@ impl KafkaPartitionReader {
         }
     }
 
-    /// Moves up to `max` ready messages into `batches` without blocking.
-    pub fn poll(&mut self, max: usize, batches: &mut BTreeMap<i32, MessageBatch>) -> PollOutcome {
+    /// Moves up to `max` ready messages into `batches` without blocking, reading the partitions in the
+    /// order given (those not listed wait: the caller reads the partitions holding the watermark back first).
+    pub fn poll(&mut self, order: &[i32], max: usize, batches: &mut BTreeMap<i32, MessageBatch>) -> PollOutcome {
         let mut out = PollOutcome::default();
         self.reconnect();
-        if self.consumer.is_none() {
+        let Some(consumer) = self.consumer.clone() else {
             return out;
-        }
+        };
         if self.reseek_at.is_some_and(|t| t <= Instant::now()) {
             self.reseek_at = None;
             if let Err(e) = self.assign() {
-                if let Some(c) = &self.consumer {
-                    c.context().report(&format!("re-assigning partitions failed: {e}"));
-                }
+                consumer
+                    .context()
+                    .report(&format!("re-assigning partitions failed: {e}"));
                 self.reseek_at = Some(Instant::now() + Duration::from_secs(1));
             }
         }
-        let consumer = self.consumer.as_ref().expect("connected");
-        while out.messages < max {
-            let Some(result) = consumer.poll(Duration::ZERO) else {
-                break;
-            };
-            match result {
-                Ok(m) => {
-                    let p = m.partition();
-                    let Some(next) = self.next.get_mut(&p) else { continue };
-                    // Already read (a re-assignment may re-deliver): never count a record twice.
-                    if next.is_some_and(|n| m.offset() < n) {
-                        continue;
-                    }
-                    *next = Some(m.offset() + 1);
-                    self.positions.set_next(p, m.offset() + 1);
-                    let b = batches.entry(p).or_default();
-                    let start = b.raw.len() as u32;
-                    let value = m.payload().unwrap_or_default();
-                    b.raw.extend_from_slice(value);
-                    self.bytes += value.len() as u64;
-                    b.ranges.push((start, b.raw.len() as u32));
-                    b.offsets.push(m.offset() as u64);
-                    out.messages += 1;
-                }
-                Err(KafkaError::PartitionEOF(p)) => {
-                    if self.next.contains_key(&p) {
-                        out.ended.push(p);
-                    }
-                }
-                Err(KafkaError::MessageConsumption(
-                    code @ (RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange),
-                )) => {
-                    consumer.context().report(&format!(
-                        "topic `{}`: the next offsets {:?} are not on the broker ({code}); the topic was \
-                         recreated or truncated. Waiting for those offsets instead of skipping any",
-                        self.topic, self.next
-                    ));
-                    self.reseek_at = Some(Instant::now() + Duration::from_secs(1));
+        // The main queue serves callbacks (errors, statistics) and anything not split off.
+        while let Some(result) = consumer.poll(Duration::ZERO) {
+            if !self.take(result, batches, &mut out) {
+                return out;
+            }
+        }
+        for p in order {
+            while out.messages < max {
+                let Some(queue) = self.queues.get(p) else { break };
+                let Some(result) = queue.poll(Duration::ZERO) else {
                     break;
+                };
+                let result = result.map(|m| m.detach());
+                let carry_on = match result {
+                    Ok(m) => self.take_message(m.partition(), m.offset(), m.payload(), batches, &mut out),
+                    Err(e) => self.take_error(e, &mut out),
+                };
+                if !carry_on {
+                    return out;
                 }
-                Err(e) => consumer.context().report(&format!("{e}; retrying")),
             }
         }
         out
+    }
+
+    fn take(
+        &mut self,
+        result: KafkaResult<BorrowedMessage<'_>>,
+        batches: &mut BTreeMap<i32, MessageBatch>,
+        out: &mut PollOutcome,
+    ) -> bool {
+        match result {
+            Ok(m) => self.take_message(m.partition(), m.offset(), m.payload(), batches, out),
+            Err(e) => self.take_error(e, out),
+        }
+    }
+
+    fn take_message(
+        &mut self,
+        p: i32,
+        offset: i64,
+        value: Option<&[u8]>,
+        batches: &mut BTreeMap<i32, MessageBatch>,
+        out: &mut PollOutcome,
+    ) -> bool {
+        let Some(next) = self.next.get_mut(&p) else { return true };
+        // Already read (a re-assignment may re-deliver): never count a record twice.
+        if next.is_some_and(|n| offset < n) {
+            return true;
+        }
+        *next = Some(offset + 1);
+        self.positions.set_next(p, offset + 1);
+        let b = batches.entry(p).or_default();
+        let start = b.raw.len() as u32;
+        let value = value.unwrap_or_default();
+        b.raw.extend_from_slice(value);
+        self.bytes += value.len() as u64;
+        b.ranges.push((start, b.raw.len() as u32));
+        b.offsets.push(offset as u64);
+        out.messages += 1;
+        true
+    }
+
+    /// Handles a consumer error event; `false` stops this poll.
+    fn take_error(&mut self, e: KafkaError, out: &mut PollOutcome) -> bool {
+        let Some(consumer) = self.consumer.clone() else {
+            return false;
+        };
+        match e {
+            KafkaError::PartitionEOF(p) => {
+                if self.next.contains_key(&p) && !out.ended.contains(&p) {
+                    out.ended.push(p);
+                }
+                true
+            }
+            KafkaError::MessageConsumption(
+                code @ (RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange),
+            ) => {
+                consumer.context().report(&format!(
+                    "topic `{}`: the next offsets {:?} are not on the broker ({code}); the topic was \
+                     recreated or truncated. Waiting for those offsets instead of skipping any",
+                    self.topic, self.next
+                ));
+                self.reseek_at = Some(Instant::now() + Duration::from_secs(1));
+                false
+            }
+            e => {
+                consumer.context().report(&format!("{e}; retrying"));
+                true
+            }
+        }
     }
 }
