@@ -360,6 +360,54 @@ fn delivery_alerts_and_last_location_from_kafka_match_their_oracles() {
     }
     assert_eq!(n_orders, orders.len(), "every order has its latest value");
     assert_eq!(n_couriers, couriers.len(), "every courier has its latest value");
+
+    // With a short TTL, delivered orders leave the view: their tombstones leave the compacted topic with
+    // exactly the keys a file run's changelog ends with.
+    let ttl = ["--set", "operators.orders.ttl=20m"];
+    let changelog = topic("last-location");
+    let mut job = kafka_job(
+        "last-location.toml",
+        &brokers,
+        &[("WEIR_LOCATIONS_TOPIC", &source), ("WEIR_CHANGELOG_TOPIC", &changelog)],
+        &dir.path().join("last-location-ttl"),
+        2,
+    );
+    job.args(ttl);
+    run_to_end(job);
+    let log = read_topic(&brokers, &changelog);
+    let tombstones = log.values().flatten().filter(|r| r.value.is_none()).count();
+    assert!(tombstones > 0, "delivered orders expire");
+    let mut from_kafka: BTreeMap<(String, String), String> = BTreeMap::new();
+    for r in log.values().flatten() {
+        let k = (r.headers["view"].clone(), r.key.clone().unwrap());
+        match &r.value {
+            Some(v) => from_kafka.insert(k, v.clone()),
+            None => from_kafka.remove(&k),
+        };
+    }
+    let file_job = file_job_over_partitions("last-location.toml", &parts, dir.path());
+    let file_out = dir.path().join("file-run-ttl");
+    let mut run = weir();
+    run.args(["run", file_job.to_str().unwrap(), "--quiet"])
+        .args(ttl)
+        .args(["--set", "serve.listen=127.0.0.1:0"])
+        .env("WEIR_OUT", &file_out);
+    run_to_end(run);
+    let mut from_file: BTreeMap<(String, String), String> = BTreeMap::new();
+    let text = std::fs::read_to_string(file_out.join("last-location/changelog.jsonl")).unwrap();
+    for line in text.lines() {
+        let j: serde_json::Value = serde_json::from_str(line).unwrap();
+        let k = (
+            j["view"].as_str().unwrap().to_string(),
+            j["key"].as_str().unwrap().to_string(),
+        );
+        if j["op"] == "delete" {
+            from_file.remove(&k);
+        } else {
+            from_file.insert(k, line.to_string());
+        }
+    }
+    assert_eq!(from_kafka, from_file);
 }
 
 #[test]
@@ -525,5 +573,51 @@ fn waits_for_a_missing_broker_and_survives_its_restart_without_loss_or_duplicate
     assert_eq!(
         file_lines(&alerts_file),
         file_lines(&file_out.join("vibration/alerts.jsonl"))
+    );
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
+fn alerts_that_cannot_be_delivered_stop_the_job_with_the_brokers_reason() {
+    let brokers = brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("vibration.jsonl");
+    support::generate_vibration(&input, 20, 2.0, 3, 0.0, 0.0);
+    let source = topic("vibration");
+    publish(&brokers, &source, &input, &["--key", "sensor_id", "--limit", "0"]);
+    // The alerts go to a broker of their own, which goes away once the job has started.
+    let mut alerts_broker = OwnBroker::start(free_port());
+    let mut cmd = kafka_job(
+        "vibration-rollup.toml",
+        &brokers,
+        &[("WEIR_VIBRATION_TOPIC", &source), ("WEIR_ALERTS_TOPIC", "alerts")],
+        &dir.path().join("out"),
+        2,
+    );
+    cmd.args(["--set", &format!("sinks.alerts.brokers={}", alerts_broker.addr())])
+        .args(["--set", "sinks.alerts.delivery_timeout=2s"])
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let (lines, _t) = stderr_lines(&mut child);
+    let mut log = String::new();
+    wait_for_line(&lines, "created topic `alerts`", &mut log);
+    alerts_broker.kill();
+    publish(&brokers, &source, &input, &["--key", "sensor_id"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the job kept running after losing alerts");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    while let Ok(l) = lines.recv_timeout(Duration::from_secs(2)) {
+        log.push_str(&l);
+        log.push('\n');
+    }
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("error: sink `alerts`: delivery to Kafka topic `alerts` failed"),
+        "a clear reason:\n{log}"
     );
 }

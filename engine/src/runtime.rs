@@ -496,10 +496,16 @@ fn build<'s>(
                             format!("sink `{}`: cannot write to `{}`: {e}", sink.name, path.display())
                         })?)),
                         (SinkKind::Stdout, true) => Some(Box::new(StdoutWriter)),
-                        (SinkKind::Kafka(spec), true) => Some(Box::new(
-                            KafkaLineWriter::create(spec, format!("sink `{}`", sink.name))
-                                .map_err(|e| format!("sink `{}`: {e}", sink.name))?,
-                        )),
+                        (SinkKind::Kafka(spec), true) => {
+                            let (fail, name, topic) = (ctx.clone(), sink.name.clone(), spec.topic.clone());
+                            let hook = Box::new(move |e: String| {
+                                fail.fail(format!("sink `{name}`: delivery to Kafka topic `{topic}` failed: {e}"))
+                            });
+                            Some(Box::new(
+                                KafkaLineWriter::create(spec, format!("sink `{}`", sink.name), hook)
+                                    .map_err(|e| format!("sink `{}`: {e}", sink.name))?,
+                            ))
+                        }
                         _ => None,
                     };
                 let merged = scope.concatenate(inputs).probe_with(&probe);

@@ -40,7 +40,12 @@ pub struct DeliveryReport {
     label: String,
     failure: Mutex<Option<String>>,
     last_report: Mutex<Option<Instant>>,
+    /// Told at once about the first failure (it stops the job even when no more lines arrive).
+    on_failure: Option<FailureHook>,
 }
+
+/// What a sink calls, with the broker's reason, when a message is lost for good.
+pub type FailureHook = Box<dyn Fn(String) + Send + Sync>;
 
 impl DeliveryReport {
     fn new(label: String) -> Self {
@@ -48,6 +53,7 @@ impl DeliveryReport {
             label,
             failure: Mutex::new(None),
             last_report: Mutex::new(None),
+            on_failure: None,
         }
     }
 
@@ -73,6 +79,9 @@ impl ProducerContext for DeliveryReport {
             let mut f = self.failure.lock();
             if f.is_none() {
                 *f = Some(e.to_string());
+                if let Some(hook) = &self.on_failure {
+                    hook(e.to_string());
+                }
             }
         }
     }
@@ -85,7 +94,9 @@ fn client_config(spec: &KafkaSinkSpec) -> ClientConfig {
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("message.timeout.ms", spec.delivery_timeout.as_millis().to_string())
-        .set("reconnect.backoff.max.ms", "2000");
+        .set("reconnect.backoff.max.ms", "2000")
+        // Topics are created by weir, with the right settings (compaction), never as a side effect.
+        .set("allow.auto.create.topics", "false");
     for (k, v) in &spec.properties {
         cfg.set(k, v);
     }
@@ -162,9 +173,13 @@ fn text_of(v: &serde_json::Value) -> Option<String> {
 }
 
 impl KafkaLineWriter {
-    pub fn create(spec: &KafkaSinkSpec, label: String) -> io::Result<Self> {
+    /// A producer for the spec's topic; `on_failure` hears of the first message lost for good, from
+    /// librdkafka's thread, as soon as it happens.
+    pub fn create(spec: &KafkaSinkSpec, label: String, on_failure: FailureHook) -> io::Result<Self> {
+        let mut report = DeliveryReport::new(label);
+        report.on_failure = Some(on_failure);
         let producer = client_config(spec)
-            .create_with_context(DeliveryReport::new(label))
+            .create_with_context(report)
             .map_err(io::Error::other)?;
         Ok(Self {
             producer,
