@@ -621,3 +621,45 @@ fn alerts_that_cannot_be_delivered_stop_the_job_with_the_brokers_reason() {
         "a clear reason:\n{log}"
     );
 }
+
+#[test]
+#[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
+fn start_at_a_timestamp_reads_each_partition_from_its_first_message_at_or_after_it() {
+    let brokers = brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("vibration.jsonl");
+    support::generate_vibration(&input, 8, 2.0, 4, 0.0, 0.0);
+    let source = topic("vibration");
+    publish(&brokers, &source, &input, &["--key", "sensor_id"]);
+    let dump = read_topic(&brokers, &source);
+    let ts = |r: &Record| -> i64 {
+        let v: serde_json::Value = serde_json::from_str(r.value.as_deref().unwrap()).unwrap();
+        v["ts"].as_i64().unwrap()
+    };
+    let all: Vec<i64> = dump.values().flatten().map(ts).collect();
+    let start = all[all.len() / 2];
+    // Kafka's offsets-for-times: per partition, everything from the first message stamped ≥ start.
+    let want: usize = dump
+        .values()
+        .map(|rs| rs.iter().position(|r| ts(r) >= start).map_or(0, |i| rs.len() - i))
+        .sum();
+    assert!(want > 0 && want < all.len());
+    let mut cmd = kafka_job(
+        "vibration-rollup.toml",
+        &brokers,
+        &[
+            ("WEIR_VIBRATION_TOPIC", &source),
+            ("WEIR_ALERTS_TOPIC", &topic("alerts")),
+        ],
+        &dir.path().join("out"),
+        2,
+    );
+    cmd.env("WEIR_KAFKA_STOP_AT_END", "true")
+        .args(["--set", &format!("sources.vibration.start={start}")]);
+    let out = ok(&mut cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(": {want} events read")),
+        "want {want}:\n{stderr}"
+    );
+}

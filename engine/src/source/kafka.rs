@@ -235,6 +235,10 @@ pub struct KafkaPartitionReader {
     spec: KafkaSourceSpec,
     label: String,
     reconnect_at: Option<Instant>,
+    /// With a start timestamp: partitions still before their first message stamped at or after it. The broker
+    /// is asked for that offset, but some (tansu's memory storage) answer with the beginning; skipping here
+    /// gives Kafka's offsets-for-times meaning on any broker.
+    skip_before: BTreeMap<i32, i64>,
     topic: String,
     /// partition → next offset to read (`None` before the first message: start position applies).
     next: BTreeMap<i32, Option<i64>>,
@@ -263,6 +267,14 @@ impl KafkaPartitionReader {
             spec: spec.clone(),
             label,
             reconnect_at: None,
+            skip_before: match spec.start {
+                StartPosition::Timestamp(ts) => partitions
+                    .iter()
+                    .filter(|p| !resume_at.contains_key(p))
+                    .map(|p| (*p, ts))
+                    .collect(),
+                _ => BTreeMap::new(),
+            },
             topic: spec.topic.clone(),
             next,
             start: spec.start.clone(),
@@ -415,7 +427,10 @@ impl KafkaPartitionReader {
                 };
                 let result = result.map(|m| m.detach());
                 let carry_on = match result {
-                    Ok(m) => self.take_message(m.partition(), m.offset(), m.payload(), batches, &mut out),
+                    Ok(m) => {
+                        let ts = m.timestamp().to_millis();
+                        self.take_message(m.partition(), m.offset(), ts, m.payload(), batches, &mut out)
+                    }
                     Err(e) => self.take_error(e, &mut out),
                 };
                 if !carry_on {
@@ -433,7 +448,10 @@ impl KafkaPartitionReader {
         out: &mut PollOutcome,
     ) -> bool {
         match result {
-            Ok(m) => self.take_message(m.partition(), m.offset(), m.payload(), batches, out),
+            Ok(m) => {
+                let ts = m.timestamp().to_millis();
+                self.take_message(m.partition(), m.offset(), ts, m.payload(), batches, out)
+            }
             Err(e) => self.take_error(e, out),
         }
     }
@@ -442,6 +460,7 @@ impl KafkaPartitionReader {
         &mut self,
         p: i32,
         offset: i64,
+        timestamp: Option<i64>,
         value: Option<&[u8]>,
         batches: &mut BTreeMap<i32, MessageBatch>,
         out: &mut PollOutcome,
@@ -453,6 +472,12 @@ impl KafkaPartitionReader {
         }
         *next = Some(offset + 1);
         self.positions.set_next(p, offset + 1);
+        if let Some(start) = self.skip_before.get(&p) {
+            if timestamp.is_some_and(|t| t < *start) {
+                return true;
+            }
+            self.skip_before.remove(&p);
+        }
         let b = batches.entry(p).or_default();
         let start = b.raw.len() as u32;
         let value = value.unwrap_or_default();
