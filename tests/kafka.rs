@@ -163,19 +163,36 @@ fn per_partition_values(dump: &BTreeMap<i32, Vec<Record>>) -> BTreeMap<i32, Vec<
         .collect()
 }
 
+/// A generated vibration workload published to a fresh 4-partition topic of the test broker (the publish
+/// arguments after `--key sensor_id`): the broker address, a temporary directory, the input file, the topic.
+fn published_vibration(
+    sensors: u32,
+    hours: f64,
+    seed: u64,
+    late_and_bad: (f64, f64),
+    publish_args: &[&str],
+) -> (String, tempfile::TempDir, PathBuf, String) {
+    let brokers = brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("vibration.jsonl");
+    support::generate_vibration(&input, sensors, hours, seed, late_and_bad.0, late_and_bad.1);
+    let source = topic("vibration");
+    let args: Vec<&str> = ["--key", "sensor_id"]
+        .into_iter()
+        .chain(publish_args.iter().copied())
+        .collect();
+    let sent = publish(&brokers, &source, &input, &args);
+    assert!(sent.contains("keyed by sensor_id"), "{sent}");
+    (brokers, dir, input, source)
+}
+
 /// One vibration run's outputs: rollup files by path, alert values per partition, dead-letter bytes.
 type RunOutputs = (BTreeMap<PathBuf, Vec<u8>>, BTreeMap<i32, Vec<Option<String>>>, Vec<u8>);
 
 #[test]
 #[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
 fn vibration_from_kafka_equals_a_file_run_of_its_partitions_for_1_2_and_3_workers() {
-    let brokers = brokers();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("vibration.jsonl");
-    support::generate_vibration(&input, 25, 3.0, 11, 0.002, 0.001);
-    let source = topic("vibration");
-    let sent = publish(&brokers, &source, &input, &["--key", "sensor_id"]);
-    assert!(sent.contains("keyed by sensor_id"), "{sent}");
+    let (brokers, dir, _input, source) = published_vibration(25, 3.0, 11, (0.002, 0.001), &[]);
     let dump = read_topic(&brokers, &source);
     assert_eq!(dump.len(), 4);
     assert!(dump.values().all(|p| !p.is_empty()), "every partition has data");
@@ -413,13 +430,8 @@ fn delivery_alerts_and_last_location_from_kafka_match_their_oracles() {
 #[test]
 #[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
 fn an_idle_partition_stops_holding_windows_back_after_idle_timeout() {
-    let brokers = brokers();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("vibration.jsonl");
-    support::generate_vibration(&input, 10, 2.0, 5, 0.0, 0.0);
-    let source = topic("vibration");
     // Everything in partition 0; partitions 1–3 stay empty.
-    publish(&brokers, &source, &input, &["--key", "sensor_id", "--partition", "0"]);
+    let (brokers, dir, _input, source) = published_vibration(10, 2.0, 5, (0.0, 0.0), &["--partition", "0"]);
 
     for (idle, want_windows) in [("2s", true), ("1h", false)] {
         let out = dir.path().join(format!("idle-{idle}"));
@@ -579,12 +591,8 @@ fn waits_for_a_missing_broker_and_survives_its_restart_without_loss_or_duplicate
 #[test]
 #[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
 fn alerts_that_cannot_be_delivered_stop_the_job_with_the_brokers_reason() {
-    let brokers = brokers();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("vibration.jsonl");
-    support::generate_vibration(&input, 20, 2.0, 3, 0.0, 0.0);
-    let source = topic("vibration");
-    publish(&brokers, &source, &input, &["--key", "sensor_id", "--limit", "0"]);
+    // The topic exists but stays empty until the alerts broker is gone.
+    let (brokers, dir, input, source) = published_vibration(20, 2.0, 3, (0.0, 0.0), &["--limit", "0"]);
     // The alerts go to a broker of their own, which goes away once the job has started.
     let mut alerts_broker = OwnBroker::start(free_port());
     let mut cmd = kafka_job(
@@ -625,12 +633,7 @@ fn alerts_that_cannot_be_delivered_stop_the_job_with_the_brokers_reason() {
 #[test]
 #[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
 fn start_at_a_timestamp_reads_each_partition_from_its_first_message_at_or_after_it() {
-    let brokers = brokers();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("vibration.jsonl");
-    support::generate_vibration(&input, 8, 2.0, 4, 0.0, 0.0);
-    let source = topic("vibration");
-    publish(&brokers, &source, &input, &["--key", "sensor_id"]);
+    let (brokers, dir, _input, source) = published_vibration(8, 2.0, 4, (0.0, 0.0), &[]);
     let dump = read_topic(&brokers, &source);
     let ts = |r: &Record| -> i64 {
         let v: serde_json::Value = serde_json::from_str(r.value.as_deref().unwrap()).unwrap();

@@ -10,6 +10,7 @@
 pub mod chunk;
 pub mod dataflow;
 pub mod decode;
+pub mod kafka_client;
 pub mod metrics;
 pub mod plan;
 pub mod publish;

@@ -75,6 +75,14 @@ impl Metrics {
         }
     }
 
+    /// A chunk `source` decoded: its valid records, and a dead letter per invalid line.
+    pub fn chunk_decoded(&self, source: &str, chunk: &crate::chunk::DecodedChunk) {
+        self.records_read(source, chunk.len() as u64);
+        for bad in &chunk.invalid {
+            self.dead_letter(source, &bad.reason);
+        }
+    }
+
     /// `n` items written by `sink`.
     pub fn records_written(&self, sink: &str, n: u64) {
         if n > 0 {

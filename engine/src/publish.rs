@@ -6,15 +6,14 @@
 //! workload's deliberately malformed ones — are sent unkeyed, so the job downstream sees them as dead
 //! letters. The producer is idempotent; a message the broker finally rejects fails the run.
 
-use crate::sink::kafka::{ensure_topic, KafkaSinkSpec};
+use crate::sink::kafka::{client_config, ensure_topic, send_with_room, DeliveryReport, KafkaSinkSpec};
 use crate::source::ChunkReader;
-use parking_lot::Mutex;
-use rdkafka::client::ClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+/// How long the publisher waits for the broker to take or acknowledge a message.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How to publish.
 #[derive(Clone, Debug)]
@@ -48,36 +47,6 @@ pub struct PublishReport {
 impl PublishReport {
     pub fn rate(&self) -> f64 {
         self.messages as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-}
-
-#[derive(Default)]
-struct Deliveries {
-    per_partition: Mutex<BTreeMap<i32, u64>>,
-    failure: Mutex<Option<String>>,
-}
-
-impl ClientContext for Deliveries {
-    fn error(&self, error: KafkaError, reason: &str) {
-        eprintln!("weir publish: {reason} ({error}); retrying");
-    }
-}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(m) => {
-                *self
-                    .per_partition
-                    .lock()
-                    .entry(rdkafka::Message::partition(m))
-                    .or_default() += 1
-            }
-            Err((e, _)) => {
-                self.failure.lock().get_or_insert_with(|| e.to_string());
-            }
-        }
     }
 }
 
@@ -124,18 +93,16 @@ pub fn publish(
         topic: options.topic.clone(),
         compact: false,
         partitions: options.partitions,
-        delivery_timeout: Duration::from_secs(120),
+        delivery_timeout: DELIVERY_TIMEOUT,
         properties: Vec::new(),
     };
     ensure_topic(&spec, "weir publish", &stopped)?;
-    let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
-        .set("bootstrap.servers", &options.brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
+    // The sinks' producer settings (idempotent, acks=all, no topic auto-creation), batched harder.
+    let producer: ThreadedProducer<DeliveryReport> = client_config(&spec)
         .set("linger.ms", "10")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "500000")
-        .create_with_context(Deliveries::default())
+        .create_with_context(DeliveryReport::new("publish".into()))
         .map_err(|e| format!("cannot create a Kafka producer for `{}`: {e}", options.brokers))?;
     let started = Instant::now();
     let mut report = PublishReport::default();
@@ -172,31 +139,19 @@ pub fn publish(
             if let Some(p) = options.partition {
                 record = record.partition(p);
             }
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                        if let Some(e) = producer.context().failure.lock().clone() {
-                            return Err(format!("delivery to topic `{}` failed: {e}", options.topic));
-                        }
-                        std::thread::sleep(Duration::from_millis(1));
-                        record = r;
-                    }
-                    Err((e, _)) => return Err(format!("cannot send to topic `{}`: {e}", options.topic)),
-                }
-            }
+            send_with_room(&producer, record, DELIVERY_TIMEOUT)?;
             report.messages += 1;
             report.bytes += line.len() as u64;
         }
     }
     producer
-        .flush(Duration::from_secs(120))
+        .flush(DELIVERY_TIMEOUT)
         .map_err(|e| format!("flushing topic `{}`: {e}", options.topic))?;
     report.elapsed = started.elapsed();
-    if let Some(e) = producer.context().failure.lock().clone() {
+    if let Some(e) = producer.context().failure() {
         return Err(format!("delivery to topic `{}` failed: {e}", options.topic));
     }
-    report.per_partition = producer.context().per_partition.lock().clone();
+    report.per_partition = producer.context().delivered();
     Ok(report)
 }
 

@@ -102,7 +102,6 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
                 )
             })
             .collect();
-        let mut batches: BTreeMap<i32, MessageBatch> = BTreeMap::new();
         // Records emitted per time, not yet passed by the probe.
         let mut in_flight: BTreeMap<Time, u64> = BTreeMap::new();
         let mut reported_bytes = 0u64;
@@ -128,6 +127,7 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
             let waiting: u64 = in_flight.range(..*c.time()).map(|(_, n)| n).sum();
             let mut polled = 0;
             let mut ended = Vec::new();
+            let mut batches: BTreeMap<i32, MessageBatch> = BTreeMap::new();
             if waiting <= max_in_flight {
                 // Lowest next logical time first; over the limit, only those at the lowest.
                 let mut order: Vec<(Time, i32)> = partitions.iter().map(|(p, s)| (s.next_time(ooo), *p)).collect();
@@ -144,12 +144,9 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
             }
 
             let now = Instant::now();
-            for (p, b) in std::mem::take(&mut batches) {
+            for (p, b) in batches {
                 let decoded = DecodedChunk::decode_messages(&mut decoder, b.raw.into(), &b.ranges, b.offsets);
-                ctx.metrics.records_read(&name, decoded.len() as u64);
-                for bad in &decoded.invalid {
-                    ctx.metrics.dead_letter(&name, &bad.reason);
-                }
+                ctx.metrics.chunk_decoded(&name, &decoded);
                 let state = partitions.get_mut(&p).expect("own partition");
                 let stamped = StampedChunk {
                     source: source_index,

@@ -70,10 +70,7 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
                 match reader.next_chunk() {
                     Ok(Some((k, bytes))) => {
                         let decoded = DecodedChunk::decode(&mut decoder, bytes);
-                        ctx.metrics.records_read(&name, decoded.len() as u64);
-                        for bad in &decoded.invalid {
-                            ctx.metrics.dead_letter(&name, &bad.reason);
-                        }
+                        ctx.metrics.chunk_decoded(&name, &decoded);
                         sequencer.publish(
                             k,
                             ChunkSummary {

@@ -10,6 +10,7 @@
 //! sink, and with it the job, with the broker's reason: never a silent drop.
 
 use crate::dataflow::Line;
+use crate::kafka_client::{topic_partitions, RateLimitedReport};
 use crate::sink::LineWriter;
 use parking_lot::Mutex;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -18,6 +19,8 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::Message;
+use std::collections::BTreeMap;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -35,11 +38,12 @@ pub struct KafkaSinkSpec {
     pub properties: Vec<(String, String)>,
 }
 
-/// Keeps the first delivery failure and reports connection trouble on stderr (at most every 10 s).
+/// A producer's context: keeps the first delivery failure, counts deliveries per partition, and reports
+/// connection trouble on stderr (at most every 10 s).
 pub struct DeliveryReport {
-    label: String,
+    reporter: RateLimitedReport,
     failure: Mutex<Option<String>>,
-    last_report: Mutex<Option<Instant>>,
+    delivered: Mutex<BTreeMap<i32, u64>>,
     /// Told at once about the first failure (it stops the job even when no more lines arrive).
     on_failure: Option<FailureHook>,
 }
@@ -48,46 +52,81 @@ pub struct DeliveryReport {
 pub type FailureHook = Box<dyn Fn(String) + Send + Sync>;
 
 impl DeliveryReport {
-    fn new(label: String) -> Self {
+    pub fn new(label: String) -> Self {
         Self {
-            label,
+            reporter: RateLimitedReport::new(label),
             failure: Mutex::new(None),
-            last_report: Mutex::new(None),
+            delivered: Mutex::new(BTreeMap::new()),
             on_failure: None,
         }
     }
 
-    fn report(&self, message: &str) {
-        let mut last = self.last_report.lock();
-        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-            *last = Some(Instant::now());
-            eprintln!("weir: {}: {message}", self.label);
-        }
+    /// The broker's reason for the first message lost for good, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().clone()
+    }
+
+    /// Messages acknowledged so far, per partition.
+    pub fn delivered(&self) -> BTreeMap<i32, u64> {
+        self.delivered.lock().clone()
     }
 }
 
 impl ClientContext for DeliveryReport {
     fn error(&self, error: KafkaError, reason: &str) {
-        self.report(&format!("{reason} ({error}); retrying"));
+        self.reporter.report(&format!("{reason} ({error}); retrying"));
     }
 }
 
 impl ProducerContext for DeliveryReport {
     type DeliveryOpaque = ();
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            let mut f = self.failure.lock();
-            if f.is_none() {
-                *f = Some(e.to_string());
-                if let Some(hook) = &self.on_failure {
-                    hook(e.to_string());
+        match result {
+            Ok(m) => *self.delivered.lock().entry(m.partition()).or_default() += 1,
+            Err((e, _)) => {
+                let mut f = self.failure.lock();
+                if f.is_none() {
+                    *f = Some(e.to_string());
+                    if let Some(hook) = &self.on_failure {
+                        hook(e.to_string());
+                    }
                 }
             }
         }
     }
 }
 
-fn client_config(spec: &KafkaSinkSpec) -> ClientConfig {
+/// Hands `record` to the producer, waiting while its local queue is full (deliveries make room) for at
+/// most `timeout`; fails early if a message was already lost for good.
+pub fn send_with_room<K, P>(
+    producer: &ThreadedProducer<DeliveryReport>,
+    mut record: BaseRecord<'_, K, P>,
+    timeout: Duration,
+) -> Result<(), String>
+where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    let mut deadline = None;
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r))
+                if *deadline.get_or_insert_with(|| Instant::now() + timeout) > Instant::now() =>
+            {
+                if let Some(e) = producer.context().failure() {
+                    return Err(format!("delivery to Kafka topic `{}` failed: {e}", r.topic));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+                record = r;
+            }
+            Err((e, r)) => return Err(format!("cannot send to Kafka topic `{}`: {e}", r.topic)),
+        }
+    }
+}
+
+/// The producer settings of every weir producer for `spec`.
+pub fn client_config(spec: &KafkaSinkSpec) -> ClientConfig {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", &spec.brokers)
         .set("enable.idempotence", "true")
@@ -117,15 +156,9 @@ pub fn ensure_topic(spec: &KafkaSinkSpec, label: &str, stopped: impl Fn() -> boo
         if stopped() {
             return Err("stopped while waiting for the broker".into());
         }
-        match admin.inner().fetch_metadata(Some(&spec.topic), Duration::from_secs(3)) {
-            Ok(md) => {
-                let exists = md
-                    .topics()
-                    .iter()
-                    .any(|t| t.name() == spec.topic && t.error().is_none() && !t.partitions().is_empty());
-                if exists {
-                    return Ok(());
-                }
+        match topic_partitions(admin.inner(), &spec.topic, Duration::from_secs(3)) {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => {
                 let mut topic = NewTopic::new(&spec.topic, spec.partitions as i32, TopicReplication::Fixed(1));
                 if spec.compact {
                     topic = topic.set("cleanup.policy", "compact");
@@ -144,10 +177,14 @@ pub fn ensure_topic(spec: &KafkaSinkSpec, label: &str, stopped: impl Fn() -> boo
                     Ok(Some(Err((_, code)))) => {
                         return Err(format!("cannot create topic `{}`: {code}", spec.topic));
                     }
-                    Ok(None) | Err(_) => admin.inner().context().report("creating the topic failed; retrying"),
+                    Ok(None) | Err(_) => admin
+                        .inner()
+                        .context()
+                        .reporter
+                        .report("creating the topic failed; retrying"),
                 }
             }
-            Err(e) => admin.inner().context().report(&format!(
+            Err(e) => admin.inner().context().reporter.report(&format!(
                 "cannot reach Kafka brokers {} ({e}); retrying until they answer",
                 spec.brokers
             )),
@@ -189,7 +226,7 @@ impl KafkaLineWriter {
     }
 
     fn failure(&self) -> io::Result<()> {
-        match self.producer.context().failure.lock().as_ref() {
+        match self.producer.context().failure() {
             Some(e) => Err(io::Error::other(format!(
                 "delivery to Kafka topic `{}` failed: {e}",
                 self.topic
@@ -211,7 +248,6 @@ impl KafkaLineWriter {
             }
         }
         let tombstone = parsed.get("op").and_then(|v| v.as_str()) == Some("delete");
-        let deadline = Instant::now() + self.delivery_timeout;
         let mut record = BaseRecord::to(&self.topic).headers(headers);
         if let Some(k) = &key {
             record = record.key(k.as_str());
@@ -219,23 +255,7 @@ impl KafkaLineWriter {
         if !tombstone {
             record = record.payload(line.text.as_str());
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                // The local queue is full: wait for deliveries to make room (bounded by the delivery timeout).
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) if Instant::now() < deadline => {
-                    self.failure()?;
-                    std::thread::sleep(Duration::from_millis(5));
-                    record = r;
-                }
-                Err((e, _)) => {
-                    return Err(io::Error::other(format!(
-                        "cannot send to Kafka topic `{}`: {e}",
-                        self.topic
-                    )))
-                }
-            }
-        }
+        send_with_room(&self.producer, record, self.delivery_timeout).map_err(io::Error::other)
     }
 }
 

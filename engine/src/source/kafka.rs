@@ -14,6 +14,7 @@
 //! the topic under a new topic id, and librdkafka 2.x crashes updating a long-lived client's metadata cache
 //! with it (confluentinc/librdkafka#4964); a fresh client has no stale entry.
 
+use crate::kafka_client::{topic_partitions, RateLimitedReport};
 use parking_lot::Mutex;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -98,21 +99,17 @@ impl PartitionPositions {
 /// Reports connection problems on stderr (at most every 10 s, saying that it retries) and feeds the
 /// broker's high watermarks into [`PartitionPositions`].
 pub struct ReportingContext {
-    label: String,
+    reporter: RateLimitedReport,
     topic: String,
-    last_report: Mutex<Option<Instant>>,
     positions: Arc<PartitionPositions>,
     all_brokers_down: std::sync::atomic::AtomicBool,
 }
 
-const REPORT_EVERY: Duration = Duration::from_secs(10);
-
 impl ReportingContext {
     pub fn new(label: String, topic: String, positions: Arc<PartitionPositions>) -> Self {
         Self {
-            label,
+            reporter: RateLimitedReport::new(label),
             topic,
-            last_report: Mutex::new(None),
             positions,
             all_brokers_down: Default::default(),
         }
@@ -120,11 +117,7 @@ impl ReportingContext {
 
     /// Prints `message` unless something was printed in the last 10 s.
     pub fn report(&self, message: &str) {
-        let mut last = self.last_report.lock();
-        if last.is_none_or(|t| t.elapsed() >= REPORT_EVERY) {
-            *last = Some(Instant::now());
-            eprintln!("weir: {}: {message}", self.label);
-        }
+        self.reporter.report(message);
     }
 }
 
@@ -192,15 +185,13 @@ pub fn wait_for_partitions(
         if stopped() {
             return Err(KafkaSourceError::Stopped);
         }
-        match c.fetch_metadata(Some(&spec.topic), Duration::from_secs(3)) {
-            Ok(md) => match md.topics().iter().find(|t| t.name() == spec.topic) {
-                Some(t) if t.error().is_none() && !t.partitions().is_empty() => return Ok(t.partitions().len() as u32),
-                _ => c.context().report(&format!(
-                    "topic `{}` does not exist on {} yet; waiting for it (create it, e.g. `tansu topic create \
+        match topic_partitions(c.client(), &spec.topic, Duration::from_secs(3)) {
+            Ok(Some(n)) => return Ok(n),
+            Ok(None) => c.context().report(&format!(
+                "topic `{}` does not exist on {} yet; waiting for it (create it, e.g. `tansu topic create \
                      --broker tcp://{} --partitions 4 {}`)",
-                    spec.topic, spec.brokers, spec.brokers, spec.topic
-                )),
-            },
+                spec.topic, spec.brokers, spec.brokers, spec.topic
+            )),
             Err(e) => c.context().report(&format!(
                 "cannot reach Kafka brokers {} ({e}); retrying until they answer",
                 spec.brokers
@@ -327,7 +318,7 @@ impl KafkaPartitionReader {
             }
         }
         consumer.assign(&tpl).map_err(|cause| KafkaSourceError::Client {
-            brokers: String::new(),
+            brokers: self.spec.brokers.clone(),
             cause,
         })?;
         // assign() deactivates earlier partition queues: split them again.
@@ -378,14 +369,7 @@ impl KafkaPartitionReader {
         self.reconnect_at = Some(Instant::now() + Duration::from_millis(500));
         let ctx = ReportingContext::new(self.label.clone(), self.topic.clone(), self.positions.clone());
         let Ok(fresh) = consumer(&self.spec, ctx) else { return };
-        let ready = fresh
-            .fetch_metadata(Some(&self.topic), Duration::from_millis(500))
-            .is_ok_and(|md| {
-                md.topics()
-                    .iter()
-                    .any(|t| t.name() == self.topic && t.error().is_none() && !t.partitions().is_empty())
-            });
-        if ready {
+        if let Ok(Some(_)) = topic_partitions(fresh.client(), &self.topic, Duration::from_millis(500)) {
             self.queues.clear();
             self.consumer = Some(Arc::new(fresh));
             self.reconnect_at = None;
