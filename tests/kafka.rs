@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{ok, read_jsonl, read_rollups, repo_root, weir};
+use support::{file_job_over_partitions, ok, read_jsonl, read_rollups, repo_root, weir};
 
 fn kafka_config(name: &str) -> PathBuf {
     repo_root().join("config/kafka").join(name)

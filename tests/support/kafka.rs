@@ -137,29 +137,6 @@ pub fn partition_files(dump: &BTreeMap<i32, Vec<Record>>, dir: &Path) -> Vec<Pat
         .collect()
 }
 
-/// A job definition from `config/NAME.toml` whose file source reads `paths` (one partition each).
-pub fn file_job_over_partitions(config: &str, paths: &[PathBuf], dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(super::repo_root().join("config").join(config)).unwrap();
-    let list: Vec<String> = paths.iter().map(|p| format!("{:?}", p.display().to_string())).collect();
-    let mut replaced = 0;
-    let job: String = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("path = \"${WEIR_") && l.contains("_INPUT") {
-                replaced += 1;
-                format!("paths = [{}]", list.join(", "))
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert_eq!(replaced, 1, "config/{config} has one input path line");
-    let path = dir.join(config);
-    std::fs::write(&path, job).unwrap();
-    path
-}
-
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

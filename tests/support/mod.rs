@@ -211,3 +211,26 @@ pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
         .collect()
 }
+
+/// A job definition from `config/NAME.toml` whose file source reads `paths` (one partition each).
+pub fn file_job_over_partitions(config: &str, paths: &[PathBuf], dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(repo_root().join("config").join(config)).unwrap();
+    let list: Vec<String> = paths.iter().map(|p| format!("{:?}", p.display().to_string())).collect();
+    let mut replaced = 0;
+    let job: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("path = \"${WEIR_") && l.contains("_INPUT") {
+                replaced += 1;
+                format!("paths = [{}]", list.join(", "))
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(replaced, 1, "config/{config} has one input path line");
+    let path = dir.join(config);
+    std::fs::write(&path, job).unwrap();
+    path
+}
