@@ -204,6 +204,31 @@ impl StampedChunk {
         &self.chunk.raw[range.0 as usize..range.1 as usize]
     }
 
+    /// Drops every record and invalid line whose logical time is below `at`: after a restore, the part of
+    /// a re-read chunk that the checkpoint already holds. Logical time never decreases within a partition,
+    /// so the dropped lines are a prefix; positions and line numbers of the others are unchanged.
+    pub fn drop_before(&mut self, at: u64) {
+        if self.first_logical_time() >= at {
+            return;
+        }
+        let keep_from = (0..self.chunk.len())
+            .find(|&i| logical_time(self.awm(i)) >= at)
+            .unwrap_or(self.chunk.len());
+        let invalid: Vec<InvalidLine> = std::mem::take(&mut self.chunk.invalid)
+            .into_iter()
+            .filter(|bad| logical_time(self.watermark(bad.max_before)) >= at)
+            .collect();
+        let c = &mut self.chunk;
+        c.invalid = invalid;
+        c.line.drain(..keep_from);
+        c.max_before.drain(..keep_from);
+        c.ts.drain(..keep_from);
+        c.range.drain(..keep_from);
+        for col in &mut c.columns {
+            col.drain(..keep_from);
+        }
+    }
+
     /// Position of an invalid line.
     pub fn invalid_position(&self, bad: &InvalidLine) -> Position {
         Position {

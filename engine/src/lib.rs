@@ -7,6 +7,7 @@
 //! - [`sink`]: Parquet, JSONL and stdout writers.
 //! - [`plan`], [`runtime`]: what to run and running it.
 
+pub mod checkpoint;
 pub mod chunk;
 pub mod dataflow;
 pub mod decode;

@@ -19,6 +19,8 @@ pub struct Plan {
     pub operators: Vec<OperatorPlan>,
     pub sinks: Vec<SinkPlan>,
     pub serve: Option<ServePlan>,
+    /// `[job.checkpoint]`: `None` when the job does not checkpoint.
+    pub checkpoint: Option<crate::checkpoint::CheckpointConfig>,
 }
 
 #[derive(Clone, Debug)]

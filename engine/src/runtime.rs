@@ -3,6 +3,11 @@
 //! Timely is started through its `execute` configuration (`Config::process(W)` today), so switching on its
 //! multi-process cluster mode later is a configuration change, not a redesign.
 
+use crate::checkpoint::coordinator::{commit_files, CheckpointMeta, CheckpointStats};
+use crate::checkpoint::shape::{differences, job_shape};
+use crate::checkpoint::store::CheckpointStore;
+use crate::checkpoint::ResumeLog;
+use crate::checkpoint::{Checkpoint, Coordinator};
 use crate::dataflow::dead_letters::malformed;
 use crate::dataflow::delivery_op::delivery_alerts;
 use crate::dataflow::kafka_source_op::{kafka_source, KafkaSourceSetup, WorkerBounds};
@@ -20,13 +25,13 @@ use crate::sink::jsonl::JsonlWriter;
 use crate::sink::kafka::{ensure_topic, KafkaLineWriter};
 use crate::sink::parquet::ParquetRowWriter;
 use crate::sink::webhook::WebhookSender;
-use crate::sink::{LineWriter, StdoutWriter};
+use crate::sink::{LineWriter, SinkPosition, StdoutWriter};
 use crate::source::file::{FileChunkReader, DEFAULT_CHUNK_BYTES};
 use crate::source::generator::GeneratorReader;
 use crate::source::kafka::{wait_for_partitions, KafkaPartitionReader, KafkaSourceError, PartitionPositions};
 use crate::source::ChunkReader;
 use crate::views::{View, ViewStore};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,6 +59,23 @@ pub enum RunError {
     /// Stopped (SIGINT/SIGTERM) while waiting for a broker, before anything was read.
     #[error("stopped while waiting for {0}")]
     StoppedBeforeStart(String),
+    #[error(
+        "the newest checkpoint in `{dir}` (checkpoint {epoch}) was taken after the input ended: the job is \
+         finished. Run with --fresh to start over (its checkpoints are then deleted)"
+    )]
+    Finished { dir: PathBuf, epoch: u64 },
+    #[error(
+        "cannot resume from checkpoint {epoch} in `{dir}`: the job definition changed in a way its state \
+         depends on:\n  - {}\nRevert these changes, or run with --fresh to start over without the checkpoint's \
+         state", changes.join("\n  - ")
+    )]
+    IncompatibleCheckpoint {
+        dir: PathBuf,
+        epoch: u64,
+        changes: Vec<String>,
+    },
+    #[error("checkpoints in `{dir}`: {cause}")]
+    Checkpoint { dir: PathBuf, cause: std::io::Error },
     #[error("timely runtime: {0}")]
     Runtime(String),
 }
@@ -82,6 +104,10 @@ pub struct RunSummary {
     pub window_rows: u64,
     pub alerts: u64,
     pub elapsed: Duration,
+    /// Checkpoints written by this run.
+    pub checkpoints: CheckpointStats,
+    /// The checkpoint this run resumed from: (epoch, logical time).
+    pub resumed_from: Option<(u64, u64)>,
 }
 
 impl RunSummary {
@@ -133,6 +159,68 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
     Ok(())
 }
 
+/// Prepares a plan's checkpoints: with `[job.checkpoint]`, finds the newest intact checkpoint (unless
+/// `fresh`, which deletes them), checks the job still fits it and publishes the Parquet files it covers.
+/// `warn` hears of checkpoint files passed over as unreadable.
+pub fn open_checkpoints(plan: &Plan, fresh: bool, mut warn: impl FnMut(String)) -> Result<Coordinator, RunError> {
+    let meta = CheckpointMeta {
+        job: plan.job_name.clone(),
+        shape: job_shape(plan),
+        workers: plan.workers.max(1),
+        run_id: rand::random::<u64>() >> 1,
+    };
+    let Some(cfg) = &plan.checkpoint else {
+        return Ok(Coordinator::new(None, meta, None));
+    };
+    let io = |cause: std::io::Error| RunError::Checkpoint {
+        dir: cfg.dir.clone(),
+        cause,
+    };
+    let store = CheckpointStore::new(&cfg.dir);
+    if fresh {
+        store.clear().map_err(io)?;
+    }
+    let latest = store
+        .latest(|path, e| {
+            warn(format!(
+                "checkpoint `{}` is unusable ({e}); falling back to the previous one",
+                path.display()
+            ))
+        })
+        .map_err(io)?;
+    let Some((_, restored)) = latest else {
+        return Ok(Coordinator::new(Some(cfg.clone()), meta, None));
+    };
+    if restored.finished {
+        return Err(RunError::Finished {
+            dir: cfg.dir.clone(),
+            epoch: restored.epoch,
+        });
+    }
+    let changes = differences(&restored.shape, &meta.shape);
+    if !changes.is_empty() {
+        return Err(RunError::IncompatibleCheckpoint {
+            dir: cfg.dir.clone(),
+            epoch: restored.epoch,
+            changes,
+        });
+    }
+    // Files the checkpoint covers may still wait for their rename if the previous run died right after
+    // writing it.
+    let commits: Vec<_> = restored
+        .parts
+        .values()
+        .flatten()
+        .flat_map(|p| p.commits.clone())
+        .collect();
+    commit_files(&commits).map_err(io)?;
+    let meta = CheckpointMeta {
+        run_id: restored.run_id,
+        ..meta
+    };
+    Ok(Coordinator::new(Some(cfg.clone()), meta, Some(restored)))
+}
+
 /// Runs a plan to the end of its (bounded) inputs.
 pub fn run(plan: Plan, options: RunOptions, ctx: RunContext) -> Result<RunSummary, RunError> {
     let views = view_store(&plan);
@@ -167,16 +255,61 @@ pub fn run_with_views(
 ) -> Result<RunSummary, RunError> {
     preflight(&plan)?;
     let started = Instant::now();
+    if !ctx.checkpoints_installed() {
+        ctx.install_checkpoints(Arc::new(open_checkpoints(&plan, false, |w| eprintln!("weir: {w}"))?));
+    }
+    let coord = ctx.checkpoints();
+    let restored = coord.restored().cloned();
     let plan = Arc::new(plan);
+    let workers = plan.workers.max(1);
     let sequencers: Arc<Vec<Vec<Arc<ChunkSequencer>>>> = Arc::new(
         plan.sources
             .iter()
-            .map(|s| match &s.kind {
-                SourceKind::File { paths } => paths.iter().map(|_| Arc::default()).collect(),
-                _ => vec![Arc::default()],
+            .map(|s| {
+                let partitions = match &s.kind {
+                    SourceKind::File { paths } => paths.len(),
+                    _ => 1,
+                };
+                (0..partitions as u32)
+                    .map(|p| {
+                        let start = restored
+                            .as_ref()
+                            .map(|c| c.resume_point(&s.name, p))
+                            .unwrap_or_default();
+                        let log = match &s.kind {
+                            // Generated input is regenerated from its start on restore.
+                            SourceKind::File { .. } => coord.resume_log(&s.name, p),
+                            _ => None,
+                        };
+                        Arc::new(ChunkSequencer::new(&start, log.map(|l| (l, s.max_out_of_orderness_ms))))
+                    })
+                    .collect()
             })
             .collect(),
     );
+    let instances = plan
+        .sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let per_worker = match &s.kind {
+                SourceKind::File { paths } => paths.len(),
+                _ => 1,
+            };
+            (i as u32, per_worker * workers)
+        })
+        .collect();
+    let participants = plan.operators.len()
+        + plan
+            .sinks
+            .iter()
+            .filter(|k| !matches!(k.kind, SinkKind::Webhook(_)))
+            .count();
+    coord.expect(instances, participants * workers);
+    let writer_thread = {
+        let ctx = ctx.clone();
+        coord.spawn_writer(move |e| ctx.fail(e))
+    };
     let total: u64 = plan
         .sources
         .iter()
@@ -205,7 +338,6 @@ pub fn run_with_views(
         }
     }
     Metrics::add(&ctx.metrics.bytes_total, total);
-    let workers = plan.workers.max(1);
     let worker_ctx = ctx.clone();
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let plan = plan.clone();
@@ -229,15 +361,31 @@ pub fn run_with_views(
         if let Err(e) = built {
             ctx.fail(e);
         }
-        while worker.step_or_park(Some(Duration::from_millis(20))) {}
+        let coord = ctx.checkpoints();
+        while worker.step_or_park(Some(Duration::from_millis(20))) {
+            if index == 0 {
+                coord.maybe_start(false);
+            }
+        }
     })
     .map_err(RunError::Runtime)?;
-    for r in guards.join() {
-        r.map_err(RunError::Runtime)?;
+    let joined: Result<Vec<()>, String> = guards.join().into_iter().collect();
+    coord.close_writer();
+    if let Some(t) = writer_thread {
+        let _ = t.join();
     }
+    joined.map_err(RunError::Runtime)?;
     if let Some(e) = ctx.error() {
         return Err(RunError::Failed(e));
     }
+    if let (Some(cfg), false) = (coord.config(), ctx.aborted()) {
+        // The input ended and every output is final: mark the job finished.
+        write_finished(&coord, cfg).map_err(|cause| RunError::Checkpoint {
+            dir: cfg.dir.clone(),
+            cause,
+        })?;
+    }
+    let stats = coord.stats.lock().clone();
     let m = &ctx.metrics;
     Ok(RunSummary {
         records_in: Metrics::get(&m.records_in),
@@ -247,7 +395,30 @@ pub fn run_with_views(
         window_rows: Metrics::get(&m.window_rows),
         alerts: Metrics::get(&m.alerts),
         elapsed: started.elapsed(),
+        checkpoints: stats,
+        resumed_from: restored.map(|c| (c.epoch, c.at)),
     })
+}
+
+/// Writes the checkpoint that says the job finished (nothing to resume).
+fn write_finished(coord: &Coordinator, cfg: &crate::checkpoint::CheckpointConfig) -> std::io::Result<()> {
+    let store = CheckpointStore::new(&cfg.dir);
+    let last = store.list()?.first().map_or(0, |(e, _)| *e);
+    let epoch = last.max(coord.restored().map_or(0, |c| c.epoch)) + 1;
+    let meta = coord.meta();
+    store.write(&Checkpoint {
+        job: meta.job.clone(),
+        epoch,
+        at: u64::MAX,
+        finished: true,
+        run_id: meta.run_id,
+        workers: meta.workers,
+        created_ms: crate::checkpoint::coordinator::now_ms(),
+        shape: meta.shape.clone(),
+        sources: Default::default(),
+        parts: Default::default(),
+    })?;
+    store.prune(cfg.keep)
 }
 
 /// Lowers this worker thread's scheduling priority (nice +10): ingestion is throughput work, while HTTP reads
@@ -266,6 +437,8 @@ struct KafkaConnection {
     partitions: u32,
     bounds: WorkerBounds,
     positions: Arc<PartitionPositions>,
+    /// With checkpoints: each partition's resume log.
+    logs: BTreeMap<i32, Arc<ResumeLog>>,
 }
 
 /// Waits for every Kafka source's brokers and topic (printing why it waits) and learns its partitions.
@@ -280,12 +453,17 @@ fn connect_kafka_sources(plan: &Plan, ctx: &RunContext) -> Result<Arc<HashMap<us
             })?;
             let positions = Arc::new(PartitionPositions::default());
             ctx.register_positions(&s.name, &spec.topic, positions.clone());
+            let coord = ctx.checkpoints();
+            let logs = (0..partitions as i32)
+                .filter_map(|p| Some((p, coord.resume_log(&s.name, p as u32)?)))
+                .collect();
             out.insert(
                 i,
                 KafkaConnection {
                     partitions,
                     bounds: Arc::new(parking_lot::Mutex::new(vec![None; plan.workers.max(1)])),
                     positions,
+                    logs,
                 },
             );
         }
@@ -310,6 +488,8 @@ fn build<'s>(
     ctx: &RunContext,
 ) -> Result<(), String> {
     let views = shared.views;
+    let coord = ctx.checkpoints();
+    let restored = coord.restored().cloned();
     // Everything sinks consume passes this probe: sources measure what is still in flight against it.
     let probe = ProbeHandle::<Time>::new();
     // Sources: one operator per partition for files (so each has its own watermark), one per worker for
@@ -319,8 +499,12 @@ fn build<'s>(
         let readers: Vec<Box<dyn ChunkReader>> = match &s.kind {
             SourceKind::File { paths } => paths
                 .iter()
-                .map(|path| {
-                    FileChunkReader::open(path, index, peers, options.chunk_bytes)
+                .enumerate()
+                .map(|(p, path)| {
+                    let base = restored
+                        .as_ref()
+                        .map_or(0, |c| c.resume_point(&s.name, p as u32).position);
+                    FileChunkReader::open_at(path, base, index, peers, options.chunk_bytes)
                         .map(|r| Box::new(r) as Box<dyn ChunkReader>)
                         .map_err(|e| format!("source `{}`: cannot read `{}`: {e}", s.name, path.display()))
                 })
@@ -335,12 +519,21 @@ fn build<'s>(
                 let mine: Vec<i32> = (0..conn.partitions as i32)
                     .filter(|p| *p as usize % peers == index)
                     .collect();
+                // After a restore, partitions the checkpoint has a resume point for continue there.
+                let points: BTreeMap<i32, crate::checkpoint::ResumePoint> = match &restored {
+                    Some(c) => mine
+                        .iter()
+                        .filter_map(|p| Some((*p, c.sources.get(&s.name)?.get(&(*p as u32))?.clone())))
+                        .collect(),
+                    None => BTreeMap::new(),
+                };
+                let resume_at = points.iter().map(|(p, r)| (*p, r.position as i64)).collect();
                 let reader = if mine.is_empty() {
                     None
                 } else {
                     let label = format!("source `{}` (worker {index})", s.name);
                     Some(
-                        KafkaPartitionReader::open(spec, label, mine, &Default::default(), conn.positions.clone())
+                        KafkaPartitionReader::open(spec, label, mine.clone(), &resume_at, conn.positions.clone())
                             .map_err(|e| format!("source `{}`: {e}", s.name))?,
                     )
                 };
@@ -354,6 +547,15 @@ fn build<'s>(
                     max_in_flight: spec.max_in_flight,
                     bounds: conn.bounds.clone(),
                     probe: probe.clone(),
+                    resumed: restored
+                        .as_ref()
+                        .map(|c| (c.at, points.iter().map(|(p, r)| (*p, r.max_before)).collect())),
+                    logs: conn
+                        .logs
+                        .iter()
+                        .filter(|(p, _)| mine.contains(p))
+                        .map(|(p, l)| (*p, l.clone()))
+                        .collect(),
                 };
                 chunks.push(kafka_source(scope, setup, ctx.clone()));
                 continue;
@@ -369,6 +571,9 @@ fn build<'s>(
                 decoder: Decoder::new(s.schema.clone()),
                 sequencer: shared.sequencers[i][partition].clone(),
                 max_out_of_orderness_ms: s.max_out_of_orderness_ms,
+                resumed: restored
+                    .as_ref()
+                    .map(|c| (c.at, c.resume_point(&s.name, partition as u32).max_before)),
             };
             parts.push(chunk_source(scope, setup, ctx.clone()));
         }
@@ -393,18 +598,18 @@ fn build<'s>(
         let source_name = plan.sources[op.source].name.clone();
         match &op.kind {
             OperatorKind::Window(w) => {
-                let (rows, late) = window(input, w.clone(), source_name, ctx.clone());
+                let (rows, late) = window(input, op.name.clone(), w.clone(), source_name, ctx.clone());
                 row_streams.insert(i, rows);
                 line_streams.insert(key(StreamRef::Late(i)), late);
             }
             OperatorKind::Threshold(t) => {
                 line_streams.insert(
                     key(StreamRef::Output(i)),
-                    threshold(input, t.clone(), plan.job_name.clone(), ctx.clone()),
+                    threshold(input, op.name.clone(), t.clone(), plan.job_name.clone(), ctx.clone()),
                 );
             }
             OperatorKind::DeliveryAlerts(d) => {
-                let alerts = delivery_alerts(input, d.clone(), plan.job_name.clone(), ctx.clone());
+                let alerts = delivery_alerts(input, op.name.clone(), d.clone(), plan.job_name.clone(), ctx.clone());
                 line_streams.insert(key(StreamRef::Output(i)), alerts);
             }
             OperatorKind::Latest(l) => {
@@ -456,18 +661,24 @@ fn build<'s>(
                     .window_of(sink.inputs[0])
                     .ok_or_else(|| format!("sink `{}`: parquet takes window rows", sink.name))?;
                 let writer = if on_writer {
-                    Some(
-                        ParquetRowWriter::create(
-                            path,
-                            *partition_by,
-                            *max_rows_per_file,
-                            *row_group_rows,
-                            w.row_schema.clone(),
-                            w.window,
-                            w.allowed_lateness_ms,
-                        )
-                        .map_err(|e| format!("sink `{}`: cannot write to `{}`: {e}", sink.name, path.display()))?,
+                    let cannot =
+                        |e: std::io::Error| format!("sink `{}`: cannot write to `{}`: {e}", sink.name, path.display());
+                    let mut writer = ParquetRowWriter::create(
+                        path,
+                        *partition_by,
+                        *max_rows_per_file,
+                        *row_group_rows,
+                        w.row_schema.clone(),
+                        w.window,
+                        w.allowed_lateness_ms,
                     )
+                    .map_err(cannot)?;
+                    if coord.enabled() {
+                        writer
+                            .two_phase(restored_part(&restored, &sink.name)?)
+                            .map_err(cannot)?;
+                    }
+                    Some(writer)
                 } else {
                     None
                 };
@@ -490,30 +701,59 @@ fn build<'s>(
                         other => inputs.push(line_streams[&key(*other)].clone()),
                     }
                 }
-                let writer: Option<Box<dyn LineWriter>> =
-                    match (&sink.kind, on_writer) {
-                        (SinkKind::Jsonl { path }, true) => Some(Box::new(JsonlWriter::create(path).map_err(|e| {
+                let position: Option<SinkPosition> = if on_writer {
+                    restored_part(&restored, &sink.name)?
+                } else {
+                    None
+                };
+                let writer: Option<Box<dyn LineWriter>> = match (&sink.kind, on_writer) {
+                    (SinkKind::Jsonl { path }, true) => {
+                        let opened = match position {
+                            Some(SinkPosition::File { bytes }) => JsonlWriter::resume(path, bytes),
+                            _ => JsonlWriter::create(path),
+                        };
+                        Some(Box::new(opened.map_err(|e| {
                             format!("sink `{}`: cannot write to `{}`: {e}", sink.name, path.display())
-                        })?)),
-                        (SinkKind::Stdout, true) => Some(Box::new(StdoutWriter)),
-                        (SinkKind::Kafka(spec), true) => {
-                            let (fail, name, topic) = (ctx.clone(), sink.name.clone(), spec.topic.clone());
-                            let hook = Box::new(move |e: String| {
-                                fail.fail(format!("sink `{name}`: delivery to Kafka topic `{topic}` failed: {e}"))
-                            });
-                            Some(Box::new(
-                                KafkaLineWriter::create(spec, format!("sink `{}`", sink.name), hook)
-                                    .map_err(|e| format!("sink `{}`: {e}", sink.name))?,
-                            ))
-                        }
-                        _ => None,
-                    };
+                        })?))
+                    }
+                    (SinkKind::Stdout, true) => Some(Box::new(StdoutWriter)),
+                    (SinkKind::Kafka(spec), true) => {
+                        let (fail, name, topic) = (ctx.clone(), sink.name.clone(), spec.topic.clone());
+                        let hook = Box::new(move |e: String| {
+                            fail.fail(format!("sink `{name}`: delivery to Kafka topic `{topic}` failed: {e}"))
+                        });
+                        let label = format!("sink `{}`", sink.name);
+                        let run = coord.meta().run_id;
+                        let opened = match position {
+                            Some(SinkPosition::Kafka { seq, offsets }) => {
+                                KafkaLineWriter::resume(spec, label, run, seq, offsets, hook)
+                            }
+                            _ => KafkaLineWriter::create(spec, label, run, hook),
+                        };
+                        Some(Box::new(opened.map_err(|e| format!("sink `{}`: {e}", sink.name))?))
+                    }
+                    _ => None,
+                };
                 let merged = scope.concatenate(inputs).probe_with(&probe);
                 line_sink(merged, sink.name.clone(), writer, ctx.clone());
             }
         }
     }
     Ok(())
+}
+
+/// A sink's state in the checkpoint the run resumed from (worker 0's part), if any.
+fn restored_part<T: serde::de::DeserializeOwned>(
+    restored: &Option<Arc<Checkpoint>>,
+    sink: &str,
+) -> Result<Option<T>, String> {
+    let Some(c) = restored else { return Ok(None) };
+    match c.states(sink).first() {
+        Some(bytes) => crate::checkpoint::decode(bytes)
+            .map(Some)
+            .map_err(|e| format!("sink `{sink}`: the checkpoint's state cannot be read: {e}")),
+        None => Ok(None),
+    }
 }
 
 type StreamRefKey = (u8, usize);

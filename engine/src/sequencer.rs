@@ -9,15 +9,20 @@
 //! A partition is read by the workers of one process, so this is shared memory guarded by a mutex; it is
 //! touched once per chunk (about a megabyte of input), never per record.
 
+use crate::checkpoint::{ResumeLog, ResumePoint};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use timely::scheduling::SyncActivator;
+use weir_operators::logical_time;
 
 /// What decoding a chunk revealed about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChunkSummary {
     pub lines: u64,
     pub max_ts: Option<i64>,
+    /// Where the chunk starts in its file (0 for generated input).
+    pub byte_start: u64,
 }
 
 /// Where a chunk stands in its partition.
@@ -44,6 +49,8 @@ struct State {
 #[derive(Default)]
 pub struct ChunkSequencer {
     state: Mutex<State>,
+    /// With checkpoints: every chunk's resume point, and the partition's `max_out_of_orderness`.
+    log: Option<(Arc<ResumeLog>, i64)>,
 }
 
 fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -54,6 +61,19 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 }
 
 impl ChunkSequencer {
+    /// A partition read from `start` (a checkpoint's resume point, or the beginning), logging every chunk's
+    /// resume point to `log` when checkpoints are on.
+    pub fn new(start: &ResumePoint, log: Option<(Arc<ResumeLog>, i64)>) -> Self {
+        Self {
+            state: Mutex::new(State {
+                lines_before_contiguous: start.line_base,
+                max_before_contiguous: start.max_before,
+                ..Default::default()
+            }),
+            log,
+        }
+    }
+
     /// Registers a worker's operator to be woken whenever a chunk is published.
     pub fn register(&self, activator: SyncActivator) {
         self.state.lock().waiters.push(activator);
@@ -73,6 +93,18 @@ impl ChunkSequencer {
                 max_before: s.max_before_contiguous,
             };
             let c = s.contiguous;
+            if let Some((log, ooo)) = &self.log {
+                let point = ResumePoint {
+                    position: sum.byte_start,
+                    line_base: prefix.line_base,
+                    max_before: prefix.max_before,
+                };
+                log.record(
+                    c,
+                    logical_time(prefix.max_before.map(|m| m.saturating_sub(*ooo))),
+                    point,
+                );
+            }
             s.ready.insert(c, prefix);
             s.lines_before_contiguous += sum.lines;
             s.max_before_contiguous = max_opt(s.max_before_contiguous, sum.max_ts);
@@ -123,6 +155,7 @@ mod tests {
             ChunkSummary {
                 lines: 5,
                 max_ts: Some(50),
+                byte_start: 0,
             },
         );
         assert_eq!(q.take_prefix(1), None);
@@ -133,6 +166,7 @@ mod tests {
             ChunkSummary {
                 lines: 3,
                 max_ts: Some(70),
+                byte_start: 0,
             },
         );
         assert_eq!(
@@ -150,7 +184,14 @@ mod tests {
             })
         );
         assert_eq!(q.known_max_before(2), Some(70));
-        q.publish(2, ChunkSummary { lines: 1, max_ts: None });
+        q.publish(
+            2,
+            ChunkSummary {
+                lines: 1,
+                max_ts: None,
+                byte_start: 0,
+            },
+        );
         assert_eq!(
             q.take_prefix(2),
             Some(ChunkPrefix {

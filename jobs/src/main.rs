@@ -58,6 +58,9 @@ enum Command {
         /// Bytes per input chunk (a tuning knob; results do not depend on it).
         #[arg(long, hide = true)]
         chunk_bytes: Option<u64>,
+        /// Ignore (and delete) the job's checkpoints and start from the beginning.
+        #[arg(long)]
+        fresh: bool,
     },
     /// Validate a job definition: exit 0 if it is valid, 2 with every problem listed if not.
     Check {
@@ -229,13 +232,14 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             job,
             quiet,
             chunk_bytes,
+            fresh,
         } => {
             let plan = load(&job)?;
             let mut options = RunOptions::default();
             if let Some(c) = chunk_bytes {
                 options.chunk_bytes = c.max(1);
             }
-            run_plan(plan, quiet, options)?.serve_until_signal();
+            run_plan(plan, quiet, options, fresh)?.serve_until_signal();
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate(g) => generate(g),
@@ -276,8 +280,34 @@ impl Finished {
 /// Runs a plan to the end of its inputs, printing the summary. With `[serve]`, the views are served from
 /// before the first record on; SIGINT/SIGTERM stops the inputs and flushes what was emitted. A second
 /// signal exits at once.
-fn run_plan(plan: weir_engine::plan::Plan, quiet: bool, options: RunOptions) -> Result<Finished> {
+fn run_plan(plan: weir_engine::plan::Plan, quiet: bool, options: RunOptions, fresh: bool) -> Result<Finished> {
     let ctx = RunContext::default();
+    let (stop_tx, stop) = std::sync::mpsc::channel::<()>();
+    let coordinator = match weir_engine::runtime::open_checkpoints(&plan, fresh, |w| eprintln!("weir: {w}")) {
+        Err(e @ weir_engine::RunError::Finished { .. }) => {
+            eprintln!("weir: {e}");
+            return Ok(Finished { server: None, stop });
+        }
+        other => other?,
+    };
+    if let Some(cfg) = coordinator.config() {
+        match coordinator.restored() {
+            Some(c) => eprintln!(
+                "resuming from checkpoint {} in `{}` (job watermark {}, taken {} with {} worker(s))",
+                c.epoch,
+                cfg.dir.display(),
+                format_ms(c.at as i64),
+                format_ms(c.created_ms),
+                c.workers
+            ),
+            None => eprintln!(
+                "checkpointing every {} to `{}` (none there yet: starting from the beginning)",
+                humantime::format_duration(cfg.interval),
+                cfg.dir.display()
+            ),
+        }
+    }
+    ctx.install_checkpoints(std::sync::Arc::new(coordinator));
     let views = weir_engine::view_store(&plan);
     let server = match &plan.serve {
         Some(s) => {
@@ -288,7 +318,6 @@ fn run_plan(plan: weir_engine::plan::Plan, quiet: bool, options: RunOptions) -> 
         }
         None => None,
     };
-    let (stop_tx, stop) = std::sync::mpsc::channel::<()>();
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
     let handle = signals.handle();
     let signal_ctx = ctx.clone();
@@ -321,7 +350,26 @@ fn run_plan(plan: weir_engine::plan::Plan, quiet: bool, options: RunOptions) -> 
     Ok(Finished { server, stop })
 }
 
+/// Epoch milliseconds as RFC 3339 (UTC).
+fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
 fn print_summary(s: &RunSummary) {
+    let c = &s.checkpoints;
+    if c.written > 0 {
+        eprintln!(
+            "{} checkpoint(s) written; the last: {} at job watermark {} ({} bytes); slowest write {} ms, slowest alignment {} ms",
+            c.written,
+            c.last_epoch,
+            format_ms(c.last_at as i64),
+            c.last_bytes,
+            c.max_write.as_millis(),
+            c.max_align.as_millis()
+        );
+    }
     eprintln!(
         "done in {:.2}s: {} events read ({:.0} events/s, {:.1} MB), {} windows written, {} alerts, {} late, {} dead letters",
         s.elapsed.as_secs_f64(),
@@ -488,7 +536,7 @@ fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Result<ExitCode
         ],
         workers,
     )?;
-    run_plan(plan, false, RunOptions::default())?;
+    run_plan(plan, false, RunOptions::default(), false)?;
 
     eprintln!("\n▶ delivery-alerts ({workers} workers)");
     let plan = builtin(
@@ -501,7 +549,7 @@ fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Result<ExitCode
         ],
         workers,
     )?;
-    run_plan(plan, false, RunOptions::default())?;
+    run_plan(plan, false, RunOptions::default(), false)?;
 
     eprintln!("\n▶ last-location ({workers} workers)");
     let listen = if std::net::TcpListener::bind("127.0.0.1:7878").is_ok() {
@@ -520,7 +568,7 @@ fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Result<ExitCode
         ],
         workers,
     )?;
-    let finished = run_plan(plan, false, RunOptions::default())?;
+    let finished = run_plan(plan, false, RunOptions::default(), false)?;
     let addr = finished.server.as_ref().map(|s| s.addr.to_string()).unwrap_or_default();
 
     println!("\nvibration-rollup:");

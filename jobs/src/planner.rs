@@ -35,6 +35,20 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
     let job_name = job.req_str("name").unwrap_or("job").to_string();
     let workers = job.count("workers", 1).unwrap_or(1) as usize;
     let dead_letter_sink = job.str("dead_letters").map(str::to_string);
+    let checkpoint = job.table("checkpoint").and_then(|c| {
+        let dir = c.req_str("dir").map(std::path::PathBuf::from);
+        let interval = c.duration_ms("interval").unwrap_or(10_000);
+        if interval <= 0 {
+            c.problem("interval", "must be positive, e.g. \"10s\"".to_string());
+        }
+        let keep = c.count("keep", 1).unwrap_or(3) as usize;
+        c.finish("");
+        Some(weir_engine::checkpoint::CheckpointConfig {
+            dir: dir?,
+            interval: std::time::Duration::from_millis(interval.max(1) as u64),
+            keep,
+        })
+    });
     job.finish("");
 
     // Sources.
@@ -130,6 +144,7 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
             operators,
             sinks,
             serve,
+            checkpoint,
         })
     } else {
         Err(DefinitionError {

@@ -166,6 +166,20 @@ impl<S: Default + Clone + Serialize + DeserializeOwned> KeyedTimers<S> {
         }
     }
 
+    /// Keeps only the keys `keep` accepts (see [`crate::keyed_state`]).
+    pub fn retain_keys(&mut self, keep: &dyn Fn(&Key) -> bool) {
+        self.states.retain(|k, _| keep(k));
+        self.by_key.retain(|k, _| keep(k));
+        self.queue.retain(|(_, k, _)| keep(k));
+    }
+
+    /// Adds another state's keys and timers (disjoint from this one's).
+    pub fn absorb(&mut self, other: Self) {
+        self.states.extend(other.states);
+        self.by_key.extend(other.by_key);
+        self.queue.extend(other.queue);
+    }
+
     /// Keys with live state.
     pub fn live_keys(&self) -> usize {
         self.states.len()

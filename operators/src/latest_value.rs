@@ -87,6 +87,23 @@ impl<V: Clone> LatestValues<V> {
         gone
     }
 
+    /// Keeps only the keys `keep` accepts (see [`crate::keyed_state`]).
+    pub fn retain_keys(&mut self, keep: &dyn Fn(&Key) -> bool) {
+        self.entries.retain(|k, _| keep(k));
+        self.deadlines.retain(|(_, k)| keep(k));
+    }
+
+    /// Adds another state's keys (disjoint from this one's).
+    pub fn absorb(&mut self, other: Self) {
+        self.entries.extend(other.entries);
+        self.deadlines.extend(other.deadlines);
+    }
+
+    /// Every live key and its value.
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &V)> {
+        self.entries.iter().map(|(k, e)| (k, &e.value))
+    }
+
     pub fn get(&self, key: &Key) -> Option<&V> {
         self.entries.get(key).map(|e| &e.value)
     }

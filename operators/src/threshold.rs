@@ -42,6 +42,16 @@ impl ThresholdAlerter {
         }
     }
 
+    /// Keeps only the keys `keep` accepts (see [`crate::keyed_state`]).
+    pub fn retain_keys(&mut self, keep: &dyn Fn(&Key) -> bool) {
+        self.last_alert.retain(|k, _| keep(k));
+    }
+
+    /// Adds another state's keys (disjoint from this one's).
+    pub fn absorb(&mut self, other: Self) {
+        self.last_alert.extend(other.last_alert);
+    }
+
     pub fn keys(&self) -> usize {
         self.last_alert.len()
     }

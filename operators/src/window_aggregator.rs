@@ -91,6 +91,21 @@ impl WindowAggregator {
         rows
     }
 
+    /// Keeps only the keys `keep` accepts (see [`crate::keyed_state`]).
+    pub fn retain_keys(&mut self, keep: &dyn Fn(&Key) -> bool) {
+        for by_key in self.open.values_mut() {
+            by_key.retain(|k, _| keep(k));
+        }
+        self.open.retain(|_, by_key| !by_key.is_empty());
+    }
+
+    /// Adds another state's windows and keys (disjoint from this one's).
+    pub fn absorb(&mut self, other: Self) {
+        for (start, by_key) in other.open {
+            self.open.entry(start).or_default().extend(by_key);
+        }
+    }
+
     /// Number of open (window, key) accumulators.
     pub fn open_count(&self) -> usize {
         self.open.values().map(|m| m.len()).sum()

@@ -29,6 +29,7 @@ fn render(job: &str, key: &Key, a: &DeliveryAlert) -> String {
 
 pub fn delivery_alerts<'s>(
     chunks: ChunkStream<'s>,
+    name: String,
     plan: DeliveryPlan,
     job: String,
     ctx: RunContext,
@@ -57,6 +58,7 @@ pub fn delivery_alerts<'s>(
     keyed_timers(
         records,
         "DeliveryAlerts",
+        name,
         plan.rules,
         {
             let ctx = ctx.clone();

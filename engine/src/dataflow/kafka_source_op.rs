@@ -21,6 +21,7 @@
 //! only the partition(s) at its lowest next time — which must advance for anything to leave the dataflow —
 //! and above it in records the watermark has already passed it reads nothing until the sinks catch up.
 
+use crate::checkpoint::{ResumeLog, ResumePoint};
 use crate::chunk::{DecodedChunk, StampedChunk};
 use crate::dataflow::source_op::ChunkStream;
 use crate::dataflow::{RunContext, Time};
@@ -56,6 +57,11 @@ pub struct KafkaSourceSetup {
     pub max_in_flight: u64,
     pub bounds: WorkerBounds,
     pub probe: ProbeHandle<Time>,
+    /// After a restore: the checkpoint's logical time (records below it are dropped) and, per partition,
+    /// the largest event time before its resume offset.
+    pub resumed: Option<(Time, BTreeMap<i32, Option<i64>>)>,
+    /// With checkpoints: each partition's resume log.
+    pub logs: BTreeMap<i32, Arc<ResumeLog>>,
 }
 
 struct PartitionState {
@@ -81,7 +87,10 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
         max_in_flight,
         bounds,
         probe,
+        resumed,
+        logs,
     } = setup;
+    let skip_below = resumed.as_ref().map(|(t, _)| *t);
     source(scope, &format!("KafkaSource({name})"), move |capability, info| {
         let activator = scope.activator_for(info.address.clone());
         let worker = scope.worker().index();
@@ -96,7 +105,7 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
                 (
                     p,
                     PartitionState {
-                        max_ts: None,
+                        max_ts: resumed.as_ref().and_then(|(_, m)| m.get(&p).copied().flatten()),
                         last_data: now,
                     },
                 )
@@ -146,9 +155,8 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
             let now = Instant::now();
             for (p, b) in batches {
                 let decoded = DecodedChunk::decode_messages(&mut decoder, b.raw.into(), &b.ranges, b.offsets);
-                ctx.metrics.chunk_decoded(&name, &decoded);
                 let state = partitions.get_mut(&p).expect("own partition");
-                let stamped = StampedChunk {
+                let mut stamped = StampedChunk {
                     source: source_index,
                     partition: p as u32,
                     line_base: 0,
@@ -157,8 +165,20 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
                     floor: Some(*c.time() as i64),
                     chunk: decoded,
                 };
+                if let (Some(log), Some(&first)) = (logs.get(&p), stamped.chunk.offsets.first()) {
+                    let point = ResumePoint {
+                        position: first,
+                        line_base: 0,
+                        max_before: state.max_ts,
+                    };
+                    log.record(first, stamped.first_logical_time(), point);
+                }
                 state.max_ts = state.max_ts.max(stamped.chunk.max_ts);
                 state.last_data = now;
+                if let Some(at) = skip_below {
+                    stamped.drop_before(at);
+                }
+                ctx.metrics.chunk_decoded(&name, &stamped.chunk);
                 let t = stamped.first_logical_time().max(*c.time());
                 *in_flight.entry(t).or_default() += stamped.chunk.lines;
                 output.session(&c.delayed(&t)).give(Arc::new(stamped));
@@ -189,10 +209,12 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
                 // All idle: follow the other workers of this source, if any is active.
                 active.or_else(|| b.iter().flatten().min().copied())
             };
-            if let Some(t) = bound.filter(|t| t > c.time()) {
+            // Published before the downgrade: checkpoints rely on no capability being above what is known.
+            let next = bound.filter(|t| t > c.time());
+            ctx.publish_frontier(id, Some(next.unwrap_or(*c.time())));
+            if let Some(t) = next {
                 c.downgrade(&t);
             }
-            ctx.publish_frontier(id, Some(*c.time()));
             if polled > 0 {
                 activator.activate();
             } else {

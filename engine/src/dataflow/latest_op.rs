@@ -8,7 +8,10 @@
 
 use crate::dataflow::keyed_op::KeyedRecord;
 use crate::dataflow::source_op::ChunkStream;
-use crate::dataflow::{gather, hold_at_frontier, ordered_frontier, per_record, Line, RunContext, Time};
+use crate::dataflow::{
+    due_before, frontier_time, gather, hold_at_frontier, ordered_frontier, participant, per_record, restore_state,
+    snapshot, Line, RunContext, Time,
+};
 use crate::plan::LatestPlan;
 use crate::views::{View, ViewStore};
 use serde::{Deserialize, Serialize};
@@ -90,50 +93,79 @@ pub fn latest<'s>(
         })
     });
     let view: Arc<View> = store.views[&name].clone();
+    let scope = records.scope();
     records.unary_frontier(
         Exchange::new(|r: &KeyedRecord<Candidate>| r.route),
         &format!("Latest({name})"),
-        move |initial, _| {
+        move |initial, info| {
             let mut cap = Some(initial);
             let mut buffer: EventOrderBuffer<KeyedRecord<Candidate>> = EventOrderBuffer::default();
-            let mut state: LatestValues<Arc<Vec<Value>>> = LatestValues::new(plan.expiry.clone());
+            let mut part = participant(scope, &info, &name, &ctx);
+            let mut state: LatestValues<Arc<Vec<Value>>> =
+                restore_state(&part, scope.peers(), &ctx).unwrap_or_else(|| LatestValues::new(plan.expiry.clone()));
+            for (k, v) in state.iter() {
+                view.upsert(&k.display(), v.clone());
+            }
             move |(input, frontier), output| {
                 gather(input, &mut buffer);
+                if let Some((epoch, at)) = part.due(frontier_time(frontier)) {
+                    if let Some(c) = cap.as_ref() {
+                        let lines = apply(&name, &view, &mut state, &mut buffer, Some(at), sources, &ctx);
+                        if !lines.is_empty() {
+                            output.session(c).give_iterator(lines.into_iter());
+                        }
+                    }
+                    part.submit(epoch, snapshot(&state));
+                }
                 let Some(f) = ordered_frontier(frontier, &mut cap, &ctx) else {
                     return;
                 };
-                let Some(c) = cap.as_mut() else { return };
-                let mut lines = Vec::new();
-                let expire = |state: &mut LatestValues<Arc<Vec<Value>>>, upto: i64, lines: &mut Vec<Line>| {
-                    for (at, key) in state.expire(upto) {
-                        let k = key.display();
-                        view.remove(&k);
-                        lines.push(delete_line(&name, &k, at));
-                    }
-                };
-                for (pos, r) in buffer.drain_before(f) {
-                    expire(&mut state, pos.lt as i64, &mut lines);
-                    let values = Arc::new(r.record.values);
-                    if state.apply(&r.key, r.record.ts, values.clone(), r.record.terminal) {
-                        let k = r.key.display();
-                        lines.push(upsert_line(&name, &k, &view.fields, &values, pos));
-                        view.upsert(&k, values);
-                    }
-                }
-                match f {
-                    Some(t) => expire(&mut state, t as i64, &mut lines),
-                    None => {
-                        if let Some(w) = ctx.final_watermark(sources) {
-                            expire(&mut state, w, &mut lines);
-                        }
-                    }
-                }
+                let Some(c) = cap.as_ref() else { return };
+                let lines = apply(&name, &view, &mut state, &mut buffer, f, sources, &ctx);
                 store.progress(instance, f);
                 if !lines.is_empty() {
-                    output.session(&*c).give_iterator(lines.into_iter());
+                    output.session(c).give_iterator(lines.into_iter());
                 }
                 hold_at_frontier(&mut cap, f);
             }
         },
     )
+}
+
+/// Applies the records below `f` and expires the keys due before it; returns the changelog lines.
+fn apply(
+    name: &str,
+    view: &View,
+    state: &mut LatestValues<Arc<Vec<Value>>>,
+    buffer: &mut EventOrderBuffer<KeyedRecord<Candidate>>,
+    f: Option<Time>,
+    sources: usize,
+    ctx: &RunContext,
+) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let expire = |state: &mut LatestValues<Arc<Vec<Value>>>, upto: i64, lines: &mut Vec<Line>| {
+        for (at, key) in state.expire(upto) {
+            let k = key.display();
+            view.remove(&k);
+            lines.push(delete_line(name, &k, at));
+        }
+    };
+    for (pos, r) in buffer.drain_before(f) {
+        expire(state, pos.lt as i64, &mut lines);
+        let values = Arc::new(r.record.values);
+        if state.apply(&r.key, r.record.ts, values.clone(), r.record.terminal) {
+            let k = r.key.display();
+            lines.push(upsert_line(name, &k, &view.fields, &values, pos));
+            view.upsert(&k, values);
+        }
+    }
+    match due_before(f) {
+        Some(t) => expire(state, t, &mut lines),
+        None => {
+            if let Some(w) = ctx.final_watermark(sources) {
+                expire(state, w, &mut lines);
+            }
+        }
+    }
+    lines
 }

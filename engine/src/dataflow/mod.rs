@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use weir_operators::Position;
 
+use crate::checkpoint::{Coordinator, Part, Participant};
 use crate::chunk::StampedChunk;
 use crate::metrics::Metrics;
 use crate::source::kafka::PartitionPositions;
@@ -31,8 +32,10 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::channels::Message;
 use timely::dataflow::operators::generic::{InputHandleCore, Operator};
 use timely::dataflow::operators::Capability;
+use timely::dataflow::Scope;
 use timely::dataflow::Stream;
 use weir_operators::EventOrderBuffer;
+use weir_operators::{redistribute, KeyedState};
 
 /// Logical time: epoch milliseconds.
 pub type Time = u64;
@@ -51,8 +54,6 @@ type RegisteredPositions = (String, String, Arc<PartitionPositions>);
 
 /// (source, partition) → final arrival watermark.
 type FinalWatermarks = BTreeMap<(u32, u32), Option<i64>>;
-/// (source, partition, worker) → the time that source instance's capability holds.
-type SourceFrontiers = BTreeMap<(u32, u32, usize), Time>;
 
 /// What every operator of a run shares: counters, and the way to stop everything on a fatal error.
 #[derive(Clone, Default)]
@@ -62,8 +63,9 @@ pub struct RunContext {
     error: Arc<Mutex<Option<String>>>,
     /// Per (source, partition) that has ended: its final arrival watermark (`None`: no valid record).
     final_watermarks: Arc<Mutex<FinalWatermarks>>,
-    /// Per source operator instance (source, partition, worker): the time its capability holds.
-    frontiers: Arc<Mutex<SourceFrontiers>>,
+    /// Checkpoints, and the capability each source instance holds (the job watermark); installed by the
+    /// runtime.
+    checkpoints: Arc<std::sync::OnceLock<Arc<Coordinator>>>,
     /// Kafka sources' read positions: (source name, topic, positions).
     positions: Arc<Mutex<Vec<RegisteredPositions>>>,
 }
@@ -78,9 +80,30 @@ impl RunContext {
         self.abort.store(true, Ordering::SeqCst);
     }
 
-    /// Asks every source to stop without an error (e.g. on SIGINT).
+    /// Asks every source to stop without an error (e.g. on SIGINT) — after starting a final checkpoint when
+    /// the job checkpoints, which operators and sinks complete as they stop.
     pub fn stop(&self) {
+        if let Some(c) = self.checkpoints.get() {
+            c.maybe_start(true);
+        }
         self.abort.store(true, Ordering::SeqCst);
+    }
+
+    /// Installs the run's checkpoint coordinator (once; later calls are ignored).
+    pub fn install_checkpoints(&self, coordinator: Arc<Coordinator>) {
+        let _ = self.checkpoints.set(coordinator);
+    }
+
+    /// Whether a coordinator was installed.
+    pub fn checkpoints_installed(&self) -> bool {
+        self.checkpoints.get().is_some()
+    }
+
+    /// The run's checkpoint coordinator (a disabled one before the runtime installed it).
+    pub fn checkpoints(&self) -> Arc<Coordinator> {
+        self.checkpoints
+            .get_or_init(|| Arc::new(Coordinator::default()))
+            .clone()
     }
 
     pub fn aborted(&self) -> bool {
@@ -126,20 +149,12 @@ impl RunContext {
 
     /// Publishes what a source operator instance (`id`) holds the job watermark at; `None` once it has let go.
     pub fn publish_frontier(&self, id: (u32, u32, usize), at: Option<Time>) {
-        let mut m = self.frontiers.lock();
-        match at {
-            Some(t) => {
-                m.insert(id, t);
-            }
-            None => {
-                m.remove(&id);
-            }
-        }
+        self.checkpoints().publish_frontier(id, at);
     }
 
     /// The job watermark: the least time any source instance still holds (`None` when none holds one).
     pub fn job_watermark(&self) -> Option<Time> {
-        self.frontiers.lock().values().min().copied()
+        self.checkpoints.get().and_then(|c| c.job_watermark())
     }
 
     /// Registers a Kafka source's partition positions for the metrics endpoint (and checkpoints).
@@ -238,4 +253,67 @@ pub fn ordered_frontier(
 /// The frontier of a totally ordered input: `None` once the input has ended.
 pub fn frontier_time(frontier: &timely::progress::frontier::MutableAntichain<Time>) -> Option<Time> {
     frontier.frontier().iter().min().copied()
+}
+
+/// The output handle an ordered operator writes `Vec<D>` batches through.
+pub type OutputHandle<'a, D> = timely::dataflow::operators::generic::OutputBuilderSession<
+    'a,
+    Time,
+    timely::container::CapacityContainerBuilder<Vec<D>>,
+>;
+
+/// What an ordered operator at frontier `f` fires: timers and windows due *before* `f` (all for `None`).
+///
+/// Due-before rather than due-at keeps the cut of a checkpoint at `f` exact: everything emitted by then has
+/// a position below `f`. (A timer at `f` still fires before any record at `f`: applying a record first fires
+/// the timers due at or before its logical time.)
+pub fn due_before(f: Option<Time>) -> Option<i64> {
+    f.map(|t| t as i64 - 1)
+}
+
+/// The checkpoint participant of an operator instance named `name` (its operator is woken when a
+/// checkpoint starts).
+pub fn participant(
+    scope: Scope<'_, Time>,
+    info: &timely::dataflow::operators::generic::OperatorInfo,
+    name: &str,
+    ctx: &RunContext,
+) -> Participant {
+    let worker = scope.worker();
+    Participant::new(
+        ctx.checkpoints(),
+        name,
+        worker.index(),
+        worker.sync_activator_for(info.address.to_vec()),
+    )
+}
+
+/// This worker's share of a keyed state in the checkpoint the run resumed from: every old worker's part
+/// merged, keeping the keys the exchange routes here. `None` on a fresh start; a part that cannot be decoded
+/// fails the run.
+pub fn restore_state<S>(part: &Participant, peers: usize, ctx: &RunContext) -> Option<S>
+where
+    S: KeyedState + serde::de::DeserializeOwned,
+{
+    let mut states = Vec::new();
+    for bytes in part.restored_states() {
+        match crate::checkpoint::decode::<S>(&bytes) {
+            Ok(s) => states.push(s),
+            Err(e) => {
+                ctx.fail(format!("the checkpoint's state cannot be read: {e}"));
+                return None;
+            }
+        }
+    }
+    let worker = part.worker() as u64;
+    let peers = peers.max(1) as u64;
+    redistribute(states, &|k: &weir_operators::Key| k.route_hash() % peers == worker)
+}
+
+/// A participant's part holding `state`.
+pub fn snapshot<S: Serialize>(state: &S) -> Part {
+    Part {
+        state: crate::checkpoint::encode(state),
+        commits: Vec::new(),
+    }
 }

@@ -5,10 +5,12 @@
 //! worker count. Outputs here are low-volume (alerts, dead letters, one row per key and window), so one
 //! writer is simpler and costs nothing measurable.
 
+use crate::checkpoint::{Part, Participant};
 use crate::dataflow::window_op::FiredRow;
-use crate::dataflow::{frontier_time, Line, RunContext, Time};
+use crate::dataflow::{frontier_time, participant, snapshot, Line, RunContext, Time};
 use crate::sink::parquet::ParquetRowWriter;
 use crate::sink::LineWriter;
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
@@ -41,6 +43,38 @@ fn may_write(failed: &mut bool, ctx: &RunContext, abort: impl FnOnce()) -> bool 
     true
 }
 
+/// A sink operator: no output, a checkpoint participant. `logic` gets the input, the frontier and the
+/// participant.
+fn sink_operator<D, L>(stream: Stream<'_, Time, Vec<D>>, name: String, ctx: RunContext, mut logic: L)
+where
+    D: timely::ExchangeData,
+    L: FnMut(&mut Vec<D>, Option<Time>, &mut Participant) + 'static,
+{
+    let scope = stream.scope();
+    let mut pending: Vec<D> = Vec::new();
+    stream.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+        Exchange::new(|_: &D| 0),
+        &format!("Sink({name})"),
+        move |initial, info| {
+            drop(initial);
+            let mut part = participant(scope, &info, &name, &ctx);
+            move |(input, frontier), _| {
+                input.for_each_time(|_, data| {
+                    for d in data {
+                        pending.append(d);
+                    }
+                });
+                logic(&mut pending, frontier_time(frontier), &mut part);
+            }
+        },
+    );
+}
+
+/// Whether a sink that checkpoints is stopping (SIGTERM): it keeps its output unfinished for the next run.
+fn suspending(ctx: &RunContext, part: &Participant, f: Option<Time>) -> bool {
+    f.is_none() && ctx.aborted() && part.enabled()
+}
+
 /// Writes lines; `writer` is `Some` on worker 0 only.
 pub fn line_sink(
     stream: Stream<'_, Time, Vec<Line>>,
@@ -48,38 +82,46 @@ pub fn line_sink(
     mut writer: Option<Box<dyn LineWriter>>,
     ctx: RunContext,
 ) {
-    let mut pending: Vec<Line> = Vec::new();
     let mut failed = false;
-    stream.sink(
-        Exchange::new(|_: &Line| 0),
-        &format!("Sink({name})"),
-        move |(input, frontier)| {
-            input.for_each_time(|_, data| {
-                for d in data {
-                    pending.append(d);
-                }
+    let label = name.clone();
+    let run = ctx.clone();
+    sink_operator(stream, label, run, move |pending, f, part| {
+        let due = part.due(f);
+        let Some(w) = writer.as_mut() else {
+            if let Some((epoch, _)) = due {
+                part.submit(epoch, Part::default());
+            }
+            return;
+        };
+        if !may_write(&mut failed, &ctx, || w.abort()) {
+            pending.clear();
+            return;
+        }
+        let mut write = |w: &mut Box<dyn LineWriter>, upto: Option<Time>| -> std::io::Result<()> {
+            let ready = take_ready(pending, upto, |l| l.pos.lt, Ord::cmp);
+            w.write(&ready)?;
+            ctx.metrics.records_written(&name, ready.len() as u64);
+            Ok(())
+        };
+        let mut result = Ok(());
+        if let Some((epoch, at)) = due {
+            result = write(w, Some(at)).and_then(|_| w.checkpoint()).map(|position| {
+                part.submit(epoch, snapshot(&position));
             });
-            let f = frontier_time(frontier);
-            let Some(w) = writer.as_mut() else { return };
-            if !may_write(&mut failed, &ctx, || w.abort()) {
-                pending.clear();
-                return;
-            }
-            let ready = take_ready(&mut pending, f, |l| l.pos.lt, Ord::cmp);
-            let mut result = w.write(&ready);
-            if result.is_ok() {
-                ctx.metrics.records_written(&name, ready.len() as u64);
-            }
-            if result.is_ok() && f.is_none() {
-                result = w.finish();
-            }
-            if let Err(e) = result {
-                ctx.fail(format!("sink `{name}`: {e}"));
-                w.abort();
-                failed = true;
-            }
-        },
-    );
+        }
+        if result.is_ok() {
+            result = if suspending(&ctx, part, f) {
+                w.suspend()
+            } else {
+                write(w, f).and_then(|_| if f.is_none() { w.finish() } else { Ok(()) })
+            };
+        }
+        if let Err(e) = result {
+            ctx.fail(format!("sink `{name}`: {e}"));
+            w.abort();
+            failed = true;
+        }
+    });
 }
 
 /// Lines rendering window rows as JSON objects, for jsonl and stdout sinks.
@@ -113,41 +155,56 @@ pub fn parquet_sink(
     mut writer: Option<ParquetRowWriter>,
     ctx: RunContext,
 ) {
-    let mut pending: Vec<FiredRow> = Vec::new();
     let mut failed = false;
-    stream.sink(
-        Exchange::new(|_: &FiredRow| 0),
-        &format!("Sink({name})"),
-        move |(input, frontier)| {
-            input.for_each_time(|_, data| {
-                for d in data {
-                    pending.append(d);
-                }
-            });
-            let f = frontier_time(frontier);
-            let Some(w) = writer.as_mut() else { return };
-            if !may_write(&mut failed, &ctx, || w.abort()) {
-                pending.clear();
-                return;
+    let label = name.clone();
+    let run = ctx.clone();
+    sink_operator(stream, label, run, move |pending, f, part| {
+        let due = part.due(f);
+        let Some(w) = writer.as_mut() else {
+            if let Some((epoch, _)) = due {
+                part.submit(epoch, Part::default());
             }
+            return;
+        };
+        if !may_write(&mut failed, &ctx, || w.abort()) {
+            pending.clear();
+            return;
+        }
+        let mut write = |w: &mut ParquetRowWriter, upto: Option<Time>| -> std::io::Result<()> {
             let by_output_order = |a: &FiredRow, b: &FiredRow| {
                 (a.fired_at, a.row.start, &a.row.key).cmp(&(b.fired_at, b.row.start, &b.row.key))
             };
-            let ready: Vec<_> = take_ready(&mut pending, f, |r| r.fired_at, by_output_order)
+            let ready: Vec<_> = take_ready(pending, upto, |r| r.fired_at, by_output_order)
                 .into_iter()
                 .map(|r| r.row)
                 .collect();
-            let result = w.write(&ready).and_then(|_| w.close_ready(f));
-            if result.is_ok() {
-                ctx.metrics.records_written(&name, ready.len() as u64);
-            }
-            if let Err(e) = result {
-                ctx.fail(format!("sink `{name}`: {e}"));
-                w.abort();
-                failed = true;
-            }
-        },
-    );
+            w.write(&ready)?;
+            w.close_ready(upto)?;
+            ctx.metrics.records_written(&name, ready.len() as u64);
+            Ok(())
+        };
+        let mut result = Ok(());
+        if let Some((epoch, at)) = due {
+            result = write(w, Some(at)).map(|_| {
+                let (state, commits) = w.checkpoint();
+                part.submit(
+                    epoch,
+                    Part {
+                        state: crate::checkpoint::encode(&state),
+                        commits,
+                    },
+                );
+            });
+        }
+        if result.is_ok() && !suspending(&ctx, part, f) {
+            result = write(w, f).and_then(|_| if f.is_none() { w.publish_staged() } else { Ok(()) });
+        }
+        if let Err(e) = result {
+            ctx.fail(format!("sink `{name}`: {e}"));
+            w.abort();
+            failed = true;
+        }
+    });
 }
 
 /// POSTs alert lines to a webhook in deterministic order; returns the alerts that could not be delivered, as

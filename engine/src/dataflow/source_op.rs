@@ -35,6 +35,9 @@ pub struct SourceSetup {
     pub decoder: Decoder,
     pub sequencer: Arc<ChunkSequencer>,
     pub max_out_of_orderness_ms: i64,
+    /// After a restore: the checkpoint's logical time (records below it are dropped; see
+    /// [`StampedChunk::drop_before`]) and the largest event time before the resume point.
+    pub resumed: Option<(Time, Option<i64>)>,
 }
 
 pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunContext) -> ChunkStream<'s> {
@@ -46,7 +49,9 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
         mut decoder,
         sequencer,
         max_out_of_orderness_ms: ooo,
+        resumed,
     } = setup;
+    let skip_below = resumed.map(|(t, _)| t);
     source(scope, &format!("Source({name})"), move |capability, info| {
         let activator = scope.activator_for(info.address.clone());
         let worker_index = scope.worker().index();
@@ -56,7 +61,7 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
         let mut exhausted = false;
         let mut reported_bytes = 0u64;
         // Largest valid event time among the chunks this worker decoded.
-        let mut own_max: Option<i64> = None;
+        let mut own_max: Option<i64> = resumed.and_then(|(_, m)| m);
         move |output| {
             if ctx.aborted() {
                 cap = None;
@@ -69,13 +74,17 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
             while !exhausted && pending.len() < MAX_PENDING && budget > 0 {
                 match reader.next_chunk() {
                     Ok(Some((k, bytes))) => {
+                        let byte_start = match &bytes {
+                            crate::source::RawBytes::Mapped { start, .. } => *start as u64,
+                            crate::source::RawBytes::Owned(_) => 0,
+                        };
                         let decoded = DecodedChunk::decode(&mut decoder, bytes);
-                        ctx.metrics.chunk_decoded(&name, &decoded);
                         sequencer.publish(
                             k,
                             ChunkSummary {
                                 lines: decoded.lines,
                                 max_ts: decoded.max_ts,
+                                byte_start,
                             },
                         );
                         own_max = own_max.max(decoded.max_ts);
@@ -100,7 +109,7 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
                     break;
                 };
                 let chunk = pending.remove(&k).expect("pending chunk");
-                let stamped = StampedChunk {
+                let mut stamped = StampedChunk {
                     source: source_index,
                     partition,
                     line_base: prefix.line_base,
@@ -109,6 +118,10 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
                     floor: None,
                     chunk,
                 };
+                if let Some(at) = skip_below {
+                    stamped.drop_before(at);
+                }
+                ctx.metrics.chunk_decoded(&name, &stamped.chunk);
                 let t = stamped.first_logical_time().max(*c.time());
                 output.session(&c.delayed(&t)).give(Arc::new(stamped));
                 progressed = true;
@@ -122,10 +135,11 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
             }
             let next = pending.first_key_value().map_or(reader.next_index(), |(k, _)| *k);
             let bound = logical_time(sequencer.known_max_before(next).map(|m| m.saturating_sub(ooo)));
+            // Published before the downgrade: checkpoints rely on no capability being above what is known.
+            ctx.publish_frontier((source_index, partition, worker_index), Some(bound.max(*c.time())));
             if bound > *c.time() {
                 c.downgrade(&bound);
             }
-            ctx.publish_frontier((source_index, partition, worker_index), Some(*c.time()));
             // Blocked on chunks other workers decode: the sequencer wakes us when they are published.
             if progressed || (!exhausted && pending.len() < MAX_PENDING) {
                 activator.activate();

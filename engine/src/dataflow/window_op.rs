@@ -4,7 +4,10 @@
 use crate::chunk::StampedChunk;
 use crate::dataflow::dead_letters::render;
 use crate::dataflow::source_op::ChunkStream;
-use crate::dataflow::{gather, hold_at_frontier, ordered_frontier, Line, Positioned, RunContext, Time};
+use crate::dataflow::{
+    due_before, frontier_time, gather, hold_at_frontier, ordered_frontier, participant, restore_state, snapshot, Line,
+    OutputHandle, Positioned, RunContext, Time,
+};
 use crate::metrics::Metrics;
 use crate::plan::WindowPlan;
 use serde::{Deserialize, Serialize};
@@ -12,6 +15,7 @@ use std::sync::Arc;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 use weir_operators::window::lateness;
 use weir_operators::{EventOrderBuffer, Key, Position, Values, WindowAggregator, WindowRow};
@@ -104,44 +108,67 @@ fn feed<'s>(
     (records, late)
 }
 
-/// The window operator: returns its rows and its late records.
+/// The window operator (named `name` in checkpoints): returns its rows and its late records.
 pub fn window<'s>(
     chunks: ChunkStream<'s>,
+    name: String,
     plan: WindowPlan,
     source_name: String,
     ctx: RunContext,
 ) -> (Stream<'s, Time, Vec<FiredRow>>, Stream<'s, Time, Vec<Line>>) {
     let plan = Arc::new(plan);
     let (records, late) = feed(chunks, plan.clone(), source_name, ctx.clone());
-    let rows = records.unary_frontier(Exchange::new(|r: &WindowInput| r.route), "Window", move |initial, _| {
-        let mut cap = Some(initial);
-        let mut buffer: EventOrderBuffer<WindowInput> = EventOrderBuffer::default();
-        let mut agg = WindowAggregator::new(plan.window, plan.allowed_lateness_ms, plan.aggregates.clone());
-        move |(input, frontier), output| {
-            gather(input, &mut buffer);
-            let Some(f) = ordered_frontier(frontier, &mut cap, &ctx) else {
-                return;
-            };
-            let Some(c) = cap.as_mut() else { return };
+    let scope = records.scope();
+    let rows = records.unary_frontier(
+        Exchange::new(|r: &WindowInput| r.route),
+        "Window",
+        move |initial, info| {
+            let mut cap = Some(initial);
+            let mut buffer: EventOrderBuffer<WindowInput> = EventOrderBuffer::default();
+            let mut part = participant(scope, &info, &name, &ctx);
+            let fresh = || WindowAggregator::new(plan.window, plan.allowed_lateness_ms, plan.aggregates.clone());
+            let mut agg: WindowAggregator = restore_state(&part, scope.peers(), &ctx).unwrap_or_else(fresh);
             let (nk, nv) = (plan.key.len(), plan.values.len());
-            for (_, r) in buffer.drain_before(f) {
-                let key: Key = r.fields[..nk].iter().cloned().collect();
-                agg.add(&key, r.ts, r.awm, &r.fields[nk..nk + nv], &r.fields[nk + nv..]);
-            }
-            let fired = agg.fire(f.map(|t| t as i64));
-            if !fired.is_empty() {
-                Metrics::add(&ctx.metrics.window_rows, fired.len() as u64);
-                let mut session = output.session(c);
-                for row in fired {
-                    let fired_at = (row.end + plan.allowed_lateness_ms).max(0) as Time;
-                    session.give(FiredRow {
-                        fired_at: fired_at.max(*c.time()),
-                        row,
-                    });
+            // Applies the records below `f` and emits the windows due before it.
+            let metrics = ctx.metrics.clone();
+            let step = move |agg: &mut WindowAggregator,
+                             buffer: &mut EventOrderBuffer<WindowInput>,
+                             f: Option<Time>,
+                             c: &Capability<Time>,
+                             output: &mut OutputHandle<'_, FiredRow>| {
+                for (_, r) in buffer.drain_before(f) {
+                    let key: Key = r.fields[..nk].iter().cloned().collect();
+                    agg.add(&key, r.ts, r.awm, &r.fields[nk..nk + nv], &r.fields[nk + nv..]);
                 }
+                let fired = agg.fire(due_before(f));
+                if !fired.is_empty() {
+                    Metrics::add(&metrics.window_rows, fired.len() as u64);
+                    let mut session = output.session(c);
+                    for row in fired {
+                        let fired_at = (row.end + plan.allowed_lateness_ms).max(0) as Time;
+                        session.give(FiredRow {
+                            fired_at: fired_at.max(*c.time()),
+                            row,
+                        });
+                    }
+                }
+            };
+            move |(input, frontier), output| {
+                gather(input, &mut buffer);
+                if let Some((epoch, at)) = part.due(frontier_time(frontier)) {
+                    if let Some(c) = cap.as_ref() {
+                        step(&mut agg, &mut buffer, Some(at), c, output);
+                    }
+                    part.submit(epoch, snapshot(&agg));
+                }
+                let Some(f) = ordered_frontier(frontier, &mut cap, &ctx) else {
+                    return;
+                };
+                let Some(c) = cap.as_ref() else { return };
+                step(&mut agg, &mut buffer, f, c, output);
+                hold_at_frontier(&mut cap, f);
             }
-            hold_at_frontier(&mut cap, f);
-        }
-    });
+        },
+    );
     (rows, late)
 }

@@ -1,9 +1,15 @@
 //! JSON-lines files: one alert, dead letter or row per line.
+//!
+//! Written to `PATH.inprogress` and renamed to `PATH` when the output is complete. With checkpoints, the
+//! unfinished file is what a restored run continues: it records the file's length at each checkpoint and, on
+//! restore, keeps the complete lines written after it, skipping them (checked equal) as the restored run
+//! regenerates them; a torn last line is cut off. A reader of the unfinished file never sees a line twice.
 
-use super::{with_suffix, LineWriter};
+use super::{with_suffix, LineWriter, SinkPosition};
 use crate::dataflow::Line;
+use std::collections::VecDeque;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Writes to `PATH.inprogress`, renamed to `PATH` by [`LineWriter::finish`].
@@ -11,6 +17,11 @@ pub struct JsonlWriter {
     path: PathBuf,
     tmp: PathBuf,
     out: Option<BufWriter<File>>,
+    /// Bytes of the output so far, including lines skipped because a previous run wrote them.
+    position: u64,
+    /// After a restore: lines the previous run wrote after its checkpoint, which this run regenerates
+    /// identically and must not write again.
+    already: VecDeque<String>,
 }
 
 impl JsonlWriter {
@@ -24,7 +35,58 @@ impl JsonlWriter {
             path: path.to_path_buf(),
             tmp,
             out: Some(out),
+            position: 0,
+            already: VecDeque::new(),
         })
+    }
+
+    /// Continues the unfinished output of a run whose checkpoint recorded `bytes`.
+    pub fn resume(path: &Path, bytes: u64) -> io::Result<Self> {
+        let tmp = with_suffix(path, ".inprogress");
+        let mut file = File::options().read(true).write(true).open(&tmp).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "the checkpoint continues the unfinished output `{}`, which cannot be opened ({e}); \
+                     start over with --fresh",
+                    tmp.display()
+                ),
+            )
+        })?;
+        let len = file.metadata()?.len();
+        if len < bytes {
+            return Err(io::Error::other(format!(
+                "`{}` is shorter ({len} bytes) than the checkpoint recorded ({bytes} bytes): it was changed \
+                 since; start over with --fresh",
+                tmp.display()
+            )));
+        }
+        file.seek(SeekFrom::Start(bytes))?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail)?;
+        let complete = tail.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let already = String::from_utf8_lossy(&tail[..complete])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let end = bytes + complete as u64;
+        file.set_len(end)?;
+        file.seek(SeekFrom::Start(end))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp,
+            out: Some(BufWriter::with_capacity(1 << 16, file)),
+            position: bytes,
+            already,
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if let Some(out) = self.out.as_mut() {
+            out.flush()?;
+            out.get_ref().sync_data()?;
+        }
+        Ok(())
     }
 }
 
@@ -32,6 +94,18 @@ impl LineWriter for JsonlWriter {
     fn write(&mut self, lines: &[Line]) -> io::Result<()> {
         let out = self.out.as_mut().expect("writer is open");
         for l in lines {
+            self.position += l.text.len() as u64 + 1;
+            if let Some(prev) = self.already.pop_front() {
+                if prev != l.text {
+                    return Err(io::Error::other(format!(
+                        "the restored run regenerated a different line than `{}` holds after the checkpoint \
+                         (did the input or the job change?)\n  had: {prev}\n  now: {}",
+                        self.tmp.display(),
+                        l.text
+                    )));
+                }
+                continue;
+            }
             out.write_all(l.text.as_bytes())?;
             out.write_all(b"\n")?;
         }
@@ -39,6 +113,14 @@ impl LineWriter for JsonlWriter {
     }
 
     fn finish(&mut self) -> io::Result<()> {
+        if !self.already.is_empty() {
+            return Err(io::Error::other(format!(
+                "`{}` holds {} line(s) after the checkpoint that the restored run did not regenerate (did the \
+                 input or the job change?)",
+                self.tmp.display(),
+                self.already.len()
+            )));
+        }
         if let Some(out) = self.out.take() {
             let file = out.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
@@ -51,5 +133,74 @@ impl LineWriter for JsonlWriter {
         if self.out.take().is_some() {
             let _ = fs::remove_file(&self.tmp);
         }
+    }
+
+    fn checkpoint(&mut self) -> io::Result<SinkPosition> {
+        self.flush()?;
+        Ok(SinkPosition::File { bytes: self.position })
+    }
+
+    fn suspend(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_operators::Position;
+
+    fn lines(texts: &[&str]) -> Vec<Line> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Line {
+                pos: Position {
+                    lt: i as u64,
+                    source: 0,
+                    partition: 0,
+                    offset: i as u64,
+                },
+                seq: 0,
+                text: t.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_resumed_file_skips_what_it_already_holds_and_cuts_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let mut w = JsonlWriter::create(&path).unwrap();
+        w.write(&lines(&["a", "b"])).unwrap();
+        let at = w.checkpoint().unwrap();
+        w.write(&lines(&["c", "d"])).unwrap();
+        w.suspend().unwrap();
+        drop(w);
+        // a crash mid-line
+        let mut f = File::options()
+            .append(true)
+            .open(with_suffix(&path, ".inprogress"))
+            .unwrap();
+        f.write_all(b"{\"torn").unwrap();
+        let SinkPosition::File { bytes } = at else { panic!() };
+        let mut r = JsonlWriter::resume(&path, bytes).unwrap();
+        r.write(&lines(&["c", "d", "e"])).unwrap();
+        assert_eq!(r.checkpoint().unwrap(), SinkPosition::File { bytes: 10 });
+        r.finish().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "a\nb\nc\nd\ne\n");
+
+        // a different regenerated line is an error, not a silent duplicate
+        let mut w = JsonlWriter::create(&path).unwrap();
+        w.write(&lines(&["a"])).unwrap();
+        let SinkPosition::File { bytes } = w.checkpoint().unwrap() else {
+            panic!()
+        };
+        w.write(&lines(&["b"])).unwrap();
+        w.suspend().unwrap();
+        drop(w);
+        let mut r = JsonlWriter::resume(&path, bytes).unwrap();
+        let err = r.write(&lines(&["x"])).unwrap_err().to_string();
+        assert!(err.contains("had: b") && err.contains("now: x"), "{err}");
     }
 }

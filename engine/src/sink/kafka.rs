@@ -11,7 +11,7 @@
 
 use crate::dataflow::Line;
 use crate::kafka_client::{topic_partitions, RateLimitedReport};
-use crate::sink::LineWriter;
+use crate::sink::{LineWriter, SinkPosition};
 use parking_lot::Mutex;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::ClientContext;
@@ -21,6 +21,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::Message;
 use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,8 @@ pub struct DeliveryReport {
     reporter: RateLimitedReport,
     failure: Mutex<Option<String>>,
     delivered: Mutex<BTreeMap<i32, u64>>,
+    /// Per partition: the offset after the last acknowledged message.
+    next_offsets: Mutex<BTreeMap<i32, i64>>,
     /// Told at once about the first failure (it stops the job even when no more lines arrive).
     on_failure: Option<FailureHook>,
 }
@@ -57,6 +60,7 @@ impl DeliveryReport {
             reporter: RateLimitedReport::new(label),
             failure: Mutex::new(None),
             delivered: Mutex::new(BTreeMap::new()),
+            next_offsets: Mutex::new(BTreeMap::new()),
             on_failure: None,
         }
     }
@@ -82,7 +86,12 @@ impl ProducerContext for DeliveryReport {
     type DeliveryOpaque = ();
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         match result {
-            Ok(m) => *self.delivered.lock().entry(m.partition()).or_default() += 1,
+            Ok(m) => {
+                *self.delivered.lock().entry(m.partition()).or_default() += 1;
+                let mut next = self.next_offsets.lock();
+                let n = next.entry(m.partition()).or_insert(0);
+                *n = (*n).max(m.offset() + 1);
+            }
             Err((e, _)) => {
                 let mut f = self.failure.lock();
                 if f.is_none() {
@@ -194,10 +203,22 @@ pub fn ensure_topic(spec: &KafkaSinkSpec, label: &str, stopped: impl Fn() -> boo
 }
 
 /// Writes lines to a topic (on worker 0, in the deterministic output order).
+///
+/// Every message carries the headers `weir.run` (the run's id, kept across restores) and `weir.seq` (the
+/// line's index in the sink's output). A restored writer reads each partition from the offsets its
+/// checkpoint recorded, collects the sequence numbers of its run found there, and does not send those
+/// lines again when the restored run regenerates them: exactly-once without transactions.
 pub struct KafkaLineWriter {
     producer: ThreadedProducer<DeliveryReport>,
     topic: String,
     delivery_timeout: Duration,
+    run: String,
+    seq: u64,
+    /// Offsets recorded by the checkpoint this writer resumed from (partitions without new deliveries keep
+    /// them).
+    resumed_offsets: BTreeMap<i32, i64>,
+    /// Sequence numbers already in the topic after the checkpoint.
+    already: HashSet<u64>,
 }
 
 /// The string form of a JSON field, for keys and headers.
@@ -212,7 +233,7 @@ fn text_of(v: &serde_json::Value) -> Option<String> {
 impl KafkaLineWriter {
     /// A producer for the spec's topic; `on_failure` hears of the first message lost for good, from
     /// librdkafka's thread, as soon as it happens.
-    pub fn create(spec: &KafkaSinkSpec, label: String, on_failure: FailureHook) -> io::Result<Self> {
+    pub fn create(spec: &KafkaSinkSpec, label: String, run: u64, on_failure: FailureHook) -> io::Result<Self> {
         let mut report = DeliveryReport::new(label);
         report.on_failure = Some(on_failure);
         let producer = client_config(spec)
@@ -222,7 +243,35 @@ impl KafkaLineWriter {
             producer,
             topic: spec.topic.clone(),
             delivery_timeout: spec.delivery_timeout,
+            run: run.to_string(),
+            seq: 0,
+            resumed_offsets: BTreeMap::new(),
+            already: HashSet::new(),
         })
+    }
+
+    /// A writer continuing run `run` from a checkpoint's position: reads what the run sent after it.
+    pub fn resume(
+        spec: &KafkaSinkSpec,
+        label: String,
+        run: u64,
+        seq: u64,
+        offsets: BTreeMap<i32, i64>,
+        on_failure: FailureHook,
+    ) -> io::Result<Self> {
+        let mut w = Self::create(spec, label, run, on_failure)?;
+        w.already = sent_after(spec, &w.run, &offsets)?
+            .into_iter()
+            .filter(|s| *s >= seq)
+            .collect();
+        w.seq = seq;
+        w.resumed_offsets = offsets;
+        Ok(w)
+    }
+
+    /// Lines found in the topic that this writer will skip.
+    pub fn already_sent(&self) -> usize {
+        self.already.len()
     }
 
     fn failure(&self) -> io::Result<()> {
@@ -235,10 +284,24 @@ impl KafkaLineWriter {
         }
     }
 
-    fn send(&self, line: &Line) -> io::Result<()> {
+    fn send(&mut self, line: &Line) -> io::Result<()> {
+        let seq = self.seq;
+        self.seq += 1;
+        if self.already.remove(&seq) {
+            return Ok(());
+        }
         let parsed: serde_json::Value = serde_json::from_str(&line.text).map_err(io::Error::other)?;
         let key = parsed.get("key").and_then(text_of);
-        let mut headers = OwnedHeaders::new();
+        let seq_text = seq.to_string();
+        let mut headers = OwnedHeaders::new()
+            .insert(Header {
+                key: RUN_HEADER,
+                value: Some(self.run.as_bytes()),
+            })
+            .insert(Header {
+                key: SEQ_HEADER,
+                value: Some(seq_text.as_bytes()),
+            });
         for name in ["kind", "job", "view", "op"] {
             if let Some(v) = parsed.get(name).and_then(text_of) {
                 headers = headers.insert(Header {
@@ -277,4 +340,86 @@ impl LineWriter for KafkaLineWriter {
     }
 
     fn abort(&mut self) {}
+
+    fn checkpoint(&mut self) -> io::Result<SinkPosition> {
+        self.finish()?;
+        let mut offsets = self.resumed_offsets.clone();
+        offsets.extend(
+            self.producer
+                .context()
+                .next_offsets
+                .lock()
+                .iter()
+                .map(|(p, o)| (*p, *o)),
+        );
+        Ok(SinkPosition::Kafka { seq: self.seq, offsets })
+    }
+
+    fn suspend(&mut self) -> io::Result<()> {
+        self.finish()
+    }
+}
+
+/// Header naming the run a message belongs to.
+pub const RUN_HEADER: &str = "weir.run";
+/// Header holding a message's index in its sink's output.
+pub const SEQ_HEADER: &str = "weir.seq";
+
+/// The sequence numbers of run `run`'s messages in the topic, reading each partition from `offsets` (from
+/// its beginning where none is recorded) to its end.
+fn sent_after(spec: &KafkaSinkSpec, run: &str, offsets: &BTreeMap<i32, i64>) -> io::Result<HashSet<u64>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    use rdkafka::{Offset, TopicPartitionList};
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &spec.brokers)
+        .set("group.id", "weir-restore")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest");
+    let consumer: BaseConsumer = cfg.create().map_err(io::Error::other)?;
+    let partitions = topic_partitions(consumer.client(), &spec.topic, Duration::from_secs(30))
+        .map_err(io::Error::other)?
+        .ok_or_else(|| io::Error::other(format!("topic `{}` does not exist", spec.topic)))?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        let at = offsets.get(&p).map_or(Offset::Beginning, |o| Offset::Offset(*o));
+        list.add_partition_offset(&spec.topic, p, at)
+            .map_err(io::Error::other)?;
+    }
+    consumer.assign(&list).map_err(io::Error::other)?;
+    let mut open: HashSet<i32> = (0..partitions as i32).collect();
+    let mut seqs = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !open.is_empty() {
+        if Instant::now() > deadline {
+            return Err(io::Error::other(format!(
+                "reading back topic `{}` to resume did not reach the end of partitions {open:?} in 120 s",
+                spec.topic
+            )));
+        }
+        match consumer.poll(Duration::from_millis(500)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                open.remove(&p);
+            }
+            Some(Err(e)) => return Err(io::Error::other(format!("reading back topic `{}`: {e}", spec.topic))),
+            Some(Ok(m)) => {
+                let Some(h) = m.headers() else { continue };
+                let mut this_run = false;
+                let mut seq = None;
+                for hd in h.iter() {
+                    match (hd.key, hd.value) {
+                        (RUN_HEADER, Some(v)) => this_run = v == run.as_bytes(),
+                        (SEQ_HEADER, Some(v)) => seq = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok()),
+                        _ => {}
+                    }
+                }
+                if let (true, Some(s)) = (this_run, seq) {
+                    seqs.insert(s);
+                }
+            }
+        }
+    }
+    Ok(seqs)
 }

@@ -19,6 +19,32 @@ pub trait LineWriter {
     fn finish(&mut self) -> io::Result<()>;
     /// Discards unpublished output after a failure.
     fn abort(&mut self);
+    /// Makes everything written so far durable and returns the position a checkpoint records, from which
+    /// a restored run's writer resumes.
+    fn checkpoint(&mut self) -> io::Result<SinkPosition> {
+        Ok(SinkPosition::None)
+    }
+    /// The job stopped and will resume from a checkpoint: keep the output unfinished (flushed, not
+    /// published under its final name).
+    fn suspend(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where a line sink's output stood at a checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum SinkPosition {
+    /// Nothing to resume (stdout).
+    #[default]
+    None,
+    /// Bytes of a file written so far.
+    File { bytes: u64 },
+    /// Lines sent so far (the next line's sequence number) and, per partition, the next offset after what
+    /// was acknowledged: a restored run reads the topic from there to learn what it already sent.
+    Kafka {
+        seq: u64,
+        offsets: std::collections::BTreeMap<i32, i64>,
+    },
 }
 
 /// Lines to standard output, for trying jobs out.

@@ -1,9 +1,16 @@
 //! Window rows to Parquet, partitioned hive-style by the UTC date (and hour) of `window_start`.
 //!
 //! Columns: `window_start`, `window_end` (TIMESTAMP ms, UTC), then the key fields, the carried fields and the
-//! aggregates, in the job's order. One file per partition directory, rolled at `max_rows_per_file`; a file is
-//! written as `.part-NNNNN.parquet.inprogress` and renamed to `part-NNNNN.parquet` once the watermark has
-//! passed the last window that can land in its partition, or at the end of input.
+//! aggregates, in the job's order. A partition's rows are gathered until its file rolls — at
+//! `max_rows_per_file`, or once the watermark has passed the last window that can land in the partition, or at
+//! the end of input — then written as `.part-NNNNN.parquet.inprogress` and renamed to `part-NNNNN.parquet`.
+//! File size therefore follows the data and the roll rules, never the checkpoint interval.
+//!
+//! **Two-phase commit** (with checkpoints): a rolled file is written and fsynced under its temp name and
+//! *staged*; the next checkpoint lists it, and it is renamed into place only once that checkpoint is on disk.
+//! The rows of files not rolled yet are part of the checkpoint. A crashed run's staged files are either
+//! committed on restore (their checkpoint completed) or regenerated: names are deterministic, so a
+//! regenerated file replaces its earlier copy with the same bytes, never adds a second one.
 
 use super::with_suffix;
 use crate::plan::{PartitionBy, RowSchema};
@@ -13,7 +20,8 @@ use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use std::collections::{BTreeMap, HashMap};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -97,11 +105,12 @@ pub fn record_batch(
     RecordBatch::try_new(schema.clone(), cols)
 }
 
-struct OpenFile {
-    writer: ArrowWriter<File>,
-    tmp: PathBuf,
-    path: PathBuf,
-    rows: usize,
+/// The part of a Parquet sink a checkpoint holds: rows of files not rolled yet and the next file number per
+/// partition.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ParquetState {
+    pub open: BTreeMap<i64, Vec<WindowRow>>,
+    pub next_part: BTreeMap<i64, u32>,
 }
 
 /// The Parquet output of one window operator.
@@ -114,8 +123,10 @@ pub struct ParquetRowWriter {
     row_schema: RowSchema,
     window: WindowSpec,
     allowed_lateness_ms: i64,
-    open: BTreeMap<i64, OpenFile>,
-    next_part: HashMap<i64, u32>,
+    state: ParquetState,
+    /// With two-phase commit: rolled files waiting for a checkpoint, (temp, final).
+    two_phase: bool,
+    staged: Vec<(PathBuf, PathBuf)>,
     pub files_written: Vec<PathBuf>,
 }
 
@@ -139,10 +150,22 @@ impl ParquetRowWriter {
             row_schema,
             window,
             allowed_lateness_ms,
-            open: BTreeMap::new(),
-            next_part: HashMap::new(),
+            state: ParquetState::default(),
+            two_phase: false,
+            staged: Vec::new(),
             files_written: Vec::new(),
         })
+    }
+
+    /// Switches to two-phase commit, continuing from a checkpoint's `state` (if restored): files it staged
+    /// are already published by then; any other temp file under the directory is a crashed run's and is
+    /// removed (its rows are regenerated).
+    pub fn two_phase(&mut self, restored: Option<ParquetState>) -> io::Result<()> {
+        self.two_phase = true;
+        if let Some(state) = restored {
+            self.state = state;
+        }
+        remove_temp_files(&self.dir)
     }
 
     fn span(&self) -> Option<i64> {
@@ -169,82 +192,68 @@ impl ParquetRowWriter {
         }
     }
 
-    /// The fire time of the last window that can land in partition `p`.
+    /// When the last window that can land in partition `p` fires (`None`: unpartitioned, never).
     fn last_firing(&self, p: i64) -> Option<i64> {
         let span = self.span()?;
         Some(self.window.last_start_below(p + span) + self.window.size_ms() + self.allowed_lateness_ms)
     }
 
-    fn open_file(&mut self, p: i64) -> io::Result<&mut OpenFile> {
-        if !self.open.contains_key(&p) {
-            let dir = self.partition_dir(p);
-            fs::create_dir_all(&dir)?;
-            let n = self.next_part.entry(p).or_insert(0);
-            let name = format!("part-{n:05}.parquet");
-            *n += 1;
-            let path = dir.join(&name);
-            let tmp = with_suffix(&dir.join(format!(".{name}")), ".inprogress");
-            let props = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::default()))
-                .set_max_row_group_row_count(Some(self.row_group_rows))
-                .build();
-            let writer = ArrowWriter::try_new(File::create(&tmp)?, self.schema.clone(), Some(props))
-                .map_err(io::Error::other)?;
-            self.open.insert(
-                p,
-                OpenFile {
-                    writer,
-                    tmp,
-                    path,
-                    rows: 0,
-                },
-            );
-        }
-        Ok(self.open.get_mut(&p).expect("just opened"))
-    }
-
-    /// Appends rows (already in output order).
+    /// Adds rows (in output order); a partition's file rolls when it reaches `max_rows_per_file`.
     pub fn write(&mut self, rows: &[WindowRow]) -> io::Result<()> {
-        let mut i = 0;
-        while i < rows.len() {
-            let p = self.partition_of(rows[i].start);
-            let mut j = i;
-            while j < rows.len() && self.partition_of(rows[j].start) == p {
-                j += 1;
+        for row in rows {
+            let p = self.partition_of(row.start);
+            let open = self.state.open.entry(p).or_default();
+            open.push(row.clone());
+            if open.len() >= self.max_rows_per_file {
+                self.roll(p)?;
             }
-            let mut k = i;
-            while k < j {
-                let max = self.max_rows_per_file;
-                let room = max.saturating_sub(self.open_file(p)?.rows).max(1);
-                let end = (k + room).min(j);
-                let batch_rows: Vec<&WindowRow> = rows[k..end].iter().collect();
-                let batch = record_batch(&self.schema, &self.row_schema, &batch_rows).map_err(io::Error::other)?;
-                let f = self.open.get_mut(&p).expect("open");
-                f.writer.write(&batch).map_err(io::Error::other)?;
-                f.rows += batch_rows.len();
-                if f.rows >= self.max_rows_per_file {
-                    self.close(p)?;
-                }
-                k = end;
-            }
-            i = j;
         }
         Ok(())
     }
 
-    fn close(&mut self, p: i64) -> io::Result<()> {
-        if let Some(f) = self.open.remove(&p) {
-            let file = f.writer.into_inner().map_err(io::Error::other)?;
-            file.sync_all()?;
-            fs::rename(&f.tmp, &f.path)?;
-            self.files_written.push(f.path);
+    /// Writes partition `p`'s gathered rows as its next file (published now, or staged with two-phase
+    /// commit).
+    fn roll(&mut self, p: i64) -> io::Result<()> {
+        let Some(rows) = self.state.open.remove(&p) else {
+            return Ok(());
+        };
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let dir = self.partition_dir(p);
+        fs::create_dir_all(&dir)?;
+        let n = self.state.next_part.entry(p).or_insert(0);
+        let name = format!("part-{n:05}.parquet");
+        *n += 1;
+        let path = dir.join(&name);
+        let tmp = with_suffix(&dir.join(format!(".{name}")), ".inprogress");
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_max_row_group_row_count(Some(self.row_group_rows))
+            .build();
+        let mut writer =
+            ArrowWriter::try_new(File::create(&tmp)?, self.schema.clone(), Some(props)).map_err(io::Error::other)?;
+        for group in rows.chunks(self.row_group_rows.max(1)) {
+            let refs: Vec<&WindowRow> = group.iter().collect();
+            let batch = record_batch(&self.schema, &self.row_schema, &refs).map_err(io::Error::other)?;
+            writer.write(&batch).map_err(io::Error::other)?;
+        }
+        let file = writer.into_inner().map_err(io::Error::other)?;
+        file.sync_all()?;
+        if self.two_phase {
+            self.staged.push((tmp, path));
+        } else {
+            fs::rename(&tmp, &path)?;
+            self.files_written.push(path);
         }
         Ok(())
     }
 
-    /// Publishes the files no further row can land in, given the watermark (`None`: input ended).
+    /// Rolls the files of every partition no further row can land in (all of them for `None`, the end of
+    /// input).
     pub fn close_ready(&mut self, watermark: Option<u64>) -> io::Result<()> {
         let ready: Vec<i64> = self
+            .state
             .open
             .keys()
             .copied()
@@ -255,16 +264,52 @@ impl ParquetRowWriter {
             })
             .collect();
         for p in ready {
-            self.close(p)?;
+            self.roll(p)?;
         }
         Ok(())
     }
 
-    /// Discards unpublished files after a failure.
+    /// The end of input with two-phase commit: publishes what is staged (the run is complete).
+    pub fn publish_staged(&mut self) -> io::Result<()> {
+        let staged = std::mem::take(&mut self.staged);
+        crate::checkpoint::coordinator::commit_files(&staged)?;
+        self.files_written.extend(staged.into_iter().map(|(_, p)| p));
+        Ok(())
+    }
+
+    /// The checkpoint part: the state, and the staged files the checkpoint publishes once it is durable.
+    pub fn checkpoint(&mut self) -> (ParquetState, Vec<(PathBuf, PathBuf)>) {
+        (self.state.clone(), std::mem::take(&mut self.staged))
+    }
+
+    /// Discards what is not published (after a failure).
     pub fn abort(&mut self) {
-        for (_, f) in std::mem::take(&mut self.open) {
-            drop(f.writer);
-            let _ = fs::remove_file(&f.tmp);
+        self.state.open.clear();
+        for (tmp, _) in std::mem::take(&mut self.staged) {
+            let _ = fs::remove_file(tmp);
         }
     }
+}
+
+/// Removes the `.part-*.inprogress` files under `dir` (a crashed run's unpublished files).
+fn remove_temp_files(dir: &Path) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for e in entries {
+        let e = e?;
+        let path = e.path();
+        if e.file_type()?.is_dir() {
+            remove_temp_files(&path)?;
+        } else if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(".part-") && n.ends_with(".inprogress"))
+        {
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }

@@ -18,6 +18,9 @@ pub const DEFAULT_CHUNK_BYTES: u64 = 128 << 10;
 pub struct FileChunkReader {
     /// `None` for an empty file (which has no chunks and cannot be mapped).
     map: Option<Arc<Mmap>>,
+    /// Where chunk 0 starts.
+    base: u64,
+    /// Bytes from `base` to the end.
     len: u64,
     chunk_bytes: u64,
     next: u64,
@@ -29,6 +32,11 @@ impl FileChunkReader {
     /// Opens `path` for worker `worker` of `workers`. The file is memory-mapped: it must not be truncated
     /// while the job reads it.
     pub fn open(path: &Path, worker: usize, workers: usize, chunk_bytes: u64) -> io::Result<Self> {
+        Self::open_at(path, 0, worker, workers, chunk_bytes)
+    }
+
+    /// Reads the file from byte `base` (the start of a line, e.g. a checkpoint's resume point) on.
+    pub fn open_at(path: &Path, base: u64, worker: usize, workers: usize, chunk_bytes: u64) -> io::Result<Self> {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
         // SAFETY: the map is read-only and weir never writes input files; a file truncated by someone else
@@ -40,7 +48,8 @@ impl FileChunkReader {
         };
         Ok(Self {
             map,
-            len,
+            base,
+            len: len.saturating_sub(base),
             chunk_bytes,
             next: worker as u64,
             stride: workers as u64,
@@ -51,10 +60,11 @@ impl FileChunkReader {
     /// The byte range of the lines starting in chunk `k`'s `[k·C, (k+1)·C)`.
     fn chunk_range(&self, map: &[u8], k: u64) -> (usize, usize) {
         let len = map.len();
-        let lo = (k * self.chunk_bytes) as usize;
-        let hi = ((k * self.chunk_bytes + self.chunk_bytes) as usize).min(len);
-        let start = if lo == 0 {
-            0
+        let base = self.base as usize;
+        let lo = base + (k * self.chunk_bytes) as usize;
+        let hi = (base + (k * self.chunk_bytes + self.chunk_bytes) as usize).min(len);
+        let start = if lo == base {
+            base
         } else {
             // A line starts at `lo` iff the byte before it ends one.
             match memchr::memchr(b'\n', &map[lo - 1..hi]) {
