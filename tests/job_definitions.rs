@@ -53,7 +53,7 @@ fn a_valid_job_plans_with_interpolation_and_overrides() {
     )
     .unwrap();
     assert_eq!(p.workers, 3);
-    assert!(matches!(&p.sources[0].kind, SourceKind::File { paths } if paths[0].ends_with("in.jsonl")));
+    assert!(matches!(&p.sources[0].kind, SourceKind::File { paths, .. } if paths[0].ends_with("in.jsonl")));
     assert!(matches!(&p.sinks[0].kind, SinkKind::Jsonl { path } if path.ends_with("o2.jsonl")));
     let OperatorKind::Window(w) = &p.operators[0].kind else {
         panic!()
@@ -67,7 +67,7 @@ fn a_valid_job_plans_with_interpolation_and_overrides() {
     // unrouted dead letters and late records go to the sink named dead_letters
     assert_eq!(p.sinks[1].inputs, vec![StreamRef::DeadLetters(0), StreamRef::Late(0)]);
     let p = plan_of(GOOD, &[], &[]).unwrap();
-    assert!(matches!(&p.sources[0].kind, SourceKind::File { paths } if paths[0].ends_with("default.jsonl")));
+    assert!(matches!(&p.sources[0].kind, SourceKind::File { paths, .. } if paths[0].ends_with("default.jsonl")));
 }
 
 #[test]

@@ -5,6 +5,8 @@
 //! Every test here is `#[ignore]`d with the reason, so a plain `cargo test` says which tests need a broker;
 //! `tests/run.sh` starts one and runs them (`WEIR_KAFKA_BROKERS`, `WEIR_TANSU`).
 
+#[path = "support/crash.rs"]
+mod crash;
 #[path = "support/kafka.rs"]
 mod kafka_support;
 mod support;
@@ -243,6 +245,73 @@ fn vibration_from_kafka_equals_a_file_run_of_its_partitions_for_1_2_and_3_worker
             Some(f) => assert!(*f == run, "{workers} workers differ from 1 worker"),
         }
     }
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
+fn crash_harness_kafka_source_and_alert_topic_exactly_once_across_sigkills() {
+    // ~1.7 M events on 4 partitions, replayed at 300 k/s: a run cannot finish before the tenth kill.
+    let (brokers, dir, _input, source) = published_vibration(120, 4.0, 21, (0.0005, 0.0001), &[]);
+    let dump = read_topic(&brokers, &source);
+    let parts = partition_files(&dump, &dir.path().join("parts"));
+    let job = file_job_over_partitions("vibration-rollup.toml", &parts, dir.path());
+    let file_out = dir.path().join("file-run");
+    ok(weir()
+        .args(["run", job.to_str().unwrap(), "--quiet", "--workers", "2"])
+        .env("WEIR_OUT", &file_out));
+
+    let alerts = topic("alerts");
+    let out = dir.path().join("kafka");
+    let ckpt = dir.path().join("ckpt");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let crashes = crash::run_with_kills(
+        |attempt| {
+            let mut job = kafka_job(
+                "vibration-rollup.toml",
+                &brokers,
+                &[("WEIR_VIBRATION_TOPIC", &source), ("WEIR_ALERTS_TOPIC", &alerts)],
+                &out,
+                1 + attempt % 3,
+            );
+            job.env("WEIR_KAFKA_STOP_AT_END", "true")
+                .args(["--set", &format!("job.checkpoint.dir={}", ckpt.display())])
+                .args(["--set", "job.checkpoint.interval=100ms"])
+                .args(["--set", "sources.vibration.rate=300000"]);
+            job
+        },
+        10,
+        0x5eed_0003,
+        (250, 500),
+        &logs,
+    );
+    assert!(crashes.resumed >= 5, "{}", crashes.log);
+
+    // Rollups: the same files, byte for byte, as the uninterrupted file run of the partitions.
+    let rollups = out.join("kafka/vibration/rollups");
+    assert_eq!(
+        read_rollups(&rollups),
+        read_rollups(&file_out.join("vibration/rollups"))
+    );
+    assert!(tree_bytes(&rollups) == tree_bytes(&file_out.join("vibration/rollups")));
+    // Alerts topic: every alert of the uninterrupted run exactly once, across all the killed producers.
+    let alert_dump = read_topic(&brokers, &alerts);
+    let file_alerts = file_lines(&file_out.join("vibration/alerts.jsonl"));
+    assert!(file_alerts.len() > 20, "{} alerts", file_alerts.len());
+    assert_eq!(values(&alert_dump), file_alerts);
+    check_alert_messages(&alert_dump, "vibration-rollup");
+    let mut seqs: Vec<u64> = alert_dump
+        .values()
+        .flatten()
+        .map(|r| r.headers["weir.seq"].parse().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..file_alerts.len() as u64).collect::<Vec<_>>());
+    check_dead_letters(
+        &out.join("kafka/vibration/dead_letters.jsonl"),
+        &file_out.join("vibration/dead_letters.jsonl"),
+        &dump,
+    );
 }
 
 /// A location record as the last-location oracle sees it: valid per DESIGN §1, or `None`.

@@ -36,6 +36,8 @@ pub enum SourceKind {
     /// One partition per file, in this order.
     File {
         paths: Vec<PathBuf>,
+        /// Replay at most this many lines per second per file.
+        rate: Option<f64>,
     },
     Generator(GeneratorSpec),
     Kafka(crate::source::kafka::KafkaSourceSpec),

@@ -29,6 +29,7 @@ use crate::sink::{LineWriter, SinkPosition, StdoutWriter};
 use crate::source::file::{FileChunkReader, DEFAULT_CHUNK_BYTES};
 use crate::source::generator::GeneratorReader;
 use crate::source::kafka::{wait_for_partitions, KafkaPartitionReader, KafkaSourceError, PartitionPositions};
+use crate::source::pace::PacedReader;
 use crate::source::ChunkReader;
 use crate::views::{View, ViewStore};
 use std::collections::{BTreeMap, HashMap};
@@ -120,7 +121,7 @@ impl RunSummary {
 pub fn preflight(plan: &Plan) -> Result<(), RunError> {
     for s in &plan.sources {
         let paths = match &s.kind {
-            SourceKind::File { paths } => paths.as_slice(),
+            SourceKind::File { paths, .. } => paths.as_slice(),
             _ => &[],
         };
         for path in paths {
@@ -189,6 +190,17 @@ pub fn open_checkpoints(plan: &Plan, fresh: bool, mut warn: impl FnMut(String)) 
         })
         .map_err(io)?;
     let Some((_, restored)) = latest else {
+        let present = store.list().map_err(io)?.len();
+        if present > 0 {
+            // Starting over silently would publish every alert again.
+            return Err(RunError::Checkpoint {
+                dir: cfg.dir.clone(),
+                cause: std::io::Error::other(format!(
+                    "none of its {present} checkpoint file(s) is usable (see above); run with --fresh to start \
+                     over from the beginning"
+                )),
+            });
+        }
         return Ok(Coordinator::new(Some(cfg.clone()), meta, None));
     };
     if restored.finished {
@@ -267,7 +279,7 @@ pub fn run_with_views(
             .iter()
             .map(|s| {
                 let partitions = match &s.kind {
-                    SourceKind::File { paths } => paths.len(),
+                    SourceKind::File { paths, .. } => paths.len(),
                     _ => 1,
                 };
                 (0..partitions as u32)
@@ -293,7 +305,7 @@ pub fn run_with_views(
         .enumerate()
         .map(|(i, s)| {
             let per_worker = match &s.kind {
-                SourceKind::File { paths } => paths.len(),
+                SourceKind::File { paths, .. } => paths.len(),
                 _ => 1,
             };
             (i as u32, per_worker * workers)
@@ -314,7 +326,7 @@ pub fn run_with_views(
         .sources
         .iter()
         .filter_map(|s| match &s.kind {
-            SourceKind::File { paths } => Some(
+            SourceKind::File { paths, .. } => Some(
                 paths
                     .iter()
                     .filter_map(|p| std::fs::metadata(p).ok())
@@ -497,7 +509,7 @@ fn build<'s>(
     let mut chunks: Vec<ChunkStream<'s>> = Vec::new();
     for (i, s) in plan.sources.iter().enumerate() {
         let readers: Vec<Box<dyn ChunkReader>> = match &s.kind {
-            SourceKind::File { paths } => paths
+            SourceKind::File { paths, rate } => paths
                 .iter()
                 .enumerate()
                 .map(|(p, path)| {
@@ -505,7 +517,10 @@ fn build<'s>(
                         .as_ref()
                         .map_or(0, |c| c.resume_point(&s.name, p as u32).position);
                     FileChunkReader::open_at(path, base, index, peers, options.chunk_bytes)
-                        .map(|r| Box::new(r) as Box<dyn ChunkReader>)
+                        .map(|r| match rate {
+                            Some(rate) => Box::new(PacedReader::new(Box::new(r), rate / peers as f64)),
+                            None => Box::new(r) as Box<dyn ChunkReader>,
+                        })
                         .map_err(|e| format!("source `{}`: cannot read `{}`: {e}", s.name, path.display()))
                 })
                 .collect::<Result<_, _>>()?,
@@ -545,6 +560,7 @@ fn build<'s>(
                     max_out_of_orderness_ms: s.max_out_of_orderness_ms,
                     idle_timeout: spec.idle_timeout,
                     max_in_flight: spec.max_in_flight,
+                    rate: spec.rate.map(|r| r / peers as f64),
                     bounds: conn.bounds.clone(),
                     probe: probe.clone(),
                     resumed: restored

@@ -26,7 +26,7 @@ pub fn explain(plan: &Plan) -> String {
     let _ = writeln!(o, "\nsources");
     for s in &plan.sources {
         let what = match &s.kind {
-            SourceKind::File { paths } => format!(
+            SourceKind::File { paths, .. } => format!(
                 "file {} ({} partition{}, each decoded in parallel by {w} worker{})",
                 paths
                     .iter()

@@ -268,6 +268,9 @@ impl Finished {
     /// Keeps serving until SIGINT or SIGTERM.
     fn serve_until_signal(self) {
         if let Some(server) = self.server {
+            if self.stop.try_recv().is_ok() {
+                return; // stopped by a signal while the input was still being read
+            }
             eprintln!(
                 "inputs done; still serving on http://{} until SIGINT or SIGTERM",
                 server.addr
@@ -283,6 +286,7 @@ impl Finished {
 fn run_plan(plan: weir_engine::plan::Plan, quiet: bool, options: RunOptions, fresh: bool) -> Result<Finished> {
     let ctx = RunContext::default();
     let (stop_tx, stop) = std::sync::mpsc::channel::<()>();
+    let loading = std::time::Instant::now();
     let coordinator = match weir_engine::runtime::open_checkpoints(&plan, fresh, |w| eprintln!("weir: {w}")) {
         Err(e @ weir_engine::RunError::Finished { .. }) => {
             eprintln!("weir: {e}");
@@ -293,12 +297,13 @@ fn run_plan(plan: weir_engine::plan::Plan, quiet: bool, options: RunOptions, fre
     if let Some(cfg) = coordinator.config() {
         match coordinator.restored() {
             Some(c) => eprintln!(
-                "resuming from checkpoint {} in `{}` (job watermark {}, taken {} with {} worker(s))",
+                "resuming from checkpoint {} in `{}` (job watermark {}, taken {} with {} worker(s); read in {} ms)",
                 c.epoch,
                 cfg.dir.display(),
                 format_ms(c.at as i64),
                 format_ms(c.created_ms),
-                c.workers
+                c.workers,
+                loading.elapsed().as_millis()
             ),
             None => eprintln!(
                 "checkpointing every {} to `{}` (none there yet: starting from the beginning)",

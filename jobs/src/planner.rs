@@ -61,7 +61,10 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
                 // keep indices aligned with names for reference checks
                 sources.push(SourcePlan {
                     name,
-                    kind: SourceKind::File { paths: Vec::new() },
+                    kind: SourceKind::File {
+                        paths: Vec::new(),
+                        rate: None,
+                    },
                     schema: Schema::vibration(),
                     max_out_of_orderness_ms: 0,
                 });
@@ -281,9 +284,11 @@ fn source_plan(name: &str, s: &Section, job: &JobSource) -> Option<SourcePlan> {
                 }),
                 _ => s.req_str("path").map(|p| vec![p]),
             };
+            let rate = replay_rate(s);
             (
                 paths.map(|ps| SourceKind::File {
                     paths: ps.iter().map(|p| job.base_dir.join(p)).collect(),
+                    rate,
                 }),
                 None,
             )
@@ -387,6 +392,7 @@ fn kafka_source_spec(s: &Section) -> Option<KafkaSourceSpec> {
         stop_at_end,
         properties,
         max_in_flight,
+        rate: replay_rate(s),
     })
 }
 
@@ -405,6 +411,17 @@ fn kafka_sink_spec(s: &Section) -> Option<KafkaSinkSpec> {
         delivery_timeout: std::time::Duration::from_millis(timeout.max(1) as u64),
         properties,
     })
+}
+
+/// `rate`: replay at most this many records per second (a positive number).
+fn replay_rate(s: &Section) -> Option<f64> {
+    let rate = s.float("rate")?;
+    if rate.is_finite() && rate > 0.0 {
+        Some(rate)
+    } else {
+        s.problem("rate", "must be a positive number of records per second");
+        None
+    }
 }
 
 fn generator_spec(s: &Section) -> Option<GeneratorSpec> {

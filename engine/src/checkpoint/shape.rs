@@ -13,7 +13,7 @@ pub fn job_shape(plan: &Plan) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     for s in &plan.sources {
         let kind = match &s.kind {
-            SourceKind::File { paths } => format!("file with {} partition(s)", paths.len()),
+            SourceKind::File { paths, .. } => format!("file with {} partition(s)", paths.len()),
             SourceKind::Generator(g) => format!("generator {g:?}"),
             SourceKind::Kafka(k) => format!("kafka topic `{}`", k.topic),
         };

@@ -28,6 +28,7 @@ use crate::dataflow::{RunContext, Time};
 use crate::decode::Decoder;
 use crate::metrics::Metrics;
 use crate::source::kafka::{KafkaPartitionReader, MessageBatch};
+use crate::source::pace::Pacer;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub struct KafkaSourceSetup {
     pub max_out_of_orderness_ms: i64,
     pub idle_timeout: Option<Duration>,
     pub max_in_flight: u64,
+    /// Messages per second this worker reads at most.
+    pub rate: Option<f64>,
     pub bounds: WorkerBounds,
     pub probe: ProbeHandle<Time>,
     /// After a restore: the checkpoint's logical time (records below it are dropped) and, per partition,
@@ -85,6 +88,7 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
         max_out_of_orderness_ms: ooo,
         idle_timeout,
         max_in_flight,
+        rate,
         bounds,
         probe,
         resumed,
@@ -114,6 +118,7 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
         // Records emitted per time, not yet passed by the probe.
         let mut in_flight: BTreeMap<Time, u64> = BTreeMap::new();
         let mut reported_bytes = 0u64;
+        let mut pacer = rate.map(Pacer::new);
         move |output| {
             let finish = |cap: &mut Option<_>| {
                 *cap = None;
@@ -150,6 +155,9 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
                 let outcome = r.poll(&order, MESSAGES_PER_ACTIVATION, &mut batches);
                 polled = outcome.messages;
                 ended = outcome.ended;
+                if let Some(p) = pacer.as_mut() {
+                    p.pace(polled as u64);
+                }
             }
 
             let now = Instant::now();

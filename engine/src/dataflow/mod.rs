@@ -68,6 +68,9 @@ pub struct RunContext {
     checkpoints: Arc<std::sync::OnceLock<Arc<Coordinator>>>,
     /// Kafka sources' read positions: (source name, topic, positions).
     positions: Arc<Mutex<Vec<RegisteredPositions>>>,
+    /// Source operators to wake when the job stops (one blocked on another worker's chunk would otherwise
+    /// never look at the stop flag).
+    wake_on_stop: Arc<Mutex<Vec<timely::scheduling::SyncActivator>>>,
 }
 
 impl RunContext {
@@ -77,7 +80,20 @@ impl RunContext {
         if e.is_none() {
             *e = Some(message);
         }
+        drop(e);
         self.abort.store(true, Ordering::SeqCst);
+        self.wake_sources();
+    }
+
+    /// Registers a source operator to wake when the job stops.
+    pub fn wake_on_stop(&self, activator: timely::scheduling::SyncActivator) {
+        self.wake_on_stop.lock().push(activator);
+    }
+
+    fn wake_sources(&self) {
+        for a in self.wake_on_stop.lock().iter() {
+            let _ = a.activate();
+        }
     }
 
     /// Asks every source to stop without an error (e.g. on SIGINT) — after starting a final checkpoint when
@@ -87,6 +103,7 @@ impl RunContext {
             c.maybe_start(true);
         }
         self.abort.store(true, Ordering::SeqCst);
+        self.wake_sources();
     }
 
     /// Installs the run's checkpoint coordinator (once; later calls are ignored).

@@ -56,6 +56,7 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
         let activator = scope.activator_for(info.address.clone());
         let worker_index = scope.worker().index();
         sequencer.register(scope.worker().sync_activator_for(info.address.to_vec()));
+        ctx.wake_on_stop(scope.worker().sync_activator_for(info.address.to_vec()));
         let mut cap = Some(capability);
         let mut pending: BTreeMap<u64, DecodedChunk> = BTreeMap::new();
         let mut exhausted = false;

@@ -43,6 +43,11 @@ impl JsonlWriter {
     /// Continues the unfinished output of a run whose checkpoint recorded `bytes`.
     pub fn resume(path: &Path, bytes: u64) -> io::Result<Self> {
         let tmp = with_suffix(path, ".inprogress");
+        if !tmp.exists() && path.exists() {
+            // The previous run reached the end of its input and published this file, but died before it
+            // recorded that the job had finished: the file is still the one to continue.
+            fs::rename(path, &tmp)?;
+        }
         let mut file = File::options().read(true).write(true).open(&tmp).map_err(|e| {
             io::Error::new(
                 e.kind(),

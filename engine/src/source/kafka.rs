@@ -52,6 +52,8 @@ pub struct KafkaSourceSpec {
     pub properties: Vec<(String, String)>,
     /// Records per worker in flight between the source and the sinks before the source pauses.
     pub max_in_flight: u64,
+    /// Read at most this many messages per second (over the whole topic).
+    pub rate: Option<f64>,
 }
 
 /// Default of [`KafkaSourceSpec::max_in_flight`].

@@ -6,6 +6,7 @@
 pub mod file;
 pub mod generator;
 pub mod kafka;
+pub mod pace;
 
 use std::sync::Arc;
 

@@ -1,0 +1,81 @@
+//! Replay at a given rate: a source option (`rate = N` records per second) for demos, load tests and the
+//! crash harness, which needs a run to last long enough to be killed many times.
+
+use super::{ChunkReader, RawBytes};
+use std::time::{Duration, Instant};
+
+/// Keeps a count of records at or below `rate` per second since it started, by sleeping.
+#[derive(Debug)]
+pub struct Pacer {
+    rate: f64,
+    started: Instant,
+    records: u64,
+}
+
+impl Pacer {
+    pub fn new(rate: f64) -> Self {
+        Self {
+            rate: rate.max(1e-9),
+            started: Instant::now(),
+            records: 0,
+        }
+    }
+
+    /// Accounts for `n` more records, sleeping until they are due.
+    pub fn pace(&mut self, n: u64) {
+        self.records += n;
+        let due = self.started + Duration::from_secs_f64(self.records as f64 / self.rate);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+    }
+}
+
+/// A chunk reader that hands out lines at most at a given rate.
+pub struct PacedReader {
+    inner: Box<dyn ChunkReader>,
+    pacer: Pacer,
+}
+
+impl PacedReader {
+    pub fn new(inner: Box<dyn ChunkReader>, lines_per_second: f64) -> Self {
+        Self {
+            inner,
+            pacer: Pacer::new(lines_per_second),
+        }
+    }
+}
+
+impl ChunkReader for PacedReader {
+    fn next_chunk(&mut self) -> std::io::Result<Option<(u64, RawBytes)>> {
+        let chunk = self.inner.next_chunk()?;
+        if let Some((_, bytes)) = &chunk {
+            self.pacer.pace(memchr::memchr_iter(b'\n', bytes).count() as u64);
+        }
+        Ok(chunk)
+    }
+
+    fn next_index(&self) -> u64 {
+        self.inner.next_index()
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.inner.bytes_read()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_the_rate() {
+        let mut p = Pacer::new(1000.0);
+        let t = Instant::now();
+        for _ in 0..10 {
+            p.pace(10);
+        }
+        assert!(t.elapsed() >= Duration::from_millis(95), "{:?}", t.elapsed());
+    }
+}

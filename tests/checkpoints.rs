@@ -1,0 +1,266 @@
+//! Exactly-once across crashes, stops and rescaling, with file sources: the crash harness (≥ 10 SIGKILLs at
+//! random instants, restarting each time with 1–3 workers) for vibration-rollup and delivery-alerts; graceful
+//! stops resumed at other worker counts; incompatible and compatible job changes; corrupt checkpoints.
+//! Every test compares the final output tree — Parquet files, alerts, dead letters — byte for byte with an
+//! uninterrupted run's. (The same harness against Kafka is in `tests/kafka.rs`.)
+
+#[path = "support/crash.rs"]
+mod crash;
+mod support;
+
+use crash::{assert_same_tree, run_with_kills, stop_after};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use support::{ok, repo_root, weir};
+
+/// Vibration: 2 M events (with late and malformed ones); locations: 1.5 M events.
+fn inputs(dir: &Path) -> (PathBuf, PathBuf) {
+    let v = dir.join("vibration.jsonl");
+    let l = dir.join("locations.jsonl");
+    ok(weir()
+        .args([
+            "generate",
+            "vibration",
+            "--sensors",
+            "120",
+            "--hours",
+            "6",
+            "--count",
+            "2000000",
+        ])
+        .args(["--seed", "11", "-o", v.to_str().unwrap()]));
+    ok(weir()
+        .args([
+            "generate",
+            "locations",
+            "--orders",
+            "30000",
+            "--hours",
+            "8",
+            "--count",
+            "1500000",
+        ])
+        .args(["--seed", "12", "-o", l.to_str().unwrap()]));
+    (v, l)
+}
+
+struct Job {
+    config: &'static str,
+    input_var: &'static str,
+    source: &'static str,
+}
+
+const VIBRATION: Job = Job {
+    config: "config/vibration-rollup.toml",
+    input_var: "WEIR_VIBRATION_INPUT",
+    source: "vibration",
+};
+const DELIVERY: Job = Job {
+    config: "config/delivery-alerts.toml",
+    input_var: "WEIR_LOCATIONS_INPUT",
+    source: "locations",
+};
+
+/// A run of `job` on `input` writing under `out`; with `ckpt`, checkpointing there every 100 ms.
+fn job_cmd(job: &Job, input: &Path, out: &Path, ckpt: Option<&Path>) -> Command {
+    let mut cmd = weir();
+    cmd.arg("run")
+        .arg(repo_root().join(job.config))
+        .arg("--quiet")
+        .env(job.input_var, input)
+        .env("WEIR_OUT", out);
+    if let Some(dir) = ckpt {
+        cmd.args(["--set", &format!("job.checkpoint.dir={}", dir.display())])
+            .args(["--set", "job.checkpoint.interval=100ms"]);
+    }
+    cmd
+}
+
+/// `cmd` replaying its input at `rate` records per second with `workers` workers.
+fn paced(mut cmd: Command, job: &Job, rate: u32, workers: usize) -> Command {
+    cmd.args(["--set", &format!("sources.{}.rate={rate}", job.source)])
+        .args(["--workers", &workers.to_string()]);
+    cmd
+}
+
+fn reference(job: &Job, input: &Path, out: &Path) {
+    ok(&mut job_cmd(job, input, out, None));
+}
+
+/// Kills the job at ≥ 10 random instants (each run reads at most 200 k records before it is killed, so it
+/// cannot finish early), restarting it each time with 1, 2 or 3 workers, until a run finishes.
+fn crash_until_done(job: &Job, input: &Path, rate: u32, dir: &Path, seed: u64) {
+    let (ref_out, out, ckpt) = (dir.join("ref"), dir.join("out"), dir.join("ckpt"));
+    reference(job, input, &ref_out);
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let crashes = run_with_kills(
+        |attempt| paced(job_cmd(job, input, &out, Some(&ckpt)), job, rate, 1 + attempt % 3),
+        10,
+        seed,
+        (200, 450),
+        &logs,
+    );
+    assert!(crashes.kills >= 10, "{}", crashes.log);
+    assert!(
+        crashes.resumed >= 5,
+        "runs should resume from checkpoints:\n{}",
+        crashes.log
+    );
+    assert_same_tree(&ref_out, &out);
+    // Finished: running it again does nothing and says so.
+    let again = ok(&mut job_cmd(job, input, &out, Some(&ckpt)));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("finished"));
+    assert_same_tree(&ref_out, &out);
+}
+
+#[test]
+fn vibration_rollup_survives_repeated_sigkill_with_identical_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _) = inputs(dir.path());
+    crash_until_done(&VIBRATION, &v, 400_000, dir.path(), 0x5eed_0001);
+}
+
+#[test]
+fn delivery_alerts_survive_repeated_sigkill_with_identical_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, l) = inputs(dir.path());
+    crash_until_done(&DELIVERY, &l, 300_000, dir.path(), 0x5eed_0002);
+}
+
+/// Stops (SIGTERM) the job after each delay with the given worker counts, then runs it to the end with
+/// `last` workers: every stop exits 0 after a final checkpoint, every start resumes from it.
+fn stop_and_rescale(job: &Job, input: &Path, dir: &Path, workers: &[usize], last: usize) {
+    let (ref_out, out, ckpt) = (dir.join("ref"), dir.join("out"), dir.join("ckpt"));
+    reference(job, input, &ref_out);
+    for (i, w) in workers.iter().enumerate() {
+        let mut cmd = paced(job_cmd(job, input, &out, Some(&ckpt)), job, 500_000, *w);
+        let (status, log) = stop_after(&mut cmd, Duration::from_millis(700), &dir.join(format!("stop-{i}.log")));
+        assert!(status.success(), "stop {i} with {w} workers: {status}\n{log}");
+        assert_eq!(log.contains("resuming from checkpoint"), i > 0, "{log}");
+        assert!(
+            log.contains("checkpoint(s) written"),
+            "a stop writes a final checkpoint:\n{log}"
+        );
+    }
+    let done = ok(&mut paced(
+        job_cmd(job, input, &out, Some(&ckpt)),
+        job,
+        50_000_000,
+        last,
+    ));
+    assert!(String::from_utf8_lossy(&done.stderr).contains("resuming from checkpoint"));
+    assert_same_tree(&ref_out, &out);
+}
+
+#[test]
+fn graceful_stops_resume_without_gaps_at_other_worker_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, l) = inputs(dir.path());
+    // 1 → 3 → 2 → 1 → 2 workers
+    stop_and_rescale(&VIBRATION, &v, &dir.path().join("vibration"), &[1, 3, 2], 1);
+    // 2 → 1 → 3 workers
+    stop_and_rescale(&DELIVERY, &l, &dir.path().join("delivery"), &[2, 1], 3);
+}
+
+/// A vibration input, its uninterrupted run's outputs, and a checkpointing run of it stopped (SIGTERM) after
+/// `ms` milliseconds: (input, reference outputs, outputs, checkpoint directory).
+fn stopped_vibration_run(dir: &Path, ms: u64) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let (v, _) = inputs(dir);
+    let (ref_out, out, ckpt) = (dir.join("ref"), dir.join("out"), dir.join("ckpt"));
+    reference(&VIBRATION, &v, &ref_out);
+    let mut first = paced(job_cmd(&VIBRATION, &v, &out, Some(&ckpt)), &VIBRATION, 500_000, 2);
+    let (status, log) = stop_after(&mut first, Duration::from_millis(ms), &dir.join("first.log"));
+    assert!(status.success(), "{log}");
+    (v, ref_out, out, ckpt)
+}
+
+#[test]
+fn an_incompatible_job_change_is_refused_and_a_compatible_one_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, ref_out, out, ckpt) = stopped_vibration_run(dir.path(), 800);
+    let alerts = out.join("vibration/alerts.jsonl.inprogress");
+    let before = std::fs::read(&alerts).unwrap();
+
+    for (set, what) in [
+        ("operators.hourly.window.size=30m", "`operators.hourly` changed"),
+        ("operators.exceeded.above=20.0", "`operators.exceeded` changed"),
+        (
+            "sources.vibration.max_out_of_orderness=1m",
+            "`sources.vibration` changed",
+        ),
+    ] {
+        let res = job_cmd(&VIBRATION, &v, &out, Some(&ckpt))
+            .args(["--set", set])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert!(!res.status.success(), "{set} must be refused:\n{err}");
+        assert!(err.contains(what) && err.contains("--fresh"), "{set}:\n{err}");
+        assert_eq!(
+            std::fs::read(&alerts).unwrap(),
+            before,
+            "a refused run must not touch the outputs"
+        );
+    }
+
+    // Interval, checkpoints kept and worker count are not part of the state: it resumes.
+    let done = ok(job_cmd(&VIBRATION, &v, &out, Some(&ckpt)).args([
+        "--set",
+        "job.checkpoint.interval=1s",
+        "--set",
+        "job.checkpoint.keep=5",
+        "--workers",
+        "1",
+    ]));
+    assert!(String::from_utf8_lossy(&done.stderr).contains("resuming from checkpoint"));
+    assert_same_tree(&ref_out, &out);
+}
+
+#[test]
+fn a_corrupt_checkpoint_is_detected_and_the_previous_one_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, ref_out, out, ckpt) = stopped_vibration_run(dir.path(), 900);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&ckpt).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 2, "{files:?}");
+    // Truncate the newest, flip a byte in the middle of the next one: the third is used.
+    let newest = files.pop().unwrap();
+    let len = std::fs::metadata(&newest).unwrap().len();
+    std::fs::File::options()
+        .write(true)
+        .open(&newest)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    if files.len() >= 2 {
+        let second = files.pop().unwrap();
+        let mut bytes = std::fs::read(&second).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x40;
+        std::fs::write(&second, bytes).unwrap();
+    }
+    let done = ok(&mut job_cmd(&VIBRATION, &v, &out, Some(&ckpt)));
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(err.contains("is unusable (it is truncated"), "{err}");
+    assert!(
+        err.contains("falling back") && err.contains("resuming from checkpoint"),
+        "{err}"
+    );
+    assert_same_tree(&ref_out, &out);
+
+    // Nothing usable at all: refused (starting over would publish every alert again) unless --fresh.
+    let out2 = dir.path().join("out2");
+    let ckpt2 = dir.path().join("ckpt2");
+    std::fs::create_dir_all(&ckpt2).unwrap();
+    std::fs::write(ckpt2.join("ckpt-000000000001.weir"), b"garbage").unwrap();
+    let res = job_cmd(&VIBRATION, &v, &out2, Some(&ckpt2)).output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        !res.status.success() && err.contains("none of its 1 checkpoint file(s) is usable"),
+        "{err}"
+    );
+    ok(job_cmd(&VIBRATION, &v, &out2, Some(&ckpt2)).arg("--fresh"));
+    assert_same_tree(&ref_out, &out2);
+}
