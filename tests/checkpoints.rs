@@ -180,7 +180,7 @@ fn stopped_vibration_run(dir: &Path, ms: u64) -> (PathBuf, PathBuf, PathBuf, Pat
 fn an_incompatible_job_change_is_refused_and_a_compatible_one_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let (v, ref_out, out, ckpt) = stopped_vibration_run(dir.path(), 800);
-    let alerts = out.join("vibration/alerts.jsonl.inprogress");
+    let alerts = out.join("vibration/alerts.jsonl");
     let before = std::fs::read(&alerts).unwrap();
 
     for (set, what) in [

@@ -726,6 +726,7 @@ fn build<'s>(
                     (SinkKind::Jsonl { path }, true) => {
                         let opened = match position {
                             Some(SinkPosition::File { bytes }) => JsonlWriter::resume(path, bytes),
+                            _ if coord.enabled() => JsonlWriter::create_in_place(path),
                             _ => JsonlWriter::create(path),
                         };
                         Some(Box::new(opened.map_err(|e| {

@@ -1,9 +1,10 @@
 //! JSON-lines files: one alert, dead letter or row per line.
 //!
-//! Written to `PATH.inprogress` and renamed to `PATH` when the output is complete. With checkpoints, the
-//! unfinished file is what a restored run continues: it records the file's length at each checkpoint and, on
-//! restore, keeps the complete lines written after it, skipping them (checked equal) as the restored run
-//! regenerates them; a torn last line is cut off. A reader of the unfinished file never sees a line twice.
+//! Without checkpoints, written to `PATH.inprogress` and renamed to `PATH` when the output is complete. With
+//! checkpoints (a job that may run for ever and resume after a crash), written to `PATH` directly — on-call
+//! can follow it — and continued by a restored run: the file's length is recorded at each checkpoint; on
+//! restore the complete lines written after it are kept and skipped (checked equal) as the restored run
+//! regenerates them, and a torn last line is cut off. A reader never sees a line twice.
 
 use super::{with_suffix, LineWriter, SinkPosition};
 use crate::dataflow::Line;
@@ -12,9 +13,11 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// Writes to `PATH.inprogress`, renamed to `PATH` by [`LineWriter::finish`].
+/// Writes to `PATH.inprogress`, renamed to `PATH` by [`LineWriter::finish`] (or to `PATH` directly).
 pub struct JsonlWriter {
-    path: PathBuf,
+    /// Where the file is published at the end (`None`: it is written in place).
+    path: Option<PathBuf>,
+    /// The file written.
     tmp: PathBuf,
     out: Option<BufWriter<File>>,
     /// Bytes of the output so far, including lines skipped because a previous run wrote them.
@@ -32,7 +35,7 @@ impl JsonlWriter {
         let tmp = with_suffix(path, ".inprogress");
         let out = BufWriter::with_capacity(1 << 16, File::create(&tmp)?);
         Ok(Self {
-            path: path.to_path_buf(),
+            path: Some(path.to_path_buf()),
             tmp,
             out: Some(out),
             position: 0,
@@ -40,20 +43,24 @@ impl JsonlWriter {
         })
     }
 
-    /// Continues the unfinished output of a run whose checkpoint recorded `bytes`.
+    /// A file written in place (jobs with checkpoints), from the start.
+    pub fn create_in_place(path: &Path) -> io::Result<Self> {
+        let mut w = Self::create(path)?;
+        fs::rename(&w.tmp, path)?;
+        w.tmp = path.to_path_buf();
+        w.path = None;
+        Ok(w)
+    }
+
+    /// Continues a file written in place by a run whose checkpoint recorded `bytes`.
     pub fn resume(path: &Path, bytes: u64) -> io::Result<Self> {
-        let tmp = with_suffix(path, ".inprogress");
-        if !tmp.exists() && path.exists() {
-            // The previous run reached the end of its input and published this file, but died before it
-            // recorded that the job had finished: the file is still the one to continue.
-            fs::rename(path, &tmp)?;
-        }
+        let tmp = path.to_path_buf();
         let mut file = File::options().read(true).write(true).open(&tmp).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!(
-                    "the checkpoint continues the unfinished output `{}`, which cannot be opened ({e}); \
-                     start over with --fresh",
+                    "the checkpoint continues the output `{}`, which cannot be opened ({e}); start over with \
+                     --fresh",
                     tmp.display()
                 ),
             )
@@ -78,7 +85,7 @@ impl JsonlWriter {
         file.set_len(end)?;
         file.seek(SeekFrom::Start(end))?;
         Ok(Self {
-            path: path.to_path_buf(),
+            path: None,
             tmp,
             out: Some(BufWriter::with_capacity(1 << 16, file)),
             position: bytes,
@@ -129,13 +136,16 @@ impl LineWriter for JsonlWriter {
         if let Some(out) = self.out.take() {
             let file = out.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
-            fs::rename(&self.tmp, &self.path)?;
+            if let Some(path) = &self.path {
+                fs::rename(&self.tmp, path)?;
+            }
         }
         Ok(())
     }
 
     fn abort(&mut self) {
-        if self.out.take().is_some() {
+        // A file written in place is kept: a restored run continues it.
+        if self.out.take().is_some() && self.path.is_some() {
             let _ = fs::remove_file(&self.tmp);
         }
     }
@@ -176,7 +186,7 @@ mod tests {
     fn a_resumed_file_skips_what_it_already_holds_and_cuts_a_torn_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.jsonl");
-        let mut w = JsonlWriter::create(&path).unwrap();
+        let mut w = JsonlWriter::create_in_place(&path).unwrap();
         w.write(&lines(&["a", "b"])).unwrap();
         let at = w.checkpoint().unwrap();
         w.write(&lines(&["c", "d"])).unwrap();
@@ -185,7 +195,7 @@ mod tests {
         // a crash mid-line
         let mut f = File::options()
             .append(true)
-            .open(with_suffix(&path, ".inprogress"))
+            .open(&path)
             .unwrap();
         f.write_all(b"{\"torn").unwrap();
         let SinkPosition::File { bytes } = at else { panic!() };
@@ -196,7 +206,7 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap(), "a\nb\nc\nd\ne\n");
 
         // a different regenerated line is an error, not a silent duplicate
-        let mut w = JsonlWriter::create(&path).unwrap();
+        let mut w = JsonlWriter::create_in_place(&path).unwrap();
         w.write(&lines(&["a"])).unwrap();
         let SinkPosition::File { bytes } = w.checkpoint().unwrap() else {
             panic!()
