@@ -1,16 +1,17 @@
 //! Benchmark: what checkpoints cost and how fast a job comes back.
 //!
 //! 1. vibration-rollup over the shared 42-hour workload (`gen_events.py vibration --sensors 200 --hz 1
-//!    --hours 42`, 30.2 M events; long enough for 10 s checkpoints to happen), 2 workers, without
+//!    --hours 42`, 30.2 M events; long enough for 10 s checkpoints to happen), 1 worker, without
 //!    checkpoints and with checkpoints every 10 s and every 1 s: wall time, events/s, the cost against none,
 //!    and the checkpoints' size, write time and alignment time (as the job reports them).
-//! 2. last-location holding 1 M open orders: 1 M orders' first pings, then pings of known orders, replayed at
-//!    1 M lines/s and stopped with SIGTERM after all 1 M orders are in: the final checkpoint's size and write
+//! 2. last-location holding 1 M open orders: 1 M orders' first pings, then pings of known orders, stopped
+//!    with SIGTERM once all 1 M orders are in (watching `/metrics`): the final checkpoint's size and write
 //!    time; then the time a restarted job takes to read the checkpoint and to serve a restored order over HTTP.
 //!
 //!   cargo bench -p weir-benches --bench checkpoints
 //!
-//! `WEIR_BENCH_REPEAT` (default 3) sets the runs per configuration of part 1.
+//! `WEIR_BENCH_REPEAT` (default 3) sets the runs per configuration of part 1; `WEIR_BENCH_PART=rollup|orders`
+//! runs one part.
 
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader, Write};
@@ -21,8 +22,13 @@ use weir_benches::*;
 
 fn main() -> Result<()> {
     let weir = build_weir()?;
-    rollup_cost(&weir)?;
-    open_orders(&weir)?;
+    let part = std::env::var("WEIR_BENCH_PART").unwrap_or_default();
+    if part != "orders" {
+        rollup_cost(&weir)?;
+    }
+    if part != "rollup" {
+        open_orders(&weir)?;
+    }
     Ok(())
 }
 
@@ -48,7 +54,7 @@ fn rollup_cost(weir: &Path) -> Result<()> {
     let lines = count_lines(&input)?;
     let out = std::env::temp_dir().join(format!("weir-bench-ckpt-{}", std::process::id()));
     println!(
-        "vibration-rollup over {} ({lines} lines), 2 workers, {repeat} runs each",
+        "vibration-rollup over {} ({lines} lines), 1 worker, {repeat} runs each",
         input.display()
     );
     println!(
@@ -63,7 +69,7 @@ fn rollup_cost(weir: &Path) -> Result<()> {
             let mut cmd = Command::new(weir);
             cmd.arg("run")
                 .arg(repo_root().join("config/vibration-rollup.toml"))
-                .args(["--workers", "2", "--quiet"])
+                .args(["--workers", "1", "--quiet"])
                 .env("WEIR_VIBRATION_INPUT", &input)
                 .env("WEIR_OUT", &out);
             if let Some(i) = interval {
@@ -175,11 +181,20 @@ fn open_orders(weir: &Path) -> Result<()> {
     open_orders_input(&input, orders, tail)?;
     println!("\nlast-location with {orders} open orders (then {tail} more pings), 2 workers, checkpoints every 1 s");
 
-    // Replay at 1 M lines/s; stop once every order is in (1.6 s) with SIGTERM: a final checkpoint.
-    let (mut child, rx) = last_location(weir, &input, &dir, &["--set", "sources.locations.rate=1000000"])?;
+    // Stop with SIGTERM once every order is in: a final checkpoint.
+    let (mut child, rx) = last_location(weir, &input, &dir, &[])?;
     let mut log = Vec::new();
-    wait_line(&rx, "serving on", &mut log)?;
-    std::thread::sleep(Duration::from_millis(1600));
+    let addr = http_addr(&wait_line(&rx, "serving on http://", &mut log)?);
+    loop {
+        let read = records_in(&addr);
+        if read >= orders + 50_000 {
+            break;
+        }
+        if read >= orders + tail {
+            bail!("the input ended before the stop");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     sigterm(&mut child)?;
     log.extend(rx.try_iter());
     println!("  stop → final checkpoint: {}", checkpoint_line(&log.join("\n")));
@@ -197,12 +212,7 @@ fn open_orders(weir: &Path) -> Result<()> {
     let (mut child, rx) = last_location(weir, &input, &dir, &[])?;
     let mut log = Vec::new();
     let resumed = wait_line(&rx, "resuming from checkpoint", &mut log)?;
-    let addr = wait_line(&rx, "serving on http://", &mut log)?
-        .rsplit("http://")
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let addr = http_addr(&wait_line(&rx, "serving on http://", &mut log)?);
     let served = loop {
         if http_ok(&addr, "/v1/views/orders/o0999999") {
             break started.elapsed();
@@ -222,14 +232,32 @@ fn open_orders(weir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Whether `GET path` answers 200.
-fn http_ok(addr: &str, path: &str) -> bool {
+fn http_addr(serving_line: &str) -> String {
+    serving_line.rsplit("http://").next().unwrap_or_default().trim().to_string()
+}
+
+/// The response to `GET path` (empty if none).
+fn http_get(addr: &str, path: &str) -> String {
     use std::io::Read;
     let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return false;
+        return String::new();
     };
     let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
-    buf.starts_with("HTTP/1.1 200")
+    buf
+}
+
+/// Whether `GET path` answers 200.
+fn http_ok(addr: &str, path: &str) -> bool {
+    http_get(addr, path).starts_with("HTTP/1.1 200")
+}
+
+/// Records read so far, from `/metrics`.
+fn records_in(addr: &str) -> u64 {
+    http_get(addr, "/metrics")
+        .lines()
+        .filter(|l| l.starts_with("weir_records_in_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }

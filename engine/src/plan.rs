@@ -152,6 +152,8 @@ pub enum SinkKind {
         path: PathBuf,
         partition_by: PartitionBy,
         max_rows_per_file: usize,
+        /// Roll a file once the watermark is this far (event time) past its first row's window.
+        max_file_age_ms: Option<i64>,
         row_group_rows: usize,
     },
     Jsonl {

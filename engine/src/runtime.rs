@@ -668,6 +668,7 @@ fn build<'s>(
                 path,
                 partition_by,
                 max_rows_per_file,
+                max_file_age_ms,
                 row_group_rows,
             } => {
                 let StreamRef::Output(op) = sink.inputs[0] else {
@@ -689,6 +690,7 @@ fn build<'s>(
                         w.allowed_lateness_ms,
                     )
                     .map_err(cannot)?;
+                    writer.set_max_file_age(*max_file_age_ms);
                     if coord.enabled() {
                         writer
                             .two_phase(restored_part(&restored, &sink.name)?)

@@ -818,6 +818,7 @@ fn sink_plan(name: &str, s: &Section, sources: &[SourcePlan], operators: &[Opera
     let partition_by = s.str("partition_by");
     let max_rows = s.count("max_rows_per_file", 1).unwrap_or(1_000_000) as usize;
     let row_group = s.count("row_group_rows", 1).unwrap_or(128 * 1024) as usize;
+    let max_file_age = s.duration_ms("max_file_age");
     let needs_path = |s: &Section| {
         if path.is_none() && !s.has("path") {
             s.problem("path", "is required");
@@ -849,6 +850,7 @@ fn sink_plan(name: &str, s: &Section, sources: &[SourcePlan], operators: &[Opera
                 path: needs_path(s),
                 partition_by: pb,
                 max_rows_per_file: max_rows,
+                max_file_age_ms: max_file_age,
                 row_group_rows: row_group,
             }
         }

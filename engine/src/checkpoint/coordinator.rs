@@ -86,6 +86,8 @@ pub struct Coordinator {
     pending_at: AtomicU64,
     state: Mutex<State>,
     writer: Mutex<Option<Sender<Completed>>>,
+    /// Checkpoints handed to the writer thread and not written yet.
+    unwritten: std::sync::atomic::AtomicUsize,
     pub stats: Mutex<CheckpointStats>,
 }
 
@@ -168,6 +170,9 @@ impl Coordinator {
         let mut s = self.state.lock();
         if s.pending.is_some() {
             return true;
+        }
+        if !force && self.unwritten.load(Ordering::SeqCst) > 0 {
+            return false; // the previous one is still being written: never queue state up in memory
         }
         if !force && s.last_done.is_some_and(|d| d.elapsed() < cfg.interval) {
             return false;
@@ -255,6 +260,7 @@ impl Coordinator {
         };
         drop(s);
         if let Some(w) = self.writer.lock().as_ref() {
+            self.unwritten.fetch_add(1, Ordering::SeqCst);
             let _ = w.send(completed);
         }
     }
@@ -290,6 +296,7 @@ impl Coordinator {
                     .write(&ck)
                     .and_then(|bytes| commit_files(&commits).map(|_| bytes))
                     .and_then(|bytes| store.prune(cfg.keep).map(|_| bytes));
+                me.unwritten.fetch_sub(1, Ordering::SeqCst);
                 match written {
                     Ok(bytes) => {
                         let took = started.elapsed();

@@ -2,7 +2,9 @@
 //! the sink operators in [`crate::dataflow::sink_op`].
 //!
 //! Files are written under a temporary name and renamed into place only when complete, so a reader never
-//! sees a partial file under its final name.
+//! sees a partial file under its final name — except JSONL files of a job with checkpoints, which are written
+//! in place (a streaming job's alerts must be followable) and continued exactly on restore. Each writer says
+//! where it stands for a checkpoint ([`LineWriter::checkpoint`], [`SinkPosition`]).
 
 pub mod jsonl;
 pub mod kafka;

@@ -2,8 +2,8 @@
 //!
 //! Columns: `window_start`, `window_end` (TIMESTAMP ms, UTC), then the key fields, the carried fields and the
 //! aggregates, in the job's order. A partition's rows are gathered until its file rolls — at
-//! `max_rows_per_file`, or once the watermark has passed the last window that can land in the partition, or at
-//! the end of input — then written as `.part-NNNNN.parquet.inprogress` and renamed to `part-NNNNN.parquet`.
+//! `max_rows_per_file`, once the watermark has passed the last window that can land in the partition, once it
+//! is `max_file_age` (event time) past the file's first row, or at the end of input — then written as `.part-NNNNN.parquet.inprogress` and renamed to `part-NNNNN.parquet`.
 //! File size therefore follows the data and the roll rules, never the checkpoint interval.
 //!
 //! **Two-phase commit** (with checkpoints): a rolled file is written and fsynced under its temp name and
@@ -118,6 +118,7 @@ pub struct ParquetRowWriter {
     dir: PathBuf,
     partition_by: PartitionBy,
     max_rows_per_file: usize,
+    max_file_age_ms: Option<i64>,
     row_group_rows: usize,
     schema: Arc<Schema>,
     row_schema: RowSchema,
@@ -145,6 +146,7 @@ impl ParquetRowWriter {
             dir: dir.to_path_buf(),
             partition_by,
             max_rows_per_file,
+            max_file_age_ms: None,
             row_group_rows,
             schema: Arc::new(arrow_schema(&row_schema)),
             row_schema,
@@ -166,6 +168,12 @@ impl ParquetRowWriter {
             self.state = state;
         }
         remove_temp_files(&self.dir)
+    }
+
+    /// Rolls a file once the watermark is `age` (event time) past the firing of its first row, whatever its
+    /// size: a streaming job's output becomes readable within a bounded delay.
+    pub fn set_max_file_age(&mut self, age: Option<i64>) {
+        self.max_file_age_ms = age;
     }
 
     fn span(&self) -> Option<i64> {
@@ -259,8 +267,11 @@ impl ParquetRowWriter {
             .copied()
             .filter(|p| match (watermark, self.last_firing(*p)) {
                 (None, _) => true,
-                (Some(w), Some(last)) => last < w as i64,
-                (Some(_), None) => false,
+                (Some(w), Some(last)) if last < w as i64 => true,
+                (Some(w), _) => self.max_file_age_ms.is_some_and(|age| {
+                    let first = &self.state.open[p][0];
+                    first.end + self.allowed_lateness_ms + age < w as i64
+                }),
             })
             .collect();
         for p in ready {
@@ -312,4 +323,61 @@ fn remove_temp_files(dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_operators::value::ValueType;
+    use weir_operators::Key;
+
+    fn row(start: i64) -> WindowRow {
+        WindowRow {
+            start,
+            end: start + 60_000,
+            key: Key::from(vec![Value::Str("k".into())]),
+            carry: vec![],
+            values: vec![Value::Int(1)],
+        }
+    }
+
+    fn parquet_files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn files_roll_by_event_time_age_and_stage_until_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = RowSchema {
+            columns: vec![("k".into(), ValueType::Str), ("n".into(), ValueType::Int)],
+        };
+        let mut w = ParquetRowWriter::create(
+            dir.path(),
+            PartitionBy::None,
+            1_000_000,
+            1024,
+            schema,
+            WindowSpec::Tumbling { size_ms: 60_000 },
+            0,
+        )
+        .unwrap();
+        w.set_max_file_age(Some(600_000));
+        w.two_phase(None).unwrap();
+        w.write(&[row(0), row(60_000)]).unwrap();
+        // first row fired at 60 s: not 10 min past it yet
+        w.close_ready(Some(660_000)).unwrap();
+        assert!(parquet_files(dir.path()).is_empty());
+        w.close_ready(Some(660_001)).unwrap();
+        // written and staged, not published
+        assert_eq!(parquet_files(dir.path()), vec![".part-00000.parquet.inprogress"]);
+        let (state, commits) = w.checkpoint();
+        assert!(state.open.is_empty());
+        crate::checkpoint::coordinator::commit_files(&commits).unwrap();
+        assert_eq!(parquet_files(dir.path()), vec!["part-00000.parquet"]);
+    }
 }
