@@ -233,7 +233,12 @@ fn open_orders(weir: &Path) -> Result<()> {
 }
 
 fn http_addr(serving_line: &str) -> String {
-    serving_line.rsplit("http://").next().unwrap_or_default().trim().to_string()
+    serving_line
+        .rsplit("http://")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// The response to `GET path` (empty if none).

@@ -193,10 +193,7 @@ mod tests {
         w.suspend().unwrap();
         drop(w);
         // a crash mid-line
-        let mut f = File::options()
-            .append(true)
-            .open(&path)
-            .unwrap();
+        let mut f = File::options().append(true).open(&path).unwrap();
         f.write_all(b"{\"torn").unwrap();
         let SinkPosition::File { bytes } = at else { panic!() };
         let mut r = JsonlWriter::resume(&path, bytes).unwrap();
