@@ -23,6 +23,15 @@ pub fn explain(plan: &Plan) -> String {
     let mut o = String::new();
     let w = plan.workers;
     let _ = writeln!(o, "job {} — {w} worker{}", plan.job_name, if w == 1 { "" } else { "s" });
+    if let Some(c) = &plan.checkpoint {
+        let _ = writeln!(
+            o,
+            "checkpoints every {} to {} (newest {} kept; exactly-once Parquet, JSONL and Kafka outputs)",
+            humantime::format_duration(c.interval),
+            c.dir.display(),
+            c.keep
+        );
+    }
     let _ = writeln!(o, "\nsources");
     for s in &plan.sources {
         let what = match &s.kind {

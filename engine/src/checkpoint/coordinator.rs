@@ -394,12 +394,24 @@ impl Participant {
         self.coord.submit(&self.name, self.worker, epoch, part);
     }
 
-    /// This participant's state parts in the checkpoint the run resumed from (one per old worker).
-    pub fn restored_states(&self) -> Vec<Vec<u8>> {
-        self.coord
-            .restored()
-            .map(|c| c.states(&self.name).into_iter().map(<[u8]>::to_vec).collect())
-            .unwrap_or_default()
+    /// This participant's state parts in the checkpoint the run resumed from, for a run of `peers` workers:
+    /// at the same worker count only this worker's own part (keys are routed the same way), otherwise every
+    /// old worker's part (to be merged and split by key).
+    pub fn restored_states(&self, peers: usize) -> Vec<Vec<u8>> {
+        let Some(c) = self.coord.restored() else {
+            return Vec::new();
+        };
+        match c.parts.get(&self.name) {
+            Some(parts) if c.workers == peers && parts.len() == peers => {
+                let own = &parts[self.worker].state;
+                if own.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![own.clone()]
+                }
+            }
+            _ => c.states(&self.name).into_iter().map(<[u8]>::to_vec).collect(),
+        }
     }
 
     /// Whether the job checkpoints at all.

@@ -313,7 +313,7 @@ where
     S: KeyedState + serde::de::DeserializeOwned,
 {
     let mut states = Vec::new();
-    for bytes in part.restored_states() {
+    for bytes in part.restored_states(peers) {
         match crate::checkpoint::decode::<S>(&bytes) {
             Ok(s) => states.push(s),
             Err(e) => {
