@@ -247,14 +247,17 @@ fn vibration_from_kafka_equals_a_file_run_of_its_partitions_for_1_2_and_3_worker
     }
 }
 
-#[test]
-#[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
-fn crash_harness_kafka_source_and_alert_topic_exactly_once_across_sigkills() {
-    // ~1.7 M events on 4 partitions, replayed at 300 k/s: a run cannot finish before the tenth kill.
-    let (brokers, dir, _input, source) = published_vibration(120, 4.0, 21, (0.0005, 0.0001), &[]);
-    let dump = read_topic(&brokers, &source);
+/// A Kafka reference job killed (SIGKILL) at ≥ 10 random instants while it reads `source` and writes its
+/// alerts to a fresh topic, restarted each time with 1–3 workers, until a run finishes: the alerts topic holds
+/// every alert of an uninterrupted file run of the same partitions exactly once (contiguous `weir.seq`), and
+/// the other outputs under `out_sub` are the file run's, byte for byte (Parquet) or record for record (dead
+/// letters, with Kafka offsets). `rate` is chosen so that no run can finish before the tenth kill.
+fn crash_harness(config: &str, source_var: &str, source: &str, rate: u32, out_sub: &str, seed: u64) {
+    let brokers = brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let dump = read_topic(&brokers, source);
     let parts = partition_files(&dump, &dir.path().join("parts"));
-    let job = file_job_over_partitions("vibration-rollup.toml", &parts, dir.path());
+    let job = file_job_over_partitions(config, &parts, dir.path());
     let file_out = dir.path().join("file-run");
     ok(weir()
         .args(["run", job.to_str().unwrap(), "--quiet", "--workers", "2"])
@@ -265,41 +268,39 @@ fn crash_harness_kafka_source_and_alert_topic_exactly_once_across_sigkills() {
     let ckpt = dir.path().join("ckpt");
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
+    let source_name = if source_var.contains("VIBRATION") {
+        "vibration"
+    } else {
+        "locations"
+    };
     let crashes = crash::run_with_kills(
         |attempt| {
             let mut job = kafka_job(
-                "vibration-rollup.toml",
+                config,
                 &brokers,
-                &[("WEIR_VIBRATION_TOPIC", &source), ("WEIR_ALERTS_TOPIC", &alerts)],
+                &[(source_var, source), ("WEIR_ALERTS_TOPIC", &alerts)],
                 &out,
                 1 + attempt % 3,
             );
             job.env("WEIR_KAFKA_STOP_AT_END", "true")
                 .args(["--set", &format!("job.checkpoint.dir={}", ckpt.display())])
                 .args(["--set", "job.checkpoint.interval=100ms"])
-                .args(["--set", "sources.vibration.rate=300000"]);
+                .args(["--set", &format!("sources.{source_name}.rate={rate}")]);
             job
         },
         10,
-        0x5eed_0003,
+        seed,
         (250, 500),
         &logs,
     );
     assert!(crashes.resumed >= 5, "{}", crashes.log);
 
-    // Rollups: the same files, byte for byte, as the uninterrupted file run of the partitions.
-    let rollups = out.join("kafka/vibration/rollups");
-    assert_eq!(
-        read_rollups(&rollups),
-        read_rollups(&file_out.join("vibration/rollups"))
-    );
-    assert!(tree_bytes(&rollups) == tree_bytes(&file_out.join("vibration/rollups")));
     // Alerts topic: every alert of the uninterrupted run exactly once, across all the killed producers.
     let alert_dump = read_topic(&brokers, &alerts);
-    let file_alerts = file_lines(&file_out.join("vibration/alerts.jsonl"));
+    let file_alerts = file_lines(&file_out.join(format!("{out_sub}/alerts.jsonl")));
     assert!(file_alerts.len() > 20, "{} alerts", file_alerts.len());
     assert_eq!(values(&alert_dump), file_alerts);
-    check_alert_messages(&alert_dump, "vibration-rollup");
+    check_alert_messages(&alert_dump, config.trim_end_matches(".toml"));
     let mut seqs: Vec<u64> = alert_dump
         .values()
         .flatten()
@@ -308,9 +309,61 @@ fn crash_harness_kafka_source_and_alert_topic_exactly_once_across_sigkills() {
     seqs.sort_unstable();
     assert_eq!(seqs, (0..file_alerts.len() as u64).collect::<Vec<_>>());
     check_dead_letters(
-        &out.join("kafka/vibration/dead_letters.jsonl"),
-        &file_out.join("vibration/dead_letters.jsonl"),
+        &out.join(format!("kafka/{out_sub}/dead_letters.jsonl")),
+        &file_out.join(format!("{out_sub}/dead_letters.jsonl")),
         &dump,
+    );
+    let rollups = out.join(format!("kafka/{out_sub}/rollups"));
+    if rollups.exists() {
+        let file_rollups = file_out.join(format!("{out_sub}/rollups"));
+        assert_eq!(read_rollups(&rollups), read_rollups(&file_rollups));
+        assert!(tree_bytes(&rollups) == tree_bytes(&file_rollups));
+    }
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
+fn crash_harness_vibration_rollup_from_kafka_to_an_alert_topic() {
+    // ~1.7 M readings on 4 partitions, replayed at 300 k/s.
+    let (_brokers, _dir, _input, source) = published_vibration(120, 4.0, 21, (0.0005, 0.0001), &[]);
+    crash_harness(
+        "vibration-rollup.toml",
+        "WEIR_VIBRATION_TOPIC",
+        &source,
+        300_000,
+        "vibration",
+        0x5eed_0003,
+    );
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
+fn crash_harness_delivery_alerts_from_kafka_to_an_alert_topic() {
+    // 1.2 M pings of 25 000 orders on 4 partitions, replayed at 200 k/s.
+    let brokers = brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("locations.jsonl");
+    ok(weir()
+        .args([
+            "generate",
+            "locations",
+            "--orders",
+            "25000",
+            "--hours",
+            "8",
+            "--count",
+            "1200000",
+        ])
+        .args(["--seed", "31", "-o", input.to_str().unwrap()]));
+    let source = topic("locations");
+    publish(&brokers, &source, &input, &["--key", "order_id"]);
+    crash_harness(
+        "delivery-alerts.toml",
+        "WEIR_LOCATIONS_TOPIC",
+        &source,
+        200_000,
+        "delivery",
+        0x5eed_0004,
     );
 }
 
