@@ -1,6 +1,7 @@
 //! Exactly-once across crashes, stops and rescaling, with file sources: the crash harness (≥ 10 SIGKILLs at
-//! random instants, restarting each time with 1–3 workers) for vibration-rollup and delivery-alerts; graceful
-//! stops resumed at other worker counts; incompatible and compatible job changes; corrupt checkpoints.
+//! random instants, restarting each time with 1–3 workers) for vibration-rollup and delivery-alerts;
+//! last-location's HTTP views and changelog across kills and a stop; graceful stops resumed at other worker
+//! counts; incompatible and compatible job changes; corrupt checkpoints.
 //! Every test compares the final output tree — Parquet files, alerts, dead letters — byte for byte with an
 //! uninterrupted run's. (The same harness against Kafka is in `tests/kafka.rs`.)
 
@@ -263,4 +264,105 @@ fn a_corrupt_checkpoint_is_detected_and_the_previous_one_used() {
     );
     ok(job_cmd(&VIBRATION, &v, &out2, Some(&ckpt2)).arg("--fresh"));
     assert_same_tree(&ref_out, &out2);
+}
+
+/// last-location (views served over HTTP, a changelog, TTL expiry) across SIGKILLs and a stop at 1–3
+/// workers: the final changelog file is the uninterrupted run's, and the restored views serve exactly what
+/// the uninterrupted run's views serve.
+#[test]
+fn last_location_views_and_changelog_survive_kills_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, l) = inputs(dir.path());
+    let job = Job {
+        config: "config/last-location.toml",
+        input_var: "WEIR_LOCATIONS_INPUT",
+        source: "locations",
+    };
+    let served = |out: &Path, ckpt: Option<&Path>, workers: usize, log: &Path| -> Vec<String> {
+        let mut cmd = job_cmd(&job, &l, out, ckpt);
+        cmd.env("WEIR_LISTEN", "127.0.0.1:0")
+            .args(["--workers", &workers.to_string()]);
+        let (text, views) = serve_views(&mut cmd, log);
+        assert!(ckpt.is_none() || text.contains("resuming from checkpoint"), "{text}");
+        views
+    };
+    let (ref_out, out, ckpt) = (dir.path().join("ref"), dir.path().join("out"), dir.path().join("ckpt"));
+    let reference_views = served(&ref_out, None, 2, &dir.path().join("ref.log"));
+    assert!(
+        reference_views.iter().all(|v| v.len() > 1000),
+        "the views hold thousands of keys"
+    );
+
+    for (i, (workers, kill, after)) in [(2, true, 400), (3, false, 700), (1, true, 600)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut cmd = job_cmd(&job, &l, &out, Some(&ckpt));
+        cmd.env("WEIR_LISTEN", "127.0.0.1:0")
+            .args(["--workers", &workers.to_string()]);
+        let log = dir.path().join(format!("run-{i}.log"));
+        if kill {
+            let mut child = cmd
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(after));
+            child.kill().unwrap();
+            child.wait().unwrap();
+        } else {
+            let (status, text) = stop_after(&mut cmd, Duration::from_millis(after), &log);
+            assert!(status.success(), "{text}");
+        }
+    }
+    let restored_views = served(&out, Some(&ckpt), 2, &dir.path().join("final.log"));
+    assert!(
+        restored_views == reference_views,
+        "restored views differ from the uninterrupted run's"
+    );
+    assert_same_tree(&ref_out, &out);
+}
+
+/// Runs a job with views until it says its input is done, then reads both views in full over HTTP and stops
+/// it (SIGTERM, exit 0). Returns its stderr and the views' listings.
+fn serve_views(cmd: &mut Command, log: &Path) -> (String, Vec<String>) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains("still serving") {
+            break text;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "weir exited:\n{text}");
+        assert!(started.elapsed() < Duration::from_secs(120), "never finished:\n{text}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let addr = text
+        .lines()
+        .find_map(|l| l.split("serving on http://").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+    let views = ["orders", "deliverers"]
+        .iter()
+        .map(|v| http_body(&addr, &format!("/v1/views/{v}?limit=10000")))
+        .collect();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    (text, views)
+}
+
+fn http_body(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200"), "{path}: {raw:.300}");
+    raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or(raw)
 }
