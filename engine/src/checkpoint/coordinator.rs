@@ -7,7 +7,7 @@
 
 use super::resume::{ResumeLog, ResumePoint};
 use super::store::CheckpointStore;
-use super::{Checkpoint, CheckpointConfig, Part};
+use super::{Checkpoint, CheckpointConfig, Contribution, Part};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,7 +45,7 @@ struct Pending {
     epoch: u64,
     at: u64,
     started: Instant,
-    parts: BTreeMap<String, BTreeMap<usize, Part>>,
+    parts: BTreeMap<String, BTreeMap<usize, Contribution>>,
     received: usize,
 }
 
@@ -55,7 +55,7 @@ struct Completed {
     at: u64,
     align: Duration,
     sources: BTreeMap<String, BTreeMap<u32, ResumePoint>>,
-    parts: BTreeMap<String, Vec<Part>>,
+    parts: BTreeMap<String, Vec<Contribution>>,
 }
 
 #[derive(Default)]
@@ -223,7 +223,7 @@ impl Coordinator {
         (e != 0).then(|| (e, self.pending_at.load(Ordering::SeqCst)))
     }
 
-    fn submit(&self, name: &str, worker: usize, epoch: u64, part: Part) {
+    fn submit(&self, name: &str, worker: usize, epoch: u64, part: Contribution) {
         let mut s = self.state.lock();
         let expected = s.expected_parts;
         let Some(p) = s.pending.as_mut().filter(|p| p.epoch == epoch) else {
@@ -278,8 +278,13 @@ impl Coordinator {
             let store = CheckpointStore::new(&cfg.dir);
             for c in rx {
                 let started = Instant::now();
+                let parts: BTreeMap<String, Vec<Part>> = c
+                    .parts
+                    .into_iter()
+                    .map(|(name, v)| (name, v.into_iter().map(Contribution::into_part).collect()))
+                    .collect();
                 let commits: Vec<(std::path::PathBuf, std::path::PathBuf)> =
-                    c.parts.values().flatten().flat_map(|p| p.commits.clone()).collect();
+                    parts.values().flatten().flat_map(|p| p.commits.clone()).collect();
                 let ck = Checkpoint {
                     job: me.meta.job.clone(),
                     epoch: c.epoch,
@@ -290,7 +295,7 @@ impl Coordinator {
                     created_ms: now_ms(),
                     shape: me.meta.shape.clone(),
                     sources: c.sources,
-                    parts: c.parts,
+                    parts,
                 };
                 let written = store
                     .write(&ck)
@@ -389,7 +394,7 @@ impl Participant {
     }
 
     /// Hands in this participant's part of checkpoint `epoch`.
-    pub fn submit(&mut self, epoch: u64, part: Part) {
+    pub fn submit(&mut self, epoch: u64, part: Contribution) {
         self.done = epoch;
         self.coord.submit(&self.name, self.worker, epoch, part);
     }

@@ -17,8 +17,8 @@
 //! **Alignment without pausing.** The coordinator picks `T` = the least capability any source instance has
 //! published. Sources publish a new capability *before* downgrading to it, so when `T` is announced no
 //! source holds a capability above it and no operator can have acted past it; sources never stop reading.
-//! When every participant of every worker has submitted its part, the coordinator reads the partitions'
-//! resume points and a writer thread stores the checkpoint ([`store`]: temp file, fsync, rename, checksum,
+//! A participant hands in a *copy* of its state; when every participant of every worker has, the
+//! coordinator reads the partitions' resume points and a writer thread encodes and stores the checkpoint ([`store`]: temp file, fsync, rename, checksum,
 //! the last N kept), then publishes the Parquet files it covers (two-phase commit).
 //!
 //! **Restore.** State parts are per old worker; every new worker merges them and keeps the keys routed to it
@@ -56,6 +56,40 @@ pub struct Part {
     pub state: Vec<u8>,
     /// Files to publish (temp → final name) once the checkpoint is durable.
     pub commits: Vec<(PathBuf, PathBuf)>,
+}
+
+/// A participant's part as handed in: its state may still be a copy to encode, which the writer thread does
+/// (so a large state costs the worker a clone, not the encoding).
+pub struct Contribution {
+    pub state: Box<dyn FnOnce() -> Vec<u8> + Send>,
+    pub commits: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Contribution {
+    /// A part whose state is a copy of `state`, encoded later.
+    pub fn of<S: Serialize + Clone + Send + 'static>(state: &S) -> Self {
+        let copy = state.clone();
+        Self {
+            state: Box::new(move || encode(&copy)),
+            commits: Vec::new(),
+        }
+    }
+
+    /// An empty part (a sink instance without a writer).
+    pub fn empty() -> Self {
+        Self {
+            state: Box::new(Vec::new),
+            commits: Vec::new(),
+        }
+    }
+
+    /// Encodes the state: the part as stored.
+    pub fn into_part(self) -> Part {
+        Part {
+            state: (self.state)(),
+            commits: self.commits,
+        }
+    }
 }
 
 /// A completed checkpoint as stored on disk.

@@ -44,6 +44,7 @@ pub fn keyed_timers<'s, L, F>(
 where
     L: KeyedLogic + 'static,
     L::Record: ExchangeData,
+    L::State: Send + 'static,
     F: Fn(&Key, &L::Output) -> String + 'static,
 {
     let scope = records.scope();

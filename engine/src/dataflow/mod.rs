@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use weir_operators::Position;
 
-use crate::checkpoint::{Coordinator, Part, Participant};
+use crate::checkpoint::{Contribution, Coordinator, Participant};
 use crate::chunk::StampedChunk;
 use crate::metrics::Metrics;
 use crate::source::kafka::PartitionPositions;
@@ -327,10 +327,7 @@ where
     redistribute(states, &|k: &weir_operators::Key| k.route_hash() % peers == worker)
 }
 
-/// A participant's part holding `state`.
-pub fn snapshot<S: Serialize>(state: &S) -> Part {
-    Part {
-        state: crate::checkpoint::encode(state),
-        commits: Vec::new(),
-    }
+/// A participant's part holding a copy of `state` (encoded by the checkpoint writer thread).
+pub fn snapshot<S: Serialize + Clone + Send + 'static>(state: &S) -> Contribution {
+    Contribution::of(state)
 }

@@ -5,7 +5,7 @@
 //! worker count. Outputs here are low-volume (alerts, dead letters, one row per key and window), so one
 //! writer is simpler and costs nothing measurable.
 
-use crate::checkpoint::{Part, Participant};
+use crate::checkpoint::{Contribution, Participant};
 use crate::dataflow::window_op::FiredRow;
 use crate::dataflow::{frontier_time, participant, snapshot, Line, RunContext, Time};
 use crate::sink::parquet::ParquetRowWriter;
@@ -89,7 +89,7 @@ pub fn line_sink(
         let due = part.due(f);
         let Some(w) = writer.as_mut() else {
             if let Some((epoch, _)) = due {
-                part.submit(epoch, Part::default());
+                part.submit(epoch, Contribution::empty());
             }
             return;
         };
@@ -162,7 +162,7 @@ pub fn parquet_sink(
         let due = part.due(f);
         let Some(w) = writer.as_mut() else {
             if let Some((epoch, _)) = due {
-                part.submit(epoch, Part::default());
+                part.submit(epoch, Contribution::empty());
             }
             return;
         };
@@ -189,9 +189,9 @@ pub fn parquet_sink(
                 let (state, commits) = w.checkpoint();
                 part.submit(
                     epoch,
-                    Part {
-                        state: crate::checkpoint::encode(&state),
+                    Contribution {
                         commits,
+                        ..Contribution::of(&state)
                     },
                 );
             });
