@@ -61,11 +61,12 @@ fn rollup_cost(weir: &Path) -> Result<()> {
         "{:>12} {:>10} {:>14} {:>8}  checkpoints (last run)",
         "interval", "median s", "events/s", "cost"
     );
-    let mut baseline = None;
-    for interval in [None, Some("10s"), Some("1s")] {
-        let mut walls = Vec::new();
-        let mut report = String::new();
-        for _ in 0..repeat {
+    // Rounds of none / 10 s / 1 s in turn, so a VM that drifts slower or faster affects all three alike.
+    let intervals = [None, Some("10s"), Some("1s")];
+    let mut walls: Vec<Vec<Duration>> = vec![Vec::new(); intervals.len()];
+    let mut reports = vec![String::new(); intervals.len()];
+    for _ in 0..repeat {
+        for (k, interval) in intervals.iter().enumerate() {
             let mut cmd = Command::new(weir);
             cmd.arg("run")
                 .arg(repo_root().join("config/vibration-rollup.toml"))
@@ -79,22 +80,29 @@ fn rollup_cost(weir: &Path) -> Result<()> {
             }
             let started = Instant::now();
             let o = cmd.output()?;
-            walls.push(started.elapsed());
+            walls[k].push(started.elapsed());
             if !o.status.success() {
                 bail!("{cmd:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
             }
-            report = checkpoint_line(&String::from_utf8_lossy(&o.stderr));
+            reports[k] = checkpoint_line(&String::from_utf8_lossy(&o.stderr));
         }
-        walls.sort();
-        let med = walls[walls.len() / 2].as_secs_f64();
-        let base = *baseline.get_or_insert(med);
+    }
+    let median = |w: &mut Vec<Duration>| {
+        w.sort();
+        w[w.len() / 2].as_secs_f64()
+    };
+    let base = median(&mut walls[0]);
+    for (k, interval) in intervals.iter().enumerate() {
+        let med = median(&mut walls[k]);
+        let all: Vec<String> = walls[k].iter().map(|d| format!("{:.1}", d.as_secs_f64())).collect();
         println!(
-            "{:>12} {:>10.2} {:>14.0} {:>7.1}%  {}",
+            "{:>12} {:>10.2} {:>14.0} {:>7.1}%  runs {} s  {}",
             interval.unwrap_or("none"),
             med,
             lines as f64 / med,
             (med / base - 1.0) * 100.0,
-            if interval.is_some() { report.as_str() } else { "" }
+            all.join("/"),
+            if interval.is_some() { reports[k].as_str() } else { "" }
         );
     }
     let _ = std::fs::remove_dir_all(&out);

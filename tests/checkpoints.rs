@@ -326,11 +326,21 @@ fn last_location_views_and_changelog_survive_kills_and_stops() {
 /// Runs a job with views until it says its input is done, then reads both views in full over HTTP and stops
 /// it (SIGTERM, exit 0). Returns its stderr and the views' listings.
 fn serve_views(cmd: &mut Command, log: &Path) -> (String, Vec<String>) {
-    let mut child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
+    /// Kills the job if the test fails while it serves.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut running = Running(
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut running.0;
     let started = std::time::Instant::now();
     let text = loop {
         let text = std::fs::read_to_string(log).unwrap_or_default();
