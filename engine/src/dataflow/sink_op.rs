@@ -43,15 +43,41 @@ fn may_write(failed: &mut bool, ctx: &RunContext, abort: impl FnOnce()) -> bool 
     true
 }
 
-/// A sink operator: no output, a checkpoint participant. `logic` gets the input, the frontier and the
-/// participant.
-fn sink_operator<D, L>(stream: Stream<'_, Time, Vec<D>>, name: String, ctx: RunContext, mut logic: L)
-where
+/// What a sink operator needs of its writer besides writing: discarding what it has not published.
+trait Discard {
+    fn discard(&mut self);
+}
+
+impl Discard for Box<dyn LineWriter> {
+    fn discard(&mut self) {
+        self.abort()
+    }
+}
+
+impl Discard for ParquetRowWriter {
+    fn discard(&mut self) {
+        self.abort()
+    }
+}
+
+/// A sink operator: gathers its input on worker 0 and, there, runs `step` with the writer, the gathered
+/// items, the frontier and the checkpoint due (if any), which must hand in the writer's part for it. An
+/// instance without a writer hands in empty parts. After a failure anywhere, the writer discards its output.
+fn sink_operator<D, W, L>(
+    stream: Stream<'_, Time, Vec<D>>,
+    name: String,
+    writer: Option<W>,
+    ctx: RunContext,
+    mut step: L,
+) where
     D: timely::ExchangeData,
-    L: FnMut(&mut Vec<D>, Option<Time>, &mut Participant) + 'static,
+    W: Discard + 'static,
+    L: FnMut(&mut W, &mut Vec<D>, Option<Time>, Option<(u64, Time)>, &mut Participant) -> std::io::Result<()> + 'static,
 {
     let scope = stream.scope();
     let mut pending: Vec<D> = Vec::new();
+    let mut writer = writer;
+    let mut failed = false;
     stream.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
         Exchange::new(|_: &D| 0),
         &format!("Sink({name})"),
@@ -64,7 +90,23 @@ where
                         pending.append(d);
                     }
                 });
-                logic(&mut pending, frontier_time(frontier), &mut part);
+                let f = frontier_time(frontier);
+                let due = part.due(f);
+                let Some(w) = writer.as_mut() else {
+                    if let Some((epoch, _)) = due {
+                        part.submit(epoch, Contribution::empty());
+                    }
+                    return;
+                };
+                if !may_write(&mut failed, &ctx, || w.discard()) {
+                    pending.clear();
+                    return;
+                }
+                if let Err(e) = step(w, &mut pending, f, due, &mut part) {
+                    ctx.fail(format!("sink `{name}`: {e}"));
+                    w.discard();
+                    failed = true;
+                }
             }
         },
     );
@@ -79,48 +121,31 @@ fn suspending(ctx: &RunContext, part: &Participant, f: Option<Time>) -> bool {
 pub fn line_sink(
     stream: Stream<'_, Time, Vec<Line>>,
     name: String,
-    mut writer: Option<Box<dyn LineWriter>>,
+    writer: Option<Box<dyn LineWriter>>,
     ctx: RunContext,
 ) {
-    let mut failed = false;
-    let label = name.clone();
     let run = ctx.clone();
-    sink_operator(stream, label, run, move |pending, f, part| {
-        let due = part.due(f);
-        let Some(w) = writer.as_mut() else {
-            if let Some((epoch, _)) = due {
-                part.submit(epoch, Contribution::empty());
-            }
-            return;
-        };
-        if !may_write(&mut failed, &ctx, || w.abort()) {
-            pending.clear();
-            return;
-        }
+    let label = name.clone();
+    sink_operator(stream, label, writer, run, move |w, pending, f, due, part| {
         let mut write = |w: &mut Box<dyn LineWriter>, upto: Option<Time>| -> std::io::Result<()> {
             let ready = take_ready(pending, upto, |l| l.pos.lt, Ord::cmp);
             w.write(&ready)?;
             ctx.metrics.records_written(&name, ready.len() as u64);
             Ok(())
         };
-        let mut result = Ok(());
         if let Some((epoch, at)) = due {
-            result = write(w, Some(at)).and_then(|_| w.checkpoint()).map(|position| {
-                part.submit(epoch, snapshot(&position));
-            });
+            write(w, Some(at))?;
+            let position = w.checkpoint()?;
+            part.submit(epoch, snapshot(&position));
         }
-        if result.is_ok() {
-            result = if suspending(&ctx, part, f) {
-                w.suspend()
-            } else {
-                write(w, f).and_then(|_| if f.is_none() { w.finish() } else { Ok(()) })
-            };
+        if suspending(&ctx, part, f) {
+            return w.suspend();
         }
-        if let Err(e) = result {
-            ctx.fail(format!("sink `{name}`: {e}"));
-            w.abort();
-            failed = true;
+        write(w, f)?;
+        if f.is_none() {
+            w.finish()?;
         }
+        Ok(())
     });
 }
 
@@ -152,24 +177,12 @@ pub fn rows_as_lines<'s>(rows: Stream<'s, Time, Vec<FiredRow>>, columns: Vec<Str
 pub fn parquet_sink(
     stream: Stream<'_, Time, Vec<FiredRow>>,
     name: String,
-    mut writer: Option<ParquetRowWriter>,
+    writer: Option<ParquetRowWriter>,
     ctx: RunContext,
 ) {
-    let mut failed = false;
-    let label = name.clone();
     let run = ctx.clone();
-    sink_operator(stream, label, run, move |pending, f, part| {
-        let due = part.due(f);
-        let Some(w) = writer.as_mut() else {
-            if let Some((epoch, _)) = due {
-                part.submit(epoch, Contribution::empty());
-            }
-            return;
-        };
-        if !may_write(&mut failed, &ctx, || w.abort()) {
-            pending.clear();
-            return;
-        }
+    let label = name.clone();
+    sink_operator(stream, label, writer, run, move |w, pending, f, due, part| {
         let mut write = |w: &mut ParquetRowWriter, upto: Option<Time>| -> std::io::Result<()> {
             let by_output_order = |a: &FiredRow, b: &FiredRow| {
                 (a.fired_at, a.row.start, &a.row.key).cmp(&(b.fired_at, b.row.start, &b.row.key))
@@ -183,27 +196,25 @@ pub fn parquet_sink(
             ctx.metrics.records_written(&name, ready.len() as u64);
             Ok(())
         };
-        let mut result = Ok(());
         if let Some((epoch, at)) = due {
-            result = write(w, Some(at)).map(|_| {
-                let (state, commits) = w.checkpoint();
-                part.submit(
-                    epoch,
-                    Contribution {
-                        commits,
-                        ..Contribution::of(&state)
-                    },
-                );
-            });
+            write(w, Some(at))?;
+            let (state, commits) = w.checkpoint();
+            part.submit(
+                epoch,
+                Contribution {
+                    commits,
+                    ..Contribution::of(&state)
+                },
+            );
         }
-        if result.is_ok() && !suspending(&ctx, part, f) {
-            result = write(w, f).and_then(|_| if f.is_none() { w.publish_staged() } else { Ok(()) });
+        if suspending(&ctx, part, f) {
+            return Ok(()); // its rows stay in the final checkpoint
         }
-        if let Err(e) = result {
-            ctx.fail(format!("sink `{name}`: {e}"));
-            w.abort();
-            failed = true;
+        write(w, f)?;
+        if f.is_none() {
+            w.publish_staged()?;
         }
+        Ok(())
     });
 }
 
