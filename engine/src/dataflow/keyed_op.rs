@@ -74,12 +74,10 @@ where
                     }
                     part.submit(epoch, snapshot(&timers));
                 }
-                let Some(f) = ordered_frontier(frontier, &mut cap, &ctx) else {
-                    return;
-                };
+                let f = ordered_frontier(frontier, &ctx);
                 let Some(c) = cap.as_ref() else { return };
                 step(&logic, &render, &mut timers, &mut buffer, &mut produced, f, c, output);
-                hold_at_frontier(&mut cap, f);
+                hold_at_frontier(&mut cap, frontier, f);
             }
         },
     )

@@ -117,16 +117,14 @@ pub fn latest<'s>(
                     }
                     part.submit(epoch, snapshot(&state));
                 }
-                let Some(f) = ordered_frontier(frontier, &mut cap, &ctx) else {
-                    return;
-                };
+                let f = ordered_frontier(frontier, &ctx);
                 let Some(c) = cap.as_ref() else { return };
                 let lines = apply(&name, &view, &mut state, &mut buffer, f, sources, &ctx);
                 store.progress(instance, f);
                 if !lines.is_empty() {
                     output.session(c).give_iterator(lines.into_iter());
                 }
-                hold_at_frontier(&mut cap, f);
+                hold_at_frontier(&mut cap, frontier, f);
             }
         },
     )

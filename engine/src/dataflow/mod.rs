@@ -71,6 +71,17 @@ pub struct RunContext {
     /// Source operators to wake when the job stops (one blocked on another worker's chunk would otherwise
     /// never look at the stop flag).
     wake_on_stop: Arc<Mutex<Vec<timely::scheduling::SyncActivator>>>,
+    /// The job watermark when the job was stopped.
+    stopped_at: Arc<StopMark>,
+}
+
+/// The job watermark when a stop was asked for (`u64::MAX`: none).
+struct StopMark(std::sync::atomic::AtomicU64);
+
+impl Default for StopMark {
+    fn default() -> Self {
+        Self(std::sync::atomic::AtomicU64::new(u64::MAX))
+    }
 }
 
 impl RunContext {
@@ -85,6 +96,12 @@ impl RunContext {
         self.wake_sources();
     }
 
+    /// The job watermark when the job was stopped (none before a stop, or if no source was live then).
+    pub fn stopped_at(&self) -> Option<Time> {
+        let at = self.stopped_at.0.load(Ordering::SeqCst);
+        (at != u64::MAX && self.aborted()).then_some(at)
+    }
+
     /// Registers a source operator to wake when the job stops.
     pub fn wake_on_stop(&self, activator: timely::scheduling::SyncActivator) {
         self.wake_on_stop.lock().push(activator);
@@ -96,10 +113,14 @@ impl RunContext {
         }
     }
 
-    /// Asks every source to stop without an error (e.g. on SIGINT) — after starting a final checkpoint when
-    /// the job checkpoints, which operators and sinks complete as they stop.
+    /// Asks every source to stop without an error (e.g. on SIGINT) — after noting the job watermark, which
+    /// operators act up to and no further ([`ordered_frontier`]), and starting a final checkpoint when the
+    /// job checkpoints, which operators and sinks complete as they stop.
     pub fn stop(&self) {
         if let Some(c) = self.checkpoints.get() {
+            if let Some(at) = c.job_watermark() {
+                self.stopped_at.0.store(at, Ordering::SeqCst);
+            }
             c.maybe_start(true);
         }
         self.abort.store(true, Ordering::SeqCst);
@@ -218,13 +239,17 @@ where
     });
 }
 
-/// Keeps an ordered operator's capability at its input frontier — it emits nothing earlier from now on — and
-/// drops it once the input has ended.
-pub fn hold_at_frontier(cap: &mut Option<Capability<Time>>, frontier: Option<Time>) {
-    match (cap.as_mut(), frontier) {
-        (Some(c), Some(t)) => c.downgrade(&t.max(*c.time())),
-        (_, None) => *cap = None,
-        (None, Some(_)) => {}
+/// Keeps an ordered operator's capability at the frontier it acted on — it emits nothing earlier from now on
+/// — and drops it once its input has ended.
+pub fn hold_at_frontier(
+    cap: &mut Option<Capability<Time>>,
+    input: &timely::progress::frontier::MutableAntichain<Time>,
+    acted: Option<Time>,
+) {
+    match (cap.as_mut(), frontier_time(input), acted) {
+        (_, None, _) | (_, _, None) => *cap = None,
+        (Some(c), Some(_), Some(t)) => c.downgrade(&t.max(*c.time())),
+        (None, _, _) => {}
     }
 }
 
@@ -251,20 +276,24 @@ where
     })
 }
 
-/// The frontier an ordered operator acts on: `Some(None)` once its input has ended (apply and fire
-/// everything), but `None` when the job was *stopped* (SIGTERM, or a failure): then nothing more is applied
-/// or fired — a window still open is not emitted half-full — and the operator lets go of its capability.
+/// The frontier an ordered operator (or sink) acts on: its input frontier (`None` once the input has ended:
+/// apply and fire everything) — but never past the job watermark at which the job was *stopped*. A stopped
+/// source lets go of its capability without emitting what it had not read yet, so progress past that point
+/// is not real: acting on it would apply a window or timer to part of its records. Up to it, everything has
+/// arrived, so the windows and timers due before it are complete; later ones are not emitted half-full.
 pub fn ordered_frontier(
     frontier: &timely::progress::frontier::MutableAntichain<Time>,
-    cap: &mut Option<Capability<Time>>,
     ctx: &RunContext,
-) -> Option<Option<Time>> {
-    let f = frontier_time(frontier);
-    if f.is_none() && ctx.aborted() {
-        *cap = None;
-        return None;
+) -> Option<Time> {
+    acting_frontier(frontier_time(frontier), ctx)
+}
+
+/// [`ordered_frontier`] of a frontier already read.
+pub fn acting_frontier(raw: Option<Time>, ctx: &RunContext) -> Option<Time> {
+    match ctx.stopped_at() {
+        Some(s) => Some(raw.map_or(s, |f| f.min(s))),
+        None => raw,
     }
-    Some(f)
 }
 
 /// The frontier of a totally ordered input: `None` once the input has ended.

@@ -7,7 +7,7 @@
 
 use crate::checkpoint::{Contribution, Participant};
 use crate::dataflow::window_op::FiredRow;
-use crate::dataflow::{frontier_time, participant, snapshot, Line, RunContext, Time};
+use crate::dataflow::{acting_frontier, frontier_time, participant, snapshot, Line, RunContext, Time};
 use crate::sink::parquet::ParquetRowWriter;
 use crate::sink::LineWriter;
 use timely::container::CapacityContainerBuilder;
@@ -61,7 +61,8 @@ impl Discard for ParquetRowWriter {
 }
 
 /// A sink operator: gathers its input on worker 0 and, there, runs `step` with the writer, the gathered
-/// items, the frontier and the checkpoint due (if any), which must hand in the writer's part for it. An
+/// items, the frontier to write up to ([`acting_frontier`]: never past a stop), whether the input has ended,
+/// and the checkpoint due (if any), for which it must hand in the writer's part. An
 /// instance without a writer hands in empty parts. After a failure anywhere, the writer discards its output.
 fn sink_operator<D, W, L>(
     stream: Stream<'_, Time, Vec<D>>,
@@ -72,7 +73,8 @@ fn sink_operator<D, W, L>(
 ) where
     D: timely::ExchangeData,
     W: Discard + 'static,
-    L: FnMut(&mut W, &mut Vec<D>, Option<Time>, Option<(u64, Time)>, &mut Participant) -> std::io::Result<()> + 'static,
+    L: FnMut(&mut W, &mut Vec<D>, Option<Time>, bool, Option<(u64, Time)>, &mut Participant) -> std::io::Result<()>
+        + 'static,
 {
     let scope = stream.scope();
     let mut pending: Vec<D> = Vec::new();
@@ -90,8 +92,9 @@ fn sink_operator<D, W, L>(
                         pending.append(d);
                     }
                 });
-                let f = frontier_time(frontier);
-                let due = part.due(f);
+                let raw = frontier_time(frontier);
+                let (f, ended) = (acting_frontier(raw, &ctx), raw.is_none());
+                let due = part.due(raw);
                 let Some(w) = writer.as_mut() else {
                     if let Some((epoch, _)) = due {
                         part.submit(epoch, Contribution::empty());
@@ -102,7 +105,7 @@ fn sink_operator<D, W, L>(
                     pending.clear();
                     return;
                 }
-                if let Err(e) = step(w, &mut pending, f, due, &mut part) {
+                if let Err(e) = step(w, &mut pending, f, ended, due, &mut part) {
                     ctx.fail(format!("sink `{name}`: {e}"));
                     w.discard();
                     failed = true;
@@ -113,8 +116,8 @@ fn sink_operator<D, W, L>(
 }
 
 /// Whether a sink that checkpoints is stopping (SIGTERM): it keeps its output unfinished for the next run.
-fn suspending(ctx: &RunContext, part: &Participant, f: Option<Time>) -> bool {
-    f.is_none() && ctx.aborted() && part.enabled()
+fn suspending(ctx: &RunContext, part: &Participant, ended: bool) -> bool {
+    ended && ctx.aborted() && part.enabled()
 }
 
 /// Writes lines; `writer` is `Some` on worker 0 only.
@@ -126,7 +129,7 @@ pub fn line_sink(
 ) {
     let run = ctx.clone();
     let label = name.clone();
-    sink_operator(stream, label, writer, run, move |w, pending, f, due, part| {
+    sink_operator(stream, label, writer, run, move |w, pending, f, ended, due, part| {
         let mut write = |w: &mut Box<dyn LineWriter>, upto: Option<Time>| -> std::io::Result<()> {
             let ready = take_ready(pending, upto, |l| l.pos.lt, Ord::cmp);
             w.write(&ready)?;
@@ -138,11 +141,11 @@ pub fn line_sink(
             let position = w.checkpoint()?;
             part.submit(epoch, snapshot(&position));
         }
-        if suspending(&ctx, part, f) {
+        if suspending(&ctx, part, ended) {
             return w.suspend();
         }
         write(w, f)?;
-        if f.is_none() {
+        if ended {
             w.finish()?;
         }
         Ok(())
@@ -182,7 +185,7 @@ pub fn parquet_sink(
 ) {
     let run = ctx.clone();
     let label = name.clone();
-    sink_operator(stream, label, writer, run, move |w, pending, f, due, part| {
+    sink_operator(stream, label, writer, run, move |w, pending, f, ended, due, part| {
         let mut write = |w: &mut ParquetRowWriter, upto: Option<Time>| -> std::io::Result<()> {
             let by_output_order = |a: &FiredRow, b: &FiredRow| {
                 (a.fired_at, a.row.start, &a.row.key).cmp(&(b.fired_at, b.row.start, &b.row.key))
@@ -207,11 +210,13 @@ pub fn parquet_sink(
                 },
             );
         }
-        if suspending(&ctx, part, f) {
+        if suspending(&ctx, part, ended) {
             return Ok(()); // its rows stay in the final checkpoint
         }
         write(w, f)?;
-        if f.is_none() {
+        if ended {
+            // Without checkpoints a stopped job publishes the rows it has, partitions complete or not.
+            w.close_ready(None)?;
             w.publish_staged()?;
         }
         Ok(())
@@ -238,7 +243,8 @@ pub fn webhook_sink<'s>(
                         pending.append(d);
                     }
                 });
-                let f = frontier_time(frontier);
+                let raw = frontier_time(frontier);
+                let f = acting_frontier(raw, &ctx);
                 let Some(c) = cap.as_mut() else { return };
                 if let Some(s) = sender.as_mut() {
                     let mut failed = Vec::new();
@@ -261,7 +267,7 @@ pub fn webhook_sink<'s>(
                         output.session(&*c).give_iterator(failed.into_iter());
                     }
                 }
-                match f {
+                match raw {
                     Some(t) => c.downgrade(&t.max(*c.time())),
                     None => cap = None,
                 }

@@ -72,12 +72,10 @@ pub fn threshold<'s>(
                     }
                     part.submit(epoch, snapshot(&alerter));
                 }
-                let Some(f) = ordered_frontier(frontier, &mut cap, &ctx) else {
-                    return;
-                };
+                let f = ordered_frontier(frontier, &ctx);
                 let Some(c) = cap.as_ref() else { return };
                 apply(&plan, &job, &ctx, &mut alerter, &mut buffer, f, c, output);
-                hold_at_frontier(&mut cap, f);
+                hold_at_frontier(&mut cap, frontier, f);
             }
         },
     )

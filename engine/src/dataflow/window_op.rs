@@ -161,12 +161,10 @@ pub fn window<'s>(
                     }
                     part.submit(epoch, snapshot(&agg));
                 }
-                let Some(f) = ordered_frontier(frontier, &mut cap, &ctx) else {
-                    return;
-                };
+                let f = ordered_frontier(frontier, &ctx);
                 let Some(c) = cap.as_ref() else { return };
                 step(&mut agg, &mut buffer, f, c, output);
-                hold_at_frontier(&mut cap, f);
+                hold_at_frontier(&mut cap, frontier, f);
             }
         },
     );
