@@ -31,6 +31,17 @@ pub struct SourcePlan {
     pub max_out_of_orderness_ms: i64,
 }
 
+impl SourcePlan {
+    /// Source operator instances per worker: one per file (each file is a partition), one otherwise (a
+    /// Kafka source's worker reads its share of the topic's partitions).
+    pub fn instances_per_worker(&self) -> usize {
+        match &self.kind {
+            SourceKind::File { paths, .. } => paths.len(),
+            _ => 1,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum SourceKind {
     /// One partition per file, in this order.

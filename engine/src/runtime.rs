@@ -278,11 +278,7 @@ pub fn run_with_views(
         plan.sources
             .iter()
             .map(|s| {
-                let partitions = match &s.kind {
-                    SourceKind::File { paths, .. } => paths.len(),
-                    _ => 1,
-                };
-                (0..partitions as u32)
+                (0..s.instances_per_worker() as u32)
                     .map(|p| {
                         let start = restored
                             .as_ref()
@@ -303,13 +299,7 @@ pub fn run_with_views(
         .sources
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            let per_worker = match &s.kind {
-                SourceKind::File { paths, .. } => paths.len(),
-                _ => 1,
-            };
-            (i as u32, per_worker * workers)
-        })
+        .map(|(i, s)| (i as u32, s.instances_per_worker() * workers))
         .collect();
     let participants = plan.operators.len()
         + plan

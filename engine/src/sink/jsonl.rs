@@ -29,27 +29,27 @@ pub struct JsonlWriter {
 
 impl JsonlWriter {
     pub fn create(path: &Path) -> io::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir)?;
-        }
-        let tmp = with_suffix(path, ".inprogress");
-        let out = BufWriter::with_capacity(1 << 16, File::create(&tmp)?);
-        Ok(Self {
-            path: Some(path.to_path_buf()),
-            tmp,
-            out: Some(out),
-            position: 0,
-            already: VecDeque::new(),
-        })
+        Self::start(with_suffix(path, ".inprogress"), Some(path.to_path_buf()))
     }
 
     /// A file written in place (jobs with checkpoints), from the start.
     pub fn create_in_place(path: &Path) -> io::Result<Self> {
-        let mut w = Self::create(path)?;
-        fs::rename(&w.tmp, path)?;
-        w.tmp = path.to_path_buf();
-        w.path = None;
-        Ok(w)
+        Self::start(path.to_path_buf(), None)
+    }
+
+    /// A new, empty file `written`, renamed to `publish` when finished (if given).
+    fn start(written: PathBuf, publish: Option<PathBuf>) -> io::Result<Self> {
+        if let Some(dir) = written.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir)?;
+        }
+        let out = BufWriter::with_capacity(1 << 16, File::create(&written)?);
+        Ok(Self {
+            path: publish,
+            tmp: written,
+            out: Some(out),
+            position: 0,
+            already: VecDeque::new(),
+        })
     }
 
     /// Continues a file written in place by a run whose checkpoint recorded `bytes`.
