@@ -113,8 +113,8 @@ path = "dead.jsonl"
     for want in [
         "bad.toml: job.wokers: unknown key; allowed here: checkpoint, dead_letters, name, workers",
         "sources.vibration.max_out_of_orderness: \"30 parsecs\" is not a duration",
-        "operators.hourly.inputs: no source named `vibrations`; sources: vibration",
-        "operators.spikes.kind: unknown operator kind \"threshhold\"; allowed: window, threshold_alert",
+        "operators.hourly.inputs: no stream named `vibrations`; available: vibration, vibration.dead_letters",
+        "operators.spikes.kind: unknown operator kind \"threshhold\"; allowed: filter, derive, union, window, alert",
         "sinks.rollups.inputs: no stream named `hourlyy`",
         "sinks.rollups.path: expected a string, found an integer",
     ] {

@@ -186,7 +186,10 @@ fn an_incompatible_job_change_is_refused_and_a_compatible_one_resumes() {
 
     for (set, what) in [
         ("operators.hourly.window.size=30m", "`operators.hourly` changed"),
-        ("operators.exceeded.above=20.0", "`operators.exceeded` changed"),
+        (
+            "operators.exceeded.when=ppv_mm_s > 20.0",
+            "`operators.exceeded` changed",
+        ),
         (
             "sources.vibration.max_out_of_orderness=1m",
             "`sources.vibration` changed",

@@ -55,17 +55,18 @@ fn a_valid_job_plans_with_interpolation_and_overrides() {
     assert_eq!(p.workers, 3);
     assert!(matches!(&p.sources[0].kind, SourceKind::File { paths, .. } if paths[0].ends_with("in.jsonl")));
     assert!(matches!(&p.sinks[0].kind, SinkKind::Jsonl { path } if path.ends_with("o2.jsonl")));
-    let OperatorKind::Window(w) = &p.operators[0].kind else {
-        panic!()
-    };
-    let cols: Vec<&str> = w.row_schema.columns.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(matches!(&p.operators[0].kind, OperatorKind::Window(_)));
+    let cols: Vec<&str> = p.operators[0].schema.fields.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(
         cols,
-        ["sensor_id", "site", "n", "s", "hi"],
+        ["window_start", "window_end", "sensor_id", "site", "n", "s", "hi"],
         "aggregate order is the file's order"
     );
     // unrouted dead letters and late records go to the sink named dead_letters
-    assert_eq!(p.sinks[1].inputs, vec![StreamRef::DeadLetters(0), StreamRef::Late(0)]);
+    assert_eq!(
+        p.sinks[1].inputs,
+        vec![StreamRef::SourceDeadLetters(0), StreamRef::Late(0)]
+    );
     let p = plan_of(GOOD, &[], &[]).unwrap();
     assert!(matches!(&p.sources[0].kind, SourceKind::File { paths, .. } if paths[0].ends_with("default.jsonl")));
 }
@@ -86,7 +87,7 @@ fn every_problem_is_reported_at_once_with_its_key_path() {
     for want in [
         "sources.v.kind: unknown source kind \"files\"; allowed: file, generator",
         "sources.v.max_out_of_orderness: \"soon\" is not a duration",
-        "sinks.out.inputs: no stream named `nope`; available: w, w.late, v.dead_letters",
+        "sinks.out.inputs: no stream named `nope`; available: v, v.dead_letters, w, w.late",
         "operators.w.aggregates.bad: `median(x)`: unknown function `median`",
         "sinks.empty.inputs: is required",
         "job.workers: expected an integer, found a string",
@@ -124,14 +125,14 @@ fn dead_letters_need_a_destination() {
 }
 
 #[test]
-fn parquet_sinks_read_one_window_operator() {
+fn parquet_sinks_read_one_stream() {
     let p = GOOD.replace(
         "kind = \"jsonl\"\ninputs = [\"w\"]",
         "kind = \"parquet\"\ninputs = [\"w\", \"v.dead_letters\"]",
     );
     let err = plan_of(&p, &[], &[]).unwrap_err();
     assert!(
-        err.contains("a parquet sink reads exactly one window operator's rows"),
+        err.contains("sinks.out.inputs: a parquet sink writes one stream (its columns are that stream's fields)"),
         "{err}"
     );
     let p = GOOD.replace(

@@ -6,7 +6,8 @@
 //! [`crate::sequencer`]), the chunk is *stamped* with its line base and the running event-time maximum before
 //! it, which fixes each record's offset and arrival watermark exactly as a sequential read would.
 
-use crate::decode::Decoder;
+use crate::decode::{AsciiBytes, Decoder, Input};
+use crate::record::{Record, Row};
 use crate::source::RawBytes;
 use weir_operators::{logical_time, ArrivalWatermark, Position, Value};
 
@@ -29,8 +30,9 @@ pub struct DecodedChunk {
     pub ts: Vec<i64>,
     /// Per valid record: byte range of its line in `raw`.
     pub range: Vec<(u32, u32)>,
-    /// One column per schema field, one value per valid record.
-    pub columns: Vec<Vec<Value>>,
+    /// Per valid record: the record, its values decoded (its position and arrival watermark are filled in
+    /// once the chunk is stamped: see [`crate::record::Batch::of_chunk`]).
+    pub records: Vec<Record>,
     /// Lines that are not valid events.
     pub invalid: Vec<InvalidLine>,
     /// Kafka batches: the message offset of each line (empty for files, whose offsets are line numbers).
@@ -73,14 +75,13 @@ impl DecodedChunk {
 
     fn decode_ranges(decoder: &mut Decoder, raw: RawBytes, ranges: &[(u32, u32)], offsets: Vec<u64>) -> Self {
         let ts_field = decoder.schema().event_time;
-        let nfields = decoder.schema().fields.len();
         let mut c = DecodedChunk {
-            columns: vec![Vec::new(); nfields],
+            records: Vec::with_capacity(ranges.len()),
             ..Default::default()
         };
         let mut max = NONE;
         // One check per chunk instead of one per string: ASCII input (the common case) is valid UTF-8.
-        let ascii = raw.is_ascii();
+        let ascii = AsciiBytes::new(&raw);
         for (idx, &(start, stop)) in ranges.iter().enumerate() {
             let idx = idx as u32;
             let line = &raw[start as usize..stop as usize];
@@ -95,15 +96,24 @@ impl DecodedChunk {
                 }
                 continue;
             }
-            match decoder.decode_checked(line, ascii) {
+            let input = match ascii {
+                Some(a) => Input::Ascii(a.slice(start as usize, stop as usize)),
+                None => Input::Bytes(line),
+            };
+            match decoder.decode_input(input) {
                 Ok(slots) => {
                     let ts = match slots[ts_field] {
                         Some(Value::Int(t)) => t,
                         _ => unreachable!("the event-time field is an integer field"),
                     };
-                    for (col, slot) in c.columns.iter_mut().zip(slots.iter_mut()) {
-                        col.push(slot.take().expect("decoded"));
-                    }
+                    c.records.push(Record {
+                        pos: Position::default(),
+                        seq: 0,
+                        ts,
+                        awm: None,
+                        values: slots.iter_mut().map(|s| s.take().expect("decoded")).collect::<Row>(),
+                        line: c.line.len() as u32,
+                    });
                     c.line.push(idx);
                     c.max_before.push(max);
                     c.ts.push(ts);
@@ -197,7 +207,7 @@ impl StampedChunk {
     }
 
     pub fn value(&self, i: usize, field: usize) -> &Value {
-        &self.chunk.columns[field][i]
+        &self.chunk.records[i].values[field]
     }
 
     pub fn raw(&self, range: (u32, u32)) -> &[u8] {
@@ -224,8 +234,9 @@ impl StampedChunk {
         c.max_before.drain(..keep_from);
         c.ts.drain(..keep_from);
         c.range.drain(..keep_from);
-        for col in &mut c.columns {
-            col.drain(..keep_from);
+        c.records.drain(..keep_from);
+        for (i, r) in c.records.iter_mut().enumerate() {
+            r.line = i as u32;
         }
     }
 

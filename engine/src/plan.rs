@@ -1,13 +1,16 @@
-//! The resolved, validated shape of a job as the runtime executes it.
+//! The resolved, validated shape of a job as the runtime executes it: a directed acyclic graph of typed
+//! streams.
 //!
-//! `weir-jobs` turns a job definition (TOML) into a [`Plan`]: names resolved to indices, durations to
-//! milliseconds, field names to schema positions. The runtime trusts a plan; all user-facing validation
-//! happens before one is built.
+//! `weir-jobs` turns a job definition (TOML) into a [`Plan`]: names resolved to [`StreamRef`]s, durations to
+//! milliseconds, field names to schema positions, expressions compiled, every stream's [`Schema`] known.
+//! Operators are stored in dependency order (each reads only sources and earlier operators), so the runtime
+//! builds them front to back. The runtime trusts a plan; all user-facing validation happens before one is
+//! built.
 
+use crate::expr::Typed;
 use crate::schema::Schema;
 use crate::source::generator::GeneratorSpec;
 use std::path::PathBuf;
-use weir_operators::value::ValueType;
 use weir_operators::{AggregateSpec, WindowSpec};
 
 /// A whole job.
@@ -16,6 +19,7 @@ pub struct Plan {
     pub job_name: String,
     pub workers: usize,
     pub sources: Vec<SourcePlan>,
+    /// In dependency order.
     pub operators: Vec<OperatorPlan>,
     pub sinks: Vec<SinkPlan>,
     pub serve: Option<ServePlan>,
@@ -54,33 +58,104 @@ pub enum SourceKind {
     Kafka(crate::source::kafka::KafkaSourceSpec),
 }
 
-/// A stream a sink (or operator) can read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A stream an operator or sink can read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StreamRef {
+    /// The valid records of source `i` (`NAME`).
+    Source(usize),
     /// Malformed records of source `i` (`NAME.dead_letters`).
-    DeadLetters(usize),
-    /// The main output of operator `i`.
+    SourceDeadLetters(usize),
+    /// The main output of operator `i` (`NAME`).
     Output(usize),
     /// Late records of window operator `i` (`NAME.late`).
     Late(usize),
-    /// Alerts webhook sink `i` could not deliver (`NAME.failed`).
+    /// Records operator `i`'s expressions failed on (`NAME.dead_letters`).
+    OperatorDeadLetters(usize),
+    /// Records sink `i` could not deliver (`NAME.failed`).
     SinkFailures(usize),
+}
+
+impl StreamRef {
+    /// Whether the stream holds dead letters (`{source, partition, offset, reason, raw}`).
+    pub fn is_dead_letters(self) -> bool {
+        !matches!(self, StreamRef::Source(_) | StreamRef::Output(_))
+    }
 }
 
 #[derive(Clone, Debug)]
 pub struct OperatorPlan {
     pub name: String,
-    /// The source whose records this operator reads.
-    pub source: usize,
+    pub inputs: Vec<StreamRef>,
     pub kind: OperatorKind,
+    /// The schema of the operator's main output.
+    pub schema: Schema,
 }
 
 #[derive(Clone, Debug)]
 pub enum OperatorKind {
+    Filter(FilterPlan),
+    Derive(DerivePlan),
+    Union,
     Window(WindowPlan),
-    Threshold(ThresholdPlan),
+    Alert(AlertPlan),
     DeliveryAlerts(DeliveryPlan),
     Latest(LatestPlan),
+}
+
+impl OperatorKind {
+    /// The kind's name in job definitions.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OperatorKind::Filter(_) => "filter",
+            OperatorKind::Derive(_) => "derive",
+            OperatorKind::Union => "union",
+            OperatorKind::Window(_) => "window",
+            OperatorKind::Alert(_) => "alert",
+            OperatorKind::DeliveryAlerts(_) => "delivery_alerts",
+            OperatorKind::Latest(_) => "latest",
+        }
+    }
+
+    /// Whether the operator has a `NAME.late` output.
+    pub fn has_late(&self) -> bool {
+        matches!(self, OperatorKind::Window(_))
+    }
+
+    /// Whether the operator has a `NAME.dead_letters` output (its expressions can fail on a record).
+    pub fn has_dead_letters(&self) -> bool {
+        matches!(
+            self,
+            OperatorKind::Filter(_) | OperatorKind::Derive(_) | OperatorKind::Alert(_)
+        )
+    }
+
+    /// Whether the operator keeps state between records (and so is part of checkpoints).
+    pub fn is_stateful(&self) -> bool {
+        !matches!(
+            self,
+            OperatorKind::Filter(_) | OperatorKind::Derive(_) | OperatorKind::Union
+        )
+    }
+}
+
+/// `kind = "filter"`: keeps the records where the predicate is TRUE.
+#[derive(Clone, Debug)]
+pub struct FilterPlan {
+    pub predicate: Typed,
+}
+
+/// `kind = "derive"`: the output's fields, each an input field or a computed one.
+#[derive(Clone, Debug)]
+pub struct DerivePlan {
+    pub columns: Vec<DeriveColumn>,
+}
+
+#[derive(Clone, Debug)]
+pub enum DeriveColumn {
+    /// The input field with this index.
+    Keep(usize),
+    /// A computed field.
+    Compute(Typed),
 }
 
 /// A live view of the newest record per key, served over HTTP under the operator's name.
@@ -90,6 +165,8 @@ pub struct LatestPlan {
     /// The field and values that make a record terminal (for `expiry.ttl_ms`).
     pub terminal: Option<(usize, Vec<String>)>,
     pub expiry: weir_operators::Expiry,
+    /// The input's field names (the view's record shape).
+    pub fields: Vec<String>,
 }
 
 /// The HTTP server of a job (`[serve]`).
@@ -98,7 +175,7 @@ pub struct ServePlan {
     pub listen: String,
 }
 
-/// The delivery rules (DESIGN §4) per order, by schema index of the fields they read.
+/// The delivery rules per order, by schema index of the fields they read.
 #[derive(Clone, Debug)]
 pub struct DeliveryPlan {
     pub key: usize,
@@ -114,32 +191,25 @@ pub struct DeliveryPlan {
 pub struct WindowPlan {
     pub window: WindowSpec,
     pub allowed_lateness_ms: i64,
-    /// Schema indices of the key fields.
+    /// Input schema indices of the key fields.
     pub key: Vec<usize>,
-    /// Schema indices of fields carried into the output (from the first record of each window).
+    /// Input schema indices of fields carried into the output (from the first record of each window).
     pub carry: Vec<usize>,
-    /// Schema indices of the fields aggregates read; `AggregateSpec::input` indexes this list.
+    /// Input schema indices of the fields aggregates read; `AggregateSpec::input` indexes this list.
     pub values: Vec<usize>,
     pub aggregates: Vec<AggregateSpec>,
-    pub row_schema: RowSchema,
 }
 
-/// The columns of a window operator's rows (after `window_start`, `window_end`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct RowSchema {
-    pub columns: Vec<(String, ValueType)>,
-}
-
-/// Per-key threshold alerts with suppression.
+/// `kind = "alert"`: per key, an alert for each record where `when` is TRUE, at most one per `cooldown` of
+/// event time (an older, out-of-order record never re-alerts).
 #[derive(Clone, Debug)]
-pub struct ThresholdPlan {
+pub struct AlertPlan {
     pub key: Vec<usize>,
-    pub field: usize,
-    pub above: f64,
+    pub when: Typed,
     pub cooldown_ms: i64,
     pub alert_kind: String,
     pub severity: String,
-    /// Fields copied into each alert, by schema index, with their names.
+    /// Fields copied into each alert, by input schema index, with their names.
     pub fields: Vec<(String, usize)>,
 }
 
@@ -163,7 +233,7 @@ pub enum SinkKind {
         path: PathBuf,
         partition_by: PartitionBy,
         max_rows_per_file: usize,
-        /// Roll a file once the watermark is this far (event time) past its first row's window.
+        /// Roll a file once the watermark is this far (event time) past its first row.
         max_file_age_ms: Option<i64>,
         row_group_rows: usize,
     },
@@ -175,10 +245,43 @@ pub enum SinkKind {
     Kafka(crate::sink::kafka::KafkaSinkSpec),
 }
 
+impl SinkKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SinkKind::Parquet { .. } => "parquet",
+            SinkKind::Jsonl { .. } => "jsonl",
+            SinkKind::Stdout => "stdout",
+            SinkKind::Webhook(_) => "webhook",
+            SinkKind::Kafka(_) => "kafka",
+        }
+    }
+}
+
 impl Plan {
-    /// The operator feeding a parquet sink (validation guarantees exactly one window operator).
-    pub fn window_of(&self, input: StreamRef) -> Option<&WindowPlan> {
-        match input {
+    /// The schema of a stream.
+    pub fn schema_of(&self, r: StreamRef) -> Schema {
+        match r {
+            StreamRef::Source(i) => self.sources[i].schema.clone(),
+            StreamRef::Output(i) => self.operators[i].schema.clone(),
+            _ => Schema::dead_letters(),
+        }
+    }
+
+    /// A stream's name as job definitions write it.
+    pub fn stream_name(&self, r: StreamRef) -> String {
+        match r {
+            StreamRef::Source(i) => self.sources[i].name.clone(),
+            StreamRef::SourceDeadLetters(i) => format!("{}.dead_letters", self.sources[i].name),
+            StreamRef::Output(i) => self.operators[i].name.clone(),
+            StreamRef::Late(i) => format!("{}.late", self.operators[i].name),
+            StreamRef::OperatorDeadLetters(i) => format!("{}.dead_letters", self.operators[i].name),
+            StreamRef::SinkFailures(i) => format!("{}.failed", self.sinks[i].name),
+        }
+    }
+
+    /// The window a stream's records come from, if it is a window operator's rows.
+    pub fn window_of(&self, r: StreamRef) -> Option<&WindowPlan> {
+        match r {
             StreamRef::Output(i) => match &self.operators[i].kind {
                 OperatorKind::Window(w) => Some(w),
                 _ => None,
@@ -186,4 +289,97 @@ impl Plan {
             _ => None,
         }
     }
+
+    /// What an operator computes, in words that name fields (not indices): shown by `weir explain` and
+    /// compared on restore (a change refuses the checkpoint).
+    pub fn describe_operator(&self, i: usize) -> String {
+        let op = &self.operators[i];
+        let input = self.schema_of(op.inputs[0]);
+        let names = |idx: &[usize]| -> String {
+            idx.iter()
+                .map(|i| input.fields[*i].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let reads: Vec<String> = op.inputs.iter().map(|r| self.stream_name(*r)).collect();
+        let what = match &op.kind {
+            OperatorKind::Filter(f) => format!("filter where `{}`", f.predicate.text),
+            OperatorKind::Derive(d) => {
+                let cols: Vec<String> = d
+                    .columns
+                    .iter()
+                    .zip(&op.schema.fields)
+                    .map(|(c, f)| match c {
+                        DeriveColumn::Keep(_) => f.name.clone(),
+                        DeriveColumn::Compute(e) => format!("{} = `{}`", f.name, e.text),
+                    })
+                    .collect();
+                format!("derive [{}]", cols.join(", "))
+            }
+            OperatorKind::Union => "union".to_string(),
+            OperatorKind::Window(w) => {
+                let aggs: Vec<String> = w.aggregates.iter().map(|a| format!("{} = {}", a.name, a.func)).collect();
+                format!(
+                    "window {} lateness {} ms by [{}] carry [{}]: {}",
+                    describe_window(&w.window),
+                    w.allowed_lateness_ms,
+                    names(&w.key),
+                    names(&w.carry),
+                    aggs.join(", ")
+                )
+            }
+            OperatorKind::Alert(a) => format!(
+                "alert `{}` ({}) by [{}] when `{}` cooldown {} ms, fields [{}]",
+                a.alert_kind,
+                a.severity,
+                names(&a.key),
+                a.when.text,
+                a.cooldown_ms,
+                a.fields.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            OperatorKind::DeliveryAlerts(d) => format!(
+                "delivery_alerts by {} (state {}, deliverer {}, lat {}, lon {}) budget {} ms silence {} ms retention {} ms",
+                input.fields[d.key].name,
+                input.fields[d.state].name,
+                input.fields[d.deliverer].name,
+                input.fields[d.lat].name,
+                input.fields[d.lon].name,
+                d.rules.budget_ms,
+                d.rules.silence_ms,
+                d.rules.retention_ms
+            ),
+            OperatorKind::Latest(l) => format!(
+                "latest by {}{} ttl {:?} ms idle_ttl {:?} ms",
+                input.fields[l.key].name,
+                l.terminal.as_ref().map_or(String::new(), |(f, v)| format!(
+                    " terminal {} in [{}]",
+                    input.fields[*f].name,
+                    v.join(", ")
+                )),
+                l.expiry.ttl_ms,
+                l.expiry.idle_ttl_ms
+            ),
+        };
+        format!("reads {}; {what}", reads.join(", "))
+    }
+}
+
+/// A window's shape in words (`tumbling 1h`, `hopping 1h every 5m`, `session gap 5m`).
+pub fn describe_window(w: &WindowSpec) -> String {
+    let d = |ms: i64| humanize_ms(ms);
+    match *w {
+        WindowSpec::Tumbling { size_ms } => format!("tumbling {}", d(size_ms)),
+        WindowSpec::Hopping { size_ms, slide_ms } => format!("hopping {} every {}", d(size_ms), d(slide_ms)),
+        WindowSpec::Session { gap_ms } => format!("session gap {}", d(gap_ms)),
+    }
+}
+
+/// Milliseconds as the largest exact unit (`90m` stays `90m`, `3600000` is `1h`).
+pub fn humanize_ms(ms: i64) -> String {
+    for (unit, n) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms != 0 && ms % n == 0 {
+            return format!("{}{unit}", ms / n);
+        }
+    }
+    format!("{ms}ms")
 }

@@ -95,6 +95,8 @@ pub fn publish(
         partitions: options.partitions,
         delivery_timeout: DELIVERY_TIMEOUT,
         properties: Vec::new(),
+        key: None,
+        headers: None,
     };
     ensure_topic(&spec, "weir publish", &stopped)?;
     // The sinks' producer settings (idempotent, acks=all, no topic auto-creation), batched harder.

@@ -1,22 +1,75 @@
-//! `weir explain`: the dataflow graph of a job — sources → operators → sinks — with keys, windows and
-//! parallelism, as a data engineer reviews it.
+//! `weir explain`: the dataflow graph of a job — sources → operators → sinks — with every stream's schema,
+//! keys, windows and parallelism, as a data engineer reviews it; `--format dot` draws it with Graphviz.
 
 use std::fmt::Write;
 use weir_engine::plan::{OperatorKind, PartitionBy, Plan, SinkKind, SourceKind, StreamRef};
-use weir_engine::schema::FieldType;
-use weir_operators::WindowSpec;
 
 fn dur(ms: i64) -> String {
     humantime::format_duration(std::time::Duration::from_millis(ms.max(0) as u64)).to_string()
 }
 
 fn stream_name(plan: &Plan, r: StreamRef) -> String {
-    match r {
-        StreamRef::DeadLetters(i) => format!("{}.dead_letters", plan.sources[i].name),
-        StreamRef::Output(i) => plan.operators[i].name.clone(),
-        StreamRef::Late(i) => format!("{}.late", plan.operators[i].name),
-        StreamRef::SinkFailures(i) => format!("{}.failed", plan.sinks[i].name),
+    plan.stream_name(r)
+}
+
+/// The graph in Graphviz `dot`: sources, operators and sinks as nodes, streams as edges labelled by port.
+pub fn dot(plan: &Plan) -> String {
+    let mut o = String::new();
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\\\""));
+    let _ = writeln!(o, "digraph {} {{\n  rankdir=LR;", q(&plan.job_name));
+    for s in &plan.sources {
+        let _ = writeln!(
+            o,
+            "  {} [shape=cylinder, label={}];",
+            q(&format!("source:{}", s.name)),
+            q(&s.name)
+        );
     }
+    for op in &plan.operators {
+        let label = format!("{}\\n{}", op.name, op.kind.name());
+        let _ = writeln!(
+            o,
+            "  {} [shape=box, label={}];",
+            q(&format!("op:{}", op.name)),
+            q(&label)
+        );
+    }
+    for s in &plan.sinks {
+        let label = format!("{}\\n{}", s.name, s.kind.name());
+        let _ = writeln!(
+            o,
+            "  {} [shape=folder, label={}];",
+            q(&format!("sink:{}", s.name)),
+            q(&label)
+        );
+    }
+    let node = |r: StreamRef| -> (String, &'static str) {
+        match r {
+            StreamRef::Source(i) => (format!("source:{}", plan.sources[i].name), ""),
+            StreamRef::SourceDeadLetters(i) => (format!("source:{}", plan.sources[i].name), "dead_letters"),
+            StreamRef::Output(i) => (format!("op:{}", plan.operators[i].name), ""),
+            StreamRef::Late(i) => (format!("op:{}", plan.operators[i].name), "late"),
+            StreamRef::OperatorDeadLetters(i) => (format!("op:{}", plan.operators[i].name), "dead_letters"),
+            StreamRef::SinkFailures(i) => (format!("sink:{}", plan.sinks[i].name), "failed"),
+        }
+    };
+    let mut edge = |from: StreamRef, to: String| {
+        let (n, port) = node(from);
+        let style = if port.is_empty() { "" } else { ", style=dashed" };
+        let _ = writeln!(o, "  {} -> {} [label={}{style}];", q(&n), q(&to), q(port));
+    };
+    for op in &plan.operators {
+        for r in &op.inputs {
+            edge(*r, format!("op:{}", op.name));
+        }
+    }
+    for s in &plan.sinks {
+        for r in &s.inputs {
+            edge(*r, format!("sink:{}", s.name));
+        }
+    }
+    o.push_str("}\n");
+    o
 }
 
 pub fn explain(plan: &Plan) -> String {
@@ -64,106 +117,61 @@ pub fn explain(plan: &Plan) -> String {
                 format!("generator {:?}, seed {} (1 partition, on worker 0)", g.workload, g.seed)
             }
         };
-        let fields: Vec<String> = s
-            .schema
-            .fields
-            .iter()
-            .map(|f| {
-                let t = match &f.ty {
-                    FieldType::String => "string".to_string(),
-                    FieldType::Int => "int".to_string(),
-                    FieldType::Float => "float".to_string(),
-                    FieldType::Enum(v) => {
-                        format!("enum({})", v.iter().map(|x| x.as_str()).collect::<Vec<_>>().join("|"))
-                    }
-                };
-                format!("{} {t}", f.name)
-            })
-            .collect();
+        let fields: Vec<String> = s.schema.fields.iter().map(|f| f.to_string()).collect();
         let _ = writeln!(o, "  {:<16} {what}", s.name);
         let _ = writeln!(o, "  {:<16} schema: {}", "", fields.join(", "));
         let _ = writeln!(
             o,
             "  {:<16} event time `{}`, watermark = max(ts) − {}",
             "",
-            s.schema.fields[s.schema.event_time].name,
+            s.schema.event_time_name(),
             dur(s.max_out_of_orderness_ms)
         );
     }
-    let _ = writeln!(o, "\noperators");
-    for op in &plan.operators {
-        let src = &plan.sources[op.source];
+    let _ = writeln!(o, "\noperators (in dependency order)");
+    for (i, op) in plan.operators.iter().enumerate() {
+        let inputs: Vec<String> = op.inputs.iter().map(|r| stream_name(plan, *r)).collect();
+        let input = plan.schema_of(op.inputs[0]);
         let names = |idx: &[usize]| {
             idx.iter()
-                .map(|i| src.schema.fields[*i].name.clone())
+                .map(|i| input.fields[*i].name.clone())
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        match &op.kind {
+        let what = match &op.kind {
+            OperatorKind::Filter(f) => format!("filter where {}", f.predicate.text),
+            OperatorKind::Derive(_) => {
+                let d = plan.describe_operator(i);
+                d.split_once("; ").map_or(d.clone(), |(_, w)| w.to_string())
+            }
+            OperatorKind::Union => "union".to_string(),
             OperatorKind::Window(wp) => {
-                let win = match wp.window {
-                    WindowSpec::Tumbling { size_ms } => format!("tumbling {}", dur(size_ms)),
-                    WindowSpec::Hopping { size_ms, slide_ms } => {
-                        format!("hopping {} every {}", dur(size_ms), dur(slide_ms))
-                    }
-                };
-                let _ = writeln!(
-                    o,
-                    "  {:<16} window {win}, allowed lateness {} ← {}",
-                    op.name,
+                let aggs: Vec<String> = wp.aggregates.iter().map(|a| format!("{} = {}", a.name, a.func)).collect();
+                format!(
+                    "window {}, allowed lateness {}, keyed by [{}] (exchanged over {w} worker{}); carry [{}]; {}",
+                    weir_engine::plan::describe_window(&wp.window),
                     dur(wp.allowed_lateness_ms),
-                    src.name
-                );
-                let _ = writeln!(
-                    o,
-                    "  {:<16} keyed by [{}] → exchanged over {w} worker{}; carry [{}]",
-                    "",
                     names(&wp.key),
                     if w == 1 { "" } else { "s" },
-                    names(&wp.carry)
-                );
-                let aggs: Vec<String> = wp
-                    .aggregates
-                    .iter()
-                    .map(|a| format!("{} = {}", a.name, a.func))
-                    .collect();
-                let _ = writeln!(o, "  {:<16} aggregates: {}", "", aggs.join(", "));
-                let _ = writeln!(
-                    o,
-                    "  {:<16} outputs: {} (rows), {}.late (late records)",
-                    "", op.name, op.name
-                );
+                    names(&wp.carry),
+                    aggs.join(", ")
+                )
             }
-            OperatorKind::Threshold(t) => {
-                let _ = writeln!(
-                    o,
-                    "  {:<16} threshold_alert `{}` when {} > {} per [{}], suppressed for {} ← {}",
-                    op.name,
-                    t.alert_kind,
-                    src.schema.fields[t.field].name,
-                    t.above,
-                    names(&t.key),
-                    dur(t.cooldown_ms),
-                    src.name
-                );
-            }
-            OperatorKind::DeliveryAlerts(d) => {
-                let _ = writeln!(
-                    o,
-                    "  {:<16} delivery_alerts per [{}]: delayed {} after pickup, silent after {} without a newer ping, state kept {} ← {}",
-                    op.name,
-                    src.schema.fields[d.key].name,
-                    dur(d.rules.budget_ms),
-                    dur(d.rules.silence_ms),
-                    dur(d.rules.retention_ms),
-                    src.name
-                );
-                let _ = writeln!(
-                    o,
-                    "  {:<16} keyed by [{}] → exchanged over {w} worker(s); event-time timers",
-                    "", src.schema.fields[d.key].name
-                );
-            }
+            OperatorKind::Alert(a) => format!(
+                "alert `{}` ({}) when {} per [{}], suppressed for {}",
+                a.alert_kind,
+                a.severity,
+                a.when.text,
+                names(&a.key),
+                dur(a.cooldown_ms)
+            ),
+            OperatorKind::DeliveryAlerts(d) => format!(
+                "delivery_alerts per [{}]: delayed {} after pickup, silent after {} without a newer ping, state kept {}",
+                input.fields[d.key].name,
+                dur(d.rules.budget_ms),
+                dur(d.rules.silence_ms),
+                dur(d.rules.retention_ms)
+            ),
             OperatorKind::Latest(l) => {
                 let ttl = match (l.expiry.ttl_ms, l.expiry.idle_ttl_ms) {
                     (None, None) => "kept forever".to_string(),
@@ -173,12 +181,23 @@ pub fn explain(plan: &Plan) -> String {
                         i.map_or("-".into(), dur)
                     ),
                 };
-                let _ = writeln!(
-                    o,
-                    "  {:<16} latest value per [{}] (greatest ts), served at /v1/views/{}; {ttl} ← {}",
-                    op.name, src.schema.fields[l.key].name, op.name, src.name
-                );
+                format!(
+                    "latest value per [{}] (greatest ts), served at /v1/views/{}; {ttl}",
+                    input.fields[l.key].name, op.name
+                )
             }
+        };
+        let _ = writeln!(o, "  {:<16} {what} ← {}", op.name, inputs.join(", "));
+        let _ = writeln!(o, "  {:<16} schema: {}", "", op.schema);
+        let mut extra = Vec::new();
+        if op.kind.has_late() {
+            extra.push(format!("{}.late", op.name));
+        }
+        if op.kind.has_dead_letters() {
+            extra.push(format!("{}.dead_letters", op.name));
+        }
+        if !extra.is_empty() {
+            let _ = writeln!(o, "  {:<16} also: {} (dead letters)", "", extra.join(", "));
         }
     }
     let _ = writeln!(o, "\nsinks (written by worker 0, in deterministic order)");
@@ -196,9 +215,10 @@ pub fn explain(plan: &Plan) -> String {
             SinkKind::Jsonl { path } => format!("jsonl {}", path.display()),
             SinkKind::Stdout => "stdout".into(),
             SinkKind::Kafka(k) => format!(
-                "kafka topic `{}` at {} (keyed by `key`; idempotent producer{})",
+                "kafka topic `{}` at {} (keyed by `{}`; idempotent producer{})",
                 k.topic,
                 k.brokers,
+                k.key.as_deref().unwrap_or("key"),
                 if k.compact { "; compacted" } else { "" }
             ),
             SinkKind::Webhook(w) => format!(
@@ -209,5 +229,10 @@ pub fn explain(plan: &Plan) -> String {
         let inputs: Vec<String> = s.inputs.iter().map(|r| stream_name(plan, *r)).collect();
         let _ = writeln!(o, "  {:<16} {what} ← {}", s.name, inputs.join(", "));
     }
+    let _ = writeln!(
+        o,
+        "\ndead letters (malformed, late, failed expressions, undelivered) have the schema: {}",
+        weir_engine::schema::Schema::dead_letters()
+    );
     o
 }

@@ -2,6 +2,13 @@
 
 use anyhow::{Context, Result};
 
+/// How `weir explain` prints the graph.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ExplainFormat {
+    Text,
+    Dot,
+}
+
 /// mimalloc: faster than glibc malloc for the many small cross-thread allocations of exchanged batches,
 /// and it returns memory instead of fragmenting per-thread arenas.
 #[global_allocator]
@@ -71,6 +78,9 @@ enum Command {
     Explain {
         #[command(flatten)]
         job: JobArgs,
+        /// `text` (streams, schemas, keys, windows) or `dot` (Graphviz: `weir explain JOB --format dot | dot -Tsvg`).
+        #[arg(long, value_enum, default_value = "text")]
+        format: ExplainFormat,
     },
     /// Generate a workload as JSONL (the schema of shared/workload/gen_events.py).
     Generate(GenerateArgs),
@@ -224,8 +234,12 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Explain { job } => {
-            print!("{}", weir_jobs::explain::explain(&load(&job)?));
+        Command::Explain { job, format } => {
+            let plan = load(&job)?;
+            match format {
+                ExplainFormat::Text => print!("{}", weir_jobs::explain::explain(&plan)),
+                ExplainFormat::Dot => print!("{}", weir_jobs::explain::dot(&plan)),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {

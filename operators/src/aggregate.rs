@@ -61,11 +61,13 @@ pub enum AggregateFn {
         field: String,
         q: f64,
     },
+    /// The field's values (numbers, or sketches to merge) as a mergeable quantile sketch column.
+    Sketch(String),
 }
 
 /// Why an aggregate expression could not be parsed.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("`{expr}`: {problem}; allowed: count, count_if(FIELD > X) (also >=, <, <=, ==), sum(FIELD), min(FIELD), max(FIELD), mean(FIELD), rms(FIELD), stddev(FIELD), first(FIELD), last(FIELD), quantile(FIELD, Q) with 0 ≤ Q ≤ 1")]
+#[error("`{expr}`: {problem}; allowed: count, count_if(FIELD > X) (also >=, <, <=, ==), sum(FIELD), min(FIELD), max(FIELD), mean(FIELD), rms(FIELD), stddev(FIELD), first(FIELD), last(FIELD), quantile(FIELD, Q) with 0 ≤ Q ≤ 1, sketch(FIELD)")]
 pub struct AggregateParseError {
     pub expr: String,
     pub problem: String,
@@ -105,6 +107,7 @@ impl AggregateFn {
             "stddev" => AggregateFn::Stddev(field(args)?),
             "first" => AggregateFn::First(field(args)?),
             "last" => AggregateFn::Last(field(args)?),
+            "sketch" => AggregateFn::Sketch(field(args)?),
             "quantile" => {
                 let (f, q) = args.split_once(',').ok_or_else(|| err("quantile takes (FIELD, Q)"))?;
                 let q: f64 = q.trim().parse().map_err(|_| err("Q must be a number"))?;
@@ -141,6 +144,7 @@ impl AggregateFn {
         match self {
             AggregateFn::Count => None,
             AggregateFn::CountIf { field, .. } | AggregateFn::Quantile { field, .. } => Some(field),
+            AggregateFn::Sketch(f) => Some(f),
             AggregateFn::Sum(f)
             | AggregateFn::Min(f)
             | AggregateFn::Max(f)
@@ -157,18 +161,43 @@ impl AggregateFn {
         !matches!(self, AggregateFn::Count | AggregateFn::First(_) | AggregateFn::Last(_))
     }
 
+    /// Which input types the aggregate accepts, as a phrase for error messages; `None`: any type.
+    pub fn accepts(&self, input: ValueType) -> Result<(), &'static str> {
+        use ValueType::*;
+        let ok = match self {
+            AggregateFn::Count | AggregateFn::First(_) | AggregateFn::Last(_) => return Ok(()),
+            AggregateFn::Min(_) | AggregateFn::Max(_) => matches!(input, Int | Float | Timestamp),
+            AggregateFn::Quantile { .. } | AggregateFn::Sketch(_) => matches!(input, Int | Float | Sketch),
+            _ => matches!(input, Int | Float),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(match self {
+                AggregateFn::Min(_) | AggregateFn::Max(_) => "a number or a timestamp",
+                AggregateFn::Quantile { .. } | AggregateFn::Sketch(_) => "a number, or a sketch column to merge",
+                _ => "a number",
+            })
+        }
+    }
+
     /// The output type given the input field's type.
     pub fn output_type(&self, input: Option<ValueType>) -> ValueType {
         match self {
             AggregateFn::Count | AggregateFn::CountIf { .. } => ValueType::Int,
-            AggregateFn::Sum(_) | AggregateFn::Min(_) | AggregateFn::Max(_) => {
+            AggregateFn::Sum(_) => {
                 if input == Some(ValueType::Int) {
                     ValueType::Int
                 } else {
                     ValueType::Float
                 }
             }
+            AggregateFn::Min(_) | AggregateFn::Max(_) => match input {
+                Some(t @ (ValueType::Int | ValueType::Timestamp)) => t,
+                _ => ValueType::Float,
+            },
             AggregateFn::First(_) | AggregateFn::Last(_) => input.unwrap_or(ValueType::Str),
+            AggregateFn::Sketch(_) => ValueType::Sketch,
             _ => ValueType::Float,
         }
     }
@@ -190,6 +219,7 @@ impl fmt::Display for AggregateFn {
             AggregateFn::First(x) => write!(f, "first({x})"),
             AggregateFn::Last(x) => write!(f, "last({x})"),
             AggregateFn::Quantile { field, q } => write!(f, "quantile({field}, {q})"),
+            AggregateFn::Sketch(x) => write!(f, "sketch({x})"),
         }
     }
 }
@@ -221,7 +251,7 @@ impl AggregateSet {
         let sketch_of = specs
             .iter()
             .map(|s| match (&s.func, s.input) {
-                (AggregateFn::Quantile { .. }, Some(input)) => {
+                (AggregateFn::Quantile { .. } | AggregateFn::Sketch(_), Some(input)) => {
                     Some(sketch_inputs.iter().position(|i| *i == input).unwrap_or_else(|| {
                         sketch_inputs.push(input);
                         sketch_inputs.len() - 1
@@ -238,7 +268,8 @@ impl AggregateSet {
     }
 }
 
-/// Running state of one aggregate in one window for one key.
+/// Running state of one aggregate in one window for one key. NULL inputs are skipped (SQL's rule), so the
+/// averaging slots count their own values.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum Slot {
     Count,
@@ -246,15 +277,18 @@ enum Slot {
     SumInt(i64),
     SumFloat(f64),
     Extreme(Option<Value>),
-    Mean(f64),
-    Rms(f64),
+    Mean(f64, u64),
+    Rms(f64, u64),
     Stddev {
         mean: f64,
         m2: f64,
+        n: u64,
     },
     Ordered(Option<(i64, Value)>),
     /// Reads the shared sketch with this index.
     Quantile(usize),
+    /// Outputs the shared sketch with this index.
+    Sketch(usize),
 }
 
 /// All aggregates of one window for one key, plus the carried fields (taken from the first record applied).
@@ -282,11 +316,16 @@ impl Accumulator {
                 AggregateFn::Sum(_) if s.input_type == Some(ValueType::Int) => Slot::SumInt(0),
                 AggregateFn::Sum(_) => Slot::SumFloat(0.0),
                 AggregateFn::Min(_) | AggregateFn::Max(_) => Slot::Extreme(None),
-                AggregateFn::Mean(_) => Slot::Mean(0.0),
-                AggregateFn::Rms(_) => Slot::Rms(0.0),
-                AggregateFn::Stddev(_) => Slot::Stddev { mean: 0.0, m2: 0.0 },
+                AggregateFn::Mean(_) => Slot::Mean(0.0, 0),
+                AggregateFn::Rms(_) => Slot::Rms(0.0, 0),
+                AggregateFn::Stddev(_) => Slot::Stddev {
+                    mean: 0.0,
+                    m2: 0.0,
+                    n: 0,
+                },
                 AggregateFn::First(_) | AggregateFn::Last(_) => Slot::Ordered(None),
                 AggregateFn::Quantile { .. } => Slot::Quantile(sketch.expect("quantiles have a sketch")),
+                AggregateFn::Sketch(_) => Slot::Sketch(sketch.expect("sketch aggregates have a sketch")),
             })
             .collect();
         let sketches = set.sketch_inputs.iter().map(|_| QuantileSketch::default()).collect();
@@ -303,11 +342,22 @@ impl Accumulator {
         let specs = &set.specs;
         self.count += 1;
         for (sketch, input) in self.sketches.iter_mut().zip(&set.sketch_inputs) {
-            sketch.add(num(&values[*input]));
+            match &values[*input] {
+                Value::Sketch(other) => sketch.merge(other),
+                Value::Null => {}
+                v => {
+                    let x = num(v);
+                    if x.is_finite() {
+                        sketch.add(x)
+                    }
+                }
+            }
         }
-        let n = self.count as f64;
         for (slot, spec) in self.slots.iter_mut().zip(specs) {
             let v = spec.input.map(|i| &values[i]);
+            if v.is_some_and(Value::is_null) {
+                continue;
+            }
             match (slot, &spec.func) {
                 (Slot::Count, _) => {}
                 (Slot::CountIf(c), AggregateFn::CountIf { cmp, threshold, .. }) => {
@@ -333,15 +383,20 @@ impl Accumulator {
                         *e = Some(v.clone());
                     }
                 }
-                (Slot::Mean(s), _) => *s += num(v.unwrap()),
-                (Slot::Rms(s), _) => {
+                (Slot::Mean(s, n), _) => {
+                    *s += num(v.unwrap());
+                    *n += 1;
+                }
+                (Slot::Rms(s, n), _) => {
                     let x = num(v.unwrap());
                     *s += x * x;
+                    *n += 1;
                 }
-                (Slot::Stddev { mean, m2 }, _) => {
+                (Slot::Stddev { mean, m2, n }, _) => {
                     let x = num(v.unwrap());
+                    *n += 1;
                     let d = x - *mean;
-                    *mean += d / n;
+                    *mean += d / *n as f64;
                     *m2 += d * (x - *mean);
                 }
                 (Slot::Ordered(o), AggregateFn::First(_)) => {
@@ -356,7 +411,7 @@ impl Accumulator {
                         *o = Some((ts, v.unwrap().clone()));
                     }
                 }
-                (Slot::Quantile(_), _) => {}
+                (Slot::Quantile(_) | Slot::Sketch(_), _) => {}
                 (Slot::CountIf(_), _) => unreachable!("count_if slot without count_if spec"),
             }
         }
@@ -366,9 +421,73 @@ impl Accumulator {
         self.count
     }
 
+    /// Adds everything `later` accumulated (session windows merging): as if its records had been added after
+    /// this one's. Carried fields stay this accumulator's.
+    pub fn merge(&mut self, set: &AggregateSet, later: Accumulator) {
+        self.count += later.count;
+        for (a, b) in self.sketches.iter_mut().zip(&later.sketches) {
+            a.merge(b);
+        }
+        for ((slot, other), spec) in self.slots.iter_mut().zip(later.slots).zip(&set.specs) {
+            match (slot, other) {
+                (Slot::CountIf(a), Slot::CountIf(b)) => *a += b,
+                (Slot::SumInt(a), Slot::SumInt(b)) => *a = a.saturating_add(b),
+                (Slot::SumFloat(a), Slot::SumFloat(b)) => *a += b,
+                (Slot::Extreme(a), Slot::Extreme(Some(b))) => {
+                    let better = match (&*a, &spec.func) {
+                        (None, _) => true,
+                        (Some(m), AggregateFn::Min(_)) => num(&b) < num(m),
+                        (Some(m), _) => num(&b) > num(m),
+                    };
+                    if better {
+                        *a = Some(b);
+                    }
+                }
+                (Slot::Mean(a, n), Slot::Mean(b, m)) | (Slot::Rms(a, n), Slot::Rms(b, m)) => {
+                    *a += b;
+                    *n += m;
+                }
+                (
+                    Slot::Stddev { mean, m2, n },
+                    Slot::Stddev {
+                        mean: mb,
+                        m2: m2b,
+                        n: nb,
+                    },
+                ) => {
+                    // Chan et al.'s parallel update.
+                    if nb > 0 {
+                        let total = *n + nb;
+                        let d = mb - *mean;
+                        *mean += d * nb as f64 / total as f64;
+                        *m2 += m2b + d * d * (*n as f64) * (nb as f64) / total as f64;
+                        *n = total;
+                    }
+                }
+                (Slot::Ordered(a), Slot::Ordered(Some((t, v)))) => {
+                    let take = match (&*a, &spec.func) {
+                        (None, _) => true,
+                        (Some((mine, _)), AggregateFn::First(_)) => t < *mine,
+                        (Some((mine, _)), _) => t >= *mine,
+                    };
+                    if take {
+                        *a = Some((t, v));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// The aggregate values, in spec order.
     pub fn finish(&self, set: &AggregateSet) -> Vec<Value> {
-        let n = self.count as f64;
+        let mean = |s: f64, n: u64| {
+            if n == 0 {
+                Value::Null
+            } else {
+                Value::Float(s / n as f64)
+            }
+        };
         self.slots
             .iter()
             .zip(&set.specs)
@@ -377,17 +496,24 @@ impl Accumulator {
                 Slot::CountIf(c) => Value::Int(*c as i64),
                 Slot::SumInt(s) => Value::Int(*s),
                 Slot::SumFloat(s) => Value::Float(*s),
-                Slot::Extreme(e) => e.clone().unwrap_or(Value::Float(f64::NAN)),
-                Slot::Mean(s) => Value::Float(s / n),
-                Slot::Rms(s) => Value::Float((s / n).sqrt()),
-                Slot::Stddev { m2, .. } => Value::Float((m2 / n).sqrt()),
-                Slot::Ordered(o) => o.as_ref().map(|(_, v)| v.clone()).unwrap_or(Value::Float(f64::NAN)),
+                Slot::Extreme(e) => e.clone().unwrap_or(Value::Null),
+                Slot::Mean(s, n) => mean(*s, *n),
+                Slot::Rms(s, n) => match mean(*s, *n) {
+                    Value::Float(m) => Value::Float(m.sqrt()),
+                    other => other,
+                },
+                Slot::Stddev { m2, n, .. } => match mean(*m2, *n) {
+                    Value::Float(m) => Value::Float(m.sqrt()),
+                    other => other,
+                },
+                Slot::Ordered(o) => o.as_ref().map(|(_, v)| v.clone()).unwrap_or(Value::Null),
                 Slot::Quantile(s) => {
                     let AggregateFn::Quantile { q, .. } = spec.func else {
                         unreachable!()
                     };
-                    Value::Float(self.sketches[*s].quantile(q).unwrap_or(f64::NAN))
+                    self.sketches[*s].quantile(q).map_or(Value::Null, Value::Float)
                 }
+                Slot::Sketch(s) => Value::Sketch(std::sync::Arc::new(self.sketches[*s].clone())),
             })
             .collect()
     }

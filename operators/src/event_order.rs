@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Where a record stands in the deterministic order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Position {
     /// Logical time: the record's arrival watermark clamped at 0.
     pub lt: u64,
@@ -53,10 +53,20 @@ impl<T> EventOrderBuffer<T> {
     /// Drains every record with logical time below `frontier` (all of them when `None`, i.e. the input has
     /// ended), in position order. The buffer keeps its allocation for the records that stay.
     pub fn drain_before(&mut self, frontier: Option<u64>) -> std::vec::Drain<'_, (Position, T)> {
+        self.drain_before_by(frontier, |_, _| std::cmp::Ordering::Equal)
+    }
+
+    /// [`EventOrderBuffer::drain_before`], ordering records at the same position by `tie`.
+    pub fn drain_before_by(
+        &mut self,
+        frontier: Option<u64>,
+        tie: impl Fn(&T, &T) -> std::cmp::Ordering,
+    ) -> std::vec::Drain<'_, (Position, T)> {
         // Usually already in order (one worker's chunks are); otherwise a few sorted runs, which the
         // stable sort merges cheaply.
-        if !self.pending.is_sorted_by(|a, b| a.0 <= b.0) {
-            self.pending.sort_by_key(|a| a.0);
+        let order = |a: &(Position, T), b: &(Position, T)| a.0.cmp(&b.0).then_with(|| tie(&a.1, &b.1));
+        if !self.pending.is_sorted_by(|a, b| order(a, b).is_le()) {
+            self.pending.sort_by(order);
         }
         let cut = match frontier {
             None => self.pending.len(),

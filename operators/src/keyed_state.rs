@@ -5,9 +5,9 @@
 //! them ([`KeyedState::absorb`]) and keeps only the keys routed to it ([`KeyedState::retain_keys`]). Keys
 //! never occur in two parts, so merging is a disjoint union.
 
+use crate::cooldown::Cooldown;
 use crate::keyed_timers::KeyedTimers;
 use crate::latest_value::LatestValues;
-use crate::threshold::ThresholdAlerter;
 use crate::value::Key;
 use crate::window_aggregator::WindowAggregator;
 
@@ -28,7 +28,7 @@ impl KeyedState for WindowAggregator {
     }
 }
 
-impl KeyedState for ThresholdAlerter {
+impl KeyedState for Cooldown {
     fn retain_keys(&mut self, keep: &dyn Fn(&Key) -> bool) {
         self.retain_keys(keep)
     }

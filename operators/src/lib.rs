@@ -7,13 +7,13 @@
 
 pub mod aggregate;
 pub mod alert;
+pub mod cooldown;
 pub mod delivery;
 pub mod event_order;
 pub mod keyed_state;
 pub mod keyed_timers;
 pub mod latest_value;
 pub mod sketch;
-pub mod threshold;
 pub mod value;
 pub mod watermark;
 pub mod window;
@@ -21,12 +21,12 @@ pub mod window_aggregator;
 
 pub use aggregate::{AggregateFn, AggregateSet, AggregateSpec, Comparison};
 pub use alert::{alert_id, Alert};
+pub use cooldown::Cooldown;
 pub use event_order::{EventOrderBuffer, Position};
 pub use keyed_state::{redistribute, KeyedState};
 pub use keyed_timers::{Cause, KeyedLogic, KeyedTimers, TimerRequests};
 pub use latest_value::{Expiry, LatestValues};
 pub use sketch::QuantileSketch;
-pub use threshold::ThresholdAlerter;
 pub use value::{Key, Value, Values};
 pub use watermark::{logical_time, ArrivalWatermark, WatermarkTracker};
 pub use window::WindowSpec;

@@ -123,6 +123,68 @@ impl QuantileSketch {
         self.count
     }
 
+    /// The sketch's portable encoding (a Parquet `BINARY` cell, a hex string in JSON), little-endian:
+    /// `b"WDDS"`, version `1u8`, `gamma_ln: f64`, `zeros: u64`, `count: u64`, `min: f64`, `max: f64`, then the
+    /// positive and the negative bucket stores, each `offset: i32`, `len: u32`, `len × count: u64` (bucket
+    /// `offset + k` counts the magnitudes in `(γ^(i-1), γ^i]`, `γ = exp(gamma_ln)`).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(53 + 8 * (self.positive.counts.len() + self.negative.counts.len()));
+        out.extend_from_slice(b"WDDS");
+        out.push(1);
+        out.extend_from_slice(&self.gamma_ln.to_le_bytes());
+        out.extend_from_slice(&self.zeros.to_le_bytes());
+        out.extend_from_slice(&self.count.to_le_bytes());
+        out.extend_from_slice(&self.min.to_le_bytes());
+        out.extend_from_slice(&self.max.to_le_bytes());
+        for store in [&self.positive, &self.negative] {
+            out.extend_from_slice(&store.offset.to_le_bytes());
+            out.extend_from_slice(&(store.counts.len() as u32).to_le_bytes());
+            for c in &store.counts {
+                out.extend_from_slice(&c.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// Decodes [`QuantileSketch::to_bytes`]; `None` for anything else.
+    pub fn from_bytes(bytes: &[u8]) -> Option<QuantileSketch> {
+        let mut r = bytes.strip_prefix(b"WDDS")?.strip_prefix(&[1])?;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let (head, tail) = (r.get(..n)?, r.get(n..)?);
+            r = tail;
+            Some(head)
+        };
+        let f64_of = |b: &[u8]| f64::from_le_bytes(b.try_into().expect("8 bytes"));
+        let u64_of = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        let gamma_ln = f64_of(take(8)?);
+        let zeros = u64_of(take(8)?);
+        let count = u64_of(take(8)?);
+        let min = f64_of(take(8)?);
+        let max = f64_of(take(8)?);
+        let mut stores = [BucketStore::default(), BucketStore::default()];
+        for store in &mut stores {
+            store.offset = i32::from_le_bytes(take(4)?.try_into().ok()?);
+            let len = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+            if len > bytes.len() / 8 {
+                return None;
+            }
+            store.counts = (0..len).map(|_| take(8).map(u64_of)).collect::<Option<_>>()?;
+        }
+        if !r.is_empty() || !(gamma_ln.is_finite() && gamma_ln > 0.0) {
+            return None;
+        }
+        let [positive, negative] = stores;
+        Some(QuantileSketch {
+            gamma_ln,
+            positive,
+            negative,
+            zeros,
+            count,
+            min,
+            max,
+        })
+    }
+
     /// The value at nearest rank `⌈q·n⌉` (1-based), within the sketch's relative accuracy; `None` when empty.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         if self.count == 0 {
@@ -212,6 +274,8 @@ mod tests {
         }
         a.merge(&b);
         assert_eq!(a, all);
+        assert_eq!(QuantileSketch::from_bytes(&a.to_bytes()), Some(a.clone()));
+        assert_eq!(QuantileSketch::from_bytes(&a.to_bytes()[1..]), None);
         assert_eq!(QuantileSketch::default().quantile(0.5), None);
     }
 

@@ -1,31 +1,43 @@
 //! Field values and grouping keys as they flow between operators.
 //!
 //! Strings are `CompactString`s so the short identifiers typical of sensor and courier streams (`vib-0042`,
-//! `o-0001234`) live inline without a heap allocation per record.
+//! `o-0001234`) live inline without a heap allocation per record. Timestamps are `Int` milliseconds (their
+//! type lives in the stream's schema); a quantile sketch column is shared, not copied, between records.
 
+use crate::sketch::QuantileSketch;
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// One typed field value of a record.
-#[derive(Clone, Debug, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Value {
     Str(CompactString),
     Int(i64),
     Float(f64),
+    /// SQL NULL: a missing optional field, or an expression over one.
+    Null,
+    Bool(bool),
+    /// A mergeable quantile sketch (a `sketch(FIELD)` aggregate's column).
+    Sketch(Arc<QuantileSketch>),
 }
 
 impl Value {
-    /// The value as a float, for numeric aggregates; strings have none.
+    /// The value as a float, for numeric aggregates; other types have none.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Int(i) => Some(*i as f64),
             Value::Float(f) => Some(*f),
-            Value::Str(_) => None,
+            _ => None,
         }
     }
 
-    /// Writes the value as a JSON value.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// Writes the value as a JSON value (a sketch as its documented bytes, hex-encoded).
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Value::Str(s) => serde_json::Value::String(s.to_string()),
@@ -33,8 +45,33 @@ impl Value {
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Sketch(s) => serde_json::Value::String(hex(&s.to_bytes())),
         }
     }
+
+    /// A total order over values of one type (floats by `total_cmp`, NULL first); values of different types
+    /// order by type. Used for deterministic tie-breaks, never for SQL comparison.
+    pub fn total_cmp(&self, other: &Value) -> std::cmp::Ordering {
+        match (self, other) {
+            (Value::Str(x), Value::Str(y)) => x.cmp(y),
+            (Value::Int(x), Value::Int(y)) => x.cmp(y),
+            (Value::Float(x), Value::Float(y)) => x.total_cmp(y),
+            (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+            (Value::Sketch(x), Value::Sketch(y)) => x.to_bytes().cmp(&y.to_bytes()),
+            _ => value_rank(self).cmp(&value_rank(other)),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 impl fmt::Display for Value {
@@ -43,6 +80,9 @@ impl fmt::Display for Value {
             Value::Str(s) => f.write_str(s),
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => write!(f, "{x}"),
+            Value::Null => f.write_str("null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Sketch(s) => write!(f, "sketch({} values)", s.count()),
         }
     }
 }
@@ -104,6 +144,12 @@ impl Key {
                     h.write(&[3]);
                     h.write(&f.to_bits().to_le_bytes());
                 }
+                Value::Null => h.write(&[4]),
+                Value::Bool(b) => h.write(&[5, *b as u8]),
+                Value::Sketch(s) => {
+                    h.write(&[6]);
+                    h.write(&s.to_bytes());
+                }
             }
             h.write(&[0xff]);
         }
@@ -118,21 +164,19 @@ impl Key {
 
 fn value_rank(v: &Value) -> u8 {
     match v {
-        Value::Str(_) => 0,
-        Value::Int(_) => 1,
-        Value::Float(_) => 2,
+        Value::Null => 0,
+        Value::Str(_) => 1,
+        Value::Int(_) => 2,
+        Value::Float(_) => 3,
+        Value::Bool(_) => 4,
+        Value::Sketch(_) => 5,
     }
 }
 
 impl Ord for Key {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         for (a, b) in self.0.iter().zip(other.0.iter()) {
-            let ord = match (a, b) {
-                (Value::Str(x), Value::Str(y)) => x.cmp(y),
-                (Value::Int(x), Value::Int(y)) => x.cmp(y),
-                (Value::Float(x), Value::Float(y)) => x.total_cmp(y),
-                _ => value_rank(a).cmp(&value_rank(b)),
-            };
+            let ord = a.total_cmp(b);
             if ord != std::cmp::Ordering::Equal {
                 return ord;
             }
@@ -149,10 +193,8 @@ impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
         self.0.len() == other.0.len()
             && self.0.iter().zip(other.0.iter()).all(|(a, b)| match (a, b) {
-                (Value::Str(x), Value::Str(y)) => x == y,
-                (Value::Int(x), Value::Int(y)) => x == y,
                 (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits() || x == y,
-                _ => false,
+                _ => a.total_cmp(b).is_eq(),
             })
     }
 }
@@ -203,10 +245,38 @@ impl std::hash::Hasher for KeyHasher {
 /// Builds [`KeyHasher`]s.
 pub type BuildKeyHasher = std::hash::BuildHasherDefault<KeyHasher>;
 
-/// The type of a field as operators see it (schema enums arrive as strings).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The type of a field as operators see it (schema enums arrive as strings, timestamps as `Int` values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ValueType {
     Str,
     Int,
     Float,
+    Bool,
+    /// Milliseconds since the epoch, UTC.
+    Timestamp,
+    Sketch,
+}
+
+impl ValueType {
+    pub fn is_numeric(self) -> bool {
+        matches!(self, ValueType::Int | ValueType::Float)
+    }
+
+    /// The name job definitions and messages use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::Str => "string",
+            ValueType::Int => "int",
+            ValueType::Float => "float",
+            ValueType::Bool => "bool",
+            ValueType::Timestamp => "timestamp",
+            ValueType::Sketch => "sketch",
+        }
+    }
+}
+
+impl fmt::Display for ValueType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }

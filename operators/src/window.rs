@@ -10,31 +10,41 @@ pub enum WindowSpec {
     Tumbling { size_ms: i64 },
     /// Fixed-size windows starting every `slide_ms`; a record belongs to `size / slide` of them.
     Hopping { size_ms: i64, slide_ms: i64 },
+    /// Per key, records less than `gap_ms` apart form one session `[first ts, last ts + gap)`.
+    Session { gap_ms: i64 },
 }
 
 impl WindowSpec {
+    /// The window's size (a session's gap: the smallest session a single record opens).
     pub fn size_ms(&self) -> i64 {
         match *self {
             WindowSpec::Tumbling { size_ms } | WindowSpec::Hopping { size_ms, .. } => size_ms,
+            WindowSpec::Session { gap_ms } => gap_ms,
         }
     }
 
     fn slide_ms(&self) -> i64 {
         match *self {
-            WindowSpec::Tumbling { size_ms } => size_ms,
+            WindowSpec::Tumbling { size_ms } | WindowSpec::Session { gap_ms: size_ms } => size_ms,
             WindowSpec::Hopping { slide_ms, .. } => slide_ms,
         }
     }
 
-    /// The start times of the windows containing `ts`, in increasing order.
+    /// The start times of the windows containing `ts`, in increasing order (a session: the one it opens,
+    /// `ts` itself).
     pub fn starts(&self, ts: i64) -> impl Iterator<Item = i64> {
         let (size, slide) = (self.size_ms(), self.slide_ms());
-        let last = ts - ts.rem_euclid(slide);
-        // Smallest aligned start s with s + size > ts.
-        let mut first = last;
-        while first - slide + size > ts {
-            first -= slide;
-        }
+        let (first, last) = if let WindowSpec::Session { .. } = self {
+            (ts, ts)
+        } else {
+            let last = ts - ts.rem_euclid(slide);
+            // Smallest aligned start s with s + size > ts.
+            let mut first = last;
+            while first - slide + size > ts {
+                first -= slide;
+            }
+            (first, last)
+        };
         (0..).map(move |i| first + i * slide).take_while(move |s| *s <= last)
     }
 

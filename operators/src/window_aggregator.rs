@@ -8,7 +8,7 @@ use crate::aggregate::{Accumulator, AggregateSet, AggregateSpec};
 use crate::value::{BuildKeyHasher, Key, Value};
 use crate::window::{is_late, WindowSpec};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One emitted window for one key.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -20,13 +20,24 @@ pub struct WindowRow {
     pub values: Vec<Value>,
 }
 
-/// Open windows, by start time, then key.
+/// One open session of a key: `[start, end)`, `end` = its newest record's ts + gap.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Session {
+    start: i64,
+    end: i64,
+    acc: Accumulator,
+}
+
+/// Open windows, by start time, then key; with session windows, open sessions per key and by end.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WindowAggregator {
     spec: WindowSpec,
     allowed_lateness_ms: i64,
     aggregates: AggregateSet,
     open: BTreeMap<i64, HashMap<Key, Accumulator, BuildKeyHasher>>,
+    sessions: HashMap<Key, Vec<Session>, BuildKeyHasher>,
+    /// `(end, key, start)` of every open session, for firing in order.
+    session_ends: BTreeSet<(i64, Key, i64)>,
 }
 
 impl WindowAggregator {
@@ -36,12 +47,68 @@ impl WindowAggregator {
             allowed_lateness_ms,
             aggregates: AggregateSet::new(aggregates),
             open: BTreeMap::new(),
+            sessions: HashMap::default(),
+            session_ends: BTreeSet::new(),
         }
+    }
+
+    /// Whether the windows are sessions (which must fire interleaved with records: see
+    /// [`WindowAggregator::fire`]).
+    pub fn is_session(&self) -> bool {
+        matches!(self.spec, WindowSpec::Session { .. })
+    }
+
+    /// Session windows: adds a record to the key's session it falls in (within `gap` of it), merging the
+    /// sessions it joins, or opens one. A record late for its own session `[ts, ts + gap)` is not added.
+    fn add_to_session(&mut self, key: &Key, ts: i64, awm: Option<i64>, values: &[Value], carry: &[Value]) {
+        let gap = self.spec.size_ms();
+        let end = ts.saturating_add(gap);
+        if is_late(end, self.allowed_lateness_ms, awm) {
+            return;
+        }
+        let list = self.sessions.entry(key.clone()).or_default();
+        // The sessions `[ts, ts + gap)` overlaps, earliest start first.
+        let mut joined: Vec<Session> = Vec::new();
+        let mut i = 0;
+        while i < list.len() {
+            if list[i].start < end && ts < list[i].end {
+                joined.push(list.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        joined.sort_by_key(|s| s.start);
+        let mut session = match joined.len() {
+            0 => Session {
+                start: ts,
+                end,
+                acc: Accumulator::new(&self.aggregates, carry.to_vec()),
+            },
+            _ => {
+                let mut it = joined.into_iter();
+                let mut first = it.next().expect("one session");
+                self.session_ends.remove(&(first.end, key.clone(), first.start));
+                for later in it {
+                    self.session_ends.remove(&(later.end, key.clone(), later.start));
+                    first.end = first.end.max(later.end);
+                    first.acc.merge(&self.aggregates, later.acc);
+                }
+                first
+            }
+        };
+        session.start = session.start.min(ts);
+        session.end = session.end.max(end);
+        session.acc.add(&self.aggregates, ts, values);
+        self.session_ends.insert((session.end, key.clone(), session.start));
+        list.push(session);
     }
 
     /// Adds a record to every window of `ts` it is not late for, given its arrival watermark.
     /// `carry` is cloned only when the record opens a window for its key.
     pub fn add(&mut self, key: &Key, ts: i64, awm: Option<i64>, values: &[Value], carry: &[Value]) {
+        if self.is_session() {
+            return self.add_to_session(key, ts, awm, values, carry);
+        }
         let size = self.spec.size_ms();
         for start in self.spec.starts(ts) {
             if is_late(start + size, self.allowed_lateness_ms, awm) {
@@ -60,6 +127,12 @@ impl WindowAggregator {
 
     /// The time at which the earliest open window fires (`end + allowed_lateness`), if any is open.
     pub fn next_firing(&self) -> Option<i64> {
+        if self.is_session() {
+            return self
+                .session_ends
+                .first()
+                .map(|(end, _, _)| end + self.allowed_lateness_ms);
+        }
         self.open
             .keys()
             .next()
@@ -67,9 +140,37 @@ impl WindowAggregator {
     }
 
     /// Emits and forgets every window with `end + allowed_lateness ≤ watermark` (all of them for `None`,
-    /// the end of input), in order of start time, rows sorted by key.
+    /// the end of input), in order of start time, rows sorted by key; sessions in order of end, then key.
+    ///
+    /// A later record can join a session that is due (its own window is not late), so sessions must fire
+    /// like timers: the caller fires `fire(Some(lt))` before applying a record at logical time `lt`.
     pub fn fire(&mut self, watermark: Option<i64>) -> Vec<WindowRow> {
         let mut rows = Vec::new();
+        if self.is_session() {
+            while let Some((end, _, _)) = self.session_ends.first() {
+                if watermark.is_some_and(|w| end + self.allowed_lateness_ms > w) {
+                    break;
+                }
+                let (end, key, start) = self.session_ends.pop_first().expect("a session is open");
+                let list = self.sessions.get_mut(&key).expect("the key has sessions");
+                let i = list
+                    .iter()
+                    .position(|s| s.start == start && s.end == end)
+                    .expect("the session");
+                let session = list.swap_remove(i);
+                if list.is_empty() {
+                    self.sessions.remove(&key);
+                }
+                rows.push(WindowRow {
+                    start,
+                    end,
+                    values: session.acc.finish(&self.aggregates),
+                    carry: session.acc.carry,
+                    key,
+                });
+            }
+            return rows;
+        }
         while let Some(fire_at) = self.next_firing() {
             if watermark.is_some_and(|w| fire_at > w) {
                 break;
@@ -97,6 +198,8 @@ impl WindowAggregator {
             by_key.retain(|k, _| keep(k));
         }
         self.open.retain(|_, by_key| !by_key.is_empty());
+        self.sessions.retain(|k, _| keep(k));
+        self.session_ends.retain(|(_, k, _)| keep(k));
     }
 
     /// Adds another state's windows and keys (disjoint from this one's).
@@ -104,11 +207,13 @@ impl WindowAggregator {
         for (start, by_key) in other.open {
             self.open.entry(start).or_default().extend(by_key);
         }
+        self.sessions.extend(other.sessions);
+        self.session_ends.extend(other.session_ends);
     }
 
     /// Number of open (window, key) accumulators.
     pub fn open_count(&self) -> usize {
-        self.open.values().map(|m| m.len()).sum()
+        self.open.values().map(|m| m.len()).sum::<usize>() + self.session_ends.len()
     }
 }
 
@@ -155,6 +260,43 @@ mod tests {
         let rest = w.fire(None);
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].start, 100);
+        assert_eq!(w.open_count(), 0);
+    }
+
+    #[test]
+    fn sessions_merge_within_the_gap_and_fire_after_their_last_record() {
+        let aggs = vec![
+            AggregateSpec {
+                name: "n".into(),
+                func: AggregateFn::Count,
+                input: None,
+                input_type: None,
+            },
+            AggregateSpec {
+                name: "sum".into(),
+                func: AggregateFn::Sum("x".into()),
+                input: Some(0),
+                input_type: Some(ValueType::Int),
+            },
+        ];
+        let mut w = WindowAggregator::new(WindowSpec::Session { gap_ms: 10 }, 0, aggs);
+        let k = key("k");
+        w.add(&k, 0, None, &[Value::Int(1)], &[]);
+        w.add(&k, 25, None, &[Value::Int(10)], &[]); // its own session: 0 + 10 ≤ 25
+        w.add(&k, 9, None, &[Value::Int(2)], &[]); // joins [0, 10) → [0, 19)
+        w.add(&k, 17, None, &[Value::Int(4)], &[]); // bridges [0, 19) and [25, 35) → [0, 35)
+        assert_eq!(w.open_count(), 1);
+        w.add(&key("other"), 100, Some(50), &[Value::Int(1)], &[]);
+        // late: its own session [5, 15) closed before its arrival watermark 15
+        w.add(&key("late"), 5, Some(15), &[Value::Int(1)], &[]);
+        assert_eq!(w.next_firing(), Some(35));
+        assert!(w.fire(Some(34)).is_empty());
+        let rows = w.fire(Some(35));
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].start, rows[0].end), (0, 35));
+        assert_eq!(rows[0].values, vec![Value::Int(4), Value::Int(17)]);
+        let rest = w.fire(None);
+        assert_eq!((rest.len(), rest[0].start, rest[0].end), (1, 100, 110));
         assert_eq!(w.open_count(), 0);
     }
 

@@ -1,11 +1,12 @@
 //! The state-relevant shape of a job, stored in every checkpoint and compared on restore.
 //!
-//! Everything that decides what operator state means or where a partition stands is part of the shape:
-//! source names, schemas, event-time rules and partitioning; operator names, kinds, keys, windows,
-//! aggregates and rules; sink names and kinds. Paths, brokers, intervals, worker counts and the HTTP
-//! listener are not: changing them is a compatible change.
+//! Everything that decides what operator state means or where a partition stands is part of the shape,
+//! described per node by name in words (field names, not indices or Rust types): source names, schemas,
+//! event-time rules and partitioning; operator inputs, kinds, keys, windows, aggregates, predicates and
+//! rules; sink kinds and inputs. Paths, brokers, intervals, worker counts and the HTTP listener are not:
+//! changing them is a compatible change.
 
-use crate::plan::{Plan, SinkKind, SourceKind};
+use crate::plan::{Plan, SourceKind};
 use std::collections::BTreeMap;
 
 /// The job's shape: one description per component, keyed by its path in the job definition.
@@ -20,26 +21,20 @@ pub fn job_shape(plan: &Plan) -> BTreeMap<String, String> {
         m.insert(
             format!("sources.{}", s.name),
             format!(
-                "{kind}; schema {:?}; max_out_of_orderness {} ms",
+                "{kind}; schema {}; max_out_of_orderness {} ms",
                 s.schema, s.max_out_of_orderness_ms
             ),
         );
     }
-    for o in &plan.operators {
-        m.insert(
-            format!("operators.{}", o.name),
-            format!("reads `{}`; {:?}", plan.sources[o.source].name, o.kind),
-        );
+    for (i, o) in plan.operators.iter().enumerate() {
+        m.insert(format!("operators.{}", o.name), plan.describe_operator(i));
     }
     for k in &plan.sinks {
-        let kind = match &k.kind {
-            SinkKind::Parquet { .. } => "parquet",
-            SinkKind::Jsonl { .. } => "jsonl",
-            SinkKind::Stdout => "stdout",
-            SinkKind::Webhook(_) => "webhook",
-            SinkKind::Kafka(_) => "kafka",
-        };
-        m.insert(format!("sinks.{}", k.name), format!("{kind}; inputs {:?}", k.inputs));
+        let inputs: Vec<String> = k.inputs.iter().map(|r| plan.stream_name(*r)).collect();
+        m.insert(
+            format!("sinks.{}", k.name),
+            format!("{}; inputs {}", k.kind.name(), inputs.join(", ")),
+        );
     }
     m
 }

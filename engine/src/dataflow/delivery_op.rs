@@ -1,57 +1,53 @@
 //! The delivery-alerts operator: location records keyed by order, run through the [`DeliveryRules`] on the
-//! generic keyed-timer operator, alerts rendered as DESIGN §4 JSON.
+//! generic keyed-timer operator, alerts as records of the alert schema with the delivery fields.
 
+use crate::dataflow::alert_op::alert_record;
 use crate::dataflow::keyed_op::{keyed_timers, KeyedRecord};
-use crate::dataflow::source_op::ChunkStream;
-use crate::dataflow::{per_record, Line, RunContext, Time};
+use crate::dataflow::{per_record, RunContext};
 use crate::plan::DeliveryPlan;
-use timely::dataflow::Stream;
-use weir_operators::delivery::{DeliveryAlert, DeliveryState, LocationPing};
-use weir_operators::{alert_id, Key, Value};
+use crate::record::RecordStream;
+use crate::schema::{Field, FieldType, Schema};
+use weir_operators::delivery::{DeliveryState, LocationPing};
+use weir_operators::{Key, Value};
 
-fn render(job: &str, key: &Key, a: &DeliveryAlert) -> String {
-    let key_text = key.display();
-    let mut m = serde_json::Map::new();
-    m.insert("alert_id".into(), alert_id(job, a.kind, &key_text, a.event_time).into());
-    m.insert("kind".into(), a.kind.into());
-    m.insert("severity".into(), a.severity().into());
-    m.insert("key".into(), key_text.clone().into());
-    m.insert("event_time".into(), a.event_time.into());
-    m.insert("job".into(), job.into());
-    m.insert("order_id".into(), key_text.into());
-    m.insert("deliverer_id".into(), a.deliverer_id.as_str().into());
-    m.insert("lat".into(), Value::Float(a.lat).to_json());
-    m.insert("lon".into(), Value::Float(a.lon).to_json());
-    m.insert("picked_up_at".into(), a.picked_up_at.into());
-    m.insert("deadline".into(), a.deadline.into());
-    serde_json::Value::Object(m).to_string()
+/// The schema of delivery alerts.
+pub fn delivery_alert_schema() -> Schema {
+    Schema::alerts([
+        Field::new("order_id", FieldType::String),
+        Field::new("deliverer_id", FieldType::String),
+        Field::new("lat", FieldType::Float),
+        Field::new("lon", FieldType::Float),
+        Field::nullable("picked_up_at", FieldType::Timestamp),
+        Field::nullable("deadline", FieldType::Timestamp),
+    ])
 }
 
 pub fn delivery_alerts<'s>(
-    chunks: ChunkStream<'s>,
+    input: RecordStream<'s>,
     name: String,
     plan: DeliveryPlan,
     job: String,
     ctx: RunContext,
-) -> Stream<'s, Time, Vec<Line>> {
+) -> RecordStream<'s> {
     let feed = plan.clone();
-    let records = per_record(chunks, "DeliveryFeed", move |chunk, i| {
-        let text = |f: usize| match chunk.value(i, f) {
+    let records = per_record(input, "DeliveryFeed", move |_, r| {
+        let text = |f: usize| match &r.values[f] {
             Value::Str(s) => s.clone(),
             other => other.to_string().into(),
         };
         let state = DeliveryState::parse(&text(feed.state))?;
-        let key = Key::from(vec![chunk.value(i, feed.key).clone()]);
+        let key = Key::from(vec![r.values[feed.key].clone()]);
         Some(KeyedRecord {
-            pos: chunk.position(i),
+            pos: r.pos,
+            seq: r.seq,
             route: key.route_hash(),
             key,
             record: LocationPing {
-                ts: chunk.chunk.ts[i],
+                ts: r.ts,
                 state,
                 deliverer_id: text(feed.deliverer),
-                lat: chunk.value(i, feed.lat).as_f64().unwrap_or(f64::NAN),
-                lon: chunk.value(i, feed.lon).as_f64().unwrap_or(f64::NAN),
+                lat: r.values[feed.lat].as_f64().unwrap_or(f64::NAN),
+                lon: r.values[feed.lon].as_f64().unwrap_or(f64::NAN),
             },
         })
     });
@@ -62,9 +58,26 @@ pub fn delivery_alerts<'s>(
         plan.rules,
         {
             let ctx = ctx.clone();
-            move |key, alert| {
-                ctx.metrics.alert(alert.kind);
-                render(&job, key, alert)
+            move |pos, seq, key, a| {
+                ctx.metrics.alert(a.kind);
+                let key_text = key.display();
+                alert_record(
+                    pos,
+                    seq,
+                    &job,
+                    a.kind,
+                    a.severity(),
+                    &key_text,
+                    a.event_time,
+                    [
+                        Value::Str(key_text.as_str().into()),
+                        Value::Str(a.deliverer_id.as_str().into()),
+                        Value::Float(a.lat),
+                        Value::Float(a.lon),
+                        a.picked_up_at.map_or(Value::Null, Value::Int),
+                        a.deadline.map_or(Value::Null, Value::Int),
+                    ],
+                )
             }
         },
         ctx,

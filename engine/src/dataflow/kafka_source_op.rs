@@ -23,10 +23,10 @@
 
 use crate::checkpoint::{ResumeLog, ResumePoint};
 use crate::chunk::{DecodedChunk, StampedChunk};
-use crate::dataflow::source_op::ChunkStream;
 use crate::dataflow::{RunContext, Time};
 use crate::decode::Decoder;
 use crate::metrics::Metrics;
+use crate::record::RecordStream;
 use crate::source::kafka::{KafkaPartitionReader, MessageBatch};
 use crate::source::pace::Pacer;
 use parking_lot::Mutex;
@@ -79,7 +79,7 @@ impl PartitionState {
     }
 }
 
-pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: RunContext) -> ChunkStream<'s> {
+pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: RunContext) -> RecordStream<'s> {
     let KafkaSourceSetup {
         name,
         source_index,
@@ -189,7 +189,9 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
                 ctx.metrics.chunk_decoded(&name, &stamped.chunk);
                 let t = stamped.first_logical_time().max(*c.time());
                 *in_flight.entry(t).or_default() += stamped.chunk.lines;
-                output.session(&c.delayed(&t)).give(Arc::new(stamped));
+                output
+                    .session(&c.delayed(&t))
+                    .give(Arc::new(crate::record::Batch::of_chunk(stamped)));
             }
             let bytes = r.bytes_read();
             Metrics::add(&ctx.metrics.bytes_read, bytes - reported_bytes);

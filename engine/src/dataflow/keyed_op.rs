@@ -1,14 +1,16 @@
 //! Keyed, timer-driven operators in the dataflow: records routed by key to a [`KeyedTimers`] driven by a
-//! [`KeyedLogic`], applied in deterministic order as the job watermark advances, outputs rendered as lines.
+//! [`KeyedLogic`], applied in deterministic order as the job watermark advances, outputs made into records.
 //!
 //! Outputs are ordered by the step that produced them: a timer's fire time (before any record at or after it),
 //! or the record's position; within one step and key, in the order produced.
 
 use crate::dataflow::{
-    due_before, frontier_time, gather, hold_at_frontier, ordered_frontier, participant, restore_state, snapshot, Line,
-    OutputHandle, Positioned, RunContext, Time,
+    drain_ordered, due_before, frontier_time, gather, hold_at_frontier, ordered_frontier, participant, restore_state,
+    snapshot, OutputHandle, Positioned, RunContext, Time,
 };
+use crate::record::{Batch, Record, RecordStream, SharedBatch};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
@@ -20,6 +22,7 @@ use weir_operators::{Cause, EventOrderBuffer, Key, KeyedLogic, KeyedTimers, Posi
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KeyedRecord<R> {
     pub pos: Position,
+    pub seq: u32,
     pub route: u64,
     pub key: Key,
     pub record: R,
@@ -29,23 +32,26 @@ impl<R> Positioned for KeyedRecord<R> {
     fn position(&self) -> Position {
         self.pos
     }
+    fn tie(&self, other: &Self) -> std::cmp::Ordering {
+        self.seq.cmp(&other.seq).then_with(|| self.key.cmp(&other.key))
+    }
 }
 
-/// Runs `logic` per key; `render` turns an output into a JSON line. `name` labels the operator in the
-/// dataflow, `state_name` its state in checkpoints.
+/// Runs `logic` per key; `make` turns an output (at its position and rank) into a record. `name` labels the
+/// operator in the dataflow, `state_name` its state in checkpoints.
 pub fn keyed_timers<'s, L, F>(
     records: Stream<'s, Time, Vec<KeyedRecord<L::Record>>>,
     name: &str,
     state_name: String,
     logic: L,
-    render: F,
+    make: F,
     ctx: RunContext,
-) -> Stream<'s, Time, Vec<Line>>
+) -> RecordStream<'s>
 where
     L: KeyedLogic + 'static,
     L::Record: ExchangeData,
     L::State: Send + 'static,
-    F: Fn(&Key, &L::Output) -> String + 'static,
+    F: Fn(Position, u32, &Key, &L::Output) -> Record + 'static,
 {
     let scope = records.scope();
     records.unary_frontier(
@@ -63,7 +69,7 @@ where
                     if let Some(c) = cap.as_ref() {
                         step(
                             &logic,
-                            &render,
+                            &make,
                             &mut timers,
                             &mut buffer,
                             &mut produced,
@@ -76,31 +82,31 @@ where
                 }
                 let f = ordered_frontier(frontier, &ctx);
                 let Some(c) = cap.as_ref() else { return };
-                step(&logic, &render, &mut timers, &mut buffer, &mut produced, f, c, output);
+                step(&logic, &make, &mut timers, &mut buffer, &mut produced, f, c, output);
                 hold_at_frontier(&mut cap, frontier, f);
             }
         },
     )
 }
 
-/// Applies the records below `f` and fires the timers due before it, emitting the outputs as lines.
+/// Applies the records below `f` and fires the timers due before it, emitting the outputs as records.
 #[allow(clippy::too_many_arguments)]
 fn step<L, F>(
     logic: &L,
-    render: &F,
+    make: &F,
     timers: &mut KeyedTimers<L::State>,
     buffer: &mut EventOrderBuffer<KeyedRecord<L::Record>>,
     produced: &mut Vec<(Cause, Key, L::Output)>,
     f: Option<Time>,
     c: &Capability<Time>,
-    output: &mut OutputHandle<'_, Line>,
+    output: &mut OutputHandle<'_, SharedBatch>,
 ) where
     L: KeyedLogic,
-    F: Fn(&Key, &L::Output) -> String,
+    F: Fn(Position, u32, &Key, &L::Output) -> Record,
 {
-    let mut lines: Vec<Line> = Vec::new();
+    let mut lines: Vec<Record> = Vec::new();
     // Outputs in production order; `seq` ranks those of one step (record or timer time) and key.
-    let emit = |pos: Option<Position>, produced: &mut Vec<(Cause, Key, L::Output)>, lines: &mut Vec<Line>| {
+    let emit = |pos: Option<Position>, produced: &mut Vec<(Cause, Key, L::Output)>, lines: &mut Vec<Record>| {
         let mut last: Option<(Position, Key)> = None;
         let mut seq = 0u32;
         for (cause, key, out) in produced.drain(..) {
@@ -118,21 +124,17 @@ fn step<L, F>(
                 Some((p, k)) if *p == at && *k == key => seq + 1,
                 _ => 0,
             };
-            lines.push(Line {
-                pos: at,
-                seq,
-                text: render(&key, &out),
-            });
+            lines.push(make(at, seq, &key, &out));
             last = Some((at, key));
         }
     };
-    for (pos, r) in buffer.drain_before(f) {
+    for (pos, r) in drain_ordered(buffer, f) {
         timers.record(logic, &r.key, pos.lt as i64, &r.record, produced);
         emit(Some(pos), produced, &mut lines);
     }
     timers.advance(logic, due_before(f), produced);
     emit(None, produced, &mut lines);
     if !lines.is_empty() {
-        output.session(c).give_iterator(lines.into_iter());
+        output.session(c).give(Arc::new(Batch::new(lines, None)));
     }
 }

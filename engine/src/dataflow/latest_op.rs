@@ -7,18 +7,18 @@
 //! report — the same in every run, however the frontier happened to advance.
 
 use crate::dataflow::keyed_op::KeyedRecord;
-use crate::dataflow::source_op::ChunkStream;
 use crate::dataflow::{
-    due_before, frontier_time, gather, hold_at_frontier, ordered_frontier, participant, per_record, restore_state,
-    snapshot, Line, RunContext, Time,
+    drain_ordered, due_before, frontier_time, gather, hold_at_frontier, ordered_frontier, participant, per_record,
+    restore_state, snapshot, RunContext, Time,
 };
 use crate::plan::LatestPlan;
+use crate::record::{Batch, Record, RecordStream, Row};
+use crate::schema::{Field, FieldType, Schema};
 use crate::views::{View, ViewStore};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::Stream;
 use weir_operators::{EventOrderBuffer, Key, LatestValues, Position, Value};
 
 /// One record's candidate value.
@@ -29,66 +29,80 @@ pub struct Candidate {
     pub values: Vec<Value>,
 }
 
-fn upsert_line(view: &str, key: &str, fields: &[String], values: &[Value], pos: Position) -> Line {
-    let mut m = serde_json::Map::new();
-    m.insert("view".into(), view.into());
-    m.insert("key".into(), key.into());
-    m.insert("op".into(), "upsert".into());
-    for (n, v) in fields.iter().zip(values) {
-        m.insert(n.clone(), v.to_json());
-    }
-    Line {
-        pos,
-        seq: 0,
-        text: serde_json::Value::Object(m).to_string(),
+/// The changelog's schema: `view`, `key`, `op` (`upsert` or `delete`), then the input's fields (NULL in a
+/// delete).
+pub fn changelog_schema(input: &Schema) -> Schema {
+    let mut fields = vec![
+        Field::new("view", FieldType::String),
+        Field::new("key", FieldType::String),
+        Field::new("op", FieldType::Enum(vec!["upsert".into(), "delete".into()])),
+    ];
+    fields.extend(input.fields.iter().map(|f| Field {
+        nullable: true,
+        ..f.clone()
+    }));
+    Schema {
+        fields,
+        event_time: input.event_time + 3,
     }
 }
 
-fn delete_line(view: &str, key: &str, at: i64) -> Line {
-    let text = serde_json::json!({"view": view, "key": key, "op": "delete"}).to_string();
-    Line {
-        pos: Position {
-            lt: at.max(0) as Time,
-            source: 0,
-            partition: 0,
-            offset: 0,
-        },
-        seq: 0,
-        text,
-    }
+fn upsert(view: &str, key: &str, values: &[Value], pos: Position, ts: i64) -> Record {
+    let mut row: Row = [
+        Value::Str(view.into()),
+        Value::Str(key.into()),
+        Value::Str("upsert".into()),
+    ]
+    .into_iter()
+    .collect();
+    row.extend(values.iter().cloned());
+    Record::derived(pos, 0, ts, row)
+}
+
+fn delete(view: &str, key: &str, at: i64, fields: usize) -> Record {
+    let mut row: Row = [
+        Value::Str(view.into()),
+        Value::Str(key.into()),
+        Value::Str("delete".into()),
+    ]
+    .into_iter()
+    .collect();
+    row.extend((0..fields).map(|_| Value::Null));
+    let pos = Position {
+        lt: at.max(0) as Time,
+        source: 0,
+        partition: 0,
+        offset: 0,
+    };
+    Record::derived(pos, 0, at, row)
 }
 
 /// `instance` numbers this operator on this worker for the store's progress tracking.
 pub fn latest<'s>(
-    chunks: ChunkStream<'s>,
+    input: RecordStream<'s>,
     name: String,
     plan: LatestPlan,
     store: Arc<ViewStore>,
     instance: usize,
     sources: usize,
     ctx: RunContext,
-) -> Stream<'s, Time, Vec<Line>> {
+) -> RecordStream<'s> {
     let feed = plan.clone();
-    let records = per_record(chunks, "LatestFeed", move |chunk, i| {
-        let key = Key::from(vec![chunk.value(i, feed.key).clone()]);
-        let terminal = feed
-            .terminal
-            .as_ref()
-            .is_some_and(|(f, values)| match chunk.value(i, *f) {
-                Value::Str(s) => values.iter().any(|v| v == s.as_str()),
-                other => values.iter().any(|v| *v == other.to_string()),
-            });
-        let values = (0..chunk.chunk.columns.len())
-            .map(|f| chunk.value(i, f).clone())
-            .collect();
+    let records = per_record(input, "LatestFeed", move |_, r| {
+        let key = Key::from(vec![r.values[feed.key].clone()]);
+        let terminal = feed.terminal.as_ref().is_some_and(|(f, values)| match &r.values[*f] {
+            Value::Str(s) => values.iter().any(|v| v == s.as_str()),
+            other => values.iter().any(|v| *v == other.to_string()),
+        });
         Some(KeyedRecord {
-            pos: chunk.position(i),
+            pos: r.pos,
+            seq: r.seq,
             route: key.route_hash(),
             key,
             record: Candidate {
-                ts: chunk.chunk.ts[i],
+                ts: r.ts,
                 terminal,
-                values,
+                values: r.values.to_vec(),
             },
         })
     });
@@ -112,7 +126,7 @@ pub fn latest<'s>(
                     if let Some(c) = cap.as_ref() {
                         let lines = apply(&name, &view, &mut state, &mut buffer, Some(at), sources, &ctx);
                         if !lines.is_empty() {
-                            output.session(c).give_iterator(lines.into_iter());
+                            output.session(c).give(Arc::new(Batch::new(lines, None)));
                         }
                     }
                     part.submit(epoch, snapshot(&state));
@@ -122,7 +136,7 @@ pub fn latest<'s>(
                 let lines = apply(&name, &view, &mut state, &mut buffer, f, sources, &ctx);
                 store.progress(instance, f);
                 if !lines.is_empty() {
-                    output.session(c).give_iterator(lines.into_iter());
+                    output.session(c).give(Arc::new(Batch::new(lines, None)));
                 }
                 hold_at_frontier(&mut cap, frontier, f);
             }
@@ -130,7 +144,7 @@ pub fn latest<'s>(
     )
 }
 
-/// Applies the records below `f` and expires the keys due before it; returns the changelog lines.
+/// Applies the records below `f` and expires the keys due before it; returns the changelog records.
 fn apply(
     name: &str,
     view: &View,
@@ -139,21 +153,22 @@ fn apply(
     f: Option<Time>,
     sources: usize,
     ctx: &RunContext,
-) -> Vec<Line> {
+) -> Vec<Record> {
     let mut lines = Vec::new();
-    let expire = |state: &mut LatestValues<Arc<Vec<Value>>>, upto: i64, lines: &mut Vec<Line>| {
+    let nfields = view.fields.len();
+    let expire = |state: &mut LatestValues<Arc<Vec<Value>>>, upto: i64, lines: &mut Vec<Record>| {
         for (at, key) in state.expire(upto) {
             let k = key.display();
             view.remove(&k);
-            lines.push(delete_line(name, &k, at));
+            lines.push(delete(name, &k, at, nfields));
         }
     };
-    for (pos, r) in buffer.drain_before(f) {
+    for (pos, r) in drain_ordered(buffer, f) {
         expire(state, pos.lt as i64, &mut lines);
         let values = Arc::new(r.record.values);
         if state.apply(&r.key, r.record.ts, values.clone(), r.record.terminal) {
             let k = r.key.display();
-            lines.push(upsert_line(name, &k, &view.fields, &values, pos));
+            lines.push(upsert(name, &k, &values, pos, r.record.ts));
             view.upsert(&k, values);
         }
     }

@@ -6,6 +6,7 @@
 //! once the frontier has passed its logical time, in position order. That makes results independent of
 //! worker count, batching and thread timing while keeping progress tracking per chunk, not per record.
 
+pub mod alert_op;
 pub mod dead_letters;
 pub mod delivery_op;
 pub mod kafka_source_op;
@@ -13,7 +14,7 @@ pub mod keyed_op;
 pub mod latest_op;
 pub mod sink_op;
 pub mod source_op;
-pub mod threshold_op;
+pub mod transforms;
 pub mod window_op;
 
 use parking_lot::Mutex;
@@ -24,8 +25,8 @@ use std::sync::Arc;
 use weir_operators::Position;
 
 use crate::checkpoint::{Contribution, Coordinator, Participant};
-use crate::chunk::StampedChunk;
 use crate::metrics::Metrics;
+use crate::record::{Batch, Record, RecordStream};
 use crate::source::kafka::PartitionPositions;
 use timely::communication::Pull;
 use timely::dataflow::channels::pact::Pipeline;
@@ -40,13 +41,23 @@ use weir_operators::{redistribute, KeyedState};
 /// Logical time: epoch milliseconds.
 pub type Time = u64;
 
-/// A rendered output line (alert, dead letter, row as JSON) and where it stands in the deterministic order:
-/// the position of the record or timer that produced it, then its rank among that step's outputs for one key.
+/// A record encoded for a line sink and where it stands in the deterministic order: the position of the
+/// record or timer that produced it, then its rank among that step's outputs.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Line {
     pub pos: Position,
     pub seq: u32,
     pub text: String,
+    /// For message sinks (Kafka): key, headers and tombstone, taken from the record's fields.
+    pub meta: Option<Box<MessageMeta>>,
+}
+
+/// A message's key, headers and whether it is a tombstone (a changelog delete: no value).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MessageMeta {
+    pub key: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub tombstone: bool,
 }
 
 /// A Kafka source's read positions: (source name, topic, positions).
@@ -224,6 +235,21 @@ impl RunContext {
 /// A record that knows its place in the deterministic order.
 pub trait Positioned {
     fn position(&self) -> Position;
+
+    /// Orders two items at the same position (records an operator derived, e.g. window rows of two keys,
+    /// can share one): by their rank, then by content, so the order never depends on arrival.
+    fn tie(&self, _other: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
+
+impl Positioned for Record {
+    fn position(&self) -> Position {
+        self.pos
+    }
+    fn tie(&self, other: &Self) -> std::cmp::Ordering {
+        self.order(other)
+    }
 }
 
 /// Moves every record that has arrived on `input` into `buffer`, to be applied once the frontier passes it.
@@ -237,6 +263,14 @@ where
             buffer.push(r.position(), r);
         }
     });
+}
+
+/// Drains the items of `buffer` below `f` in the deterministic order (position, then [`Positioned::tie`]).
+pub fn drain_ordered<D: Positioned>(
+    buffer: &mut EventOrderBuffer<D>,
+    f: Option<Time>,
+) -> std::vec::Drain<'_, (Position, D)> {
+    buffer.drain_before_by(f, |a, b| a.tie(b))
 }
 
 /// Keeps an ordered operator's capability at the frontier it acted on — it emits nothing earlier from now on
@@ -253,20 +287,20 @@ pub fn hold_at_frontier(
     }
 }
 
-/// Runs `f` on every valid record of a source's chunks, on the worker that decoded them, keeping what it
-/// returns (the first step of most operators: pick fields, key, position).
-pub fn per_record<'s, T, F>(chunks: source_op::ChunkStream<'s>, name: &str, mut f: F) -> Stream<'s, Time, Vec<T>>
+/// Runs `f` on every record of a stream, on the worker that holds it, keeping what it returns (the first step
+/// of most operators: pick fields, key, position).
+pub fn per_record<'s, T, F>(records: RecordStream<'s>, name: &str, mut f: F) -> Stream<'s, Time, Vec<T>>
 where
     T: Clone + 'static,
-    F: FnMut(&StampedChunk, usize) -> Option<T> + 'static,
+    F: FnMut(&Batch, &Record) -> Option<T> + 'static,
 {
-    chunks.unary(Pipeline, name, move |_, _| {
+    records.unary(Pipeline, name, move |_, _| {
         move |input, output| {
             input.for_each_time(|cap, data| {
                 let mut session = output.session(&cap);
-                for chunk in data.flat_map(|d| d.drain(..)) {
-                    for i in 0..chunk.chunk.len() {
-                        if let Some(item) = f(&chunk, i) {
+                for batch in data.flat_map(|d| d.drain(..)) {
+                    for r in &batch.records {
+                        if let Some(item) = f(&batch, r) {
                             session.give(item);
                         }
                     }

@@ -1,20 +1,21 @@
 //! Sink operators: gather a stream on worker 0 and write it in deterministic order.
 //!
 //! Items are released once the frontier has passed their logical time and written sorted — lines by
-//! `(position, text)`, rows by `(fire time, window start, key)` — so output files are byte-identical for any
-//! worker count. Outputs here are low-volume (alerts, dead letters, one row per key and window), so one
-//! writer is simpler and costs nothing measurable.
+//! `(position, rank, text)`, Parquet records by `(position, rank, values)` — so output files are
+//! byte-identical for any worker count. Records are encoded in parallel on the workers that hold them; only
+//! the writing happens on one.
 
 use crate::checkpoint::{Contribution, Participant};
-use crate::dataflow::window_op::FiredRow;
+use crate::dataflow::dead_letters::dead_letter;
 use crate::dataflow::{acting_frontier, frontier_time, participant, snapshot, Line, RunContext, Time};
+use crate::record::{Batch, Record, RecordStream, SharedBatch};
 use crate::sink::parquet::ParquetRowWriter;
 use crate::sink::LineWriter;
+use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
-use weir_operators::Position;
 
 /// Sorts `pending` into output order and takes the items whose logical time the frontier has passed (all of
 /// them once the input has ended): everything before them has arrived, so the output order is fixed.
@@ -152,33 +153,27 @@ pub fn line_sink(
     });
 }
 
-/// Lines rendering window rows as JSON objects, for jsonl and stdout sinks.
-pub fn rows_as_lines<'s>(rows: Stream<'s, Time, Vec<FiredRow>>, columns: Vec<String>) -> Stream<'s, Time, Vec<Line>> {
-    use timely::dataflow::operators::vec::Map;
-    rows.map(move |r| {
-        let mut m = serde_json::Map::new();
-        m.insert("window_start".into(), r.row.start.into());
-        m.insert("window_end".into(), r.row.end.into());
-        let values = r.row.key.0.iter().chain(&r.row.carry).chain(&r.row.values);
-        for (name, v) in columns.iter().zip(values) {
-            m.insert(name.clone(), v.to_json());
-        }
-        Line {
-            pos: Position {
-                lt: r.fired_at,
-                source: 0,
-                partition: 0,
-                offset: r.row.start as u64,
-            },
-            seq: 0,
-            text: serde_json::Value::Object(m).to_string(),
+/// The records of a stream as exchangeable records (for a sink that gathers them on one worker).
+pub fn unbatched<'s>(records: RecordStream<'s>) -> Stream<'s, Time, Vec<Record>> {
+    use timely::dataflow::channels::pact::Pipeline;
+    records.unary(Pipeline, "Unbatch", |_, _| {
+        |input, output| {
+            input.for_each_time(|cap, data| {
+                let mut session = output.session(&cap);
+                for batch in data.flat_map(|d| d.drain(..)) {
+                    match Arc::try_unwrap(batch) {
+                        Ok(b) => session.give_iterator(b.records.into_iter()),
+                        Err(shared) => session.give_iterator(shared.records.iter().cloned()),
+                    }
+                }
+            });
         }
     })
 }
 
-/// Writes window rows to Parquet; `writer` is `Some` on worker 0 only.
+/// Writes records to Parquet; `writer` is `Some` on worker 0 only.
 pub fn parquet_sink(
-    stream: Stream<'_, Time, Vec<FiredRow>>,
+    stream: Stream<'_, Time, Vec<Record>>,
     name: String,
     writer: Option<ParquetRowWriter>,
     ctx: RunContext,
@@ -187,13 +182,7 @@ pub fn parquet_sink(
     let label = name.clone();
     sink_operator(stream, label, writer, run, move |w, pending, f, ended, due, part| {
         let mut write = |w: &mut ParquetRowWriter, upto: Option<Time>| -> std::io::Result<()> {
-            let by_output_order = |a: &FiredRow, b: &FiredRow| {
-                (a.fired_at, a.row.start, &a.row.key).cmp(&(b.fired_at, b.row.start, &b.row.key))
-            };
-            let ready: Vec<_> = take_ready(pending, upto, |r| r.fired_at, by_output_order)
-                .into_iter()
-                .map(|r| r.row)
-                .collect();
+            let ready = take_ready(pending, upto, Record::lt, Record::order);
             w.write(&ready)?;
             w.close_ready(upto)?;
             ctx.metrics.records_written(&name, ready.len() as u64);
@@ -223,14 +212,14 @@ pub fn parquet_sink(
     });
 }
 
-/// POSTs alert lines to a webhook in deterministic order; returns the alerts that could not be delivered, as
+/// POSTs lines to a webhook in deterministic order; returns the records that could not be delivered, as
 /// dead letters (source = the sink's name). `sender` is `Some` on worker 0 only.
 pub fn webhook_sink<'s>(
     stream: Stream<'s, Time, Vec<Line>>,
     name: String,
     mut sender: Option<crate::sink::webhook::WebhookSender>,
     ctx: RunContext,
-) -> Stream<'s, Time, Vec<Line>> {
+) -> RecordStream<'s> {
     stream.unary_frontier(
         Exchange::new(|_: &Line| 0),
         &format!("Sink({name})"),
@@ -255,16 +244,12 @@ pub fn webhook_sink<'s>(
                         }
                         if let Err(reason) = sent {
                             ctx.metrics.dead_letter(&name, &reason);
-                            failed.push(crate::dataflow::dead_letters::render(
-                                &name,
-                                line.pos,
-                                &reason,
-                                line.text.as_bytes(),
-                            ));
+                            failed.push(dead_letter(&name, line.pos, line.seq, &reason, line.text.as_bytes()));
                         }
                     }
                     if !failed.is_empty() {
-                        output.session(&*c).give_iterator(failed.into_iter());
+                        let batch: SharedBatch = Arc::new(Batch::new(failed, None));
+                        output.session(&*c).give(batch);
                     }
                 }
                 match raw {

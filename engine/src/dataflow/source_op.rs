@@ -9,16 +9,14 @@ use crate::chunk::{DecodedChunk, StampedChunk};
 use crate::dataflow::{RunContext, Time};
 use crate::decode::Decoder;
 use crate::metrics::Metrics;
+use crate::record::RecordStream;
 use crate::sequencer::{ChunkSequencer, ChunkSummary};
 use crate::source::ChunkReader;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::dataflow::operators::generic::operator::source;
-use timely::dataflow::{Scope, Stream};
+use timely::dataflow::Scope;
 use weir_operators::logical_time;
-
-/// A stream of stamped chunks (pipelined to the operators on the same worker, never exchanged).
-pub type ChunkStream<'s> = Stream<'s, Time, Vec<Arc<StampedChunk>>>;
 
 /// Chunks decoded ahead of stamping, per worker.
 const MAX_PENDING: usize = 4;
@@ -40,7 +38,7 @@ pub struct SourceSetup {
     pub resumed: Option<(Time, Option<i64>)>,
 }
 
-pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunContext) -> ChunkStream<'s> {
+pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunContext) -> RecordStream<'s> {
     let SourceSetup {
         name,
         source_index,
@@ -124,7 +122,9 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
                 }
                 ctx.metrics.chunk_decoded(&name, &stamped.chunk);
                 let t = stamped.first_logical_time().max(*c.time());
-                output.session(&c.delayed(&t)).give(Arc::new(stamped));
+                output
+                    .session(&c.delayed(&t))
+                    .give(Arc::new(crate::record::Batch::of_chunk(stamped)));
                 progressed = true;
             }
 

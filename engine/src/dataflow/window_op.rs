@@ -1,15 +1,20 @@
 //! The keyed window operator in the dataflow: decides lateness where the raw bytes still are, routes records
 //! by key, and applies them to a [`WindowAggregator`] in deterministic order as the frontier advances.
+//!
+//! Rows are records of the window's output schema (`window_start`, `window_end`, key, carry, aggregates)
+//! with event time `window_start` and logical time `window_end + allowed_lateness − 1 ms`: the last logical
+//! time a record of the window can have. A window over these rows (hourly → daily) therefore counts every
+//! row and is never late for them when its own allowed lateness is at least the first's.
 
-use crate::chunk::StampedChunk;
-use crate::dataflow::dead_letters::render;
-use crate::dataflow::source_op::ChunkStream;
+use crate::dataflow::dead_letters::{dead_letter, raw_of};
 use crate::dataflow::{
-    due_before, frontier_time, gather, hold_at_frontier, ordered_frontier, participant, restore_state, snapshot, Line,
+    drain_ordered, frontier_time, gather, hold_at_frontier, ordered_frontier, participant, restore_state, snapshot,
     OutputHandle, Positioned, RunContext, Time,
 };
 use crate::metrics::Metrics;
 use crate::plan::WindowPlan;
+use crate::record::{cmp_rows, Batch, Record, RecordStream, Row, SharedBatch, NO_LINE};
+use crate::schema::Schema;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -18,13 +23,14 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 use weir_operators::window::lateness;
-use weir_operators::{EventOrderBuffer, Key, Position, Values, WindowAggregator, WindowRow};
+use weir_operators::{EventOrderBuffer, Key, Position, Value, Values, WindowAggregator, WindowRow};
 
 /// A record on its way to its key's worker: its key fields, then the fields aggregates read, then the
 /// carried fields, in one inline list (no allocation per record).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WindowInput {
     pub pos: Position,
+    pub seq: u32,
     pub awm: Option<i64>,
     pub ts: i64,
     pub route: u64,
@@ -35,31 +41,47 @@ impl Positioned for WindowInput {
     fn position(&self) -> Position {
         self.pos
     }
+    fn tie(&self, other: &Self) -> std::cmp::Ordering {
+        self.seq
+            .cmp(&other.seq)
+            .then_with(|| cmp_rows(&self.fields, &other.fields))
+    }
 }
 
-/// An emitted window row and when it fired (its order: fire time, then window start, then key).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct FiredRow {
-    pub fired_at: Time,
-    pub row: WindowRow,
+/// The key of a record from the given schema fields.
+pub fn key_of(values: &[Value], fields: &[usize]) -> Key {
+    fields.iter().map(|f| values[*f].clone()).collect()
 }
 
-/// Builds the key of record `i` from the given schema fields.
-pub fn key_of(chunk: &StampedChunk, i: usize, fields: &[usize]) -> Key {
-    fields.iter().map(|f| chunk.value(i, *f).clone()).collect()
+/// What names the origin of a late record in its dead letter: its source's name if it was read from one,
+/// else the stream the window reads.
+#[derive(Clone, Debug)]
+pub struct LateLabels {
+    pub sources: Arc<Vec<String>>,
+    pub input: String,
+    pub input_schema: Schema,
 }
 
-/// Splits a source's records into window inputs (keyed, to be exchanged) and late records (dead letters).
+impl LateLabels {
+    fn of(&self, r: &Record) -> &str {
+        match self.sources.get(r.pos.source as usize) {
+            Some(s) if r.line != NO_LINE => s,
+            _ => &self.input,
+        }
+    }
+}
+
+/// Splits a stream's records into window inputs (keyed, to be exchanged) and late records (dead letters).
 fn feed<'s>(
-    chunks: ChunkStream<'s>,
+    records_in: RecordStream<'s>,
     plan: Arc<WindowPlan>,
-    source_name: String,
+    labels: LateLabels,
     ctx: RunContext,
-) -> (Stream<'s, Time, Vec<WindowInput>>, Stream<'s, Time, Vec<Line>>) {
-    let mut builder = OperatorBuilder::new("WindowFeed".to_string(), chunks.scope());
-    let mut input = builder.new_input(chunks, Pipeline);
+) -> (Stream<'s, Time, Vec<WindowInput>>, RecordStream<'s>) {
+    let mut builder = OperatorBuilder::new("WindowFeed".to_string(), records_in.scope());
+    let mut input = builder.new_input(records_in, Pipeline);
     let (records_out, records) = builder.new_output::<Vec<WindowInput>>();
-    let (late_out, late) = builder.new_output::<Vec<Line>>();
+    let (late_out, late) = builder.new_output::<Vec<SharedBatch>>();
     let mut records_out = timely::dataflow::operators::generic::OutputBuilder::from(records_out);
     let mut late_out = timely::dataflow::operators::generic::OutputBuilder::from(late_out);
     builder.build(move |_| {
@@ -70,17 +92,13 @@ fn feed<'s>(
                 let rcap = cap.retain(0);
                 let lcap = cap.retain(1);
                 let mut rs = records_handle.session(&rcap);
-                let mut ls = late_handle.session(&lcap);
-                let mut late_count = 0;
-                for chunk in data.flat_map(|d| d.drain(..)) {
-                    for i in 0..chunk.chunk.len() {
-                        let ts = chunk.chunk.ts[i];
-                        let awm = chunk.awm(i);
-                        let (any_late, all_late) = lateness(&plan.window, plan.allowed_lateness_ms, ts, awm);
-                        let pos = chunk.position(i);
+                let mut late_records = Vec::new();
+                for batch in data.flat_map(|d| d.drain(..)) {
+                    for r in &batch.records {
+                        let (any_late, all_late) = lateness(&plan.window, plan.allowed_lateness_ms, r.ts, r.awm);
                         if any_late {
-                            late_count += 1;
-                            ls.give(render(&source_name, pos, "late", chunk.raw(chunk.chunk.range[i])));
+                            let raw = raw_of(&batch, r, &labels.input_schema);
+                            late_records.push(dead_letter(labels.of(r), r.pos, r.seq, "late", &raw));
                         }
                         if !all_late {
                             let fields: Values = plan
@@ -88,36 +106,61 @@ fn feed<'s>(
                                 .iter()
                                 .chain(&plan.values)
                                 .chain(&plan.carry)
-                                .map(|f| chunk.value(i, *f).clone())
+                                .map(|f| r.values[*f].clone())
                                 .collect();
                             let route = Key::route_hash_of(&fields[..plan.key.len()]);
                             rs.give(WindowInput {
-                                pos,
-                                awm,
-                                ts,
+                                pos: r.pos,
+                                seq: r.seq,
+                                awm: r.awm,
+                                ts: r.ts,
                                 route,
                                 fields,
                             });
                         }
                     }
                 }
-                ctx.metrics.late_records(&source_name, late_count);
+                if !late_records.is_empty() {
+                    ctx.metrics.late_records(&labels.input, late_records.len() as u64);
+                    late_handle
+                        .session(&lcap)
+                        .give(Arc::new(Batch::new(late_records, None)));
+                }
             });
         }
     });
     (records, late)
 }
 
+/// A fired window as a record of the window's output schema.
+pub fn row_record(row: WindowRow, allowed_lateness_ms: i64) -> Record {
+    let lt = row.end.saturating_add(allowed_lateness_ms).saturating_sub(1).max(0) as Time;
+    let mut values = Row::with_capacity(2 + row.key.0.len() + row.carry.len() + row.values.len());
+    values.push(Value::Int(row.start));
+    values.push(Value::Int(row.end));
+    values.extend(row.key.0);
+    values.extend(row.carry);
+    values.extend(row.values);
+    let pos = Position {
+        lt,
+        source: 0,
+        partition: 0,
+        // Rows of one firing order by window start, then (as values) by key.
+        offset: row.start as u64,
+    };
+    Record::derived(pos, 0, row.start, values)
+}
+
 /// The window operator (named `name` in checkpoints): returns its rows and its late records.
 pub fn window<'s>(
-    chunks: ChunkStream<'s>,
+    input: RecordStream<'s>,
     name: String,
     plan: WindowPlan,
-    source_name: String,
+    labels: LateLabels,
     ctx: RunContext,
-) -> (Stream<'s, Time, Vec<FiredRow>>, Stream<'s, Time, Vec<Line>>) {
+) -> (RecordStream<'s>, RecordStream<'s>) {
     let plan = Arc::new(plan);
-    let (records, late) = feed(chunks, plan.clone(), source_name, ctx.clone());
+    let (records, late) = feed(input, plan.clone(), labels, ctx.clone());
     let scope = records.scope();
     let rows = records.unary_frontier(
         Exchange::new(|r: &WindowInput| r.route),
@@ -131,26 +174,30 @@ pub fn window<'s>(
             let (nk, nv) = (plan.key.len(), plan.values.len());
             // Applies the records below `f` and emits the windows due before it.
             let metrics = ctx.metrics.clone();
+            // A window fires once the frontier reaches `end + allowed_lateness`: every record that is not late
+            // for it has a logical time below that, and so has its row.
+            let lateness = plan.allowed_lateness_ms;
             let step = move |agg: &mut WindowAggregator,
                              buffer: &mut EventOrderBuffer<WindowInput>,
                              f: Option<Time>,
                              c: &Capability<Time>,
-                             output: &mut OutputHandle<'_, FiredRow>| {
-                for (_, r) in buffer.drain_before(f) {
+                             output: &mut OutputHandle<'_, SharedBatch>| {
+                let mut fired = Vec::new();
+                let sessions = agg.is_session();
+                for (pos, r) in drain_ordered(buffer, f) {
+                    if sessions {
+                        // Sessions due by this record's logical time close before it (it may not join them).
+                        fired.extend(agg.fire(Some(pos.lt.min(i64::MAX as u64) as i64)));
+                    }
                     let key: Key = r.fields[..nk].iter().cloned().collect();
                     agg.add(&key, r.ts, r.awm, &r.fields[nk..nk + nv], &r.fields[nk + nv..]);
                 }
-                let fired = agg.fire(due_before(f));
+                fired.extend(agg.fire(f.map(|t| t.min(i64::MAX as u64) as i64)));
                 if !fired.is_empty() {
                     Metrics::add(&metrics.window_rows, fired.len() as u64);
-                    let mut session = output.session(c);
-                    for row in fired {
-                        let fired_at = (row.end + plan.allowed_lateness_ms).max(0) as Time;
-                        session.give(FiredRow {
-                            fired_at: fired_at.max(*c.time()),
-                            row,
-                        });
-                    }
+                    let rows: Vec<Record> = fired.into_iter().map(|row| row_record(row, lateness)).collect();
+                    debug_assert!(rows.iter().all(|r| r.lt() >= *c.time()));
+                    output.session(c).give(Arc::new(Batch::new(rows, None)));
                 }
             };
             move |(input, frontier), output| {

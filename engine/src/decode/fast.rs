@@ -6,6 +6,7 @@
 //! follow the JSON grammar strictly; integer fields are read as integers and float fields with Rust's
 //! correctly rounded parser, so the values are bit-identical to serde_json's. A differential test checks the two agree.
 
+use super::Input;
 use crate::schema::{FieldType, Schema};
 use compact_str::CompactString;
 use weir_operators::Value;
@@ -13,7 +14,7 @@ use weir_operators::Value;
 struct Cursor<'a> {
     b: &'a [u8],
     i: usize,
-    /// The whole line is ASCII, hence valid UTF-8.
+    /// The whole line is ASCII, hence valid UTF-8 (only ever set from an [`Input::Ascii`]).
     ascii: bool,
 }
 
@@ -47,7 +48,7 @@ impl<'a> Cursor<'a> {
         }
         self.i = end + 1;
         if self.ascii {
-            // SAFETY: the caller checked that the whole line is ASCII.
+            // SAFETY: `ascii` is set only for an `Input::Ascii` line, whose bytes were checked to be ASCII.
             Some(unsafe { std::str::from_utf8_unchecked(bytes) })
         } else {
             std::str::from_utf8(bytes).ok()
@@ -102,7 +103,11 @@ impl<'a> Cursor<'a> {
 }
 
 /// Decodes `line` into `slots` (one per schema field, all `None` on entry), or declines.
-pub fn decode_flat(schema: &Schema, line: &[u8], ascii: bool, slots: &mut [Option<Value>]) -> Option<()> {
+pub(super) fn decode_flat(schema: &Schema, input: Input<'_>, slots: &mut [Option<Value>]) -> Option<()> {
+    let (line, ascii) = match input {
+        Input::Ascii(a) => (a.bytes(), true),
+        Input::Bytes(b) => (b, false),
+    };
     let mut c = Cursor { b: line, i: 0, ascii };
     c.ws();
     if c.peek()? != b'{' {
@@ -147,7 +152,9 @@ pub fn decode_flat(schema: &Schema, line: &[u8], ascii: bool, slots: &mut [Optio
                 b'-' | b'0'..=b'9' => {
                     let (tok, integer) = c.number()?;
                     match ty {
-                        Some((_, FieldType::Int)) if integer => Some(Value::Int(tok.parse::<i64>().ok()?)),
+                        Some((_, FieldType::Int | FieldType::Timestamp)) if integer => {
+                            Some(Value::Int(tok.parse::<i64>().ok()?))
+                        }
                         // Correctly rounded, like serde_json (which also keeps `-0` as -0.0).
                         Some((_, FieldType::Float)) => {
                             let f: f64 = tok.parse().ok()?;
@@ -162,18 +169,22 @@ pub fn decode_flat(schema: &Schema, line: &[u8], ascii: bool, slots: &mut [Optio
                 }
                 b't' | b'f' | b'n' => {
                     let rest = &line[c.i..];
-                    let len = if rest.starts_with(b"true") || rest.starts_with(b"null") {
-                        4
+                    let (len, literal) = if rest.starts_with(b"true") {
+                        (4, Value::Bool(true))
+                    } else if rest.starts_with(b"null") {
+                        (4, Value::Null)
                     } else if rest.starts_with(b"false") {
-                        5
+                        (5, Value::Bool(false))
                     } else {
                         return None;
                     };
-                    if ty.is_some() {
-                        return None;
-                    }
                     c.i += len;
-                    None
+                    match (ty, &literal) {
+                        (None, _) => None,
+                        (Some((f, _)), Value::Null) if schema.fields[f].nullable => Some(Value::Null),
+                        (Some((_, FieldType::Bool)), Value::Bool(_)) => Some(literal),
+                        _ => return None,
+                    }
                 }
                 _ => return None, // nested value: the general decoder skips or reports it
             };
@@ -192,8 +203,16 @@ pub fn decode_flat(schema: &Schema, line: &[u8], ascii: bool, slots: &mut [Optio
         }
     }
     c.ws();
-    if c.i != line.len() || slots.iter().any(|s| s.is_none()) {
+    if c.i != line.len() {
         return None;
+    }
+    for (slot, field) in slots.iter_mut().zip(&schema.fields) {
+        if slot.is_none() {
+            if !field.nullable {
+                return None;
+            }
+            *slot = Some(Value::Null);
+        }
     }
     Some(())
 }

@@ -18,6 +18,44 @@ use weir_operators::Value;
 #[error("{0}")]
 pub struct DecodeError(pub String);
 
+/// Bytes checked to be ASCII (hence valid UTF-8): checked once per chunk, then sliced per line.
+#[derive(Clone, Copy, Debug)]
+pub struct AsciiBytes<'a>(&'a [u8]);
+
+impl<'a> AsciiBytes<'a> {
+    /// `Some` if every byte is ASCII.
+    pub fn new(bytes: &'a [u8]) -> Option<Self> {
+        bytes.is_ascii().then_some(AsciiBytes(bytes))
+    }
+
+    /// The bytes `start..end` (still ASCII).
+    pub fn slice(self, start: usize, end: usize) -> AsciiBytes<'a> {
+        AsciiBytes(&self.0[start..end])
+    }
+
+    pub fn bytes(self) -> &'a [u8] {
+        self.0
+    }
+}
+
+/// One line (or message value) to decode, and what is known about its bytes.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a> {
+    /// Known to be ASCII: strings need no UTF-8 check.
+    Ascii(AsciiBytes<'a>),
+    /// Anything.
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Input<'a> {
+    pub fn bytes(self) -> &'a [u8] {
+        match self {
+            Input::Ascii(a) => a.bytes(),
+            Input::Bytes(b) => b,
+        }
+    }
+}
+
 /// Decodes lines against one schema, reusing its scratch space between lines.
 pub struct Decoder {
     schema: Schema,
@@ -37,17 +75,16 @@ impl Decoder {
     /// Decodes `line`; on success every slot (one per schema field, in schema order) is `Some`, and the
     /// caller may `take()` them.
     pub fn decode(&mut self, line: &[u8]) -> Result<&mut [Option<Value>], DecodeError> {
-        self.decode_checked(line, false)
+        self.decode_input(Input::Bytes(line))
     }
 
-    /// [`Decoder::decode`], told whether the line is known to be ASCII (so strings need no UTF-8 check).
-    pub fn decode_checked(&mut self, line: &[u8], ascii: bool) -> Result<&mut [Option<Value>], DecodeError> {
-        debug_assert!(!ascii || line.is_ascii());
+    /// [`Decoder::decode`] of a line that may be known to be ASCII (then strings need no UTF-8 check).
+    pub fn decode_input(&mut self, input: Input<'_>) -> Result<&mut [Option<Value>], DecodeError> {
         self.slots.iter_mut().for_each(|s| *s = None);
-        if fast::decode_flat(&self.schema, line, ascii, &mut self.slots).is_some() {
+        if fast::decode_flat(&self.schema, input, &mut self.slots).is_some() {
             return Ok(&mut self.slots);
         }
-        self.decode_general(line)
+        self.decode_general(input.bytes())
     }
 
     /// The general decoder alone (serde_json); also what explains every rejected line.
@@ -66,8 +103,13 @@ impl Decoder {
                 _ => format!("invalid JSON: {e}"),
             }));
         }
-        if let Some(i) = self.slots.iter().position(|s| s.is_none()) {
-            return Err(DecodeError(format!("missing field `{}`", self.schema.fields[i].name)));
+        for (slot, field) in self.slots.iter_mut().zip(&self.schema.fields) {
+            if slot.is_none() {
+                if !field.nullable {
+                    return Err(DecodeError(format!("missing field `{}`", field.name)));
+                }
+                *slot = Some(Value::Null);
+            }
         }
         Ok(&mut self.slots)
     }
@@ -105,6 +147,7 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
                     let v = map.next_value_seed(FieldSeed {
                         name: &field.name,
                         ty: &field.ty,
+                        nullable: field.nullable,
                     })?;
                     self.slots[i] = Some(v);
                 }
@@ -140,6 +183,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
 struct FieldSeed<'a> {
     name: &'a str,
     ty: &'a FieldType,
+    nullable: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
@@ -152,10 +196,12 @@ impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
 impl FieldSeed<'_> {
     fn wrong<E: de::Error>(&self, found: &str) -> E {
         let expected = match self.ty {
-            FieldType::String => "a string",
+            FieldType::String | FieldType::Enum(_) => "a string",
             FieldType::Int => "an integer",
+            FieldType::Timestamp => "an integer (epoch milliseconds)",
             FieldType::Float => "a number",
-            FieldType::Enum(_) => "a string",
+            FieldType::Bool => "a boolean",
+            FieldType::Sketch => "a sketch",
         };
         E::custom(format!("field `{}`: expected {expected}, found {found}", self.name))
     }
@@ -168,14 +214,14 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
         match self.ty {
-            FieldType::Int => Ok(Value::Int(v)),
+            FieldType::Int | FieldType::Timestamp => Ok(Value::Int(v)),
             FieldType::Float => Ok(Value::Float(v as f64)),
             _ => Err(self.wrong("a number")),
         }
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
         match self.ty {
-            FieldType::Int => i64::try_from(v)
+            FieldType::Int | FieldType::Timestamp => i64::try_from(v)
                 .map(Value::Int)
                 .map_err(|_| E::custom(format!("field `{}`: integer {v} is out of range", self.name))),
             FieldType::Float => Ok(Value::Float(v as f64)),
@@ -186,7 +232,7 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
         match self.ty {
             FieldType::Float if v.is_finite() => Ok(Value::Float(v)),
             FieldType::Float => Err(E::custom(format!("field `{}`: not a finite number", self.name))),
-            FieldType::Int => Err(self.wrong("a fractional number")),
+            FieldType::Int | FieldType::Timestamp => Err(self.wrong("a fractional number")),
             _ => Err(self.wrong("a number")),
         }
     }
@@ -207,11 +253,18 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
             _ => Err(self.wrong("a string")),
         }
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Value, E> {
-        Err(self.wrong("a boolean"))
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        match self.ty {
+            FieldType::Bool => Ok(Value::Bool(v)),
+            _ => Err(self.wrong("a boolean")),
+        }
     }
     fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Err(self.wrong("null"))
+        if self.nullable {
+            Ok(Value::Null)
+        } else {
+            Err(self.wrong("null"))
+        }
     }
     fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
         Err(self.wrong("an array"))
@@ -276,8 +329,8 @@ mod tests {
             let fast = show(d.decode(line.as_bytes()));
             let general = show(d.decode_general(line.as_bytes()));
             assert_eq!(fast, general, "{line}");
-            if line.is_ascii() {
-                let trusted = show(d.decode_checked(line.as_bytes(), true));
+            if let Some(a) = AsciiBytes::new(line.as_bytes()) {
+                let trusted = show(d.decode_input(Input::Ascii(a)));
                 assert_eq!(trusted, general, "{line} (known ASCII)");
             }
         }

@@ -178,6 +178,7 @@ mod tests {
                 },
                 seq: 0,
                 text: t.to_string(),
+                meta: None,
             })
             .collect()
     }

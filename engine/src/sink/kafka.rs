@@ -1,9 +1,10 @@
 //! Kafka as a sink: alerts and changelogs as keyed JSON messages.
 //!
-//! Each line is a JSON object with a `key` (alerts: the alert's key; changelogs: the view key), which becomes
-//! the message key, so one key's messages stay in one partition, in order. The line's `kind`, `job`, `view`
-//! and `op` fields, where present, are copied into headers. A changelog `delete` is written as a tombstone
-//! (no value; headers `view` and `op`), which is what a `cleanup.policy=compact` topic needs to forget a key.
+//! Each record is one JSON message. Its key and headers come from the record's fields (`key = "FIELD"`,
+//! `headers = { NAME = "FIELD" }`; by default the `key` field, and `kind`, `job`, `view`, `op` where the
+//! stream has them), so one key's messages stay in one partition, in order. A changelog `delete` is written
+//! as a tombstone (no value; headers `view` and `op`), which is what a `cleanup.policy=compact` topic needs
+//! to forget a key.
 //!
 //! The producer is idempotent (`enable.idempotence=true`, `acks=all`): librdkafka retries transient failures
 //! without duplicating or reordering. A message it finally gives up on (after `delivery_timeout`) fails the
@@ -37,6 +38,27 @@ pub struct KafkaSinkSpec {
     pub delivery_timeout: Duration,
     /// Extra librdkafka settings (`properties` in the job), applied last.
     pub properties: Vec<(String, String)>,
+    /// The field whose value is the message key (`None`: the stream's `key` field, if it has one).
+    pub key: Option<String>,
+    /// Header name → field (`None`: `kind`, `job`, `view`, `op` where the stream has them).
+    pub headers: Option<Vec<(String, String)>>,
+}
+
+impl KafkaSinkSpec {
+    /// Where the key and headers of a message of `schema` come from (the planner checked the fields exist).
+    pub fn message_fields(&self, schema: &crate::schema::Schema) -> crate::sink::encode::MessageFields {
+        let mut m = crate::sink::encode::MessageFields::defaults(schema);
+        if let Some(k) = &self.key {
+            m.key = schema.index_of(k);
+        }
+        if let Some(h) = &self.headers {
+            m.headers = h
+                .iter()
+                .filter_map(|(name, field)| Some((name.clone(), schema.index_of(field)?)))
+                .collect();
+        }
+        m
+    }
 }
 
 /// A producer's context: keeps the first delivery failure, counts deliveries per partition, and reports
@@ -221,15 +243,6 @@ pub struct KafkaLineWriter {
     already: HashSet<u64>,
 }
 
-/// The string form of a JSON field, for keys and headers.
-fn text_of(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Null => None,
-        other => Some(other.to_string()),
-    }
-}
-
 impl KafkaLineWriter {
     /// A producer for the spec's topic; `on_failure` hears of the first message lost for good, from
     /// librdkafka's thread, as soon as it happens.
@@ -290,8 +303,7 @@ impl KafkaLineWriter {
         if self.already.remove(&seq) {
             return Ok(());
         }
-        let parsed: serde_json::Value = serde_json::from_str(&line.text).map_err(io::Error::other)?;
-        let key = parsed.get("key").and_then(text_of);
+        let meta = line.meta.as_deref().cloned().unwrap_or_default();
         let seq_text = seq.to_string();
         let mut headers = OwnedHeaders::new()
             .insert(Header {
@@ -302,20 +314,17 @@ impl KafkaLineWriter {
                 key: SEQ_HEADER,
                 value: Some(seq_text.as_bytes()),
             });
-        for name in ["kind", "job", "view", "op"] {
-            if let Some(v) = parsed.get(name).and_then(text_of) {
-                headers = headers.insert(Header {
-                    key: name,
-                    value: Some(v.as_bytes()),
-                });
-            }
+        for (name, v) in &meta.headers {
+            headers = headers.insert(Header {
+                key: name,
+                value: Some(v.as_bytes()),
+            });
         }
-        let tombstone = parsed.get("op").and_then(|v| v.as_str()) == Some("delete");
         let mut record = BaseRecord::to(&self.topic).headers(headers);
-        if let Some(k) = &key {
+        if let Some(k) = &meta.key {
             record = record.key(k.as_str());
         }
-        if !tombstone {
+        if !meta.tombstone {
             record = record.payload(line.text.as_str());
         }
         send_with_room(&self.producer, record, self.delivery_timeout).map_err(io::Error::other)

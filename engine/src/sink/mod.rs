@@ -6,6 +6,7 @@
 //! in place (a streaming job's alerts must be followable) and continued exactly on restore. Each writer says
 //! where it stands for a checkpoint ([`LineWriter::checkpoint`], [`SinkPosition`]).
 
+pub mod encode;
 pub mod jsonl;
 pub mod kafka;
 pub mod parquet;

@@ -1,10 +1,17 @@
-//! Window rows to Parquet, partitioned hive-style by the UTC date (and hour) of `window_start`.
+//! Any stream to Parquet, partitioned hive-style by the UTC date (and hour) of each record's event time
+//! (window rows: `window_start`).
 //!
-//! Columns: `window_start`, `window_end` (TIMESTAMP ms, UTC), then the key fields, the carried fields and the
-//! aggregates, in the job's order. A partition's rows are gathered until its file rolls — at
-//! `max_rows_per_file`, once the watermark has passed the last window that can land in the partition, once it
-//! is `max_file_age` (event time) past the file's first row, or at the end of input — then written as `.part-NNNNN.parquet.inprogress` and renamed to `part-NNNNN.parquet`.
-//! File size therefore follows the data and the roll rules, never the checkpoint interval.
+//! Columns are the stream's fields in order: int → INT64, float → DOUBLE, string/enum → UTF8, bool →
+//! BOOLEAN, timestamp → TIMESTAMP(ms, UTC), sketch → BINARY (the sketch's portable encoding, see
+//! `QuantileSketch::to_bytes`); a `T?` field is a nullable column. A partition's rows are gathered until its
+//! file rolls — at `max_rows_per_file`, once the job watermark has passed the last logical time a record of
+//! the partition can have, once it is `max_file_age` past the file's first record, or at the end of input —
+//! then written as `.part-NNNNN.parquet.inprogress` and renamed to `part-NNNNN.parquet`. Every roll is
+//! decided in logical time (a file holds exactly the partition's records up to its deadline), so files are
+//! the same in every run; file size follows the data and the roll rules, never the checkpoint interval.
+//!
+//! A record of a raw event archive can arrive after its partition rolled (a late record): it starts the
+//! partition's next file, so every record lands in exactly one file.
 //!
 //! **Two-phase commit** (with checkpoints): a rolled file is written and fsynced under its temp name and
 //! *staged*; the next checkpoint lists it, and it is renamed into place only once that checkpoint is on disk.
@@ -13,10 +20,12 @@
 //! regenerated file replaces its earlier copy with the same bytes, never adds a second one.
 
 use super::with_suffix;
-use crate::plan::{PartitionBy, RowSchema};
-use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder};
+use crate::plan::PartitionBy;
+use crate::record::{Record, Row};
+use crate::schema::{FieldType, Schema};
+use arrow_array::builder::{BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use arrow_schema::{DataType, Field, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -26,104 +35,147 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use weir_operators::value::ValueType;
-use weir_operators::{Value, WindowRow, WindowSpec};
+use weir_operators::{Value, WindowSpec};
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
-/// The Arrow schema of a window operator's rows.
-pub fn arrow_schema(rows: &RowSchema) -> Schema {
-    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-    let mut fields = vec![
-        Field::new("window_start", ts.clone(), false),
-        Field::new("window_end", ts, false),
-    ];
-    for (name, ty) in &rows.columns {
-        let dt = match ty {
-            ValueType::Str => DataType::Utf8,
-            ValueType::Int => DataType::Int64,
-            ValueType::Float => DataType::Float64,
-        };
-        fields.push(Field::new(name, dt, false));
-    }
-    Schema::new(fields)
+/// The Arrow schema of a stream.
+pub fn arrow_schema(schema: &Schema) -> arrow_schema::Schema {
+    let fields: Vec<Field> = schema
+        .fields
+        .iter()
+        .map(|f| {
+            let dt = match f.ty {
+                FieldType::String | FieldType::Enum(_) => DataType::Utf8,
+                FieldType::Int => DataType::Int64,
+                FieldType::Float => DataType::Float64,
+                FieldType::Bool => DataType::Boolean,
+                FieldType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                FieldType::Sketch => DataType::Binary,
+            };
+            Field::new(&f.name, dt, f.nullable)
+        })
+        .collect();
+    arrow_schema::Schema::new(fields)
 }
 
-/// Builds one record batch from rows.
+/// Builds one record batch from rows of `schema`.
 pub fn record_batch(
-    schema: &Arc<Schema>,
-    row_schema: &RowSchema,
-    rows: &[&WindowRow],
+    arrow: &Arc<arrow_schema::Schema>,
+    schema: &Schema,
+    rows: &[&Row],
 ) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(
-            TimestampMillisecondArray::from(rows.iter().map(|r| r.start).collect::<Vec<_>>()).with_timezone("UTC"),
-        ),
-        Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.end).collect::<Vec<_>>()).with_timezone("UTC")),
-    ];
-    let value = |r: &WindowRow, c: usize| -> Value {
-        let nk = r.key.0.len();
-        let nc = r.carry.len();
-        if c < nk {
-            r.key.0[c].clone()
-        } else if c < nk + nc {
-            r.carry[c - nk].clone()
-        } else {
-            r.values[c - nk - nc].clone()
-        }
-    };
-    for (c, (_, ty)) in row_schema.columns.iter().enumerate() {
-        let col: ArrayRef = match ty {
-            ValueType::Str => {
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields.len());
+    for (c, field) in schema.fields.iter().enumerate() {
+        let col: ArrayRef = match field.ty {
+            FieldType::String | FieldType::Enum(_) => {
                 let mut b = StringBuilder::new();
                 for r in rows {
-                    b.append_value(value(r, c).to_string());
-                }
-                Arc::new(b.finish())
-            }
-            ValueType::Int => {
-                let mut b = Int64Builder::new();
-                for r in rows {
-                    match value(r, c) {
-                        Value::Int(i) => b.append_value(i),
-                        other => b.append_value(other.as_f64().unwrap_or(0.0) as i64),
+                    match &r[c] {
+                        Value::Null => b.append_null(),
+                        Value::Str(s) => b.append_value(s),
+                        other => b.append_value(other.to_string()),
                     }
                 }
                 Arc::new(b.finish())
             }
-            ValueType::Float => {
+            FieldType::Int => {
+                let mut b = Int64Builder::new();
+                for r in rows {
+                    match &r[c] {
+                        Value::Int(i) => b.append_value(*i),
+                        _ => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            FieldType::Timestamp => {
+                let ts: Vec<Option<i64>> = rows
+                    .iter()
+                    .map(|r| match &r[c] {
+                        Value::Int(i) => Some(*i),
+                        _ => None,
+                    })
+                    .collect();
+                Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC"))
+            }
+            FieldType::Float => {
                 let mut b = Float64Builder::new();
                 for r in rows {
-                    b.append_value(value(r, c).as_f64().unwrap_or(f64::NAN));
+                    match r[c].as_f64() {
+                        Some(f) => b.append_value(f),
+                        None if field.nullable => b.append_null(),
+                        None => b.append_value(f64::NAN),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            FieldType::Bool => {
+                let mut b = BooleanBuilder::new();
+                for r in rows {
+                    match &r[c] {
+                        Value::Bool(v) => b.append_value(*v),
+                        _ => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            FieldType::Sketch => {
+                let mut b = BinaryBuilder::new();
+                for r in rows {
+                    match &r[c] {
+                        Value::Sketch(s) => b.append_value(s.to_bytes()),
+                        _ => b.append_null(),
+                    }
                 }
                 Arc::new(b.finish())
             }
         };
         cols.push(col);
     }
-    RecordBatch::try_new(schema.clone(), cols)
+    RecordBatch::try_new(arrow.clone(), cols)
+}
+
+/// The last logical time a record of a partition can have, which decides when its file rolls.
+#[derive(Clone, Copy, Debug)]
+pub enum Closing {
+    /// Rows of this window: a partition's last window fires at `end + allowed_lateness`.
+    Window {
+        window: WindowSpec,
+        allowed_lateness_ms: i64,
+    },
+    /// Records partitioned by their own event time: a partition is complete once the job watermark passes its
+    /// end (later records of it are late and start its next file).
+    EventTime,
+}
+
+/// One partition's file being gathered.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OpenFile {
+    /// The file rolls before a record with a later logical time joins it, and once the watermark passes it.
+    pub deadline: u64,
+    pub rows: Vec<Row>,
 }
 
 /// The part of a Parquet sink a checkpoint holds: rows of files not rolled yet and the next file number per
 /// partition.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ParquetState {
-    pub open: BTreeMap<i64, Vec<WindowRow>>,
+    pub open: BTreeMap<i64, OpenFile>,
     pub next_part: BTreeMap<i64, u32>,
 }
 
-/// The Parquet output of one window operator.
+/// The Parquet output of one stream.
 pub struct ParquetRowWriter {
     dir: PathBuf,
     partition_by: PartitionBy,
     max_rows_per_file: usize,
     max_file_age_ms: Option<i64>,
     row_group_rows: usize,
-    schema: Arc<Schema>,
-    row_schema: RowSchema,
-    window: WindowSpec,
-    allowed_lateness_ms: i64,
+    arrow: Arc<arrow_schema::Schema>,
+    schema: Schema,
+    closing: Closing,
     state: ParquetState,
     /// With two-phase commit: rolled files waiting for a checkpoint, (temp, final).
     two_phase: bool,
@@ -137,9 +189,8 @@ impl ParquetRowWriter {
         partition_by: PartitionBy,
         max_rows_per_file: usize,
         row_group_rows: usize,
-        row_schema: RowSchema,
-        window: WindowSpec,
-        allowed_lateness_ms: i64,
+        schema: Schema,
+        closing: Closing,
     ) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
         Ok(Self {
@@ -148,10 +199,9 @@ impl ParquetRowWriter {
             max_rows_per_file,
             max_file_age_ms: None,
             row_group_rows,
-            schema: Arc::new(arrow_schema(&row_schema)),
-            row_schema,
-            window,
-            allowed_lateness_ms,
+            arrow: Arc::new(arrow_schema(&schema)),
+            schema,
+            closing,
             state: ParquetState::default(),
             two_phase: false,
             staged: Vec::new(),
@@ -170,8 +220,8 @@ impl ParquetRowWriter {
         remove_temp_files(&self.dir)
     }
 
-    /// Rolls a file once the watermark is `age` (event time) past the firing of its first row, whatever its
-    /// size: a streaming job's output becomes readable within a bounded delay.
+    /// Rolls a file once the watermark is `age` (event time) past its first row, whatever its size: a
+    /// streaming job's output becomes readable within a bounded delay.
     pub fn set_max_file_age(&mut self, age: Option<i64>) {
         self.max_file_age_ms = age;
     }
@@ -200,19 +250,42 @@ impl ParquetRowWriter {
         }
     }
 
-    /// When the last window that can land in partition `p` fires (`None`: unpartitioned, never).
-    fn last_firing(&self, p: i64) -> Option<i64> {
+    /// The last logical time a record of partition `p` can have (`None`: unpartitioned, no such time).
+    fn partition_end(&self, p: i64) -> Option<i64> {
         let span = self.span()?;
-        Some(self.window.last_start_below(p + span) + self.window.size_ms() + self.allowed_lateness_ms)
+        Some(match self.closing {
+            Closing::Window {
+                window,
+                allowed_lateness_ms,
+            } => window.last_start_below(p.saturating_add(span)) + window.size_ms() + allowed_lateness_ms - 1,
+            Closing::EventTime => p.saturating_add(span) - 1,
+        })
     }
 
-    /// Adds rows (in output order); a partition's file rolls when it reaches `max_rows_per_file`.
-    pub fn write(&mut self, rows: &[WindowRow]) -> io::Result<()> {
-        for row in rows {
-            let p = self.partition_of(row.start);
-            let open = self.state.open.entry(p).or_default();
-            open.push(row.clone());
-            if open.len() >= self.max_rows_per_file {
+    /// The deadline of a file of partition `p` whose first record has logical time `first`.
+    fn deadline(&self, p: i64, first: u64) -> u64 {
+        let end = self.partition_end(p).map_or(u64::MAX, |e| (e.max(0) as u64).max(first));
+        match self.max_file_age_ms {
+            Some(age) => end.min(first.saturating_add(age.max(0) as u64).saturating_add(1)),
+            None => end,
+        }
+    }
+
+    /// Adds records (in output order); a partition's file rolls when it reaches `max_rows_per_file`, and
+    /// before a record past its deadline joins it.
+    pub fn write(&mut self, records: &[Record]) -> io::Result<()> {
+        for r in records {
+            let p = self.partition_of(r.ts);
+            if self.state.open.get(&p).is_some_and(|f| r.lt() > f.deadline) {
+                self.roll(p)?;
+            }
+            let deadline = self.deadline(p, r.lt());
+            let open = self.state.open.entry(p).or_insert_with(|| OpenFile {
+                deadline,
+                rows: Vec::new(),
+            });
+            open.rows.push(r.values.clone());
+            if open.rows.len() >= self.max_rows_per_file {
                 self.roll(p)?;
             }
         }
@@ -222,7 +295,7 @@ impl ParquetRowWriter {
     /// Writes partition `p`'s gathered rows as its next file (published now, or staged with two-phase
     /// commit).
     fn roll(&mut self, p: i64) -> io::Result<()> {
-        let Some(rows) = self.state.open.remove(&p) else {
+        let Some(OpenFile { rows, .. }) = self.state.open.remove(&p) else {
             return Ok(());
         };
         if rows.is_empty() {
@@ -240,10 +313,10 @@ impl ParquetRowWriter {
             .set_max_row_group_row_count(Some(self.row_group_rows))
             .build();
         let mut writer =
-            ArrowWriter::try_new(File::create(&tmp)?, self.schema.clone(), Some(props)).map_err(io::Error::other)?;
+            ArrowWriter::try_new(File::create(&tmp)?, self.arrow.clone(), Some(props)).map_err(io::Error::other)?;
         for group in rows.chunks(self.row_group_rows.max(1)) {
-            let refs: Vec<&WindowRow> = group.iter().collect();
-            let batch = record_batch(&self.schema, &self.row_schema, &refs).map_err(io::Error::other)?;
+            let refs: Vec<&Row> = group.iter().collect();
+            let batch = record_batch(&self.arrow, &self.schema, &refs).map_err(io::Error::other)?;
             writer.write(&batch).map_err(io::Error::other)?;
         }
         let file = writer.into_inner().map_err(io::Error::other)?;
@@ -257,22 +330,14 @@ impl ParquetRowWriter {
         Ok(())
     }
 
-    /// Rolls the files of every partition no further row can land in (all of them for `None`, the end of
-    /// input).
+    /// Rolls the files whose deadline the watermark has passed (all of them for `None`, the end of input).
     pub fn close_ready(&mut self, watermark: Option<u64>) -> io::Result<()> {
         let ready: Vec<i64> = self
             .state
             .open
-            .keys()
-            .copied()
-            .filter(|p| match (watermark, self.last_firing(*p)) {
-                (None, _) => true,
-                (Some(w), Some(last)) if last < w as i64 => true,
-                (Some(w), _) => self.max_file_age_ms.is_some_and(|age| {
-                    let first = &self.state.open[p][0];
-                    first.end + self.allowed_lateness_ms + age < w as i64
-                }),
-            })
+            .iter()
+            .filter(|(_, f)| watermark.is_none_or(|w| f.deadline < w))
+            .map(|(p, _)| *p)
             .collect();
         for p in ready {
             self.roll(p)?;
@@ -328,17 +393,19 @@ fn remove_temp_files(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_operators::value::ValueType;
-    use weir_operators::Key;
+    use crate::schema::Field;
 
-    fn row(start: i64) -> WindowRow {
-        WindowRow {
-            start,
-            end: start + 60_000,
-            key: Key::from(vec![Value::Str("k".into())]),
-            carry: vec![],
-            values: vec![Value::Int(1)],
-        }
+    fn row(start: i64) -> Record {
+        crate::dataflow::window_op::row_record(
+            weir_operators::WindowRow {
+                start,
+                end: start + 60_000,
+                key: weir_operators::Key::from(vec![Value::Str("k".into())]),
+                carry: vec![],
+                values: vec![Value::Int(1)],
+            },
+            0,
+        )
     }
 
     fn parquet_files(dir: &Path) -> Vec<String> {
@@ -353,19 +420,20 @@ mod tests {
     #[test]
     fn files_roll_by_event_time_age_and_stage_until_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let schema = RowSchema {
-            columns: vec![("k".into(), ValueType::Str), ("n".into(), ValueType::Int)],
+        let schema = Schema {
+            fields: vec![
+                Field::new("window_start", FieldType::Timestamp),
+                Field::new("window_end", FieldType::Timestamp),
+                Field::new("k", FieldType::String),
+                Field::new("n", FieldType::Int),
+            ],
+            event_time: 0,
         };
-        let mut w = ParquetRowWriter::create(
-            dir.path(),
-            PartitionBy::None,
-            1_000_000,
-            1024,
-            schema,
-            WindowSpec::Tumbling { size_ms: 60_000 },
-            0,
-        )
-        .unwrap();
+        let closing = Closing::Window {
+            window: WindowSpec::Tumbling { size_ms: 60_000 },
+            allowed_lateness_ms: 0,
+        };
+        let mut w = ParquetRowWriter::create(dir.path(), PartitionBy::None, 1_000_000, 1024, schema, closing).unwrap();
         w.set_max_file_age(Some(600_000));
         w.two_phase(None).unwrap();
         w.write(&[row(0), row(60_000)]).unwrap();

@@ -1,34 +1,27 @@
-//! Threshold alerts with per-key suppression (DESIGN §4, `vibration_exceeded`).
-//!
-//! In record order, a value above the limit alerts iff the key has not alerted yet or `ts ≥ t_last +
-//! cooldown`, where `t_last` is the event time of the key's most recent alert — so an older, out-of-order
-//! reading never re-alerts.
+//! Per-key alert suppression: in record order, a record whose condition holds alerts iff its key has not
+//! alerted yet or `ts ≥ t_last + cooldown`, where `t_last` is the event time of the key's most recent alert —
+//! so an older, out-of-order record never re-alerts.
 
 use crate::value::Key;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ThresholdAlerter {
-    limit: f64,
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Cooldown {
     cooldown_ms: i64,
     last_alert: HashMap<Key, i64>,
 }
 
-impl ThresholdAlerter {
-    pub fn new(limit: f64, cooldown_ms: i64) -> Self {
+impl Cooldown {
+    pub fn new(cooldown_ms: i64) -> Self {
         Self {
-            limit,
             cooldown_ms,
             last_alert: HashMap::new(),
         }
     }
 
-    /// Applies one reading; returns whether it raises an alert.
-    pub fn observe(&mut self, key: &Key, ts: i64, value: f64) -> bool {
-        if value <= self.limit || value.is_nan() {
-            return false;
-        }
+    /// Applies one record whose condition holds; returns whether it raises an alert.
+    pub fn admit(&mut self, key: &Key, ts: i64) -> bool {
         match self.last_alert.get_mut(key) {
             Some(last) if ts < last.saturating_add(self.cooldown_ms) => false,
             Some(last) => {
@@ -63,16 +56,15 @@ mod tests {
     use crate::value::Value;
 
     #[test]
-    fn suppresses_within_cooldown_and_ignores_older_readings() {
+    fn suppresses_within_cooldown_and_ignores_older_records() {
         let k = Key::from(vec![Value::Str("vib-1".into())]);
-        let mut a = ThresholdAlerter::new(25.0, 600_000);
-        assert!(!a.observe(&k, 0, 25.0), "the limit itself does not alert");
-        assert!(a.observe(&k, 1_000, 30.0));
-        assert!(!a.observe(&k, 2_000, 40.0), "within 10 min");
-        assert!(!a.observe(&k, 500, 99.0), "older, out-of-order reading");
-        assert!(a.observe(&k, 601_000, 26.0), "exactly t_last + 10 min");
+        let mut a = Cooldown::new(600_000);
+        assert!(a.admit(&k, 1_000));
+        assert!(!a.admit(&k, 2_000), "within 10 min");
+        assert!(!a.admit(&k, 500), "older, out-of-order record");
+        assert!(a.admit(&k, 601_000), "exactly t_last + 10 min");
         let other = Key::from(vec![Value::Str("vib-2".into())]);
-        assert!(a.observe(&other, 601_000, 26.0));
+        assert!(a.admit(&other, 601_000));
         assert_eq!(a.keys(), 2);
     }
 }

@@ -8,37 +8,22 @@ use crate::checkpoint::shape::{differences, job_shape};
 use crate::checkpoint::store::CheckpointStore;
 use crate::checkpoint::ResumeLog;
 use crate::checkpoint::{Checkpoint, Coordinator};
-use crate::dataflow::dead_letters::malformed;
-use crate::dataflow::delivery_op::delivery_alerts;
-use crate::dataflow::kafka_source_op::{kafka_source, KafkaSourceSetup, WorkerBounds};
-use crate::dataflow::latest_op::latest;
-use crate::dataflow::sink_op::{line_sink, parquet_sink, rows_as_lines, webhook_sink};
-use crate::dataflow::source_op::{chunk_source, ChunkStream, SourceSetup};
-use crate::dataflow::threshold_op::threshold;
-use crate::dataflow::window_op::{window, FiredRow};
-use crate::dataflow::{Line, RunContext, Time};
-use crate::decode::Decoder;
+use crate::dataflow::kafka_source_op::WorkerBounds;
+use crate::dataflow::{RunContext, Time};
 use crate::metrics::Metrics;
-use crate::plan::{OperatorKind, Plan, SinkKind, SourceKind, StreamRef};
+use crate::plan::{OperatorKind, Plan, SinkKind, SourceKind};
 use crate::sequencer::ChunkSequencer;
-use crate::sink::jsonl::JsonlWriter;
-use crate::sink::kafka::{ensure_topic, KafkaLineWriter};
-use crate::sink::parquet::ParquetRowWriter;
-use crate::sink::webhook::WebhookSender;
-use crate::sink::{LineWriter, SinkPosition, StdoutWriter};
-use crate::source::file::{FileChunkReader, DEFAULT_CHUNK_BYTES};
-use crate::source::generator::GeneratorReader;
-use crate::source::kafka::{wait_for_partitions, KafkaPartitionReader, KafkaSourceError, PartitionPositions};
-use crate::source::pace::PacedReader;
-use crate::source::ChunkReader;
+use crate::sink::kafka::ensure_topic;
+use crate::source::file::DEFAULT_CHUNK_BYTES;
+use crate::source::kafka::{wait_for_partitions, KafkaSourceError, PartitionPositions};
 use crate::views::{View, ViewStore};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use timely::dataflow::operators::probe::Handle as ProbeHandle;
-use timely::dataflow::operators::{Concatenate, Probe};
-use timely::dataflow::{Scope, Stream};
+
+mod build;
+pub use build::BuildError;
 
 /// Why a job could not run to the end.
 #[derive(Debug, thiserror::Error)]
@@ -244,14 +229,8 @@ pub fn view_store(plan: &Plan) -> Arc<ViewStore> {
     let mut views = HashMap::new();
     let mut n = 0;
     for op in &plan.operators {
-        if let OperatorKind::Latest(_) = op.kind {
-            let fields = plan.sources[op.source]
-                .schema
-                .fields
-                .iter()
-                .map(|f| f.name.clone())
-                .collect();
-            views.insert(op.name.clone(), Arc::new(View::new(fields)));
+        if let OperatorKind::Latest(l) = &op.kind {
+            views.insert(op.name.clone(), Arc::new(View::new(l.fields.clone())));
             n += 1;
         }
     }
@@ -301,7 +280,7 @@ pub fn run_with_views(
         .enumerate()
         .map(|(i, s)| (i as u32, s.instances_per_worker() * workers))
         .collect();
-    let participants = plan.operators.len()
+    let participants = plan.operators.iter().filter(|o| o.kind.is_stateful()).count()
         + plan
             .sinks
             .iter()
@@ -353,15 +332,15 @@ pub fn run_with_views(
             yield_to_readers();
         }
         let built = worker.dataflow::<Time, _, _>(|scope| {
-            let shared = Shared {
+            let shared = build::Shared {
                 sequencers: &sequencers,
                 views: &views,
                 kafka: &kafka,
             };
-            build(scope, &plan, &shared, (index, peers), &options, &ctx)
+            build::build(scope, &plan, &shared, (index, peers), &options, &ctx)
         });
         if let Err(e) = built {
-            ctx.fail(e);
+            ctx.fail(e.to_string());
         }
         let coord = ctx.checkpoints();
         while worker.step_or_park(Some(Duration::from_millis(20))) {
@@ -435,7 +414,7 @@ fn yield_to_readers() {
 
 /// A Kafka source's topic, resolved before the workers start, and what its worker instances share.
 #[derive(Clone)]
-struct KafkaConnection {
+pub(crate) struct KafkaConnection {
     partitions: u32,
     bounds: WorkerBounds,
     positions: Arc<PartitionPositions>,
@@ -471,307 +450,4 @@ fn connect_kafka_sources(plan: &Plan, ctx: &RunContext) -> Result<Arc<HashMap<us
         }
     }
     Ok(Arc::new(out))
-}
-
-/// What the workers of one process share while building their dataflows.
-struct Shared<'a> {
-    sequencers: &'a [Vec<Arc<ChunkSequencer>>],
-    views: &'a Arc<ViewStore>,
-    kafka: &'a HashMap<usize, KafkaConnection>,
-}
-
-/// Builds one worker's copy of the dataflow.
-fn build<'s>(
-    scope: Scope<'s, Time>,
-    plan: &Plan,
-    shared: &Shared,
-    (index, peers): (usize, usize),
-    options: &RunOptions,
-    ctx: &RunContext,
-) -> Result<(), String> {
-    let views = shared.views;
-    let coord = ctx.checkpoints();
-    let restored = coord.restored().cloned();
-    // Everything sinks consume passes this probe: sources measure what is still in flight against it.
-    let probe = ProbeHandle::<Time>::new();
-    // Sources: one operator per partition for files (so each has its own watermark), one per worker for
-    // Kafka (its partitions are spread over the workers).
-    let mut chunks: Vec<ChunkStream<'s>> = Vec::new();
-    for (i, s) in plan.sources.iter().enumerate() {
-        let readers: Vec<Box<dyn ChunkReader>> = match &s.kind {
-            SourceKind::File { paths, rate } => paths
-                .iter()
-                .enumerate()
-                .map(|(p, path)| {
-                    let base = restored
-                        .as_ref()
-                        .map_or(0, |c| c.resume_point(&s.name, p as u32).position);
-                    FileChunkReader::open_at(path, base, index, peers, options.chunk_bytes)
-                        .map(|r| match rate {
-                            Some(rate) => Box::new(PacedReader::new(Box::new(r), rate / peers as f64)),
-                            None => Box::new(r) as Box<dyn ChunkReader>,
-                        })
-                        .map_err(|e| format!("source `{}`: cannot read `{}`: {e}", s.name, path.display()))
-                })
-                .collect::<Result<_, _>>()?,
-            SourceKind::Generator(spec) => vec![Box::new(GeneratorReader::new(
-                spec.clone(),
-                index,
-                options.chunk_bytes as usize,
-            ))],
-            SourceKind::Kafka(spec) => {
-                let conn = &shared.kafka[&i];
-                let mine: Vec<i32> = (0..conn.partitions as i32)
-                    .filter(|p| *p as usize % peers == index)
-                    .collect();
-                // After a restore, partitions the checkpoint has a resume point for continue there.
-                let points: BTreeMap<i32, crate::checkpoint::ResumePoint> = match &restored {
-                    Some(c) => mine
-                        .iter()
-                        .filter_map(|p| Some((*p, c.sources.get(&s.name)?.get(&(*p as u32))?.clone())))
-                        .collect(),
-                    None => BTreeMap::new(),
-                };
-                let resume_at = points.iter().map(|(p, r)| (*p, r.position as i64)).collect();
-                let reader = if mine.is_empty() {
-                    None
-                } else {
-                    let label = format!("source `{}` (worker {index})", s.name);
-                    Some(
-                        KafkaPartitionReader::open(spec, label, mine.clone(), &resume_at, conn.positions.clone())
-                            .map_err(|e| format!("source `{}`: {e}", s.name))?,
-                    )
-                };
-                let setup = KafkaSourceSetup {
-                    name: s.name.clone(),
-                    source_index: i as u32,
-                    reader,
-                    decoder: Decoder::new(s.schema.clone()),
-                    max_out_of_orderness_ms: s.max_out_of_orderness_ms,
-                    idle_timeout: spec.idle_timeout,
-                    max_in_flight: spec.max_in_flight,
-                    rate: spec.rate.map(|r| r / peers as f64),
-                    bounds: conn.bounds.clone(),
-                    probe: probe.clone(),
-                    resumed: restored
-                        .as_ref()
-                        .map(|c| (c.at, points.iter().map(|(p, r)| (*p, r.max_before)).collect())),
-                    logs: conn
-                        .logs
-                        .iter()
-                        .filter(|(p, _)| mine.contains(p))
-                        .map(|(p, l)| (*p, l.clone()))
-                        .collect(),
-                };
-                chunks.push(kafka_source(scope, setup, ctx.clone()));
-                continue;
-            }
-        };
-        let mut parts = Vec::new();
-        for (partition, reader) in readers.into_iter().enumerate() {
-            let setup = SourceSetup {
-                name: s.name.clone(),
-                source_index: i as u32,
-                partition: partition as u32,
-                reader,
-                decoder: Decoder::new(s.schema.clone()),
-                sequencer: shared.sequencers[i][partition].clone(),
-                max_out_of_orderness_ms: s.max_out_of_orderness_ms,
-                resumed: restored
-                    .as_ref()
-                    .map(|c| (c.at, c.resume_point(&s.name, partition as u32).max_before)),
-            };
-            parts.push(chunk_source(scope, setup, ctx.clone()));
-        }
-        chunks.push(if parts.len() == 1 {
-            parts.pop().expect("one partition")
-        } else {
-            scope.concatenate(parts)
-        });
-    }
-
-    // Operators.
-    let mut line_streams: HashMap<StreamRefKey, Stream<'s, Time, Vec<Line>>> = HashMap::new();
-    let mut row_streams: HashMap<usize, Stream<'s, Time, Vec<FiredRow>>> = HashMap::new();
-    for (i, s) in plan.sources.iter().enumerate() {
-        line_streams.insert(
-            key(StreamRef::DeadLetters(i)),
-            malformed(chunks[i].clone(), s.name.clone()),
-        );
-    }
-    for (i, op) in plan.operators.iter().enumerate() {
-        let input = chunks[op.source].clone();
-        let source_name = plan.sources[op.source].name.clone();
-        match &op.kind {
-            OperatorKind::Window(w) => {
-                let (rows, late) = window(input, op.name.clone(), w.clone(), source_name, ctx.clone());
-                row_streams.insert(i, rows);
-                line_streams.insert(key(StreamRef::Late(i)), late);
-            }
-            OperatorKind::Threshold(t) => {
-                line_streams.insert(
-                    key(StreamRef::Output(i)),
-                    threshold(input, op.name.clone(), t.clone(), plan.job_name.clone(), ctx.clone()),
-                );
-            }
-            OperatorKind::DeliveryAlerts(d) => {
-                let alerts = delivery_alerts(input, op.name.clone(), d.clone(), plan.job_name.clone(), ctx.clone());
-                line_streams.insert(key(StreamRef::Output(i)), alerts);
-            }
-            OperatorKind::Latest(l) => {
-                let ordinal = plan.operators[..i]
-                    .iter()
-                    .filter(|o| matches!(o.kind, OperatorKind::Latest(_)))
-                    .count();
-                let instance = index * views.views.len() + ordinal;
-                let changes = latest(
-                    input,
-                    op.name.clone(),
-                    l.clone(),
-                    views.clone(),
-                    instance,
-                    plan.sources.len(),
-                    ctx.clone(),
-                );
-                line_streams.insert(key(StreamRef::Output(i)), changes);
-            }
-        }
-    }
-
-    // Webhook sinks first: what they fail to deliver feeds the dead-letter sink.
-    for (i, sink) in plan.sinks.iter().enumerate() {
-        if let SinkKind::Webhook(config) = &sink.kind {
-            let inputs: Vec<_> = sink.inputs.iter().map(|r| line_streams[&key(*r)].clone()).collect();
-            let sender = (index == 0).then(|| WebhookSender::new(config.clone()));
-            let merged = scope.concatenate(inputs).probe_with(&probe);
-            let failed = webhook_sink(merged, sink.name.clone(), sender, ctx.clone());
-            line_streams.insert(key(StreamRef::SinkFailures(i)), failed);
-        }
-    }
-
-    // Sinks.
-    for sink in &plan.sinks {
-        let on_writer = index == 0;
-        match &sink.kind {
-            SinkKind::Webhook(_) => {}
-            SinkKind::Parquet {
-                path,
-                partition_by,
-                max_rows_per_file,
-                max_file_age_ms,
-                row_group_rows,
-            } => {
-                let StreamRef::Output(op) = sink.inputs[0] else {
-                    return Err(format!("sink `{}`: parquet takes window rows", sink.name));
-                };
-                let w = plan
-                    .window_of(sink.inputs[0])
-                    .ok_or_else(|| format!("sink `{}`: parquet takes window rows", sink.name))?;
-                let writer = if on_writer {
-                    let cannot =
-                        |e: std::io::Error| format!("sink `{}`: cannot write to `{}`: {e}", sink.name, path.display());
-                    let mut writer = ParquetRowWriter::create(
-                        path,
-                        *partition_by,
-                        *max_rows_per_file,
-                        *row_group_rows,
-                        w.row_schema.clone(),
-                        w.window,
-                        w.allowed_lateness_ms,
-                    )
-                    .map_err(cannot)?;
-                    writer.set_max_file_age(*max_file_age_ms);
-                    if coord.enabled() {
-                        writer
-                            .two_phase(restored_part(&restored, &sink.name)?)
-                            .map_err(cannot)?;
-                    }
-                    Some(writer)
-                } else {
-                    None
-                };
-                parquet_sink(
-                    row_streams[&op].clone().probe_with(&probe),
-                    sink.name.clone(),
-                    writer,
-                    ctx.clone(),
-                );
-            }
-            SinkKind::Jsonl { .. } | SinkKind::Stdout | SinkKind::Kafka(_) => {
-                let mut inputs = Vec::new();
-                for r in &sink.inputs {
-                    match r {
-                        StreamRef::Output(op) if row_streams.contains_key(op) => {
-                            let w = plan.window_of(*r).expect("window operator");
-                            let names = w.row_schema.columns.iter().map(|(n, _)| n.clone()).collect();
-                            inputs.push(rows_as_lines(row_streams[op].clone(), names));
-                        }
-                        other => inputs.push(line_streams[&key(*other)].clone()),
-                    }
-                }
-                let position: Option<SinkPosition> = if on_writer {
-                    restored_part(&restored, &sink.name)?
-                } else {
-                    None
-                };
-                let writer: Option<Box<dyn LineWriter>> = match (&sink.kind, on_writer) {
-                    (SinkKind::Jsonl { path }, true) => {
-                        let opened = match position {
-                            Some(SinkPosition::File { bytes }) => JsonlWriter::resume(path, bytes),
-                            _ if coord.enabled() => JsonlWriter::create_in_place(path),
-                            _ => JsonlWriter::create(path),
-                        };
-                        Some(Box::new(opened.map_err(|e| {
-                            format!("sink `{}`: cannot write to `{}`: {e}", sink.name, path.display())
-                        })?))
-                    }
-                    (SinkKind::Stdout, true) => Some(Box::new(StdoutWriter)),
-                    (SinkKind::Kafka(spec), true) => {
-                        let (fail, name, topic) = (ctx.clone(), sink.name.clone(), spec.topic.clone());
-                        let hook = Box::new(move |e: String| {
-                            fail.fail(format!("sink `{name}`: delivery to Kafka topic `{topic}` failed: {e}"))
-                        });
-                        let label = format!("sink `{}`", sink.name);
-                        let run = coord.meta().run_id;
-                        let opened = match position {
-                            Some(SinkPosition::Kafka { seq, offsets }) => {
-                                KafkaLineWriter::resume(spec, label, run, seq, offsets, hook)
-                            }
-                            _ => KafkaLineWriter::create(spec, label, run, hook),
-                        };
-                        Some(Box::new(opened.map_err(|e| format!("sink `{}`: {e}", sink.name))?))
-                    }
-                    _ => None,
-                };
-                let merged = scope.concatenate(inputs).probe_with(&probe);
-                line_sink(merged, sink.name.clone(), writer, ctx.clone());
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A sink's state in the checkpoint the run resumed from (worker 0's part), if any.
-fn restored_part<T: serde::de::DeserializeOwned>(
-    restored: &Option<Arc<Checkpoint>>,
-    sink: &str,
-) -> Result<Option<T>, String> {
-    let Some(c) = restored else { return Ok(None) };
-    match c.states(sink).first() {
-        Some(bytes) => crate::checkpoint::decode(bytes)
-            .map(Some)
-            .map_err(|e| format!("sink `{sink}`: the checkpoint's state cannot be read: {e}")),
-        None => Ok(None),
-    }
-}
-
-type StreamRefKey = (u8, usize);
-
-fn key(r: StreamRef) -> StreamRefKey {
-    match r {
-        StreamRef::DeadLetters(i) => (0, i),
-        StreamRef::Output(i) => (1, i),
-        StreamRef::Late(i) => (2, i),
-        StreamRef::SinkFailures(i) => (3, i),
-    }
 }

@@ -1,0 +1,41 @@
+//! `kind = "derive"`: computes fields (`fields = { name = "EXPR" }`), replacing or adding them, and drops
+//! others (`drop = [...]`). The output's schema is the input's with those changes.
+
+use super::{failure, map_batches, Mapped};
+use crate::plan::{DeriveColumn, DerivePlan};
+use crate::record::{Record, RecordStream, Row};
+use crate::schema::Schema;
+
+/// `input` with the plan's columns, and the dead letters of the records an expression failed on.
+pub fn derive<'s>(
+    input: RecordStream<'s>,
+    name: &str,
+    plan: DerivePlan,
+    schema: Schema,
+) -> (RecordStream<'s>, RecordStream<'s>) {
+    let columns = plan.columns;
+    map_batches(input, name, schema, move |batch| {
+        let mut out = Vec::with_capacity(batch.records.len());
+        let mut errors = Vec::new();
+        'records: for (i, r) in batch.records.iter().enumerate() {
+            let mut values = Row::with_capacity(columns.len());
+            for c in &columns {
+                match c {
+                    DeriveColumn::Keep(f) => values.push(r.values[*f].clone()),
+                    DeriveColumn::Compute(e) => match e.eval(&r.values) {
+                        Ok(v) => values.push(v.into_owned()),
+                        Err(err) => {
+                            errors.push((i, failure(&e.text, err)));
+                            continue 'records;
+                        }
+                    },
+                }
+            }
+            out.push(Record {
+                values,
+                ..r.clone_header()
+            });
+        }
+        Mapped::New(out, errors)
+    })
+}

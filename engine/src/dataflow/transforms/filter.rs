@@ -1,0 +1,31 @@
+//! `kind = "filter"`: keeps the records where `where` is TRUE (NULL and FALSE drop them).
+
+use super::{failure, map_batches, Mapped};
+use crate::plan::FilterPlan;
+use crate::record::RecordStream;
+use crate::schema::Schema;
+
+/// The records of `input` that satisfy the plan's predicate, and the dead letters of those it failed on.
+pub fn filter<'s>(
+    input: RecordStream<'s>,
+    name: &str,
+    plan: FilterPlan,
+    schema: Schema,
+) -> (RecordStream<'s>, RecordStream<'s>) {
+    let predicate = plan.predicate;
+    map_batches(input, name, schema, move |batch| {
+        let mut keep = Vec::new();
+        let mut errors = Vec::new();
+        for (i, r) in batch.records.iter().enumerate() {
+            match predicate.holds(&r.values) {
+                Ok(true) => keep.push(i),
+                Ok(false) => {}
+                Err(e) => errors.push((i, failure(&predicate.text, e))),
+            }
+        }
+        if keep.len() == batch.records.len() {
+            return Mapped::Same;
+        }
+        Mapped::New(keep.into_iter().map(|i| batch.records[i].clone()).collect(), errors)
+    })
+}

@@ -1,0 +1,136 @@
+//! Typed records as they flow between the operators of a job, in batches.
+//!
+//! A [`Record`] is a row of [`Value`]s in its stream's schema order plus what the deterministic order needs:
+//! its [`Position`] (logical time first), a `seq` ranking the outputs one step produced, its event time and
+//! its arrival watermark (for window lateness). Records travel in shared [`Batch`]es: a stream read by
+//! several operators hands each the same batch instead of copying records, and a batch cut from a source
+//! chunk keeps that chunk alive so a dead letter can still show the record's raw bytes.
+
+use crate::chunk::StampedChunk;
+use crate::dataflow::Time;
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::sync::Arc;
+use weir_operators::{Position, Value};
+
+/// A record's field values, in schema order (inline up to six fields: the typical event).
+pub type Row = smallvec::SmallVec<[Value; 6]>;
+
+/// One typed record and its place in the deterministic order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub pos: Position,
+    /// Rank among the records one step produced at the same position (0 for source records).
+    pub seq: u32,
+    /// Event time, epoch milliseconds.
+    pub ts: i64,
+    /// Arrival watermark (DESIGN's lateness rule reads it); `None` before any valid record.
+    pub awm: Option<i64>,
+    pub values: Row,
+    /// Index of the record's line in its batch's source chunk (`u32::MAX`: not from a source line).
+    pub line: u32,
+}
+
+/// No source line behind a record.
+pub const NO_LINE: u32 = u32::MAX;
+
+impl Record {
+    /// A record an operator produced at `pos` (its logical time is also its arrival watermark).
+    pub fn derived(pos: Position, seq: u32, ts: i64, values: Row) -> Record {
+        Record {
+            pos,
+            seq,
+            ts,
+            awm: Some(pos.lt as i64),
+            values,
+            line: NO_LINE,
+        }
+    }
+
+    /// The record's place and times with no values (for an operator that builds new values for it).
+    pub fn clone_header(&self) -> Record {
+        Record {
+            pos: self.pos,
+            seq: self.seq,
+            ts: self.ts,
+            awm: self.awm,
+            values: Row::new(),
+            line: self.line,
+        }
+    }
+
+    /// The record's logical time.
+    pub fn lt(&self) -> Time {
+        self.pos.lt
+    }
+
+    /// The deterministic output order: position, then rank, then the values themselves (so records of two
+    /// workers at the same position still order the same way in every run).
+    pub fn order(&self, other: &Record) -> Ordering {
+        self.pos
+            .cmp(&other.pos)
+            .then(self.seq.cmp(&other.seq))
+            .then_with(|| cmp_rows(&self.values, &other.values))
+    }
+}
+
+/// Compares two rows value by value in [`Value::total_cmp`] order.
+pub fn cmp_rows(a: &[Value], b: &[Value]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let o = x.total_cmp(y);
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// Records of one stream that travel together, all at logical times at or after the batch's timely time.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub records: Vec<Record>,
+    /// The source chunk the records were read from, if they were (for their raw bytes).
+    pub origin: Option<Arc<StampedChunk>>,
+}
+
+impl Batch {
+    pub fn new(records: Vec<Record>, origin: Option<Arc<StampedChunk>>) -> Batch {
+        Batch { records, origin }
+    }
+
+    /// The records of a stamped source chunk, with their positions and arrival watermarks filled in; the
+    /// chunk (raw bytes, invalid lines) stays behind as the batch's origin.
+    pub fn of_chunk(mut chunk: StampedChunk) -> Batch {
+        let mut records = std::mem::take(&mut chunk.chunk.records);
+        for (i, r) in records.iter_mut().enumerate() {
+            r.pos = chunk.position(i);
+            r.awm = chunk.awm(i);
+        }
+        Batch {
+            records,
+            origin: Some(Arc::new(chunk)),
+        }
+    }
+
+    /// The batch's timely time: the lowest logical time of its records (of its source chunk's lines, which
+    /// includes invalid ones).
+    pub fn first_logical_time(&self) -> Time {
+        match &self.origin {
+            Some(c) => c.first_logical_time(),
+            None => self.records.iter().map(Record::lt).min().unwrap_or(0),
+        }
+    }
+
+    /// The raw bytes a record was decoded from, if it came from a source line.
+    pub fn raw(&self, r: &Record) -> Option<&[u8]> {
+        let chunk = self.origin.as_ref()?;
+        let range = chunk.chunk.range.get(r.line as usize)?;
+        Some(chunk.raw(*range))
+    }
+}
+
+/// What streams carry: shared batches.
+pub type SharedBatch = Arc<Batch>;
+
+/// A typed record stream in a dataflow scope.
+pub type RecordStream<'s> = timely::dataflow::Stream<'s, Time, Vec<SharedBatch>>;

@@ -1,0 +1,553 @@
+//! Validating a loaded job definition and turning it into the engine's [`Plan`]: a graph of typed streams.
+//!
+//! Sources declare schemas; operators are planned in dependency order, each against its inputs' schemas, so
+//! every stream's schema is known before anything runs. Every section is read completely even after a
+//! problem, so one `weir check` lists everything to fix: unknown kinds and keys, dangling stream names,
+//! cycles, type errors in expressions, schema mismatches.
+//!
+//! - [`sources`]: `[sources.NAME]`.
+//! - [`operators`]: `[operators.NAME]`, one function per kind.
+//! - [`sinks`]: `[sinks.NAME]`.
+
+mod operators;
+mod sinks;
+mod sources;
+
+use crate::definition::section::{Problems, Section};
+use crate::definition::{DefinitionError, JobSource};
+use std::collections::{BTreeMap, HashMap};
+use weir_engine::plan::{OperatorKind, OperatorPlan, Plan, SinkKind, SinkPlan, SourcePlan, StreamRef};
+use weir_engine::schema::Schema;
+
+/// A node of the job graph as a stream name resolves to it, before operators are ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Node {
+    Source(usize),
+    /// The operator with this index in file order.
+    Operator(usize),
+}
+
+/// The port of a node a stream name picks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Port {
+    Main,
+    Late,
+    DeadLetters,
+}
+
+/// A source as read from the file: name, plan (if valid) and schema (if that much was valid).
+type DeclaredSource = (String, Option<SourcePlan>, Option<Schema>);
+
+/// An operator as read from the file, before planning.
+struct Declared<'a> {
+    name: String,
+    section: Section<'a>,
+    kind: Option<&'a str>,
+    inputs: Vec<(Node, Port)>,
+}
+
+/// Builds the plan of a loaded job definition, or every problem with it.
+pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionError> {
+    let problems = Problems::default();
+    let root = Section::new("", table, &problems);
+    let empty = toml::Table::new();
+
+    let job = root.table("job");
+    if !root.has("job") {
+        problems.add("job", "the [job] table is required (with at least `name`)");
+    }
+    let job = job.unwrap_or_else(|| Section::new("job", &empty, &problems));
+    let job_name = job.req_str("name").unwrap_or("job").to_string();
+    let workers = job.count("workers", 1).unwrap_or(1) as usize;
+    let dead_letter_sink = job.str("dead_letters").map(str::to_string);
+    let checkpoint = job.table("checkpoint").and_then(|c| {
+        let dir = c.req_str("dir").map(std::path::PathBuf::from);
+        let interval = c.duration_ms("interval").unwrap_or(10_000);
+        if interval <= 0 {
+            c.problem("interval", "must be positive, e.g. \"10s\"".to_string());
+        }
+        let keep = c.count("keep", 1).unwrap_or(3) as usize;
+        c.finish("");
+        Some(weir_engine::checkpoint::CheckpointConfig {
+            dir: dir?,
+            interval: std::time::Duration::from_millis(interval.max(1) as u64),
+            keep,
+        })
+    });
+    job.finish("");
+
+    // Sources: `None` where a source failed validation (names still resolve, and operators are checked
+    // against its schema if that much was valid).
+    let mut sources: Vec<DeclaredSource> = Vec::new();
+    if let Some(t) = named_tables(&root, "sources", &problems) {
+        for (name, s) in t {
+            let (planned, schema) = sources::source_plan(&name, &s, source);
+            sources.push((name, planned, schema));
+        }
+    }
+    if sources.is_empty() && root.has("sources") {
+        problems.add("sources", "define at least one source");
+    } else if !root.has("sources") {
+        problems.add(
+            "sources",
+            "the [sources.NAME] tables are required; a job needs at least one source",
+        );
+    }
+
+    let op_tables = named_tables(&root, "operators", &problems).unwrap_or_default();
+    let sink_tables = named_tables(&root, "sinks", &problems).unwrap_or_default();
+    check_names(&sources, &op_tables, &problems);
+    let names = Names {
+        sources: sources.iter().map(|(n, _, _)| n.clone()).collect(),
+        operators: op_tables
+            .iter()
+            .map(|(n, s)| (n.clone(), s.value("kind").and_then(|v| v.as_str()).unwrap_or("")))
+            .collect(),
+        sinks: sink_tables.iter().map(|(n, _)| n.clone()).collect(),
+    };
+
+    // Operators: resolve inputs, order them, then plan each against its inputs' schemas.
+    let mut declared: Vec<Declared> = Vec::new();
+    for (name, s) in op_tables {
+        let kind = s.req_str("kind");
+        let mut inputs = Vec::new();
+        match s.str_list("inputs") {
+            Some(list) if !list.is_empty() => {
+                for n in list {
+                    match names.resolve(n) {
+                        Ok(Resolved::Node(node, port)) => inputs.push((node, port)),
+                        Ok(Resolved::SinkFailures(_)) => s.problem(
+                            "inputs",
+                            format!("`{n}` is a sink's output; only sinks can read `SINK.failed`"),
+                        ),
+                        Err(e) => s.problem("inputs", e),
+                    }
+                }
+            }
+            Some(_) => s.problem("inputs", "list at least one stream"),
+            None if !s.has("inputs") => s.problem(
+                "inputs",
+                "is required: the streams this operator reads, e.g. inputs = [\"vibration\"]",
+            ),
+            None => {}
+        }
+        declared.push(Declared {
+            name,
+            section: s,
+            kind,
+            inputs,
+        });
+    }
+    let order = topological_order(&declared, &problems);
+    let mut index_of: HashMap<usize, usize> = HashMap::new();
+    let mut operators: Vec<Option<OperatorPlan>> = Vec::new();
+    for &d in &order {
+        let decl = &declared[d];
+        let refs: Vec<StreamRef> = decl
+            .inputs
+            .iter()
+            .map(|(node, port)| stream_ref(*node, *port, &index_of))
+            .collect();
+        let schemas: Option<Vec<Schema>> = refs.iter().map(|r| schema_of(*r, &sources, &operators)).collect();
+        let planned = plan_operator(decl, schemas);
+        index_of.insert(d, operators.len());
+        operators.push(planned.map(|(kind, schema)| OperatorPlan {
+            name: decl.name.clone(),
+            inputs: refs.clone(),
+            kind,
+            schema,
+        }));
+    }
+    check_lateness(&operators, &problems);
+
+    // Sinks.
+    let mut sinks: Vec<SinkPlan> = Vec::new();
+    for (name, s) in &sink_tables {
+        let inputs = sinks::resolve_inputs(s, &names, &index_of);
+        let schemas: Vec<Option<Schema>> = inputs.iter().map(|r| schema_of(*r, &sources, &operators)).collect();
+        let exempt = dead_letter_sink.as_deref().unwrap_or("dead_letters") == name;
+        sinks.push(sinks::sink_plan(name, s, inputs, &schemas, exempt));
+    }
+    if sinks.is_empty() {
+        problems.add("sinks", "define at least one sink ([sinks.NAME] with kind, inputs, …)");
+    }
+    let serve = root.table("serve").map(|s| {
+        let listen = s.str("listen").unwrap_or("127.0.0.1:7878").to_string();
+        s.finish("");
+        weir_engine::plan::ServePlan { listen }
+    });
+    root.finish("");
+
+    route_dead_letters(&mut sinks, &sources, &operators, dead_letter_sink.as_deref(), &problems);
+    for (i, &d) in order.iter().enumerate() {
+        let read = sinks.iter().any(|s| s.inputs.contains(&StreamRef::Output(i)))
+            || declared
+                .iter()
+                .any(|o| o.inputs.contains(&(Node::Operator(d), Port::Main)));
+        if !read {
+            problems.add(
+                &format!("operators.{}", declared[d].name),
+                "its output is not read by any sink or operator; add it to a sink's `inputs`",
+            );
+        }
+    }
+
+    if problems.is_empty() {
+        Ok(Plan {
+            job_name,
+            workers,
+            sources: sources.into_iter().map(|(_, s, _)| s.expect("no problems")).collect(),
+            operators: operators.into_iter().map(|o| o.expect("no problems")).collect(),
+            sinks,
+            serve,
+            checkpoint,
+        })
+    } else {
+        Err(DefinitionError {
+            file: source.name.clone(),
+            problems: problems.into_vec(),
+        })
+    }
+}
+
+/// Plans one declared operator against its inputs' schemas (`None` when an input failed validation).
+fn plan_operator(decl: &Declared, schemas: Option<Vec<Schema>>) -> Option<(OperatorKind, Schema)> {
+    let s = &decl.section;
+    let kind = decl.kind?;
+    let Some((_, arity, plan_kind)) = operators::KINDS.iter().find(|k| k.0 == kind) else {
+        let hint = if kind == "threshold_alert" {
+            " (threshold_alert became `alert`: kind = \"alert\", when = \"ppv_mm_s > 25.0\")".to_string()
+        } else {
+            String::new()
+        };
+        s.problem(
+            "kind",
+            format!(
+                "unknown operator kind \"{kind}\"; allowed: {}{hint}",
+                operators::kind_names()
+            ),
+        );
+        return None;
+    };
+    let n = decl.inputs.len();
+    if let Some(a) = arity {
+        if n > 0 && n != *a {
+            s.problem(
+                "inputs",
+                format!("a {kind} operator reads exactly {a} stream(s), found {n}"),
+            );
+        }
+    }
+    match schemas {
+        Some(schemas) if !schemas.is_empty() && arity.is_none_or(|a| a == schemas.len()) => {
+            let planned = plan_kind(s, &schemas);
+            s.finish("");
+            planned
+        }
+        // An input failed validation: its problem is reported; checking this one against it would only
+        // add noise.
+        _ => None,
+    }
+}
+
+/// Operators in an order where each comes after the operators it reads; a cycle is a problem naming it.
+fn topological_order(declared: &[Declared], problems: &Problems) -> Vec<usize> {
+    let n = declared.len();
+    let deps: Vec<Vec<usize>> = declared
+        .iter()
+        .map(|d| {
+            d.inputs
+                .iter()
+                .filter_map(|(node, _)| match node {
+                    Node::Operator(j) => Some(*j),
+                    Node::Source(_) => None,
+                })
+                .collect()
+        })
+        .collect();
+    // 0 = unvisited, 1 = on the stack, 2 = done.
+    let mut state = vec![0u8; n];
+    let mut order = Vec::new();
+    let mut reported = false;
+    fn visit(
+        i: usize,
+        deps: &[Vec<usize>],
+        state: &mut [u8],
+        stack: &mut Vec<usize>,
+        order: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        match state[i] {
+            2 => return None,
+            1 => {
+                let from = stack.iter().position(|s| *s == i).expect("on the stack");
+                let mut cycle = stack[from..].to_vec();
+                cycle.push(i);
+                return Some(cycle);
+            }
+            _ => {}
+        }
+        state[i] = 1;
+        stack.push(i);
+        for &d in &deps[i] {
+            if let Some(c) = visit(d, deps, state, stack, order) {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        state[i] = 2;
+        order.push(i);
+        None
+    }
+    for i in 0..n {
+        let mut stack = Vec::new();
+        if let Some(cycle) = visit(i, &deps, &mut state, &mut stack, &mut order) {
+            if !reported {
+                // Reads left to right as "x reads y reads … reads x".
+                let names: Vec<&str> = cycle.iter().rev().map(|c| declared[*c].name.as_str()).collect();
+                problems.add(
+                    &format!("operators.{}.inputs", declared[cycle[0]].name),
+                    format!("the operators form a cycle: {}", names.join(" reads ")),
+                );
+                reported = true;
+            }
+            // Leave the cycle's operators out; everything else is still checked.
+            for c in cycle {
+                state[c] = 2;
+            }
+        }
+    }
+    order
+}
+
+fn stream_ref(node: Node, port: Port, index_of: &HashMap<usize, usize>) -> StreamRef {
+    match (node, port) {
+        (Node::Source(i), Port::DeadLetters) => StreamRef::SourceDeadLetters(i),
+        (Node::Source(i), _) => StreamRef::Source(i),
+        // An operator left out of the order (in a cycle) gets an index no stream has.
+        (Node::Operator(d), port) => {
+            let i = index_of.get(&d).copied().unwrap_or(usize::MAX);
+            match port {
+                Port::Main => StreamRef::Output(i),
+                Port::Late => StreamRef::Late(i),
+                Port::DeadLetters => StreamRef::OperatorDeadLetters(i),
+            }
+        }
+    }
+}
+
+/// The schema of a stream, if the node producing it passed validation.
+fn schema_of(r: StreamRef, sources: &[DeclaredSource], operators: &[Option<OperatorPlan>]) -> Option<Schema> {
+    match r {
+        StreamRef::Source(i) => sources[i].2.clone(),
+        StreamRef::Output(i) => operators.get(i)?.as_ref().map(|o| o.schema.clone()),
+        StreamRef::Late(i) | StreamRef::OperatorDeadLetters(i) if operators.get(i)?.is_none() => None,
+        _ => Some(Schema::dead_letters()),
+    }
+}
+
+/// A window over window rows must allow at least the upstream window's lateness, or it could see a row as
+/// late (DESIGN: a row's logical time is its window's end + allowed lateness − 1 ms).
+fn check_lateness(operators: &[Option<OperatorPlan>], problems: &Problems) {
+    // The largest allowed lateness of the windows a stream's rows come from (through transforms).
+    fn upstream(r: StreamRef, ops: &[Option<OperatorPlan>]) -> Option<i64> {
+        let StreamRef::Output(i) = r else { return None };
+        let op = ops.get(i)?.as_ref()?;
+        match &op.kind {
+            OperatorKind::Window(w) => Some(w.allowed_lateness_ms),
+            OperatorKind::Filter(_) | OperatorKind::Derive(_) | OperatorKind::Union => {
+                op.inputs.iter().filter_map(|r| upstream(*r, ops)).max()
+            }
+            _ => None,
+        }
+    }
+    for op in operators.iter().flatten() {
+        let OperatorKind::Window(w) = &op.kind else { continue };
+        if let Some(up) = upstream(op.inputs[0], operators) {
+            if w.allowed_lateness_ms < up {
+                problems.add(
+                    &format!("operators.{}.allowed_lateness", op.name),
+                    format!(
+                        "it reads window rows emitted with allowed_lateness {up} ms, so it needs at least that \
+                         (else it would count some rows as late)"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The names a stream reference can use.
+struct Names<'a> {
+    sources: Vec<String>,
+    /// Operator names and kinds, in file order.
+    operators: Vec<(String, &'a str)>,
+    sinks: Vec<String>,
+}
+
+/// What a stream name resolved to.
+enum Resolved {
+    Node(Node, Port),
+    SinkFailures(usize),
+}
+
+impl Names<'_> {
+    fn operator(&self, name: &str) -> Option<usize> {
+        self.operators.iter().position(|(n, _)| n == name)
+    }
+
+    /// Resolves `NAME`, `NAME.late`, `NAME.dead_letters` or `SINK.failed`.
+    fn resolve(&self, name: &str) -> Result<Resolved, String> {
+        if let Some(i) = self.sources.iter().position(|s| s == name) {
+            return Ok(Resolved::Node(Node::Source(i), Port::Main));
+        }
+        if let Some(i) = self.operator(name) {
+            return Ok(Resolved::Node(Node::Operator(i), Port::Main));
+        }
+        if let Some((base, port)) = name.rsplit_once('.') {
+            let op = self.operator(base);
+            let kind = op.map(|i| self.operators[i].1);
+            match port {
+                "late" => match (op, kind) {
+                    (Some(i), Some("window")) => return Ok(Resolved::Node(Node::Operator(i), Port::Late)),
+                    (Some(_), Some(k)) => {
+                        return Err(format!(
+                            "`{base}` is a {k} operator; only windows have a `.late` output"
+                        ))
+                    }
+                    _ => {}
+                },
+                "dead_letters" => {
+                    if let Some(i) = self.sources.iter().position(|s| s == base) {
+                        return Ok(Resolved::Node(Node::Source(i), Port::DeadLetters));
+                    }
+                    match (op, kind) {
+                        (Some(i), Some("filter" | "derive" | "alert")) => {
+                            return Ok(Resolved::Node(Node::Operator(i), Port::DeadLetters))
+                        }
+                        (Some(_), Some(k)) => {
+                            return Err(format!(
+                                "`{base}` is a {k} operator, which has no `.dead_letters` output (filter, derive \
+                                 and alert have one)"
+                            ))
+                        }
+                        _ => {}
+                    }
+                }
+                "failed" => {
+                    if let Some(i) = self.sinks.iter().position(|s| s == base) {
+                        return Ok(Resolved::SinkFailures(i));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut known: Vec<String> = self.sources.clone();
+        known.extend(self.sources.iter().map(|s| format!("{s}.dead_letters")));
+        for (n, k) in &self.operators {
+            known.push(n.clone());
+            match *k {
+                "window" => known.push(format!("{n}.late")),
+                "filter" | "derive" | "alert" => known.push(format!("{n}.dead_letters")),
+                _ => {}
+            }
+        }
+        Err(format!("no stream named `{name}`; available: {}", known.join(", ")))
+    }
+}
+
+/// The `[NAME.x]` sub-tables of a top-level table, in file order.
+fn named_tables<'a>(root: &Section<'a>, key: &str, problems: &'a Problems) -> Option<Vec<(String, Section<'a>)>> {
+    let t = root.table(key)?;
+    let mut out = Vec::new();
+    for (name, v) in t.entries() {
+        match v {
+            toml::Value::Table(inner) => {
+                out.push((name.clone(), Section::new(format!("{key}.{name}"), inner, problems)))
+            }
+            _ => problems.add(&format!("{key}.{name}"), format!("expected a table [{key}.{name}]")),
+        }
+    }
+    Some(out)
+}
+
+fn check_names(sources: &[DeclaredSource], operators: &[(String, Section)], problems: &Problems) {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (kind, name) in sources
+        .iter()
+        .map(|s| ("sources", s.0.as_str()))
+        .chain(operators.iter().map(|o| ("operators", o.0.as_str())))
+    {
+        if let Some(prev) = seen.insert(name, kind) {
+            problems.add(
+                &format!("{kind}.{name}"),
+                format!("the name is already used by {prev}.{name}; source and operator names must be unique"),
+            );
+        }
+    }
+}
+
+/// Sends every dead-letter stream no sink reads (malformed records, late records, failed expressions,
+/// undeliverable records) to the job's dead-letter sink.
+fn route_dead_letters(
+    sinks: &mut [SinkPlan],
+    sources: &[DeclaredSource],
+    operators: &[Option<OperatorPlan>],
+    explicit: Option<&str>,
+    problems: &Problems,
+) {
+    let target = explicit.unwrap_or("dead_letters");
+    let mut unrouted = Vec::new();
+    for i in 0..sources.len() {
+        unrouted.push(StreamRef::SourceDeadLetters(i));
+    }
+    for (i, o) in operators.iter().enumerate() {
+        let Some(o) = o else { continue };
+        if o.kind.has_late() {
+            unrouted.push(StreamRef::Late(i));
+        }
+        if o.kind.has_dead_letters() {
+            unrouted.push(StreamRef::OperatorDeadLetters(i));
+        }
+    }
+    for (i, s) in sinks.iter().enumerate() {
+        if matches!(s.kind, SinkKind::Webhook(_)) {
+            unrouted.push(StreamRef::SinkFailures(i));
+        }
+    }
+    let read_by_operator = |r: &StreamRef| operators.iter().flatten().any(|o| o.inputs.contains(r));
+    unrouted.retain(|r| !sinks.iter().any(|s| s.inputs.contains(r)) && !read_by_operator(r));
+    if unrouted.is_empty() {
+        return;
+    }
+    match sinks.iter_mut().find(|s| s.name == target) {
+        Some(s) if matches!(s.kind, SinkKind::Parquet { .. }) && s.inputs.len() + unrouted.len() > 1 => {
+            problems.add(
+                &format!("sinks.{target}"),
+                format!(
+                    "a parquet sink reads one stream, but {} dead-letter streams need a place: use a jsonl sink, \
+                     or union them first",
+                    unrouted.len()
+                ),
+            );
+        }
+        Some(s) => s.inputs.extend(unrouted),
+        None => problems.add(
+            if explicit.is_some() {
+                "job.dead_letters"
+            } else {
+                "sinks"
+            },
+            format!(
+                "malformed and late records need somewhere to go: add a jsonl sink named `{target}`{}",
+                if explicit.is_some() {
+                    ""
+                } else {
+                    " or set [job] dead_letters = \"SINK\""
+                }
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,518 @@
+//! Operators of a job definition: `[operators.NAME]` with `kind` and `inputs`, each kind's parameters checked
+//! against its input streams' schemas, and the schema of what it outputs.
+//!
+//! Adding a kind is one function here (`fn(&Section, &[Schema]) -> Option<(OperatorKind, Schema)>`) and one
+//! line in [`KINDS`].
+
+use crate::definition::section::Section;
+use std::collections::HashSet;
+use weir_engine::dataflow::delivery_op::delivery_alert_schema;
+use weir_engine::dataflow::latest_op::changelog_schema;
+use weir_engine::expr::{compile, compile_predicate};
+use weir_engine::plan::{
+    AlertPlan, DeliveryPlan, DeriveColumn, DerivePlan, FilterPlan, LatestPlan, OperatorKind, WindowPlan,
+};
+use weir_engine::schema::{Field, FieldType, Schema};
+use weir_operators::value::ValueType;
+use weir_operators::{AggregateFn, AggregateSpec, WindowSpec};
+
+/// Plans one kind: its parameters against the inputs' schemas, giving the kind and its output schema.
+type PlanKind = fn(&Section, &[Schema]) -> Option<(OperatorKind, Schema)>;
+
+/// Every operator kind, with how many inputs it reads (`None`: one or more).
+pub(super) const KINDS: &[(&str, Option<usize>, PlanKind)] = &[
+    ("filter", Some(1), filter),
+    ("derive", Some(1), derive),
+    ("union", None, union),
+    ("window", Some(1), window),
+    ("alert", Some(1), alert),
+    ("delivery_alerts", Some(1), delivery),
+    ("latest", Some(1), latest),
+];
+
+/// The kind names, for "allowed: …" messages.
+pub(super) fn kind_names() -> String {
+    KINDS.iter().map(|k| k.0).collect::<Vec<_>>().join(", ")
+}
+
+/// A list of field names, or one name (`key = "order_id"`).
+fn names<'a>(s: &Section<'a>, key: &str) -> Option<Vec<&'a str>> {
+    match s.value(key) {
+        Some(toml::Value::String(one)) => Some(vec![one.as_str()]),
+        Some(_) => s.str_list(key),
+        None => None,
+    }
+}
+
+/// Resolves field names against a schema, reporting unknown ones.
+pub(super) fn fields_of(s: &Section, key: &str, names: &[&str], schema: &Schema) -> Option<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for n in names {
+        match schema.index_of(n) {
+            Some(i) => out.push(i),
+            None => {
+                s.problem(
+                    key,
+                    format!(
+                        "field `{n}` is not in the input's schema; available: {}",
+                        schema.names()
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+fn filter(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
+    let text = s.req_str("where")?;
+    match compile_predicate(text, &inputs[0]) {
+        Ok(predicate) => Some((OperatorKind::Filter(FilterPlan { predicate }), inputs[0].clone())),
+        Err(e) => {
+            s.problem("where", e.to_string());
+            None
+        }
+    }
+}
+
+fn derive(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
+    let input = &inputs[0];
+    let drop = s.str_list("drop").unwrap_or_default();
+    let computed = s.table("fields");
+    if computed.is_none() && drop.is_empty() {
+        s.problem(
+            "fields",
+            "is required: a table of NAME = \"EXPRESSION\", e.g. fields = { speed_kmh = \"speed_ms * 3.6\" }",
+        );
+        return None;
+    }
+    let mut ok = true;
+    let event_time = input.event_time_name();
+    for d in &drop {
+        if input.index_of(d).is_none() {
+            s.problem(
+                "drop",
+                format!("field `{d}` is not in the input's schema; available: {}", input.names()),
+            );
+            ok = false;
+        } else if *d == event_time && !event_time.is_empty() {
+            s.problem(
+                "drop",
+                format!("`{d}` is the stream's event time and cannot be dropped"),
+            );
+            ok = false;
+        }
+    }
+    // The input's fields (minus dropped ones, replaced ones in place), then the new ones in file order.
+    let mut columns: Vec<(Field, DeriveColumn)> = input
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !drop.contains(&f.name.as_str()))
+        .map(|(i, f)| (f.clone(), DeriveColumn::Keep(i)))
+        .collect();
+    if let Some(t) = &computed {
+        for (name, v) in t.entries() {
+            let Some(text) = v.as_str() else {
+                t.problem(name, "expected an expression string, e.g. \"ppv_mm_s * 2\"");
+                ok = false;
+                continue;
+            };
+            if name == event_time && !event_time.is_empty() {
+                t.problem(
+                    name,
+                    format!("`{name}` is the stream's event time and cannot be replaced"),
+                );
+                ok = false;
+                continue;
+            }
+            let typed = match compile(text, input) {
+                Ok(t) => t,
+                Err(e) => {
+                    t.problem(name, e.to_string());
+                    ok = false;
+                    continue;
+                }
+            };
+            let Some(ty) = typed.ty else {
+                t.problem(
+                    name,
+                    format!("`{text}` is always NULL: give it a type, e.g. CAST(NULL AS DOUBLE)"),
+                );
+                ok = false;
+                continue;
+            };
+            let field = Field {
+                name: name.clone(),
+                ty: FieldType::of(ty),
+                nullable: typed.nullable,
+            };
+            match columns.iter().position(|(f, _)| f.name == *name) {
+                Some(i) => columns[i] = (field, DeriveColumn::Compute(typed)),
+                None => columns.push((field, DeriveColumn::Compute(typed))),
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let event_time = columns
+        .iter()
+        .position(|(f, _)| f.name == event_time)
+        .unwrap_or(weir_engine::schema::NO_EVENT_TIME);
+    let (fields, columns): (Vec<Field>, Vec<DeriveColumn>) = columns.into_iter().unzip();
+    Some((
+        OperatorKind::Derive(DerivePlan { columns }),
+        Schema { fields, event_time },
+    ))
+}
+
+fn union(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
+    let first = &inputs[0];
+    let mut out = first.clone();
+    for (i, other) in inputs.iter().enumerate().skip(1) {
+        if !first.union_compatible(other) {
+            s.problem(
+                "inputs",
+                format!(
+                    "a union merges streams of one schema, but input {} has ({other}) and input 1 has ({first})",
+                    i + 1
+                ),
+            );
+            return None;
+        }
+        for (f, o) in out.fields.iter_mut().zip(&other.fields) {
+            f.nullable |= o.nullable;
+        }
+    }
+    Some((OperatorKind::Union, out))
+}
+
+fn window_spec(s: &Section) -> Option<WindowSpec> {
+    let Some(w) = s.table("window") else {
+        if !s.has("window") {
+            s.problem(
+                "window",
+                "is required, e.g. window = { kind = \"tumbling\", size = \"1h\" }",
+            );
+        }
+        return None;
+    };
+    let kind = w.req_str("kind");
+    let positive = |key: &str| -> Option<i64> {
+        let v = w.duration_ms(key)?;
+        if v <= 0 {
+            w.problem(key, "must be longer than 0");
+            return None;
+        }
+        Some(v)
+    };
+    let spec = match kind? {
+        "tumbling" | "hopping" => {
+            let size = positive("size");
+            if !w.has("size") {
+                w.problem("size", "is required, e.g. \"1h\"");
+            }
+            let size = size?;
+            if kind == Some("tumbling") {
+                Some(WindowSpec::Tumbling { size_ms: size })
+            } else {
+                match positive("slide") {
+                    Some(sl) if sl <= size => Some(WindowSpec::Hopping {
+                        size_ms: size,
+                        slide_ms: sl,
+                    }),
+                    Some(_) => {
+                        w.problem("slide", "must be at most the window size");
+                        None
+                    }
+                    None => {
+                        if !w.has("slide") {
+                            w.problem("slide", "is required for hopping windows, e.g. \"5m\"");
+                        }
+                        None
+                    }
+                }
+            }
+        }
+        "session" => {
+            let gap = positive("gap");
+            if !w.has("gap") {
+                w.problem("gap", "is required for session windows, e.g. \"5m\"");
+            }
+            gap.map(|gap_ms| WindowSpec::Session { gap_ms })
+        }
+        other => {
+            w.problem(
+                "kind",
+                format!("unknown window kind \"{other}\"; allowed: tumbling, hopping, session"),
+            );
+            None
+        }
+    };
+    w.finish("");
+    spec
+}
+
+fn window(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
+    let schema = &inputs[0];
+    let window = window_spec(s);
+    let lateness = s.duration_ms("allowed_lateness").unwrap_or(0);
+    if lateness < 0 {
+        s.problem("allowed_lateness", "must not be negative");
+    }
+    let key_names = names(s, "key");
+    if !s.has("key") {
+        s.problem("key", "is required: the fields to group by, e.g. key = [\"sensor_id\"]");
+    }
+    let carry_names = s.str_list("carry").unwrap_or_default();
+    let aggs = s.table("aggregates");
+    if !s.has("aggregates") {
+        s.problem(
+            "aggregates",
+            "is required: a table of OUTPUT_COLUMN = \"FUNCTION(FIELD)\", e.g. readings = \"count\"",
+        );
+    }
+    let key = fields_of(s, "key", &key_names?, schema);
+    let carry = fields_of(s, "carry", &carry_names, schema);
+    let mut values: Vec<usize> = Vec::new();
+    let mut aggregates = Vec::new();
+    let mut agg_fields = Vec::new();
+    let mut ok = true;
+    if let Some(a) = &aggs {
+        for (col, expr) in a.entries() {
+            let Some(expr) = expr.as_str() else {
+                a.problem(col, "expected an aggregate expression string such as \"max(ppv_mm_s)\"");
+                ok = false;
+                continue;
+            };
+            let func = match AggregateFn::parse(expr) {
+                Ok(f) => f,
+                Err(e) => {
+                    a.problem(col, e.to_string());
+                    ok = false;
+                    continue;
+                }
+            };
+            let (input, input_type, nullable) = match func.field() {
+                None => (None, None, false),
+                Some(f) => match schema.index_of(f) {
+                    Some(i) => {
+                        let field = &schema.fields[i];
+                        let ty = field.ty.value_type();
+                        if let Err(want) = func.accepts(ty) {
+                            a.problem(col, format!("`{expr}` needs {want}, but `{f}` is a {ty}"));
+                            ok = false;
+                        }
+                        let pos = values.iter().position(|v| *v == i).unwrap_or_else(|| {
+                            values.push(i);
+                            values.len() - 1
+                        });
+                        (Some(pos), Some(ty), field.nullable)
+                    }
+                    None => {
+                        a.problem(
+                            col,
+                            format!(
+                                "field `{f}` is not in the input's schema; available: {}",
+                                schema.names()
+                            ),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                },
+            };
+            let out_type = func.output_type(input_type);
+            let counts = matches!(func, AggregateFn::Count | AggregateFn::CountIf { .. });
+            agg_fields.push(Field {
+                name: col.clone(),
+                ty: FieldType::of(out_type),
+                nullable: nullable && !counts && out_type != ValueType::Sketch,
+            });
+            aggregates.push(AggregateSpec {
+                name: col.clone(),
+                func,
+                input,
+                input_type,
+            });
+        }
+        if aggregates.is_empty() && ok {
+            a.problem("", "define at least one aggregate");
+            ok = false;
+        }
+    }
+    let (key, carry, window) = (key?, carry?, window?);
+    if !ok || aggs.is_none() {
+        return None;
+    }
+    let mut fields = vec![
+        Field::new("window_start", FieldType::Timestamp),
+        Field::new("window_end", FieldType::Timestamp),
+    ];
+    fields.extend(key.iter().chain(&carry).map(|i| schema.fields[*i].clone()));
+    fields.extend(agg_fields);
+    let mut seen = HashSet::new();
+    for f in &fields {
+        if !seen.insert(f.name.clone()) {
+            s.problem(
+                "aggregates",
+                format!(
+                    "output column `{}` appears twice (columns are window_start, window_end, the key, carry and \
+                     aggregate names)",
+                    f.name
+                ),
+            );
+            return None;
+        }
+    }
+    Some((
+        OperatorKind::Window(WindowPlan {
+            window,
+            allowed_lateness_ms: lateness.max(0),
+            key,
+            carry,
+            values,
+            aggregates,
+        }),
+        Schema { fields, event_time: 0 },
+    ))
+}
+
+fn alert(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
+    let schema = &inputs[0];
+    let key_names = names(s, "key");
+    if !s.has("key") {
+        s.problem(
+            "key",
+            "is required: the fields alerts are suppressed per, e.g. key = [\"sensor_id\"]",
+        );
+    }
+    let when = s
+        .req_str("when")
+        .and_then(|text| match compile_predicate(text, schema) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                s.problem("when", e.to_string());
+                None
+            }
+        });
+    let cooldown = s.duration_ms("cooldown").unwrap_or(0);
+    let alert_kind = s.req_str("alert");
+    let severity = s.str("severity").unwrap_or("warning").to_string();
+    let field_names = s.str_list("fields");
+    let key = fields_of(s, "key", &key_names?, schema)?;
+    let names: Vec<&str> = match field_names {
+        Some(n) => n,
+        None => key.iter().map(|i| schema.fields[*i].name.as_str()).collect(),
+    };
+    let idx = fields_of(s, "fields", &names, schema)?;
+    let fixed = Schema::alerts([]);
+    for n in &names {
+        if fixed.index_of(n).is_some() {
+            s.problem(
+                "fields",
+                format!("`{n}` is one of the alert's own fields (alert_id, kind, severity, key, event_time, job)"),
+            );
+            return None;
+        }
+    }
+    let out = Schema::alerts(idx.iter().map(|i| schema.fields[*i].clone()));
+    Some((
+        OperatorKind::Alert(AlertPlan {
+            key,
+            when: when?,
+            cooldown_ms: cooldown.max(0),
+            alert_kind: alert_kind?.to_string(),
+            severity,
+            fields: names.iter().map(|n| n.to_string()).zip(idx).collect(),
+        }),
+        out,
+    ))
+}
+
+/// `kind = "delivery_alerts"`: the delivery rules per order.
+fn delivery(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
+    let schema = &inputs[0];
+    let key = s.str("key").unwrap_or("order_id");
+    let state = s.str("state_field").unwrap_or("state");
+    let deliverer = s.str("deliverer_field").unwrap_or("deliverer_id");
+    let lat = s.str("lat_field").unwrap_or("lat");
+    let lon = s.str("lon_field").unwrap_or("lon");
+    let budget_ms = s.duration_ms("budget").unwrap_or(30 * 60_000);
+    let silence_ms = s.duration_ms("silence").unwrap_or(5 * 60_000);
+    let retention_ms = s.duration_ms("retention").unwrap_or(24 * 3_600_000);
+    let idx = fields_of(s, "key", &[key], schema);
+    let st = fields_of(s, "state_field", &[state], schema);
+    let dl = fields_of(s, "deliverer_field", &[deliverer], schema);
+    let la = fields_of(s, "lat_field", &[lat], schema);
+    let lo = fields_of(s, "lon_field", &[lon], schema);
+    let (idx, st, dl, la, lo) = (idx?[0], st?[0], dl?[0], la?[0], lo?[0]);
+    for (k, f) in [("lat_field", la), ("lon_field", lo)] {
+        if !schema.fields[f].ty.value_type().is_numeric() {
+            s.problem(k, format!("`{}` must be numeric", schema.fields[f].name));
+            return None;
+        }
+    }
+    Some((
+        OperatorKind::DeliveryAlerts(DeliveryPlan {
+            key: idx,
+            state: st,
+            deliverer: dl,
+            lat: la,
+            lon: lo,
+            rules: weir_operators::delivery::DeliveryRules {
+                budget_ms,
+                silence_ms,
+                retention_ms,
+            },
+        }),
+        delivery_alert_schema(),
+    ))
+}
+
+/// `kind = "latest"`: the newest record per key, served over HTTP and published as a changelog.
+fn latest(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
+    let schema = &inputs[0];
+    let key = s.req_str("key");
+    let ttl_ms = s.duration_ms("ttl");
+    let idle_ttl_ms = s.duration_ms("idle_ttl");
+    let terminal = s.table("terminal").map(|t| {
+        let field = t.req_str("field");
+        let values = t.str_list("values");
+        if !t.has("values") {
+            t.problem(
+                "values",
+                "is required: the values of the field that end a key's life, e.g. [\"delivered\"]",
+            );
+        }
+        t.finish("");
+        (field, values)
+    });
+    if ttl_ms.is_some() && terminal.is_none() {
+        s.problem(
+            "ttl",
+            "applies to keys in a terminal state: add terminal = { field = \"state\", values = [\"delivered\"] }",
+        );
+    }
+    let key = fields_of(s, "key", &[key?], schema)?[0];
+    let terminal = match terminal {
+        Some((Some(f), Some(values))) => Some((
+            fields_of(s, "terminal", &[f], schema)?[0],
+            values.iter().map(|v| v.to_string()).collect(),
+        )),
+        Some(_) => return None,
+        None => None,
+    };
+    Some((
+        OperatorKind::Latest(LatestPlan {
+            key,
+            terminal,
+            expiry: weir_operators::Expiry { ttl_ms, idle_ttl_ms },
+            fields: schema.fields.iter().map(|f| f.name.clone()).collect(),
+        }),
+        changelog_schema(schema),
+    ))
+}

@@ -1,0 +1,182 @@
+//! Sinks of a job definition: `[sinks.NAME]` with `kind = "parquet" | "jsonl" | "stdout" | "webhook" |
+//! "kafka"` and the streams it writes (`inputs`), any of the job's streams.
+
+use super::{stream_ref, Names, Resolved};
+use crate::definition::section::Section;
+use std::collections::HashMap;
+use weir_engine::plan::{PartitionBy, SinkKind, SinkPlan, StreamRef};
+use weir_engine::schema::Schema;
+use weir_engine::sink::kafka::KafkaSinkSpec;
+
+const SINK_KINDS: &str = "parquet, jsonl, stdout, webhook, kafka";
+
+/// Resolves a sink's `inputs` (`index_of` maps operators in file order to their planned index).
+pub(super) fn resolve_inputs(s: &Section, names: &Names, index_of: &HashMap<usize, usize>) -> Vec<StreamRef> {
+    let mut inputs = Vec::new();
+    for n in s.str_list("inputs").unwrap_or_default() {
+        match names.resolve(n) {
+            Ok(Resolved::Node(node, port)) => inputs.push(stream_ref(node, port, index_of)),
+            Ok(Resolved::SinkFailures(i)) => inputs.push(StreamRef::SinkFailures(i)),
+            Err(e) => s.problem("inputs", e),
+        }
+    }
+    inputs
+}
+
+/// Plans one sink; `schemas` are its inputs' (`None` where the input failed validation). The job's
+/// dead-letter sink (`exempt`) needs no `inputs`: it receives every dead-letter stream no other sink reads.
+pub(super) fn sink_plan(
+    name: &str,
+    s: &Section,
+    inputs: Vec<StreamRef>,
+    schemas: &[Option<Schema>],
+    exempt: bool,
+) -> SinkPlan {
+    let kind = s.req_str("kind");
+    let path = s.str("path");
+    let partition_by = s.str("partition_by");
+    let max_rows = s.count("max_rows_per_file", 1).unwrap_or(1_000_000) as usize;
+    let row_group = s.count("row_group_rows", 1).unwrap_or(128 * 1024) as usize;
+    let max_file_age = s.duration_ms("max_file_age");
+    let needs_path = |s: &Section| {
+        if path.is_none() && !s.has("path") {
+            s.problem("path", "is required");
+        }
+        path.unwrap_or("").into()
+    };
+    let sink_kind = match kind {
+        Some("parquet") => {
+            let pb = match partition_by.unwrap_or("hour") {
+                "hour" => PartitionBy::Hour,
+                "date" => PartitionBy::Date,
+                "none" => PartitionBy::None,
+                other => {
+                    s.problem(
+                        "partition_by",
+                        format!(
+                            "unknown partitioning \"{other}\"; allowed: hour (date=YYYY-MM-DD/hour=HH), date, none"
+                        ),
+                    );
+                    PartitionBy::Hour
+                }
+            };
+            if inputs.len() > 1 {
+                s.problem(
+                    "inputs",
+                    "a parquet sink writes one stream (its columns are that stream's fields); merge streams of one \
+                     schema with a `union` operator first",
+                );
+            }
+            SinkKind::Parquet {
+                path: needs_path(s),
+                partition_by: pb,
+                max_rows_per_file: max_rows,
+                max_file_age_ms: max_file_age,
+                row_group_rows: row_group,
+            }
+        }
+        Some("jsonl") => SinkKind::Jsonl { path: needs_path(s) },
+        Some("stdout") => SinkKind::Stdout,
+        Some("webhook") => webhook_config(s).map_or(SinkKind::Stdout, SinkKind::Webhook),
+        Some("kafka") => match kafka_sink_spec(s) {
+            Some(spec) => {
+                check_message_fields(s, &spec, schemas);
+                SinkKind::Kafka(spec)
+            }
+            None => SinkKind::Stdout,
+        },
+        Some(other) => {
+            s.problem("kind", format!("unknown sink kind \"{other}\"; allowed: {SINK_KINDS}"));
+            SinkKind::Stdout
+        }
+        None => SinkKind::Stdout,
+    };
+    if !s.has("inputs") && !exempt {
+        s.problem(
+            "inputs",
+            "is required: the streams this sink writes, e.g. inputs = [\"hourly\"]",
+        );
+    }
+    if matches!(kind, Some("parquet" | "jsonl" | "stdout" | "webhook" | "kafka")) {
+        s.finish("");
+    }
+    SinkPlan {
+        name: name.to_string(),
+        kind: sink_kind,
+        inputs,
+    }
+}
+
+/// A Kafka sink's `key` and `headers` fields exist in every input's schema.
+fn check_message_fields(s: &Section, spec: &KafkaSinkSpec, schemas: &[Option<Schema>]) {
+    let mut wanted: Vec<(String, &str)> = Vec::new();
+    if let Some(k) = &spec.key {
+        wanted.push(("key".into(), k));
+    }
+    for (h, f) in spec.headers.iter().flatten() {
+        wanted.push((format!("headers.{h}"), f));
+    }
+    for schema in schemas.iter().flatten() {
+        for (path, field) in &wanted {
+            if schema.index_of(field).is_none() {
+                s.problem(
+                    path,
+                    format!(
+                        "field `{field}` is not in an input's schema; available: {}",
+                        schema.names()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn kafka_sink_spec(s: &Section) -> Option<KafkaSinkSpec> {
+    let brokers = s.req_str("brokers");
+    let topic = s.req_str("topic");
+    let compact = s.bool("compact").unwrap_or(false);
+    let partitions = s.count("partitions", 1).unwrap_or(1) as u32;
+    let timeout = s.duration_ms("delivery_timeout").unwrap_or(120_000);
+    let properties = s.string_map("properties");
+    let key = s.str("key").map(str::to_string);
+    let headers = s.has("headers").then(|| s.string_map("headers"));
+    Some(KafkaSinkSpec {
+        brokers: brokers?.to_string(),
+        topic: topic?.to_string(),
+        compact,
+        partitions,
+        delivery_timeout: std::time::Duration::from_millis(timeout.max(1) as u64),
+        properties,
+        key,
+        headers,
+    })
+}
+
+/// `kind = "webhook"`: where and how to POST alerts.
+fn webhook_config(s: &Section) -> Option<weir_engine::sink::webhook::WebhookConfig> {
+    let url = s.req_str("url");
+    let timeout = s.duration_ms("timeout").unwrap_or(2_000);
+    let retries = s.count("retries", 0).unwrap_or(3) as u32;
+    let backoff = s.duration_ms("backoff").unwrap_or(200);
+    let mut headers = Vec::new();
+    if let Some(h) = s.table("headers") {
+        for (k, v) in h.entries() {
+            match v.as_str() {
+                Some(v) => headers.push((k.clone(), v.to_string())),
+                None => h.problem(k, "expected a string header value"),
+            }
+        }
+    }
+    let url = url?;
+    if !url.starts_with("http://") {
+        s.problem("url", format!("\"{url}\": only http:// URLs are supported in this build (put a TLS-terminating proxy in front for https)"));
+        return None;
+    }
+    Some(weir_engine::sink::webhook::WebhookConfig {
+        url: url.to_string(),
+        headers,
+        timeout: std::time::Duration::from_millis(timeout.max(1) as u64),
+        retries,
+        backoff: std::time::Duration::from_millis(backoff.max(0) as u64),
+    })
+}
