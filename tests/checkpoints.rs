@@ -57,6 +57,11 @@ const VIBRATION: Job = Job {
     input_var: "WEIR_VIBRATION_INPUT",
     source: "vibration",
 };
+const VIBRATION_DAILY: Job = Job {
+    config: "config/vibration-daily.toml",
+    input_var: "WEIR_VIBRATION_INPUT",
+    source: "vibration",
+};
 const DELIVERY: Job = Job {
     config: "config/delivery-alerts.toml",
     input_var: "WEIR_LOCATIONS_INPUT",
@@ -121,6 +126,33 @@ fn vibration_rollup_survives_repeated_sigkill_with_identical_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let (v, _) = inputs(dir.path());
     crash_until_done(&VIBRATION, &v, 400_000, dir.path(), 0x5eed_0001);
+}
+
+#[test]
+fn the_raw_archive_holds_every_reading_exactly_once_through_repeated_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _) = inputs(dir.path());
+    crash_until_done(&VIBRATION_DAILY, &v, 400_000, dir.path(), 0x5eed_0003);
+    // The uninterrupted run's archive (which the killed runs' equals byte for byte) holds each valid
+    // reading once: as many rows as the input has valid lines, and no (sensor, ts, line) twice.
+    let valid = std::fs::read_to_string(&v)
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l).is_ok_and(|j| {
+                j["sensor_id"].is_string()
+                    && j["site"].is_string()
+                    && j["ts"].is_i64()
+                    && j["ppv_mm_s"].is_number()
+                    && j["freq_hz"].is_number()
+            })
+        })
+        .count();
+    let mut rows = 0;
+    for f in support::parquet_files(&dir.path().join("out/vibration-daily/raw")) {
+        rows += support::read_batches(&f).iter().map(|b| b.num_rows()).sum::<usize>();
+    }
+    assert_eq!(rows, valid);
 }
 
 #[test]

@@ -11,7 +11,8 @@
 //! the same in every run; file size follows the data and the roll rules, never the checkpoint interval.
 //!
 //! A record of a raw event archive can arrive after its partition rolled (a late record): it starts the
-//! partition's next file, so every record lands in exactly one file.
+//! partition's next file (which gathers the partition's late records for one more partition span of logical
+//! time), so every record lands in exactly one file.
 //!
 //! **Two-phase commit** (with checkpoints): a rolled file is written and fsynced under its temp name and
 //! *staged*; the next checkpoint lists it, and it is renamed into place only once that checkpoint is on disk.
@@ -262,9 +263,15 @@ impl ParquetRowWriter {
         })
     }
 
-    /// The deadline of a file of partition `p` whose first record has logical time `first`.
+    /// The deadline of a file of partition `p` whose first record has logical time `first`: the
+    /// partition's end; for a file of records that came after it (late records), one partition span after
+    /// the first of them, so late records of a partition gather in a few files rather than one each.
     fn deadline(&self, p: i64, first: u64) -> u64 {
-        let end = self.partition_end(p).map_or(u64::MAX, |e| (e.max(0) as u64).max(first));
+        let end = match (self.partition_end(p), self.span()) {
+            (Some(e), Some(span)) if first > e.max(0) as u64 => first.saturating_add(span as u64),
+            (Some(e), _) => e.max(0) as u64,
+            (None, _) => u64::MAX,
+        };
         match self.max_file_age_ms {
             Some(age) => end.min(first.saturating_add(age.max(0) as u64).saturating_add(1)),
             None => end,
