@@ -91,8 +91,8 @@ fn rows(n: usize) -> String {
     let mut g = Lcg(42);
     let mut out = String::new();
     for id in 0..n {
-        let mut field = |name: &str, v: String, g: &mut Lcg| {
-            if g.next() % 7 == 0 {
+        let field = |name: &str, v: String, g: &mut Lcg| {
+            if g.next().is_multiple_of(7) {
                 format!(",\"{name}\":null")
             } else {
                 format!(",\"{name}\":{v}")

@@ -28,6 +28,7 @@ use weir_jobs::progress::ProgressReporter;
 
 const VIBRATION_JOB: &str = include_str!("../../config/vibration-rollup.toml");
 const DELIVERY_JOB: &str = include_str!("../../config/delivery-alerts.toml");
+const VIBRATION_DAILY_JOB: &str = include_str!("../../config/vibration-daily.toml");
 const LAST_LOCATION_JOB: &str = include_str!("../../config/last-location.toml");
 
 #[derive(Parser)]
@@ -86,7 +87,7 @@ enum Command {
     Generate(GenerateArgs),
     /// Publish a JSONL file or a generated workload to a Kafka topic, keyed by a field.
     Publish(PublishArgs),
-    /// Run the three reference jobs (vibration-rollup, delivery-alerts, last-location) on data it generates.
+    /// Run the reference jobs (vibration-rollup, vibration-daily, delivery-alerts, last-location) on data it generates.
     Demo {
         /// Output directory.
         #[arg(long, default_value = "out/demo")]
@@ -557,6 +558,22 @@ fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Result<ExitCode
     )?;
     run_plan(plan, false, RunOptions::default(), false)?;
 
+    let daily = out.join("vibration-daily");
+    eprintln!("\n▶ vibration-daily ({workers} workers)");
+    let plan = builtin(
+        "vibration-daily",
+        VIBRATION_DAILY_JOB,
+        vec![
+            format!("sources.vibration.path={}", vibration.display()),
+            format!("sinks.raw.path={}", daily.join("raw").display()),
+            format!("sinks.hourly_rollups.path={}", daily.join("hourly").display()),
+            format!("sinks.daily_rollups.path={}", daily.join("daily").display()),
+            format!("sinks.dead_letters.path={}", daily.join("dead_letters.jsonl").display()),
+        ],
+        workers,
+    )?;
+    run_plan(plan, false, RunOptions::default(), false)?;
+
     eprintln!("\n▶ delivery-alerts ({workers} workers)");
     let plan = builtin(
         "delivery-alerts",
@@ -598,6 +615,20 @@ fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Result<ExitCode
     println!("  alerts              {}", vib.join("alerts.jsonl").display());
     println!("  dead letters        {}", vib.join("dead_letters.jsonl").display());
     println!("  read the rollups:   duckdb -c \"SELECT sensor_id, max(ppv_max) AS peak, sum(over_limit) AS over_5mm FROM read_parquet('{}/**/*.parquet', hive_partitioning=true) GROUP BY ALL ORDER BY peak DESC LIMIT 5\"", vib.join("rollups").display());
+    println!("vibration-daily:");
+    println!(
+        "  raw readings        {}/date=*/hour=*/part-*.parquet",
+        daily.join("raw").display()
+    );
+    println!(
+        "  hourly, with sketch {}/date=*/part-*.parquet",
+        daily.join("hourly").display()
+    );
+    println!(
+        "  daily from hourly   {}/date=*/part-*.parquet",
+        daily.join("daily").display()
+    );
+    println!("  read the days:      duckdb -c \"SELECT sensor_id, window_start AS day, readings, ppv_p50, ppv_p99 FROM read_parquet('{}/**/*.parquet') ORDER BY ppv_p99 DESC LIMIT 5\"", daily.join("daily").display());
     println!("delivery-alerts:");
     println!("  alerts              {}", del.join("alerts.jsonl").display());
     println!("  dead letters        {}", del.join("dead_letters.jsonl").display());

@@ -454,15 +454,13 @@ impl Accumulator {
                         m2: m2b,
                         n: nb,
                     },
-                ) => {
+                ) if nb > 0 => {
                     // Chan et al.'s parallel update.
-                    if nb > 0 {
-                        let total = *n + nb;
-                        let d = mb - *mean;
-                        *mean += d * nb as f64 / total as f64;
-                        *m2 += m2b + d * d * (*n as f64) * (nb as f64) / total as f64;
-                        *n = total;
-                    }
+                    let total = *n + nb;
+                    let d = mb - *mean;
+                    *mean += d * nb as f64 / total as f64;
+                    *m2 += m2b + d * d * (*n as f64) * (nb as f64) / total as f64;
+                    *n = total;
                 }
                 (Slot::Ordered(a), Slot::Ordered(Some((t, v)))) => {
                     let take = match (&*a, &spec.func) {

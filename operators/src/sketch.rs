@@ -170,7 +170,7 @@ impl QuantileSketch {
             }
             store.counts = (0..len).map(|_| take(8).map(u64_of)).collect::<Option<_>>()?;
         }
-        if !r.is_empty() || !(gamma_ln.is_finite() && gamma_ln > 0.0) {
+        if !(r.is_empty() && gamma_ln.is_finite() && gamma_ln > 0.0) {
             return None;
         }
         let [positive, negative] = stores;

@@ -42,17 +42,25 @@ impl Positioned for Candidate {
     }
 }
 
-/// An alert as a record of [`Schema::alerts`]: the fixed fields, then the rule's `fields`.
-pub fn alert_record(
-    pos: Position,
-    seq: u32,
-    job: &str,
-    kind: &str,
-    severity: &str,
-    key: &str,
-    event_time: i64,
-    fields: impl IntoIterator<Item = Value>,
-) -> Record {
+/// The fixed fields of an alert (its id is derived from them).
+pub struct AlertHead<'a> {
+    pub job: &'a str,
+    pub kind: &'a str,
+    pub severity: &'a str,
+    pub key: &'a str,
+    pub event_time: i64,
+}
+
+/// An alert as a record of [`Schema::alerts`] at `pos` (rank `seq`): the fixed fields, then the rule's
+/// `fields`.
+pub fn alert_record(pos: Position, seq: u32, head: AlertHead, fields: impl IntoIterator<Item = Value>) -> Record {
+    let AlertHead {
+        job,
+        kind,
+        severity,
+        key,
+        event_time,
+    } = head;
     let mut values: Row = [
         Value::Str(alert_id(job, kind, key, event_time).into()),
         Value::Str(kind.into()),
@@ -144,16 +152,14 @@ fn apply(
     for (pos, r) in drain_ordered(buffer, f) {
         if cooldown.admit(&r.key, r.ts) {
             let key = r.key.display();
-            alerts.push(alert_record(
-                pos,
-                r.seq,
+            let head = AlertHead {
                 job,
-                &plan.alert_kind,
-                &plan.severity,
-                &key,
-                r.ts,
-                r.fields,
-            ));
+                kind: &plan.alert_kind,
+                severity: &plan.severity,
+                key: &key,
+                event_time: r.ts,
+            };
+            alerts.push(alert_record(pos, r.seq, head, r.fields));
             ctx.metrics.alert(&plan.alert_kind);
         }
     }

@@ -1,7 +1,7 @@
 //! The delivery-alerts operator: location records keyed by order, run through the [`DeliveryRules`] on the
 //! generic keyed-timer operator, alerts as records of the alert schema with the delivery fields.
 
-use crate::dataflow::alert_op::alert_record;
+use crate::dataflow::alert_op::{alert_record, AlertHead};
 use crate::dataflow::keyed_op::{keyed_timers, KeyedRecord};
 use crate::dataflow::{per_record, RunContext};
 use crate::plan::DeliveryPlan;
@@ -61,14 +61,17 @@ pub fn delivery_alerts<'s>(
             move |pos, seq, key, a| {
                 ctx.metrics.alert(a.kind);
                 let key_text = key.display();
+                let head = AlertHead {
+                    job: &job,
+                    kind: a.kind,
+                    severity: a.severity(),
+                    key: &key_text,
+                    event_time: a.event_time,
+                };
                 alert_record(
                     pos,
                     seq,
-                    &job,
-                    a.kind,
-                    a.severity(),
-                    &key_text,
-                    a.event_time,
+                    head,
                     [
                         Value::Str(key_text.as_str().into()),
                         Value::Str(a.deliverer_id.as_str().into()),

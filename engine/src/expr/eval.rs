@@ -403,8 +403,8 @@ fn call<'a>(f: Func, args: &'a [Expr], row: &'a [Value]) -> R<'a> {
         Func::Lower | Func::Upper | Func::Length | Func::Substr => {
             let Value::Str(s) = x else { return Ok(NULL) };
             match f {
-                Func::Lower => own(Value::Str(compact_str::CompactString::from(s.to_lowercase()))),
-                Func::Upper => own(Value::Str(compact_str::CompactString::from(s.to_uppercase()))),
+                Func::Lower => own(Value::Str(s.to_lowercase())),
+                Func::Upper => own(Value::Str(s.to_uppercase())),
                 Func::Length => own(Value::Int(s.chars().count() as i64)),
                 _ => {
                     let start = match &*vals[1] {

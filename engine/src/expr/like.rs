@@ -41,7 +41,7 @@ impl Pattern {
     /// Whether `s` matches the whole pattern.
     pub fn matches(&self, s: &str) -> bool {
         if s.is_ascii() {
-            matches(&self.toks, s.as_bytes().len(), |i| s.as_bytes()[i] as char)
+            matches(&self.toks, s.len(), |i| s.as_bytes()[i] as char)
         } else {
             let chars: Vec<char> = s.chars().collect();
             matches(&self.toks, chars.len(), |i| chars[i])

@@ -5,9 +5,9 @@
 //! problem, so one `weir check` lists everything to fix: unknown kinds and keys, dangling stream names,
 //! cycles, type errors in expressions, schema mismatches.
 //!
-//! - [`sources`]: `[sources.NAME]`.
-//! - [`operators`]: `[operators.NAME]`, one function per kind.
-//! - [`sinks`]: `[sinks.NAME]`.
+//! - `sources`: the `[sources.NAME]` tables.
+//! - `operators`: the `[operators.NAME]` tables, one function per kind.
+//! - `sinks`: the `[sinks.NAME]` tables.
 
 mod operators;
 mod sinks;
