@@ -4,21 +4,15 @@
 //! The condition is evaluated where the records are (only matching records travel to their key's worker);
 //! a record it fails on goes to the operator's dead letters.
 
+use crate::dataflow::ordered::{ordered, OrderedLogic};
 use crate::dataflow::transforms::{failure, map_batches, Mapped};
 use crate::dataflow::window_op::key_of;
-use crate::dataflow::{
-    drain_ordered, frontier_time, gather, hold_at_frontier, ordered_frontier, participant, per_record, restore_state,
-    snapshot, OutputHandle, Positioned, RunContext, Time,
-};
+use crate::dataflow::{per_record, Positioned, RunContext, Time};
 use crate::plan::AlertPlan;
-use crate::record::{cmp_rows, Batch, Record, RecordStream, Row, SharedBatch};
+use crate::record::{cmp_rows, Record, RecordStream, Row};
 use crate::schema::Schema;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
-use weir_operators::{alert_id, Cooldown, EventOrderBuffer, Key, Position, Value, Values};
+use weir_operators::{alert_id, Cooldown, Key, Position, Value, Values};
 
 /// A matching record on its way to its key's worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -108,62 +102,55 @@ pub fn alert<'s>(
             fields: feed.fields.iter().map(|(_, f)| r.values[*f].clone()).collect(),
         })
     });
-    let scope = candidates.scope();
-    let alerts = candidates.unary_frontier(
-        Exchange::new(|c: &Candidate| c.key.route_hash()),
-        "Alert",
-        move |initial, info| {
-            let mut cap = Some(initial);
-            let mut buffer: EventOrderBuffer<Candidate> = EventOrderBuffer::default();
-            let mut part = participant(scope, &info, &name, &ctx);
-            let mut cooldown =
-                restore_state(&part, scope.peers(), &ctx).unwrap_or_else(|| Cooldown::new(plan.cooldown_ms));
-            move |(input, frontier), output| {
-                gather(input, &mut buffer);
-                if let Some((epoch, at)) = part.due(frontier_time(frontier)) {
-                    if let Some(c) = cap.as_ref() {
-                        apply(&plan, &job, &ctx, &mut cooldown, &mut buffer, Some(at), c, output);
-                    }
-                    part.submit(epoch, snapshot(&cooldown));
-                }
-                let f = ordered_frontier(frontier, &ctx);
-                let Some(c) = cap.as_ref() else { return };
-                apply(&plan, &job, &ctx, &mut cooldown, &mut buffer, f, c, output);
-                hold_at_frontier(&mut cap, frontier, f);
-            }
-        },
-    );
+    let logic = AlertLogic {
+        plan,
+        job,
+        ctx: ctx.clone(),
+    };
+    let alerts = ordered(candidates, "Alert", name, logic, ctx);
     (alerts, failed)
 }
 
-/// Applies the candidates below `f`, emitting an alert for each that the cooldown admits.
-#[allow(clippy::too_many_arguments)]
-fn apply(
-    plan: &AlertPlan,
-    job: &str,
-    ctx: &RunContext,
-    cooldown: &mut Cooldown,
-    buffer: &mut EventOrderBuffer<Candidate>,
-    f: Option<Time>,
-    c: &Capability<Time>,
-    output: &mut OutputHandle<'_, SharedBatch>,
-) {
-    let mut alerts = Vec::new();
-    for (pos, r) in drain_ordered(buffer, f) {
-        if cooldown.admit(&r.key, r.ts) {
-            let key = r.key.display();
-            let head = AlertHead {
-                job,
-                kind: &plan.alert_kind,
-                severity: &plan.severity,
-                key: &key,
-                event_time: r.ts,
-            };
-            alerts.push(alert_record(pos, r.seq, head, r.fields));
-            ctx.metrics.alert(&plan.alert_kind);
-        }
+/// Alerts as an ordered operator: each candidate, in order, alerts if its key's cooldown admits it.
+struct AlertLogic {
+    plan: AlertPlan,
+    job: String,
+    ctx: RunContext,
+}
+
+impl OrderedLogic for AlertLogic {
+    type Item = Candidate;
+    type State = Cooldown;
+
+    fn route(c: &Candidate) -> u64 {
+        c.key.route_hash()
     }
-    if !alerts.is_empty() {
-        output.session(c).give(Arc::new(Batch::new(alerts, None)));
+
+    fn fresh(&self) -> Cooldown {
+        Cooldown::new(self.plan.cooldown_ms)
+    }
+
+    fn step(
+        &mut self,
+        cooldown: &mut Cooldown,
+        items: &mut dyn Iterator<Item = (Position, Candidate)>,
+        _f: Option<Time>,
+    ) -> Vec<Record> {
+        let mut alerts = Vec::new();
+        for (pos, r) in items {
+            if cooldown.admit(&r.key, r.ts) {
+                let key = r.key.display();
+                let head = AlertHead {
+                    job: &self.job,
+                    kind: &self.plan.alert_kind,
+                    severity: &self.plan.severity,
+                    key: &key,
+                    event_time: r.ts,
+                };
+                alerts.push(alert_record(pos, r.seq, head, r.fields));
+                self.ctx.metrics.alert(&self.plan.alert_kind);
+            }
+        }
+        alerts
     }
 }

@@ -4,19 +4,13 @@
 //! Outputs are ordered by the step that produced them: a timer's fire time (before any record at or after it),
 //! or the record's position; within one step and key, in the order produced.
 
-use crate::dataflow::{
-    drain_ordered, due_before, frontier_time, gather, hold_at_frontier, ordered_frontier, participant, restore_state,
-    snapshot, OutputHandle, Positioned, RunContext, Time,
-};
-use crate::record::{Batch, Record, RecordStream, SharedBatch};
+use crate::dataflow::ordered::{ordered, OrderedLogic};
+use crate::dataflow::{due_before, Positioned, RunContext, Time};
+use crate::record::{Record, RecordStream};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 use timely::ExchangeData;
-use weir_operators::{Cause, EventOrderBuffer, Key, KeyedLogic, KeyedTimers, Position};
+use weir_operators::{Cause, Key, KeyedLogic, KeyedTimers, Position};
 
 /// A record on its way to its key's worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -53,54 +47,60 @@ where
     L::State: Send + 'static,
     F: Fn(Position, u32, &Key, &L::Output) -> Record + 'static,
 {
-    let scope = records.scope();
-    records.unary_frontier(
-        Exchange::new(|r: &KeyedRecord<L::Record>| r.route),
-        name,
-        move |initial, info| {
-            let mut cap = Some(initial);
-            let mut buffer: EventOrderBuffer<KeyedRecord<L::Record>> = EventOrderBuffer::default();
-            let mut part = participant(scope, &info, &state_name, &ctx);
-            let mut timers: KeyedTimers<L::State> = restore_state(&part, scope.peers(), &ctx).unwrap_or_default();
-            let mut produced: Vec<(Cause, Key, L::Output)> = Vec::new();
-            move |(input, frontier), output| {
-                gather(input, &mut buffer);
-                if let Some((epoch, at)) = part.due(frontier_time(frontier)) {
-                    if let Some(c) = cap.as_ref() {
-                        step(
-                            &logic,
-                            &make,
-                            &mut timers,
-                            &mut buffer,
-                            &mut produced,
-                            Some(at),
-                            c,
-                            output,
-                        );
-                    }
-                    part.submit(epoch, snapshot(&timers));
-                }
-                let f = ordered_frontier(frontier, &ctx);
-                let Some(c) = cap.as_ref() else { return };
-                step(&logic, &make, &mut timers, &mut buffer, &mut produced, f, c, output);
-                hold_at_frontier(&mut cap, frontier, f);
-            }
-        },
-    )
+    let driver = TimerLogic {
+        logic,
+        make,
+        produced: Vec::new(),
+    };
+    ordered(records, name, state_name, driver, ctx)
 }
 
-/// Applies the records below `f` and fires the timers due before it, emitting the outputs as records.
-#[allow(clippy::too_many_arguments)]
+/// A [`KeyedLogic`] as an ordered operator.
+struct TimerLogic<L: KeyedLogic, F> {
+    logic: L,
+    make: F,
+    produced: Vec<(Cause, Key, L::Output)>,
+}
+
+impl<L, F> OrderedLogic for TimerLogic<L, F>
+where
+    L: KeyedLogic + 'static,
+    L::Record: ExchangeData,
+    L::State: Send + 'static,
+    L::Output: 'static,
+    F: Fn(Position, u32, &Key, &L::Output) -> Record + 'static,
+{
+    type Item = KeyedRecord<L::Record>;
+    type State = KeyedTimers<L::State>;
+
+    fn route(r: &Self::Item) -> u64 {
+        r.route
+    }
+
+    fn fresh(&self) -> Self::State {
+        KeyedTimers::default()
+    }
+
+    fn step(
+        &mut self,
+        timers: &mut Self::State,
+        items: &mut dyn Iterator<Item = (Position, Self::Item)>,
+        f: Option<Time>,
+    ) -> Vec<Record> {
+        step(&self.logic, &self.make, timers, items, &mut self.produced, f)
+    }
+}
+
+/// Applies the records below `f` and fires the timers due before it, returning the outputs as records.
 fn step<L, F>(
     logic: &L,
     make: &F,
     timers: &mut KeyedTimers<L::State>,
-    buffer: &mut EventOrderBuffer<KeyedRecord<L::Record>>,
+    items: &mut dyn Iterator<Item = (Position, KeyedRecord<L::Record>)>,
     produced: &mut Vec<(Cause, Key, L::Output)>,
     f: Option<Time>,
-    c: &Capability<Time>,
-    output: &mut OutputHandle<'_, SharedBatch>,
-) where
+) -> Vec<Record>
+where
     L: KeyedLogic,
     F: Fn(Position, u32, &Key, &L::Output) -> Record,
 {
@@ -128,13 +128,11 @@ fn step<L, F>(
             last = Some((at, key));
         }
     };
-    for (pos, r) in drain_ordered(buffer, f) {
+    for (pos, r) in items {
         timers.record(logic, &r.key, pos.lt as i64, &r.record, produced);
         emit(Some(pos), produced, &mut lines);
     }
     timers.advance(logic, due_before(f), produced);
     emit(None, produced, &mut lines);
-    if !lines.is_empty() {
-        output.session(c).give(Arc::new(Batch::new(lines, None)));
-    }
+    lines
 }

@@ -7,19 +7,15 @@
 //! report — the same in every run, however the frontier happened to advance.
 
 use crate::dataflow::keyed_op::KeyedRecord;
-use crate::dataflow::{
-    drain_ordered, due_before, frontier_time, gather, hold_at_frontier, ordered_frontier, participant, per_record,
-    restore_state, snapshot, RunContext, Time,
-};
+use crate::dataflow::ordered::{ordered, OrderedLogic};
+use crate::dataflow::{due_before, per_record, RunContext, Time};
 use crate::plan::LatestPlan;
-use crate::record::{Batch, Record, RecordStream, Row};
+use crate::record::{Record, RecordStream, Row};
 use crate::schema::{Field, FieldType, Schema};
 use crate::views::{View, ViewStore};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator;
-use weir_operators::{EventOrderBuffer, Key, LatestValues, Position, Value};
+use weir_operators::{Key, LatestValues, Position, Value};
 
 /// One record's candidate value.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -106,42 +102,59 @@ pub fn latest<'s>(
             },
         })
     });
-    let view: Arc<View> = store.views[&name].clone();
-    let scope = records.scope();
-    records.unary_frontier(
-        Exchange::new(|r: &KeyedRecord<Candidate>| r.route),
-        &format!("Latest({name})"),
-        move |initial, info| {
-            let mut cap = Some(initial);
-            let mut buffer: EventOrderBuffer<KeyedRecord<Candidate>> = EventOrderBuffer::default();
-            let mut part = participant(scope, &info, &name, &ctx);
-            let mut state: LatestValues<Arc<Vec<Value>>> =
-                restore_state(&part, scope.peers(), &ctx).unwrap_or_else(|| LatestValues::new(plan.expiry.clone()));
-            for (k, v) in state.iter() {
-                view.upsert(&k.display(), v.clone());
-            }
-            move |(input, frontier), output| {
-                gather(input, &mut buffer);
-                if let Some((epoch, at)) = part.due(frontier_time(frontier)) {
-                    if let Some(c) = cap.as_ref() {
-                        let lines = apply(&name, &view, &mut state, &mut buffer, Some(at), sources, &ctx);
-                        if !lines.is_empty() {
-                            output.session(c).give(Arc::new(Batch::new(lines, None)));
-                        }
-                    }
-                    part.submit(epoch, snapshot(&state));
-                }
-                let f = ordered_frontier(frontier, &ctx);
-                let Some(c) = cap.as_ref() else { return };
-                let lines = apply(&name, &view, &mut state, &mut buffer, f, sources, &ctx);
-                store.progress(instance, f);
-                if !lines.is_empty() {
-                    output.session(c).give(Arc::new(Batch::new(lines, None)));
-                }
-                hold_at_frontier(&mut cap, frontier, f);
-            }
-        },
-    )
+    let logic = LatestLogic {
+        view: store.views[&name].clone(),
+        name: name.clone(),
+        plan,
+        store,
+        instance,
+        sources,
+        ctx: ctx.clone(),
+    };
+    ordered(records, &format!("Latest({name})"), name, logic, ctx)
+}
+
+/// The newest value per key as an ordered operator, published to the view store as it changes.
+struct LatestLogic {
+    name: String,
+    plan: LatestPlan,
+    view: Arc<View>,
+    store: Arc<ViewStore>,
+    instance: usize,
+    sources: usize,
+    ctx: RunContext,
+}
+
+impl OrderedLogic for LatestLogic {
+    type Item = KeyedRecord<Candidate>;
+    type State = LatestValues<Arc<Vec<Value>>>;
+
+    fn route(r: &KeyedRecord<Candidate>) -> u64 {
+        r.route
+    }
+
+    fn fresh(&self) -> Self::State {
+        LatestValues::new(self.plan.expiry.clone())
+    }
+
+    fn started(&mut self, state: &Self::State) {
+        for (k, v) in state.iter() {
+            self.view.upsert(&k.display(), v.clone());
+        }
+    }
+
+    fn step(
+        &mut self,
+        state: &mut Self::State,
+        items: &mut dyn Iterator<Item = (Position, KeyedRecord<Candidate>)>,
+        f: Option<Time>,
+    ) -> Vec<Record> {
+        apply(&self.name, &self.view, state, items, f, self.sources, &self.ctx)
+    }
+
+    fn acted(&mut self, f: Option<Time>) {
+        self.store.progress(self.instance, f);
+    }
 }
 
 /// Applies the records below `f` and expires the keys due before it; returns the changelog records.
@@ -149,7 +162,7 @@ fn apply(
     name: &str,
     view: &View,
     state: &mut LatestValues<Arc<Vec<Value>>>,
-    buffer: &mut EventOrderBuffer<KeyedRecord<Candidate>>,
+    items: &mut dyn Iterator<Item = (Position, KeyedRecord<Candidate>)>,
     f: Option<Time>,
     sources: usize,
     ctx: &RunContext,
@@ -163,7 +176,7 @@ fn apply(
             lines.push(delete(name, &k, at, nfields));
         }
     };
-    for (pos, r) in drain_ordered(buffer, f) {
+    for (pos, r) in items {
         expire(state, pos.lt as i64, &mut lines);
         let values = Arc::new(r.record.values);
         if state.apply(&r.key, r.record.ts, values.clone(), r.record.terminal) {

@@ -12,6 +12,7 @@ pub mod delivery_op;
 pub mod kafka_source_op;
 pub mod keyed_op;
 pub mod latest_op;
+pub mod ordered;
 pub mod sink_op;
 pub mod source_op;
 pub mod transforms;
@@ -334,13 +335,6 @@ pub fn acting_frontier(raw: Option<Time>, ctx: &RunContext) -> Option<Time> {
 pub fn frontier_time(frontier: &timely::progress::frontier::MutableAntichain<Time>) -> Option<Time> {
     frontier.frontier().iter().min().copied()
 }
-
-/// The output handle an ordered operator writes `Vec<D>` batches through.
-pub type OutputHandle<'a, D> = timely::dataflow::operators::generic::OutputBuilderSession<
-    'a,
-    Time,
-    timely::container::CapacityContainerBuilder<Vec<D>>,
->;
 
 /// What an ordered operator at frontier `f` fires: timers and windows due *before* `f` (all for `None`).
 ///

@@ -7,23 +7,19 @@
 //! row and is never late for them when its own allowed lateness is at least the first's.
 
 use crate::dataflow::dead_letters::{dead_letter, raw_of};
-use crate::dataflow::{
-    drain_ordered, frontier_time, gather, hold_at_frontier, ordered_frontier, participant, restore_state, snapshot,
-    OutputHandle, Positioned, RunContext, Time,
-};
+use crate::dataflow::ordered::{ordered, OrderedLogic};
+use crate::dataflow::{Positioned, RunContext, Time};
 use crate::metrics::Metrics;
 use crate::plan::WindowPlan;
 use crate::record::{cmp_rows, Batch, Record, RecordStream, Row, SharedBatch, NO_LINE};
 use crate::schema::Schema;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 use weir_operators::window::lateness;
-use weir_operators::{EventOrderBuffer, Key, Position, Value, Values, WindowAggregator, WindowRow};
+use weir_operators::{Key, Position, Value, Values, WindowAggregator, WindowRow};
 
 /// A record on its way to its key's worker: its key fields, then the fields aggregates read, then the
 /// carried fields, in one inline list (no allocation per record).
@@ -161,59 +157,58 @@ pub fn window<'s>(
 ) -> (RecordStream<'s>, RecordStream<'s>) {
     let plan = Arc::new(plan);
     let (records, late) = feed(input, plan.clone(), labels, ctx.clone());
-    let scope = records.scope();
-    let rows = records.unary_frontier(
-        Exchange::new(|r: &WindowInput| r.route),
-        "Window",
-        move |initial, info| {
-            let mut cap = Some(initial);
-            let mut buffer: EventOrderBuffer<WindowInput> = EventOrderBuffer::default();
-            let mut part = participant(scope, &info, &name, &ctx);
-            let fresh = || WindowAggregator::new(plan.window, plan.allowed_lateness_ms, plan.aggregates.clone());
-            let mut agg: WindowAggregator = restore_state(&part, scope.peers(), &ctx).unwrap_or_else(fresh);
-            let (nk, nv) = (plan.key.len(), plan.values.len());
-            // Applies the records below `f` and emits the windows due before it.
-            let metrics = ctx.metrics.clone();
-            // A window fires once the frontier reaches `end + allowed_lateness`: every record that is not late
-            // for it has a logical time below that, and so has its row.
-            let lateness = plan.allowed_lateness_ms;
-            let step = move |agg: &mut WindowAggregator,
-                             buffer: &mut EventOrderBuffer<WindowInput>,
-                             f: Option<Time>,
-                             c: &Capability<Time>,
-                             output: &mut OutputHandle<'_, SharedBatch>| {
-                let mut fired = Vec::new();
-                let sessions = agg.is_session();
-                for (pos, r) in drain_ordered(buffer, f) {
-                    if sessions {
-                        // Sessions due by this record's logical time close before it (it may not join them).
-                        fired.extend(agg.fire(Some(pos.lt.min(i64::MAX as u64) as i64)));
-                    }
-                    let key: Key = r.fields[..nk].iter().cloned().collect();
-                    agg.add(&key, r.ts, r.awm, &r.fields[nk..nk + nv], &r.fields[nk + nv..]);
-                }
-                fired.extend(agg.fire(f.map(|t| t.min(i64::MAX as u64) as i64)));
-                if !fired.is_empty() {
-                    Metrics::add(&metrics.window_rows, fired.len() as u64);
-                    let rows: Vec<Record> = fired.into_iter().map(|row| row_record(row, lateness)).collect();
-                    debug_assert!(rows.iter().all(|r| r.lt() >= *c.time()));
-                    output.session(c).give(Arc::new(Batch::new(rows, None)));
-                }
-            };
-            move |(input, frontier), output| {
-                gather(input, &mut buffer);
-                if let Some((epoch, at)) = part.due(frontier_time(frontier)) {
-                    if let Some(c) = cap.as_ref() {
-                        step(&mut agg, &mut buffer, Some(at), c, output);
-                    }
-                    part.submit(epoch, snapshot(&agg));
-                }
-                let f = ordered_frontier(frontier, &ctx);
-                let Some(c) = cap.as_ref() else { return };
-                step(&mut agg, &mut buffer, f, c, output);
-                hold_at_frontier(&mut cap, frontier, f);
+    let logic = WindowLogic {
+        plan,
+        metrics: ctx.metrics.clone(),
+    };
+    (ordered(records, "Window", name, logic, ctx), late)
+}
+
+/// Windows as an ordered operator: records are added in order; a window fires once the frontier reaches
+/// `end + allowed_lateness` (every record that is not late for it has a logical time below that, and so has
+/// its row).
+struct WindowLogic {
+    plan: Arc<WindowPlan>,
+    metrics: Arc<Metrics>,
+}
+
+impl OrderedLogic for WindowLogic {
+    type Item = WindowInput;
+    type State = WindowAggregator;
+
+    fn route(r: &WindowInput) -> u64 {
+        r.route
+    }
+
+    fn fresh(&self) -> WindowAggregator {
+        WindowAggregator::new(
+            self.plan.window,
+            self.plan.allowed_lateness_ms,
+            self.plan.aggregates.clone(),
+        )
+    }
+
+    fn step(
+        &mut self,
+        agg: &mut WindowAggregator,
+        items: &mut dyn Iterator<Item = (Position, WindowInput)>,
+        f: Option<Time>,
+    ) -> Vec<Record> {
+        let (nk, nv) = (self.plan.key.len(), self.plan.values.len());
+        let at = |t: Time| t.min(i64::MAX as u64) as i64;
+        let mut fired = Vec::new();
+        let sessions = agg.is_session();
+        for (pos, r) in items {
+            if sessions {
+                // Sessions due by this record's logical time close before it (it may not join them).
+                fired.extend(agg.fire(Some(at(pos.lt))));
             }
-        },
-    );
-    (rows, late)
+            let key: Key = r.fields[..nk].iter().cloned().collect();
+            agg.add(&key, r.ts, r.awm, &r.fields[nk..nk + nv], &r.fields[nk + nv..]);
+        }
+        fired.extend(agg.fire(f.map(at)));
+        Metrics::add(&self.metrics.window_rows, fired.len() as u64);
+        let lateness = self.plan.allowed_lateness_ms;
+        fired.into_iter().map(|row| row_record(row, lateness)).collect()
+    }
 }

@@ -66,13 +66,23 @@ pub fn compile_predicate(text: &str, schema: &Schema) -> Result<Typed, CompileEr
         Some(ValueType::Bool) | None => Ok(t),
         Some(other) => Err(CompileError {
             text: text.to_string(),
-            problem: format!("a condition must be true or false, but this is a {other}"),
+            problem: format!("a condition must be true or false, but this is {}", article(other)),
         }),
     }
 }
 
 fn known(ty: ValueType, nullable: bool) -> T {
     T { ty: Some(ty), nullable }
+}
+
+/// A type name with its article: "an int", "a float".
+fn article(name: impl std::fmt::Display) -> String {
+    let n = name.to_string();
+    if n.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {n}")
+    } else {
+        format!("a {n}")
+    }
 }
 
 fn name_of(t: &T) -> &'static str {
@@ -107,7 +117,7 @@ impl Ctx<'_> {
                             }
                             Ok((Expr::Neg(Box::new(x)), t))
                         }
-                        _ => Err(err(format!("cannot negate a {}", name_of(&t)))),
+                        _ => Err(err(format!("cannot negate {}", article(name_of(&t))))),
                     },
                     U::Plus if t.ty.is_none_or(ValueType::is_numeric) => Ok((x, t)),
                     other => Err(err(format!("the operator `{other}` is not supported"))),
@@ -257,7 +267,7 @@ impl Ctx<'_> {
         match t.ty {
             None => Ok(()),
             Some(ty) if ty == want => Ok(()),
-            Some(ty) => Err(err(format!("{what} needs a {want}, not a {ty}"))),
+            Some(ty) => Err(err(format!("{what} needs {}, not {}", article(want), article(ty)))),
         }
     }
 
@@ -271,7 +281,7 @@ impl Ctx<'_> {
             Some(ValueType::Sketch) => Err(err(format!(
                 "{what} needs a number, not a sketch (read a sketch with the window aggregate quantile(FIELD, Q))"
             ))),
-            Some(ty) => Err(err(format!("{what} needs a number, not a {ty}"))),
+            Some(ty) => Err(err(format!("{what} needs a number, not {}", article(ty)))),
         }
     }
 
@@ -291,7 +301,9 @@ impl Ctx<'_> {
             },
             (Some(x), Some(y)) => {
                 return Err(err(format!(
-                    "{what} cannot compare a {x} with a {y}{}",
+                    "{what} cannot compare {} with {}{}",
+                    article(x),
+                    article(y),
                     if x == Str || y == Str {
                         " (write numbers without quotes, strings with single quotes)"
                     } else {
@@ -392,9 +404,9 @@ impl Ctx<'_> {
         };
         let Some((kind, ty)) = out else {
             return Err(err(format!(
-                "`{sym}` cannot combine a {} and a {} (timestamps take + and - of an int of milliseconds)",
-                name_of(&a),
-                name_of(&b)
+                "`{sym}` cannot combine {} and {} (timestamps take + and - of an int of milliseconds)",
+                article(name_of(&a)),
+                article(name_of(&b))
             )));
         };
         Ok((Expr::Arith(op, kind, Box::new(x), Box::new(y)), known(ty, nullable)))

@@ -539,7 +539,7 @@ mod tests {
     fn check_time_errors_explain_themselves() {
         let e = |t: &str| compile(t, &schema()).unwrap_err().to_string();
         assert!(
-            e("'a' > 1").contains("cannot compare a string with a int"),
+            e("'a' > 1").contains("cannot compare a string with an int"),
             "{}",
             e("'a' > 1")
         );

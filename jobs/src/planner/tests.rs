@@ -129,7 +129,7 @@ inputs = ["a", "c", "d", "e"]
         "{p}"
     );
     assert!(
-        p.contains("operators.d.where: `'a' > 1`: a comparison cannot compare a string with a int"),
+        p.contains("operators.d.where: `'a' > 1`: a comparison cannot compare a string with an int"),
         "{p}"
     );
     assert!(
