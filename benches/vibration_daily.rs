@@ -1,0 +1,38 @@
+//! Benchmark: the vibration-daily reference job — raw readings archived to Parquet by hour, hourly rollups
+//! with sketch columns, daily rollups merged from them — over the shared 10.08 M-event workload
+//! (`gen_events.py vibration --sensors 200 --hz 1 --hours 14`), whole process, for 1 and 2 workers: wall time,
+//! events/s and peak RSS (median and best of `WEIR_BENCH_REPEAT` runs). `WEIR_BENCH_INPUT` overrides the input.
+//!
+//!   cargo bench -p weir-benches --bench vibration_daily
+
+use anyhow::Result;
+use weir_benches::*;
+
+fn main() -> Result<()> {
+    let weir = build_weir()?;
+    let input = match std::env::var("WEIR_BENCH_INPUT") {
+        Ok(p) => p.into(),
+        Err(_) => shared_workload(
+            &weir,
+            "vibration-200x14h.jsonl",
+            &["vibration", "--sensors", "200", "--hz", "1", "--hours", "14"],
+        )?,
+    };
+    let repeat: usize = std::env::var("WEIR_BENCH_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let lines = count_lines(&input)?;
+    let out = std::env::temp_dir().join(format!("weir-bench-vibration-daily-{}", std::process::id()));
+    println!("vibration-daily over {} ({lines} lines), {repeat} runs each", input.display());
+    let sets = vec![
+        format!("sources.vibration.path={}", input.display()),
+        format!("sinks.raw.path={}", out.join("raw").display()),
+        format!("sinks.hourly_rollups.path={}", out.join("hourly").display()),
+        format!("sinks.daily_rollups.path={}", out.join("daily").display()),
+        format!("sinks.dead_letters.path={}", out.join("dead_letters.jsonl").display()),
+    ];
+    bench_job(&weir, "config/vibration-daily.toml", &sets, lines, repeat)?;
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(())
+}
