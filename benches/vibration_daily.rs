@@ -24,7 +24,10 @@ fn main() -> Result<()> {
         .unwrap_or(3);
     let lines = count_lines(&input)?;
     let out = std::env::temp_dir().join(format!("weir-bench-vibration-daily-{}", std::process::id()));
-    println!("vibration-daily over {} ({lines} lines), {repeat} runs each", input.display());
+    println!(
+        "vibration-daily over {} ({lines} lines), {repeat} runs each",
+        input.display()
+    );
     let sets = vec![
         format!("sources.vibration.path={}", input.display()),
         format!("sinks.raw.path={}", out.join("raw").display()),

@@ -9,6 +9,7 @@
 
 pub mod checkpoint;
 pub mod chunk;
+pub mod component;
 pub mod dataflow;
 pub mod decode;
 pub mod expr;

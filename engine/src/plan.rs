@@ -7,10 +7,12 @@
 //! builds them front to back. The runtime trusts a plan; all user-facing validation happens before one is
 //! built.
 
+use crate::component::OperatorComponent;
 use crate::expr::Typed;
 use crate::schema::Schema;
 use crate::source::generator::GeneratorSpec;
 use std::path::PathBuf;
+use std::sync::Arc;
 use weir_operators::{AggregateSpec, WindowSpec};
 
 /// A whole job.
@@ -86,56 +88,10 @@ impl StreamRef {
 pub struct OperatorPlan {
     pub name: String,
     pub inputs: Vec<StreamRef>,
-    pub kind: OperatorKind,
+    /// The operator's kind and parameters.
+    pub component: Arc<dyn OperatorComponent>,
     /// The schema of the operator's main output.
     pub schema: Schema,
-}
-
-#[derive(Clone, Debug)]
-pub enum OperatorKind {
-    Filter(FilterPlan),
-    Derive(DerivePlan),
-    Union,
-    Window(WindowPlan),
-    Alert(AlertPlan),
-    DeliveryAlerts(DeliveryPlan),
-    Latest(LatestPlan),
-}
-
-impl OperatorKind {
-    /// The kind's name in job definitions.
-    pub fn name(&self) -> &'static str {
-        match self {
-            OperatorKind::Filter(_) => "filter",
-            OperatorKind::Derive(_) => "derive",
-            OperatorKind::Union => "union",
-            OperatorKind::Window(_) => "window",
-            OperatorKind::Alert(_) => "alert",
-            OperatorKind::DeliveryAlerts(_) => "delivery_alerts",
-            OperatorKind::Latest(_) => "latest",
-        }
-    }
-
-    /// Whether the operator has a `NAME.late` output.
-    pub fn has_late(&self) -> bool {
-        matches!(self, OperatorKind::Window(_))
-    }
-
-    /// Whether the operator has a `NAME.dead_letters` output (its expressions can fail on a record).
-    pub fn has_dead_letters(&self) -> bool {
-        matches!(
-            self,
-            OperatorKind::Filter(_) | OperatorKind::Derive(_) | OperatorKind::Alert(_)
-        )
-    }
-
-    /// Whether the operator keeps state between records (and so is part of checkpoints).
-    pub fn is_stateful(&self) -> bool {
-        !matches!(
-            self,
-            OperatorKind::Filter(_) | OperatorKind::Derive(_) | OperatorKind::Union
-        )
-    }
 }
 
 /// `kind = "filter"`: keeps the records where the predicate is TRUE.
@@ -148,7 +104,13 @@ pub struct FilterPlan {
 #[derive(Clone, Debug)]
 pub struct DerivePlan {
     pub columns: Vec<DeriveColumn>,
+    /// The output field names, one per column.
+    pub names: Vec<String>,
 }
+
+/// `kind = "union"`: merges streams of one schema.
+#[derive(Clone, Debug)]
+pub struct UnionPlan;
 
 #[derive(Clone, Debug)]
 pub enum DeriveColumn {
@@ -282,86 +244,27 @@ impl Plan {
     /// The window a stream's records come from, if it is a window operator's rows.
     pub fn window_of(&self, r: StreamRef) -> Option<&WindowPlan> {
         match r {
-            StreamRef::Output(i) => match &self.operators[i].kind {
-                OperatorKind::Window(w) => Some(w),
-                _ => None,
-            },
+            StreamRef::Output(i) => self.operators[i].component.window(),
             _ => None,
         }
     }
 
-    /// What an operator computes, in words that name fields (not indices): shown by `weir explain` and
-    /// compared on restore (a change refuses the checkpoint).
+    /// What an operator computes and reads, in words that name fields: shown by `weir explain` and compared
+    /// on restore (a change refuses the checkpoint).
     pub fn describe_operator(&self, i: usize) -> String {
         let op = &self.operators[i];
-        let input = self.schema_of(op.inputs[0]);
-        let names = |idx: &[usize]| -> String {
-            idx.iter()
-                .map(|i| input.fields[*i].name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let reads: Vec<String> = op.inputs.iter().map(|r| self.stream_name(*r)).collect();
-        let what = match &op.kind {
-            OperatorKind::Filter(f) => format!("filter where `{}`", f.predicate.text),
-            OperatorKind::Derive(d) => {
-                let cols: Vec<String> = d
-                    .columns
-                    .iter()
-                    .zip(&op.schema.fields)
-                    .map(|(c, f)| match c {
-                        DeriveColumn::Keep(_) => f.name.clone(),
-                        DeriveColumn::Compute(e) => format!("{} = `{}`", f.name, e.text),
-                    })
-                    .collect();
-                format!("derive [{}]", cols.join(", "))
-            }
-            OperatorKind::Union => "union".to_string(),
-            OperatorKind::Window(w) => {
-                let aggs: Vec<String> = w.aggregates.iter().map(|a| format!("{} = {}", a.name, a.func)).collect();
-                format!(
-                    "window {} lateness {} ms by [{}] carry [{}]: {}",
-                    describe_window(&w.window),
-                    w.allowed_lateness_ms,
-                    names(&w.key),
-                    names(&w.carry),
-                    aggs.join(", ")
-                )
-            }
-            OperatorKind::Alert(a) => format!(
-                "alert `{}` ({}) by [{}] when `{}` cooldown {} ms, fields [{}]",
-                a.alert_kind,
-                a.severity,
-                names(&a.key),
-                a.when.text,
-                a.cooldown_ms,
-                a.fields.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-            OperatorKind::DeliveryAlerts(d) => format!(
-                "delivery_alerts by {} (state {}, deliverer {}, lat {}, lon {}) budget {} ms silence {} ms retention {} ms",
-                input.fields[d.key].name,
-                input.fields[d.state].name,
-                input.fields[d.deliverer].name,
-                input.fields[d.lat].name,
-                input.fields[d.lon].name,
-                d.rules.budget_ms,
-                d.rules.silence_ms,
-                d.rules.retention_ms
-            ),
-            OperatorKind::Latest(l) => format!(
-                "latest by {}{} ttl {:?} ms idle_ttl {:?} ms",
-                input.fields[l.key].name,
-                l.terminal.as_ref().map_or(String::new(), |(f, v)| format!(
-                    " terminal {} in [{}]",
-                    input.fields[*f].name,
-                    v.join(", ")
-                )),
-                l.expiry.ttl_ms,
-                l.expiry.idle_ttl_ms
-            ),
-        };
+        let what = op.component.describe(&self.schema_of(op.inputs[0]));
         format!("reads {}; {what}", reads.join(", "))
     }
+}
+
+/// Field names of `schema` at `idx`, comma-separated.
+pub fn field_names(schema: &Schema, idx: &[usize]) -> String {
+    idx.iter()
+        .map(|i| schema.fields[*i].name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A window's shape in words (`tumbling 1h`, `hopping 1h every 5m`, `session gap 5m`).

@@ -2,7 +2,7 @@
 //! keys, windows and parallelism, as a data engineer reviews it; `--format dot` draws it with Graphviz.
 
 use std::fmt::Write;
-use weir_engine::plan::{OperatorKind, PartitionBy, Plan, SinkKind, SourceKind, StreamRef};
+use weir_engine::plan::{PartitionBy, Plan, SinkKind, SourceKind, StreamRef};
 
 fn dur(ms: i64) -> String {
     humantime::format_duration(std::time::Duration::from_millis(ms.max(0) as u64)).to_string()
@@ -26,7 +26,7 @@ pub fn dot(plan: &Plan) -> String {
         );
     }
     for op in &plan.operators {
-        let label = format!("{}\\n{}", op.name, op.kind.name());
+        let label = format!("{}\\n{}", op.name, op.component.kind());
         let _ = writeln!(
             o,
             "  {} [shape=box, label={}];",
@@ -129,71 +129,23 @@ pub fn explain(plan: &Plan) -> String {
         );
     }
     let _ = writeln!(o, "\noperators (in dependency order)");
-    for (i, op) in plan.operators.iter().enumerate() {
+    for op in &plan.operators {
         let inputs: Vec<String> = op.inputs.iter().map(|r| stream_name(plan, *r)).collect();
-        let input = plan.schema_of(op.inputs[0]);
-        let names = |idx: &[usize]| {
-            idx.iter()
-                .map(|i| input.fields[*i].name.clone())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let what = match &op.kind {
-            OperatorKind::Filter(f) => format!("filter where {}", f.predicate.text),
-            OperatorKind::Derive(_) => {
-                let d = plan.describe_operator(i);
-                d.split_once("; ").map_or(d.clone(), |(_, w)| w.to_string())
-            }
-            OperatorKind::Union => "union".to_string(),
-            OperatorKind::Window(wp) => {
-                let aggs: Vec<String> = wp.aggregates.iter().map(|a| format!("{} = {}", a.name, a.func)).collect();
-                format!(
-                    "window {}, allowed lateness {}, keyed by [{}] (exchanged over {w} worker{}); carry [{}]; {}",
-                    weir_engine::plan::describe_window(&wp.window),
-                    dur(wp.allowed_lateness_ms),
-                    names(&wp.key),
-                    if w == 1 { "" } else { "s" },
-                    names(&wp.carry),
-                    aggs.join(", ")
-                )
-            }
-            OperatorKind::Alert(a) => format!(
-                "alert `{}` ({}) when {} per [{}], suppressed for {}",
-                a.alert_kind,
-                a.severity,
-                a.when.text,
-                names(&a.key),
-                dur(a.cooldown_ms)
-            ),
-            OperatorKind::DeliveryAlerts(d) => format!(
-                "delivery_alerts per [{}]: delayed {} after pickup, silent after {} without a newer ping, state kept {}",
-                input.fields[d.key].name,
-                dur(d.rules.budget_ms),
-                dur(d.rules.silence_ms),
-                dur(d.rules.retention_ms)
-            ),
-            OperatorKind::Latest(l) => {
-                let ttl = match (l.expiry.ttl_ms, l.expiry.idle_ttl_ms) {
-                    (None, None) => "kept forever".to_string(),
-                    (t, i) => format!(
-                        "terminal keys expire after {}, idle keys after {}",
-                        t.map_or("-".into(), dur),
-                        i.map_or("-".into(), dur)
-                    ),
-                };
-                format!(
-                    "latest value per [{}] (greatest ts), served at /v1/views/{}; {ttl}",
-                    input.fields[l.key].name, op.name
-                )
-            }
-        };
+        let c = &op.component;
+        let mut what = c.describe(&plan.schema_of(op.inputs[0]));
+        if c.is_stateful() {
+            what.push_str(&format!(
+                " (keyed, exchanged over {w} worker{})",
+                if w == 1 { "" } else { "s" }
+            ));
+        }
         let _ = writeln!(o, "  {:<16} {what} ← {}", op.name, inputs.join(", "));
         let _ = writeln!(o, "  {:<16} schema: {}", "", op.schema);
         let mut extra = Vec::new();
-        if op.kind.has_late() {
+        if c.has_late() {
             extra.push(format!("{}.late", op.name));
         }
-        if op.kind.has_dead_letters() {
+        if c.has_dead_letters() {
             extra.push(format!("{}.dead_letters", op.name));
         }
         if !extra.is_empty() {

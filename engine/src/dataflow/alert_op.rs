@@ -4,11 +4,13 @@
 //! The condition is evaluated where the records are (only matching records travel to their key's worker);
 //! a record it fails on goes to the operator's dead letters.
 
+use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::ordered::{ordered, OrderedLogic};
 use crate::dataflow::transforms::{failure, map_batches, Mapped};
 use crate::dataflow::window_op::key_of;
 use crate::dataflow::{per_record, Positioned, RunContext, Time};
 use crate::plan::AlertPlan;
+use crate::plan::{field_names, humanize_ms};
 use crate::record::{cmp_rows, Record, RecordStream, Row};
 use crate::schema::Schema;
 use serde::{Deserialize, Serialize};
@@ -152,5 +154,48 @@ impl OrderedLogic for AlertLogic {
             }
         }
         alerts
+    }
+}
+
+impl OperatorComponent for AlertPlan {
+    fn kind(&self) -> &'static str {
+        "alert"
+    }
+    fn has_dead_letters(&self) -> bool {
+        true
+    }
+    fn is_stateful(&self) -> bool {
+        true
+    }
+    fn describe(&self, input: &Schema) -> String {
+        format!(
+            "alert `{}` ({}) by [{}] when `{}`, cooldown {}, fields [{}]",
+            self.alert_kind,
+            self.severity,
+            field_names(input, &self.key),
+            self.when.text,
+            humanize_ms(self.cooldown_ms),
+            self.fields
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+    fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s> {
+        let input = cx.inputs.into_iter().next().expect("one input");
+        let job = cx.plan.job_name.clone();
+        let (alerts, failed) = alert(
+            input,
+            cx.name.to_string(),
+            self.clone(),
+            cx.input_schema,
+            job,
+            cx.ctx.clone(),
+        );
+        Outputs {
+            dead_letters: Some(failed),
+            ..Outputs::main(alerts)
+        }
     }
 }

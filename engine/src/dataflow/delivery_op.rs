@@ -1,9 +1,11 @@
 //! The delivery-alerts operator: location records keyed by order, run through the [`DeliveryRules`] on the
 //! generic keyed-timer operator, alerts as records of the alert schema with the delivery fields.
 
+use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::alert_op::{alert_record, AlertHead};
 use crate::dataflow::keyed_op::{keyed_timers, KeyedRecord};
 use crate::dataflow::{per_record, RunContext};
+use crate::plan::humanize_ms;
 use crate::plan::DeliveryPlan;
 use crate::record::RecordStream;
 use crate::schema::{Field, FieldType, Schema};
@@ -85,4 +87,39 @@ pub fn delivery_alerts<'s>(
         },
         ctx,
     )
+}
+
+impl OperatorComponent for DeliveryPlan {
+    fn kind(&self) -> &'static str {
+        "delivery_alerts"
+    }
+    fn is_stateful(&self) -> bool {
+        true
+    }
+    fn describe(&self, input: &Schema) -> String {
+        let f = |i: usize| input.fields[i].name.as_str();
+        format!(
+            "delivery_alerts by {} (state {}, deliverer {}, lat {}, lon {}): delayed {} after pickup, silent after \
+             {} without a newer ping, state kept {}",
+            f(self.key),
+            f(self.state),
+            f(self.deliverer),
+            f(self.lat),
+            f(self.lon),
+            humanize_ms(self.rules.budget_ms),
+            humanize_ms(self.rules.silence_ms),
+            humanize_ms(self.rules.retention_ms)
+        )
+    }
+    fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s> {
+        let input = cx.inputs.into_iter().next().expect("one input");
+        let job = cx.plan.job_name.clone();
+        Outputs::main(delivery_alerts(
+            input,
+            cx.name.to_string(),
+            self.clone(),
+            job,
+            cx.ctx.clone(),
+        ))
+    }
 }

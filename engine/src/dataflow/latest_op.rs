@@ -6,6 +6,7 @@
 //! what readers query afterwards): keys expire up to the job watermark just before the end, which the sources
 //! report — the same in every run, however the frontier happened to advance.
 
+use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::keyed_op::KeyedRecord;
 use crate::dataflow::ordered::{ordered, OrderedLogic};
 use crate::dataflow::{due_before, per_record, RunContext, Time};
@@ -194,4 +195,42 @@ fn apply(
         }
     }
     lines
+}
+
+impl OperatorComponent for LatestPlan {
+    fn kind(&self) -> &'static str {
+        "latest"
+    }
+    fn is_stateful(&self) -> bool {
+        true
+    }
+    fn view_fields(&self) -> Option<&[String]> {
+        Some(&self.fields)
+    }
+    fn describe(&self, input: &Schema) -> String {
+        let ms = |v: Option<i64>| v.map_or("-".to_string(), crate::plan::humanize_ms);
+        format!(
+            "latest value by {} (greatest ts){}, ttl {}, idle_ttl {}, served at /v1/views/NAME",
+            input.fields[self.key].name,
+            self.terminal.as_ref().map_or(String::new(), |(f, v)| format!(
+                ", terminal {} in [{}]",
+                input.fields[*f].name,
+                v.join(", ")
+            )),
+            ms(self.expiry.ttl_ms),
+            ms(self.expiry.idle_ttl_ms)
+        )
+    }
+    fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s> {
+        let input = cx.inputs.into_iter().next().expect("one input");
+        Outputs::main(latest(
+            input,
+            cx.name.to_string(),
+            self.clone(),
+            cx.views.clone(),
+            cx.view_instance,
+            cx.plan.sources.len(),
+            cx.ctx.clone(),
+        ))
+    }
 }

@@ -6,11 +6,13 @@
 //! time a record of the window can have. A window over these rows (hourly → daily) therefore counts every
 //! row and is never late for them when its own allowed lateness is at least the first's.
 
+use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::dead_letters::{dead_letter, raw_of};
 use crate::dataflow::ordered::{ordered, OrderedLogic};
 use crate::dataflow::{Positioned, RunContext, Time};
 use crate::metrics::Metrics;
 use crate::plan::WindowPlan;
+use crate::plan::{describe_window, field_names, humanize_ms};
 use crate::record::{cmp_rows, Batch, Record, RecordStream, Row, SharedBatch, NO_LINE};
 use crate::schema::Schema;
 use serde::{Deserialize, Serialize};
@@ -210,5 +212,48 @@ impl OrderedLogic for WindowLogic {
         Metrics::add(&self.metrics.window_rows, fired.len() as u64);
         let lateness = self.plan.allowed_lateness_ms;
         fired.into_iter().map(|row| row_record(row, lateness)).collect()
+    }
+}
+
+impl OperatorComponent for WindowPlan {
+    fn kind(&self) -> &'static str {
+        "window"
+    }
+    fn has_late(&self) -> bool {
+        true
+    }
+    fn is_stateful(&self) -> bool {
+        true
+    }
+    fn window(&self) -> Option<&WindowPlan> {
+        Some(self)
+    }
+    fn describe(&self, input: &Schema) -> String {
+        let aggs: Vec<String> = self
+            .aggregates
+            .iter()
+            .map(|a| format!("{} = {}", a.name, a.func))
+            .collect();
+        format!(
+            "window {}, allowed lateness {}, keyed by [{}], carry [{}]: {}",
+            describe_window(&self.window),
+            humanize_ms(self.allowed_lateness_ms),
+            field_names(input, &self.key),
+            field_names(input, &self.carry),
+            aggs.join(", ")
+        )
+    }
+    fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s> {
+        let labels = LateLabels {
+            sources: Arc::new(cx.plan.sources.iter().map(|s| s.name.clone()).collect()),
+            input: cx.input_name,
+            input_schema: cx.input_schema,
+        };
+        let input = cx.inputs.into_iter().next().expect("one input");
+        let (rows, late) = window(input, cx.name.to_string(), self.clone(), labels, cx.ctx.clone());
+        Outputs {
+            late: Some(late),
+            ..Outputs::main(rows)
+        }
     }
 }

@@ -6,18 +6,14 @@
 
 use super::KafkaConnection;
 use crate::checkpoint::Checkpoint;
-use crate::dataflow::alert_op::alert;
+use crate::component::BuildContext;
 use crate::dataflow::dead_letters::malformed;
-use crate::dataflow::delivery_op::delivery_alerts;
 use crate::dataflow::kafka_source_op::{kafka_source, KafkaSourceSetup};
-use crate::dataflow::latest_op::latest;
 use crate::dataflow::sink_op::{line_sink, parquet_sink, unbatched, webhook_sink};
 use crate::dataflow::source_op::{chunk_source, SourceSetup};
-use crate::dataflow::transforms::{derive::derive, filter::filter, union::union};
-use crate::dataflow::window_op::{window, LateLabels};
 use crate::dataflow::{RunContext, Time};
 use crate::decode::Decoder;
-use crate::plan::{OperatorKind, Plan, SinkKind, SinkPlan, SourceKind, StreamRef};
+use crate::plan::{Plan, SinkKind, SinkPlan, SourceKind, StreamRef};
 use crate::record::RecordStream;
 use crate::runtime::RunOptions;
 use crate::sequencer::ChunkSequencer;
@@ -213,58 +209,30 @@ fn source<'s>(
 
 /// The job's operators, in dependency order: each reads streams already in `streams` and adds its own.
 fn operators<'s>(plan: &Plan, streams: &mut Streams<'s>, views: &Arc<ViewStore>, index: usize, ctx: &RunContext) {
-    let source_names: Arc<Vec<String>> = Arc::new(plan.sources.iter().map(|s| s.name.clone()).collect());
-    let mut latest_ordinal = 0;
+    let mut view_ordinal = 0;
     for (i, op) in plan.operators.iter().enumerate() {
-        let inputs: Vec<RecordStream<'s>> = op.inputs.iter().map(|r| streams[r].clone()).collect();
-        let input_schema = plan.schema_of(op.inputs[0]);
-        let name = op.name.clone();
-        let main = match &op.kind {
-            OperatorKind::Filter(f) => {
-                let (kept, failed) = filter(inputs[0].clone(), &name, f.clone(), input_schema);
-                streams.insert(StreamRef::OperatorDeadLetters(i), failed);
-                kept
-            }
-            OperatorKind::Derive(d) => {
-                let (out, failed) = derive(inputs[0].clone(), &name, d.clone(), input_schema);
-                streams.insert(StreamRef::OperatorDeadLetters(i), failed);
-                out
-            }
-            OperatorKind::Union => union(inputs),
-            OperatorKind::Window(w) => {
-                let labels = LateLabels {
-                    sources: source_names.clone(),
-                    input: plan.stream_name(op.inputs[0]),
-                    input_schema,
-                };
-                let (rows, late) = window(inputs[0].clone(), name, w.clone(), labels, ctx.clone());
-                streams.insert(StreamRef::Late(i), late);
-                rows
-            }
-            OperatorKind::Alert(a) => {
-                let job = plan.job_name.clone();
-                let (alerts, failed) = alert(inputs[0].clone(), name, a.clone(), input_schema, job, ctx.clone());
-                streams.insert(StreamRef::OperatorDeadLetters(i), failed);
-                alerts
-            }
-            OperatorKind::DeliveryAlerts(d) => {
-                delivery_alerts(inputs[0].clone(), name, d.clone(), plan.job_name.clone(), ctx.clone())
-            }
-            OperatorKind::Latest(l) => {
-                let instance = index * views.views.len() + latest_ordinal;
-                latest_ordinal += 1;
-                latest(
-                    inputs[0].clone(),
-                    name,
-                    l.clone(),
-                    views.clone(),
-                    instance,
-                    plan.sources.len(),
-                    ctx.clone(),
-                )
-            }
+        let view_instance = index * views.views.len() + view_ordinal;
+        if op.component.view_fields().is_some() {
+            view_ordinal += 1;
+        }
+        let cx = BuildContext {
+            name: &op.name,
+            inputs: op.inputs.iter().map(|r| streams[r].clone()).collect(),
+            input_schema: plan.schema_of(op.inputs[0]),
+            input_name: plan.stream_name(op.inputs[0]),
+            plan,
+            views,
+            view_instance,
+            ctx,
         };
-        streams.insert(StreamRef::Output(i), main);
+        let out = op.component.build(cx);
+        streams.insert(StreamRef::Output(i), out.main);
+        if let Some(late) = out.late {
+            streams.insert(StreamRef::Late(i), late);
+        }
+        if let Some(failed) = out.dead_letters {
+            streams.insert(StreamRef::OperatorDeadLetters(i), failed);
+        }
     }
 }
 

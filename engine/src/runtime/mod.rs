@@ -11,7 +11,7 @@ use crate::checkpoint::{Checkpoint, Coordinator};
 use crate::dataflow::kafka_source_op::WorkerBounds;
 use crate::dataflow::{RunContext, Time};
 use crate::metrics::Metrics;
-use crate::plan::{OperatorKind, Plan, SinkKind, SourceKind};
+use crate::plan::{Plan, SinkKind, SourceKind};
 use crate::sequencer::ChunkSequencer;
 use crate::sink::kafka::ensure_topic;
 use crate::source::file::DEFAULT_CHUNK_BYTES;
@@ -229,8 +229,8 @@ pub fn view_store(plan: &Plan) -> Arc<ViewStore> {
     let mut views = HashMap::new();
     let mut n = 0;
     for op in &plan.operators {
-        if let OperatorKind::Latest(l) = &op.kind {
-            views.insert(op.name.clone(), Arc::new(View::new(l.fields.clone())));
+        if let Some(fields) = op.component.view_fields() {
+            views.insert(op.name.clone(), Arc::new(View::new(fields.to_vec())));
             n += 1;
         }
     }
@@ -280,7 +280,7 @@ pub fn run_with_views(
         .enumerate()
         .map(|(i, s)| (i as u32, s.instances_per_worker() * workers))
         .collect();
-    let participants = plan.operators.iter().filter(|o| o.kind.is_stateful()).count()
+    let participants = plan.operators.iter().filter(|o| o.component.is_stateful()).count()
         + plan
             .sinks
             .iter()

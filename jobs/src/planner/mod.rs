@@ -16,7 +16,9 @@ mod sources;
 use crate::definition::section::{Problems, Section};
 use crate::definition::{DefinitionError, JobSource};
 use std::collections::{BTreeMap, HashMap};
-use weir_engine::plan::{OperatorKind, OperatorPlan, Plan, SinkKind, SinkPlan, SourcePlan, StreamRef};
+use std::sync::Arc;
+use weir_engine::component::OperatorComponent;
+use weir_engine::plan::{OperatorPlan, Plan, SinkKind, SinkPlan, SourcePlan, StreamRef};
 use weir_engine::schema::Schema;
 
 /// A node of the job graph as a stream name resolves to it, before operators are ordered.
@@ -151,10 +153,10 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
         let schemas: Option<Vec<Schema>> = refs.iter().map(|r| schema_of(*r, &sources, &operators)).collect();
         let planned = plan_operator(decl, schemas);
         index_of.insert(d, operators.len());
-        operators.push(planned.map(|(kind, schema)| OperatorPlan {
+        operators.push(planned.map(|(component, schema)| OperatorPlan {
             name: decl.name.clone(),
             inputs: refs.clone(),
-            kind,
+            component,
             schema,
         }));
     }
@@ -211,7 +213,7 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
 }
 
 /// Plans one declared operator against its inputs' schemas (`None` when an input failed validation).
-fn plan_operator(decl: &Declared, schemas: Option<Vec<Schema>>) -> Option<(OperatorKind, Schema)> {
+fn plan_operator(decl: &Declared, schemas: Option<Vec<Schema>>) -> Option<(Arc<dyn OperatorComponent>, Schema)> {
     let s = &decl.section;
     let kind = decl.kind?;
     let Some((_, arity, plan_kind)) = operators::KINDS.iter().find(|k| k.0 == kind) else {
@@ -352,16 +354,14 @@ fn check_lateness(operators: &[Option<OperatorPlan>], problems: &Problems) {
     fn upstream(r: StreamRef, ops: &[Option<OperatorPlan>]) -> Option<i64> {
         let StreamRef::Output(i) = r else { return None };
         let op = ops.get(i)?.as_ref()?;
-        match &op.kind {
-            OperatorKind::Window(w) => Some(w.allowed_lateness_ms),
-            OperatorKind::Filter(_) | OperatorKind::Derive(_) | OperatorKind::Union => {
-                op.inputs.iter().filter_map(|r| upstream(*r, ops)).max()
-            }
-            _ => None,
+        match op.component.window() {
+            Some(w) => Some(w.allowed_lateness_ms),
+            None if op.component.passes_rows_through() => op.inputs.iter().filter_map(|r| upstream(*r, ops)).max(),
+            None => None,
         }
     }
     for op in operators.iter().flatten() {
-        let OperatorKind::Window(w) = &op.kind else { continue };
+        let Some(w) = op.component.window() else { continue };
         if let Some(up) = upstream(op.inputs[0], operators) {
             if w.allowed_lateness_ms < up {
                 problems.add(
@@ -502,10 +502,10 @@ fn route_dead_letters(
     }
     for (i, o) in operators.iter().enumerate() {
         let Some(o) = o else { continue };
-        if o.kind.has_late() {
+        if o.component.has_late() {
             unrouted.push(StreamRef::Late(i));
         }
-        if o.kind.has_dead_letters() {
+        if o.component.has_dead_letters() {
             unrouted.push(StreamRef::OperatorDeadLetters(i));
         }
     }

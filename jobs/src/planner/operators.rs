@@ -1,23 +1,28 @@
 //! Operators of a job definition: `[operators.NAME]` with `kind` and `inputs`, each kind's parameters checked
 //! against its input streams' schemas, and the schema of what it outputs.
 //!
-//! Adding a kind is one function here (`fn(&Section, &[Schema]) -> Option<(OperatorKind, Schema)>`) and one
+//! Adding a kind is one function here (`fn(&Section, &[Schema]) -> Option<(Planned, Schema)>`) and one
 //! line in [`KINDS`].
 
 use crate::definition::section::Section;
 use std::collections::HashSet;
+use std::sync::Arc;
+use weir_engine::component::OperatorComponent;
 use weir_engine::dataflow::delivery_op::delivery_alert_schema;
 use weir_engine::dataflow::latest_op::changelog_schema;
 use weir_engine::expr::{compile, compile_predicate};
 use weir_engine::plan::{
-    AlertPlan, DeliveryPlan, DeriveColumn, DerivePlan, FilterPlan, LatestPlan, OperatorKind, WindowPlan,
+    AlertPlan, DeliveryPlan, DeriveColumn, DerivePlan, FilterPlan, LatestPlan, UnionPlan, WindowPlan,
 };
 use weir_engine::schema::{Field, FieldType, Schema};
 use weir_operators::value::ValueType;
 use weir_operators::{AggregateFn, AggregateSpec, WindowSpec};
 
 /// Plans one kind: its parameters against the inputs' schemas, giving the kind and its output schema.
-type PlanKind = fn(&Section, &[Schema]) -> Option<(OperatorKind, Schema)>;
+type PlanKind = fn(&Section, &[Schema]) -> Option<(Planned, Schema)>;
+
+/// A planned operator: its component (kind and parameters).
+type Planned = Arc<dyn OperatorComponent>;
 
 /// Every operator kind, with how many inputs it reads (`None`: one or more).
 pub(super) const KINDS: &[(&str, Option<usize>, PlanKind)] = &[
@@ -66,10 +71,10 @@ pub(super) fn fields_of(s: &Section, key: &str, names: &[&str], schema: &Schema)
     ok.then_some(out)
 }
 
-fn filter(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
+fn filter(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
     let text = s.req_str("where")?;
     match compile_predicate(text, &inputs[0]) {
-        Ok(predicate) => Some((OperatorKind::Filter(FilterPlan { predicate }), inputs[0].clone())),
+        Ok(predicate) => Some((Arc::new(FilterPlan { predicate }), inputs[0].clone())),
         Err(e) => {
             s.problem("where", e.to_string());
             None
@@ -77,7 +82,7 @@ fn filter(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
     }
 }
 
-fn derive(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
+fn derive(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
     let input = &inputs[0];
     let drop = s.str_list("drop").unwrap_or_default();
     let computed = s.table("fields");
@@ -163,13 +168,11 @@ fn derive(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
         .position(|(f, _)| f.name == event_time)
         .unwrap_or(weir_engine::schema::NO_EVENT_TIME);
     let (fields, columns): (Vec<Field>, Vec<DeriveColumn>) = columns.into_iter().unzip();
-    Some((
-        OperatorKind::Derive(DerivePlan { columns }),
-        Schema { fields, event_time },
-    ))
+    let names = fields.iter().map(|f| f.name.clone()).collect();
+    Some((Arc::new(DerivePlan { columns, names }), Schema { fields, event_time }))
 }
 
-fn union(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
+fn union(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
     let first = &inputs[0];
     let mut out = first.clone();
     for (i, other) in inputs.iter().enumerate().skip(1) {
@@ -187,7 +190,7 @@ fn union(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
             f.nullable |= o.nullable;
         }
     }
-    Some((OperatorKind::Union, out))
+    Some((Arc::new(UnionPlan), out))
 }
 
 fn window_spec(s: &Section) -> Option<WindowSpec> {
@@ -256,7 +259,7 @@ fn window_spec(s: &Section) -> Option<WindowSpec> {
     spec
 }
 
-fn window(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
+fn window(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
     let schema = &inputs[0];
     let window = window_spec(s);
     let lateness = s.duration_ms("allowed_lateness").unwrap_or(0);
@@ -369,7 +372,7 @@ fn window(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
         }
     }
     Some((
-        OperatorKind::Window(WindowPlan {
+        Arc::new(WindowPlan {
             window,
             allowed_lateness_ms: lateness.max(0),
             key,
@@ -381,7 +384,7 @@ fn window(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
     ))
 }
 
-fn alert(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
+fn alert(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
     let schema = &inputs[0];
     let key_names = names(s, "key");
     if !s.has("key") {
@@ -421,7 +424,7 @@ fn alert(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
     }
     let out = Schema::alerts(idx.iter().map(|i| schema.fields[*i].clone()));
     Some((
-        OperatorKind::Alert(AlertPlan {
+        Arc::new(AlertPlan {
             key,
             when: when?,
             cooldown_ms: cooldown.max(0),
@@ -434,7 +437,7 @@ fn alert(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
 }
 
 /// `kind = "delivery_alerts"`: the delivery rules per order.
-fn delivery(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
+fn delivery(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
     let schema = &inputs[0];
     let key = s.str("key").unwrap_or("order_id");
     let state = s.str("state_field").unwrap_or("state");
@@ -457,7 +460,7 @@ fn delivery(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
         }
     }
     Some((
-        OperatorKind::DeliveryAlerts(DeliveryPlan {
+        Arc::new(DeliveryPlan {
             key: idx,
             state: st,
             deliverer: dl,
@@ -474,7 +477,7 @@ fn delivery(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
 }
 
 /// `kind = "latest"`: the newest record per key, served over HTTP and published as a changelog.
-fn latest(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
+fn latest(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
     let schema = &inputs[0];
     let key = s.req_str("key");
     let ttl_ms = s.duration_ms("ttl");
@@ -507,7 +510,7 @@ fn latest(s: &Section, inputs: &[Schema]) -> Option<(OperatorKind, Schema)> {
         None => None,
     };
     Some((
-        OperatorKind::Latest(LatestPlan {
+        Arc::new(LatestPlan {
             key,
             terminal,
             expiry: weir_operators::Expiry { ttl_ms, idle_ttl_ms },

@@ -2,7 +2,7 @@
 
 use super::plan;
 use crate::definition::{DefinitionError, JobSource};
-use weir_engine::plan::{OperatorKind, StreamRef};
+use weir_engine::plan::StreamRef;
 use weir_engine::schema::FieldType;
 
 fn planned(toml_text: &str) -> Result<weir_engine::plan::Plan, DefinitionError> {
@@ -73,7 +73,7 @@ inputs = ["pings"]
     assert_eq!(order, vec!["moving", "fast", "quarter", "daily"]);
     assert_eq!(plan.operators[1].schema.fields.last().unwrap().name, "kmh");
     assert_eq!(plan.operators[1].schema.fields.last().unwrap().ty, FieldType::Float);
-    assert!(matches!(plan.operators[3].kind, OperatorKind::Window(_)));
+    assert_eq!(plan.operators[3].component.kind(), "window");
     assert_eq!(plan.operators[3].inputs, vec![StreamRef::Output(2)]);
     assert_eq!(plan.sinks[2].inputs, vec![StreamRef::Source(0)]);
     // The dead-letter sink needs no inputs and receives every unread dead-letter stream.

@@ -2,6 +2,7 @@
 //! others (`drop = [...]`). The output's schema is the input's with those changes.
 
 use super::{failure, map_batches, Mapped};
+use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::plan::{DeriveColumn, DerivePlan};
 use crate::record::{Record, RecordStream, Row};
 use crate::schema::Schema;
@@ -38,4 +39,39 @@ pub fn derive<'s>(
         }
         Mapped::New(out, errors)
     })
+}
+
+impl OperatorComponent for DerivePlan {
+    fn kind(&self) -> &'static str {
+        "derive"
+    }
+    fn has_dead_letters(&self) -> bool {
+        true
+    }
+    fn is_stateful(&self) -> bool {
+        false
+    }
+    fn passes_rows_through(&self) -> bool {
+        true
+    }
+    fn describe(&self, _input: &Schema) -> String {
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .zip(&self.names)
+            .map(|(c, name)| match c {
+                DeriveColumn::Keep(_) => name.clone(),
+                DeriveColumn::Compute(e) => format!("{name} = `{}`", e.text),
+            })
+            .collect();
+        format!("derive [{}]", cols.join(", "))
+    }
+    fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s> {
+        let input = cx.inputs.into_iter().next().expect("one input");
+        let (out, failed) = derive(input, cx.name, self.clone(), cx.input_schema);
+        Outputs {
+            dead_letters: Some(failed),
+            ..Outputs::main(out)
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! `kind = "filter"`: keeps the records where `where` is TRUE (NULL and FALSE drop them).
 
 use super::{failure, map_batches, Mapped};
+use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::plan::FilterPlan;
 use crate::record::RecordStream;
 use crate::schema::Schema;
@@ -28,4 +29,30 @@ pub fn filter<'s>(
         }
         Mapped::New(keep.into_iter().map(|i| batch.records[i].clone()).collect(), errors)
     })
+}
+
+impl OperatorComponent for FilterPlan {
+    fn kind(&self) -> &'static str {
+        "filter"
+    }
+    fn has_dead_letters(&self) -> bool {
+        true
+    }
+    fn is_stateful(&self) -> bool {
+        false
+    }
+    fn passes_rows_through(&self) -> bool {
+        true
+    }
+    fn describe(&self, _input: &Schema) -> String {
+        format!("filter where `{}`", self.predicate.text)
+    }
+    fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s> {
+        let input = cx.inputs.into_iter().next().expect("one input");
+        let (kept, failed) = filter(input, cx.name, self.clone(), cx.input_schema);
+        Outputs {
+            dead_letters: Some(failed),
+            ..Outputs::main(kept)
+        }
+    }
 }

@@ -1,7 +1,10 @@
 //! `kind = "union"`: merges streams of one schema. Records keep their positions, so the merged order is the
 //! same deterministic order every operator uses.
 
+use crate::component::{BuildContext, OperatorComponent, Outputs};
+use crate::plan::UnionPlan;
 use crate::record::RecordStream;
+use crate::schema::Schema;
 use timely::dataflow::operators::Concatenate;
 
 /// The records of all `inputs`.
@@ -12,5 +15,23 @@ pub fn union<'s>(inputs: Vec<RecordStream<'s>>) -> RecordStream<'s> {
             let scope = inputs[0].scope();
             scope.concatenate(inputs)
         }
+    }
+}
+
+impl OperatorComponent for UnionPlan {
+    fn kind(&self) -> &'static str {
+        "union"
+    }
+    fn is_stateful(&self) -> bool {
+        false
+    }
+    fn passes_rows_through(&self) -> bool {
+        true
+    }
+    fn describe(&self, _input: &Schema) -> String {
+        "union".to_string()
+    }
+    fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s> {
+        Outputs::main(union(cx.inputs))
     }
 }

@@ -1,0 +1,92 @@
+//! The operator component model: everything the runtime, `weir explain` and checkpoints need of an operator
+//! kind, behind one trait, implemented next to the kind's dataflow code.
+//!
+//! A kind is its plan type (validated parameters, produced by the planner from the job definition) plus an
+//! [`OperatorComponent`] impl: its ports, whether it keeps state, how it describes itself and how it builds
+//! on one worker. Adding a kind is that module and one line in the planner's registry; nothing else
+//! dispatches on kinds.
+
+use crate::dataflow::RunContext;
+use crate::plan::{Plan, WindowPlan};
+use crate::record::RecordStream;
+use crate::schema::Schema;
+use crate::views::ViewStore;
+use std::sync::Arc;
+
+/// What one worker's build of an operator gets.
+pub struct BuildContext<'s, 'p> {
+    /// The operator's name (its state's name in checkpoints, its view's name).
+    pub name: &'p str,
+    /// Its input streams, in `inputs` order.
+    pub inputs: Vec<RecordStream<'s>>,
+    /// The first input's schema.
+    pub input_schema: Schema,
+    /// The name of the first input stream (dead letters of records that came from no source name it).
+    pub input_name: String,
+    pub plan: &'p Plan,
+    pub views: &'p Arc<ViewStore>,
+    /// The instance number of a view-serving operator on this worker (for the view store's progress).
+    pub view_instance: usize,
+    pub ctx: &'p RunContext,
+}
+
+/// The streams an operator outputs.
+pub struct Outputs<'s> {
+    pub main: RecordStream<'s>,
+    /// `NAME.late`, for kinds that have it.
+    pub late: Option<RecordStream<'s>>,
+    /// `NAME.dead_letters`, for kinds that have it.
+    pub dead_letters: Option<RecordStream<'s>>,
+}
+
+impl<'s> Outputs<'s> {
+    pub fn main(main: RecordStream<'s>) -> Self {
+        Outputs {
+            main,
+            late: None,
+            dead_letters: None,
+        }
+    }
+}
+
+/// One operator kind.
+pub trait OperatorComponent: std::fmt::Debug + Send + Sync + 'static {
+    /// The kind's name in job definitions.
+    fn kind(&self) -> &'static str;
+
+    /// Whether it has a `NAME.late` output.
+    fn has_late(&self) -> bool {
+        false
+    }
+
+    /// Whether it has a `NAME.dead_letters` output (its expressions can fail on a record).
+    fn has_dead_letters(&self) -> bool {
+        false
+    }
+
+    /// Whether it keeps state between records (and so takes part in checkpoints).
+    fn is_stateful(&self) -> bool;
+
+    /// Whether its output records are its input's, unchanged in time (filter, derive, union): window rows
+    /// passing through it are still window rows.
+    fn passes_rows_through(&self) -> bool {
+        false
+    }
+
+    /// What it computes, in words that name fields (not indices or types of the implementation): shown by
+    /// `weir explain` and compared on restore, where a change refuses the checkpoint.
+    fn describe(&self, input: &Schema) -> String;
+
+    /// If its output is window rows: the window.
+    fn window(&self) -> Option<&WindowPlan> {
+        None
+    }
+
+    /// If it serves a live view over HTTP: the view's field names.
+    fn view_fields(&self) -> Option<&[String]> {
+        None
+    }
+
+    /// Builds the operator on one worker.
+    fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s>;
+}
