@@ -1,0 +1,145 @@
+//! `weir run` and `weir check`'s loading: a job definition to a plan, the run with progress, signals and the
+//! HTTP server, and the summary.
+
+use crate::*;
+use anyhow::{Context, Result};
+
+pub(crate) fn load(job: &JobArgs) -> Result<weir_engine::plan::Plan> {
+    let src = JobSource::from_file(&job.job)?;
+    Ok(weir_jobs::load_plan(&src, &job.sets, job.workers)?)
+}
+
+/// A finished run, and its HTTP server if the job has `[serve]` (still serving).
+pub(crate) struct Finished {
+    pub(crate) server: Option<HttpServer>,
+    stop: std::sync::mpsc::Receiver<()>,
+}
+
+impl Finished {
+    /// Keeps serving until SIGINT or SIGTERM.
+    pub(crate) fn serve_until_signal(self) {
+        if let Some(server) = self.server {
+            if self.stop.try_recv().is_ok() {
+                return; // stopped by a signal while the input was still being read
+            }
+            eprintln!(
+                "inputs done; still serving on http://{} until SIGINT or SIGTERM",
+                server.addr
+            );
+            let _ = self.stop.recv();
+        }
+    }
+}
+
+/// Runs a plan to the end of its inputs, printing the summary. With `[serve]`, the views are served from
+/// before the first record on; SIGINT/SIGTERM stops the inputs and flushes what was emitted. A second
+/// signal exits at once.
+pub(crate) fn run_plan(
+    plan: weir_engine::plan::Plan,
+    quiet: bool,
+    options: RunOptions,
+    fresh: bool,
+) -> Result<Finished> {
+    let ctx = RunContext::default();
+    let (stop_tx, stop) = std::sync::mpsc::channel::<()>();
+    let loading = std::time::Instant::now();
+    let coordinator = match weir_engine::runtime::open_checkpoints(&plan, fresh, |w| eprintln!("weir: {w}")) {
+        Err(e @ weir_engine::RunError::Finished { .. }) => {
+            eprintln!("weir: {e}");
+            return Ok(Finished { server: None, stop });
+        }
+        other => other?,
+    };
+    if let Some(cfg) = coordinator.config() {
+        match coordinator.restored() {
+            Some(c) => eprintln!(
+                "resuming from checkpoint {} in `{}` (job watermark {}, taken {} with {} worker(s); read in {} ms)",
+                c.epoch,
+                cfg.dir.display(),
+                format_ms(c.at as i64),
+                format_ms(c.created_ms),
+                c.workers,
+                loading.elapsed().as_millis()
+            ),
+            None => eprintln!(
+                "checkpointing every {} to `{}` (none there yet: starting from the beginning)",
+                humantime::format_duration(cfg.interval),
+                cfg.dir.display()
+            ),
+        }
+    }
+    ctx.install_checkpoints(std::sync::Arc::new(coordinator));
+    let views = weir_engine::view_store(&plan);
+    let server = match &plan.serve {
+        Some(s) => {
+            let server = HttpServer::start(&s.listen, views.clone(), ctx.clone())
+                .with_context(|| format!("serve.listen: cannot listen on `{}`", s.listen))?;
+            eprintln!("serving on http://{}", server.addr);
+            Some(server)
+        }
+        None => None,
+    };
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    let handle = signals.handle();
+    let signal_ctx = ctx.clone();
+    std::thread::spawn(move || {
+        for (n, _) in signals.forever().enumerate() {
+            if n > 0 {
+                std::process::exit(130);
+            }
+            signal_ctx.stop();
+            let _ = stop_tx.send(());
+        }
+    });
+    let summary = {
+        let _progress = (!quiet).then(|| ProgressReporter::start(ctx.metrics.clone(), Duration::from_secs(10)));
+        weir_engine::run_with_views(plan, options, ctx, views.clone())
+    };
+    // After a bounded input, keep serving only what is still worth reading: the final views.
+    let server = server.filter(|_| !views.views.is_empty());
+    if server.is_none() {
+        handle.close();
+    }
+    let summary = match summary {
+        Err(weir_engine::RunError::StoppedBeforeStart(brokers)) => {
+            eprintln!("stopped while waiting for Kafka at {brokers}; nothing was read");
+            return Ok(Finished { server: None, stop });
+        }
+        other => other?,
+    };
+    print_summary(&summary);
+    Ok(Finished { server, stop })
+}
+
+/// Epoch milliseconds as RFC 3339 (UTC).
+pub(crate) fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+pub(crate) fn print_summary(s: &RunSummary) {
+    let c = &s.checkpoints;
+    if c.written > 0 {
+        eprintln!(
+            "{} checkpoint(s) written; the last: {} at job watermark {} ({} bytes); slowest write {} ms, slowest alignment {} ms",
+            c.written,
+            c.last_epoch,
+            format_ms(c.last_at as i64),
+            c.last_bytes,
+            c.max_write.as_millis(),
+            c.max_align.as_millis()
+        );
+    }
+    eprintln!(
+        "done in {:.2}s: {} events read ({:.0} events/s, {:.1} MB), {} windows written, {} alerts, {} late, {} dead letters",
+        s.elapsed.as_secs_f64(),
+        s.records_in,
+        s.events_per_second(),
+        s.bytes_read as f64 / 1e6,
+        s.window_rows,
+        s.alerts,
+        s.late,
+        s.dead_letters
+    );
+}
