@@ -144,3 +144,79 @@ fn check_and_explain_accept_the_reference_job() {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
 }
+
+/// Mistakes that used to pass `weir check` and fail (or blow up) only at run time: two sinks on one path, a
+/// hopping window with a record in millions of windows, NaN thresholds, absurd worker counts, a listen
+/// address that is not one. Each is now a check problem with its key path, all reported at once.
+#[test]
+fn check_refuses_what_would_break_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let job = tmp.path().join("bad.toml");
+    std::fs::write(
+        &job,
+        r#"
+[job]
+name = "bad"
+workers = 100000
+
+[serve]
+listen = "127.0.0.1:99999"
+
+[sources.vibration]
+kind = "file"
+path = "in.jsonl"
+schema = "vibration"
+
+[operators.fine]
+kind = "window"
+inputs = ["vibration"]
+window = { kind = "hopping", size = "1h", slide = "1ms" }
+key = ["sensor_id"]
+aggregates = { n = "count", hot = "count_if(ppv_mm_s > nan)" }
+
+[operators.spikes]
+kind = "alert"
+inputs = ["vibration"]
+key = ["sensor_id"]
+when = "ppv_mm_s > nan"
+alert = "x"
+
+[sinks.a]
+kind = "jsonl"
+inputs = ["fine"]
+path = "out/same.jsonl"
+
+[sinks.b]
+kind = "jsonl"
+inputs = ["spikes"]
+path = "out/./same.jsonl"
+
+[sinks.dead_letters]
+kind = "parquet"
+path = "out"
+"#,
+    )
+    .unwrap();
+    let o = weir().current_dir(tmp.path()).arg("check").arg(&job).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for want in [
+        "job.workers: 100000 worker threads is more than this build runs",
+        "serve.listen: \"127.0.0.1:99999\" is not an address to listen on",
+        "operators.fine.window.slide: a record would be in 3600000 windows (size / slide); at most 1000",
+        "operators.fine.aggregates.hot: `count_if(ppv_mm_s > nan)`: the threshold must be a finite number",
+        "operators.spikes.when: `ppv_mm_s > nan`: unknown field `nan`",
+        "sinks.b.path: `out/./same.jsonl` is the same path as sinks.a (`out/same.jsonl`)",
+        "sinks.dead_letters.path: `out` is a path inside or around that of sinks.a",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    let o = weir()
+        .current_dir(tmp.path())
+        .arg("check")
+        .arg(&job)
+        .args(["--set", "job.workers=0"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("job.workers: must be at least 1, found 0"));
+}

@@ -208,6 +208,61 @@ pub enum SinkKind {
 }
 
 impl SinkKind {
+    /// The file or directory the sink writes (`None`: it writes no local files).
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            SinkKind::Parquet { path, .. } | SinkKind::Jsonl { path } => Some(path),
+            SinkKind::Stdout | SinkKind::Webhook(_) | SinkKind::Kafka(_) => None,
+        }
+    }
+
+    /// The directory that must be writable before the job starts.
+    pub fn output_dir(&self) -> Option<&std::path::Path> {
+        match self {
+            SinkKind::Parquet { path, .. } => Some(path),
+            SinkKind::Jsonl { path } => path.parent().filter(|p| !p.as_os_str().is_empty()),
+            _ => None,
+        }
+    }
+
+    /// Whether the sink has a `NAME.failed` output (records it could not deliver).
+    pub fn has_failures(&self) -> bool {
+        matches!(self, SinkKind::Webhook(_))
+    }
+
+    /// Whether the sink's position is part of checkpoints (a webhook delivers at least once instead).
+    pub fn checkpoints(&self) -> bool {
+        !matches!(self, SinkKind::Webhook(_))
+    }
+
+    /// What the sink writes where, for `weir explain`.
+    pub fn describe(&self, name: &str) -> String {
+        match self {
+            SinkKind::Parquet { path, partition_by, .. } => format!(
+                "parquet {} {}",
+                path.display(),
+                match partition_by {
+                    PartitionBy::Hour => "partitioned date=YYYY-MM-DD/hour=HH",
+                    PartitionBy::Date => "partitioned date=YYYY-MM-DD",
+                    PartitionBy::None => "unpartitioned",
+                }
+            ),
+            SinkKind::Jsonl { path } => format!("jsonl {}", path.display()),
+            SinkKind::Stdout => "stdout".into(),
+            SinkKind::Kafka(k) => format!(
+                "kafka topic `{}` at {} (keyed by `{}`; idempotent producer{})",
+                k.topic,
+                k.brokers,
+                k.key.as_deref().unwrap_or("key"),
+                if k.compact { "; compacted" } else { "" }
+            ),
+            SinkKind::Webhook(w) => format!(
+                "webhook POST {} (timeout {:?}, {} retries; undelivered → {name}.failed)",
+                w.url, w.timeout, w.retries
+            ),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             SinkKind::Parquet { .. } => "parquet",

@@ -2,7 +2,7 @@
 //! keys, windows and parallelism, as a data engineer reviews it; `--format dot` draws it with Graphviz.
 
 use std::fmt::Write;
-use weir_engine::plan::{PartitionBy, Plan, SinkKind, SourceKind, StreamRef};
+use weir_engine::plan::{Plan, SourceKind, StreamRef};
 
 fn dur(ms: i64) -> String {
     humantime::format_duration(std::time::Duration::from_millis(ms.max(0) as u64)).to_string()
@@ -154,30 +154,7 @@ pub fn explain(plan: &Plan) -> String {
     }
     let _ = writeln!(o, "\nsinks (written by worker 0, in deterministic order)");
     for s in &plan.sinks {
-        let what = match &s.kind {
-            SinkKind::Parquet { path, partition_by, .. } => format!(
-                "parquet {} {}",
-                path.display(),
-                match partition_by {
-                    PartitionBy::Hour => "partitioned date=YYYY-MM-DD/hour=HH",
-                    PartitionBy::Date => "partitioned date=YYYY-MM-DD",
-                    PartitionBy::None => "unpartitioned",
-                }
-            ),
-            SinkKind::Jsonl { path } => format!("jsonl {}", path.display()),
-            SinkKind::Stdout => "stdout".into(),
-            SinkKind::Kafka(k) => format!(
-                "kafka topic `{}` at {} (keyed by `{}`; idempotent producer{})",
-                k.topic,
-                k.brokers,
-                k.key.as_deref().unwrap_or("key"),
-                if k.compact { "; compacted" } else { "" }
-            ),
-            SinkKind::Webhook(w) => format!(
-                "webhook POST {} (timeout {:?}, {} retries; undelivered → {}.failed)",
-                w.url, w.timeout, w.retries, s.name
-            ),
-        };
+        let what = s.kind.describe(&s.name);
         let inputs: Vec<String> = s.inputs.iter().map(|r| stream_name(plan, *r)).collect();
         let _ = writeln!(o, "  {:<16} {what} ← {}", s.name, inputs.join(", "));
     }

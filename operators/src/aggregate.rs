@@ -126,6 +126,9 @@ impl AggregateFn {
                 ] {
                     if let Some((f, x)) = args.split_once(sym) {
                         let threshold: f64 = x.trim().parse().map_err(|_| err("the threshold must be a number"))?;
+                        if !threshold.is_finite() {
+                            return Err(err("the threshold must be a finite number"));
+                        }
                         return Ok(AggregateFn::CountIf {
                             field: field(f)?,
                             cmp,

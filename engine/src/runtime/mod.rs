@@ -18,7 +18,7 @@ use crate::source::file::DEFAULT_CHUNK_BYTES;
 use crate::source::kafka::{wait_for_partitions, KafkaSourceError, PartitionPositions};
 use crate::views::{View, ViewStore};
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -125,12 +125,7 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
         }
     }
     for k in &plan.sinks {
-        let dir: Option<&Path> = match &k.kind {
-            SinkKind::Parquet { path, .. } => Some(path),
-            SinkKind::Jsonl { path } => path.parent().filter(|p| !p.as_os_str().is_empty()),
-            SinkKind::Stdout | SinkKind::Webhook(_) | SinkKind::Kafka(_) => None,
-        };
-        if let Some(dir) = dir {
+        if let Some(dir) = k.kind.output_dir() {
             let probe = dir.join(format!(".weir-write-check-{}", std::process::id()));
             let check = std::fs::create_dir_all(dir)
                 .and_then(|_| std::fs::write(&probe, b""))
@@ -281,11 +276,7 @@ pub fn run_with_views(
         .map(|(i, s)| (i as u32, s.instances_per_worker() * workers))
         .collect();
     let participants = plan.operators.iter().filter(|o| o.component.is_stateful()).count()
-        + plan
-            .sinks
-            .iter()
-            .filter(|k| !matches!(k.kind, SinkKind::Webhook(_)))
-            .count();
+        + plan.sinks.iter().filter(|k| k.kind.checkpoints()).count();
     coord.expect(instances, participants * workers);
     let writer_thread = {
         let ctx = ctx.clone();

@@ -61,6 +61,12 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
     let job = job.unwrap_or_else(|| Section::new("job", &empty, &problems));
     let job_name = job.req_str("name").unwrap_or("job").to_string();
     let workers = job.count("workers", 1).unwrap_or(1) as usize;
+    if workers > MAX_WORKERS {
+        job.problem(
+            "workers",
+            format!("{workers} worker threads is more than this build runs ({MAX_WORKERS}); use one per core"),
+        );
+    }
     let dead_letter_sink = job.str("dead_letters").map(str::to_string);
     let checkpoint = job.table("checkpoint").and_then(|c| {
         let dir = c.req_str("dir").map(std::path::PathBuf::from);
@@ -173,8 +179,15 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
     if sinks.is_empty() {
         problems.add("sinks", "define at least one sink ([sinks.NAME] with kind, inputs, …)");
     }
+    check_sink_paths(&sinks, &problems);
     let serve = root.table("serve").map(|s| {
         let listen = s.str("listen").unwrap_or("127.0.0.1:7878").to_string();
+        if listen.parse::<std::net::SocketAddr>().is_err() {
+            s.problem(
+                "listen",
+                format!("\"{listen}\" is not an address to listen on; write IP:PORT with a port up to 65535, e.g. \"127.0.0.1:7878\" (port 0 picks a free one)"),
+            );
+        }
         s.finish("");
         weir_engine::plan::ServePlan { listen }
     });
@@ -376,6 +389,52 @@ fn check_lateness(operators: &[Option<OperatorPlan>], problems: &Problems) {
     }
 }
 
+/// The most worker threads a job may ask for.
+const MAX_WORKERS: usize = 256;
+
+/// Two sinks writing the same file or directory (or one inside the other's) would tear each other's
+/// output: a problem naming both.
+fn check_sink_paths(sinks: &[SinkPlan], problems: &Problems) {
+    let normal = |p: &std::path::Path| -> std::path::PathBuf {
+        let abs = std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf());
+        let mut out = std::path::PathBuf::new();
+        for c in abs.components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    };
+    let paths: Vec<(&SinkPlan, std::path::PathBuf)> =
+        sinks.iter().filter_map(|s| Some((s, normal(s.kind.path()?)))).collect();
+    for (i, (a, pa)) in paths.iter().enumerate() {
+        for (b, pb) in &paths[..i] {
+            if pa.starts_with(pb) || pb.starts_with(pa) {
+                let how = if pa == pb {
+                    "the same path as"
+                } else {
+                    "a path inside or around that of"
+                };
+                problems.add(
+                    &format!("sinks.{}.path", a.name),
+                    format!(
+                        "`{}` is {how} sinks.{} (`{}`): two sinks cannot write one file or directory",
+                        a.kind.path().expect("a path").display(),
+                        b.name,
+                        b.kind.path().expect("a path").display()
+                    ),
+                );
+            }
+        }
+    }
+}
+
 /// The names a stream reference can use.
 struct Names<'a> {
     sources: Vec<String>,
@@ -510,7 +569,7 @@ fn route_dead_letters(
         }
     }
     for (i, s) in sinks.iter().enumerate() {
-        if matches!(s.kind, SinkKind::Webhook(_)) {
+        if s.kind.has_failures() {
             unrouted.push(StreamRef::SinkFailures(i));
         }
     }

@@ -35,6 +35,9 @@ pub(super) const KINDS: &[(&str, Option<usize>, PlanKind)] = &[
     ("latest", Some(1), latest),
 ];
 
+/// The most hopping windows one record may belong to (`size / slide`): each is a state entry per key.
+const MAX_WINDOWS_PER_RECORD: i64 = 1000;
+
 /// The kind names, for "allowed: …" messages.
 pub(super) fn kind_names() -> String {
     KINDS.iter().map(|k| k.0).collect::<Vec<_>>().join(", ")
@@ -223,6 +226,17 @@ fn window_spec(s: &Section) -> Option<WindowSpec> {
                 Some(WindowSpec::Tumbling { size_ms: size })
             } else {
                 match positive("slide") {
+                    Some(sl) if sl <= size && size / sl > MAX_WINDOWS_PER_RECORD => {
+                        w.problem(
+                            "slide",
+                            format!(
+                                "a record would be in {} windows (size / slide); at most {MAX_WINDOWS_PER_RECORD} are \
+                                 allowed: make the slide longer",
+                                size / sl
+                            ),
+                        );
+                        None
+                    }
                     Some(sl) if sl <= size => Some(WindowSpec::Hopping {
                         size_ms: size,
                         slide_ms: sl,
