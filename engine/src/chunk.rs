@@ -26,8 +26,6 @@ pub struct DecodedChunk {
     pub line: Vec<u32>,
     /// Per valid record: maximum valid event time before it within the chunk (`i64::MIN` for none).
     pub max_before: Vec<i64>,
-    /// Per valid record: event time.
-    pub ts: Vec<i64>,
     /// Per valid record: byte range of its line in `raw`.
     pub range: Vec<(u32, u32)>,
     /// Per valid record: the record, its values decoded (its position and arrival watermark are filled in
@@ -116,7 +114,6 @@ impl DecodedChunk {
                     });
                     c.line.push(idx);
                     c.max_before.push(max);
-                    c.ts.push(ts);
                     c.range.push((start, stop));
                     max = max.max(ts);
                 }
@@ -136,11 +133,11 @@ impl DecodedChunk {
     }
 
     pub fn len(&self) -> usize {
-        self.ts.len()
+        self.records.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ts.is_empty()
+        self.records.is_empty()
     }
 }
 
@@ -198,8 +195,13 @@ impl StampedChunk {
     }
 
     pub fn position(&self, i: usize) -> Position {
+        self.position_at(i, self.awm(i))
+    }
+
+    /// [`StampedChunk::position`] of valid record `i` whose arrival watermark is `awm`.
+    pub fn position_at(&self, i: usize, awm: ArrivalWatermark) -> Position {
         Position {
-            lt: logical_time(self.awm(i)),
+            lt: logical_time(awm),
             source: self.source,
             partition: self.partition,
             offset: self.offset(i),
@@ -232,7 +234,6 @@ impl StampedChunk {
         c.invalid = invalid;
         c.line.drain(..keep_from);
         c.max_before.drain(..keep_from);
-        c.ts.drain(..keep_from);
         c.range.drain(..keep_from);
         c.records.drain(..keep_from);
         for (i, r) in c.records.iter_mut().enumerate() {

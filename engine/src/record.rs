@@ -103,8 +103,8 @@ impl Batch {
     pub fn of_chunk(mut chunk: StampedChunk) -> Batch {
         let mut records = std::mem::take(&mut chunk.chunk.records);
         for (i, r) in records.iter_mut().enumerate() {
-            r.pos = chunk.position(i);
             r.awm = chunk.awm(i);
+            r.pos = chunk.position_at(i, r.awm);
         }
         Batch {
             records,
