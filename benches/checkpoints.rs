@@ -47,10 +47,7 @@ fn rollup_cost(weir: &Path) -> Result<()> {
         "vibration-200x42h.jsonl",
         &["vibration", "--sensors", "200", "--hz", "1", "--hours", "42"],
     )?;
-    let repeat: usize = std::env::var("WEIR_BENCH_REPEAT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let repeat = repeats();
     let lines = count_lines(&input)?;
     let out = std::env::temp_dir().join(format!("weir-bench-ckpt-{}", std::process::id()));
     println!(

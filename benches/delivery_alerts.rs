@@ -9,10 +9,7 @@ use weir_benches::*;
 fn main() -> Result<()> {
     let weir = build_weir()?;
     let input = locations_workload(&weir)?;
-    let repeat: usize = std::env::var("WEIR_BENCH_REPEAT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let repeat = repeats();
     let lines = count_lines(&input)?;
     let out = std::env::temp_dir().join(format!("weir-bench-delivery-{}", std::process::id()));
     println!(

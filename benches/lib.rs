@@ -61,6 +61,27 @@ pub fn shared_workload(weir: &Path, file: &str, args: &[&str]) -> Result<PathBuf
     Ok(path)
 }
 
+/// The shared vibration workload (`gen_events.py vibration --sensors 200 --hz 1 --hours 14`, 10.08 M
+/// readings), or `WEIR_BENCH_INPUT`.
+pub fn vibration_workload(weir: &Path) -> Result<PathBuf> {
+    match std::env::var("WEIR_BENCH_INPUT") {
+        Ok(p) => Ok(p.into()),
+        Err(_) => shared_workload(
+            weir,
+            "vibration-200x14h.jsonl",
+            &["vibration", "--sensors", "200", "--hz", "1", "--hours", "14"],
+        ),
+    }
+}
+
+/// Runs per configuration: `WEIR_BENCH_REPEAT`, default 3.
+pub fn repeats() -> usize {
+    std::env::var("WEIR_BENCH_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
 /// The shared locations workload: `gen_events.py locations --orders 60000 --hours 14` (~5.2 M events).
 pub fn locations_workload(weir: &Path) -> Result<PathBuf> {
     shared_workload(

@@ -9,18 +9,8 @@ use weir_benches::*;
 
 fn main() -> Result<()> {
     let weir = build_weir()?;
-    let input = match std::env::var("WEIR_BENCH_INPUT") {
-        Ok(p) => p.into(),
-        Err(_) => shared_workload(
-            &weir,
-            "vibration-200x14h.jsonl",
-            &["vibration", "--sensors", "200", "--hz", "1", "--hours", "14"],
-        )?,
-    };
-    let repeat: usize = std::env::var("WEIR_BENCH_REPEAT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let input = vibration_workload(&weir)?;
+    let repeat = repeats();
     let lines = count_lines(&input)?;
     let out = std::env::temp_dir().join(format!("weir-bench-vibration-{}", std::process::id()));
     println!(
