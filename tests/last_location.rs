@@ -284,3 +284,52 @@ fn ttls_keep_state_bounded_and_changelogs_are_identical_across_workers() {
         }
     }
 }
+
+/// `/healthz` after the input ended shows the job watermark — the minimum over partitions, just before the
+/// end — the same in every run and for any worker count, not whichever frontier each worker saw last
+/// (issue 14, item 10: it used to differ run to run with 2 workers).
+#[test]
+fn healthz_shows_the_same_final_watermark_in_every_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("locations.jsonl");
+    ok(weir()
+        .args(["generate", "locations", "--orders", "300", "--hours", "2", "-o"])
+        .arg(&input));
+    let max_ts = std::fs::read_to_string(&input)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["order_id"].is_string() && v["lat"].is_number() && v["lon"].is_number())
+        .filter_map(|v| v["ts"].as_i64())
+        .max()
+        .unwrap();
+    let out = tmp.path().join("out");
+    let mut seen = Vec::new();
+    for (run, workers) in [(0, 2), (1, 2), (2, 1), (3, 4)] {
+        let sets = vec![
+            "--set".to_string(),
+            format!("sources.locations.path={}", input.display()),
+            "--set".to_string(),
+            format!(
+                "sinks.changelog.path={}",
+                out.join(format!("changelog-{run}.jsonl")).display()
+            ),
+            "--set".to_string(),
+            format!(
+                "sinks.dead_letters.path={}",
+                out.join(format!("dead-{run}.jsonl")).display()
+            ),
+            "--set".to_string(),
+            format!("job.workers={workers}"),
+        ];
+        let server = Server::start(&repo_root().join("config/last-location.toml"), &sets);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while get(&server.addr, "/healthz").1["caught_up"] != true {
+            assert!(Instant::now() < deadline, "never caught up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        seen.push(get(&server.addr, "/healthz").1["watermark"].as_i64().unwrap());
+        assert!(server.terminate().success());
+    }
+    assert!(seen.iter().all(|w| *w == max_ts - 30_000), "max ts {max_ts}: {seen:?}");
+}

@@ -93,6 +93,9 @@ pub struct ViewStore {
     /// Per view-operator instance: whether its input has ended.
     ended: Vec<AtomicBool>,
     caught_up: AtomicBool,
+    /// The job watermark just before the end of the inputs (`u64::MAX`: not ended, or unknown), reported
+    /// by the view operators when their inputs end.
+    final_watermark: AtomicU64,
 }
 
 impl ViewStore {
@@ -102,6 +105,15 @@ impl ViewStore {
             frontiers: (0..instances).map(|_| AtomicU64::new(0)).collect(),
             ended: (0..instances).map(|_| AtomicBool::new(false)).collect(),
             caught_up: AtomicBool::new(false),
+            final_watermark: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Records the job watermark just before the end of the inputs (the same in every run): what the views
+    /// were expired up to, and what `/healthz` shows once everything is applied.
+    pub fn set_final_watermark(&self, watermark: Option<i64>) {
+        if let Some(w) = watermark {
+            self.final_watermark.store(w.max(0) as u64, Ordering::Relaxed);
         }
     }
 
@@ -116,9 +128,14 @@ impl ViewStore {
         }
     }
 
-    /// The job watermark as the views have applied it (the last finite one once inputs ended); `None` before
-    /// any progress.
+    /// The job watermark as the views have applied it: the minimum over the view operators' frontiers, and
+    /// once every input has ended, the job watermark just before the end (not whatever frontier each worker
+    /// happened to see last); `None` before any progress.
     pub fn watermark(&self) -> Option<u64> {
+        let last = self.final_watermark.load(Ordering::Relaxed);
+        if self.caught_up() && last != u64::MAX {
+            return Some(last);
+        }
         let m = self.frontiers.iter().map(|f| f.load(Ordering::Relaxed)).min()?;
         (m > 0).then_some(m)
     }

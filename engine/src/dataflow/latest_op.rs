@@ -154,6 +154,9 @@ impl OrderedLogic for LatestLogic {
     }
 
     fn acted(&mut self, f: Option<Time>) {
+        if f.is_none() {
+            self.store.set_final_watermark(self.ctx.final_watermark(self.sources));
+        }
         self.store.progress(self.instance, f);
     }
 }
