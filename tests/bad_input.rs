@@ -220,3 +220,98 @@ path = "out"
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("job.workers: must be at least 1, found 0"));
 }
+
+/// Runs `cmd` and waits at most `secs` for it (a hang fails the test instead of hanging it).
+fn run_within(cmd: &mut std::process::Command, secs: u64) -> std::process::Output {
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    });
+    let out = child.wait_with_output().unwrap();
+    assert!(!watchdog.is_finished(), "weir did not finish within {secs} s");
+    out
+}
+
+/// Event times at the ends of i64 used to hang the job at 100 % CPU (a window start overflowed and the
+/// window iterator never ended): now they are processed where a window can hold them and dead-lettered with a
+/// reason where none can; timers saturate (issue 14, item 3).
+#[test]
+fn extreme_event_times_neither_hang_nor_vanish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vib = tmp.path().join("vibration.jsonl");
+    std::fs::write(
+        &vib,
+        concat!(
+            r#"{"sensor_id":"s1","site":"x","ts":1000,"ppv_mm_s":1.0,"freq_hz":2.0}"#,
+            "\n",
+            r#"{"sensor_id":"s1","site":"x","ts":9223372036854775807,"ppv_mm_s":30.0,"freq_hz":2.0}"#,
+            "\n",
+            r#"{"sensor_id":"s2","site":"x","ts":-9223372036854775808,"ppv_mm_s":1.0,"freq_hz":2.0}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let o = run_within(
+        weir()
+            .arg("run")
+            .arg(vibration_job())
+            .args(vibration_sets(&vib, &out))
+            .arg("--quiet"),
+        60,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let alerts = read_jsonl(&out.join("alerts.jsonl"));
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["event_time"], i64::MAX);
+    let dead = read_jsonl(&out.join("dead_letters.jsonl"));
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["offset"], 3);
+    assert!(dead[0]["reason"].as_str().unwrap().contains("event time out of range"));
+    let rows: usize = parquet_files(&out.join("rollups"))
+        .iter()
+        .map(|f| read_batches(f).iter().map(|b| b.num_rows()).sum::<usize>())
+        .sum();
+    assert_eq!(
+        rows, 2,
+        "the reading at 1000 and the one at i64::MAX each have their hour"
+    );
+
+    let loc = tmp.path().join("locations.jsonl");
+    std::fs::write(
+        &loc,
+        concat!(
+            r#"{"order_id":"o1","deliverer_id":"d1","state":"picked_up","ts":9223372036854775000,"lat":1.0,"lon":2.0}"#, "\n",
+            r#"{"order_id":"o2","deliverer_id":"d1","state":"picked_up","ts":-9223372036854775000,"lat":1.0,"lon":2.0}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let o = run_within(
+        weir()
+            .arg("run")
+            .arg(repo_root().join("config/delivery-alerts.toml"))
+            .args(["--set", &format!("sources.locations.path={}", loc.display())])
+            .args([
+                "--set",
+                &format!("sinks.alerts.path={}", out.join("delivery.jsonl").display()),
+            ])
+            .args([
+                "--set",
+                &format!("sinks.dead_letters.path={}", out.join("dd.jsonl").display()),
+            ])
+            .arg("--quiet"),
+        60,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let kinds: Vec<String> = read_jsonl(&out.join("delivery.jsonl"))
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(kinds.contains(&"delivery_delayed".to_string()), "{kinds:?}");
+}

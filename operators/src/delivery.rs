@@ -105,7 +105,7 @@ impl DeliveryRules {
             lat: s.lat,
             lon: s.lon,
             picked_up_at: s.picked_up_at,
-            deadline: s.picked_up_at.map(|p| p + self.budget_ms),
+            deadline: s.picked_up_at.map(|p| p.saturating_add(self.budget_ms)),
         }
     }
 }

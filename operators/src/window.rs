@@ -34,24 +34,30 @@ impl WindowSpec {
     /// `ts` itself).
     pub fn starts(&self, ts: i64) -> impl Iterator<Item = i64> {
         let (size, slide) = (self.size_ms(), self.slide_ms());
-        let (first, last) = if let WindowSpec::Session { .. } = self {
-            (ts, ts)
-        } else {
-            let last = ts - ts.rem_euclid(slide);
-            // Smallest aligned start s with s + size > ts.
-            let mut first = last;
-            while first - slide + size > ts {
-                first -= slide;
-            }
-            (first, last)
+        let (first, n) = match self {
+            WindowSpec::Session { .. } => (ts, 1),
+            // A time so close to i64::MIN that its window would start before it has none (the caller
+            // dead-letters the record).
+            _ => match ts.checked_sub(ts.rem_euclid(slide)) {
+                None => (0, 0),
+                Some(last) => {
+                    // Smallest aligned start s with s + size > ts.
+                    let mut first = last;
+                    while first.checked_sub(slide).is_some_and(|f| f.saturating_add(size) > ts) {
+                        first -= slide;
+                    }
+                    // Counted, not compared after adding: near i64::MAX the next start would overflow.
+                    (first, (last - first) / slide + 1)
+                }
+            },
         };
-        (0..).map(move |i| first + i * slide).take_while(move |s| *s <= last)
+        (0..n).map(move |i| first + i * slide)
     }
 
     /// The latest window start strictly below `limit`.
     pub fn last_start_below(&self, limit: i64) -> i64 {
         let slide = self.slide_ms();
-        let t = limit - 1;
+        let t = limit.saturating_sub(1);
         t - t.rem_euclid(slide)
     }
 }
@@ -69,7 +75,7 @@ pub fn is_late(end: i64, allowed_lateness_ms: i64, awm: Option<i64>) -> bool {
 pub fn lateness(spec: &WindowSpec, allowed_lateness_ms: i64, ts: i64, awm: Option<i64>) -> (bool, bool) {
     let (mut any, mut all) = (false, true);
     for start in spec.starts(ts) {
-        let late = is_late(start + spec.size_ms(), allowed_lateness_ms, awm);
+        let late = is_late(start.saturating_add(spec.size_ms()), allowed_lateness_ms, awm);
         any |= late;
         all &= late;
     }
@@ -104,6 +110,29 @@ mod tests {
         };
         // windows [3,13) [6,16) [9,19) [12,22) contain 12
         assert_eq!(w.starts(12).collect::<Vec<_>>(), vec![3, 6, 9, 12]);
+    }
+
+    #[test]
+    fn extreme_event_times_get_their_windows_without_overflow() {
+        let w = WindowSpec::Tumbling { size_ms: 3_600_000 };
+        assert_eq!(w.starts(i64::MAX).count(), 1);
+        assert_eq!(w.starts(i64::MIN).count(), 0, "its window would start before i64::MIN");
+        let h = WindowSpec::Hopping {
+            size_ms: 3_600_000,
+            slide_ms: 600_000,
+        };
+        assert_eq!(
+            h.starts(i64::MAX).count(),
+            1,
+            "windows ending past i64::MAX are not representable"
+        );
+        for ts in [i64::MIN, i64::MIN + 1, i64::MIN + 3_600_000, i64::MAX - 1, -1, 0] {
+            for s in h.starts(ts) {
+                assert!(s <= ts && s.saturating_add(3_600_000) > ts, "{s} does not hold {ts}");
+            }
+        }
+        assert_eq!(lateness(&h, 0, i64::MAX, None), (false, false));
+        assert_eq!(lateness(&h, 0, i64::MAX, Some(i64::MAX)), (true, true));
     }
 
     #[test]

@@ -111,7 +111,7 @@ impl WindowAggregator {
         }
         let size = self.spec.size_ms();
         for start in self.spec.starts(ts) {
-            if is_late(start + size, self.allowed_lateness_ms, awm) {
+            if is_late(start.saturating_add(size), self.allowed_lateness_ms, awm) {
                 continue;
             }
             let by_key = self.open.entry(start).or_default();
@@ -131,12 +131,12 @@ impl WindowAggregator {
             return self
                 .session_ends
                 .first()
-                .map(|(end, _, _)| end + self.allowed_lateness_ms);
+                .map(|(end, _, _)| end.saturating_add(self.allowed_lateness_ms));
         }
-        self.open
-            .keys()
-            .next()
-            .map(|s| s + self.spec.size_ms() + self.allowed_lateness_ms)
+        self.open.keys().next().map(|s| {
+            s.saturating_add(self.spec.size_ms())
+                .saturating_add(self.allowed_lateness_ms)
+        })
     }
 
     /// Emits and forgets every window with `end + allowed_lateness ≤ watermark` (all of them for `None`,
@@ -148,7 +148,7 @@ impl WindowAggregator {
         let mut rows = Vec::new();
         if self.is_session() {
             while let Some((end, _, _)) = self.session_ends.first() {
-                if watermark.is_some_and(|w| end + self.allowed_lateness_ms > w) {
+                if watermark.is_some_and(|w| end.saturating_add(self.allowed_lateness_ms) > w) {
                     break;
                 }
                 let (end, key, start) = self.session_ends.pop_first().expect("a session is open");
@@ -182,7 +182,7 @@ impl WindowAggregator {
                 let values = acc.finish(&self.aggregates);
                 rows.push(WindowRow {
                     start,
-                    end: start + self.spec.size_ms(),
+                    end: start.saturating_add(self.spec.size_ms()),
                     key,
                     carry: acc.carry,
                     values,

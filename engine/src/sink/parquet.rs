@@ -240,7 +240,10 @@ impl ParquetRowWriter {
     }
 
     fn partition_dir(&self, p: i64) -> PathBuf {
-        let dt = chrono::DateTime::from_timestamp_millis(p).unwrap_or_default();
+        let Some(dt) = chrono::DateTime::from_timestamp_millis(p) else {
+            // Beyond the calendar (years past ±262 000): a directory of its own, named by the milliseconds.
+            return self.dir.join(format!("date=ms{p}"));
+        };
         match self.partition_by {
             PartitionBy::Hour => self
                 .dir
