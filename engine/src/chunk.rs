@@ -208,10 +208,6 @@ impl StampedChunk {
         }
     }
 
-    pub fn value(&self, i: usize, field: usize) -> &Value {
-        &self.chunk.records[i].values[field]
-    }
-
     pub fn raw(&self, range: (u32, u32)) -> &[u8] {
         &self.chunk.raw[range.0 as usize..range.1 as usize]
     }

@@ -77,13 +77,6 @@ pub enum StreamRef {
     SinkFailures(usize),
 }
 
-impl StreamRef {
-    /// Whether the stream holds dead letters (`{source, partition, offset, reason, raw}`).
-    pub fn is_dead_letters(self) -> bool {
-        !matches!(self, StreamRef::Source(_) | StreamRef::Output(_))
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct OperatorPlan {
     pub name: String,

@@ -112,15 +112,6 @@ impl Batch {
         }
     }
 
-    /// The batch's timely time: the lowest logical time of its records (of its source chunk's lines, which
-    /// includes invalid ones).
-    pub fn first_logical_time(&self) -> Time {
-        match &self.origin {
-            Some(c) => c.first_logical_time(),
-            None => self.records.iter().map(Record::lt).min().unwrap_or(0),
-        }
-    }
-
     /// The raw bytes a record was decoded from, if it came from a source line.
     pub fn raw(&self, r: &Record) -> Option<&[u8]> {
         let chunk = self.origin.as_ref()?;

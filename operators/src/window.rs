@@ -71,7 +71,8 @@ pub fn is_late(end: i64, allowed_lateness_ms: i64, awm: Option<i64>) -> bool {
     }
 }
 
-/// Which of a record's windows it is late for: `(late for at least one, late for all)`.
+/// Which of a record's windows it is late for: `(late for at least one, late for all)`; `(false, true)`
+/// means it is in no window at all (an event time no window start can precede).
 pub fn lateness(spec: &WindowSpec, allowed_lateness_ms: i64, ts: i64, awm: Option<i64>) -> (bool, bool) {
     let (mut any, mut all) = (false, true);
     for start in spec.starts(ts) {

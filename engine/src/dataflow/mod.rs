@@ -244,15 +244,6 @@ pub trait Positioned {
     }
 }
 
-impl Positioned for Record {
-    fn position(&self) -> Position {
-        self.pos
-    }
-    fn tie(&self, other: &Self) -> std::cmp::Ordering {
-        self.order(other)
-    }
-}
-
 /// Moves every record that has arrived on `input` into `buffer`, to be applied once the frontier passes it.
 pub fn gather<D, P>(input: &mut InputHandleCore<Time, Vec<D>, P>, buffer: &mut EventOrderBuffer<D>)
 where

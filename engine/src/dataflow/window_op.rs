@@ -93,14 +93,14 @@ fn feed<'s>(
                 let mut late_records = Vec::new();
                 for batch in data.flat_map(|d| d.drain(..)) {
                     for r in &batch.records {
-                        if plan.window.starts(r.ts).next().is_none() {
-                            // No window can hold it (its start would be before i64::MIN).
+                        let (any_late, all_late) = lateness(&plan.window, plan.allowed_lateness_ms, r.ts, r.awm);
+                        if all_late && !any_late {
+                            // In no window at all: its start would be before i64::MIN.
                             let raw = raw_of(&batch, r, &labels.input_schema);
                             let reason = "event time out of range: no window can hold it";
                             late_records.push(dead_letter(labels.of(r), r.pos, r.seq, reason, &raw));
                             continue;
                         }
-                        let (any_late, all_late) = lateness(&plan.window, plan.allowed_lateness_ms, r.ts, r.awm);
                         if any_late {
                             let raw = raw_of(&batch, r, &labels.input_schema);
                             late_records.push(dead_letter(labels.of(r), r.pos, r.seq, "late", &raw));

@@ -318,9 +318,6 @@ impl Ctx<'_> {
         let (x, a) = self.node(l)?;
         let (y, b) = self.node(r)?;
         let kind = self.comparable(&a, &b, "a comparison")?;
-        if a.ty.is_none() || b.ty.is_none() {
-            // Comparing with NULL is NULL: keep it (SQL), the type checker has nothing more to say.
-        }
         Ok((
             Expr::Compare(op, kind, Box::new(x), Box::new(y)),
             known(ValueType::Bool, a.nullable || b.nullable),
