@@ -1,7 +1,7 @@
 //! Job definitions through the library: interpolation, overrides, every validation rule the issue names
 //! (unknown kind, dangling input, a sink fed by nothing, bad duration, wrong type), and the plan they yield.
 
-use weir_engine::plan::{SinkKind, SourceKind, StreamRef};
+use weir_engine::plan::StreamRef;
 use weir_jobs::definition::{load, JobSource};
 use weir_jobs::planner::plan;
 
@@ -53,8 +53,10 @@ fn a_valid_job_plans_with_interpolation_and_overrides() {
     )
     .unwrap();
     assert_eq!(p.workers, 3);
-    assert!(matches!(&p.sources[0].kind, SourceKind::File { paths, .. } if paths[0].ends_with("in.jsonl")));
-    assert!(matches!(&p.sinks[0].kind, SinkKind::Jsonl { path } if path.ends_with("o2.jsonl")));
+    assert_eq!(p.sources[0].component.kind(), "file");
+    assert!(p.sources[0].component.describe(1).contains("in.jsonl"));
+    assert_eq!(p.sinks[0].component.kind(), "jsonl");
+    assert!(p.sinks[0].component.path().unwrap().ends_with("o2.jsonl"));
     assert_eq!(p.operators[0].component.kind(), "window");
     let cols: Vec<&str> = p.operators[0].schema.fields.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(
@@ -68,7 +70,7 @@ fn a_valid_job_plans_with_interpolation_and_overrides() {
         vec![StreamRef::SourceDeadLetters(0), StreamRef::Late(0)]
     );
     let p = plan_of(GOOD, &[], &[]).unwrap();
-    assert!(matches!(&p.sources[0].kind, SourceKind::File { paths, .. } if paths[0].ends_with("default.jsonl")));
+    assert!(p.sources[0].component.describe(1).contains("default.jsonl"));
 }
 
 #[test]

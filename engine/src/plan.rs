@@ -7,11 +7,9 @@
 //! builds them front to back. The runtime trusts a plan; all user-facing validation happens before one is
 //! built.
 
-use crate::component::OperatorComponent;
+use crate::component::{OperatorComponent, SinkComponent, SourceComponent};
 use crate::expr::Typed;
 use crate::schema::Schema;
-use crate::source::generator::GeneratorSpec;
-use std::path::PathBuf;
 use std::sync::Arc;
 use weir_operators::{AggregateSpec, WindowSpec};
 
@@ -32,32 +30,17 @@ pub struct Plan {
 #[derive(Clone, Debug)]
 pub struct SourcePlan {
     pub name: String,
-    pub kind: SourceKind,
+    /// The source's kind and parameters.
+    pub component: Arc<dyn SourceComponent>,
     pub schema: Schema,
     pub max_out_of_orderness_ms: i64,
 }
 
 impl SourcePlan {
-    /// Source operator instances per worker: one per file (each file is a partition), one otherwise (a
-    /// Kafka source's worker reads its share of the topic's partitions).
+    /// Source operator instances per worker (partitions with their own watermark).
     pub fn instances_per_worker(&self) -> usize {
-        match &self.kind {
-            SourceKind::File { paths, .. } => paths.len(),
-            _ => 1,
-        }
+        self.component.instances_per_worker()
     }
-}
-
-#[derive(Clone, Debug)]
-pub enum SourceKind {
-    /// One partition per file, in this order.
-    File {
-        paths: Vec<PathBuf>,
-        /// Replay at most this many lines per second per file.
-        rate: Option<f64>,
-    },
-    Generator(GeneratorSpec),
-    Kafka(crate::source::kafka::KafkaSourceSpec),
 }
 
 /// A stream an operator or sink can read.
@@ -171,7 +154,8 @@ pub struct AlertPlan {
 #[derive(Clone, Debug)]
 pub struct SinkPlan {
     pub name: String,
-    pub kind: SinkKind,
+    /// The sink's kind and parameters.
+    pub component: Arc<dyn SinkComponent>,
     pub inputs: Vec<StreamRef>,
 }
 
@@ -180,91 +164,6 @@ pub enum PartitionBy {
     Hour,
     Date,
     None,
-}
-
-#[derive(Clone, Debug)]
-pub enum SinkKind {
-    Parquet {
-        path: PathBuf,
-        partition_by: PartitionBy,
-        max_rows_per_file: usize,
-        /// Roll a file once the watermark is this far (event time) past its first row.
-        max_file_age_ms: Option<i64>,
-        row_group_rows: usize,
-    },
-    Jsonl {
-        path: PathBuf,
-    },
-    Stdout,
-    Webhook(crate::sink::webhook::WebhookConfig),
-    Kafka(crate::sink::kafka::KafkaSinkSpec),
-}
-
-impl SinkKind {
-    /// The file or directory the sink writes (`None`: it writes no local files).
-    pub fn path(&self) -> Option<&std::path::Path> {
-        match self {
-            SinkKind::Parquet { path, .. } | SinkKind::Jsonl { path } => Some(path),
-            SinkKind::Stdout | SinkKind::Webhook(_) | SinkKind::Kafka(_) => None,
-        }
-    }
-
-    /// The directory that must be writable before the job starts.
-    pub fn output_dir(&self) -> Option<&std::path::Path> {
-        match self {
-            SinkKind::Parquet { path, .. } => Some(path),
-            SinkKind::Jsonl { path } => path.parent().filter(|p| !p.as_os_str().is_empty()),
-            _ => None,
-        }
-    }
-
-    /// Whether the sink has a `NAME.failed` output (records it could not deliver).
-    pub fn has_failures(&self) -> bool {
-        matches!(self, SinkKind::Webhook(_))
-    }
-
-    /// Whether the sink's position is part of checkpoints (a webhook delivers at least once instead).
-    pub fn checkpoints(&self) -> bool {
-        !matches!(self, SinkKind::Webhook(_))
-    }
-
-    /// What the sink writes where, for `weir explain`.
-    pub fn describe(&self, name: &str) -> String {
-        match self {
-            SinkKind::Parquet { path, partition_by, .. } => format!(
-                "parquet {} {}",
-                path.display(),
-                match partition_by {
-                    PartitionBy::Hour => "partitioned date=YYYY-MM-DD/hour=HH",
-                    PartitionBy::Date => "partitioned date=YYYY-MM-DD",
-                    PartitionBy::None => "unpartitioned",
-                }
-            ),
-            SinkKind::Jsonl { path } => format!("jsonl {}", path.display()),
-            SinkKind::Stdout => "stdout".into(),
-            SinkKind::Kafka(k) => format!(
-                "kafka topic `{}` at {} (keyed by `{}`; idempotent producer{})",
-                k.topic,
-                k.brokers,
-                k.key.as_deref().unwrap_or("key"),
-                if k.compact { "; compacted" } else { "" }
-            ),
-            SinkKind::Webhook(w) => format!(
-                "webhook POST {} (timeout {:?}, {} retries; undelivered → {name}.failed)",
-                w.url, w.timeout, w.retries
-            ),
-        }
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            SinkKind::Parquet { .. } => "parquet",
-            SinkKind::Jsonl { .. } => "jsonl",
-            SinkKind::Stdout => "stdout",
-            SinkKind::Webhook(_) => "webhook",
-            SinkKind::Kafka(_) => "kafka",
-        }
-    }
 }
 
 impl Plan {

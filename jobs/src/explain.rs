@@ -2,7 +2,7 @@
 //! keys, windows and parallelism, as a data engineer reviews it; `--format dot` draws it with Graphviz.
 
 use std::fmt::Write;
-use weir_engine::plan::{Plan, SourceKind, StreamRef};
+use weir_engine::plan::{Plan, StreamRef};
 
 fn dur(ms: i64) -> String {
     humantime::format_duration(std::time::Duration::from_millis(ms.max(0) as u64)).to_string()
@@ -35,7 +35,7 @@ pub fn dot(plan: &Plan) -> String {
         );
     }
     for s in &plan.sinks {
-        let label = format!("{}\\n{}", s.name, s.kind.name());
+        let label = format!("{}\\n{}", s.name, s.component.kind());
         let _ = writeln!(
             o,
             "  {} [shape=folder, label={}];",
@@ -87,36 +87,7 @@ pub fn explain(plan: &Plan) -> String {
     }
     let _ = writeln!(o, "\nsources");
     for s in &plan.sources {
-        let what = match &s.kind {
-            SourceKind::File { paths, .. } => format!(
-                "file {} ({} partition{}, each decoded in parallel by {w} worker{})",
-                paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                paths.len(),
-                if paths.len() == 1 { "" } else { "s" },
-                if w == 1 { "" } else { "s" }
-            ),
-            SourceKind::Kafka(k) => format!(
-                "kafka topic `{}` at {} (partition p on worker p mod {w}; start {:?}{}{})",
-                k.topic,
-                k.brokers,
-                k.start,
-                k.idle_timeout
-                    .map(|d| format!("; idle after {}", humantime::format_duration(d)))
-                    .unwrap_or_default(),
-                if k.stop_at_end {
-                    "; stops at the end of each partition"
-                } else {
-                    ""
-                }
-            ),
-            SourceKind::Generator(g) => {
-                format!("generator {:?}, seed {} (1 partition, on worker 0)", g.workload, g.seed)
-            }
-        };
+        let what = s.component.describe(w);
         let fields: Vec<String> = s.schema.fields.iter().map(|f| f.to_string()).collect();
         let _ = writeln!(o, "  {:<16} {what}", s.name);
         let _ = writeln!(o, "  {:<16} schema: {}", "", fields.join(", "));
@@ -154,7 +125,7 @@ pub fn explain(plan: &Plan) -> String {
     }
     let _ = writeln!(o, "\nsinks (written by worker 0, in deterministic order)");
     for s in &plan.sinks {
-        let what = s.kind.describe(&s.name);
+        let what = s.component.describe(&s.name);
         let inputs: Vec<String> = s.inputs.iter().map(|r| stream_name(plan, *r)).collect();
         let _ = writeln!(o, "  {:<16} {what} ← {}", s.name, inputs.join(", "));
     }

@@ -366,6 +366,13 @@ pub struct Participant {
 }
 
 impl Participant {
+    /// The operator or sink whose state this is.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Participant {
     /// `wake` activates the participant's operator.
     pub fn new(coord: Arc<Coordinator>, name: &str, worker: usize, wake: timely::scheduling::SyncActivator) -> Self {
         let done = coord.restored().map_or(0, |c| c.epoch);

@@ -6,18 +6,14 @@
 //! rules; sink kinds and inputs. Paths, brokers, intervals, worker counts and the HTTP listener are not:
 //! changing them is a compatible change.
 
-use crate::plan::{Plan, SourceKind};
+use crate::plan::Plan;
 use std::collections::BTreeMap;
 
 /// The job's shape: one description per component, keyed by its path in the job definition.
 pub fn job_shape(plan: &Plan) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     for s in &plan.sources {
-        let kind = match &s.kind {
-            SourceKind::File { paths, .. } => format!("file with {} partition(s)", paths.len()),
-            SourceKind::Generator(g) => format!("generator {g:?}"),
-            SourceKind::Kafka(k) => format!("kafka topic `{}`", k.topic),
-        };
+        let kind = s.component.shape();
         m.insert(
             format!("sources.{}", s.name),
             format!(
@@ -33,7 +29,7 @@ pub fn job_shape(plan: &Plan) -> BTreeMap<String, String> {
         let inputs: Vec<String> = k.inputs.iter().map(|r| plan.stream_name(*r)).collect();
         m.insert(
             format!("sinks.{}", k.name),
-            format!("{}; inputs {}", k.kind.name(), inputs.join(", ")),
+            format!("{}; inputs {}", k.component.kind(), inputs.join(", ")),
         );
     }
     m

@@ -9,6 +9,7 @@
 pub mod alert_op;
 pub mod dead_letters;
 pub mod delivery_op;
+mod failure;
 pub mod kafka_source_op;
 pub mod keyed_op;
 pub mod latest_op;
@@ -17,6 +18,8 @@ pub mod sink_op;
 pub mod source_op;
 pub mod transforms;
 pub mod window_op;
+
+pub use failure::JobFailure;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -72,7 +75,7 @@ type FinalWatermarks = BTreeMap<(u32, u32), Option<i64>>;
 pub struct RunContext {
     pub metrics: Arc<Metrics>,
     abort: Arc<AtomicBool>,
-    error: Arc<Mutex<Option<String>>>,
+    error: Arc<Mutex<Option<JobFailure>>>,
     /// Per (source, partition) that has ended: its final arrival watermark (`None`: no valid record).
     final_watermarks: Arc<Mutex<FinalWatermarks>>,
     /// Checkpoints, and the capability each source instance holds (the job watermark); installed by the
@@ -98,10 +101,10 @@ impl Default for StopMark {
 
 impl RunContext {
     /// Records a fatal error (the first one wins) and asks every source to stop.
-    pub fn fail(&self, message: String) {
+    pub fn fail(&self, failure: JobFailure) {
         let mut e = self.error.lock();
         if e.is_none() {
-            *e = Some(message);
+            *e = Some(failure);
         }
         drop(e);
         self.abort.store(true, Ordering::SeqCst);
@@ -160,7 +163,7 @@ impl RunContext {
         self.abort.load(Ordering::Relaxed)
     }
 
-    pub fn error(&self) -> Option<String> {
+    pub fn error(&self) -> Option<JobFailure> {
         self.error.lock().clone()
     }
 
@@ -365,7 +368,10 @@ where
         match crate::checkpoint::decode::<S>(&bytes) {
             Ok(s) => states.push(s),
             Err(e) => {
-                ctx.fail(format!("the checkpoint's state cannot be read: {e}"));
+                ctx.fail(JobFailure::Restore {
+                    name: part.name().to_string(),
+                    cause: e.to_string(),
+                });
                 return None;
             }
         }

@@ -107,7 +107,10 @@ fn sink_operator<D, W, L>(
                     return;
                 }
                 if let Err(e) = step(w, &mut pending, f, ended, due, &mut part) {
-                    ctx.fail(format!("sink `{name}`: {e}"));
+                    ctx.fail(super::JobFailure::SinkWrite {
+                        sink: name.clone(),
+                        cause: e.to_string(),
+                    });
                     w.discard();
                     failed = true;
                 }

@@ -6,6 +6,7 @@
 //! `max(event times known before its next chunk) − max_out_of_orderness`, clamped at 0.
 
 use crate::chunk::{DecodedChunk, StampedChunk};
+use crate::component::{SourceBuildContext, SourcePrepareContext};
 use crate::dataflow::{RunContext, Time};
 use crate::decode::Decoder;
 use crate::metrics::Metrics;
@@ -15,6 +16,7 @@ use crate::source::ChunkReader;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::operators::Concatenate;
 use timely::dataflow::Scope;
 use weir_operators::logical_time;
 
@@ -93,7 +95,10 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
                     }
                     Ok(None) => exhausted = true,
                     Err(e) => {
-                        ctx.fail(format!("source `{name}`: read failed: {e}"));
+                        ctx.fail(super::JobFailure::SourceRead {
+                            source_name: name.clone(),
+                            cause: e.to_string(),
+                        });
                         cap = None;
                         return;
                     }
@@ -147,4 +152,59 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
             }
         }
     })
+}
+
+/// The partitions of one chunk-read source (files, generators) as the workers of a process share them: one
+/// sequencer per partition, started at the checkpoint's resume point.
+pub struct ChunkPartitions {
+    sequencers: Vec<Arc<ChunkSequencer>>,
+}
+
+impl ChunkPartitions {
+    /// `logged`: whether each chunk's resume point goes into the checkpoint's resume log (a generated
+    /// source is regenerated from its start on restore instead).
+    pub fn new(cx: &SourcePrepareContext, partitions: usize, logged: bool) -> Self {
+        let s = cx.source;
+        let sequencers = (0..partitions as u32)
+            .map(|p| {
+                let start = cx.restored.map(|c| c.resume_point(&s.name, p)).unwrap_or_default();
+                let log = logged
+                    .then(|| cx.coordinator.resume_log(&s.name, p))
+                    .flatten()
+                    .map(|l| (l, s.max_out_of_orderness_ms));
+                Arc::new(ChunkSequencer::new(&start, log))
+            })
+            .collect();
+        Self { sequencers }
+    }
+
+    /// One source operator per partition on this worker (each with its own watermark), `readers` in
+    /// partition order, merged into one stream.
+    pub fn build<'s>(&self, cx: &SourceBuildContext<'s, '_>, readers: Vec<Box<dyn ChunkReader>>) -> RecordStream<'s> {
+        let s = cx.source;
+        let mut parts: Vec<RecordStream<'s>> = readers
+            .into_iter()
+            .enumerate()
+            .map(|(partition, reader)| {
+                let setup = SourceSetup {
+                    name: s.name.clone(),
+                    source_index: cx.index as u32,
+                    partition: partition as u32,
+                    reader,
+                    decoder: Decoder::new(s.schema.clone()),
+                    sequencer: self.sequencers[partition].clone(),
+                    max_out_of_orderness_ms: s.max_out_of_orderness_ms,
+                    resumed: cx
+                        .restored
+                        .map(|c| (c.at, c.resume_point(&s.name, partition as u32).max_before)),
+                };
+                chunk_source(cx.scope, setup, cx.ctx.clone())
+            })
+            .collect();
+        if parts.len() == 1 {
+            parts.pop().expect("one partition")
+        } else {
+            cx.scope.concatenate(parts)
+        }
+    }
 }

@@ -6,18 +6,14 @@
 use crate::checkpoint::coordinator::{commit_files, CheckpointMeta, CheckpointStats};
 use crate::checkpoint::shape::{differences, job_shape};
 use crate::checkpoint::store::CheckpointStore;
-use crate::checkpoint::ResumeLog;
 use crate::checkpoint::{Checkpoint, Coordinator};
-use crate::dataflow::kafka_source_op::WorkerBounds;
-use crate::dataflow::{RunContext, Time};
+use crate::component::{PreparedSource, SourcePrepareContext};
+use crate::dataflow::{JobFailure, RunContext, Time};
 use crate::metrics::Metrics;
-use crate::plan::{Plan, SinkKind, SourceKind};
-use crate::sequencer::ChunkSequencer;
-use crate::sink::kafka::ensure_topic;
+use crate::plan::Plan;
 use crate::source::file::DEFAULT_CHUNK_BYTES;
-use crate::source::kafka::{wait_for_partitions, KafkaSourceError, PartitionPositions};
 use crate::views::{View, ViewStore};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,8 +36,12 @@ pub enum RunError {
         path: PathBuf,
         cause: std::io::Error,
     },
-    #[error("{0}")]
-    Failed(String),
+    #[error("source `{source_name}`: {cause}")]
+    Source { source_name: String, cause: String },
+    #[error("sink `{sink}`: {cause}")]
+    Sink { sink: String, cause: String },
+    #[error(transparent)]
+    Failed(JobFailure),
     /// Stopped (SIGINT/SIGTERM) while waiting for a broker, before anything was read.
     #[error("stopped while waiting for {0}")]
     StoppedBeforeStart(String),
@@ -102,30 +102,15 @@ impl RunSummary {
     }
 }
 
-/// Checks inputs and outputs before any worker starts, so a bad path fails fast with nothing written.
-pub fn preflight(plan: &Plan) -> Result<(), RunError> {
+/// Checks inputs and outputs before any worker starts, so a bad path fails fast with nothing written; gives
+/// the total size of the inputs whose size is known.
+pub fn preflight(plan: &Plan) -> Result<u64, RunError> {
+    let mut total = 0;
     for s in &plan.sources {
-        let paths = match &s.kind {
-            SourceKind::File { paths, .. } => paths.as_slice(),
-            _ => &[],
-        };
-        for path in paths {
-            let check = std::fs::File::open(path).and_then(|f| {
-                if f.metadata()?.is_dir() {
-                    Err(std::io::Error::other("it is a directory, not a file"))
-                } else {
-                    Ok(())
-                }
-            });
-            check.map_err(|cause| RunError::Input {
-                source_name: s.name.clone(),
-                path: path.clone(),
-                cause,
-            })?;
-        }
+        total += s.component.preflight(&s.name)?.unwrap_or(0);
     }
     for k in &plan.sinks {
-        if let Some(dir) = k.kind.output_dir() {
+        if let Some(dir) = k.component.output_dir() {
             let probe = dir.join(format!(".weir-write-check-{}", std::process::id()));
             let check = std::fs::create_dir_all(dir)
                 .and_then(|_| std::fs::write(&probe, b""))
@@ -137,7 +122,7 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
             })?;
         }
     }
-    Ok(())
+    Ok(total)
 }
 
 /// Prepares a plan's checkpoints: with `[job.checkpoint]`, finds the newest intact checkpoint (unless
@@ -239,7 +224,7 @@ pub fn run_with_views(
     ctx: RunContext,
     views: Arc<ViewStore>,
 ) -> Result<RunSummary, RunError> {
-    preflight(&plan)?;
+    let total = preflight(&plan)?;
     let started = Instant::now();
     if !ctx.checkpoints_installed() {
         ctx.install_checkpoints(Arc::new(open_checkpoints(&plan, false, |w| eprintln!("weir: {w}"))?));
@@ -248,27 +233,6 @@ pub fn run_with_views(
     let restored = coord.restored().cloned();
     let plan = Arc::new(plan);
     let workers = plan.workers.max(1);
-    let sequencers: Arc<Vec<Vec<Arc<ChunkSequencer>>>> = Arc::new(
-        plan.sources
-            .iter()
-            .map(|s| {
-                (0..s.instances_per_worker() as u32)
-                    .map(|p| {
-                        let start = restored
-                            .as_ref()
-                            .map(|c| c.resume_point(&s.name, p))
-                            .unwrap_or_default();
-                        let log = match &s.kind {
-                            // Generated input is regenerated from its start on restore.
-                            SourceKind::File { .. } => coord.resume_log(&s.name, p),
-                            _ => None,
-                        };
-                        Arc::new(ChunkSequencer::new(&start, log.map(|l| (l, s.max_out_of_orderness_ms))))
-                    })
-                    .collect()
-            })
-            .collect(),
-    );
     let instances = plan
         .sources
         .iter()
@@ -276,47 +240,34 @@ pub fn run_with_views(
         .map(|(i, s)| (i as u32, s.instances_per_worker() * workers))
         .collect();
     let participants = plan.operators.iter().filter(|o| o.component.is_stateful()).count()
-        + plan.sinks.iter().filter(|k| k.kind.checkpoints()).count();
+        + plan.sinks.iter().filter(|k| k.component.checkpoints()).count();
     coord.expect(instances, participants * workers);
     let writer_thread = {
         let ctx = ctx.clone();
-        coord.spawn_writer(move |e| ctx.fail(e))
+        coord.spawn_writer(move |e| ctx.fail(JobFailure::Checkpoint(e)))
     };
-    let total: u64 = plan
-        .sources
-        .iter()
-        .filter_map(|s| match &s.kind {
-            SourceKind::File { paths, .. } => Some(
-                paths
-                    .iter()
-                    .filter_map(|p| std::fs::metadata(p).ok())
-                    .map(|m| m.len())
-                    .sum::<u64>(),
-            ),
-            _ => None,
-        })
-        .sum::<u64>();
-    let kafka = connect_kafka_sources(&plan, &ctx)?;
+    let mut sources: Vec<Arc<dyn PreparedSource>> = Vec::new();
+    for (index, source) in plan.sources.iter().enumerate() {
+        sources.push(source.component.prepare(SourcePrepareContext {
+            source,
+            index,
+            workers,
+            restored: restored.as_ref(),
+            coordinator: &coord,
+            ctx: &ctx,
+        })?);
+    }
+    let sources = Arc::new(sources);
     for k in &plan.sinks {
-        if let SinkKind::Kafka(spec) = &k.kind {
-            let label = format!("sink `{}`", k.name);
-            ensure_topic(spec, &label, || ctx.aborted()).map_err(|e| {
-                if ctx.aborted() {
-                    RunError::StoppedBeforeStart(spec.brokers.clone())
-                } else {
-                    RunError::Failed(format!("{label}: {e}"))
-                }
-            })?;
-        }
+        k.component.prepare(&k.name, &|| ctx.aborted())?;
     }
     Metrics::add(&ctx.metrics.bytes_total, total);
     let worker_ctx = ctx.clone();
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let plan = plan.clone();
         let ctx = worker_ctx.clone();
-        let sequencers = sequencers.clone();
+        let sources = sources.clone();
         let views = views.clone();
-        let kafka = kafka.clone();
         let index = worker.index();
         let peers = worker.peers();
         if plan.serve.is_some() && !views.views.is_empty() {
@@ -324,14 +275,13 @@ pub fn run_with_views(
         }
         let built = worker.dataflow::<Time, _, _>(|scope| {
             let shared = build::Shared {
-                sequencers: &sequencers,
+                sources: &sources,
                 views: &views,
-                kafka: &kafka,
             };
             build::build(scope, &plan, &shared, (index, peers), &options, &ctx)
         });
         if let Err(e) = built {
-            ctx.fail(e.to_string());
+            ctx.fail(JobFailure::Build(Arc::new(e)));
         }
         let coord = ctx.checkpoints();
         while worker.step_or_park(Some(Duration::from_millis(20))) {
@@ -401,44 +351,4 @@ fn yield_to_readers() {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
         libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
-}
-
-/// A Kafka source's topic, resolved before the workers start, and what its worker instances share.
-#[derive(Clone)]
-pub(crate) struct KafkaConnection {
-    partitions: u32,
-    bounds: WorkerBounds,
-    positions: Arc<PartitionPositions>,
-    /// With checkpoints: each partition's resume log.
-    logs: BTreeMap<i32, Arc<ResumeLog>>,
-}
-
-/// Waits for every Kafka source's brokers and topic (printing why it waits) and learns its partitions.
-fn connect_kafka_sources(plan: &Plan, ctx: &RunContext) -> Result<Arc<HashMap<usize, KafkaConnection>>, RunError> {
-    let mut out = HashMap::new();
-    for (i, s) in plan.sources.iter().enumerate() {
-        if let SourceKind::Kafka(spec) = &s.kind {
-            let label = format!("source `{}`", s.name);
-            let partitions = wait_for_partitions(spec, &label, || ctx.aborted()).map_err(|e| match e {
-                KafkaSourceError::Stopped => RunError::StoppedBeforeStart(spec.brokers.clone()),
-                e => RunError::Failed(format!("{label}: {e}")),
-            })?;
-            let positions = Arc::new(PartitionPositions::default());
-            ctx.register_positions(&s.name, &spec.topic, positions.clone());
-            let coord = ctx.checkpoints();
-            let logs = (0..partitions as i32)
-                .filter_map(|p| Some((p, coord.resume_log(&s.name, p as u32)?)))
-                .collect();
-            out.insert(
-                i,
-                KafkaConnection {
-                    partitions,
-                    bounds: Arc::new(parking_lot::Mutex::new(vec![None; plan.workers.max(1)])),
-                    positions,
-                    logs,
-                },
-            );
-        }
-    }
-    Ok(Arc::new(out))
 }

@@ -5,9 +5,15 @@
 //! can follow it — and continued by a restored run: the file's length is recorded at each checkpoint; on
 //! restore the complete lines written after it are kept and skipped (checked equal) as the restored run
 //! regenerates them, and a torn last line is cut off. A reader never sees a line twice.
+//!
+//! [`JsonlSink`] is the `kind = "jsonl"` sink component.
 
 use super::{with_suffix, LineWriter, SinkPosition};
+use crate::component::{SinkBuildContext, SinkComponent};
+use crate::dataflow::sink_op::line_sink;
 use crate::dataflow::Line;
+use crate::record::RecordStream;
+use crate::runtime::BuildError;
 use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -157,6 +163,46 @@ impl LineWriter for JsonlWriter {
 
     fn suspend(&mut self) -> io::Result<()> {
         self.flush()
+    }
+}
+
+/// `kind = "jsonl"`: every input's records as JSON lines in one file.
+#[derive(Clone, Debug)]
+pub struct JsonlSink {
+    pub path: PathBuf,
+}
+
+impl SinkComponent for JsonlSink {
+    fn kind(&self) -> &'static str {
+        "jsonl"
+    }
+
+    fn path(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+
+    fn output_dir(&self) -> Option<&Path> {
+        self.path.parent().filter(|p| !p.as_os_str().is_empty())
+    }
+
+    fn describe(&self, _name: &str) -> String {
+        format!("jsonl {}", self.path.display())
+    }
+
+    fn build<'s>(&self, cx: SinkBuildContext<'s, '_>) -> Result<Option<RecordStream<'s>>, BuildError> {
+        let lines = cx.lines(|_| None);
+        let writer: Option<Box<dyn LineWriter>> = if cx.writes {
+            let opened = match cx.restored_state()? {
+                Some(SinkPosition::File { bytes }) => JsonlWriter::resume(&self.path, bytes),
+                _ if cx.checkpoints => JsonlWriter::create_in_place(&self.path),
+                _ => JsonlWriter::create(&self.path),
+            };
+            Some(Box::new(opened.map_err(cx.output_error(&self.path))?))
+        } else {
+            None
+        };
+        line_sink(lines, cx.name.to_string(), writer, cx.ctx.clone());
+        Ok(None)
     }
 }
 

@@ -9,9 +9,16 @@
 //! The producer is idempotent (`enable.idempotence=true`, `acks=all`): librdkafka retries transient failures
 //! without duplicating or reordering. A message it finally gives up on (after `delivery_timeout`) fails the
 //! sink, and with it the job, with the broker's reason: never a silent drop.
+//!
+//! A [`KafkaSinkSpec`] is the `kind = "kafka"` sink component (its topic is created, if missing, before the
+//! workers start).
 
+use crate::component::{SinkBuildContext, SinkComponent};
+use crate::dataflow::sink_op::line_sink;
 use crate::dataflow::Line;
 use crate::kafka_client::{topic_partitions, RateLimitedReport};
+use crate::record::RecordStream;
+use crate::runtime::{BuildError, RunError};
 use crate::sink::{LineWriter, SinkPosition};
 use parking_lot::Mutex;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -431,4 +438,63 @@ fn sent_after(spec: &KafkaSinkSpec, run: &str, offsets: &BTreeMap<i32, i64>) -> 
         }
     }
     Ok(seqs)
+}
+
+impl SinkComponent for KafkaSinkSpec {
+    fn kind(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn describe(&self, _name: &str) -> String {
+        format!(
+            "kafka topic `{}` at {} (keyed by `{}`; idempotent producer{})",
+            self.topic,
+            self.brokers,
+            self.key.as_deref().unwrap_or("key"),
+            if self.compact { "; compacted" } else { "" }
+        )
+    }
+
+    fn prepare(&self, name: &str, stopped: &dyn Fn() -> bool) -> Result<(), RunError> {
+        ensure_topic(self, &format!("sink `{name}`"), stopped).map_err(|cause| {
+            if stopped() {
+                RunError::StoppedBeforeStart(self.brokers.clone())
+            } else {
+                RunError::Sink {
+                    sink: name.to_string(),
+                    cause,
+                }
+            }
+        })
+    }
+
+    fn build<'s>(&self, cx: SinkBuildContext<'s, '_>) -> Result<Option<RecordStream<'s>>, BuildError> {
+        let lines = cx.lines(|schema| Some(self.message_fields(schema)));
+        let writer: Option<Box<dyn LineWriter>> = if cx.writes {
+            let (fail, sink, topic) = (cx.ctx.clone(), cx.name.to_string(), self.topic.clone());
+            let hook = Box::new(move |cause: String| {
+                fail.fail(crate::dataflow::JobFailure::KafkaDelivery {
+                    sink: sink.clone(),
+                    topic: topic.clone(),
+                    cause,
+                })
+            });
+            let label = format!("sink `{}`", cx.name);
+            let run = cx.ctx.checkpoints().meta().run_id;
+            let opened = match cx.restored_state()? {
+                Some(SinkPosition::Kafka { seq, offsets }) => {
+                    KafkaLineWriter::resume(self, label, run, seq, offsets, hook)
+                }
+                _ => KafkaLineWriter::create(self, label, run, hook),
+            };
+            Some(Box::new(opened.map_err(|e| BuildError::Sink {
+                sink: cx.name.to_string(),
+                cause: e.to_string(),
+            })?))
+        } else {
+            None
+        };
+        line_sink(lines, cx.name.to_string(), writer, cx.ctx.clone());
+        Ok(None)
+    }
 }

@@ -10,6 +10,7 @@ pub mod encode;
 pub mod jsonl;
 pub mod kafka;
 pub mod parquet;
+pub mod stdout;
 pub mod webhook;
 
 use crate::dataflow::Line;
@@ -48,25 +49,6 @@ pub enum SinkPosition {
         seq: u64,
         offsets: std::collections::BTreeMap<i32, i64>,
     },
-}
-
-/// Lines to standard output, for trying jobs out.
-pub struct StdoutWriter;
-
-impl LineWriter for StdoutWriter {
-    fn write(&mut self, lines: &[Line]) -> io::Result<()> {
-        use io::Write;
-        let mut out = io::stdout().lock();
-        for l in lines {
-            out.write_all(l.text.as_bytes())?;
-            out.write_all(b"\n")?;
-        }
-        out.flush()
-    }
-    fn finish(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-    fn abort(&mut self) {}
 }
 
 /// `path` with `suffix` appended to its file name.

@@ -19,10 +19,16 @@
 //! The rows of files not rolled yet are part of the checkpoint. A crashed run's staged files are either
 //! committed on restore (their checkpoint completed) or regenerated: names are deterministic, so a
 //! regenerated file replaces its earlier copy with the same bytes, never adds a second one.
+//!
+//! [`ParquetSink`] is the `kind = "parquet"` sink component.
 
 use super::with_suffix;
+use crate::component::{SinkBuildContext, SinkComponent};
+use crate::dataflow::sink_op::{parquet_sink, unbatched};
 use crate::plan::PartitionBy;
+use crate::record::RecordStream;
 use crate::record::{Record, Row};
+use crate::runtime::BuildError;
 use crate::schema::{FieldType, Schema};
 use arrow_array::builder::{BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
@@ -36,6 +42,7 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use timely::dataflow::operators::Probe;
 use weir_operators::{Value, WindowSpec};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -398,6 +405,77 @@ fn remove_temp_files(dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `kind = "parquet"`: one stream's records as Parquet files, partitioned by event time.
+#[derive(Clone, Debug)]
+pub struct ParquetSink {
+    pub path: PathBuf,
+    pub partition_by: PartitionBy,
+    pub max_rows_per_file: usize,
+    /// Roll a file once the watermark is this far (event time) past its first row.
+    pub max_file_age_ms: Option<i64>,
+    pub row_group_rows: usize,
+}
+
+impl SinkComponent for ParquetSink {
+    fn kind(&self) -> &'static str {
+        "parquet"
+    }
+
+    fn path(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+
+    fn output_dir(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+
+    fn reads_one_stream(&self) -> bool {
+        true
+    }
+
+    fn describe(&self, _name: &str) -> String {
+        let layout = match self.partition_by {
+            PartitionBy::Hour => "partitioned date=YYYY-MM-DD/hour=HH",
+            PartitionBy::Date => "partitioned date=YYYY-MM-DD",
+            PartitionBy::None => "unpartitioned",
+        };
+        format!("parquet {} {layout}", self.path.display())
+    }
+
+    fn build<'s>(&self, cx: SinkBuildContext<'s, '_>) -> Result<Option<RecordStream<'s>>, BuildError> {
+        let (records, schema) = cx.inputs[0].clone();
+        let closing = match cx.window {
+            Some(w) => Closing::Window {
+                window: w.window,
+                allowed_lateness_ms: w.allowed_lateness_ms,
+            },
+            None => Closing::EventTime,
+        };
+        let writer = if cx.writes {
+            let created = ParquetRowWriter::create(
+                &self.path,
+                self.partition_by,
+                self.max_rows_per_file,
+                self.row_group_rows,
+                schema,
+                closing,
+            );
+            let mut writer = created.map_err(cx.output_error(&self.path))?;
+            writer.set_max_file_age(self.max_file_age_ms);
+            if cx.checkpoints {
+                let restored = cx.restored_state()?;
+                writer.two_phase(restored).map_err(cx.output_error(&self.path))?;
+            }
+            Some(writer)
+        } else {
+            None
+        };
+        let records = unbatched(records).probe_with(cx.probe);
+        parquet_sink(records, cx.name.to_string(), writer, cx.ctx.clone());
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

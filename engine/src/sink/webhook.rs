@@ -4,7 +4,14 @@
 //! HTTP error as its reason. After a few alerts in a row have failed, the endpoint is treated as down and each
 //! further alert gets a single attempt until one succeeds — so a dead endpoint delays the dataflow by at most
 //! one timeout per alert, never indefinitely.
+//!
+//! A [`WebhookConfig`] is the `kind = "webhook"` sink component; what it fails to deliver is its
+//! `NAME.failed` stream. Delivery is at least once (not checkpointed).
 
+use crate::component::{SinkBuildContext, SinkComponent};
+use crate::dataflow::sink_op::webhook_sink;
+use crate::record::RecordStream;
+use crate::runtime::BuildError;
 use std::time::Duration;
 
 /// How to reach the endpoint.
@@ -15,6 +22,33 @@ pub struct WebhookConfig {
     pub timeout: Duration,
     pub retries: u32,
     pub backoff: Duration,
+}
+
+impl SinkComponent for WebhookConfig {
+    fn kind(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn has_failures(&self) -> bool {
+        true
+    }
+
+    fn checkpoints(&self) -> bool {
+        false
+    }
+
+    fn describe(&self, name: &str) -> String {
+        format!(
+            "webhook POST {} (timeout {:?}, {} retries; undelivered → {name}.failed)",
+            self.url, self.timeout, self.retries
+        )
+    }
+
+    fn build<'s>(&self, cx: SinkBuildContext<'s, '_>) -> Result<Option<RecordStream<'s>>, BuildError> {
+        let sender = cx.writes.then(|| WebhookSender::new(self.clone()));
+        let failed = webhook_sink(cx.lines(|_| None), cx.name.to_string(), sender, cx.ctx.clone());
+        Ok(Some(failed))
+    }
 }
 
 /// Consecutive failed alerts after which retries are skipped until an alert gets through.

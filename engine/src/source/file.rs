@@ -3,12 +3,20 @@
 //! The file is cut at fixed byte boundaries `k·C`; a line belongs to the chunk in which it *starts*. Worker
 //! `w` of `W` reads chunks `w, w+W, w+2W, …` from a shared memory map, so no bytes are copied out of the page
 //! cache and no worker touches another's chunks (apart from the tail of a line that crosses a boundary).
+//!
+//! [`FileSource`] is the `kind = "file"` source component: one partition per file, each with its own
+//! watermark, every worker decoding its share of every file's chunks.
 
+use super::pace::PacedReader;
 use super::{ChunkReader, RawBytes};
+use crate::component::{PreparedSource, SourceBuildContext, SourceComponent, SourcePrepareContext};
+use crate::dataflow::source_op::ChunkPartitions;
+use crate::record::RecordStream;
+use crate::runtime::{BuildError, RunError};
 use memmap2::Mmap;
 use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Default chunk size: large enough to amortise per-chunk work, small enough that the few chunks in flight
@@ -111,6 +119,96 @@ impl ChunkReader for FileChunkReader {
 
     fn bytes_read(&self) -> u64 {
         self.bytes
+    }
+}
+
+/// `kind = "file"`: one partition per file, in this order.
+#[derive(Clone, Debug)]
+pub struct FileSource {
+    pub paths: Vec<PathBuf>,
+    /// Replay at most this many lines per second per file.
+    pub rate: Option<f64>,
+}
+
+impl SourceComponent for FileSource {
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+
+    fn describe(&self, workers: usize) -> String {
+        let paths: Vec<String> = self.paths.iter().map(|p| p.display().to_string()).collect();
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        format!(
+            "file {} ({} partition{}, each decoded in parallel by {workers} worker{})",
+            paths.join(", "),
+            paths.len(),
+            plural(paths.len()),
+            plural(workers)
+        )
+    }
+
+    fn shape(&self) -> String {
+        format!("file with {} partition(s)", self.paths.len())
+    }
+
+    fn instances_per_worker(&self) -> usize {
+        self.paths.len()
+    }
+
+    fn preflight(&self, name: &str) -> Result<Option<u64>, RunError> {
+        let mut total = 0;
+        for path in &self.paths {
+            let len = File::open(path).and_then(|f| {
+                let m = f.metadata()?;
+                if m.is_dir() {
+                    Err(io::Error::other("it is a directory, not a file"))
+                } else {
+                    Ok(m.len())
+                }
+            });
+            total += len.map_err(|cause| RunError::Input {
+                source_name: name.to_string(),
+                path: path.clone(),
+                cause,
+            })?;
+        }
+        Ok(Some(total))
+    }
+
+    fn prepare(&self, cx: SourcePrepareContext) -> Result<Arc<dyn PreparedSource>, RunError> {
+        Ok(Arc::new(PreparedFiles {
+            source: self.clone(),
+            partitions: ChunkPartitions::new(&cx, self.paths.len(), true),
+        }))
+    }
+}
+
+struct PreparedFiles {
+    source: FileSource,
+    partitions: ChunkPartitions,
+}
+
+impl PreparedSource for PreparedFiles {
+    fn build<'s>(&self, cx: SourceBuildContext<'s, '_>) -> Result<RecordStream<'s>, BuildError> {
+        let (worker, workers) = cx.worker;
+        let name = &cx.source.name;
+        let mut readers: Vec<Box<dyn ChunkReader>> = Vec::new();
+        for (p, path) in self.source.paths.iter().enumerate() {
+            let base = cx.restored.map_or(0, |c| c.resume_point(name, p as u32).position);
+            let reader =
+                FileChunkReader::open_at(path, base, worker, workers, cx.options.chunk_bytes).map_err(|cause| {
+                    BuildError::Input {
+                        source_name: name.clone(),
+                        path: path.clone(),
+                        cause,
+                    }
+                })?;
+            readers.push(match self.source.rate {
+                Some(rate) => Box::new(PacedReader::new(Box::new(reader), rate / workers as f64)),
+                None => Box::new(reader),
+            });
+        }
+        Ok(self.partitions.build(&cx, readers))
     }
 }
 

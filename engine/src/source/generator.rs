@@ -5,8 +5,15 @@
 //! (exponential, capped at 10× its mean) or, for a small share, by 2–15 minutes; a min-heap on arrival time
 //! releases them once no later-generated event can arrive earlier. A small share of malformed lines (the
 //! script's own examples) is mixed in. Same arguments and seed → byte-identical output.
+//!
+//! A [`GeneratorSpec`] is also the `kind = "generator"` source component: one partition, generated on
+//! worker 0, regenerated from its start on restore (its resume point skips what was already read).
 
 use super::{ChunkReader, RawBytes};
+use crate::component::{PreparedSource, SourceBuildContext, SourceComponent, SourcePrepareContext};
+use crate::dataflow::source_op::ChunkPartitions;
+use crate::record::RecordStream;
+use crate::runtime::{BuildError, RunError};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Exp, LogNormal, Normal};
 use rand_pcg::Pcg64Mcg;
@@ -15,6 +22,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// 2026-11-21T00:00:00Z, the script's start.
@@ -504,6 +512,42 @@ impl ChunkReader for GeneratorReader {
 
     fn bytes_read(&self) -> u64 {
         self.bytes
+    }
+}
+
+impl SourceComponent for GeneratorSpec {
+    fn kind(&self) -> &'static str {
+        "generator"
+    }
+
+    fn describe(&self, _workers: usize) -> String {
+        format!(
+            "generator {:?}, seed {} (1 partition, on worker 0)",
+            self.workload, self.seed
+        )
+    }
+
+    fn shape(&self) -> String {
+        format!("generator {self:?}")
+    }
+
+    fn prepare(&self, cx: SourcePrepareContext) -> Result<Arc<dyn PreparedSource>, RunError> {
+        Ok(Arc::new(PreparedGenerator {
+            spec: self.clone(),
+            partitions: ChunkPartitions::new(&cx, 1, false),
+        }))
+    }
+}
+
+struct PreparedGenerator {
+    spec: GeneratorSpec,
+    partitions: ChunkPartitions,
+}
+
+impl PreparedSource for PreparedGenerator {
+    fn build<'s>(&self, cx: SourceBuildContext<'s, '_>) -> Result<RecordStream<'s>, BuildError> {
+        let reader = GeneratorReader::new(self.spec.clone(), cx.worker.0, cx.options.chunk_bytes as usize);
+        Ok(self.partitions.build(&cx, vec![Box::new(reader)]))
     }
 }
 

@@ -13,8 +13,18 @@
 //! is back, assigned at its own positions. A broker that lost its data (tansu's memory storage) recreates
 //! the topic under a new topic id, and librdkafka 2.x crashes updating a long-lived client's metadata cache
 //! with it (confluentinc/librdkafka#4964); a fresh client has no stale entry.
+//!
+//! A [`KafkaSourceSpec`] is also the `kind = "kafka"` source component: prepared once per process (wait
+//! for the topic, learn its partitions), then one source operator per worker reading partitions `p` with
+//! `p mod W = worker`.
 
+use crate::checkpoint::{ResumeLog, ResumePoint};
+use crate::component::{PreparedSource, SourceBuildContext, SourceComponent, SourcePrepareContext};
+use crate::dataflow::kafka_source_op::{kafka_source, KafkaSourceSetup, WorkerBounds};
+use crate::decode::Decoder;
 use crate::kafka_client::{topic_partitions, RateLimitedReport};
+use crate::record::RecordStream;
+use crate::runtime::{BuildError, RunError};
 use parking_lot::Mutex;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -503,5 +513,119 @@ impl KafkaPartitionReader {
                 true
             }
         }
+    }
+}
+
+impl SourceComponent for KafkaSourceSpec {
+    fn kind(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn describe(&self, workers: usize) -> String {
+        format!(
+            "kafka topic `{}` at {} (partition p on worker p mod {workers}; start {:?}{}{})",
+            self.topic,
+            self.brokers,
+            self.start,
+            self.idle_timeout
+                .map(|d| format!("; idle after {}", humantime::format_duration(d)))
+                .unwrap_or_default(),
+            if self.stop_at_end {
+                "; stops at the end of each partition"
+            } else {
+                ""
+            }
+        )
+    }
+
+    fn shape(&self) -> String {
+        format!("kafka topic `{}`", self.topic)
+    }
+
+    /// Waits for the brokers and the topic (printing why it waits) and learns its partitions.
+    fn prepare(&self, cx: SourcePrepareContext) -> Result<Arc<dyn PreparedSource>, RunError> {
+        let name = &cx.source.name;
+        let label = format!("source `{name}`");
+        let partitions = wait_for_partitions(self, &label, || cx.ctx.aborted()).map_err(|e| match e {
+            KafkaSourceError::Stopped => RunError::StoppedBeforeStart(self.brokers.clone()),
+            e => RunError::Source {
+                source_name: name.clone(),
+                cause: e.to_string(),
+            },
+        })?;
+        let positions = Arc::new(PartitionPositions::default());
+        cx.ctx.register_positions(name, &self.topic, positions.clone());
+        let logs = (0..partitions as i32)
+            .filter_map(|p| Some((p, cx.coordinator.resume_log(name, p as u32)?)))
+            .collect();
+        Ok(Arc::new(KafkaConnection {
+            spec: self.clone(),
+            partitions,
+            bounds: Arc::new(Mutex::new(vec![None; cx.workers])),
+            positions,
+            logs,
+        }))
+    }
+}
+
+/// A Kafka source's topic, resolved before the workers start, and what its worker instances share.
+struct KafkaConnection {
+    spec: KafkaSourceSpec,
+    partitions: u32,
+    bounds: WorkerBounds,
+    positions: Arc<PartitionPositions>,
+    /// With checkpoints: each partition's resume log.
+    logs: BTreeMap<i32, Arc<ResumeLog>>,
+}
+
+impl PreparedSource for KafkaConnection {
+    fn build<'s>(&self, cx: SourceBuildContext<'s, '_>) -> Result<RecordStream<'s>, BuildError> {
+        let (index, peers) = cx.worker;
+        let s = cx.source;
+        let mine: Vec<i32> = (0..self.partitions as i32)
+            .filter(|p| *p as usize % peers == index)
+            .collect();
+        // After a restore, partitions the checkpoint has a resume point for continue there.
+        let points: BTreeMap<i32, ResumePoint> = match cx.restored {
+            Some(c) => mine
+                .iter()
+                .filter_map(|p| Some((*p, c.sources.get(&s.name)?.get(&(*p as u32))?.clone())))
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        let resume_at = points.iter().map(|(p, r)| (*p, r.position as i64)).collect();
+        let reader = if mine.is_empty() {
+            None
+        } else {
+            let label = format!("source `{}` (worker {index})", s.name);
+            let opened =
+                KafkaPartitionReader::open(&self.spec, label, mine.clone(), &resume_at, self.positions.clone());
+            Some(opened.map_err(|e| BuildError::Kafka {
+                source_name: s.name.clone(),
+                cause: e.to_string(),
+            })?)
+        };
+        let setup = KafkaSourceSetup {
+            name: s.name.clone(),
+            source_index: cx.index as u32,
+            reader,
+            decoder: Decoder::new(s.schema.clone()),
+            max_out_of_orderness_ms: s.max_out_of_orderness_ms,
+            idle_timeout: self.spec.idle_timeout,
+            max_in_flight: self.spec.max_in_flight,
+            rate: self.spec.rate.map(|r| r / peers as f64),
+            bounds: self.bounds.clone(),
+            probe: cx.probe.clone(),
+            resumed: cx
+                .restored
+                .map(|c| (c.at, points.iter().map(|(p, r)| (*p, r.max_before)).collect())),
+            logs: self
+                .logs
+                .iter()
+                .filter(|(p, _)| mine.contains(p))
+                .map(|(p, l)| (*p, l.clone()))
+                .collect(),
+        };
+        Ok(kafka_source(cx.scope, setup, cx.ctx.clone()))
     }
 }

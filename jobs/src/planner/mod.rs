@@ -18,7 +18,7 @@ use crate::definition::{DefinitionError, JobSource};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use weir_engine::component::OperatorComponent;
-use weir_engine::plan::{OperatorPlan, Plan, SinkKind, SinkPlan, SourcePlan, StreamRef};
+use weir_engine::plan::{OperatorPlan, Plan, SinkPlan, SourcePlan, StreamRef};
 use weir_engine::schema::Schema;
 
 /// A node of the job graph as a stream name resolves to it, before operators are ordered.
@@ -411,8 +411,10 @@ fn check_sink_paths(sinks: &[SinkPlan], problems: &Problems) {
         }
         out
     };
-    let paths: Vec<(&SinkPlan, std::path::PathBuf)> =
-        sinks.iter().filter_map(|s| Some((s, normal(s.kind.path()?)))).collect();
+    let paths: Vec<(&SinkPlan, std::path::PathBuf)> = sinks
+        .iter()
+        .filter_map(|s| Some((s, normal(s.component.path()?))))
+        .collect();
     for (i, (a, pa)) in paths.iter().enumerate() {
         for (b, pb) in &paths[..i] {
             if pa.starts_with(pb) || pb.starts_with(pa) {
@@ -425,9 +427,9 @@ fn check_sink_paths(sinks: &[SinkPlan], problems: &Problems) {
                     &format!("sinks.{}.path", a.name),
                     format!(
                         "`{}` is {how} sinks.{} (`{}`): two sinks cannot write one file or directory",
-                        a.kind.path().expect("a path").display(),
+                        a.component.path().expect("a path").display(),
                         b.name,
-                        b.kind.path().expect("a path").display()
+                        b.component.path().expect("a path").display()
                     ),
                 );
             }
@@ -569,7 +571,7 @@ fn route_dead_letters(
         }
     }
     for (i, s) in sinks.iter().enumerate() {
-        if s.kind.has_failures() {
+        if s.component.has_failures() {
             unrouted.push(StreamRef::SinkFailures(i));
         }
     }
@@ -579,7 +581,7 @@ fn route_dead_letters(
         return;
     }
     match sinks.iter_mut().find(|s| s.name == target) {
-        Some(s) if matches!(s.kind, SinkKind::Parquet { .. }) && s.inputs.len() + unrouted.len() > 1 => {
+        Some(s) if s.component.reads_one_stream() && s.inputs.len() + unrouted.len() > 1 => {
             problems.add(
                 &format!("sinks.{target}"),
                 format!(

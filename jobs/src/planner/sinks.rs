@@ -1,14 +1,21 @@
 //! Sinks of a job definition: `[sinks.NAME]` with `kind = "parquet" | "jsonl" | "stdout" | "webhook" |
 //! "kafka"` and the streams it writes (`inputs`), any of the job's streams.
+//!
+//! Adding a kind is its component in `weir_engine::sink`, one function here
+//! (`fn(&Section, &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>>`) and one line in [`KINDS`].
 
 use super::{stream_ref, Names, Resolved};
 use crate::definition::section::Section;
 use std::collections::HashMap;
-use weir_engine::plan::{PartitionBy, SinkKind, SinkPlan, StreamRef};
+use std::path::PathBuf;
+use std::sync::Arc;
+use weir_engine::component::SinkComponent;
+use weir_engine::plan::{PartitionBy, SinkPlan, StreamRef};
 use weir_engine::schema::Schema;
+use weir_engine::sink::jsonl::JsonlSink;
 use weir_engine::sink::kafka::KafkaSinkSpec;
-
-const SINK_KINDS: &str = "parquet, jsonl, stdout, webhook, kafka";
+use weir_engine::sink::parquet::ParquetSink;
+use weir_engine::sink::stdout::StdoutSink;
 
 /// Resolves a sink's `inputs` (`index_of` maps operators in file order to their planned index).
 pub(super) fn resolve_inputs(s: &Section, names: &Names, index_of: &HashMap<usize, usize>) -> Vec<StreamRef> {
@@ -23,8 +30,22 @@ pub(super) fn resolve_inputs(s: &Section, names: &Names, index_of: &HashMap<usiz
     inputs
 }
 
+/// Plans one kind: its parameters (and its inputs' schemas, `None` where an input failed validation).
+type PlanSink = fn(&Section, &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>>;
+
+/// Every sink kind.
+const KINDS: &[(&str, PlanSink)] = &[
+    ("parquet", parquet),
+    ("jsonl", jsonl),
+    ("stdout", stdout),
+    ("webhook", webhook),
+    ("kafka", kafka),
+];
+
 /// Plans one sink; `schemas` are its inputs' (`None` where the input failed validation). The job's
 /// dead-letter sink (`exempt`) needs no `inputs`: it receives every dead-letter stream no other sink reads.
+/// A sink with problems (all of them reported) is planned as stdout, so that the checks after it still see
+/// every sink at its index.
 pub(super) fn sink_plan(
     name: &str,
     s: &Section,
@@ -32,79 +53,100 @@ pub(super) fn sink_plan(
     schemas: &[Option<Schema>],
     exempt: bool,
 ) -> SinkPlan {
-    let kind = s.req_str("kind");
-    let path = s.str("path");
-    let partition_by = s.str("partition_by");
-    let max_rows = s.count("max_rows_per_file", 1).unwrap_or(1_000_000) as usize;
-    let row_group = s.count("row_group_rows", 1).unwrap_or(128 * 1024) as usize;
-    let max_file_age = s.duration_ms("max_file_age");
-    let needs_path = |s: &Section| {
-        if path.is_none() && !s.has("path") {
-            s.problem("path", "is required");
-        }
-        path.unwrap_or("").into()
-    };
-    let sink_kind = match kind {
-        Some("parquet") => {
-            let pb = match partition_by.unwrap_or("hour") {
-                "hour" => PartitionBy::Hour,
-                "date" => PartitionBy::Date,
-                "none" => PartitionBy::None,
-                other => {
-                    s.problem(
-                        "partition_by",
-                        format!(
-                            "unknown partitioning \"{other}\"; allowed: hour (date=YYYY-MM-DD/hour=HH), date, none"
-                        ),
-                    );
-                    PartitionBy::Hour
-                }
-            };
-            if inputs.len() > 1 {
-                s.problem(
-                    "inputs",
-                    "a parquet sink writes one stream (its columns are that stream's fields); merge streams of one \
-                     schema with a `union` operator first",
-                );
-            }
-            SinkKind::Parquet {
-                path: needs_path(s),
-                partition_by: pb,
-                max_rows_per_file: max_rows,
-                max_file_age_ms: max_file_age,
-                row_group_rows: row_group,
-            }
-        }
-        Some("jsonl") => SinkKind::Jsonl { path: needs_path(s) },
-        Some("stdout") => SinkKind::Stdout,
-        Some("webhook") => webhook_config(s).map_or(SinkKind::Stdout, SinkKind::Webhook),
-        Some("kafka") => match kafka_sink_spec(s) {
-            Some(spec) => {
-                check_message_fields(s, &spec, schemas);
-                SinkKind::Kafka(spec)
-            }
-            None => SinkKind::Stdout,
-        },
-        Some(other) => {
-            s.problem("kind", format!("unknown sink kind \"{other}\"; allowed: {SINK_KINDS}"));
-            SinkKind::Stdout
-        }
-        None => SinkKind::Stdout,
-    };
+    let component = sink_component(s, inputs.len(), schemas, exempt);
+    SinkPlan {
+        name: name.to_string(),
+        component: component.unwrap_or_else(|| Arc::new(StdoutSink)),
+        inputs,
+    }
+}
+
+fn sink_component(
+    s: &Section,
+    inputs: usize,
+    schemas: &[Option<Schema>],
+    exempt: bool,
+) -> Option<Arc<dyn SinkComponent>> {
     if !s.has("inputs") && !exempt {
         s.problem(
             "inputs",
             "is required: the streams this sink writes, e.g. inputs = [\"hourly\"]",
         );
     }
-    if matches!(kind, Some("parquet" | "jsonl" | "stdout" | "webhook" | "kafka")) {
-        s.finish("");
+    let kind = s.req_str("kind")?;
+    let Some((_, plan)) = KINDS.iter().find(|(k, _)| *k == kind) else {
+        let allowed: Vec<&str> = KINDS.iter().map(|k| k.0).collect();
+        s.problem(
+            "kind",
+            format!("unknown sink kind \"{kind}\"; allowed: {}", allowed.join(", ")),
+        );
+        return None;
+    };
+    let component = plan(s, schemas);
+    s.finish("");
+    if let Some(c) = &component {
+        if c.reads_one_stream() && inputs > 1 {
+            s.problem(
+                "inputs",
+                format!(
+                    "a {kind} sink writes one stream (its columns are that stream's fields); merge streams of one \
+                     schema with a `union` operator first"
+                ),
+            );
+        }
     }
-    SinkPlan {
-        name: name.to_string(),
-        kind: sink_kind,
-        inputs,
-    }
+    component
+}
+
+/// `path`, required.
+fn required_path(s: &Section) -> Option<PathBuf> {
+    s.req_str("path").map(PathBuf::from)
+}
+
+fn parquet(s: &Section, _: &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>> {
+    let path = required_path(s);
+    let partition_by = match s.str("partition_by").unwrap_or("hour") {
+        "hour" => Some(PartitionBy::Hour),
+        "date" => Some(PartitionBy::Date),
+        "none" => Some(PartitionBy::None),
+        other => {
+            s.problem(
+                "partition_by",
+                format!("unknown partitioning \"{other}\"; allowed: hour (date=YYYY-MM-DD/hour=HH), date, none"),
+            );
+            None
+        }
+    };
+    let max_rows_per_file = s.count("max_rows_per_file", 1).unwrap_or(1_000_000) as usize;
+    let row_group_rows = s.count("row_group_rows", 1).unwrap_or(128 * 1024) as usize;
+    let max_file_age_ms = s.duration_ms("max_file_age");
+    Some(Arc::new(ParquetSink {
+        path: path?,
+        partition_by: partition_by?,
+        max_rows_per_file,
+        max_file_age_ms,
+        row_group_rows,
+    }))
+}
+
+fn jsonl(s: &Section, _: &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>> {
+    Some(Arc::new(JsonlSink {
+        path: required_path(s)?,
+    }))
+}
+
+fn stdout(_: &Section, _: &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>> {
+    Some(Arc::new(StdoutSink))
+}
+
+fn webhook(s: &Section, _: &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>> {
+    Some(Arc::new(webhook_config(s)?))
+}
+
+fn kafka(s: &Section, schemas: &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>> {
+    let spec = kafka_sink_spec(s)?;
+    check_message_fields(s, &spec, schemas);
+    Some(Arc::new(spec))
 }
 
 /// A Kafka sink's `key` and `headers` fields exist in every input's schema.

@@ -4,12 +4,64 @@
 use crate::definition::section::Section;
 use crate::definition::JobSource;
 use compact_str::CompactString;
-use weir_engine::plan::{SourceKind, SourcePlan};
+use std::sync::Arc;
+use weir_engine::component::SourceComponent;
+use weir_engine::plan::SourcePlan;
 use weir_engine::schema::{Field, FieldType, Schema};
+use weir_engine::source::file::FileSource;
 use weir_engine::source::generator::{GeneratorSpec, Workload, DEFAULT_START_MS};
 use weir_engine::source::kafka::{KafkaSourceSpec, StartPosition, DEFAULT_MAX_IN_FLIGHT};
 
-pub(super) const SOURCE_KINDS: &str = "file, generator, kafka";
+/// A planned source: its component (kind and parameters).
+type Planned = Arc<dyn SourceComponent>;
+
+/// Plans one kind's parameters, giving its component and, for kinds that have one, a built-in schema
+/// (used when the section gives none).
+type PlanSource = fn(&Section, &JobSource) -> (Option<Planned>, Option<Schema>);
+
+/// Every source kind.
+const KINDS: &[(&str, PlanSource)] = &[("file", file), ("generator", generator), ("kafka", kafka)];
+
+fn file(s: &Section, job: &JobSource) -> (Option<Planned>, Option<Schema>) {
+    // `path` (one partition) or `paths` (one partition per file, like a topic's partitions).
+    let paths = match (s.has("path"), s.has("paths")) {
+        (true, true) => {
+            s.problem(
+                "paths",
+                "give either `path` (one file) or `paths` (one partition per file), not both",
+            );
+            None
+        }
+        (false, true) => s.str_list("paths").filter(|p| {
+            if p.is_empty() {
+                s.problem("paths", "list at least one file");
+            }
+            !p.is_empty()
+        }),
+        _ => s.req_str("path").map(|p| vec![p]),
+    };
+    let rate = replay_rate(s);
+    let planned = paths.map(|ps| -> Planned {
+        Arc::new(FileSource {
+            paths: ps.iter().map(|p| job.base_dir.join(p)).collect(),
+            rate,
+        })
+    });
+    (planned, None)
+}
+
+fn generator(s: &Section, _: &JobSource) -> (Option<Planned>, Option<Schema>) {
+    let g = generator_spec(s);
+    let builtin = g.as_ref().map(|g| match g.workload {
+        Workload::Vibration { .. } => Schema::vibration(),
+        Workload::Locations { .. } => Schema::locations(),
+    });
+    (g.map(|g| -> Planned { Arc::new(g) }), builtin)
+}
+
+fn kafka(s: &Section, _: &JobSource) -> (Option<Planned>, Option<Schema>) {
+    (kafka_source_spec(s).map(|k| -> Planned { Arc::new(k) }), None)
+}
 
 pub(super) fn parse_schema(s: &Section, builtin_default: Option<Schema>) -> Option<Vec<Field>> {
     match s.value("schema") {
@@ -103,54 +155,20 @@ pub(super) fn source_plan(name: &str, s: &Section, job: &JobSource) -> (Option<S
     }
     let ooo = s.duration_ms("max_out_of_orderness").unwrap_or(0);
     let event_time = s.str("event_time").unwrap_or("ts").to_string();
-    let (source_kind, builtin) = match kind {
-        Some("file") => {
-            // `path` (one partition) or `paths` (one partition per file, like a topic's partitions).
-            let paths = match (s.has("path"), s.has("paths")) {
-                (true, true) => {
-                    s.problem(
-                        "paths",
-                        "give either `path` (one file) or `paths` (one partition per file), not both",
-                    );
-                    None
-                }
-                (false, true) => s.str_list("paths").filter(|p| {
-                    if p.is_empty() {
-                        s.problem("paths", "list at least one file");
-                    }
-                    !p.is_empty()
-                }),
-                _ => s.req_str("path").map(|p| vec![p]),
-            };
-            let rate = replay_rate(s);
-            (
-                paths.map(|ps| SourceKind::File {
-                    paths: ps.iter().map(|p| job.base_dir.join(p)).collect(),
-                    rate,
-                }),
-                None,
-            )
-        }
-        Some("generator") => {
-            let g = generator_spec(s);
-            let builtin = g.as_ref().map(|g| match g.workload {
-                Workload::Vibration { .. } => Schema::vibration(),
-                Workload::Locations { .. } => Schema::locations(),
-            });
-            (g.map(SourceKind::Generator), builtin)
-        }
-        Some("kafka") => (kafka_source_spec(s).map(SourceKind::Kafka), None),
-        Some(other) => {
+    let (source_kind, builtin) = match kind.map(|k| (k, KINDS.iter().find(|(name, _)| *name == k))) {
+        Some((_, Some((_, plan)))) => plan(s, job),
+        Some((other, None)) => {
+            let allowed: Vec<&str> = KINDS.iter().map(|k| k.0).collect();
             s.problem(
                 "kind",
-                format!("unknown source kind \"{other}\"; allowed: {SOURCE_KINDS}"),
+                format!("unknown source kind \"{other}\"; allowed: {}", allowed.join(", ")),
             );
             (None, None)
         }
         None => (None, None),
     };
     let fields = parse_schema(s, builtin);
-    if matches!(kind, Some("file" | "generator" | "kafka")) {
+    if kind.is_some_and(|k| KINDS.iter().any(|(name, _)| *name == k)) {
         s.finish("");
     }
     let Some(fields) = fields else {
@@ -180,9 +198,9 @@ pub(super) fn source_plan(name: &str, s: &Section, job: &JobSource) -> (Option<S
             return (None, None);
         }
     };
-    let plan = source_kind.map(|kind| SourcePlan {
+    let plan = source_kind.map(|component| SourcePlan {
         name: name.to_string(),
-        kind,
+        component,
         schema: schema.clone(),
         max_out_of_orderness_ms: ooo,
     });

@@ -1,10 +1,4 @@
-//! The operator component model: everything the runtime, `weir explain` and checkpoints need of an operator
-//! kind, behind one trait, implemented next to the kind's dataflow code.
-//!
-//! A kind is its plan type (validated parameters, produced by the planner from the job definition) plus an
-//! [`OperatorComponent`] impl: its ports, whether it keeps state, how it describes itself and how it builds
-//! on one worker. Adding a kind is that module and one line in the planner's registry; nothing else
-//! dispatches on kinds.
+//! The operator role: a kind that reads streams of the job graph and outputs new ones (filter, window, …).
 
 use crate::dataflow::RunContext;
 use crate::plan::{Plan, WindowPlan};

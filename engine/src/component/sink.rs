@@ -1,0 +1,114 @@
+//! The sink role: a kind that writes streams of the job graph somewhere outside it (files, Kafka, HTTP).
+//!
+//! Sinks are built last on every worker; only worker 0's instance writes (`cx.writes`), so output does not
+//! depend on the worker count. A sink whose position is checkpointed restores it from `cx.restored_state()`.
+
+use crate::checkpoint::Checkpoint;
+use crate::dataflow::{Line, RunContext, Time};
+use crate::plan::WindowPlan;
+use crate::record::RecordStream;
+use crate::runtime::{BuildError, RunError};
+use crate::schema::Schema;
+use crate::sink::encode::{render_lines, MessageFields};
+use std::path::Path;
+use std::sync::Arc;
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use timely::dataflow::operators::{Concatenate, Probe};
+use timely::dataflow::{Scope, Stream};
+
+/// What one worker's build of a sink gets.
+pub struct SinkBuildContext<'s, 'p> {
+    pub scope: Scope<'s, Time>,
+    /// The sink's name (its state's name in checkpoints).
+    pub name: &'p str,
+    /// Its input streams with their schemas, in `inputs` order.
+    pub inputs: Vec<(RecordStream<'s>, Schema)>,
+    /// If the first input is a window operator's rows: the window.
+    pub window: Option<&'p WindowPlan>,
+    /// Whether this worker's instance writes (worker 0); the others only pass progress on.
+    pub writes: bool,
+    /// The checkpoint the run resumed from.
+    pub restored: Option<&'p Arc<Checkpoint>>,
+    /// Whether the job checkpoints (outputs are then written in two phases).
+    pub checkpoints: bool,
+    /// Every record a sink consumes must pass this probe (sources measure what is in flight against it).
+    pub probe: &'p ProbeHandle<Time>,
+    pub ctx: &'p RunContext,
+}
+
+impl<'s> SinkBuildContext<'s, '_> {
+    /// The sink's state in the checkpoint the run resumed from (worker 0's part), if any.
+    pub fn restored_state<T: serde::de::DeserializeOwned>(&self) -> Result<Option<T>, BuildError> {
+        let Some(c) = self.restored else { return Ok(None) };
+        match c.states(self.name).first() {
+            Some(bytes) => crate::checkpoint::decode(bytes)
+                .map(Some)
+                .map_err(|e| BuildError::Restore {
+                    name: self.name.to_string(),
+                    cause: e.to_string(),
+                }),
+            None => Ok(None),
+        }
+    }
+
+    /// Every input encoded as lines (JSON in schema order; `message` picks Kafka key/headers per schema),
+    /// merged into one stream that passes the probe.
+    pub fn lines(&self, message: impl Fn(&Schema) -> Option<MessageFields>) -> Stream<'s, Time, Vec<Line>> {
+        let encoded: Vec<_> = self
+            .inputs
+            .iter()
+            .map(|(records, schema)| render_lines(records.clone(), schema.clone(), message(schema)))
+            .collect();
+        self.scope.concatenate(encoded).probe_with(self.probe)
+    }
+
+    /// Maps an I/O error on `path` to this sink's build error.
+    pub fn output_error(&self, path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
+        let (sink, path) = (self.name.to_string(), path.to_path_buf());
+        move |cause| BuildError::Output { sink, path, cause }
+    }
+}
+
+/// One sink kind.
+pub trait SinkComponent: std::fmt::Debug + Send + Sync + 'static {
+    /// The kind's name in job definitions.
+    fn kind(&self) -> &'static str;
+
+    /// The file or directory the sink writes (`None`: it writes no local files); two sinks may not share one.
+    fn path(&self) -> Option<&Path> {
+        None
+    }
+
+    /// The directory that must be writable before the job starts.
+    fn output_dir(&self) -> Option<&Path> {
+        None
+    }
+
+    /// Whether the sink has a `NAME.failed` output (records it could not deliver); such sinks are built
+    /// before the others, which may read that stream.
+    fn has_failures(&self) -> bool {
+        false
+    }
+
+    /// Whether the sink's position is part of checkpoints.
+    fn checkpoints(&self) -> bool {
+        true
+    }
+
+    /// Whether it writes exactly one stream (its columns are that stream's fields).
+    fn reads_one_stream(&self) -> bool {
+        false
+    }
+
+    /// What the sink writes where, for `weir explain`.
+    fn describe(&self, name: &str) -> String;
+
+    /// Runs once per process before the workers start (e.g. creates a Kafka topic); `stopped` says whether
+    /// the run was asked to stop meanwhile.
+    fn prepare(&self, _name: &str, _stopped: &dyn Fn() -> bool) -> Result<(), RunError> {
+        Ok(())
+    }
+
+    /// Builds the sink on one worker; a sink with [`has_failures`](Self::has_failures) returns that stream.
+    fn build<'s>(&self, cx: SinkBuildContext<'s, '_>) -> Result<Option<RecordStream<'s>>, BuildError>;
+}

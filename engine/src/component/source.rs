@@ -1,0 +1,73 @@
+//! The source role: a kind that brings records into the job graph (files, generated workloads, Kafka).
+//!
+//! A source is built in two steps. [`SourceComponent::prepare`] runs once per process before the workers
+//! start and makes what the workers of that process share (a file partition's chunk sequencer, a Kafka
+//! topic's partition count and positions); [`PreparedSource::build`] then builds one worker's operators.
+
+use crate::checkpoint::{Checkpoint, Coordinator};
+use crate::dataflow::{RunContext, Time};
+use crate::plan::SourcePlan;
+use crate::record::RecordStream;
+use crate::runtime::{BuildError, RunError, RunOptions};
+use std::sync::Arc;
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use timely::dataflow::Scope;
+
+/// What a source's per-process preparation gets.
+pub struct SourcePrepareContext<'p> {
+    pub source: &'p SourcePlan,
+    /// The source's index in the plan (its id in watermarks and checkpoints).
+    pub index: usize,
+    /// Workers of the job.
+    pub workers: usize,
+    /// The checkpoint the run resumed from.
+    pub restored: Option<&'p Arc<Checkpoint>>,
+    pub coordinator: &'p Coordinator,
+    pub ctx: &'p RunContext,
+}
+
+/// What one worker's build of a source gets.
+pub struct SourceBuildContext<'s, 'p> {
+    pub scope: Scope<'s, Time>,
+    pub source: &'p SourcePlan,
+    /// The source's index in the plan.
+    pub index: usize,
+    /// This worker's index and the number of workers.
+    pub worker: (usize, usize),
+    pub options: &'p RunOptions,
+    /// The checkpoint the run resumed from.
+    pub restored: Option<&'p Arc<Checkpoint>>,
+    /// What the sinks have consumed (a source may bound what it has in flight against it).
+    pub probe: &'p ProbeHandle<Time>,
+    pub ctx: &'p RunContext,
+}
+
+/// One source kind.
+pub trait SourceComponent: std::fmt::Debug + Send + Sync + 'static {
+    /// The kind's name in job definitions.
+    fn kind(&self) -> &'static str;
+
+    /// Where it reads and how the workers share it, for `weir explain`.
+    fn describe(&self, workers: usize) -> String;
+
+    /// What its checkpointed positions depend on (compared on restore; a change refuses the checkpoint).
+    fn shape(&self) -> String;
+
+    /// Partitions with their own watermark, per worker (a file source's files; 1 otherwise).
+    fn instances_per_worker(&self) -> usize {
+        1
+    }
+
+    /// Checks, before anything runs, that the input can be read; gives its size in bytes when known.
+    fn preflight(&self, _name: &str) -> Result<Option<u64>, RunError> {
+        Ok(None)
+    }
+
+    /// Prepares what the workers of this process share (may wait for a broker).
+    fn prepare(&self, cx: SourcePrepareContext) -> Result<Arc<dyn PreparedSource>, RunError>;
+}
+
+/// A source ready to be built on each worker of the process.
+pub trait PreparedSource: Send + Sync {
+    fn build<'s>(&self, cx: SourceBuildContext<'s, '_>) -> Result<RecordStream<'s>, BuildError>;
+}

@@ -1,0 +1,21 @@
+//! Why a running job failed: the first fatal error any worker, sink thread or the checkpoint writer hit,
+//! as data the runtime returns (`RunError::Failed`) instead of a panic.
+
+use std::sync::Arc;
+
+/// A fatal error inside a running job.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum JobFailure {
+    #[error("source `{source_name}`: read failed: {cause}")]
+    SourceRead { source_name: String, cause: String },
+    #[error("sink `{sink}`: {cause}")]
+    SinkWrite { sink: String, cause: String },
+    #[error("sink `{sink}`: delivery to Kafka topic `{topic}` failed: {cause}")]
+    KafkaDelivery { sink: String, topic: String, cause: String },
+    #[error("`{name}`: the checkpoint's state cannot be read: {cause}")]
+    Restore { name: String, cause: String },
+    #[error("{0}")]
+    Checkpoint(String),
+    #[error(transparent)]
+    Build(Arc<crate::runtime::BuildError>),
+}
