@@ -56,7 +56,7 @@ fn endpoint(statuses: Vec<u16>) -> (String, Arc<Mutex<Received>>) {
 fn job_with_webhook(dir: &std::path::Path, addr: &str) -> std::path::PathBuf {
     let text = std::fs::read_to_string(repo_root().join("config/delivery-alerts.toml")).unwrap()
         + &format!(
-            "\n[sinks.oncall]\nkind = \"webhook\"\ninputs = [\"deliveries\"]\nurl = \"http://{addr}/alerts\"\nheaders = {{ authorization = \"Bearer s3cret\" }}\ntimeout = \"2s\"\nretries = 2\nbackoff = \"10ms\"\n"
+            "\n[sinks.oncall]\nkind = \"webhook\"\ninputs = [\"delayed\", \"silent\"]\nurl = \"http://{addr}/alerts\"\nheaders = {{ authorization = \"Bearer s3cret\" }}\ntimeout = \"2s\"\nretries = 2\nbackoff = \"10ms\"\n"
         );
     let path = dir.join("job.toml");
     std::fs::write(&path, text).unwrap();

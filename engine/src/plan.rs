@@ -113,17 +113,6 @@ pub struct ServePlan {
     pub listen: String,
 }
 
-/// The delivery rules per order, by schema index of the fields they read.
-#[derive(Clone, Debug)]
-pub struct DeliveryPlan {
-    pub key: usize,
-    pub state: usize,
-    pub deliverer: usize,
-    pub lat: usize,
-    pub lon: usize,
-    pub rules: weir_operators::delivery::DeliveryRules,
-}
-
 /// A keyed event-time window aggregation.
 #[derive(Clone, Debug)]
 pub struct WindowPlan {

@@ -131,7 +131,8 @@ pub fn explain(plan: &Plan) -> String {
     }
     let _ = writeln!(
         o,
-        "\ndead letters (malformed, late, failed expressions, undelivered) have the schema: {}",
+        "\ndead letters (malformed, late, failed expressions, undelivered) have the schema: {}; their event time \
+         is the arrival watermark they were found at",
         weir_engine::schema::Schema::dead_letters()
     );
     o

@@ -102,10 +102,14 @@ impl<S: Default + Clone + Serialize + DeserializeOwned> KeyedTimers<S> {
         self.fire_until(logic, Some(lt), Cause::Timer, out);
         let mut requests = TimerRequests::default();
         let mut emitted = Vec::new();
-        let state = self.states.entry(key.clone()).or_default();
+        let state = match self.states.get_mut(key) {
+            Some(s) => s,
+            None => self.states.entry(key.clone()).or_default(),
+        };
         logic.on_record(key, state, record, &mut requests, &mut emitted);
+        let finished = logic.is_finished(state);
         out.extend(emitted.into_iter().map(|o| (Cause::Record, key.clone(), o)));
-        self.apply(logic, key, requests);
+        self.apply(key, requests, finished);
         self.fire_until(logic, Some(lt), |_| Cause::Record, out);
     }
 
@@ -141,12 +145,14 @@ impl<S: Default + Clone + Serialize + DeserializeOwned> KeyedTimers<S> {
             let mut emitted = Vec::new();
             let state = self.states.entry(key.clone()).or_default();
             logic.on_timer(&key, state, tag, at, &mut requests, &mut emitted);
+            let finished = logic.is_finished(state);
             out.extend(emitted.into_iter().map(|o| (cause(at), key.clone(), o)));
-            self.apply(logic, &key, requests);
+            self.apply(&key, requests, finished);
         }
     }
 
-    fn apply<L: KeyedLogic<State = S>>(&mut self, logic: &L, key: &Key, requests: TimerRequests) {
+    /// Applies a key's timer changes; forgets the key if its state is `finished` and no timer is left.
+    fn apply(&mut self, key: &Key, requests: TimerRequests, finished: bool) {
         for (tag, at) in requests.changes {
             let list = self.by_key.entry(key.clone()).or_default();
             if let Some(i) = list.iter().position(|(t, _)| *t == tag) {
@@ -161,7 +167,7 @@ impl<S: Default + Clone + Serialize + DeserializeOwned> KeyedTimers<S> {
                 self.by_key.remove(key);
             }
         }
-        if !self.by_key.contains_key(key) && self.states.get(key).is_some_and(|s| logic.is_finished(s)) {
+        if finished && !self.by_key.contains_key(key) {
             self.states.remove(key);
         }
     }

@@ -129,36 +129,59 @@ impl Key {
 
     /// [`Key::route_hash`] of the key these values would form.
     pub fn route_hash_of(values: &[Value]) -> u64 {
-        let mut h = crate::alert::Fnv64::new();
+        let mut h = RouteHasher(0);
         for v in values {
             match v {
                 Value::Str(s) => {
-                    h.write(&[1]);
+                    h.add(1 | (s.len() as u64) << 8);
                     h.write(s.as_bytes());
                 }
                 Value::Int(i) => {
-                    h.write(&[2]);
-                    h.write(&i.to_le_bytes());
+                    h.add(2);
+                    h.add(*i as u64);
                 }
                 Value::Float(f) => {
-                    h.write(&[3]);
-                    h.write(&f.to_bits().to_le_bytes());
+                    h.add(3);
+                    h.add(f.to_bits());
                 }
-                Value::Null => h.write(&[4]),
-                Value::Bool(b) => h.write(&[5, *b as u8]),
+                Value::Null => h.add(4),
+                Value::Bool(b) => h.add(5 | (*b as u64) << 8),
                 Value::Sketch(s) => {
-                    h.write(&[6]);
-                    h.write(&s.to_bytes());
+                    let bytes = s.to_bytes();
+                    h.add(6 | (bytes.len() as u64) << 8);
+                    h.write(&bytes);
                 }
             }
-            h.write(&[0xff]);
         }
-        // FNV's low bits are weak for routing modulo small worker counts; mix them.
-        let mut x = h.finish();
+        // The multiply's low bits are weak for routing modulo small worker counts; mix them.
+        let mut x = h.0;
         x ^= x >> 33;
         x = x.wrapping_mul(0xff51afd7ed558ccd);
         x ^= x >> 33;
         x
+    }
+}
+
+/// The hash behind [`Key::route_hash`]: eight bytes per step (FxHash's step), the same on every platform and
+/// in every process, so that every worker routes a key alike.
+struct RouteHasher(u64);
+
+impl RouteHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
     }
 }
 

@@ -57,7 +57,8 @@ impl<'s> SinkBuildContext<'s, '_> {
         let encoded: Vec<_> = self
             .inputs
             .iter()
-            .map(|(records, schema)| render_lines(records.clone(), schema.clone(), message(schema)))
+            .enumerate()
+            .map(|(i, (records, schema))| render_lines(records.clone(), schema.clone(), i as u32, message(schema)))
             .collect();
         self.scope.concatenate(encoded).probe_with(self.probe)
     }

@@ -8,12 +8,12 @@
 
 pub mod alert_op;
 pub mod dead_letters;
-pub mod delivery_op;
 mod failure;
 pub mod kafka_source_op;
 pub mod keyed_op;
 pub mod latest_op;
 pub mod ordered;
+pub mod rule_op;
 pub mod sink_op;
 pub mod source_op;
 pub mod transforms;
@@ -46,11 +46,14 @@ use weir_operators::{redistribute, KeyedState};
 pub type Time = u64;
 
 /// A record encoded for a line sink and where it stands in the deterministic order: the position of the
-/// record or timer that produced it, then its rank among that step's outputs.
+/// record or timer that produced it, its rank among that step's outputs, then which of the sink's inputs it
+/// came from (outputs of two streams at one step are written in the order the sink lists them).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Line {
     pub pos: Position,
     pub seq: u32,
+    /// The index of the sink input it came from.
+    pub input: u32,
     pub text: String,
     /// For message sinks (Kafka): key, headers and tombstone, taken from the record's fields.
     pub meta: Option<Box<MessageMeta>>,

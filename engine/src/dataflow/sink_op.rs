@@ -1,8 +1,8 @@
 //! Sink operators: gather a stream on worker 0 and write it in deterministic order.
 //!
 //! Items are released once the frontier has passed their logical time and written sorted — lines by
-//! `(position, rank, text)`, Parquet records by `(position, rank, values)` — so output files are
-//! byte-identical for any worker count. Records are encoded in parallel on the workers that hold them; only
+//! `(position, rank, input, text)` (input: which of the sink's inputs, in its `inputs` order), Parquet records
+//! by `(position, rank, values)` — so output files are byte-identical for any worker count. Records are encoded in parallel on the workers that hold them; only
 //! the writing happens on one.
 
 use crate::checkpoint::{Contribution, Participant};

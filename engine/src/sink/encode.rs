@@ -83,7 +83,7 @@ fn text(v: &Value) -> Option<String> {
 }
 
 /// Renders one record as a line at its place in the output order.
-pub fn line_of(schema: &Schema, r: &Record, message: Option<&MessageFields>) -> Line {
+pub fn line_of(schema: &Schema, r: &Record, input: u32, message: Option<&MessageFields>) -> Line {
     let meta = message.map(|m| {
         Box::new(crate::dataflow::MessageMeta {
             key: m.key.and_then(|k| text(&r.values[k])),
@@ -100,16 +100,18 @@ pub fn line_of(schema: &Schema, r: &Record, message: Option<&MessageFields>) -> 
     Line {
         pos: r.pos,
         seq: r.seq,
+        input,
         text: json_object(schema, &r.values),
         meta,
     }
 }
 
-/// Renders a stream's records as lines on the worker that holds them (encoding runs in parallel; only the
-/// lines travel to the sink's writer).
+/// Renders a stream's records (the sink's input number `input_index`) as lines on the worker that holds them
+/// (encoding runs in parallel; only the lines travel to the sink's writer).
 pub fn render_lines<'s>(
     records: RecordStream<'s>,
     schema: Schema,
+    input_index: u32,
     message: Option<MessageFields>,
 ) -> Stream<'s, Time, Vec<Line>> {
     records.unary(Pipeline, "Encode", move |_, _| {
@@ -118,7 +120,7 @@ pub fn render_lines<'s>(
                 let mut session = output.session(&cap);
                 for batch in data.flat_map(|d| d.drain(..)) {
                     for r in &batch.records {
-                        session.give(line_of(&schema, r, message.as_ref()));
+                        session.give(line_of(&schema, r, input_index, message.as_ref()));
                     }
                 }
             });

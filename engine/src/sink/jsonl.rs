@@ -223,6 +223,7 @@ mod tests {
                     offset: i as u64,
                 },
                 seq: 0,
+                input: 0,
                 text: t.to_string(),
                 meta: None,
             })

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 const VIBRATION_JOB: &str = include_str!("../../../config/vibration-rollup.toml");
 const DELIVERY_JOB: &str = include_str!("../../../config/delivery-alerts.toml");
 const VIBRATION_DAILY_JOB: &str = include_str!("../../../config/vibration-daily.toml");
+const SENSOR_HEALTH_JOB: &str = include_str!("../../../config/sensor-health.toml");
 const LAST_LOCATION_JOB: &str = include_str!("../../../config/last-location.toml");
 
 /// Loads a built-in reference job with `--set` overrides.
@@ -70,6 +71,23 @@ pub(crate) fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Resu
     )?;
     run_plan(plan, false, RunOptions::default(), false)?;
 
+    let health = out.join("sensor-health");
+    eprintln!("\n▶ sensor-health ({workers} workers)");
+    let plan = builtin(
+        "sensor-health",
+        SENSOR_HEALTH_JOB,
+        vec![
+            format!("sources.vibration.path={}", vibration.display()),
+            format!("sinks.alerts.path={}", health.join("alerts.jsonl").display()),
+            format!(
+                "sinks.dead_letters.path={}",
+                health.join("dead_letters.jsonl").display()
+            ),
+        ],
+        workers,
+    )?;
+    run_plan(plan, false, RunOptions::default(), false)?;
+
     eprintln!("\n▶ delivery-alerts ({workers} workers)");
     let plan = builtin(
         "delivery-alerts",
@@ -125,6 +143,9 @@ pub(crate) fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Resu
         daily.join("daily").display()
     );
     println!("  read the days:      duckdb -c \"SELECT sensor_id, window_start AS day, readings, ppv_p50, ppv_p99 FROM read_parquet('{}/**/*.parquet') ORDER BY ppv_p99 DESC LIMIT 5\"", daily.join("daily").display());
+    println!("sensor-health:");
+    println!("  alerts              {}", health.join("alerts.jsonl").display());
+    println!("  dead letters        {}", health.join("dead_letters.jsonl").display());
     println!("delivery-alerts:");
     println!("  alerts              {}", del.join("alerts.jsonl").display());
     println!("  dead letters        {}", del.join("dead_letters.jsonl").display());

@@ -8,12 +8,10 @@ use crate::definition::section::Section;
 use std::collections::HashSet;
 use std::sync::Arc;
 use weir_engine::component::OperatorComponent;
-use weir_engine::dataflow::delivery_op::delivery_alert_schema;
 use weir_engine::dataflow::latest_op::changelog_schema;
+use weir_engine::dataflow::rule_op::{deadline_fields, AbsencePlan, DeadlinePlan, RulePlan};
 use weir_engine::expr::{compile, compile_predicate};
-use weir_engine::plan::{
-    AlertPlan, DeliveryPlan, DeriveColumn, DerivePlan, FilterPlan, LatestPlan, UnionPlan, WindowPlan,
-};
+use weir_engine::plan::{AlertPlan, DeriveColumn, DerivePlan, FilterPlan, LatestPlan, UnionPlan, WindowPlan};
 use weir_engine::schema::{Field, FieldType, Schema};
 use weir_operators::value::ValueType;
 use weir_operators::{AggregateFn, AggregateSpec, WindowSpec};
@@ -31,7 +29,8 @@ pub(super) const KINDS: &[(&str, Option<usize>, PlanKind)] = &[
     ("union", None, union),
     ("window", Some(1), window),
     ("alert", Some(1), alert),
-    ("delivery_alerts", Some(1), delivery),
+    ("deadline", Some(1), deadline),
+    ("absence", Some(1), absence),
     ("latest", Some(1), latest),
 ];
 
@@ -450,44 +449,132 @@ fn alert(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
     ))
 }
 
-/// `kind = "delivery_alerts"`: the delivery rules per order.
-fn delivery(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
-    let schema = &inputs[0];
-    let key = s.str("key").unwrap_or("order_id");
-    let state = s.str("state_field").unwrap_or("state");
-    let deliverer = s.str("deliverer_field").unwrap_or("deliverer_id");
-    let lat = s.str("lat_field").unwrap_or("lat");
-    let lon = s.str("lon_field").unwrap_or("lon");
-    let budget_ms = s.duration_ms("budget").unwrap_or(30 * 60_000);
-    let silence_ms = s.duration_ms("silence").unwrap_or(5 * 60_000);
+/// What `deadline` and `absence` share: `key`, the two predicates (under `opens`/`closes`), `alert`,
+/// `severity`, the follow-up (under `follow_up`), `fields` and `retention` (at least `min_retention_ms`).
+fn rule_plan(
+    s: &Section,
+    schema: &Schema,
+    opens: &str,
+    closes: &str,
+    follow_up: &str,
+    span_ms: i64,
+) -> Option<RulePlan> {
+    if !s.has("key") {
+        s.problem(
+            "key",
+            "is required: the fields the rule watches per, e.g. key = [\"order_id\"]",
+        );
+    }
+    let predicate = |k: &str| match s.str(k) {
+        None => Some(None),
+        Some(text) => match compile_predicate(text, schema) {
+            Ok(t) => Some(Some(t)),
+            Err(e) => {
+                s.problem(k, e.to_string());
+                None
+            }
+        },
+    };
+    let (opens, closes) = (predicate(opens), predicate(closes));
+    let alert_kind = s.req_str("alert");
+    let severity = s.str("severity").unwrap_or("warning").to_string();
+    let follow_up = s.str(follow_up).map(str::to_string);
     let retention_ms = s.duration_ms("retention").unwrap_or(24 * 3_600_000);
-    let idx = fields_of(s, "key", &[key], schema);
-    let st = fields_of(s, "state_field", &[state], schema);
-    let dl = fields_of(s, "deliverer_field", &[deliverer], schema);
-    let la = fields_of(s, "lat_field", &[lat], schema);
-    let lo = fields_of(s, "lon_field", &[lon], schema);
-    let (idx, st, dl, la, lo) = (idx?[0], st?[0], dl?[0], la?[0], lo?[0]);
-    for (k, f) in [("lat_field", la), ("lon_field", lo)] {
-        if !schema.fields[f].ty.value_type().is_numeric() {
-            s.problem(k, format!("`{}` must be numeric", schema.fields[f].name));
+    if retention_ms < span_ms {
+        s.problem(
+            "retention",
+            format!(
+                "must be at least the rule's own span ({}): a key's state is forgotten that long after its newest record",
+                weir_engine::plan::humanize_ms(span_ms)
+            ),
+        );
+    }
+    let key = fields_of(s, "key", &names(s, "key")?, schema)?;
+    let field_names: Vec<&str> = match s.str_list("fields") {
+        Some(n) => n,
+        None => key.iter().map(|i| schema.fields[*i].name.as_str()).collect(),
+    };
+    let idx = fields_of(s, "fields", &field_names, schema)?;
+    let fixed = Schema::alerts([]);
+    if let Some(n) = field_names.iter().find(|n| fixed.index_of(n).is_some()) {
+        s.problem(
+            "fields",
+            format!("`{n}` is one of the alert's own fields (alert_id, kind, severity, key, event_time, job)"),
+        );
+        return None;
+    }
+    Some(RulePlan {
+        key,
+        opens: opens?,
+        closes: closes?,
+        alert_kind: alert_kind?.to_string(),
+        severity,
+        follow_up,
+        fields: field_names.iter().map(|n| n.to_string()).zip(idx).collect(),
+        retention_ms,
+    })
+}
+
+/// `kind = "deadline"`: per key, `alert` `within` after the first record where `start` holds, unless one
+/// where `done` holds came first; `resolved` when `done` follows the alert.
+fn deadline(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
+    let schema = &inputs[0];
+    if !s.has("start") {
+        s.problem(
+            "start",
+            "is required: the condition that starts the clock, e.g. start = \"state = 'picked_up'\"",
+        );
+    }
+    let within_ms = s.duration_ms("within");
+    if !s.has("within") {
+        s.problem(
+            "within",
+            "is required: how long after the start the alert fires, e.g. within = \"30m\"",
+        );
+    }
+    let repeat = s.bool("repeat").unwrap_or(false);
+    let start_field = s.str("start_field").unwrap_or("started_at").to_string();
+    let deadline_field = s.str("deadline_field").unwrap_or("deadline").to_string();
+    let rule = rule_plan(s, schema, "start", "done", "resolved", within_ms.unwrap_or(0))?;
+    let out = rule.schema(schema, deadline_fields(&start_field, &deadline_field));
+    let taken: Vec<&str> = out.fields.iter().map(|f| f.name.as_str()).collect();
+    for (k, n) in [("start_field", &start_field), ("deadline_field", &deadline_field)] {
+        if taken.iter().filter(|t| **t == n.as_str()).count() > 1 {
+            s.problem(
+                k,
+                format!("`{n}` is already a field of the alert ({})", taken.join(", ")),
+            );
             return None;
         }
     }
-    Some((
-        Arc::new(DeliveryPlan {
-            key: idx,
-            state: st,
-            deliverer: dl,
-            lat: la,
-            lon: lo,
-            rules: weir_operators::delivery::DeliveryRules {
-                budget_ms,
-                silence_ms,
-                retention_ms,
-            },
-        }),
-        delivery_alert_schema(),
-    ))
+    let plan = DeadlinePlan {
+        rule,
+        within_ms: within_ms?,
+        repeat,
+        start_field,
+        deadline_field,
+    };
+    Some((Arc::new(plan), out))
+}
+
+/// `kind = "absence"`: per key, `alert` `silence` after the newest record where `of` holds, unless one
+/// where `until` holds was applied; `resumed` on the next newer such record.
+fn absence(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
+    let schema = &inputs[0];
+    let silence_ms = s.duration_ms("silence");
+    if !s.has("silence") {
+        s.problem(
+            "silence",
+            "is required: how long a key may stay quiet, e.g. silence = \"5m\"",
+        );
+    }
+    let rule = rule_plan(s, schema, "of", "until", "resumed", silence_ms.unwrap_or(0))?;
+    let out = rule.schema(schema, []);
+    let plan = AbsencePlan {
+        rule,
+        silence_ms: silence_ms?,
+    };
+    Some((Arc::new(plan), out))
 }
 
 /// `kind = "latest"`: the newest record per key, served over HTTP and published as a changelog.
