@@ -41,6 +41,14 @@ impl<'s> Outputs<'s> {
             dead_letters: None,
         }
     }
+
+    /// The main output and `NAME.dead_letters`.
+    pub fn with_dead_letters(main: RecordStream<'s>, dead_letters: RecordStream<'s>) -> Self {
+        Outputs {
+            dead_letters: Some(dead_letters),
+            ..Outputs::main(main)
+        }
+    }
 }
 
 /// One operator kind.

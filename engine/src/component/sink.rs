@@ -29,14 +29,17 @@ pub struct SinkBuildContext<'s, 'p> {
     pub writes: bool,
     /// The checkpoint the run resumed from.
     pub restored: Option<&'p Arc<Checkpoint>>,
-    /// Whether the job checkpoints (outputs are then written in two phases).
-    pub checkpoints: bool,
     /// Every record a sink consumes must pass this probe (sources measure what is in flight against it).
     pub probe: &'p ProbeHandle<Time>,
     pub ctx: &'p RunContext,
 }
 
 impl<'s> SinkBuildContext<'s, '_> {
+    /// Whether the job checkpoints (outputs are then written in two phases).
+    pub fn checkpoints(&self) -> bool {
+        self.ctx.checkpoints().enabled()
+    }
+
     /// The sink's state in the checkpoint the run resumed from (worker 0's part), if any.
     pub fn restored_state<T: serde::de::DeserializeOwned>(&self) -> Result<Option<T>, BuildError> {
         let Some(c) = self.restored else { return Ok(None) };

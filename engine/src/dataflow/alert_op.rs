@@ -5,10 +5,11 @@
 //! a record it fails on goes to the operator's dead letters.
 
 use crate::component::{BuildContext, OperatorComponent, Outputs};
+use crate::dataflow::dead_letters::{failed_record, split_batches};
 use crate::dataflow::ordered::{ordered, OrderedLogic};
-use crate::dataflow::transforms::{failure, map_batches, Mapped};
+use crate::dataflow::transforms::failure;
 use crate::dataflow::window_op::key_of;
-use crate::dataflow::{per_record, Positioned, RunContext, Time};
+use crate::dataflow::{Positioned, RunContext, Time};
 use crate::plan::AlertPlan;
 use crate::plan::{field_names, humanize_ms};
 use crate::record::{cmp_rows, Record, RecordStream, Row};
@@ -80,29 +81,22 @@ pub fn alert<'s>(
     job: String,
     ctx: RunContext,
 ) -> (RecordStream<'s>, RecordStream<'s>) {
-    let when = plan.when.clone();
-    // First the condition, where the records are: matching records go on, failures become dead letters.
-    let (matching, failed) = map_batches(input, &name, schema, move |batch| {
-        let mut keep = Vec::new();
-        let mut errors = Vec::new();
+    // The condition where the records are: matching records travel as candidates, failures are dead letters.
+    let (feed, source) = (plan.clone(), name.clone());
+    let (candidates, failed) = split_batches(input, &name, move |batch, out, dead| {
         for (i, r) in batch.records.iter().enumerate() {
-            match when.holds(&r.values) {
-                Ok(true) => keep.push(r.clone()),
+            match feed.when.holds(&r.values) {
+                Ok(true) => out.push(Candidate {
+                    pos: r.pos,
+                    seq: r.seq,
+                    ts: r.ts,
+                    key: key_of(&r.values, &feed.key),
+                    fields: feed.fields.iter().map(|(_, f)| r.values[*f].clone()).collect(),
+                }),
                 Ok(false) => {}
-                Err(e) => errors.push((i, failure(&when.text, e))),
+                Err(e) => dead.push(failed_record(&source, &schema, batch, i, &failure(&feed.when.text, e))),
             }
         }
-        Mapped::New(keep, errors)
-    });
-    let feed = plan.clone();
-    let candidates = per_record(matching, "AlertFeed", move |_, r| {
-        Some(Candidate {
-            pos: r.pos,
-            seq: r.seq,
-            ts: r.ts,
-            key: key_of(&r.values, &feed.key),
-            fields: feed.fields.iter().map(|(_, f)| r.values[*f].clone()).collect(),
-        })
     });
     let logic = AlertLogic {
         plan,
@@ -193,9 +187,6 @@ impl OperatorComponent for AlertPlan {
             job,
             cx.ctx.clone(),
         );
-        Outputs {
-            dead_letters: Some(failed),
-            ..Outputs::main(alerts)
-        }
+        Outputs::with_dead_letters(alerts, failed)
     }
 }

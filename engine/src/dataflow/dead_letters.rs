@@ -2,11 +2,14 @@
 //! not deliver, as typed records of the dead-letter schema `{source, partition, offset, reason, raw}` at
 //! their record's position in the deterministic order.
 
-use crate::record::{Batch, Record, RecordStream, Row};
+use crate::dataflow::Time;
+use crate::record::{Batch, Record, RecordStream, Row, SharedBatch};
 use crate::schema::Schema;
 use std::sync::Arc;
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::{Operator, OutputBuilder};
+use timely::dataflow::Stream;
 use weir_operators::{Position, Value};
 
 /// One dead letter: `source` names where the record came from (a source, or the sink that failed it).
@@ -21,6 +24,55 @@ pub fn dead_letter(source: &str, pos: Position, seq: u32, reason: &str, raw: &[u
     .into_iter()
     .collect();
     Record::derived(pos, seq, pos.lt as i64, values)
+}
+
+/// The dead letter of `batch`'s record `i` (read in `schema`), which `source` could not process for `reason`.
+pub fn failed_record(source: &str, schema: &Schema, batch: &Batch, i: usize, reason: &str) -> Record {
+    let r = &batch.records[i];
+    dead_letter(source, r.pos, r.seq, reason, &raw_of(batch, r, schema))
+}
+
+/// Runs `f` over each batch of `input` on the worker that holds it: `f` pushes what it makes of the batch's
+/// records into its first vector and the dead letters of those it could not take into the second. Returns
+/// both streams (the first step of every operator that can reject a record).
+pub fn split_batches<'s, T, F>(
+    input: RecordStream<'s>,
+    name: &str,
+    mut f: F,
+) -> (Stream<'s, Time, Vec<T>>, RecordStream<'s>)
+where
+    T: Clone + 'static,
+    F: FnMut(&SharedBatch, &mut Vec<T>, &mut Vec<Record>) + 'static,
+{
+    let mut builder = OperatorBuilder::new(name.to_string(), input.scope());
+    let mut input = builder.new_input(input, Pipeline);
+    let (ok_out, ok) = builder.new_output::<Vec<T>>();
+    let (err_out, err) = builder.new_output::<Vec<SharedBatch>>();
+    let mut ok_out = OutputBuilder::from(ok_out);
+    let mut err_out = OutputBuilder::from(err_out);
+    builder.build(move |_| {
+        let mut made = Vec::new();
+        move |_frontiers| {
+            let mut ok_handle = ok_out.activate();
+            let mut err_handle = err_out.activate();
+            input.for_each_time(|cap, data| {
+                let ok_cap = cap.retain(0);
+                let err_cap = cap.retain(1);
+                let mut dead = Vec::new();
+                for batch in data.flat_map(|d| d.drain(..)) {
+                    f(&batch, &mut made, &mut dead);
+                }
+                if !made.is_empty() {
+                    ok_handle.session(&ok_cap).give_container(&mut made);
+                    made.clear();
+                }
+                if !dead.is_empty() {
+                    err_handle.session(&err_cap).give(Arc::new(Batch::new(dead, None)));
+                }
+            });
+        }
+    });
+    (ok, err)
 }
 
 /// The raw bytes to show for a record that is not a valid input: its source line if it has one, else the

@@ -8,8 +8,9 @@
 
 use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::alert_op::{alert_record, AlertHead};
+use crate::dataflow::dead_letters::{failed_record, split_batches};
 use crate::dataflow::keyed_op::{keyed_timers, KeyedRecord};
-use crate::dataflow::transforms::{failure, split_batches};
+use crate::dataflow::transforms::failure;
 use crate::dataflow::window_op::key_of;
 use crate::expr::Typed;
 use crate::plan::humanize_ms;
@@ -68,7 +69,7 @@ impl RulePlan {
             None => String::new(),
         };
         format!(
-            "per {}: `{}` ({}) {when}{follow}; alerts carry [{}]{extra} of the key's newest record; state kept {} \
+            "per {}: `{}` ({}) {when}{follow}; alerts carry [{}] of the key's newest record{extra}; state kept {} \
              after it",
             key.join(", "),
             self.alert_kind,
@@ -113,7 +114,10 @@ impl OperatorComponent for DeadlinePlan {
                 ""
             },
         );
-        let extra = format!(" and `{}`, `{}`", self.start_field, self.deadline_field);
+        let extra = format!(
+            " and the start and deadline as `{}`, `{}`",
+            self.start_field, self.deadline_field
+        );
         r.describe(input, when, "when it comes after the alert", &extra)
     }
     fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s> {
@@ -177,8 +181,8 @@ where
     let input = cx.inputs.into_iter().next().expect("one input");
     let name = cx.name.to_string();
     // The predicates where the records are: a record either fails on is a dead letter, the others travel.
-    let feed = plan.clone();
-    let (records, failed) = split_batches(input, &name, cx.input_schema, move |batch, out, errors| {
+    let (feed, source, schema) = (plan.clone(), name.clone(), cx.input_schema);
+    let (records, failed) = split_batches(input, &name, move |batch, out, dead| {
         let eval = |p: &Option<Typed>, default: bool, r: &Record| match p {
             None => Ok(default),
             Some(t) => t.holds(&r.values).map_err(|e| failure(&t.text, e)),
@@ -187,7 +191,7 @@ where
             let (opens, closes) = match (eval(&feed.opens, true, r), eval(&feed.closes, false, r)) {
                 (Ok(o), Ok(c)) => (o, c),
                 (Err(e), _) | (_, Err(e)) => {
-                    errors.push((i, e));
+                    dead.push(failed_record(&source, &schema, batch, i, &e));
                     continue;
                 }
             };
@@ -230,8 +234,5 @@ where
         )
     };
     let alerts = keyed_timers(records, "Rule", name, logic, make, cx.ctx.clone());
-    Outputs {
-        dead_letters: Some(failed),
-        ..Outputs::main(alerts)
-    }
+    Outputs::with_dead_letters(alerts, failed)
 }

@@ -186,9 +186,10 @@ pub fn parquet_sink(
     sink_operator(stream, label, writer, run, move |w, pending, f, ended, due, part| {
         let mut write = |w: &mut ParquetRowWriter, upto: Option<Time>| -> std::io::Result<()> {
             let ready = take_ready(pending, upto, Record::lt, Record::order);
-            w.write(&ready)?;
+            let n = ready.len() as u64;
+            w.write(ready)?;
             w.close_ready(upto)?;
-            ctx.metrics.records_written(&name, ready.len() as u64);
+            ctx.metrics.records_written(&name, n);
             Ok(())
         };
         if let Some((epoch, at)) = due {

@@ -7,18 +7,16 @@
 //! row and is never late for them when its own allowed lateness is at least the first's.
 
 use crate::component::{BuildContext, OperatorComponent, Outputs};
-use crate::dataflow::dead_letters::{dead_letter, raw_of};
+use crate::dataflow::dead_letters::{failed_record, split_batches};
 use crate::dataflow::ordered::{ordered, OrderedLogic};
 use crate::dataflow::{Positioned, RunContext, Time};
 use crate::metrics::Metrics;
 use crate::plan::WindowPlan;
 use crate::plan::{describe_window, field_names, humanize_ms};
-use crate::record::{cmp_rows, Batch, Record, RecordStream, Row, SharedBatch, NO_LINE};
+use crate::record::{cmp_rows, Record, RecordStream, Row, NO_LINE};
 use crate::schema::Schema;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::Stream;
 use weir_operators::window::lateness;
 use weir_operators::{Key, Position, Value, Values, WindowAggregator, WindowRow};
@@ -76,65 +74,43 @@ fn feed<'s>(
     labels: LateLabels,
     ctx: RunContext,
 ) -> (Stream<'s, Time, Vec<WindowInput>>, RecordStream<'s>) {
-    let mut builder = OperatorBuilder::new("WindowFeed".to_string(), records_in.scope());
-    let mut input = builder.new_input(records_in, Pipeline);
-    let (records_out, records) = builder.new_output::<Vec<WindowInput>>();
-    let (late_out, late) = builder.new_output::<Vec<SharedBatch>>();
-    let mut records_out = timely::dataflow::operators::generic::OutputBuilder::from(records_out);
-    let mut late_out = timely::dataflow::operators::generic::OutputBuilder::from(late_out);
-    builder.build(move |_| {
-        move |_frontiers| {
-            let mut records_handle = records_out.activate();
-            let mut late_handle = late_out.activate();
-            input.for_each_time(|cap, data| {
-                let rcap = cap.retain(0);
-                let lcap = cap.retain(1);
-                let mut rs = records_handle.session(&rcap);
-                let mut late_records = Vec::new();
-                for batch in data.flat_map(|d| d.drain(..)) {
-                    for r in &batch.records {
-                        let (any_late, all_late) = lateness(&plan.window, plan.allowed_lateness_ms, r.ts, r.awm);
-                        if all_late && !any_late {
-                            // In no window at all: its start would be before i64::MIN.
-                            let raw = raw_of(&batch, r, &labels.input_schema);
-                            let reason = "event time out of range: no window can hold it";
-                            late_records.push(dead_letter(labels.of(r), r.pos, r.seq, reason, &raw));
-                            continue;
-                        }
-                        if any_late {
-                            let raw = raw_of(&batch, r, &labels.input_schema);
-                            late_records.push(dead_letter(labels.of(r), r.pos, r.seq, "late", &raw));
-                        }
-                        if !all_late {
-                            let fields: Values = plan
-                                .key
-                                .iter()
-                                .chain(&plan.values)
-                                .chain(&plan.carry)
-                                .map(|f| r.values[*f].clone())
-                                .collect();
-                            let route = Key::route_hash_of(&fields[..plan.key.len()]);
-                            rs.give(WindowInput {
-                                pos: r.pos,
-                                seq: r.seq,
-                                awm: r.awm,
-                                ts: r.ts,
-                                route,
-                                fields,
-                            });
-                        }
-                    }
-                }
-                if !late_records.is_empty() {
-                    ctx.metrics.late_records(&labels.input, late_records.len() as u64);
-                    late_handle
-                        .session(&lcap)
-                        .give(Arc::new(Batch::new(late_records, None)));
-                }
-            });
+    split_batches(records_in, "WindowFeed", move |batch, inputs, late| {
+        let late_before = late.len();
+        for (i, r) in batch.records.iter().enumerate() {
+            let (any_late, all_late) = lateness(&plan.window, plan.allowed_lateness_ms, r.ts, r.awm);
+            if all_late && !any_late {
+                // In no window at all: its start would be before i64::MIN.
+                let reason = "event time out of range: no window can hold it";
+                late.push(failed_record(labels.of(r), &labels.input_schema, batch, i, reason));
+                continue;
+            }
+            if any_late {
+                late.push(failed_record(labels.of(r), &labels.input_schema, batch, i, "late"));
+            }
+            if !all_late {
+                let fields: Values = plan
+                    .key
+                    .iter()
+                    .chain(&plan.values)
+                    .chain(&plan.carry)
+                    .map(|f| r.values[*f].clone())
+                    .collect();
+                let route = Key::route_hash_of(&fields[..plan.key.len()]);
+                inputs.push(WindowInput {
+                    pos: r.pos,
+                    seq: r.seq,
+                    awm: r.awm,
+                    ts: r.ts,
+                    route,
+                    fields,
+                });
+            }
         }
-    });
-    (records, late)
+        if late.len() > late_before {
+            ctx.metrics
+                .late_records(&labels.input, (late.len() - late_before) as u64);
+        }
+    })
 }
 
 /// A fired window as a record of the window's output schema.

@@ -123,7 +123,6 @@ fn sinks<'s>(
     probe: &ProbeHandle<Time>,
     ctx: &RunContext,
 ) -> Result<(), BuildError> {
-    let checkpoints = ctx.checkpoints().enabled();
     let (first, rest): (Vec<_>, Vec<_>) = plan
         .sinks
         .iter()
@@ -141,7 +140,6 @@ fn sinks<'s>(
             window: sink.inputs.first().and_then(|r| plan.window_of(*r)),
             writes: index == 0,
             restored,
-            checkpoints,
             probe,
             ctx,
         };

@@ -194,7 +194,7 @@ impl SinkComponent for JsonlSink {
         let writer: Option<Box<dyn LineWriter>> = if cx.writes {
             let opened = match cx.restored_state()? {
                 Some(SinkPosition::File { bytes }) => JsonlWriter::resume(&self.path, bytes),
-                _ if cx.checkpoints => JsonlWriter::create_in_place(&self.path),
+                _ if cx.checkpoints() => JsonlWriter::create_in_place(&self.path),
                 _ => JsonlWriter::create(&self.path),
             };
             Some(Box::new(opened.map_err(cx.output_error(&self.path))?))

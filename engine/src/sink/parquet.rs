@@ -290,7 +290,7 @@ impl ParquetRowWriter {
 
     /// Adds records (in output order); a partition's file rolls when it reaches `max_rows_per_file`, and
     /// before a record past its deadline joins it.
-    pub fn write(&mut self, records: &[Record]) -> io::Result<()> {
+    pub fn write(&mut self, records: Vec<Record>) -> io::Result<()> {
         for r in records {
             let p = self.partition_of(r.ts);
             if self.state.open.get(&p).is_some_and(|f| r.lt() > f.deadline) {
@@ -301,7 +301,7 @@ impl ParquetRowWriter {
                 deadline,
                 rows: Vec::new(),
             });
-            open.rows.push(r.values.clone());
+            open.rows.push(r.values);
             if open.rows.len() >= self.max_rows_per_file {
                 self.roll(p)?;
             }
@@ -464,7 +464,7 @@ impl SinkComponent for ParquetSink {
             );
             let mut writer = created.map_err(cx.output_error(&self.path))?;
             writer.set_max_file_age(self.max_file_age_ms);
-            if cx.checkpoints {
+            if cx.checkpoints() {
                 let restored = cx.restored_state()?;
                 writer.two_phase(restored).map_err(cx.output_error(&self.path))?;
             }
@@ -524,7 +524,7 @@ mod tests {
         let mut w = ParquetRowWriter::create(dir.path(), PartitionBy::None, 1_000_000, 1024, schema, closing).unwrap();
         w.set_max_file_age(Some(600_000));
         w.two_phase(None).unwrap();
-        w.write(&[row(0), row(60_000)]).unwrap();
+        w.write(vec![row(0), row(60_000)]).unwrap();
         // first row fired at 60 s: not 10 min past it yet
         w.close_ready(Some(660_000)).unwrap();
         assert!(parquet_files(dir.path()).is_empty());

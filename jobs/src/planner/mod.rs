@@ -230,16 +230,16 @@ fn plan_operator(decl: &Declared, schemas: Option<Vec<Schema>>) -> Option<(Arc<d
     let s = &decl.section;
     let kind = decl.kind?;
     let Some((_, arity, plan_kind)) = operators::KINDS.iter().find(|k| k.0 == kind) else {
-        let hint = if kind == "threshold_alert" {
-            " (threshold_alert became `alert`: kind = \"alert\", when = \"ppv_mm_s > 25.0\")".to_string()
-        } else {
-            String::new()
-        };
+        let hint = operators::RETIRED_KINDS
+            .iter()
+            .find(|(old, _)| *old == kind)
+            .map_or(String::new(), |(old, now)| format!(" ({old} became {now})"));
         s.problem(
             "kind",
             format!(
-                "unknown operator kind \"{kind}\"; allowed: {}{hint}",
-                operators::kind_names()
+                "unknown operator kind \"{kind}\"; allowed: {}{hint}{}",
+                operators::kind_names(),
+                did_you_mean(kind, operators::KINDS.iter().map(|k| k.0))
             ),
         );
         return None;
@@ -608,6 +608,16 @@ fn route_dead_letters(
             ),
         ),
     }
+}
+
+/// ` — did you mean "NEAR"?` for a misspelt name close to one of `known` (at most two edits), else nothing.
+pub(super) fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    known
+        .into_iter()
+        .map(|k| (strsim::levenshtein(word, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map_or(String::new(), |(_, k)| format!(" — did you mean \"{k}\"?"))
 }
 
 #[cfg(test)]

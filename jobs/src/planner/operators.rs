@@ -34,6 +34,18 @@ pub(super) const KINDS: &[(&str, Option<usize>, PlanKind)] = &[
     ("latest", Some(1), latest),
 ];
 
+/// Kinds of earlier versions, with what a job writes instead (a hint in the "unknown kind" problem).
+pub(super) const RETIRED_KINDS: &[(&str, &str)] = &[
+    (
+        "threshold_alert",
+        "`alert`: kind = \"alert\", when = \"ppv_mm_s > 25.0\"",
+    ),
+    (
+        "delivery_alerts",
+        "a `deadline` (delivery_delayed) and an `absence` (courier_silent): see config/delivery-alerts.toml",
+    ),
+];
+
 /// The most hopping windows one record may belong to (`size / slide`): each is a state entry per key.
 const MAX_WINDOWS_PER_RECORD: i64 = 1000;
 
@@ -399,13 +411,11 @@ fn window(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
 
 fn alert(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
     let schema = &inputs[0];
-    let key_names = names(s, "key");
-    if !s.has("key") {
-        s.problem(
-            "key",
-            "is required: the fields alerts are suppressed per, e.g. key = [\"sensor_id\"]",
-        );
-    }
+    let keyed = alert_key_and_fields(
+        s,
+        schema,
+        "the fields alerts are suppressed per, e.g. key = [\"sensor_id\"]",
+    );
     let when = s
         .req_str("when")
         .and_then(|text| match compile_predicate(text, schema) {
@@ -416,26 +426,10 @@ fn alert(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
             }
         });
     let cooldown = s.duration_ms("cooldown").unwrap_or(0);
-    let alert_kind = s.req_str("alert");
+    let alert_kind = alert_kind(s);
     let severity = s.str("severity").unwrap_or("warning").to_string();
-    let field_names = s.str_list("fields");
-    let key = fields_of(s, "key", &key_names?, schema)?;
-    let names: Vec<&str> = match field_names {
-        Some(n) => n,
-        None => key.iter().map(|i| schema.fields[*i].name.as_str()).collect(),
-    };
-    let idx = fields_of(s, "fields", &names, schema)?;
-    let fixed = Schema::alerts([]);
-    for n in &names {
-        if fixed.index_of(n).is_some() {
-            s.problem(
-                "fields",
-                format!("`{n}` is one of the alert's own fields (alert_id, kind, severity, key, event_time, job)"),
-            );
-            return None;
-        }
-    }
-    let out = Schema::alerts(idx.iter().map(|i| schema.fields[*i].clone()));
+    let (key, fields) = keyed?;
+    let out = Schema::alerts(fields.iter().map(|(_, i)| schema.fields[*i].clone()));
     Some((
         Arc::new(AlertPlan {
             key,
@@ -443,10 +437,50 @@ fn alert(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
             cooldown_ms: cooldown.max(0),
             alert_kind: alert_kind?.to_string(),
             severity,
-            fields: names.iter().map(|n| n.to_string()).zip(idx).collect(),
+            fields,
         }),
         out,
     ))
+}
+
+/// Fields by name and input schema index.
+type NamedFields = Vec<(String, usize)>;
+
+/// An alerting operator's `alert`: the kind its alerts carry (required).
+fn alert_kind<'a>(s: &Section<'a>) -> Option<&'a str> {
+    if !s.has("alert") {
+        s.problem(
+            "alert",
+            "is required: the kind of alert to raise (its `kind` field), e.g. alert = \"sensor_silent\"",
+        );
+    }
+    s.str("alert")
+}
+
+/// An alerting operator's `key` (required; `key_hint` says what it is for) and the `fields` its alerts
+/// copy (default: the key fields), resolved against `schema` — every problem of both reported.
+fn alert_key_and_fields(s: &Section, schema: &Schema, key_hint: &str) -> Option<(Vec<usize>, NamedFields)> {
+    if !s.has("key") {
+        s.problem("key", format!("is required: {key_hint}"));
+    }
+    let key = names(s, "key").and_then(|k| fields_of(s, "key", &k, schema));
+    let listed = s.str_list("fields");
+    let field_names: Vec<&str> = match (listed, &key) {
+        (Some(n), _) => n,
+        (None, Some(key)) => key.iter().map(|i| schema.fields[*i].name.as_str()).collect(),
+        (None, None) => return None,
+    };
+    let idx = fields_of(s, "fields", &field_names, schema);
+    let fixed = Schema::alerts([]);
+    if let Some(n) = field_names.iter().find(|n| fixed.index_of(n).is_some()) {
+        s.problem(
+            "fields",
+            format!("`{n}` is one of the alert's own fields (alert_id, kind, severity, key, event_time, job)"),
+        );
+        return None;
+    }
+    let fields = field_names.iter().map(|n| n.to_string()).zip(idx?).collect();
+    Some((key?, fields))
 }
 
 /// What `deadline` and `absence` share: `key`, the two predicates (under `opens`/`closes`), `alert`,
@@ -459,12 +493,7 @@ fn rule_plan(
     follow_up: &str,
     span_ms: i64,
 ) -> Option<RulePlan> {
-    if !s.has("key") {
-        s.problem(
-            "key",
-            "is required: the fields the rule watches per, e.g. key = [\"order_id\"]",
-        );
-    }
+    let keyed = alert_key_and_fields(s, schema, "the fields the rule watches per, e.g. key = [\"order_id\"]");
     let predicate = |k: &str| match s.str(k) {
         None => Some(None),
         Some(text) => match compile_predicate(text, schema) {
@@ -476,7 +505,7 @@ fn rule_plan(
         },
     };
     let (opens, closes) = (predicate(opens), predicate(closes));
-    let alert_kind = s.req_str("alert");
+    let alert_kind = alert_kind(s);
     let severity = s.str("severity").unwrap_or("warning").to_string();
     let follow_up = s.str(follow_up).map(str::to_string);
     let retention_ms = s.duration_ms("retention").unwrap_or(24 * 3_600_000);
@@ -489,20 +518,7 @@ fn rule_plan(
             ),
         );
     }
-    let key = fields_of(s, "key", &names(s, "key")?, schema)?;
-    let field_names: Vec<&str> = match s.str_list("fields") {
-        Some(n) => n,
-        None => key.iter().map(|i| schema.fields[*i].name.as_str()).collect(),
-    };
-    let idx = fields_of(s, "fields", &field_names, schema)?;
-    let fixed = Schema::alerts([]);
-    if let Some(n) = field_names.iter().find(|n| fixed.index_of(n).is_some()) {
-        s.problem(
-            "fields",
-            format!("`{n}` is one of the alert's own fields (alert_id, kind, severity, key, event_time, job)"),
-        );
-        return None;
-    }
+    let (key, fields) = keyed?;
     Some(RulePlan {
         key,
         opens: opens?,
@@ -510,7 +526,7 @@ fn rule_plan(
         alert_kind: alert_kind?.to_string(),
         severity,
         follow_up,
-        fields: field_names.iter().map(|n| n.to_string()).zip(idx).collect(),
+        fields,
         retention_ms,
     })
 }

@@ -78,7 +78,11 @@ fn sink_component(
         let allowed: Vec<&str> = KINDS.iter().map(|k| k.0).collect();
         s.problem(
             "kind",
-            format!("unknown sink kind \"{kind}\"; allowed: {}", allowed.join(", ")),
+            format!(
+                "unknown sink kind \"{kind}\"; allowed: {}{}",
+                allowed.join(", "),
+                super::did_you_mean(kind, allowed.iter().copied())
+            ),
         );
         return None;
     };

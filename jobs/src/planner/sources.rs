@@ -155,20 +155,26 @@ pub(super) fn source_plan(name: &str, s: &Section, job: &JobSource) -> (Option<S
     }
     let ooo = s.duration_ms("max_out_of_orderness").unwrap_or(0);
     let event_time = s.str("event_time").unwrap_or("ts").to_string();
-    let (source_kind, builtin) = match kind.map(|k| (k, KINDS.iter().find(|(name, _)| *name == k))) {
-        Some((_, Some((_, plan)))) => plan(s, job),
-        Some((other, None)) => {
+    let planner = kind.and_then(|k| KINDS.iter().find(|(name, _)| *name == k));
+    let (source_kind, builtin) = match (kind, planner) {
+        (Some(_), Some((_, plan))) => plan(s, job),
+        (Some(other), None) => {
             let allowed: Vec<&str> = KINDS.iter().map(|k| k.0).collect();
             s.problem(
                 "kind",
-                format!("unknown source kind \"{other}\"; allowed: {}", allowed.join(", ")),
+                format!(
+                    "unknown source kind \"{other}\"; allowed: {}{}",
+                    allowed.join(", "),
+                    super::did_you_mean(other, allowed.iter().copied())
+                ),
             );
             (None, None)
         }
-        None => (None, None),
+        (None, _) => (None, None),
     };
     let fields = parse_schema(s, builtin);
-    if kind.is_some_and(|k| KINDS.iter().any(|(name, _)| *name == k)) {
+    if planner.is_some() {
+        // Unknown keys only make sense to report once the kind (and so its keys) is known.
         s.finish("");
     }
     let Some(fields) = fields else {

@@ -69,9 +69,6 @@ impl OperatorComponent for DerivePlan {
     fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s> {
         let input = cx.inputs.into_iter().next().expect("one input");
         let (out, failed) = derive(input, cx.name, self.clone(), cx.input_schema);
-        Outputs {
-            dead_letters: Some(failed),
-            ..Outputs::main(out)
-        }
+        Outputs::with_dead_letters(out, failed)
     }
 }

@@ -50,9 +50,6 @@ impl OperatorComponent for FilterPlan {
     fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s> {
         let input = cx.inputs.into_iter().next().expect("one input");
         let (kept, failed) = filter(input, cx.name, self.clone(), cx.input_schema);
-        Outputs {
-            dead_letters: Some(failed),
-            ..Outputs::main(kept)
-        }
+        Outputs::with_dead_letters(kept, failed)
     }
 }
