@@ -87,6 +87,14 @@ impl<V: Clone> LatestValues<V> {
         gone
     }
 
+    /// Removes `key` if its expiry is at or before `watermark`, giving the expiry.
+    pub fn expire_key(&mut self, key: &Key, watermark: i64) -> Option<i64> {
+        let at = self.entries.get(key)?.expires_at.filter(|at| *at <= watermark)?;
+        self.entries.remove(key);
+        self.deadlines.remove(&(at, key.clone()));
+        Some(at)
+    }
+
     /// Keeps only the keys `keep` accepts (see [`crate::keyed_state`]).
     pub fn retain_keys(&mut self, keep: &dyn Fn(&Key) -> bool) {
         self.entries.retain(|k, _| keep(k));
@@ -155,5 +163,19 @@ mod tests {
         assert_eq!(v.len(), 2);
         assert_eq!(v.expire(10_500), vec![(10_100, k("busy")), (10_500, k("back"))]);
         assert!(v.is_empty());
+    }
+
+    #[test]
+    fn one_key_expires_on_its_own() {
+        let mut v = LatestValues::new(Expiry {
+            ttl_ms: Some(1_000),
+            idle_ttl_ms: None,
+        });
+        v.apply(&k("a"), 100, "delivered", true);
+        v.apply(&k("b"), 100, "delivered", true);
+        assert_eq!(v.expire_key(&k("a"), 1_099), None);
+        assert_eq!(v.expire_key(&k("a"), 1_100), Some(1_100));
+        assert_eq!(v.expire_key(&k("a"), 5_000), None, "already gone");
+        assert_eq!(v.expire(i64::MAX), vec![(1_100, k("b"))]);
     }
 }

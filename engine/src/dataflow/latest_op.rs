@@ -1,10 +1,14 @@
 //! The `latest` operator: a live view of the newest record per key ([`LatestValues`]) published to the shared
 //! [`ViewStore`] and as a changelog (`upsert` on every change, `delete` when a key expires).
 //!
-//! Expiries are timers: a key expiring at `T` is removed after every record with logical time `< T` and before
-//! every record with logical time `≥ T`. The end of a bounded input is not treated as +∞ (the final view is
-//! what readers query afterwards): keys expire up to the job watermark just before the end, which the sources
-//! report — the same in every run, however the frontier happened to advance.
+//! Expiries are timers: a key expiring at `T` is removed before the first record of the key with logical time
+//! `≥ T`, and once the frontier passes `T` (a record of another key does not expire it: whether this worker
+//! sees one depends on the routing). The end of a bounded input is not treated as +∞ (the final view is what
+//! readers query afterwards): keys expire up to the job watermark just before the end, which the sources
+//! report — the same in every run, however the frontier happened to advance. While partitions end one by one
+//! the frontier runs ahead of that watermark (an ended partition stops holding it back, at a time that
+//! depends on the run), so until the end keys expire no further than the least final watermark of the
+//! partitions already ended ([`RunContext::ended_watermark`]).
 
 use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::keyed_op::KeyedRecord;
@@ -159,6 +163,15 @@ impl OrderedLogic for LatestLogic {
         }
         self.store.progress(self.instance, f);
     }
+
+    /// The expiries deferred past the ended partitions' watermark are still to come: hold there.
+    fn hold(&self, f: Option<Time>) -> Option<Time> {
+        match (f, self.ctx.ended_watermark()) {
+            (Some(t), Some(Some(w))) => Some(t.min(w.saturating_add(1).max(0) as Time)),
+            (Some(_), Some(None)) => Some(0),
+            (f, _) => f,
+        }
+    }
 }
 
 /// Applies the records below `f` and expires the keys due before it; returns the changelog records.
@@ -181,7 +194,13 @@ fn apply(
         }
     };
     for (pos, r) in items {
-        expire(state, pos.lt as i64, &mut lines);
+        // The record's own key first, if it expired before the record's logical time. Other keys wait for the
+        // frontier: whether this worker sees a record at or after their expiry depends on the routing.
+        if let Some(at) = state.expire_key(&r.key, pos.lt as i64) {
+            let k = r.key.display();
+            view.remove(&k);
+            lines.push(delete(name, &k, at, nfields));
+        }
         let values = Arc::new(r.record.values);
         if state.apply(&r.key, r.record.ts, values.clone(), r.record.terminal) {
             let k = r.key.display();
@@ -190,7 +209,11 @@ fn apply(
         }
     }
     match due_before(f) {
-        Some(t) => expire(state, t, &mut lines),
+        Some(t) => match ctx.ended_watermark() {
+            None => expire(state, t, &mut lines),
+            Some(Some(w)) => expire(state, t.min(w), &mut lines),
+            Some(None) => {}
+        },
         None => {
             if let Some(w) = ctx.final_watermark(sources) {
                 expire(state, w, &mut lines);

@@ -71,7 +71,16 @@ pub struct MessageMeta {
 type RegisteredPositions = (String, String, Arc<PartitionPositions>);
 
 /// (source, partition) → final arrival watermark.
-type FinalWatermarks = BTreeMap<(u32, u32), Option<i64>>;
+type FinalWatermarks = BTreeMap<(u32, u32), FinalWatermark>;
+
+/// How one partition ended: the largest final arrival watermark its readers reported (`None`: no valid
+/// record), and how many of its readers have reported out of how many there are.
+#[derive(Clone, Copy, Debug, Default)]
+struct FinalWatermark {
+    watermark: Option<i64>,
+    reports: usize,
+    readers: usize,
+}
 
 /// What every operator of a run shares: counters, and the way to stop everything on a fatal error.
 #[derive(Clone, Default)]
@@ -175,11 +184,36 @@ impl RunContext {
     /// workers may report the same partition (files are decoded in parallel): the maximum wins.
     pub fn report_final_watermark(&self, source: u32, partition: u32, watermark: Option<i64>) {
         let mut m = self.final_watermarks.lock();
-        let slot = m.entry((source, partition)).or_insert(None);
-        *slot = match (*slot, watermark) {
+        let slot = m.entry((source, partition)).or_default();
+        slot.reports += 1;
+        slot.watermark = match (slot.watermark, watermark) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+    }
+
+    /// Says how many source operator instances read `partition` of `source` (and so report its end): one
+    /// per worker for files and generators, one for a Kafka partition. A partition has ended once all have.
+    pub fn expect_final_reports(&self, source: u32, partition: u32, readers: usize) {
+        self.final_watermarks
+            .lock()
+            .entry((source, partition))
+            .or_default()
+            .readers = readers;
+    }
+
+    /// The least final arrival watermark of the partitions that have ended so far: `None` while none has,
+    /// `Some(None)` once one ended without a valid record. Past it the job watermark moves only because a
+    /// partition ended — which depends on when it did — so what must not treat the end of input as +∞ (view
+    /// expiry) acts on no later watermark than this.
+    pub fn ended_watermark(&self) -> Option<Option<i64>> {
+        let m = self.final_watermarks.lock();
+        let mut finals = m
+            .values()
+            .filter(|f| f.reports > 0 && f.reports >= f.readers)
+            .map(|f| f.watermark);
+        let first = finals.next()?;
+        Some(finals.fold(first, |a, b| a.zip(b).map(|(a, b)| a.min(b))))
     }
 
     /// The job watermark just before the end of input: the minimum over all `sources` and their partitions
@@ -191,9 +225,12 @@ impl RunContext {
         let mut min: Option<i64> = None;
         for s in 0..sources as u32 {
             let mut any = false;
-            for (_, w) in m.range((s, 0)..=(s, u32::MAX)) {
+            for (_, f) in m.range((s, 0)..=(s, u32::MAX)) {
+                if f.reports == 0 {
+                    return None;
+                }
                 any = true;
-                let w = (*w)?;
+                let w = f.watermark?;
                 min = Some(min.map_or(w, |m| m.min(w)));
             }
             if !any {

@@ -47,6 +47,12 @@ pub trait OrderedLogic: 'static {
 
     /// Called after each step at the frontier acted on (the view progress of `latest`).
     fn acted(&mut self, _f: Option<Time>) {}
+
+    /// The time to hold the output capability at after acting at `f` (`None`: let it go): `f`, unless the
+    /// operator deferred outputs below it.
+    fn hold(&self, f: Option<Time>) -> Option<Time> {
+        f
+    }
 }
 
 /// Runs `logic` over `items`; `state_name` names its state in checkpoints.
@@ -87,7 +93,7 @@ pub fn ordered<'s, L: OrderedLogic>(
                 output.session(c).give(Arc::new(Batch::new(out, None)));
             }
             logic.acted(f);
-            hold_at_frontier(&mut cap, frontier, f);
+            hold_at_frontier(&mut cap, frontier, logic.hold(f));
         }
     })
 }

@@ -553,6 +553,10 @@ impl SourceComponent for KafkaSourceSpec {
                 cause: e.to_string(),
             },
         })?;
+        for p in 0..partitions {
+            // Each partition is read by the one worker that owns it.
+            cx.ctx.expect_final_reports(cx.index as u32, p, 1);
+        }
         let positions = Arc::new(PartitionPositions::default());
         cx.ctx.register_positions(name, &self.topic, positions.clone());
         let logs = (0..partitions as i32)
