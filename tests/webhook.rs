@@ -1,5 +1,6 @@
 //! The webhook alert sink against a local HTTP server started by the test: delivery with headers, a retry
-//! after a 500, and dead letters (with the HTTP error) when the endpoint keeps failing — never a lost alert.
+//! after a 500, and dead letters (with the HTTP error) when the endpoint keeps failing or redirects — never a
+//! lost alert; an endpoint that never answers neither holds back the other sinks nor a stop.
 
 mod support;
 
@@ -44,19 +45,41 @@ fn endpoint(statuses: Vec<u16>) -> (String, Arc<Mutex<Received>>) {
             let status = statuses[r.requests.len().min(statuses.len() - 1)];
             r.requests.push((status, auth, String::from_utf8(body).unwrap()));
             drop(r);
+            let location = if (300..400).contains(&status) {
+                "location: https://example.invalid/alerts\r\n"
+            } else {
+                ""
+            };
             let _ = write!(
                 stream,
-                "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                "HTTP/1.1 {status} X\r\n{location}content-length: 0\r\nconnection: close\r\n\r\n"
             );
         }
     });
     (addr, received)
 }
 
+/// Accepts connections and never answers them.
+fn hanging_endpoint() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.extend(stream.ok());
+        }
+    });
+    addr
+}
+
 fn job_with_webhook(dir: &std::path::Path, addr: &str) -> std::path::PathBuf {
+    job_with_webhook_options(dir, addr, "timeout = \"2s\"\nretries = 2\nbackoff = \"10ms\"\n")
+}
+
+fn job_with_webhook_options(dir: &std::path::Path, addr: &str, options: &str) -> std::path::PathBuf {
     let text = std::fs::read_to_string(repo_root().join("config/delivery-alerts.toml")).unwrap()
         + &format!(
-            "\n[sinks.oncall]\nkind = \"webhook\"\ninputs = [\"delayed\", \"silent\"]\nurl = \"http://{addr}/alerts\"\nheaders = {{ authorization = \"Bearer s3cret\" }}\ntimeout = \"2s\"\nretries = 2\nbackoff = \"10ms\"\n"
+            "\n[sinks.oncall]\nkind = \"webhook\"\ninputs = [\"delayed\", \"silent\"]\nurl = \"http://{addr}/alerts\"\nheaders = {{ authorization = \"Bearer s3cret\" }}\n{options}"
         );
     let path = dir.join("job.toml");
     std::fs::write(&path, text).unwrap();
@@ -84,8 +107,12 @@ fn input(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 fn run(job: &std::path::Path, input: &std::path::Path, out: &std::path::Path) {
-    ok(weir()
-        .arg("run")
+    ok(&mut run_command(job, input, out));
+}
+
+fn run_command(job: &std::path::Path, input: &std::path::Path, out: &std::path::Path) -> std::process::Command {
+    let mut cmd = weir();
+    cmd.arg("run")
         .arg(job)
         .arg("--set")
         .arg(format!("sources.locations.path={}", input.display()))
@@ -96,7 +123,16 @@ fn run(job: &std::path::Path, input: &std::path::Path, out: &std::path::Path) {
             "sinks.dead_letters.path={}",
             out.join("dead_letters.jsonl").display()
         ))
-        .arg("--quiet"));
+        .arg("--quiet");
+    cmd
+}
+
+fn lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
 }
 
 #[test]
@@ -148,4 +184,72 @@ fn undeliverable_alerts_become_dead_letters_with_the_error() {
         "{n} requests for {} alerts",
         alerts.len()
     );
+}
+
+#[test]
+fn a_redirect_is_not_a_delivery() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (addr, received) = endpoint(vec![302]);
+    let out = tmp.path().join("out");
+    run(&job_with_webhook(tmp.path(), &addr), &input(tmp.path()), &out);
+    let alerts = lines(&out.join("alerts.jsonl"));
+    assert!(!alerts.is_empty());
+    let dead: Vec<serde_json::Value> = read_jsonl(&out.join("dead_letters.jsonl"))
+        .into_iter()
+        .filter(|d| d["source"] == "oncall")
+        .collect();
+    assert_eq!(dead.len(), alerts.len(), "a redirected alert is a dead letter");
+    for d in &dead {
+        let reason = d["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("HTTP 302") && reason.contains("https://example.invalid/alerts"),
+            "{reason}"
+        );
+    }
+    let r = received.lock().unwrap();
+    assert!(r.requests.iter().all(|q| q.0 == 302), "the redirect was not followed");
+}
+
+#[test]
+fn a_hanging_endpoint_holds_back_neither_the_other_sinks_nor_a_stop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = hanging_endpoint();
+    let out = tmp.path().join("out");
+    let job = job_with_webhook_options(
+        tmp.path(),
+        &addr,
+        "timeout = \"60s\"\nretries = 0\nstop_grace = \"1s\"\n",
+    );
+    let mut child = run_command(&job, &input(tmp.path()), &out).spawn().unwrap();
+    let alerts_path = out.join("alerts.jsonl");
+    let started = std::time::Instant::now();
+    while !alerts_path.exists() {
+        assert!(started.elapsed().as_secs() < 30, "the JSONL alerts never appeared");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the webhook is still waiting");
+    let alerts = lines(&alerts_path);
+    assert!(
+        alerts.len() >= 3,
+        "the JSONL sink wrote every alert while the webhook hung"
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let stopping = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(stopping.elapsed().as_secs() < 20, "SIGTERM did not end the job");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let dead: Vec<String> = read_jsonl(&out.join("dead_letters.jsonl"))
+        .into_iter()
+        .filter(|d| d["source"] == "oncall")
+        .map(|d| {
+            assert!(d["reason"].as_str().unwrap().contains("stop grace period"), "{d}");
+            d["raw"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(dead, alerts, "every undelivered alert is a dead letter, in order");
 }

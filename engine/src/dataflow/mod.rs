@@ -129,7 +129,7 @@ impl RunContext {
         (at != u64::MAX && self.aborted()).then_some(at)
     }
 
-    /// Registers a source operator to wake when the job stops.
+    /// Registers an operator (a source, a sink with work in flight) to wake when the job stops.
     pub fn wake_on_stop(&self, activator: timely::scheduling::SyncActivator) {
         self.wake_on_stop.lock().push(activator);
     }

@@ -10,8 +10,11 @@ use crate::dataflow::dead_letters::dead_letter;
 use crate::dataflow::{acting_frontier, frontier_time, participant, snapshot, Line, RunContext, Time};
 use crate::record::{Batch, Record, RecordStream, SharedBatch};
 use crate::sink::parquet::ParquetRowWriter;
+use crate::sink::webhook::{WebhookConfig, WebhookDelivery};
 use crate::sink::LineWriter;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
@@ -216,20 +219,42 @@ pub fn parquet_sink(
     });
 }
 
-/// POSTs lines to a webhook in deterministic order; returns the records that could not be delivered, as
-/// dead letters (source = the sink's name). `sender` is `Some` on worker 0 only.
+/// POSTs lines to a webhook in deterministic order from delivery threads (the worker never waits on the
+/// endpoint); returns the records that could not be delivered, as dead letters (source = the sink's name).
+/// `config` is `Some` on worker 0 only.
+///
+/// The output capability is held at the least logical time of an alert not yet answered, so `NAME.failed`
+/// stays exact; alerts still unanswered `stop_grace` after a stop become dead letters.
 pub fn webhook_sink<'s>(
     stream: Stream<'s, Time, Vec<Line>>,
     name: String,
-    mut sender: Option<crate::sink::webhook::WebhookSender>,
+    config: Option<WebhookConfig>,
     ctx: RunContext,
 ) -> RecordStream<'s> {
+    let scope = stream.scope();
     stream.unary_frontier(
         Exchange::new(|_: &Line| 0),
         &format!("Sink({name})"),
-        move |initial, _| {
+        move |initial, info| {
             let mut cap = Some(initial);
+            let activator = scope.activator_for(info.address.clone());
+            let mut delivery = config.and_then(|c| {
+                ctx.wake_on_stop(scope.worker().sync_activator_for(info.address.to_vec()));
+                let wake = scope.worker().sync_activator_for(info.address.to_vec());
+                WebhookDelivery::start(c, wake)
+                    .map_err(|e| {
+                        ctx.fail(super::JobFailure::SinkWrite {
+                            sink: name.clone(),
+                            cause: format!("starting the delivery threads: {e}"),
+                        })
+                    })
+                    .ok()
+            });
             let mut pending: Vec<Line> = Vec::new();
+            let mut waiting: VecDeque<Line> = VecDeque::new();
+            let mut in_flight: BTreeMap<u64, Line> = BTreeMap::new();
+            let mut next_id = 0u64;
+            let mut stop_deadline: Option<Instant> = None;
             move |(input, frontier), output| {
                 input.for_each_time(|_, data| {
                     for d in data {
@@ -239,16 +264,49 @@ pub fn webhook_sink<'s>(
                 let raw = frontier_time(frontier);
                 let f = acting_frontier(raw, &ctx);
                 let Some(c) = cap.as_mut() else { return };
-                if let Some(s) = sender.as_mut() {
+                if let Some(d) = delivery.as_mut() {
+                    waiting.extend(take_ready(&mut pending, f, |l| l.pos.lt, Ord::cmp));
                     let mut failed = Vec::new();
-                    for line in take_ready(&mut pending, f, |l| l.pos.lt, Ord::cmp) {
-                        let sent = s.send(&line.text);
-                        if sent.is_ok() {
-                            ctx.metrics.records_written(&name, 1);
+                    let mut fail = |line: Line, reason: &str| {
+                        ctx.metrics.dead_letter(&name, reason);
+                        failed.push(dead_letter(&name, line.pos, line.seq, reason, line.text.as_bytes()));
+                    };
+                    for (id, result) in d.answered() {
+                        let Some(line) = in_flight.remove(&id) else { continue };
+                        match result {
+                            Ok(()) => ctx.metrics.records_written(&name, 1),
+                            Err(reason) => fail(line, &reason),
                         }
-                        if let Err(reason) = sent {
-                            ctx.metrics.dead_letter(&name, &reason);
-                            failed.push(dead_letter(&name, line.pos, line.seq, &reason, line.text.as_bytes()));
+                    }
+                    while let Some(line) = waiting.pop_front() {
+                        match d.try_submit(next_id, line.text.clone()) {
+                            Ok(()) => {
+                                in_flight.insert(next_id, line);
+                                next_id += 1;
+                            }
+                            Err(_) => {
+                                waiting.push_front(line);
+                                break;
+                            }
+                        }
+                    }
+                    let unanswered = !(in_flight.is_empty() && waiting.is_empty());
+                    if unanswered && (ctx.aborted() || ctx.error().is_some()) {
+                        let grace = if ctx.error().is_some() {
+                            Duration::ZERO
+                        } else {
+                            d.stop_grace()
+                        };
+                        let deadline = *stop_deadline.get_or_insert_with(|| Instant::now() + grace);
+                        let now = Instant::now();
+                        if now >= deadline {
+                            d.give_up();
+                            let reason = d.stop_reason();
+                            for line in std::mem::take(&mut in_flight).into_values().chain(waiting.drain(..)) {
+                                fail(line, &reason);
+                            }
+                        } else {
+                            activator.activate_after(deadline - now);
                         }
                     }
                     if !failed.is_empty() {
@@ -256,9 +314,14 @@ pub fn webhook_sink<'s>(
                         output.session(&*c).give(batch);
                     }
                 }
-                match raw {
-                    Some(t) => c.downgrade(&t.max(*c.time())),
-                    None => cap = None,
+                let unanswered = in_flight.values().chain(waiting.iter()).map(|l| l.pos.lt).min();
+                match (raw, unanswered) {
+                    (Some(t), Some(u)) => c.downgrade(&t.min(u).max(*c.time())),
+                    (None, Some(u)) | (Some(u), None) => c.downgrade(&u.max(*c.time())),
+                    (None, None) => {
+                        cap = None;
+                        delivery = None;
+                    }
                 }
             }
         },

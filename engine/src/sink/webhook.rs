@@ -1,18 +1,31 @@
-//! Webhook delivery of alerts for on-call: one JSON POST per alert, retried with exponential backoff.
+//! Webhook delivery of alerts for on-call: one JSON POST per alert, retried with exponential backoff, on
+//! delivery threads of their own so that a slow or hanging endpoint never stalls the dataflow or other sinks.
 //!
-//! An alert that still fails after the retries is not dropped: the caller turns it into a dead letter with the
-//! HTTP error as its reason. After a few alerts in a row have failed, the endpoint is treated as down and each
-//! further alert gets a single attempt until one succeeds — so a dead endpoint delays the dataflow by at most
-//! one timeout per alert, never indefinitely.
+//! Only a 2xx answer is a delivery. A redirect is not followed (a POST silently turned into a GET to another
+//! address would lose the page): it fails like any other status, naming where it pointed, so the user can put
+//! the final address in `url`. An alert that still fails after the retries is not dropped: the sink turns it
+//! into a dead letter with the error as its reason. After a few alerts in a row have failed, the endpoint is
+//! treated as down and each further alert gets a single attempt until one succeeds.
+//!
+//! [`WebhookDelivery`] runs `concurrency` threads fed by a queue of at most `queue` alerts; alerts beyond
+//! that wait in the sink operator. With `concurrency = 1` (the default) alerts arrive in output order. When
+//! the job stops, deliveries continue for at most `stop_grace`; whatever is still undelivered then becomes a
+//! dead letter (an alert whose request was already on the wire may then be delivered *and* dead-lettered —
+//! delivery is at least once, not checkpointed).
 //!
 //! A [`WebhookConfig`] is the `kind = "webhook"` sink component; what it fails to deliver is its
-//! `NAME.failed` stream. Delivery is at least once (not checkpointed).
+//! `NAME.failed` stream.
 
 use crate::component::{SinkBuildContext, SinkComponent};
 use crate::dataflow::sink_op::webhook_sink;
 use crate::record::RecordStream;
 use crate::runtime::BuildError;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::Duration;
+use timely::scheduling::SyncActivator;
 
 /// How to reach the endpoint.
 #[derive(Clone, Debug)]
@@ -22,6 +35,12 @@ pub struct WebhookConfig {
     pub timeout: Duration,
     pub retries: u32,
     pub backoff: Duration,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Alerts handed to the delivery threads and not yet answered, at most.
+    pub queue: usize,
+    /// How long a stopping job keeps delivering before the rest become dead letters.
+    pub stop_grace: Duration,
 }
 
 impl SinkComponent for WebhookConfig {
@@ -39,14 +58,14 @@ impl SinkComponent for WebhookConfig {
 
     fn describe(&self, name: &str) -> String {
         format!(
-            "webhook POST {} (timeout {:?}, {} retries; undelivered → {name}.failed)",
-            self.url, self.timeout, self.retries
+            "webhook POST {} (timeout {:?}, {} retries, {} at a time; only 2xx is delivered, redirects are not followed; undelivered → {name}.failed)",
+            self.url, self.timeout, self.retries, self.concurrency
         )
     }
 
     fn build<'s>(&self, cx: SinkBuildContext<'s, '_>) -> Result<Option<RecordStream<'s>>, BuildError> {
-        let sender = cx.writes.then(|| WebhookSender::new(self.clone()));
-        let failed = webhook_sink(cx.lines(|_| None), cx.name.to_string(), sender, cx.ctx.clone());
+        let config = cx.writes.then(|| self.clone());
+        let failed = webhook_sink(cx.lines(|_| None), cx.name.to_string(), config, cx.ctx.clone());
         Ok(Some(failed))
     }
 }
@@ -54,67 +73,182 @@ impl SinkComponent for WebhookConfig {
 /// Consecutive failed alerts after which retries are skipped until an alert gets through.
 const DOWN_AFTER: u32 = 3;
 
-pub struct WebhookSender {
-    config: WebhookConfig,
-    agent: ureq::Agent,
-    failed_in_a_row: u32,
+/// One alert to deliver: an id the sink chose and its JSON body.
+struct Job {
+    id: u64,
+    body: String,
 }
 
-impl WebhookSender {
-    pub fn new(config: WebhookConfig) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(config.timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Self {
+/// What the delivery threads share.
+struct Shared {
+    config: WebhookConfig,
+    failed_in_a_row: AtomicU32,
+    /// Set when the job gave up waiting: queued alerts are answered with an error without an attempt.
+    given_up: AtomicBool,
+}
+
+/// The delivery threads of one webhook sink. Dropping it gives up on what is queued; the threads end once
+/// their current request returns.
+pub struct WebhookDelivery {
+    jobs: Option<mpsc::SyncSender<Job>>,
+    results: mpsc::Receiver<(u64, Result<(), String>)>,
+    shared: Arc<Shared>,
+}
+
+impl WebhookDelivery {
+    /// Starts `config.concurrency` delivery threads; `wake` is activated after each answered alert.
+    pub fn start(config: WebhookConfig, wake: SyncActivator) -> std::io::Result<WebhookDelivery> {
+        let (jobs, queue) = mpsc::sync_channel::<Job>(config.queue.max(1));
+        let (answer, results) = mpsc::channel();
+        let queue = Arc::new(Mutex::new(queue));
+        let wake = Arc::new(wake);
+        let shared = Arc::new(Shared {
+            failed_in_a_row: AtomicU32::new(0),
+            given_up: AtomicBool::new(false),
             config,
-            agent,
-            failed_in_a_row: 0,
+        });
+        for i in 0..shared.config.concurrency.max(1) {
+            let (queue, answer, wake, shared) = (queue.clone(), answer.clone(), wake.clone(), shared.clone());
+            std::thread::Builder::new()
+                .name(format!("weir-webhook-{i}"))
+                .spawn(move || {
+                    let sender = Sender::new(&shared);
+                    loop {
+                        let job = queue.lock().recv();
+                        let Ok(job) = job else { return };
+                        let result = sender.send(&job.body);
+                        if answer.send((job.id, result)).is_err() {
+                            return;
+                        }
+                        let _ = wake.activate();
+                    }
+                })?;
+        }
+        Ok(WebhookDelivery {
+            jobs: Some(jobs),
+            results,
+            shared,
+        })
+    }
+
+    /// Queues an alert; gives the body back when the queue is full.
+    pub fn try_submit(&self, id: u64, body: String) -> Result<(), String> {
+        let jobs = self.jobs.as_ref().expect("submitting after finish");
+        match jobs.try_send(Job { id, body }) {
+            Ok(()) => Ok(()),
+            Err(mpsc::TrySendError::Full(j) | mpsc::TrySendError::Disconnected(j)) => Err(j.body),
         }
     }
 
+    /// The alerts answered since the last call: their id and the outcome.
+    pub fn answered(&self) -> Vec<(u64, Result<(), String>)> {
+        self.results.try_iter().collect()
+    }
+
+    /// Stops attempting queued alerts (each is answered with an error at once).
+    pub fn give_up(&self) {
+        self.shared.given_up.store(true, Ordering::SeqCst);
+    }
+
+    /// The reason given to alerts not delivered because the job stopped.
+    pub fn stop_reason(&self) -> String {
+        stop_reason(&self.shared.config)
+    }
+
+    /// How long a stopping job keeps delivering.
+    pub fn stop_grace(&self) -> Duration {
+        self.shared.config.stop_grace
+    }
+}
+
+impl Drop for WebhookDelivery {
+    fn drop(&mut self) {
+        self.give_up();
+        self.jobs = None;
+    }
+}
+
+fn stop_reason(config: &WebhookConfig) -> String {
+    format!(
+        "webhook {}: not delivered within the stop grace period ({:?})",
+        config.url, config.stop_grace
+    )
+}
+
+/// One thread's HTTP client.
+struct Sender<'a> {
+    shared: &'a Shared,
+    agent: ureq::Agent,
+}
+
+impl<'a> Sender<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(shared.config.timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        Self { shared, agent }
+    }
+
     fn attempt(&self, body: &str) -> Result<(), String> {
-        let mut req = self
-            .agent
-            .post(&self.config.url)
-            .header("content-type", "application/json");
-        for (k, v) in &self.config.headers {
+        let config = &self.shared.config;
+        let mut req = self.agent.post(&config.url).header("content-type", "application/json");
+        for (k, v) in &config.headers {
             req = req.header(k.as_str(), v.as_str());
         }
         match req.send(body) {
             Ok(resp) if resp.status().is_success() => Ok(()),
+            Ok(resp) if resp.status().is_redirection() => {
+                let to = resp
+                    .headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .unwrap_or("nowhere");
+                Err(format!(
+                    "HTTP {} redirect to {to} (redirects are not followed; set url to the final address)",
+                    resp.status()
+                ))
+            }
             Ok(resp) => Err(format!("HTTP {}", resp.status())),
             Err(e) => Err(e.to_string()),
         }
     }
 
     /// Delivers one alert; `Err` carries the last error after every attempt failed.
-    pub fn send(&mut self, body: &str) -> Result<(), String> {
-        let attempts = if self.failed_in_a_row >= DOWN_AFTER {
+    fn send(&self, body: &str) -> Result<(), String> {
+        let config = &self.shared.config;
+        let given_up = || self.shared.given_up.load(Ordering::SeqCst);
+        let attempts = if self.shared.failed_in_a_row.load(Ordering::SeqCst) >= DOWN_AFTER {
             1
         } else {
-            1 + self.config.retries
+            1 + config.retries
         };
-        let mut delay = self.config.backoff;
+        let mut delay = config.backoff;
         let mut last = String::new();
+        let mut made = 0;
         for i in 0..attempts {
+            if given_up() {
+                break;
+            }
             if i > 0 {
                 std::thread::sleep(delay);
                 delay = delay.saturating_mul(2);
             }
+            made += 1;
             match self.attempt(body) {
                 Ok(()) => {
-                    self.failed_in_a_row = 0;
+                    self.shared.failed_in_a_row.store(0, Ordering::SeqCst);
                     return Ok(());
                 }
                 Err(e) => last = e,
             }
         }
-        self.failed_in_a_row += 1;
-        Err(format!(
-            "webhook {} failed after {attempts} attempt(s): {last}",
-            self.config.url
-        ))
+        if made == 0 {
+            return Err(stop_reason(config));
+        }
+        self.shared.failed_in_a_row.fetch_add(1, Ordering::SeqCst);
+        Err(format!("webhook {} failed after {made} attempt(s): {last}", config.url))
     }
 }

@@ -204,6 +204,12 @@ fn webhook_config(s: &Section) -> Option<weir_engine::sink::webhook::WebhookConf
     let timeout = s.duration_ms("timeout").unwrap_or(2_000);
     let retries = s.count("retries", 0).unwrap_or(3) as u32;
     let backoff = s.duration_ms("backoff").unwrap_or(200);
+    let concurrency = s.count("concurrency", 1).unwrap_or(1);
+    let queue = s.count("queue", 1).unwrap_or(1000);
+    let stop_grace = s.duration_ms("stop_grace").unwrap_or(5_000);
+    if concurrency > 64 {
+        s.problem("concurrency", format!("{concurrency}: at most 64 requests at a time"));
+    }
     let mut headers = Vec::new();
     if let Some(h) = s.table("headers") {
         for (k, v) in h.entries() {
@@ -224,5 +230,8 @@ fn webhook_config(s: &Section) -> Option<weir_engine::sink::webhook::WebhookConf
         timeout: std::time::Duration::from_millis(timeout.max(1) as u64),
         retries,
         backoff: std::time::Duration::from_millis(backoff.max(0) as u64),
+        concurrency: concurrency as usize,
+        queue: queue as usize,
+        stop_grace: std::time::Duration::from_millis(stop_grace.max(0) as u64),
     })
 }
