@@ -3,72 +3,14 @@
 //! 404 bodies, `/healthz` `caught_up`, SIGTERM exiting 0; state bounded by TTLs; identical changelogs for 1,
 //! 2 and 4 workers.
 
+#[path = "support/http.rs"]
+mod http_support;
 mod support;
 
+use http_support::*;
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
-
-/// A minimal HTTP/1.1 GET: (status, JSON body).
-fn get(addr: &str, path: &str) -> (u16, serde_json::Value) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("bad response: {raw}"));
-    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: body {body:?}: {e}"));
-    (status, body)
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(job: &std::path::Path, sets: &[String]) -> Server {
-        let mut cmd = weir();
-        cmd.arg("run")
-            .arg(job)
-            .args(sets)
-            .args(["--set", "serve.listen=127.0.0.1:0", "--quiet"]);
-        let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines.next().expect("weir exited before serving").unwrap();
-            if let Some(a) = line.strip_prefix("serving on http://") {
-                break a.to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "weir did not exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
 
 /// The greatest-ts record per key (ties: the later line), from a JSONL file, for one key field.
 fn latest_by(text: &str, key: &str) -> BTreeMap<String, serde_json::Value> {

@@ -111,6 +111,12 @@ pub struct LatestPlan {
 #[derive(Clone, Debug)]
 pub struct ServePlan {
     pub listen: String,
+    /// Connections served at once; more are closed as they are accepted.
+    pub max_connections: usize,
+    /// A connection that sends no complete request head for this long is closed.
+    pub idle_timeout: std::time::Duration,
+    /// When set, every request must carry `Authorization: Bearer TOKEN`.
+    pub token: Option<String>,
 }
 
 /// A keyed event-time window aggregation.

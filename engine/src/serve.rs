@@ -6,19 +6,27 @@
 //! - `GET /metrics` → the run's Prometheus metrics (text exposition format)
 //!
 //! The server runs on its own small tokio runtime, reading the [`ViewStore`] without ever blocking the
-//! dataflow for longer than a map lookup.
+//! dataflow for longer than a map lookup. It is built to stay up: running out of file descriptors backs off
+//! and retries the accept, connections beyond `max_connections` are closed at once, and a connection that
+//! sends no complete request head within `idle_timeout` (idle keep-alive, slowloris) is closed. With
+//! `token`, every request needs `Authorization: Bearer TOKEN`. If the server ever ends on its own, the job
+//! fails rather than running on without its API.
 
-use crate::dataflow::RunContext;
+use crate::dataflow::{JobFailure, RunContext};
+use crate::plan::ServePlan;
 use crate::views::ViewStore;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 10_000;
@@ -28,6 +36,9 @@ pub struct HttpServer {
     pub addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// Set before a requested shutdown, so the server thread's end is not taken for a failure.
+    stopping: Arc<AtomicBool>,
+    failure: Arc<parking_lot::Mutex<Option<String>>>,
 }
 
 /// What the handlers read: the live views and the run's metrics.
@@ -106,45 +117,162 @@ async fn list(
     Json(serde_json::json!({"view": view, "count": v.len(), "items": items})).into_response()
 }
 
+/// Accept errors that concern one connection only (the next accept may well succeed at once).
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
+/// How long the accept loop backs off after an error such as EMFILE (out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Accepts connections until `shutdown` fires: at most `max_connections` at once (more are closed at
+/// once), each closed when it sends no complete request head within `idle_timeout`. Running out of file
+/// descriptors or memory backs off and retries instead of ending the server.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    plan: ServePlan,
+    mut shutdown: tokio::sync::oneshot::Receiver<()>,
+) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(plan.max_connections.max(1)));
+    let mut failing = false;
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) if is_connection_error(&e) => continue,
+            Err(e) => {
+                if !failing {
+                    eprintln!("weir: HTTP accept failed ({e}); retrying every {ACCEPT_BACKOFF:?}");
+                    failing = true;
+                }
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        failing = false;
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            continue; // over the connection cap: closed at once
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let idle = plan.idle_timeout;
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(idle)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Answers 401 unless the request carries `Authorization: Bearer TOKEN`.
+async fn require_token(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_some_and(|g| same_secret(g.as_bytes(), token.as_bytes())) {
+        return next.run(request).await;
+    }
+    let mut response = error(
+        StatusCode::UNAUTHORIZED,
+        "this API needs `Authorization: Bearer <token>` ([serve] token)".into(),
+    );
+    response.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        "Bearer".parse().expect("header value"),
+    );
+    response
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
 impl HttpServer {
-    /// Binds `listen` (e.g. `127.0.0.1:7878`, port 0 for any) and serves `store` and the metrics of `ctx`
-    /// from a background thread.
-    pub fn start(listen: &str, store: Arc<ViewStore>, ctx: RunContext) -> std::io::Result<HttpServer> {
-        let listener = std::net::TcpListener::bind(listen)?;
+    /// Binds `plan.listen` (e.g. `127.0.0.1:7878`, port 0 for any) and serves `store` and the metrics of
+    /// `ctx` from a background thread. Should the server ever end on its own, the job fails
+    /// ([`JobFailure::Http`]) and [`HttpServer::failure`] says why.
+    pub fn start(plan: &ServePlan, store: Arc<ViewStore>, ctx: RunContext) -> std::io::Result<HttpServer> {
+        let listener = std::net::TcpListener::bind(&plan.listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("weir-http")
             .enable_io()
+            .enable_time()
             .build()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = Router::new()
+        let mut app = Router::new()
             .route("/healthz", get(healthz))
             .route("/v1/views/{view}", get(list))
             .route("/v1/views/{view}/{key}", get(get_key))
             .route("/metrics", get(metrics))
-            .with_state(AppState { store, ctx });
-        let thread = std::thread::Builder::new().name("weir-http".into()).spawn(move || {
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
+            .with_state(AppState {
+                store,
+                ctx: ctx.clone(),
             });
+        if let Some(token) = &plan.token {
+            let token: Arc<str> = token.as_str().into();
+            app = app.layer(axum::middleware::from_fn_with_state(token, require_token));
+        }
+        let stopping = Arc::new(AtomicBool::new(false));
+        let failure = Arc::new(parking_lot::Mutex::new(None));
+        let (plan, flag, died) = (plan.clone(), stopping.clone(), failure.clone());
+        let thread = std::thread::Builder::new().name("weir-http".into()).spawn(move || {
+            let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    accept_loop(listener, app, plan, rx).await;
+                    Ok::<_, std::io::Error>(())
+                })
+            }));
+            if flag.load(Ordering::SeqCst) {
+                return;
+            }
+            let cause = match served {
+                Ok(Ok(())) => "the server stopped".to_string(),
+                Ok(Err(e)) => e.to_string(),
+                Err(panic) => panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "it panicked".into()),
+            };
+            *died.lock() = Some(cause.clone());
+            ctx.fail(JobFailure::Http { addr, cause });
         })?;
         Ok(HttpServer {
             addr,
             shutdown: Some(tx),
             thread: Some(thread),
+            stopping,
+            failure,
         })
+    }
+
+    /// Why the server ended on its own, if it did (the job has failed then).
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().clone()
     }
 }
 
 impl Drop for HttpServer {
     fn drop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

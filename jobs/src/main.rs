@@ -257,7 +257,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             if let Some(c) = chunk_bytes {
                 options.chunk_bytes = c.max(1);
             }
-            run_plan(plan, quiet, options, fresh)?.serve_until_signal();
+            run_plan(plan, quiet, options, fresh)?.serve_until_signal()?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate(g) => generate(g),

@@ -16,6 +16,8 @@ pub enum JobFailure {
     Restore { name: String, cause: String },
     #[error("{0}")]
     Checkpoint(String),
+    #[error("the HTTP server on {addr} ended: {cause}")]
+    Http { addr: std::net::SocketAddr, cause: String },
     #[error(transparent)]
     Build(Arc<crate::runtime::BuildError>),
 }

@@ -156,7 +156,7 @@ pub(crate) fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Resu
     println!("                      curl http://{addr}/healthz");
     if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         println!("\nserving the views until Ctrl-C");
-        finished.serve_until_signal();
+        finished.serve_until_signal()?;
     } else {
         let body = http_get(&addr, "/v1/views/orders/o-0000042").unwrap_or_else(|e| format!("(request failed: {e})"));
         println!("\n$ curl http://{addr}/v1/views/orders/o-0000042\n{body}");

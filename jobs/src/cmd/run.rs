@@ -16,18 +16,27 @@ pub(crate) struct Finished {
 }
 
 impl Finished {
-    /// Keeps serving until SIGINT or SIGTERM.
-    pub(crate) fn serve_until_signal(self) {
+    /// Keeps serving until SIGINT or SIGTERM; fails if the server ends on its own.
+    pub(crate) fn serve_until_signal(self) -> Result<()> {
         if let Some(server) = self.server {
             if self.stop.try_recv().is_ok() {
-                return; // stopped by a signal while the input was still being read
+                return Ok(()); // stopped by a signal while the input was still being read
             }
             eprintln!(
                 "inputs done; still serving on http://{} until SIGINT or SIGTERM",
                 server.addr
             );
-            let _ = self.stop.recv();
+            loop {
+                match self.stop.recv_timeout(Duration::from_millis(200)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return Ok(()),
+                }
+                if let Some(cause) = server.failure() {
+                    anyhow::bail!("the HTTP server on {} ended: {cause}", server.addr);
+                }
+            }
         }
+        Ok(())
     }
 }
 
@@ -72,9 +81,20 @@ pub(crate) fn run_plan(
     let views = weir_engine::view_store(&plan);
     let server = match &plan.serve {
         Some(s) => {
-            let server = HttpServer::start(&s.listen, views.clone(), ctx.clone())
+            let server = HttpServer::start(s, views.clone(), ctx.clone())
                 .with_context(|| format!("serve.listen: cannot listen on `{}`", s.listen))?;
             eprintln!("serving on http://{}", server.addr);
+            if !server.addr.ip().is_loopback() {
+                let auth = if s.token.is_some() {
+                    "requests need the bearer token"
+                } else {
+                    "anyone who can reach it can read every view; set [serve] token = \"${WEIR_TOKEN}\""
+                };
+                eprintln!(
+                    "weir: warning: the API listens beyond this machine ({}); {auth}",
+                    server.addr.ip()
+                );
+            }
             Some(server)
         }
         None => None,

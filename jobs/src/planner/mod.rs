@@ -188,8 +188,19 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
                 format!("\"{listen}\" is not an address to listen on; write IP:PORT with a port up to 65535, e.g. \"127.0.0.1:7878\" (port 0 picks a free one)"),
             );
         }
+        let max_connections = s.count("max_connections", 1).unwrap_or(1024) as usize;
+        let idle_timeout = s.duration_ms("idle_timeout").unwrap_or(30_000).max(1) as u64;
+        let token = s.str("token").map(str::to_string);
+        if token.as_deref() == Some("") {
+            s.problem("token", "is empty (an unset variable?); remove it to serve without a token");
+        }
         s.finish("");
-        weir_engine::plan::ServePlan { listen }
+        weir_engine::plan::ServePlan {
+            listen,
+            max_connections,
+            idle_timeout: std::time::Duration::from_millis(idle_timeout),
+            token,
+        }
     });
     root.finish("");
 

@@ -1,0 +1,208 @@
+//! The HTTP API under hostile clients and a hostile environment, over real sockets against the real binary:
+//! it survives running out of file descriptors, closes idle and slow (slowloris) connections, caps concurrent
+//! connections, guards the API with a bearer token when one is set, and warns when it listens beyond loopback.
+
+#[path = "support/http.rs"]
+mod http_support;
+mod support;
+
+use http_support::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::time::{Duration, Instant};
+use support::*;
+
+/// Last-location over a small generated file, serving on a free port with extra `--set`s.
+fn last_location(dir: &std::path::Path, extra: &[&str]) -> std::process::Command {
+    last_location_job(dir, &repo_root().join("config/last-location.toml"), extra)
+}
+
+fn last_location_job(dir: &std::path::Path, job: &std::path::Path, extra: &[&str]) -> std::process::Command {
+    let input = dir.join("locations.jsonl");
+    if !input.exists() {
+        ok(weir()
+            .args([
+                "generate",
+                "locations",
+                "--orders",
+                "50",
+                "--hours",
+                "1",
+                "--seed",
+                "4",
+                "-o",
+            ])
+            .arg(&input));
+    }
+    let out = dir.join("out");
+    let mut cmd = weir();
+    cmd.arg("run")
+        .arg(job)
+        .args(["--set", "serve.listen=127.0.0.1:0", "--quiet", "--set"])
+        .arg(format!("sources.locations.path={}", input.display()))
+        .arg("--set")
+        .arg(format!(
+            "sinks.changelog.path={}",
+            out.join("changelog.jsonl").display()
+        ))
+        .arg("--set")
+        .arg(format!(
+            "sinks.dead_letters.path={}",
+            out.join("dead_letters.jsonl").display()
+        ));
+    for e in extra {
+        cmd.args(["--set", e]);
+    }
+    cmd
+}
+
+/// Whether the server closed `s` (EOF or reset) within `within`, without having sent a response.
+fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 256];
+    match s.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => true, // an error response (e.g. 408) before closing also counts as handled
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ),
+    }
+}
+
+/// Polls `/healthz` until it answers 200 (or `within` passes).
+fn answers_again(addr: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if try_status(addr, "/healthz").ok() == Some(200) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn the_api_survives_running_out_of_file_descriptors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = last_location(tmp.path(), &[]);
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let server = Server::spawn(cmd);
+    let done = || server.stderr.lock().unwrap().iter().any(|l| l.contains("inputs done"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "{:?}", server.stderr.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let held: Vec<TcpStream> = (0..80).filter_map(|_| TcpStream::connect(&server.addr).ok()).collect();
+    assert!(held.len() >= 60, "connections were accepted by the kernel");
+    std::thread::sleep(Duration::from_millis(500));
+    drop(held);
+    assert!(
+        answers_again(&server.addr, Duration::from_secs(10)),
+        "the API did not recover after the descriptors were freed; stderr: {:?}",
+        server.stderr.lock().unwrap()
+    );
+    assert!(
+        server
+            .stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("HTTP accept failed")),
+        "running out of descriptors is reported"
+    );
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn idle_and_slow_connections_are_closed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::spawn(last_location(tmp.path(), &["serve.idle_timeout=1s"]));
+    let mut idle = TcpStream::connect(&server.addr).unwrap();
+    let mut slow = TcpStream::connect(&server.addr).unwrap();
+    write!(slow, "GET /healthz HTTP/1.1\r\nHo").unwrap();
+    let started = Instant::now();
+    assert!(
+        closed_by_server(&mut idle, Duration::from_secs(8)),
+        "an idle connection stays open"
+    );
+    assert!(
+        closed_by_server(&mut slow, Duration::from_secs(8)),
+        "a slowloris connection stays open"
+    );
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert_eq!(get(&server.addr, "/healthz").0, 200);
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn connections_beyond_the_cap_are_closed_and_the_rest_served() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::spawn(last_location(tmp.path(), &["serve.max_connections=4"]));
+    let held: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(&server.addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = TcpStream::connect(&server.addr).unwrap();
+    let _ = write!(extra, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut reply = String::new();
+    extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = extra.read_to_string(&mut reply);
+    assert!(
+        reply.is_empty(),
+        "a connection over the cap is closed unanswered: {reply}"
+    );
+    drop(held);
+    assert!(answers_again(&server.addr, Duration::from_secs(5)));
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn a_token_guards_every_endpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo_root().join("config/last-location.toml")).unwrap();
+    let text = text.replace("[serve]\n", "[serve]\ntoken = \"${TEST_TOKEN}\"\n");
+    let job = tmp.path().join("job.toml");
+    std::fs::write(&job, text).unwrap();
+    let mut cmd = last_location_job(tmp.path(), &job, &[]);
+    cmd.env("TEST_TOKEN", "s3cret");
+    let server = Server::spawn(cmd);
+    for path in ["/healthz", "/metrics", "/v1/views/orders?limit=1"] {
+        let (status, body) = get(&server.addr, path);
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("Bearer"));
+        assert_eq!(get_with(&server.addr, path, "Authorization: Bearer wrong\r\n").0, 401);
+    }
+    let (status, _) = get_with(&server.addr, "/healthz", "Authorization: Bearer s3cret\r\n");
+    assert_eq!(status, 200);
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn listening_beyond_loopback_warns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::spawn(last_location(tmp.path(), &["serve.listen=0.0.0.0:0"]));
+    let addr = server.addr.replace("0.0.0.0", "127.0.0.1");
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    let warned = || {
+        let stderr = server.stderr.lock().unwrap();
+        stderr.iter().any(|l| l.contains("warning") && l.contains("token"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !warned() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(warned(), "{:?}", server.stderr.lock().unwrap());
+    assert!(server.terminate().success());
+}

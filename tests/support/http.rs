@@ -1,0 +1,106 @@
+//! HTTP helpers of the end-to-end tests: a `weir run` serving on a free port (its address read from stderr,
+//! its stderr kept for assertions) and a minimal HTTP/1.1 client over a plain socket.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A minimal HTTP/1.1 GET: (status, JSON body).
+pub fn get(addr: &str, path: &str) -> (u16, serde_json::Value) {
+    get_with(addr, path, "")
+}
+
+/// A GET with extra header lines (each ending in `\r\n`): (status, JSON body).
+pub fn get_with(addr: &str, path: &str, headers: &str) -> (u16, serde_json::Value) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("bad response: {raw}"));
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: body {body:?}: {e}"));
+    (status, body)
+}
+
+/// The status of a GET, or the I/O error that kept it from being answered.
+pub fn try_status(addr: &str, path: &str) -> std::io::Result<u16> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    raw.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {raw:?}")))
+}
+
+/// A running `weir run` with `[serve]`; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    /// Every stderr line so far.
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// `weir run JOB SETS… --set serve.listen=127.0.0.1:0 --quiet`, once it serves.
+    pub fn start(job: &std::path::Path, sets: &[String]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+        cmd.arg("run")
+            .arg(job)
+            .args(["--set", "serve.listen=127.0.0.1:0"])
+            .args(sets)
+            .arg("--quiet");
+        Server::spawn(cmd)
+    }
+
+    /// Spawns `cmd` (a `weir run` of a job that serves) and waits for its address.
+    pub fn spawn(mut cmd: Command) -> Server {
+        let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let addr = loop {
+            let line = lines.next().expect("weir exited before serving").unwrap();
+            stderr.lock().unwrap().push(line.clone());
+            if let Some(a) = line.strip_prefix("serving on http://") {
+                break a.to_string();
+            }
+        };
+        let log = stderr.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                log.lock().unwrap().push(line);
+            }
+        });
+        Server { child, addr, stderr }
+    }
+
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "weir did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
