@@ -449,3 +449,60 @@ fn a_stop_publishes_only_a_prefix_of_the_uninterrupted_output() {
         }
     }
 }
+
+/// Truncating the input while it is read (logrotate's `copytruncate`) used to kill weir with SIGBUS (the file
+/// was memory-mapped): now the run fails with a message naming the file, and the checkpoints it wrote are
+/// intact — with the file put back, the next run resumes and ends with the uninterrupted run's outputs.
+#[test]
+fn an_input_truncated_while_read_fails_clearly_and_the_checkpoint_still_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _) = inputs(dir.path());
+    let (ref_out, out, ckpt) = (dir.path().join("ref"), dir.path().join("out"), dir.path().join("ckpt"));
+    reference(&VIBRATION, &v, &ref_out);
+    let original = std::fs::read(&v).unwrap();
+    let mut child = paced(job_cmd(&VIBRATION, &v, &out, Some(&ckpt)), &VIBRATION, 100_000, 2)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&v)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let run = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("shrank while being read") && err.contains(&v.display().to_string()),
+        "{err}"
+    );
+    std::fs::write(&v, &original).unwrap();
+    let done = ok(&mut job_cmd(&VIBRATION, &v, &out, Some(&ckpt)));
+    assert!(String::from_utf8_lossy(&done.stderr).contains("resuming from checkpoint"));
+    assert_same_tree(&ref_out, &out);
+}
+
+/// A restart whose input is now shorter than the checkpoint's read position is refused with the offsets,
+/// instead of reporting "0 events read" and finishing.
+#[test]
+fn a_restart_on_a_file_shorter_than_the_checkpoint_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _, out, ckpt) = stopped_vibration_run(dir.path(), 800);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&v)
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+    let res = job_cmd(&VIBRATION, &v, &out, Some(&ckpt)).output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the checkpoint resumes this file at byte")
+            && err.contains("it has 10 bytes")
+            && err.contains("--fresh"),
+        "{err}"
+    );
+}

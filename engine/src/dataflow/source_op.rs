@@ -76,7 +76,7 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
                 match reader.next_chunk() {
                     Ok(Some((k, bytes))) => {
                         let byte_start = match &bytes {
-                            crate::source::RawBytes::Mapped { start, .. } => *start as u64,
+                            crate::source::RawBytes::Read { start, .. } => *start,
                             crate::source::RawBytes::Owned(_) => 0,
                         };
                         let decoded = DecodedChunk::decode(&mut decoder, bytes);

@@ -1,8 +1,9 @@
 //! Reading one JSONL file as chunks that several workers decode in parallel.
 //!
 //! The file is cut at fixed byte boundaries `k·C`; a line belongs to the chunk in which it *starts*. Worker
-//! `w` of `W` reads chunks `w, w+W, w+2W, …` from a shared memory map, so no bytes are copied out of the page
-//! cache and no worker touches another's chunks (apart from the tail of a line that crosses a boundary).
+//! `w` of `W` reads chunks `w, w+W, w+2W, …` with positioned reads (`pread`), so no worker touches another's
+//! chunks (apart from the tail of a line that crosses a boundary). Reads rather than a memory map: a file
+//! truncated while mapped kills the process with SIGBUS, while a short read is an error that names the file.
 //!
 //! [`FileSource`] is the `kind = "file"` source component: one partition per file, each with its own
 //! watermark, every worker decoding its share of every file's chunks.
@@ -13,7 +14,6 @@ use crate::component::{PreparedSource, SourceBuildContext, SourceComponent, Sour
 use crate::dataflow::source_op::ChunkPartitions;
 use crate::record::RecordStream;
 use crate::runtime::{BuildError, RunError};
-use memmap2::Mmap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,93 +24,122 @@ use std::sync::Arc;
 pub const DEFAULT_CHUNK_BYTES: u64 = 128 << 10;
 
 pub struct FileChunkReader {
-    /// `None` for an empty file (which has no chunks and cannot be mapped).
-    map: Option<Arc<Mmap>>,
+    file: File,
+    path: PathBuf,
     /// Where chunk 0 starts.
     base: u64,
-    /// Bytes from `base` to the end.
-    len: u64,
+    /// The file's length when it was opened: bytes appended later are not read.
+    size: u64,
     chunk_bytes: u64,
     next: u64,
     stride: u64,
     bytes: u64,
 }
 
+/// How much more is read at a time to finish a line that crosses a chunk's end.
+const TAIL_STEP: usize = 16 << 10;
+
 impl FileChunkReader {
-    /// Opens `path` for worker `worker` of `workers`. The file is memory-mapped: it must not be truncated
-    /// while the job reads it.
+    /// Opens `path` for worker `worker` of `workers`.
     pub fn open(path: &Path, worker: usize, workers: usize, chunk_bytes: u64) -> io::Result<Self> {
         Self::open_at(path, 0, worker, workers, chunk_bytes)
     }
 
-    /// Reads the file from byte `base` (the start of a line, e.g. a checkpoint's resume point) on.
+    /// Reads the file from byte `base` (the start of a line, e.g. a checkpoint's resume point) on. A file
+    /// shorter than `base`, or one in which `base` is not the start of a line, has been replaced or
+    /// truncated since the checkpoint: that is an error, not an empty read.
     pub fn open_at(path: &Path, base: u64, worker: usize, workers: usize, chunk_bytes: u64) -> io::Result<Self> {
         let file = File::open(path)?;
-        let len = file.metadata()?.len();
-        // SAFETY: the map is read-only and weir never writes input files; a file truncated by someone else
-        // while mapped is documented as unsupported.
-        let map = if len > 0 {
-            Some(Arc::new(unsafe { Mmap::map(&file)? }))
-        } else {
-            None
-        };
-        Ok(Self {
-            map,
+        let size = file.metadata()?.len();
+        let reader = Self {
+            file,
+            path: path.to_path_buf(),
             base,
-            len: len.saturating_sub(base),
+            size,
             chunk_bytes,
             next: worker as u64,
             stride: workers as u64,
             bytes: 0,
+        };
+        if base > 0 {
+            let mut before = [0u8];
+            let at_line_start = base <= size && {
+                reader.read_exact_at(&mut before, base - 1)?;
+                before[0] == b'\n'
+            };
+            if !at_line_start {
+                return Err(io::Error::other(format!(
+                    "the checkpoint resumes this file at byte {base}, but it has {size} bytes{}: it was truncated or replaced since the checkpoint; put the original back, or run with --fresh to start over",
+                    if base <= size { " and no line starts there" } else { "" }
+                )));
+            }
+        }
+        Ok(reader)
+    }
+
+    /// Reads exactly `buf.len()` bytes at `offset`; a file that has shrunk since it was opened is an error
+    /// naming it.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file.read_exact_at(buf, offset).map_err(|e| {
+            if e.kind() != io::ErrorKind::UnexpectedEof {
+                return e;
+            }
+            let now = std::fs::metadata(&self.path).map_or("?".to_string(), |m| m.len().to_string());
+            io::Error::other(format!(
+                "`{}` shrank while being read: it had {} bytes, now {now} (truncated in place, e.g. by logrotate's copytruncate); weir reads a file only while it grows — rotate by renaming it",
+                self.path.display(),
+                self.size
+            ))
         })
     }
 
-    /// The byte range of the lines starting in chunk `k`'s `[k·C, (k+1)·C)`.
-    fn chunk_range(&self, map: &[u8], k: u64) -> (usize, usize) {
-        let len = map.len();
-        let base = self.base as usize;
-        let lo = base + (k * self.chunk_bytes) as usize;
-        let hi = (base + (k * self.chunk_bytes + self.chunk_bytes) as usize).min(len);
-        let start = if lo == base {
-            base
+    /// The lines starting in chunk `k`'s `[k·C, (k+1)·C)` and where they start in the file.
+    fn read_chunk(&self, k: u64) -> io::Result<(u64, Vec<u8>)> {
+        let lo = self.base + k * self.chunk_bytes;
+        let hi = (lo + self.chunk_bytes).min(self.size);
+        // A line starts at `lo` iff the byte before it ends one: read that byte too.
+        let from = if lo == self.base { lo } else { lo - 1 };
+        let mut buf = vec![0u8; (hi - from) as usize];
+        self.read_exact_at(&mut buf, from)?;
+        let skip = if lo == self.base {
+            0
         } else {
-            // A line starts at `lo` iff the byte before it ends one.
-            match memchr::memchr(b'\n', &map[lo - 1..hi]) {
-                Some(i) => lo + i,
-                None => return (hi, hi), // no line starts in this chunk
+            match memchr::memchr(b'\n', &buf) {
+                Some(i) => i + 1,
+                None => return Ok((hi, Vec::new())), // no line starts in this chunk
             }
         };
-        if start >= hi {
-            return (hi, hi);
+        if from + skip as u64 >= hi {
+            return Ok((hi, Vec::new()));
         }
         // Finish the line that crosses `hi`.
-        let end = if hi == len || map[hi - 1] == b'\n' {
-            hi
-        } else {
-            memchr::memchr(b'\n', &map[hi..]).map_or(len, |i| hi + i + 1)
-        };
-        (start, end)
+        let mut end = hi;
+        while end < self.size && buf.last() != Some(&b'\n') {
+            let step = TAIL_STEP.min((self.size - end) as usize);
+            let at = buf.len();
+            buf.resize(at + step, 0);
+            self.read_exact_at(&mut buf[at..], end)?;
+            end += step as u64;
+            if let Some(i) = memchr::memchr(b'\n', &buf[at..]) {
+                buf.truncate(at + i + 1);
+            }
+        }
+        buf.drain(..skip);
+        Ok((from + skip as u64, buf))
     }
 }
 
 impl ChunkReader for FileChunkReader {
     fn next_chunk(&mut self) -> io::Result<Option<(u64, RawBytes)>> {
-        let Some(map) = &self.map else { return Ok(None) };
-        if self.next * self.chunk_bytes >= self.len {
+        if self.base + self.next * self.chunk_bytes >= self.size {
             return Ok(None);
         }
         let k = self.next;
-        let (start, end) = self.chunk_range(map, k);
-        self.bytes += (end - start) as u64;
+        let (start, bytes) = self.read_chunk(k)?;
+        self.bytes += bytes.len() as u64;
         self.next += self.stride;
-        Ok(Some((
-            k,
-            RawBytes::Mapped {
-                map: map.clone(),
-                start,
-                end,
-            },
-        )))
+        Ok(Some((k, RawBytes::Read { bytes, start })))
     }
 
     fn next_index(&self) -> u64 {

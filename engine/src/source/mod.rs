@@ -8,46 +8,17 @@ pub mod generator;
 pub mod kafka;
 pub mod pace;
 
-use std::sync::Arc;
-
-/// The bytes of one chunk: generated (owned), or a window into a memory-mapped file, so file input is never
-/// copied out of the page cache.
+/// The bytes of one chunk: generated, or read from a file starting at byte `start`.
 pub enum RawBytes {
     Owned(Vec<u8>),
-    Mapped {
-        map: Arc<memmap2::Mmap>,
-        start: usize,
-        end: usize,
-    },
+    Read { bytes: Vec<u8>, start: u64 },
 }
 
 impl std::ops::Deref for RawBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match self {
-            RawBytes::Owned(v) => v,
-            RawBytes::Mapped { map, start, end } => &map[*start..*end],
-        }
-    }
-}
-
-/// The kernel maps up to this much around a page fault ("fault-around"), so touching a boundary byte of a
-/// neighbouring chunk can bring back pages of it that were already released.
-const FAULT_AROUND: usize = 64 << 10;
-
-impl Drop for RawBytes {
-    /// Drops a mapped chunk's pages — plus a fault-around window either side — from this process's resident
-    /// set once every operator is done with it; they stay in the page cache. Without this, peak RSS would
-    /// grow to the size of the input file.
-    fn drop(&mut self) {
-        if let RawBytes::Mapped { map, start, end } = self {
-            let from = start.saturating_sub(FAULT_AROUND);
-            let to = (*end + FAULT_AROUND).min(map.len());
-            if to > from {
-                // SAFETY: the map is a read-only file mapping; MADV_DONTNEED only drops pages, which a later
-                // access (a neighbouring chunk still being decoded) reloads from the file unchanged.
-                let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from) };
-            }
+            RawBytes::Owned(v) | RawBytes::Read { bytes: v, .. } => v,
         }
     }
 }
