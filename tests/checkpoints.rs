@@ -460,7 +460,7 @@ fn an_input_truncated_while_read_fails_clearly_and_the_checkpoint_still_resumes(
     let (ref_out, out, ckpt) = (dir.path().join("ref"), dir.path().join("out"), dir.path().join("ckpt"));
     reference(&VIBRATION, &v, &ref_out);
     let original = std::fs::read(&v).unwrap();
-    let mut child = paced(job_cmd(&VIBRATION, &v, &out, Some(&ckpt)), &VIBRATION, 100_000, 2)
+    let child = paced(job_cmd(&VIBRATION, &v, &out, Some(&ckpt)), &VIBRATION, 100_000, 2)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
