@@ -506,3 +506,41 @@ fn a_restart_on_a_file_shorter_than_the_checkpoint_is_refused() {
         "{err}"
     );
 }
+
+/// Two instances on the same directories used to both run, overwriting each other's checkpoints and
+/// interleaving torn lines: the second is now refused, naming the holder's pid — for the checkpoint directory
+/// and, with a checkpoint directory of its own, for each shared sink path.
+#[test]
+fn a_second_instance_on_the_same_directories_is_refused_with_the_holders_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _) = inputs(dir.path());
+    let (out, ckpt) = (dir.path().join("out"), dir.path().join("ckpt"));
+    let mut first = paced(job_cmd(&VIBRATION, &v, &out, Some(&ckpt)), &VIBRATION, 20_000, 1)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = ckpt.join("LOCK");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&lock).unwrap_or_default() != first.id().to_string() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never took its lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let holder = format!("in use by another weir (pid {}", first.id());
+    let second = job_cmd(&VIBRATION, &v, &out, Some(&ckpt)).output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(err.contains("checkpoint directory") && err.contains(&holder), "{err}");
+    let other_ckpt = dir.path().join("ckpt2");
+    let third = job_cmd(&VIBRATION, &v, &out, Some(&other_ckpt)).output().unwrap();
+    let err = String::from_utf8_lossy(&third.stderr);
+    assert_eq!(third.status.code(), Some(1), "{err}");
+    assert!(err.contains("sink `rollups`: path") && err.contains(&holder), "{err}");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The kernel released the killed run's locks: the next run goes ahead.
+    let done = ok(&mut job_cmd(&VIBRATION, &v, &out, Some(&ckpt)));
+    assert!(!String::from_utf8_lossy(&done.stderr).contains("in use"));
+}

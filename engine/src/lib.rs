@@ -14,6 +14,7 @@ pub mod dataflow;
 pub mod decode;
 pub mod expr;
 pub mod kafka_client;
+pub mod lock;
 pub mod metrics;
 pub mod plan;
 pub mod publish;

@@ -13,6 +13,8 @@ pub(crate) fn load(job: &JobArgs) -> Result<weir_engine::plan::Plan> {
 pub(crate) struct Finished {
     pub(crate) server: Option<HttpServer>,
     stop: std::sync::mpsc::Receiver<()>,
+    /// Held while the process serves: another instance must not write the same outputs meanwhile.
+    _lock: Option<weir_engine::lock::InstanceLock>,
 }
 
 impl Finished {
@@ -49,13 +51,18 @@ pub(crate) fn run_plan(
     options: RunOptions,
     fresh: bool,
 ) -> Result<Finished> {
+    let lock = weir_engine::lock::lock_outputs(&plan)?;
     let ctx = RunContext::default();
     let (stop_tx, stop) = std::sync::mpsc::channel::<()>();
     let loading = std::time::Instant::now();
     let coordinator = match weir_engine::runtime::open_checkpoints(&plan, fresh, |w| eprintln!("weir: {w}")) {
         Err(e @ weir_engine::RunError::Finished { .. }) => {
             eprintln!("weir: {e}");
-            return Ok(Finished { server: None, stop });
+            return Ok(Finished {
+                server: None,
+                stop,
+                _lock: None,
+            });
         }
         other => other?,
     };
@@ -123,12 +130,21 @@ pub(crate) fn run_plan(
     let summary = match summary {
         Err(weir_engine::RunError::StoppedBeforeStart(brokers)) => {
             eprintln!("stopped while waiting for Kafka at {brokers}; nothing was read");
-            return Ok(Finished { server: None, stop });
+            return Ok(Finished {
+                server: None,
+                stop,
+                _lock: None,
+            });
         }
         other => other?,
     };
     print_summary(&summary);
-    Ok(Finished { server, stop })
+    let lock = server.as_ref().map(|_| lock);
+    Ok(Finished {
+        server,
+        stop,
+        _lock: lock,
+    })
 }
 
 /// Epoch milliseconds as RFC 3339 (UTC).
