@@ -315,3 +315,75 @@ fn extreme_event_times_neither_hang_nor_vanish() {
         .collect();
     assert!(kinds.contains(&"delivery_delayed".to_string()), "{kinds:?}");
 }
+
+/// The edges of a line: a UTF-8 byte-order mark at the start of a file is accepted; a duplicated field is
+/// ambiguous and a dead letter; an integer written with an exponent says so; a record longer than
+/// `max_record_bytes` is a dead letter that keeps the start of its text.
+#[test]
+fn byte_order_marks_duplicate_fields_exponents_and_overlong_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vib = tmp.path().join("vibration.jsonl");
+    let long = format!(
+        r#"{{"sensor_id":"s1","site":"{}","ts":4000,"ppv_mm_s":1.0,"freq_hz":2.0}}"#,
+        "x".repeat(5000)
+    );
+    let text = [
+        "\u{feff}".to_string() + r#"{"sensor_id":"s1","site":"x","ts":1000,"ppv_mm_s":1.0,"freq_hz":2.0}"#,
+        r#"{"sensor_id":"s1","site":"x","ts":2000,"ts":3000,"ppv_mm_s":1.0,"freq_hz":2.0}"#.into(),
+        r#"{"sensor_id":"s1","site":"x","ts":1e23,"ppv_mm_s":1.0,"freq_hz":2.0}"#.into(),
+        long,
+        r#"{"sensor_id":"s1","site":"x","ts":5000,"ppv_mm_s":1.0,"freq_hz":2.0}"#.into(),
+    ]
+    .join("\n");
+    std::fs::write(&vib, text + "\n").unwrap();
+    let out = tmp.path().join("out");
+    let o = ok(weir()
+        .arg("run")
+        .arg(vibration_job())
+        .args(vibration_sets(&vib, &out))
+        .args(["--set", "sources.vibration.max_record_bytes=4096", "--quiet"]));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("2 events read"));
+    let dead = read_jsonl(&out.join("dead_letters.jsonl"));
+    let reasons: Vec<(i64, String)> = dead
+        .iter()
+        .map(|d| (d["offset"].as_i64().unwrap(), d["reason"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(reasons[0].0, 2);
+    assert!(reasons[0].1.contains("duplicate field `ts`"), "{reasons:?}");
+    assert_eq!(reasons[1].0, 3);
+    assert!(
+        reasons[1].1.contains("found 1e23, a number with an exponent"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[2].0, 4);
+    assert!(
+        reasons[2]
+            .1
+            .contains("record of 5067 bytes is longer than max_record_bytes (4096)"),
+        "{reasons:?}"
+    );
+    assert_eq!(dead[2]["raw"].as_str().unwrap().len(), 1024);
+}
+
+#[test]
+fn a_sink_path_that_is_a_directory_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vib = tmp.path().join("vibration.jsonl");
+    generate_vibration(&vib, 2, 0.1, 1, 0.0, 0.0);
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(out.join("alerts.jsonl")).unwrap();
+    let o = weir()
+        .arg("run")
+        .arg(vibration_job())
+        .args(vibration_sets(&vib, &out))
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("sink `alerts`") && err.contains("alerts.jsonl") && err.contains("it is a directory"),
+        "{err}"
+    );
+}

@@ -11,6 +11,9 @@ use crate::record::{Record, Row};
 use crate::source::RawBytes;
 use weir_operators::{logical_time, ArrivalWatermark, Position, Value};
 
+/// How much of a record longer than `max_record_bytes` its dead letter keeps.
+const RAW_KEPT_OF_LONG_RECORD: usize = 1024;
+
 /// No valid record before this one (within the chunk).
 const NONE: i64 = i64::MIN;
 
@@ -92,6 +95,21 @@ impl DecodedChunk {
                         reason: "empty message".into(),
                     });
                 }
+                continue;
+            }
+            let limit = decoder.max_record_bytes();
+            if line.len() > limit {
+                c.invalid.push(InvalidLine {
+                    line: idx,
+                    max_before: max,
+                    // The dead letter keeps the start; its position says where the whole record is.
+                    range: (start, start + RAW_KEPT_OF_LONG_RECORD.min(line.len()) as u32),
+                    reason: format!(
+                        "record of {} bytes is longer than max_record_bytes ({limit}); its raw text is cut to the first {} bytes",
+                        line.len(),
+                        RAW_KEPT_OF_LONG_RECORD.min(line.len())
+                    ),
+                });
                 continue;
             }
             let input = match ascii {

@@ -34,9 +34,16 @@ pub struct SourcePlan {
     pub component: Arc<dyn SourceComponent>,
     pub schema: Schema,
     pub max_out_of_orderness_ms: i64,
+    /// Longer records (lines, messages) are dead letters.
+    pub max_record_bytes: usize,
 }
 
 impl SourcePlan {
+    /// A decoder of this source's records.
+    pub fn decoder(&self) -> crate::decode::Decoder {
+        crate::decode::Decoder::new(self.schema.clone()).with_max_record_bytes(self.max_record_bytes)
+    }
+
     /// Source operator instances per worker (partitions with their own watermark).
     pub fn instances_per_worker(&self) -> usize {
         self.component.instances_per_worker()

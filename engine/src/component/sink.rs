@@ -83,6 +83,11 @@ pub trait SinkComponent: std::fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// Whether [`path`](Self::path) names a directory the sink fills with files (else it is one file).
+    fn path_is_directory(&self) -> bool {
+        false
+    }
+
     /// The directory that must be writable before the job starts.
     fn output_dir(&self) -> Option<&Path> {
         None

@@ -193,7 +193,7 @@ impl ChunkPartitions {
                     source_index: cx.index as u32,
                     partition: partition as u32,
                     reader,
-                    decoder: Decoder::new(s.schema.clone()),
+                    decoder: s.decoder(),
                     sequencer: self.sequencers[partition].clone(),
                     max_out_of_orderness_ms: s.max_out_of_orderness_ms,
                     resumed: cx

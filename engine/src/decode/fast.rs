@@ -134,6 +134,9 @@ pub(super) fn decode_flat(schema: &Schema, input: Input<'_>, slots: &mut [Option
                 _ => schema.index_of(key),
             };
             if let Some(f) = field {
+                if slots[f].is_some() {
+                    return None; // a duplicate field: the general decoder reports it
+                }
                 expected = f + 1;
             }
             let ty = field.map(|f| (f, &schema.fields[f].ty));

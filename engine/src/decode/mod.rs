@@ -60,12 +60,30 @@ impl<'a> Input<'a> {
 pub struct Decoder {
     schema: Schema,
     slots: Vec<Option<Value>>,
+    max_record_bytes: usize,
 }
+
+/// Longest record (line or message) decoded by default; longer ones are dead letters.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
 
 impl Decoder {
     pub fn new(schema: Schema) -> Self {
         let slots = vec![None; schema.fields.len()];
-        Decoder { schema, slots }
+        Decoder {
+            schema,
+            slots,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+
+    /// Records longer than `max` bytes are not decoded (they become dead letters).
+    pub fn with_max_record_bytes(mut self, max: usize) -> Self {
+        self.max_record_bytes = max;
+        self
+    }
+
+    pub fn max_record_bytes(&self) -> usize {
+        self.max_record_bytes
     }
 
     pub fn schema(&self) -> &Schema {
@@ -144,6 +162,12 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
             match idx {
                 Some(i) => {
                     let field = &self.schema.fields[i];
+                    if self.slots[i].is_some() {
+                        return Err(de::Error::custom(format!(
+                            "duplicate field `{}` (which one is meant is ambiguous)",
+                            field.name
+                        )));
+                    }
                     let v = map.next_value_seed(FieldSeed {
                         name: &field.name,
                         ty: &field.ty,
@@ -232,6 +256,9 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
         match self.ty {
             FieldType::Float if v.is_finite() => Ok(Value::Float(v)),
             FieldType::Float => Err(E::custom(format!("field `{}`: not a finite number", self.name))),
+            FieldType::Int | FieldType::Timestamp if v.is_finite() && v.fract() == 0.0 => Err(self.wrong(&format!(
+                "{v:e}, a number with an exponent or a decimal point (integers are written as plain digits, within ±9223372036854775807)"
+            ))),
             FieldType::Int | FieldType::Timestamp => Err(self.wrong("a fractional number")),
             _ => Err(self.wrong("a number")),
         }
@@ -375,6 +402,14 @@ mod tests {
                 "out of range",
             ),
             (r#"[1,2]"#, "expected a JSON object"),
+            (
+                r#"{"sensor_id":"a","site":"b","ts":1,"ts":2,"ppv_mm_s":1,"freq_hz":1}"#,
+                "duplicate field `ts`",
+            ),
+            (
+                r#"{"sensor_id":"a","site":"b","ts":1e23,"ppv_mm_s":1,"freq_hz":1}"#,
+                "field `ts`: expected an integer, found 1e23, a number with an exponent",
+            ),
             (
                 r#"{"sensor_id":"a","site":"b","ts":1,"ppv_mm_s":1,"freq_hz":1} trailing"#,
                 "invalid JSON",

@@ -110,6 +110,21 @@ pub fn preflight(plan: &Plan) -> Result<u64, RunError> {
         total += s.component.preflight(&s.name)?.unwrap_or(0);
     }
     for k in &plan.sinks {
+        let existing = k.component.path().and_then(|p| Some((p, std::fs::metadata(p).ok()?)));
+        if let Some((path, meta)) = existing {
+            let wrong = match (k.component.path_is_directory(), meta.is_dir()) {
+                (false, true) => Some("it is a directory, and this sink writes one file: name a file (inside it)"),
+                (true, false) => Some("it is a file, and this sink writes a directory of files there"),
+                _ => None,
+            };
+            if let Some(what) = wrong {
+                return Err(RunError::Output {
+                    sink: k.name.clone(),
+                    path: path.to_path_buf(),
+                    cause: std::io::Error::other(what),
+                });
+            }
+        }
         if let Some(dir) = k.component.output_dir() {
             let probe = dir.join(format!(".weir-write-check-{}", std::process::id()));
             let check = std::fs::create_dir_all(dir)

@@ -419,6 +419,10 @@ pub struct ParquetSink {
 }
 
 impl SinkComponent for ParquetSink {
+    fn path_is_directory(&self) -> bool {
+        true
+    }
+
     fn kind(&self) -> &'static str {
         "parquet"
     }

@@ -125,6 +125,12 @@ impl FileChunkReader {
                 buf.truncate(at + i + 1);
             }
         }
+        // A UTF-8 byte-order mark at the start of the file is not part of the first line.
+        let skip = if from == 0 && lo == 0 && buf.starts_with(b"\xEF\xBB\xBF") {
+            3
+        } else {
+            skip
+        };
         buf.drain(..skip);
         Ok((from + skip as u64, buf))
     }

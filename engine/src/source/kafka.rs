@@ -21,7 +21,6 @@
 use crate::checkpoint::{ResumeLog, ResumePoint};
 use crate::component::{PreparedSource, SourceBuildContext, SourceComponent, SourcePrepareContext};
 use crate::dataflow::kafka_source_op::{kafka_source, KafkaSourceSetup, WorkerBounds};
-use crate::decode::Decoder;
 use crate::kafka_client::{topic_partitions, RateLimitedReport};
 use crate::record::RecordStream;
 use crate::runtime::{BuildError, RunError};
@@ -613,7 +612,7 @@ impl PreparedSource for KafkaConnection {
             name: s.name.clone(),
             source_index: cx.index as u32,
             reader,
-            decoder: Decoder::new(s.schema.clone()),
+            decoder: s.decoder(),
             max_out_of_orderness_ms: s.max_out_of_orderness_ms,
             idle_timeout: self.spec.idle_timeout,
             max_in_flight: self.spec.max_in_flight,

@@ -51,6 +51,8 @@ pub(crate) fn run_plan(
     options: RunOptions,
     fresh: bool,
 ) -> Result<Finished> {
+    // Inputs readable and output directories writable first: a run refused for those leaves no lock files.
+    weir_engine::runtime::preflight(&plan)?;
     let lock = weir_engine::lock::lock_outputs(&plan)?;
     let ctx = RunContext::default();
     let (stop_tx, stop) = std::sync::mpsc::channel::<()>();

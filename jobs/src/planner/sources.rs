@@ -154,6 +154,9 @@ pub(super) fn source_plan(name: &str, s: &Section, job: &JobSource) -> (Option<S
         );
     }
     let ooo = s.duration_ms("max_out_of_orderness").unwrap_or(0);
+    let max_record_bytes = s
+        .count("max_record_bytes", 64)
+        .unwrap_or(weir_engine::decode::DEFAULT_MAX_RECORD_BYTES as u64) as usize;
     let event_time = s.str("event_time").unwrap_or("ts").to_string();
     let planner = kind.and_then(|k| KINDS.iter().find(|(name, _)| *name == k));
     let (source_kind, builtin) = match (kind, planner) {
@@ -209,6 +212,7 @@ pub(super) fn source_plan(name: &str, s: &Section, job: &JobSource) -> (Option<S
         component,
         schema: schema.clone(),
         max_out_of_orderness_ms: ooo,
+        max_record_bytes,
     });
     (plan, Some(schema))
 }
