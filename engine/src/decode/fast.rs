@@ -155,10 +155,11 @@ pub(super) fn decode_flat(schema: &Schema, input: Input<'_>, slots: &mut [Option
                 b'-' | b'0'..=b'9' => {
                     let (tok, integer) = c.number()?;
                     match ty {
-                        Some((_, FieldType::Int | FieldType::Timestamp)) if integer => {
+                        // `-0` is a float to serde_json (it keeps the sign): the general decoder reports it.
+                        Some((_, FieldType::Int | FieldType::Timestamp)) if integer && tok != "-0" => {
                             Some(Value::Int(tok.parse::<i64>().ok()?))
                         }
-                        // Correctly rounded, like serde_json (which also keeps `-0` as -0.0).
+                        // Correctly rounded, like serde_json with `float_roundtrip` (which also keeps `-0` as -0.0).
                         Some((_, FieldType::Float)) => {
                             let f: f64 = tok.parse().ok()?;
                             if !f.is_finite() {

@@ -6,6 +6,8 @@
 //! back as a [`DecodeError`] whose text is the dead letter's `reason`.
 
 mod fast;
+#[cfg(test)]
+mod properties;
 
 use crate::schema::{FieldType, Schema};
 use compact_str::CompactString;
@@ -256,6 +258,9 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
         match self.ty {
             FieldType::Float if v.is_finite() => Ok(Value::Float(v)),
             FieldType::Float => Err(E::custom(format!("field `{}`: not a finite number", self.name))),
+            FieldType::Int | FieldType::Timestamp if v == 0.0 && v.is_sign_negative() => {
+                Err(self.wrong("-0 (negative zero, a floating-point value; write 0)"))
+            }
             FieldType::Int | FieldType::Timestamp if v.is_finite() && v.fract() == 0.0 => Err(self.wrong(&format!(
                 "{v:e}, a number with an exponent or a decimal point (integers are written as plain digits, within ±9223372036854775807)"
             ))),
