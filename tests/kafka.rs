@@ -788,3 +788,87 @@ fn start_at_a_timestamp_reads_each_partition_from_its_first_message_at_or_after_
         "want {want}:\n{stderr}"
     );
 }
+
+/// Runs `cmd` to its end, SIGKILLing it after `limit` (the test then fails with what it printed).
+fn output_within(cmd: &mut Command, limit: Duration) -> std::process::Output {
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if rx.recv_timeout(limit).is_err() {
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            return true;
+        }
+        false
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = tx.send(());
+    let killed = watchdog.join().unwrap();
+    assert!(
+        !killed,
+        "still running after {limit:?}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A checkpoint whose alert-topic offsets no longer exist (the memory broker restarted: every topic is
+/// gone) used to make the restored job wait forever and ignore SIGTERM. Now the run is refused at start with
+/// the topic, partition and offsets and what to do; `--accept-topic-reset` goes on and says so.
+#[test]
+#[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
+fn a_checkpoint_beyond_a_recreated_topic_is_reported_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("vibration.jsonl");
+    support::generate_vibration(&input, 20, 3.0, 9, 0.001, 0.0);
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let out = dir.path().join("out");
+    let topics = [("WEIR_VIBRATION_TOPIC", "vibration"), ("WEIR_ALERTS_TOPIC", "alerts")];
+    let job = |extra: &[&str]| {
+        let mut cmd = kafka_job("vibration-rollup.toml", &addr, &topics, &out, 2);
+        cmd.env("WEIR_CHECKPOINT_INTERVAL", "200ms").args(extra);
+        cmd
+    };
+
+    let mut broker = OwnBroker::start(port);
+    publish(&addr, "vibration", &input, &["--key", "sensor_id"]);
+    let mut first = job(&[]).stderr(Stdio::piped()).spawn().unwrap();
+    let (lines, _t) = stderr_lines(&mut first);
+    wait_for_line(&lines, "created topic `alerts`", &mut String::new());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read_topic(&addr, "alerts").values().all(Vec::is_empty) {
+        assert!(Instant::now() < deadline, "no alerts were sent");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(600)); // a checkpoint after the alerts
+    assert!(terminate(&mut first).success());
+    drop(lines);
+
+    broker.kill();
+    let _broker = OwnBroker::start(port);
+    publish(&addr, "vibration", &input, &["--key", "sensor_id"]);
+
+    let started = Instant::now();
+    let refused = output_within(&mut job(&[]), Duration::from_secs(90));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "refused at start, not after a wait"
+    );
+    assert!(
+        err.contains("topic `alerts` partition")
+            && err.contains("the partition ends at 0")
+            && err.contains("--fresh")
+            && err.contains("--accept-topic-reset"),
+        "{err}"
+    );
+
+    let mut accepted = job(&["--accept-topic-reset"]);
+    accepted.env("WEIR_KAFKA_STOP_AT_END", "true");
+    let done = output_within(&mut accepted, Duration::from_secs(120));
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{err}");
+    assert!(err.contains("--accept-topic-reset: reading partition"), "{err}");
+}

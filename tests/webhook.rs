@@ -253,3 +253,46 @@ fn a_hanging_endpoint_holds_back_neither_the_other_sinks_nor_a_stop() {
         .collect();
     assert_eq!(dead, alerts, "every undelivered alert is a dead letter, in order");
 }
+
+/// Whatever holds a stopping job up (here a webhook given a minute of stop grace), the process ends within
+/// `--stop-timeout` of the signal, saying so, with a non-zero status.
+#[test]
+fn a_stop_that_takes_too_long_ends_at_the_stop_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = hanging_endpoint();
+    let out = tmp.path().join("out");
+    let job = job_with_webhook_options(
+        tmp.path(),
+        &addr,
+        "timeout = \"60s\"\nretries = 0\nstop_grace = \"60s\"\n",
+    );
+    let mut cmd = run_command(&job, &input(tmp.path()), &out);
+    let mut child = cmd
+        .args(["--stop-timeout", "2s"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let alerts_path = out.join("alerts.jsonl");
+    let started = std::time::Instant::now();
+    while !alerts_path.exists() {
+        assert!(started.elapsed().as_secs() < 30, "the JSONL alerts never appeared");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let stopping = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            stopping.elapsed().as_secs() < 20,
+            "the stop timeout did not end the job"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(stopping.elapsed() >= std::time::Duration::from_secs(2));
+    assert_eq!(status.code(), Some(1));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("did not stop within 2s"), "{err}");
+}

@@ -47,3 +47,141 @@ pub fn topic_partitions<C: ClientContext>(
         .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
         .map(|t| t.partitions().len() as u32))
 }
+
+/// A checkpointed offset that its partition no longer has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OffsetGap {
+    pub topic: String,
+    pub partition: i32,
+    /// The offset the checkpoint resumes at.
+    pub offset: i64,
+    /// The partition's first and next offsets now, if the broker said.
+    pub bounds: Option<(i64, i64)>,
+    /// The first offset found at or after the one looked for (`None`: the partition ends before it).
+    pub found: Option<i64>,
+}
+
+impl OffsetGap {
+    /// Whether the offset is past the partition's end (topic recreated, data lost, another cluster) rather
+    /// than before its start (retention deleted the messages).
+    pub fn beyond_end(&self) -> bool {
+        self.found.is_none()
+    }
+
+    /// Where reading can go on: the first message found, or the partition's end.
+    pub fn resume_at(&self) -> i64 {
+        self.found.or(self.bounds.map(|b| b.1)).unwrap_or(0)
+    }
+
+    /// Where the partition starts now (for reading it back from its beginning).
+    pub fn start(&self) -> i64 {
+        self.bounds.map_or(0, |b| b.0)
+    }
+}
+
+impl std::fmt::Display for OffsetGap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (topic, p, o) = (&self.topic, self.partition, self.offset);
+        write!(
+            f,
+            "topic `{topic}` partition {p}: the checkpoint resumes at offset {o}, but "
+        )?;
+        match (self.found, self.bounds) {
+            (None, Some((_, high))) => write!(
+                f,
+                "the partition ends at {high} (the topic was recreated, its data lost, or these are other brokers)"
+            ),
+            (None, None) => write!(
+                f,
+                "the partition has no message before it (the topic was recreated, its data lost, or these are other brokers)"
+            ),
+            (Some(found), _) => write!(
+                f,
+                "the partition's messages start at {found} (retention deleted offsets {o}..{found})"
+            ),
+        }
+    }
+}
+
+/// What the user can do about offset gaps.
+pub const OFFSET_GAP_REMEDY: &str = "run with --fresh to start over without the checkpoint, or with \
+     --accept-topic-reset to go on from the offsets the partitions have now (the gap is reported, nothing is \
+     skipped silently)";
+
+/// How long the offset check waits for the broker.
+const OFFSET_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The offsets of `resume_at` (partition → offset) that the partitions of `topic` no longer have, on the
+/// brokers at `brokers`.
+///
+/// The partitions' watermarks decide, except that an offset outside them (or a partition whose watermarks
+/// the broker does not give) is confirmed by reading the message the checkpoint implies is there — the one
+/// before the resume offset, or the one at it when it is the first: some brokers (tansu's memory storage)
+/// report a high watermark below the partition's real end.
+pub fn offset_gaps(
+    brokers: &str,
+    topic: &str,
+    resume_at: &std::collections::BTreeMap<i32, i64>,
+) -> KafkaResult<Vec<OffsetGap>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "weir-offset-check")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "error")
+        .create()?;
+    let mut gaps = Vec::new();
+    let mut suspects: std::collections::BTreeMap<i32, (i64, i64, Option<(i64, i64)>)> = Default::default();
+    for (&partition, &offset) in resume_at {
+        let bounds = consumer.fetch_watermarks(topic, partition, OFFSET_CHECK_TIMEOUT).ok();
+        match bounds {
+            Some((low, high)) if (low..=high).contains(&offset) => {}
+            Some((low, _)) if offset < low => gaps.push(OffsetGap {
+                topic: topic.to_string(),
+                partition,
+                offset,
+                bounds,
+                found: Some(low),
+            }),
+            _ => {
+                suspects.insert(partition, (offset, (offset - 1).max(0), bounds));
+            }
+        }
+    }
+    if suspects.is_empty() {
+        return Ok(gaps);
+    }
+    let mut list = rdkafka::TopicPartitionList::new();
+    for (&p, &(_, expect, _)) in &suspects {
+        list.add_partition_offset(topic, p, rdkafka::Offset::Offset(expect))?;
+    }
+    consumer.assign(&list)?;
+    let mut found: std::collections::BTreeMap<i32, Option<i64>> = Default::default();
+    let deadline = Instant::now() + OFFSET_CHECK_TIMEOUT;
+    while found.len() < suspects.len() && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) if suspects.contains_key(&m.partition()) => {
+                found.entry(m.partition()).or_insert(Some(m.offset()));
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) if suspects.contains_key(&p) => {
+                found.entry(p).or_insert(None);
+            }
+            _ => {}
+        }
+    }
+    for (partition, (offset, expect, bounds)) in suspects {
+        let first = found.get(&partition).copied().flatten();
+        if first != Some(expect) {
+            gaps.push(OffsetGap {
+                topic: topic.to_string(),
+                partition,
+                offset,
+                bounds,
+                found: first.filter(|f| *f > expect),
+            });
+        }
+    }
+    Ok(gaps)
+}

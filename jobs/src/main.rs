@@ -32,7 +32,7 @@ mod cmd;
 use cmd::demo::demo;
 use cmd::generate::generate;
 use cmd::publish::publish;
-use cmd::run::{load, run_plan};
+use cmd::run::{load, run_plan, StartFlags};
 
 #[derive(Parser)]
 #[command(
@@ -72,6 +72,13 @@ enum Command {
         /// Ignore (and delete) the job's checkpoints and start from the beginning.
         #[arg(long)]
         fresh: bool,
+        /// Resume even where the checkpoint's Kafka offsets are gone (topic recreated, retention): go on
+        /// from the offsets the partitions have now, reporting each gap.
+        #[arg(long)]
+        accept_topic_reset: bool,
+        /// After SIGINT/SIGTERM, exit (status 1) if the job has not stopped within this long.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        stop_timeout: Duration,
     },
     /// Validate a job definition: exit 0 if it is valid, 2 with every problem listed if not.
     Check {
@@ -251,13 +258,20 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             quiet,
             chunk_bytes,
             fresh,
+            accept_topic_reset,
+            stop_timeout,
         } => {
             let plan = load(&job)?;
             let mut options = RunOptions::default();
             if let Some(c) = chunk_bytes {
                 options.chunk_bytes = c.max(1);
             }
-            run_plan(plan, quiet, options, fresh)?.serve_until_signal()?;
+            let start = StartFlags {
+                fresh,
+                accept_topic_reset,
+                stop_timeout,
+            };
+            run_plan(plan, quiet, options, start)?.serve_until_signal()?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate(g) => generate(g),

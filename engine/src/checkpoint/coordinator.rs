@@ -89,6 +89,9 @@ pub struct Coordinator {
     /// Checkpoints handed to the writer thread and not written yet.
     unwritten: std::sync::atomic::AtomicUsize,
     pub stats: Mutex<CheckpointStats>,
+    /// `--accept-topic-reset`: Kafka offsets the checkpoint has but the partitions no longer have are
+    /// reported and passed over instead of refusing to start.
+    accept_topic_reset: std::sync::atomic::AtomicBool,
 }
 
 impl Coordinator {
@@ -109,6 +112,15 @@ impl Coordinator {
 
     pub fn enabled(&self) -> bool {
         self.config.is_some()
+    }
+
+    /// Lets a restore go on from the offsets Kafka partitions have now when the checkpoint's are gone.
+    pub fn accept_topic_reset(&self) {
+        self.accept_topic_reset.store(true, Ordering::SeqCst);
+    }
+
+    pub fn topic_reset_accepted(&self) -> bool {
+        self.accept_topic_reset.load(Ordering::SeqCst)
     }
 
     pub fn config(&self) -> Option<&CheckpointConfig> {

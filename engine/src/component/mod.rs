@@ -17,5 +17,5 @@ mod sink;
 mod source;
 
 pub use operator::{BuildContext, OperatorComponent, Outputs};
-pub use sink::{SinkBuildContext, SinkComponent};
+pub use sink::{SinkBuildContext, SinkComponent, SinkPrepareContext};
 pub use source::{PreparedSource, SourceBuildContext, SourceComponent, SourcePrepareContext};

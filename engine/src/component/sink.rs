@@ -16,6 +16,18 @@ use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::{Concatenate, Probe};
 use timely::dataflow::{Scope, Stream};
 
+/// What a sink's once-per-process preparation gets.
+pub struct SinkPrepareContext<'p> {
+    /// The sink's name.
+    pub name: &'p str,
+    /// Whether the run was asked to stop meanwhile.
+    pub stopped: &'p dyn Fn() -> bool,
+    /// The checkpoint the run resumes from.
+    pub restored: Option<&'p Arc<Checkpoint>>,
+    /// `--accept-topic-reset`.
+    pub accept_topic_reset: bool,
+}
+
 /// What one worker's build of a sink gets.
 pub struct SinkBuildContext<'s, 'p> {
     pub scope: Scope<'s, Time>,
@@ -112,9 +124,9 @@ pub trait SinkComponent: std::fmt::Debug + Send + Sync + 'static {
     /// What the sink writes where, for `weir explain`.
     fn describe(&self, name: &str) -> String;
 
-    /// Runs once per process before the workers start (e.g. creates a Kafka topic); `stopped` says whether
-    /// the run was asked to stop meanwhile.
-    fn prepare(&self, _name: &str, _stopped: &dyn Fn() -> bool) -> Result<(), RunError> {
+    /// Runs once per process before the workers start (e.g. creates a Kafka topic, checks that a restored
+    /// position still exists).
+    fn prepare(&self, _cx: SinkPrepareContext<'_>) -> Result<(), RunError> {
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use crate::checkpoint::coordinator::{commit_files, CheckpointMeta, CheckpointSta
 use crate::checkpoint::shape::{differences, job_shape};
 use crate::checkpoint::store::CheckpointStore;
 use crate::checkpoint::{Checkpoint, Coordinator};
-use crate::component::{PreparedSource, SourcePrepareContext};
+use crate::component::{PreparedSource, SinkPrepareContext, SourcePrepareContext};
 use crate::dataflow::{JobFailure, RunContext, Time};
 use crate::metrics::Metrics;
 use crate::plan::Plan;
@@ -274,15 +274,23 @@ pub fn run_with_views(
     }
     let sources = Arc::new(sources);
     for k in &plan.sinks {
-        k.component.prepare(&k.name, &|| ctx.aborted())?;
+        k.component.prepare(SinkPrepareContext {
+            name: &k.name,
+            stopped: &|| ctx.aborted(),
+            restored: restored.as_ref(),
+            accept_topic_reset: coord.topic_reset_accepted(),
+        })?;
     }
     Metrics::add(&ctx.metrics.bytes_total, total);
     let worker_ctx = ctx.clone();
+    // A dataflow one worker failed to build never makes progress on the others: all of them stop then.
+    let build_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let plan = plan.clone();
         let ctx = worker_ctx.clone();
         let sources = sources.clone();
         let views = views.clone();
+        let build_failed = build_failed.clone();
         let index = worker.index();
         let peers = worker.peers();
         if plan.serve.is_some() && !views.views.is_empty() {
@@ -297,9 +305,13 @@ pub fn run_with_views(
         });
         if let Err(e) = built {
             ctx.fail(JobFailure::Build(Arc::new(e)));
+            build_failed.store(true, std::sync::atomic::Ordering::SeqCst);
+            return;
         }
         let coord = ctx.checkpoints();
-        while worker.step_or_park(Some(Duration::from_millis(20))) {
+        while !build_failed.load(std::sync::atomic::Ordering::SeqCst)
+            && worker.step_or_park(Some(Duration::from_millis(20)))
+        {
             if index == 0 {
                 coord.maybe_start(false);
             }

@@ -13,7 +13,7 @@
 //! A [`KafkaSinkSpec`] is the `kind = "kafka"` sink component (its topic is created, if missing, before the
 //! workers start).
 
-use crate::component::{SinkBuildContext, SinkComponent};
+use crate::component::{SinkBuildContext, SinkComponent, SinkPrepareContext};
 use crate::dataflow::sink_op::line_sink;
 use crate::dataflow::Line;
 use crate::kafka_client::{topic_partitions, RateLimitedReport};
@@ -271,16 +271,21 @@ impl KafkaLineWriter {
     }
 
     /// A writer continuing run `run` from a checkpoint's position: reads what the run sent after it.
+    /// Offsets the topic no longer has are an error unless `restore.accept_reset`; a stop ends the reading.
     pub fn resume(
         spec: &KafkaSinkSpec,
         label: String,
-        run: u64,
-        seq: u64,
-        offsets: BTreeMap<i32, i64>,
+        (run, seq, offsets): (u64, u64, BTreeMap<i32, i64>),
+        restore: Restore<'_>,
         on_failure: FailureHook,
     ) -> io::Result<Self> {
-        let mut w = Self::create(spec, label, run, on_failure)?;
-        w.already = sent_after(spec, &w.run, &offsets)?
+        let mut w = Self::create(spec, label.clone(), run, on_failure)?;
+        // Without --accept-topic-reset, `prepare` has checked the offsets already.
+        let offsets = match restore.accept_reset {
+            true => checked_offsets(spec, &label, offsets, true)?,
+            false => offsets,
+        };
+        w.already = sent_after(spec, &w.run, &offsets, restore.stopped)?
             .into_iter()
             .filter(|s| *s >= seq)
             .collect();
@@ -381,9 +386,55 @@ pub const RUN_HEADER: &str = "weir.run";
 /// Header holding a message's index in its sink's output.
 pub const SEQ_HEADER: &str = "weir.seq";
 
+/// How a restore reads back what the previous run sent.
+pub struct Restore<'a> {
+    /// `--accept-topic-reset`: offsets the topic no longer has are reported and read from the partition's
+    /// start instead.
+    pub accept_reset: bool,
+    /// Whether the job was asked to stop meanwhile.
+    pub stopped: &'a dyn Fn() -> bool,
+}
+
+/// The checkpoint's offsets, checked against what the topic's partitions have now.
+fn checked_offsets(
+    spec: &KafkaSinkSpec,
+    label: &str,
+    mut offsets: BTreeMap<i32, i64>,
+    accept_reset: bool,
+) -> io::Result<BTreeMap<i32, i64>> {
+    let gaps = crate::kafka_client::offset_gaps(&spec.brokers, &spec.topic, &offsets)
+        .map_err(|e| io::Error::other(format!("reading the offsets of topic `{}`: {e}", spec.topic)))?;
+    if gaps.is_empty() {
+        return Ok(offsets);
+    }
+    if !accept_reset {
+        let lines: Vec<String> = gaps.iter().map(|g| format!("  - {g}")).collect();
+        return Err(io::Error::other(format!(
+            "cannot resume from the checkpoint:\n{}\n{}",
+            lines.join("\n"),
+            crate::kafka_client::OFFSET_GAP_REMEDY
+        )));
+    }
+    for g in gaps {
+        eprintln!(
+            "weir: {label}: {g}; --accept-topic-reset: reading partition {} back from offset {} (alerts sent \
+             before the reset cannot be checked for duplicates)",
+            g.partition,
+            g.start()
+        );
+        offsets.insert(g.partition, g.start());
+    }
+    Ok(offsets)
+}
+
 /// The sequence numbers of run `run`'s messages in the topic, reading each partition from `offsets` (from
-/// its beginning where none is recorded) to its end.
-fn sent_after(spec: &KafkaSinkSpec, run: &str, offsets: &BTreeMap<i32, i64>) -> io::Result<HashSet<u64>> {
+/// its beginning where none is recorded) to its end; gives up when `stopped()`.
+fn sent_after(
+    spec: &KafkaSinkSpec,
+    run: &str,
+    offsets: &BTreeMap<i32, i64>,
+    stopped: &dyn Fn() -> bool,
+) -> io::Result<HashSet<u64>> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Headers, Message};
     use rdkafka::{Offset, TopicPartitionList};
@@ -408,6 +459,12 @@ fn sent_after(spec: &KafkaSinkSpec, run: &str, offsets: &BTreeMap<i32, i64>) -> 
     let mut seqs = HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while !open.is_empty() {
+        if stopped() {
+            return Err(io::Error::other(format!(
+                "stopped while reading back topic `{}` to resume",
+                spec.topic
+            )));
+        }
         if Instant::now() > deadline {
             return Err(io::Error::other(format!(
                 "reading back topic `{}` to resume did not reach the end of partitions {open:?} in 120 s",
@@ -455,17 +512,28 @@ impl SinkComponent for KafkaSinkSpec {
         )
     }
 
-    fn prepare(&self, name: &str, stopped: &dyn Fn() -> bool) -> Result<(), RunError> {
-        ensure_topic(self, &format!("sink `{name}`"), stopped).map_err(|cause| {
-            if stopped() {
+    fn prepare(&self, cx: SinkPrepareContext<'_>) -> Result<(), RunError> {
+        let error = |cause: String| RunError::Sink {
+            sink: cx.name.to_string(),
+            cause,
+        };
+        let label = format!("sink `{}`", cx.name);
+        ensure_topic(self, &label, cx.stopped).map_err(|cause| {
+            if (cx.stopped)() {
                 RunError::StoppedBeforeStart(self.brokers.clone())
             } else {
-                RunError::Sink {
-                    sink: name.to_string(),
-                    cause,
-                }
+                error(cause)
             }
-        })
+        })?;
+        // Offsets the restored position names but the topic lacks refuse the run here, before the workers
+        // start (with --accept-topic-reset, the build reports them and reads the partitions back instead).
+        let restored = cx.restored.and_then(|c| c.states(cx.name).first().cloned());
+        if let (Some(bytes), false) = (restored, cx.accept_topic_reset) {
+            if let Ok(SinkPosition::Kafka { offsets, .. }) = crate::checkpoint::decode::<SinkPosition>(&bytes) {
+                checked_offsets(self, &label, offsets, false).map_err(|e| error(e.to_string()))?;
+            }
+        }
+        Ok(())
     }
 
     fn build<'s>(&self, cx: SinkBuildContext<'s, '_>) -> Result<Option<RecordStream<'s>>, BuildError> {
@@ -483,7 +551,12 @@ impl SinkComponent for KafkaSinkSpec {
             let run = cx.ctx.checkpoints().meta().run_id;
             let opened = match cx.restored_state()? {
                 Some(SinkPosition::Kafka { seq, offsets }) => {
-                    KafkaLineWriter::resume(self, label, run, seq, offsets, hook)
+                    let ctx = cx.ctx.clone();
+                    let restore = Restore {
+                        accept_reset: cx.ctx.checkpoints().topic_reset_accepted(),
+                        stopped: &move || ctx.aborted(),
+                    };
+                    KafkaLineWriter::resume(self, label, (run, seq, offsets), restore, hook)
                 }
                 _ => KafkaLineWriter::create(self, label, run, hook),
             };

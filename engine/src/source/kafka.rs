@@ -556,6 +556,7 @@ impl SourceComponent for KafkaSourceSpec {
             // Each partition is read by the one worker that owns it.
             cx.ctx.expect_final_reports(cx.index as u32, p, 1);
         }
+        let resume_at = self.checked_resume_offsets(&cx, &label)?;
         let positions = Arc::new(PartitionPositions::default());
         cx.ctx.register_positions(name, &self.topic, positions.clone());
         let logs = (0..partitions as i32)
@@ -563,6 +564,7 @@ impl SourceComponent for KafkaSourceSpec {
             .collect();
         Ok(Arc::new(KafkaConnection {
             spec: self.clone(),
+            resume_at,
             partitions,
             bounds: Arc::new(Mutex::new(vec![None; cx.workers])),
             positions,
@@ -571,9 +573,51 @@ impl SourceComponent for KafkaSourceSpec {
     }
 }
 
+impl KafkaSourceSpec {
+    /// The offsets a restored run resumes each partition at: the checkpoint's, checked against what the
+    /// partitions have now. An offset past a partition's end or before its start refuses the run (with the
+    /// topic, partition and offsets) unless `--accept-topic-reset`, which goes on from the partition's end or
+    /// start and says so.
+    fn checked_resume_offsets(&self, cx: &SourcePrepareContext, label: &str) -> Result<BTreeMap<i32, i64>, RunError> {
+        let name = &cx.source.name;
+        let mut resume_at: BTreeMap<i32, i64> = match cx.restored.and_then(|c| c.sources.get(name)) {
+            Some(points) => points.iter().map(|(p, r)| (*p as i32, r.position as i64)).collect(),
+            None => return Ok(BTreeMap::new()),
+        };
+        let error = |cause: String| RunError::Source {
+            source_name: name.clone(),
+            cause,
+        };
+        let gaps = crate::kafka_client::offset_gaps(&self.brokers, &self.topic, &resume_at)
+            .map_err(|e| error(format!("reading the offsets of topic `{}`: {e}", self.topic)))?;
+        if gaps.is_empty() {
+            return Ok(resume_at);
+        }
+        if !cx.coordinator.topic_reset_accepted() {
+            let lines: Vec<String> = gaps.iter().map(|g| format!("  - {g}")).collect();
+            return Err(error(format!(
+                "cannot resume from the checkpoint:\n{}\n{}",
+                lines.join("\n"),
+                crate::kafka_client::OFFSET_GAP_REMEDY
+            )));
+        }
+        for g in gaps {
+            let at = g.resume_at();
+            eprintln!(
+                "weir: {label}: {g}; --accept-topic-reset: resuming partition {} at offset {at}",
+                g.partition
+            );
+            resume_at.insert(g.partition, at);
+        }
+        Ok(resume_at)
+    }
+}
+
 /// A Kafka source's topic, resolved before the workers start, and what its worker instances share.
 struct KafkaConnection {
     spec: KafkaSourceSpec,
+    /// Where a restored run resumes each partition (checked against the broker).
+    resume_at: BTreeMap<i32, i64>,
     partitions: u32,
     bounds: WorkerBounds,
     positions: Arc<PartitionPositions>,
@@ -596,7 +640,10 @@ impl PreparedSource for KafkaConnection {
                 .collect(),
             None => BTreeMap::new(),
         };
-        let resume_at = points.iter().map(|(p, r)| (*p, r.position as i64)).collect();
+        let resume_at = points
+            .keys()
+            .map(|p| (*p, self.resume_at.get(p).copied().unwrap_or(points[p].position as i64)))
+            .collect();
         let reader = if mine.is_empty() {
             None
         } else {

@@ -53,7 +53,7 @@ pub(crate) fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Resu
         ],
         workers,
     )?;
-    run_plan(plan, false, RunOptions::default(), false)?;
+    run_plan(plan, false, RunOptions::default(), StartFlags::default())?;
 
     let daily = out.join("vibration-daily");
     eprintln!("\n▶ vibration-daily ({workers} workers)");
@@ -69,7 +69,7 @@ pub(crate) fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Resu
         ],
         workers,
     )?;
-    run_plan(plan, false, RunOptions::default(), false)?;
+    run_plan(plan, false, RunOptions::default(), StartFlags::default())?;
 
     let health = out.join("sensor-health");
     eprintln!("\n▶ sensor-health ({workers} workers)");
@@ -86,7 +86,7 @@ pub(crate) fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Resu
         ],
         workers,
     )?;
-    run_plan(plan, false, RunOptions::default(), false)?;
+    run_plan(plan, false, RunOptions::default(), StartFlags::default())?;
 
     eprintln!("\n▶ delivery-alerts ({workers} workers)");
     let plan = builtin(
@@ -99,7 +99,7 @@ pub(crate) fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Resu
         ],
         workers,
     )?;
-    run_plan(plan, false, RunOptions::default(), false)?;
+    run_plan(plan, false, RunOptions::default(), StartFlags::default())?;
 
     eprintln!("\n▶ last-location ({workers} workers)");
     let listen = if std::net::TcpListener::bind("127.0.0.1:7878").is_ok() {
@@ -118,7 +118,7 @@ pub(crate) fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Resu
         ],
         workers,
     )?;
-    let finished = run_plan(plan, false, RunOptions::default(), false)?;
+    let finished = run_plan(plan, false, RunOptions::default(), StartFlags::default())?;
     let addr = finished.server.as_ref().map(|s| s.addr.to_string()).unwrap_or_default();
 
     println!("\nvibration-rollup:");

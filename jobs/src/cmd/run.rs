@@ -42,6 +42,26 @@ impl Finished {
     }
 }
 
+/// How a run starts and stops, besides its plan.
+pub(crate) struct StartFlags {
+    /// Delete the checkpoints and start from the beginning.
+    pub(crate) fresh: bool,
+    /// Resume past Kafka offsets the checkpoint has and the partitions no longer have.
+    pub(crate) accept_topic_reset: bool,
+    /// How long a signalled job may take to stop before the process exits anyway.
+    pub(crate) stop_timeout: Duration,
+}
+
+impl Default for StartFlags {
+    fn default() -> Self {
+        Self {
+            fresh: false,
+            accept_topic_reset: false,
+            stop_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
 /// Runs a plan to the end of its inputs, printing the summary. With `[serve]`, the views are served from
 /// before the first record on; SIGINT/SIGTERM stops the inputs and flushes what was emitted. A second
 /// signal exits at once.
@@ -49,7 +69,7 @@ pub(crate) fn run_plan(
     plan: weir_engine::plan::Plan,
     quiet: bool,
     options: RunOptions,
-    fresh: bool,
+    start: StartFlags,
 ) -> Result<Finished> {
     // Inputs readable and output directories writable first: a run refused for those leaves no lock files.
     weir_engine::runtime::preflight(&plan)?;
@@ -57,7 +77,7 @@ pub(crate) fn run_plan(
     let ctx = RunContext::default();
     let (stop_tx, stop) = std::sync::mpsc::channel::<()>();
     let loading = std::time::Instant::now();
-    let coordinator = match weir_engine::runtime::open_checkpoints(&plan, fresh, |w| eprintln!("weir: {w}")) {
+    let coordinator = match weir_engine::runtime::open_checkpoints(&plan, start.fresh, |w| eprintln!("weir: {w}")) {
         Err(e @ weir_engine::RunError::Finished { .. }) => {
             eprintln!("weir: {e}");
             return Ok(Finished {
@@ -85,6 +105,9 @@ pub(crate) fn run_plan(
                 cfg.dir.display()
             ),
         }
+    }
+    if start.accept_topic_reset {
+        coordinator.accept_topic_reset();
     }
     ctx.install_checkpoints(std::sync::Arc::new(coordinator));
     let views = weir_engine::view_store(&plan);
@@ -116,6 +139,16 @@ pub(crate) fn run_plan(
             if n > 0 {
                 std::process::exit(130);
             }
+            let timeout = start.stop_timeout;
+            std::thread::spawn(move || {
+                std::thread::sleep(timeout);
+                eprintln!(
+                    "weir: the job did not stop within {} of the signal; exiting without finishing (a \
+                     checkpointing job resumes from its last checkpoint)",
+                    humantime::format_duration(timeout)
+                );
+                std::process::exit(1);
+            });
             signal_ctx.stop();
             let _ = stop_tx.send(());
         }
