@@ -108,6 +108,10 @@ pub const OFFSET_GAP_REMEDY: &str = "run with --fresh to start over without the 
      --accept-topic-reset to go on from the offsets the partitions have now (the gap is reported, nothing is \
      skipped silently)";
 
+/// A partition whose resume offset is outside its reported watermarks: (resume offset, the offset whose
+/// message should be there, the watermarks if the broker gave them).
+type Suspect = (i64, i64, Option<(i64, i64)>);
+
 /// How long the offset check waits for the broker.
 const OFFSET_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -133,7 +137,8 @@ pub fn offset_gaps(
         .set("auto.offset.reset", "error")
         .create()?;
     let mut gaps = Vec::new();
-    let mut suspects: std::collections::BTreeMap<i32, (i64, i64, Option<(i64, i64)>)> = Default::default();
+    // partition → (resume offset, the offset whose message should be there, watermarks if known)
+    let mut suspects: std::collections::BTreeMap<i32, Suspect> = Default::default();
     for (&partition, &offset) in resume_at {
         let bounds = consumer.fetch_watermarks(topic, partition, OFFSET_CHECK_TIMEOUT).ok();
         match bounds {

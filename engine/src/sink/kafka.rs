@@ -529,7 +529,7 @@ impl SinkComponent for KafkaSinkSpec {
         // start (with --accept-topic-reset, the build reports them and reads the partitions back instead).
         let restored = cx.restored.and_then(|c| c.states(cx.name).first().cloned());
         if let (Some(bytes), false) = (restored, cx.accept_topic_reset) {
-            if let Ok(SinkPosition::Kafka { offsets, .. }) = crate::checkpoint::decode::<SinkPosition>(&bytes) {
+            if let Ok(SinkPosition::Kafka { offsets, .. }) = crate::checkpoint::decode::<SinkPosition>(bytes) {
                 checked_offsets(self, &label, offsets, false).map_err(|e| error(e.to_string()))?;
             }
         }
