@@ -387,3 +387,64 @@ fn a_sink_path_that_is_a_directory_is_named() {
         "{err}"
     );
 }
+
+/// With `max_future`, a record far ahead of the watermark (a sensor whose clock jumped a year) is a dead
+/// letter saying so and does not move the watermark: the readings after it are not late, the hourly windows
+/// are those of the input without it — for any worker count and chunk size.
+#[test]
+fn max_future_dead_letters_a_clock_jump_without_moving_the_watermark() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clean = tmp.path().join("clean.jsonl");
+    generate_vibration(&clean, 3, 2.0, 5, 0.0, 0.0);
+    let lines: Vec<String> = std::fs::read_to_string(&clean)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut jumped = lines.clone();
+    let at = lines.len() / 3;
+    jumped.insert(
+        at,
+        r#"{"sensor_id":"vib-0001","site":"x","ts":1900000000000,"ppv_mm_s":30.0,"freq_hz":2.0}"#.into(),
+    );
+    let input = tmp.path().join("jumped.jsonl");
+    std::fs::write(&input, jumped.join("\n") + "\n").unwrap();
+    let rows = |out: &std::path::Path| {
+        let mut r: Vec<String> = read_rollups(&out.join("rollups"))
+            .iter()
+            .map(|r| format!("{r:?}"))
+            .collect();
+        r.sort();
+        r
+    };
+    let reference = tmp.path().join("ref");
+    ok(weir()
+        .arg("run")
+        .arg(vibration_job())
+        .args(vibration_sets(&clean, &reference))
+        .arg("--quiet"));
+    for (workers, chunk) in [(1, "131072"), (2, "4096"), (3, "1000")] {
+        let out = tmp.path().join(format!("out-{workers}-{chunk}"));
+        ok(weir()
+            .arg("run")
+            .arg(vibration_job())
+            .args(vibration_sets(&input, &out))
+            .args(["--set", "sources.vibration.max_future=1d", "--quiet"])
+            .args(["--workers", &workers.to_string(), "--chunk-bytes", chunk]));
+        let dead = read_jsonl(&out.join("dead_letters.jsonl"));
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        assert_eq!(dead[0]["offset"], at as i64 + 1);
+        assert!(
+            dead[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("more than max_future (86400000 ms) ahead of the watermark"),
+            "{dead:?}"
+        );
+        assert_eq!(rows(&out), rows(&reference), "workers={workers} chunk={chunk}");
+        assert_eq!(
+            std::fs::read_to_string(out.join("alerts.jsonl")).unwrap(),
+            std::fs::read_to_string(reference.join("alerts.jsonl")).unwrap()
+        );
+    }
+}

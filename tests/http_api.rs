@@ -225,11 +225,16 @@ fn a_burst_of_idle_malformed_and_mixed_requests_leaks_nothing() {
     }
     let baseline = open_fds(pid);
     let idle: Vec<TcpStream> = (0..300).map(|_| TcpStream::connect(&server.addr).unwrap()).collect();
-    for (i, bad) in [&b"\x16\x03\x01garbage\r\n\r\n"[..], b"GET\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"G"]
-        .iter()
-        .cycle()
-        .take(200)
-        .enumerate()
+    for (i, bad) in [
+        &b"\x16\x03\x01garbage\r\n\r\n"[..],
+        b"GET\r\n\r\n",
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"G",
+    ]
+    .iter()
+    .cycle()
+    .take(200)
+    .enumerate()
     {
         let mut s = TcpStream::connect(&server.addr).unwrap();
         s.write_all(bad).unwrap();

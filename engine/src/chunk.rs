@@ -189,6 +189,71 @@ impl StampedChunk {
         }
     }
 
+    /// With `max_future`: turns the records too far ahead of their arrival watermark into invalid lines
+    /// (dead letters) and recomputes the maxima the others' watermarks come from, as a sequential read
+    /// that passes over those records would. The chunk's `max_ts` then counts only the records kept.
+    pub fn reject_future(&mut self, bound: &crate::sequencer::FutureBound) {
+        let (prefix, floor) = (self.prefix_max, self.floor);
+        let c = &mut self.chunk;
+        if c.records.is_empty() {
+            return;
+        }
+        let mut invalid = std::mem::take(&mut c.invalid).into_iter().peekable();
+        let mut merged_invalid = Vec::with_capacity(invalid.len());
+        let mut local = NONE;
+        let mut kept = 0usize;
+        let n = c.records.len();
+        for i in 0..n {
+            let line = c.line[i];
+            while let Some(bad) = invalid.next_if(|b| b.line < line) {
+                merged_invalid.push(InvalidLine {
+                    max_before: local,
+                    ..bad
+                });
+            }
+            let ts = c.records[i].ts;
+            let before = match (prefix, (local != NONE).then_some(local)) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            // The watermark as stamping computes it, a floor included.
+            let ahead = bound.too_far_ahead(before, ts).map(|w| match floor {
+                Some(f) => w.max(f),
+                None => w,
+            });
+            match ahead.filter(|w| ts > w.saturating_add(bound.max_future_ms)) {
+                Some(w) => merged_invalid.push(InvalidLine {
+                    line,
+                    max_before: local,
+                    range: c.range[i],
+                    reason: format!(
+                        "event time {ts} is more than max_future ({} ms) ahead of the watermark {w}",
+                        bound.max_future_ms
+                    ),
+                }),
+                None => {
+                    c.line.swap(kept, i);
+                    c.max_before[kept] = local;
+                    c.range.swap(kept, i);
+                    c.records.swap(kept, i);
+                    c.records[kept].line = kept as u32;
+                    kept += 1;
+                    local = local.max(ts);
+                }
+            }
+        }
+        merged_invalid.extend(invalid.map(|bad| InvalidLine {
+            max_before: local,
+            ..bad
+        }));
+        c.invalid = merged_invalid;
+        c.line.truncate(kept);
+        c.max_before.truncate(kept);
+        c.range.truncate(kept);
+        c.records.truncate(kept);
+        c.max_ts = (local != NONE).then_some(local);
+    }
+
     /// The logical time of the chunk's first line: no line in it has an earlier one.
     pub fn first_logical_time(&self) -> u64 {
         logical_time(self.watermark(NONE))

@@ -36,9 +36,20 @@ pub struct SourcePlan {
     pub max_out_of_orderness_ms: i64,
     /// Longer records (lines, messages) are dead letters.
     pub max_record_bytes: usize,
+    /// `max_future`: a record more than this far ahead of its arrival watermark is a dead letter (and does
+    /// not move the watermark).
+    pub max_future_ms: Option<i64>,
 }
 
 impl SourcePlan {
+    /// The `max_future` rule, if the source has one.
+    pub fn future_bound(&self) -> Option<crate::sequencer::FutureBound> {
+        self.max_future_ms.map(|max_future_ms| crate::sequencer::FutureBound {
+            max_out_of_orderness_ms: self.max_out_of_orderness_ms,
+            max_future_ms,
+        })
+    }
+
     /// A decoder of this source's records.
     pub fn decoder(&self) -> crate::decode::Decoder {
         crate::decode::Decoder::new(self.schema.clone()).with_max_record_bytes(self.max_record_bytes)

@@ -17,12 +17,15 @@ use timely::scheduling::SyncActivator;
 use weir_operators::logical_time;
 
 /// What decoding a chunk revealed about it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ChunkSummary {
     pub lines: u64,
     pub max_ts: Option<i64>,
     /// Where the chunk starts in its file (0 for generated input).
     pub byte_start: u64,
+    /// With `max_future`: every valid record's event time, in order (which of them count towards the
+    /// watermark depends on the maximum before the chunk).
+    pub event_times: Option<Arc<[i64]>>,
 }
 
 /// Where a chunk stands in its partition.
@@ -51,6 +54,34 @@ pub struct ChunkSequencer {
     state: Mutex<State>,
     /// With checkpoints: every chunk's resume point, and the partition's `max_out_of_orderness`.
     log: Option<(Arc<ResumeLog>, i64)>,
+    /// With `max_future`: the rule that passes over records too far ahead of the watermark.
+    future: Option<FutureBound>,
+}
+
+/// `max_future`: a record whose event time is more than `max_future_ms` ahead of the arrival watermark
+/// before it (the largest event time counted so far minus `max_out_of_orderness_ms`) does not count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FutureBound {
+    pub max_out_of_orderness_ms: i64,
+    pub max_future_ms: i64,
+}
+
+impl FutureBound {
+    /// Whether a record at `ts` is too far ahead of the watermark that the maximum `max_before` gives.
+    pub fn too_far_ahead(&self, max_before: Option<i64>, ts: i64) -> Option<i64> {
+        let w = max_before?.saturating_sub(self.max_out_of_orderness_ms);
+        (ts > w.saturating_add(self.max_future_ms)).then_some(w)
+    }
+
+    /// The maximum after `event_times`, counting only the records not too far ahead.
+    pub fn fold(&self, mut max: Option<i64>, event_times: &[i64]) -> Option<i64> {
+        for &t in event_times {
+            if self.too_far_ahead(max, t).is_none() {
+                max = max_opt(max, Some(t));
+            }
+        }
+        max
+    }
 }
 
 fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -71,7 +102,14 @@ impl ChunkSequencer {
                 ..Default::default()
             }),
             log,
+            future: None,
         }
+    }
+
+    /// Applies `max_future` to the maxima this sequencer hands out.
+    pub fn with_future_bound(mut self, future: Option<FutureBound>) -> Self {
+        self.future = future;
+        self
     }
 
     /// Registers a worker's operator to be woken whenever a chunk is published.
@@ -107,7 +145,10 @@ impl ChunkSequencer {
             }
             s.ready.insert(c, prefix);
             s.lines_before_contiguous += sum.lines;
-            s.max_before_contiguous = max_opt(s.max_before_contiguous, sum.max_ts);
+            s.max_before_contiguous = match (&self.future, &sum.event_times) {
+                (Some(f), Some(times)) => f.fold(s.max_before_contiguous, times),
+                _ => max_opt(s.max_before_contiguous, sum.max_ts),
+            };
             s.contiguous += 1;
         }
         if s.contiguous != before {
@@ -136,8 +177,11 @@ impl ChunkSequencer {
                 m = p.max_before;
             }
         }
-        for (_, sum) in s.ahead.range(..k) {
-            m = max_opt(m, sum.max_ts);
+        if self.future.is_none() {
+            // (With `max_future`, a later chunk's maximum may not count: only the exact prefix is a bound.)
+            for (_, sum) in s.ahead.range(..k) {
+                m = max_opt(m, sum.max_ts);
+            }
         }
         m
     }
@@ -155,7 +199,7 @@ mod tests {
             ChunkSummary {
                 lines: 5,
                 max_ts: Some(50),
-                byte_start: 0,
+                ..Default::default()
             },
         );
         assert_eq!(q.take_prefix(1), None);
@@ -166,7 +210,7 @@ mod tests {
             ChunkSummary {
                 lines: 3,
                 max_ts: Some(70),
-                byte_start: 0,
+                ..Default::default()
             },
         );
         assert_eq!(
@@ -189,7 +233,7 @@ mod tests {
             ChunkSummary {
                 lines: 1,
                 max_ts: None,
-                byte_start: 0,
+                ..Default::default()
             },
         );
         assert_eq!(

@@ -54,6 +54,8 @@ pub struct KafkaSourceSetup {
     pub reader: Option<KafkaPartitionReader>,
     pub decoder: Decoder,
     pub max_out_of_orderness_ms: i64,
+    /// `max_future`, if set.
+    pub future: Option<crate::sequencer::FutureBound>,
     pub idle_timeout: Option<Duration>,
     pub max_in_flight: u64,
     /// Messages per second this worker reads at most.
@@ -86,6 +88,7 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
         reader,
         mut decoder,
         max_out_of_orderness_ms: ooo,
+        future,
         idle_timeout,
         max_in_flight,
         rate,
@@ -173,6 +176,9 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
                     floor: Some(*c.time() as i64),
                     chunk: decoded,
                 };
+                if let Some(bound) = &future {
+                    stamped.reject_future(bound);
+                }
                 if let (Some(log), Some(&first)) = (logs.get(&p), stamped.chunk.offsets.first()) {
                     let point = ResumePoint {
                         position: first,

@@ -11,7 +11,7 @@ use crate::dataflow::{RunContext, Time};
 use crate::decode::Decoder;
 use crate::metrics::Metrics;
 use crate::record::RecordStream;
-use crate::sequencer::{ChunkSequencer, ChunkSummary};
+use crate::sequencer::{ChunkSequencer, ChunkSummary, FutureBound};
 use crate::source::ChunkReader;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +35,8 @@ pub struct SourceSetup {
     pub decoder: Decoder,
     pub sequencer: Arc<ChunkSequencer>,
     pub max_out_of_orderness_ms: i64,
+    /// `max_future`, if set.
+    pub future: Option<FutureBound>,
     /// After a restore: the checkpoint's logical time (records below it are dropped; see
     /// [`StampedChunk::drop_before`]) and the largest event time before the resume point.
     pub resumed: Option<(Time, Option<i64>)>,
@@ -49,6 +51,7 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
         mut decoder,
         sequencer,
         max_out_of_orderness_ms: ooo,
+        future,
         resumed,
     } = setup;
     let skip_below = resumed.map(|(t, _)| t);
@@ -86,9 +89,9 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
                                 lines: decoded.lines,
                                 max_ts: decoded.max_ts,
                                 byte_start,
+                                event_times: future.map(|_| decoded.records.iter().map(|r| r.ts).collect()),
                             },
                         );
-                        own_max = own_max.max(decoded.max_ts);
                         pending.insert(k, decoded);
                         budget -= 1;
                         progressed = true;
@@ -122,6 +125,10 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
                     floor: None,
                     chunk,
                 };
+                if let Some(bound) = &future {
+                    stamped.reject_future(bound);
+                }
+                own_max = own_max.max(stamped.chunk.max_ts);
                 if let Some(at) = skip_below {
                     stamped.drop_before(at);
                 }
@@ -174,7 +181,7 @@ impl ChunkPartitions {
                     .then(|| cx.coordinator.resume_log(&s.name, p))
                     .flatten()
                     .map(|l| (l, s.max_out_of_orderness_ms));
-                Arc::new(ChunkSequencer::new(&start, log))
+                Arc::new(ChunkSequencer::new(&start, log).with_future_bound(s.future_bound()))
             })
             .collect();
         Self { sequencers }
@@ -196,6 +203,7 @@ impl ChunkPartitions {
                     decoder: s.decoder(),
                     sequencer: self.sequencers[partition].clone(),
                     max_out_of_orderness_ms: s.max_out_of_orderness_ms,
+                    future: s.future_bound(),
                     resumed: cx
                         .restored
                         .map(|c| (c.at, c.resume_point(&s.name, partition as u32).max_before)),

@@ -661,6 +661,7 @@ impl PreparedSource for KafkaConnection {
             reader,
             decoder: s.decoder(),
             max_out_of_orderness_ms: s.max_out_of_orderness_ms,
+            future: s.future_bound(),
             idle_timeout: self.spec.idle_timeout,
             max_in_flight: self.spec.max_in_flight,
             rate: self.spec.rate.map(|r| r / peers as f64),

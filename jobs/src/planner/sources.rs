@@ -154,6 +154,13 @@ pub(super) fn source_plan(name: &str, s: &Section, job: &JobSource) -> (Option<S
         );
     }
     let ooo = s.duration_ms("max_out_of_orderness").unwrap_or(0);
+    let max_future_ms = s.duration_ms("max_future");
+    if max_future_ms.is_some_and(|f| f < ooo) {
+        s.problem(
+            "max_future",
+            "must be at least max_out_of_orderness (a record that far ahead only moves the watermark to itself)",
+        );
+    }
     let max_record_bytes = s
         .count("max_record_bytes", 64)
         .unwrap_or(weir_engine::decode::DEFAULT_MAX_RECORD_BYTES as u64) as usize;
@@ -213,6 +220,7 @@ pub(super) fn source_plan(name: &str, s: &Section, job: &JobSource) -> (Option<S
         schema: schema.clone(),
         max_out_of_orderness_ms: ooo,
         max_record_bytes,
+        max_future_ms,
     });
     (plan, Some(schema))
 }
