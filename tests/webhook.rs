@@ -127,6 +127,27 @@ fn run_command(job: &std::path::Path, input: &std::path::Path, out: &std::path::
     cmd
 }
 
+/// Waits (at most 30 s) until `path` exists.
+fn wait_for_file(path: &std::path::Path) {
+    let started = std::time::Instant::now();
+    while !path.exists() {
+        assert!(started.elapsed().as_secs() < 30, "{} never appeared", path.display());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Waits (at most 20 s) for a signalled child to exit.
+fn wait_for_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let stopping = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(stopping.elapsed().as_secs() < 20, "the signal did not end the job");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 fn lines(path: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -222,11 +243,7 @@ fn a_hanging_endpoint_holds_back_neither_the_other_sinks_nor_a_stop() {
     );
     let mut child = run_command(&job, &input(tmp.path()), &out).spawn().unwrap();
     let alerts_path = out.join("alerts.jsonl");
-    let started = std::time::Instant::now();
-    while !alerts_path.exists() {
-        assert!(started.elapsed().as_secs() < 30, "the JSONL alerts never appeared");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_file(&alerts_path);
     assert!(child.try_wait().unwrap().is_none(), "the webhook is still waiting");
     let alerts = lines(&alerts_path);
     assert!(
@@ -234,14 +251,7 @@ fn a_hanging_endpoint_holds_back_neither_the_other_sinks_nor_a_stop() {
         "the JSONL sink wrote every alert while the webhook hung"
     );
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let stopping = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(stopping.elapsed().as_secs() < 20, "SIGTERM did not end the job");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = wait_for_exit(&mut child);
     assert!(status.success(), "{status:?}");
     let dead: Vec<String> = read_jsonl(&out.join("dead_letters.jsonl"))
         .into_iter()
@@ -273,23 +283,10 @@ fn a_stop_that_takes_too_long_ends_at_the_stop_timeout() {
         .spawn()
         .unwrap();
     let alerts_path = out.join("alerts.jsonl");
-    let started = std::time::Instant::now();
-    while !alerts_path.exists() {
-        assert!(started.elapsed().as_secs() < 30, "the JSONL alerts never appeared");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_file(&alerts_path);
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let stopping = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            stopping.elapsed().as_secs() < 20,
-            "the stop timeout did not end the job"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = wait_for_exit(&mut child);
     assert!(stopping.elapsed() >= std::time::Duration::from_secs(2));
     assert_eq!(status.code(), Some(1));
     let mut err = String::new();
