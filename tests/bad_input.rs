@@ -448,3 +448,34 @@ fn max_future_dead_letters_a_clock_jump_without_moving_the_watermark() {
         );
     }
 }
+
+/// A window operator holding more (window, key) accumulators than `max_open_windows` fails the job with a
+/// message naming the operator, instead of growing until the machine runs out of memory.
+#[test]
+fn too_many_open_windows_fail_the_job_with_the_operator_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vib = tmp.path().join("vibration.jsonl");
+    generate_vibration(&vib, 20, 0.5, 1, 0.0, 0.0);
+    let out = tmp.path().join("out");
+    let o = run_within(
+        weir()
+            .arg("run")
+            .arg(vibration_job())
+            .args(vibration_sets(&vib, &out))
+            .args([
+                "--set",
+                "operators.hourly.window.kind=hopping",
+                "--set",
+                "operators.hourly.window.slide=10s",
+            ])
+            .args(["--set", "operators.hourly.max_open_windows=1000", "--quiet"]),
+        60,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("operator `hourly`: more than 1000 windows open at once") && err.contains("max_open_windows"),
+        "{err}"
+    );
+    assert!(!out.join("alerts.jsonl").exists(), "a failed run publishes nothing");
+}

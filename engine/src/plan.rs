@@ -149,7 +149,12 @@ pub struct WindowPlan {
     /// Input schema indices of the fields aggregates read; `AggregateSpec::input` indexes this list.
     pub values: Vec<usize>,
     pub aggregates: Vec<AggregateSpec>,
+    /// (window, key) accumulators one worker may hold open at once before the job fails (a memory guard).
+    pub max_open_windows: usize,
 }
+
+/// Default [`WindowPlan::max_open_windows`].
+pub const DEFAULT_MAX_OPEN_WINDOWS: usize = 10_000_000;
 
 /// `kind = "alert"`: per key, an alert for each record where `when` is TRUE, at most one per `cooldown` of
 /// event time (an older, out-of-order record never re-alerts).

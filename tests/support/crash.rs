@@ -90,14 +90,22 @@ pub fn run_with_kills(
     unreachable!()
 }
 
-/// Every file under `dir`, relative, sorted.
+/// Whether `p` is one of the instance locks a run keeps beside its outputs (`.NAME.lock`, holding the pid
+/// of the run that took it: not output).
+fn is_instance_lock(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.') && n.ends_with(".lock"))
+}
+
+/// Every output file under `dir` (instance locks aside), relative, sorted.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
                 walk(root, &p, out);
-            } else {
+            } else if !is_instance_lock(&p) {
                 out.push(p.strip_prefix(root).unwrap().to_path_buf());
             }
         }

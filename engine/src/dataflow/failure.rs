@@ -16,6 +16,11 @@ pub enum JobFailure {
     Restore { name: String, cause: String },
     #[error("{0}")]
     Checkpoint(String),
+    #[error(
+        "operator `{operator}`: more than {limit} windows open at once on one worker (keys × windows per record); \
+         check the key and the window's size and slide, or raise max_open_windows"
+    )]
+    TooManyWindows { operator: String, limit: usize },
     #[error("the HTTP server on {addr} ended: {cause}")]
     Http { addr: std::net::SocketAddr, cause: String },
     #[error(transparent)]

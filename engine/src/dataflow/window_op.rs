@@ -145,6 +145,7 @@ pub fn window<'s>(
     let logic = WindowLogic {
         plan,
         metrics: ctx.metrics.clone(),
+        guard: Some((name.clone(), ctx.clone())),
     };
     (ordered(records, "Window", name, logic, ctx), late)
 }
@@ -155,6 +156,8 @@ pub fn window<'s>(
 struct WindowLogic {
     plan: Arc<WindowPlan>,
     metrics: Arc<Metrics>,
+    /// The operator's name and the run, until the open-window limit is hit (the job then fails, once).
+    guard: Option<(String, RunContext)>,
 }
 
 impl OrderedLogic for WindowLogic {
@@ -190,6 +193,14 @@ impl OrderedLogic for WindowLogic {
             }
             let key: Key = r.fields[..nk].iter().cloned().collect();
             agg.add(&key, r.ts, r.awm, &r.fields[nk..nk + nv], &r.fields[nk + nv..]);
+        }
+        if agg.open_count() > self.plan.max_open_windows {
+            if let Some((operator, ctx)) = self.guard.take() {
+                ctx.fail(super::JobFailure::TooManyWindows {
+                    operator,
+                    limit: self.plan.max_open_windows,
+                });
+            }
         }
         fired.extend(agg.fire(f.map(at)));
         Metrics::add(&self.metrics.window_rows, fired.len() as u64);

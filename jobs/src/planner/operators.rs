@@ -404,6 +404,9 @@ fn window(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
             carry,
             values,
             aggregates,
+            max_open_windows: s
+                .count("max_open_windows", 1)
+                .map_or(weir_engine::plan::DEFAULT_MAX_OPEN_WINDOWS, |n| n as usize),
         }),
         Schema { fields, event_time: 0 },
     ))
