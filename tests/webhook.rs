@@ -127,6 +127,15 @@ fn run_command(job: &std::path::Path, input: &std::path::Path, out: &std::path::
     cmd
 }
 
+/// A run of delivery-alerts whose webhook never answers (60 s timeout, no retries, `stop_grace`), and
+/// where it writes.
+fn hanging_run(dir: &std::path::Path, stop_grace: &str) -> (std::process::Command, std::path::PathBuf) {
+    let options = format!("timeout = \"60s\"\nretries = 0\nstop_grace = \"{stop_grace}\"\n");
+    let job = job_with_webhook_options(dir, &hanging_endpoint(), &options);
+    let out = dir.join("out");
+    (run_command(&job, &input(dir), &out), out)
+}
+
 /// Waits (at most 30 s) until `path` exists.
 fn wait_for_file(path: &std::path::Path) {
     let started = std::time::Instant::now();
@@ -234,14 +243,8 @@ fn a_redirect_is_not_a_delivery() {
 #[test]
 fn a_hanging_endpoint_holds_back_neither_the_other_sinks_nor_a_stop() {
     let tmp = tempfile::tempdir().unwrap();
-    let addr = hanging_endpoint();
-    let out = tmp.path().join("out");
-    let job = job_with_webhook_options(
-        tmp.path(),
-        &addr,
-        "timeout = \"60s\"\nretries = 0\nstop_grace = \"1s\"\n",
-    );
-    let mut child = run_command(&job, &input(tmp.path()), &out).spawn().unwrap();
+    let (mut cmd, out) = hanging_run(tmp.path(), "1s");
+    let mut child = cmd.spawn().unwrap();
     let alerts_path = out.join("alerts.jsonl");
     wait_for_file(&alerts_path);
     assert!(child.try_wait().unwrap().is_none(), "the webhook is still waiting");
@@ -269,14 +272,7 @@ fn a_hanging_endpoint_holds_back_neither_the_other_sinks_nor_a_stop() {
 #[test]
 fn a_stop_that_takes_too_long_ends_at_the_stop_timeout() {
     let tmp = tempfile::tempdir().unwrap();
-    let addr = hanging_endpoint();
-    let out = tmp.path().join("out");
-    let job = job_with_webhook_options(
-        tmp.path(),
-        &addr,
-        "timeout = \"60s\"\nretries = 0\nstop_grace = \"60s\"\n",
-    );
-    let mut cmd = run_command(&job, &input(tmp.path()), &out);
+    let (mut cmd, out) = hanging_run(tmp.path(), "60s");
     let mut child = cmd
         .args(["--stop-timeout", "2s"])
         .stderr(std::process::Stdio::piped())

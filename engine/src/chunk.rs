@@ -175,25 +175,31 @@ pub struct StampedChunk {
     pub chunk: DecodedChunk,
 }
 
+/// The arrival watermark after the largest valid event time `max_before` within a chunk (`NONE` for none),
+/// given the maximum before the chunk, the partition's `max_out_of_orderness` and a floor.
+fn watermark_of(prefix_max: Option<i64>, ooo: i64, floor: Option<i64>, max_before: i64) -> ArrivalWatermark {
+    let local = (max_before != NONE).then_some(max_before);
+    let m = match (prefix_max, local) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let w = m.map(|m| m.saturating_sub(ooo));
+    match (w, floor) {
+        (Some(w), Some(f)) => Some(w.max(f)),
+        (w, f) => w.or(f),
+    }
+}
+
 impl StampedChunk {
     fn watermark(&self, max_before: i64) -> ArrivalWatermark {
-        let local = (max_before != NONE).then_some(max_before);
-        let m = match (self.prefix_max, local) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        let w = m.map(|m| m.saturating_sub(self.max_out_of_orderness_ms));
-        match (w, self.floor) {
-            (Some(w), Some(f)) => Some(w.max(f)),
-            (w, f) => w.or(f),
-        }
+        watermark_of(self.prefix_max, self.max_out_of_orderness_ms, self.floor, max_before)
     }
 
     /// With `max_future`: turns the records too far ahead of their arrival watermark into invalid lines
     /// (dead letters) and recomputes the maxima the others' watermarks come from, as a sequential read
     /// that passes over those records would. The chunk's `max_ts` then counts only the records kept.
     pub fn reject_future(&mut self, bound: &crate::sequencer::FutureBound) {
-        let (prefix, floor) = (self.prefix_max, self.floor);
+        let (prefix, ooo, floor) = (self.prefix_max, self.max_out_of_orderness_ms, self.floor);
         let c = &mut self.chunk;
         if c.records.is_empty() {
             return;
@@ -212,16 +218,12 @@ impl StampedChunk {
                 });
             }
             let ts = c.records[i].ts;
-            let before = match (prefix, (local != NONE).then_some(local)) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
-            // The watermark as stamping computes it, a floor included.
-            let ahead = bound.too_far_ahead(before, ts).map(|w| match floor {
-                Some(f) => w.max(f),
-                None => w,
-            });
-            match ahead.filter(|w| ts > w.saturating_add(bound.max_future_ms)) {
+            // The watermark as stamping computes it (a floor included), once some record came before.
+            let counted_before = prefix.is_some() || local != NONE;
+            let w = counted_before
+                .then(|| watermark_of(prefix, ooo, floor, local))
+                .flatten();
+            match w.filter(|w| ts > w.saturating_add(bound.max_future_ms)) {
                 Some(w) => merged_invalid.push(InvalidLine {
                     line,
                     max_before: local,

@@ -108,6 +108,62 @@ pub const OFFSET_GAP_REMEDY: &str = "run with --fresh to start over without the 
      --accept-topic-reset to go on from the offsets the partitions have now (the gap is reported, nothing is \
      skipped silently)";
 
+/// Where a restore goes on in a partition whose checkpointed offset is gone (`--accept-topic-reset`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TopicReset {
+    /// A source: at the first message there is, or at the partition's end.
+    Resume,
+    /// A sink reading back what it sent: from the partition's start.
+    ReadBack,
+}
+
+/// `resume_at` (partition → offset) checked against the brokers: unchanged if every offset is there; if some
+/// are gone, `Err` with a report of each and the remedy — unless `accept`, which prints each gap (prefixed
+/// with `label`) and moves the partition to where `reset` says.
+pub fn checked_resume_offsets(
+    brokers: &str,
+    topic: &str,
+    mut resume_at: std::collections::BTreeMap<i32, i64>,
+    accept: Option<TopicReset>,
+    label: &str,
+) -> Result<std::collections::BTreeMap<i32, i64>, String> {
+    let gaps =
+        offset_gaps(brokers, topic, &resume_at).map_err(|e| format!("reading the offsets of topic `{topic}`: {e}"))?;
+    if gaps.is_empty() {
+        return Ok(resume_at);
+    }
+    let Some(reset) = accept else {
+        let lines: Vec<String> = gaps.iter().map(|g| format!("  - {g}")).collect();
+        return Err(format!(
+            "cannot resume from the checkpoint:\n{}\n{OFFSET_GAP_REMEDY}",
+            lines.join("\n")
+        ));
+    };
+    for g in gaps {
+        let at = match reset {
+            TopicReset::Resume => {
+                let at = g.resume_at();
+                eprintln!(
+                    "weir: {label}: {g}; --accept-topic-reset: resuming partition {} at offset {at}",
+                    g.partition
+                );
+                at
+            }
+            TopicReset::ReadBack => {
+                let at = g.start();
+                eprintln!(
+                    "weir: {label}: {g}; --accept-topic-reset: reading partition {} back from offset {at} (alerts \
+                     sent before the reset cannot be checked for duplicates)",
+                    g.partition
+                );
+                at
+            }
+        };
+        resume_at.insert(g.partition, at);
+    }
+    Ok(resume_at)
+}
+
 /// A partition whose resume offset is outside its reported watermarks: (resume offset, the offset whose
 /// message should be there, the watermarks if the broker gave them).
 type Suspect = (i64, i64, Option<(i64, i64)>);

@@ -399,32 +399,12 @@ pub struct Restore<'a> {
 fn checked_offsets(
     spec: &KafkaSinkSpec,
     label: &str,
-    mut offsets: BTreeMap<i32, i64>,
+    offsets: BTreeMap<i32, i64>,
     accept_reset: bool,
 ) -> io::Result<BTreeMap<i32, i64>> {
-    let gaps = crate::kafka_client::offset_gaps(&spec.brokers, &spec.topic, &offsets)
-        .map_err(|e| io::Error::other(format!("reading the offsets of topic `{}`: {e}", spec.topic)))?;
-    if gaps.is_empty() {
-        return Ok(offsets);
-    }
-    if !accept_reset {
-        let lines: Vec<String> = gaps.iter().map(|g| format!("  - {g}")).collect();
-        return Err(io::Error::other(format!(
-            "cannot resume from the checkpoint:\n{}\n{}",
-            lines.join("\n"),
-            crate::kafka_client::OFFSET_GAP_REMEDY
-        )));
-    }
-    for g in gaps {
-        eprintln!(
-            "weir: {label}: {g}; --accept-topic-reset: reading partition {} back from offset {} (alerts sent \
-             before the reset cannot be checked for duplicates)",
-            g.partition,
-            g.start()
-        );
-        offsets.insert(g.partition, g.start());
-    }
-    Ok(offsets)
+    let accept = accept_reset.then_some(crate::kafka_client::TopicReset::ReadBack);
+    crate::kafka_client::checked_resume_offsets(&spec.brokers, &spec.topic, offsets, accept, label)
+        .map_err(io::Error::other)
 }
 
 /// The sequence numbers of run `run`'s messages in the topic, reading each partition from `offsets` (from

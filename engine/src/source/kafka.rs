@@ -580,7 +580,7 @@ impl KafkaSourceSpec {
     /// start and says so.
     fn checked_resume_offsets(&self, cx: &SourcePrepareContext, label: &str) -> Result<BTreeMap<i32, i64>, RunError> {
         let name = &cx.source.name;
-        let mut resume_at: BTreeMap<i32, i64> = match cx.restored.and_then(|c| c.sources.get(name)) {
+        let resume_at: BTreeMap<i32, i64> = match cx.restored.and_then(|c| c.sources.get(name)) {
             Some(points) => points.iter().map(|(p, r)| (*p as i32, r.position as i64)).collect(),
             None => return Ok(BTreeMap::new()),
         };
@@ -588,28 +588,11 @@ impl KafkaSourceSpec {
             source_name: name.clone(),
             cause,
         };
-        let gaps = crate::kafka_client::offset_gaps(&self.brokers, &self.topic, &resume_at)
-            .map_err(|e| error(format!("reading the offsets of topic `{}`: {e}", self.topic)))?;
-        if gaps.is_empty() {
-            return Ok(resume_at);
-        }
-        if !cx.coordinator.topic_reset_accepted() {
-            let lines: Vec<String> = gaps.iter().map(|g| format!("  - {g}")).collect();
-            return Err(error(format!(
-                "cannot resume from the checkpoint:\n{}\n{}",
-                lines.join("\n"),
-                crate::kafka_client::OFFSET_GAP_REMEDY
-            )));
-        }
-        for g in gaps {
-            let at = g.resume_at();
-            eprintln!(
-                "weir: {label}: {g}; --accept-topic-reset: resuming partition {} at offset {at}",
-                g.partition
-            );
-            resume_at.insert(g.partition, at);
-        }
-        Ok(resume_at)
+        let accept = cx
+            .coordinator
+            .topic_reset_accepted()
+            .then_some(crate::kafka_client::TopicReset::Resume);
+        crate::kafka_client::checked_resume_offsets(&self.brokers, &self.topic, resume_at, accept, label).map_err(error)
     }
 }
 
