@@ -99,16 +99,20 @@ impl DecodedChunk {
             }
             let limit = decoder.max_record_bytes();
             if line.len() > limit {
+                // The dead letter keeps the start; its position says where the whole record is.
+                let kept = RAW_KEPT_OF_LONG_RECORD.min(line.len());
+                let mut reason = format!(
+                    "record of {} bytes is longer than max_record_bytes ({limit})",
+                    line.len()
+                );
+                if kept < line.len() {
+                    reason += &format!("; its raw text is cut to the first {kept} bytes");
+                }
                 c.invalid.push(InvalidLine {
                     line: idx,
                     max_before: max,
-                    // The dead letter keeps the start; its position says where the whole record is.
-                    range: (start, start + RAW_KEPT_OF_LONG_RECORD.min(line.len()) as u32),
-                    reason: format!(
-                        "record of {} bytes is longer than max_record_bytes ({limit}); its raw text is cut to the first {} bytes",
-                        line.len(),
-                        RAW_KEPT_OF_LONG_RECORD.min(line.len())
-                    ),
+                    range: (start, start + kept as u32),
+                    reason,
                 });
                 continue;
             }
