@@ -55,9 +55,9 @@ where
         move |_frontiers| {
             let mut ok_handle = ok_out.activate();
             let mut err_handle = err_out.activate();
-            input.for_each_time(|cap, data| {
-                let ok_cap = cap.retain(0);
-                let err_cap = cap.retain(1);
+            input.for_each_stamp(|cap, data| {
+                let ok_cap = cap.retain_least(0).expect("a message has a time");
+                let err_cap = cap.retain_least(1).expect("a message has a time");
                 let mut dead = Vec::new();
                 for batch in data.flat_map(|d| d.drain(..)) {
                     f(&batch, &mut made, &mut dead);
@@ -88,7 +88,7 @@ pub fn raw_of(batch: &Batch, r: &Record, schema: &Schema) -> Vec<u8> {
 pub fn malformed<'s>(records: RecordStream<'s>, source_name: String) -> RecordStream<'s> {
     records.unary(Pipeline, "DeadLetters", move |_, _| {
         move |input, output| {
-            input.for_each_time(|cap, data| {
+            input.for_each_stamp(|cap, data| {
                 let mut out = Vec::new();
                 for batch in data.flat_map(|d| d.drain(..)) {
                     let Some(chunk) = &batch.origin else { continue };

@@ -293,7 +293,7 @@ where
     D: Positioned,
     P: Pull<Message<Time, Vec<D>>>,
 {
-    input.for_each_time(|_, data| {
+    input.for_each_stamp(|_, data| {
         for r in data.flat_map(|d| d.drain(..)) {
             buffer.push(r.position(), r);
         }
@@ -331,7 +331,7 @@ where
 {
     records.unary(Pipeline, name, move |_, _| {
         move |input, output| {
-            input.for_each_time(|cap, data| {
+            input.for_each_stamp(|cap, data| {
                 let mut session = output.session(&cap);
                 for batch in data.flat_map(|d| d.drain(..)) {
                     for r in &batch.records {

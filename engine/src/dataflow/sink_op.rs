@@ -91,7 +91,7 @@ fn sink_operator<D, W, L>(
             drop(initial);
             let mut part = participant(scope, &info, &name, &ctx);
             move |(input, frontier), _| {
-                input.for_each_time(|_, data| {
+                input.for_each_stamp(|_, data| {
                     for d in data {
                         pending.append(d);
                     }
@@ -164,7 +164,7 @@ pub fn unbatched<'s>(records: RecordStream<'s>) -> Stream<'s, Time, Vec<Record>>
     use timely::dataflow::channels::pact::Pipeline;
     records.unary(Pipeline, "Unbatch", |_, _| {
         |input, output| {
-            input.for_each_time(|cap, data| {
+            input.for_each_stamp(|cap, data| {
                 let mut session = output.session(&cap);
                 for batch in data.flat_map(|d| d.drain(..)) {
                     match Arc::try_unwrap(batch) {
@@ -256,7 +256,7 @@ pub fn webhook_sink<'s>(
             let mut next_id = 0u64;
             let mut stop_deadline: Option<Instant> = None;
             move |(input, frontier), output| {
-                input.for_each_time(|_, data| {
+                input.for_each_stamp(|_, data| {
                     for d in data {
                         pending.append(d);
                     }

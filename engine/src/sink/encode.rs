@@ -116,7 +116,7 @@ pub fn render_lines<'s>(
 ) -> Stream<'s, Time, Vec<Line>> {
     records.unary(Pipeline, "Encode", move |_, _| {
         move |input, output| {
-            input.for_each_time(|cap, data| {
+            input.for_each_stamp(|cap, data| {
                 let mut session = output.session(&cap);
                 for batch in data.flat_map(|d| d.drain(..)) {
                     for r in &batch.records {
