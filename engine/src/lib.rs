@@ -5,6 +5,7 @@
 //! - [`source`]: files and built-in generators as chunk readers.
 //! - [`dataflow`]: the timely operators.
 //! - [`sink`]: Parquet, JSONL and stdout writers.
+//! - [`table`]: reference tables (files, compacted topics, PostgreSQL) that joins look records up in.
 //! - [`plan`], [`runtime`]: what to run and running it.
 
 pub mod checkpoint;
@@ -25,6 +26,7 @@ pub mod sequencer;
 pub mod serve;
 pub mod sink;
 pub mod source;
+pub mod table;
 pub mod views;
 
 pub use dataflow::RunContext;

@@ -28,6 +28,8 @@ pub struct Metrics {
     dead_letters_by_reason: Family<Labels, Counter>,
     late_by_source: Family<Labels, Counter>,
     alerts_by_kind: Family<Labels, Counter>,
+    late_table_versions: Family<Labels, Counter>,
+    join_lookups: Family<Labels, Counter>,
 }
 
 /// A short, bounded label for a dead letter's free-text reason.
@@ -46,6 +48,10 @@ pub fn reason_class(reason: &str) -> &'static str {
         "wrong_type"
     } else if reason == "empty message" {
         "empty_message"
+    } else if reason.starts_with("no match in table") {
+        "no_match"
+    } else if reason.starts_with("the row has no") || reason.starts_with("a second row") {
+        "bad_table_row"
     } else {
         "delivery_failed"
     }
@@ -110,6 +116,23 @@ impl Metrics {
         }
     }
 
+    /// `n` versions of `table` read after the table was already known past their version time.
+    pub fn late_table_versions(&self, table: &str, n: u64) {
+        self.late_table_versions
+            .get_or_create(&labels(&[("table", table)]))
+            .inc_by(n);
+    }
+
+    /// `n` records `join` looked up, `matched` of them found a row.
+    pub fn join_lookups(&self, join: &str, n: u64, matched: u64) {
+        self.join_lookups
+            .get_or_create(&labels(&[("join", join), ("result", "matched")]))
+            .inc_by(matched);
+        self.join_lookups
+            .get_or_create(&labels(&[("join", join), ("result", "unmatched")]))
+            .inc_by(n - matched);
+    }
+
     /// One alert of `kind`.
     pub fn alert(&self, kind: &str) {
         Self::add(&self.alerts, 1);
@@ -140,6 +163,16 @@ impl Metrics {
             self.late_by_source.clone(),
         );
         r.register("alerts", "Alerts raised, per kind", self.alerts_by_kind.clone());
+        r.register(
+            "table_late_versions",
+            "Table versions read after the table was known past their version time (applied from then)",
+            self.late_table_versions.clone(),
+        );
+        r.register(
+            "join_lookups",
+            "Records joins looked up, by result",
+            self.join_lookups.clone(),
+        );
         let bytes = Counter::<u64>::default();
         bytes.inc_by(Self::get(&self.bytes_read));
         r.register("input_bytes", "Bytes read from all sources", bytes);

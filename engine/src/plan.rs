@@ -7,7 +7,7 @@
 //! builds them front to back. The runtime trusts a plan; all user-facing validation happens before one is
 //! built.
 
-use crate::component::{OperatorComponent, SinkComponent, SourceComponent};
+use crate::component::{OperatorComponent, SinkComponent, SourceComponent, TableComponent};
 use crate::expr::Typed;
 use crate::schema::Schema;
 use std::sync::Arc;
@@ -19,6 +19,8 @@ pub struct Plan {
     pub job_name: String,
     pub workers: usize,
     pub sources: Vec<SourcePlan>,
+    /// `[tables.NAME]`: reference tables joins look records up in.
+    pub tables: Vec<TablePlan>,
     /// In dependency order.
     pub operators: Vec<OperatorPlan>,
     pub sinks: Vec<SinkPlan>,
@@ -61,6 +63,44 @@ impl SourcePlan {
     }
 }
 
+/// `[tables.NAME]`: a keyed, versioned reference table.
+#[derive(Clone, Debug)]
+pub struct TablePlan {
+    pub name: String,
+    /// The table's kind and parameters.
+    pub component: Arc<dyn TableComponent>,
+    /// The row's fields; `event_time` is the version field (or `NO_EVENT_TIME`).
+    pub schema: Schema,
+    /// The primary key field.
+    pub key: usize,
+    /// The field whose value is a row's version time.
+    pub version: Option<usize>,
+    /// How long after its version time a version may still be written (the table's watermark stays this
+    /// far behind its reads).
+    pub max_out_of_orderness_ms: i64,
+}
+
+/// `kind = "join"`: each record of the stream with the table's row for its key, as of the record's event
+/// time.
+#[derive(Clone, Debug)]
+pub struct JoinPlan {
+    /// The table (index into [`Plan::tables`]).
+    pub table: usize,
+    pub table_name: String,
+    /// The stream's field looked up.
+    pub on: usize,
+    /// Table fields added: (output name, table schema index).
+    pub fields: Vec<(String, usize)>,
+    /// `inner`: records without a row are dead letters; otherwise (`left`) they get nulls.
+    pub inner: bool,
+    /// A record is looked up no earlier than this long of logical time before it (very late records see
+    /// the table as it was then); older versions are compacted away.
+    pub history_ms: i64,
+}
+
+/// Default [`JoinPlan::history_ms`]: 7 days.
+pub const DEFAULT_JOIN_HISTORY_MS: i64 = 7 * 86_400_000;
+
 /// A stream an operator or sink can read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StreamRef {
@@ -76,6 +116,8 @@ pub enum StreamRef {
     OperatorDeadLetters(usize),
     /// Records sink `i` could not deliver (`NAME.failed`).
     SinkFailures(usize),
+    /// Rows table `i` could not read (`NAME.dead_letters`).
+    TableDeadLetters(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -203,6 +245,7 @@ impl Plan {
             StreamRef::Late(i) => format!("{}.late", self.operators[i].name),
             StreamRef::OperatorDeadLetters(i) => format!("{}.dead_letters", self.operators[i].name),
             StreamRef::SinkFailures(i) => format!("{}.failed", self.sinks[i].name),
+            StreamRef::TableDeadLetters(i) => format!("{}.dead_letters", self.tables[i].name),
         }
     }
 

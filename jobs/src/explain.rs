@@ -25,6 +25,14 @@ pub fn dot(plan: &Plan) -> String {
             q(&s.name)
         );
     }
+    for t in &plan.tables {
+        let _ = writeln!(
+            o,
+            "  {} [shape=cylinder, style=dashed, label={}];",
+            q(&format!("table:{}", t.name)),
+            q(&format!("{}\\ntable", t.name))
+        );
+    }
     for op in &plan.operators {
         let label = format!("{}\\n{}", op.name, op.component.kind());
         let _ = writeln!(
@@ -51,6 +59,7 @@ pub fn dot(plan: &Plan) -> String {
             StreamRef::Late(i) => (format!("op:{}", plan.operators[i].name), "late"),
             StreamRef::OperatorDeadLetters(i) => (format!("op:{}", plan.operators[i].name), "dead_letters"),
             StreamRef::SinkFailures(i) => (format!("sink:{}", plan.sinks[i].name), "failed"),
+            StreamRef::TableDeadLetters(i) => (format!("table:{}", plan.tables[i].name), "dead_letters"),
         }
     };
     let mut edge = |from: StreamRef, to: String| {
@@ -66,6 +75,16 @@ pub fn dot(plan: &Plan) -> String {
     for s in &plan.sinks {
         for r in &s.inputs {
             edge(*r, format!("sink:{}", s.name));
+        }
+    }
+    for op in &plan.operators {
+        if let Some(t) = op.component.table() {
+            let _ = writeln!(
+                o,
+                "  {} -> {} [label=\"lookup\"];",
+                q(&format!("table:{}", plan.tables[t].name)),
+                q(&format!("op:{}", op.name))
+            );
         }
     }
     o.push_str("}\n");
@@ -97,6 +116,26 @@ pub fn explain(plan: &Plan) -> String {
             "",
             s.schema.event_time_name(),
             dur(s.max_out_of_orderness_ms)
+        );
+    }
+    if !plan.tables.is_empty() {
+        let _ = writeln!(o, "\ntables (read by worker 0, arranged by key over the workers)");
+    }
+    for t in &plan.tables {
+        let version = t
+            .version
+            .map_or("none: rows hold from when they were read".to_string(), |v| {
+                format!("`{}`", t.schema.fields[v].name)
+            });
+        let fields: Vec<String> = t.schema.fields.iter().map(|f| f.to_string()).collect();
+        let _ = writeln!(o, "  {:<16} {}", t.name, t.component.describe());
+        let _ = writeln!(o, "  {:<16} schema: {}", "", fields.join(", "));
+        let _ = writeln!(
+            o,
+            "  {:<16} key `{}`, version {version}, known up to each read − {}",
+            "",
+            t.schema.fields[t.key].name,
+            dur(t.max_out_of_orderness_ms)
         );
     }
     let _ = writeln!(o, "\noperators (in dependency order)");

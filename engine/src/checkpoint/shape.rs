@@ -22,6 +22,21 @@ pub fn job_shape(plan: &Plan) -> BTreeMap<String, String> {
             ),
         );
     }
+    for t in &plan.tables {
+        let version = t
+            .version
+            .map_or("none".to_string(), |v| t.schema.fields[v].name.clone());
+        m.insert(
+            format!("tables.{}", t.name),
+            format!(
+                "{}; key {}; version {version}; schema {}; max_out_of_orderness {} ms",
+                t.component.kind(),
+                t.schema.fields[t.key].name,
+                t.schema,
+                t.max_out_of_orderness_ms
+            ),
+        );
+    }
     for (i, o) in plan.operators.iter().enumerate() {
         m.insert(format!("operators.{}", o.name), plan.describe_operator(i));
     }

@@ -11,11 +11,14 @@
 //! | source | [`SourceComponent`] (+ [`PreparedSource`], its per-process part) | `source/` |
 //! | operator | [`OperatorComponent`] | `dataflow/` |
 //! | sink | [`SinkComponent`] | `sink/` |
+//! | table | [`TableComponent`] (+ [`TableReader`], what reads it) | `table/` |
 
 mod operator;
 mod sink;
 mod source;
+mod table;
 
 pub use operator::{BuildContext, OperatorComponent, Outputs};
 pub use sink::{SinkBuildContext, SinkComponent, SinkPrepareContext};
 pub use source::{PreparedSource, SourceBuildContext, SourceComponent, SourcePrepareContext};
+pub use table::{now_ms, TableComponent, TableReader};

@@ -18,6 +18,8 @@ pub struct BuildContext<'s, 'p> {
     /// The name of the first input stream (dead letters of records that came from no source name it).
     pub input_name: String,
     pub plan: &'p Plan,
+    /// Every table of the job on this worker, in plan order (what joins look up).
+    pub tables: &'p [crate::dataflow::table_op::BuiltTable<'s>],
     pub views: &'p Arc<ViewStore>,
     /// The instance number of a view-serving operator on this worker (for the view store's progress).
     pub view_instance: usize,
@@ -81,6 +83,11 @@ pub trait OperatorComponent: std::fmt::Debug + Send + Sync + 'static {
 
     /// If its output is window rows: the window.
     fn window(&self) -> Option<&WindowPlan> {
+        None
+    }
+
+    /// If it looks records up in a table: the table's index in the plan.
+    fn table(&self) -> Option<usize> {
         None
     }
 

@@ -9,6 +9,7 @@
 pub mod alert_op;
 pub mod dead_letters;
 mod failure;
+pub mod join_op;
 pub mod kafka_source_op;
 pub mod keyed_op;
 pub mod latest_op;
@@ -16,6 +17,7 @@ pub mod ordered;
 pub mod rule_op;
 pub mod sink_op;
 pub mod source_op;
+pub mod table_op;
 pub mod transforms;
 pub mod window_op;
 
@@ -100,6 +102,8 @@ pub struct RunContext {
     wake_on_stop: Arc<Mutex<Vec<timely::scheduling::SyncActivator>>>,
     /// The job watermark when the job was stopped.
     stopped_at: Arc<StopMark>,
+    /// Per table: join instances whose stream has ended (the table lets go once all have).
+    table_uses_ended: Arc<Mutex<BTreeMap<usize, usize>>>,
 }
 
 /// The job watermark when a stop was asked for (`u64::MAX`: none).
@@ -152,6 +156,17 @@ impl RunContext {
         }
         self.abort.store(true, Ordering::SeqCst);
         self.wake_sources();
+    }
+
+    /// Says that one join instance reading table `table` is done with it (its stream ended, and after a
+    /// stop it has joined every record below the stop).
+    pub fn end_table_use(&self, table: usize) {
+        *self.table_uses_ended.lock().entry(table).or_default() += 1;
+    }
+
+    /// How many join instances are done with table `table`.
+    pub fn table_uses_ended(&self, table: usize) -> usize {
+        self.table_uses_ended.lock().get(&table).copied().unwrap_or(0)
     }
 
     /// Installs the run's checkpoint coordinator (once; later calls are ignored).

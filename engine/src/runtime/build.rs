@@ -7,6 +7,7 @@
 use crate::checkpoint::Checkpoint;
 use crate::component::{BuildContext, PreparedSource, SinkBuildContext, SourceBuildContext};
 use crate::dataflow::dead_letters::malformed;
+use crate::dataflow::table_op::{table, BuiltTable};
 use crate::dataflow::{RunContext, Time};
 use crate::plan::{Plan, StreamRef};
 use crate::record::RecordStream;
@@ -80,12 +81,30 @@ pub(super) fn build<'s>(
         );
         streams.insert(StreamRef::Source(i), records);
     }
-    operators(plan, &mut streams, shared.views, worker.0, ctx);
+    let tables: Vec<BuiltTable<'s>> = plan
+        .tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let users = plan.operators.iter().filter(|o| o.component.table() == Some(i)).count() * worker.1;
+            let built = table(scope, t, i, users, ctx);
+            streams.insert(StreamRef::TableDeadLetters(i), built.dead_letters.clone());
+            built
+        })
+        .collect();
+    operators(plan, &mut streams, &tables, shared.views, worker.0, ctx);
     sinks(scope, plan, &mut streams, worker.0, restored.as_ref(), &probe, ctx)
 }
 
 /// The job's operators, in dependency order: each reads streams already in `streams` and adds its own.
-fn operators<'s>(plan: &Plan, streams: &mut Streams<'s>, views: &Arc<ViewStore>, index: usize, ctx: &RunContext) {
+fn operators<'s>(
+    plan: &Plan,
+    streams: &mut Streams<'s>,
+    tables: &[BuiltTable<'s>],
+    views: &Arc<ViewStore>,
+    index: usize,
+    ctx: &RunContext,
+) {
     let mut view_ordinal = 0;
     for (i, op) in plan.operators.iter().enumerate() {
         let view_instance = index * views.views.len() + view_ordinal;
@@ -98,6 +117,7 @@ fn operators<'s>(plan: &Plan, streams: &mut Streams<'s>, views: &Arc<ViewStore>,
             input_schema: plan.schema_of(op.inputs[0]),
             input_name: plan.stream_name(op.inputs[0]),
             plan,
+            tables,
             views,
             view_instance,
             ctx,

@@ -40,6 +40,8 @@ pub enum RunError {
     Source { source_name: String, cause: String },
     #[error("sink `{sink}`: {cause}")]
     Sink { sink: String, cause: String },
+    #[error("table `{table}`: {cause}")]
+    Table { table: String, cause: String },
     #[error(transparent)]
     Failed(JobFailure),
     /// Stopped (SIGINT/SIGTERM) while waiting for a broker, before anything was read.
@@ -108,6 +110,9 @@ pub fn preflight(plan: &Plan) -> Result<u64, RunError> {
     let mut total = 0;
     for s in &plan.sources {
         total += s.component.preflight(&s.name)?.unwrap_or(0);
+    }
+    for t in &plan.tables {
+        t.component.preflight(&t.name, &t.schema)?;
     }
     for k in &plan.sinks {
         let existing = k.component.path().and_then(|p| Some((p, std::fs::metadata(p).ok()?)));
@@ -256,7 +261,8 @@ pub fn run_with_views(
         .collect();
     let participants = plan.operators.iter().filter(|o| o.component.is_stateful()).count()
         + plan.sinks.iter().filter(|k| k.component.checkpoints()).count();
-    coord.expect(instances, participants * workers);
+    // A table's history is one part (worker 0's).
+    coord.expect(instances, participants * workers + plan.tables.len());
     let writer_thread = {
         let ctx = ctx.clone();
         coord.spawn_writer(move |e| ctx.fail(JobFailure::Checkpoint(e)))

@@ -8,17 +8,19 @@
 //! - `sources`: the `[sources.NAME]` tables.
 //! - `operators`: the `[operators.NAME]` tables, one function per kind.
 //! - `sinks`: the `[sinks.NAME]` tables.
+//! - `tables`: the `[tables.NAME]` reference tables (read by `join` operators).
 
 mod operators;
 mod sinks;
 mod sources;
+mod tables;
 
 use crate::definition::section::{Problems, Section};
 use crate::definition::{DefinitionError, JobSource};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use weir_engine::component::OperatorComponent;
-use weir_engine::plan::{OperatorPlan, Plan, SinkPlan, SourcePlan, StreamRef};
+use weir_engine::plan::{OperatorPlan, Plan, SinkPlan, SourcePlan, StreamRef, TablePlan};
 use weir_engine::schema::Schema;
 
 /// A node of the job graph as a stream name resolves to it, before operators are ordered.
@@ -27,6 +29,8 @@ enum Node {
     Source(usize),
     /// The operator with this index in file order.
     Operator(usize),
+    /// A table (a join's second input; its port `DeadLetters` is a stream).
+    Table(usize),
 }
 
 /// The port of a node a stream name picks.
@@ -39,6 +43,9 @@ enum Port {
 
 /// A source as read from the file: name, plan (if valid) and schema (if that much was valid).
 type DeclaredSource = (String, Option<SourcePlan>, Option<Schema>);
+
+/// A table as read from the file: name, plan (if valid) and schema (if that much was valid).
+type DeclaredTable = (String, Option<TablePlan>, Option<Schema>);
 
 /// An operator as read from the file, before planning.
 struct Declared<'a> {
@@ -102,11 +109,20 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
         );
     }
 
+    let mut tables: Vec<DeclaredTable> = Vec::new();
+    if let Some(t) = named_tables(&root, "tables", &problems) {
+        for (name, s) in t {
+            let (planned, schema) = tables::table_plan(&name, &s, source);
+            tables.push((name, planned, schema));
+        }
+    }
+
     let op_tables = named_tables(&root, "operators", &problems).unwrap_or_default();
     let sink_tables = named_tables(&root, "sinks", &problems).unwrap_or_default();
-    check_names(&sources, &op_tables, &problems);
+    check_names(&sources, &tables, &op_tables, &problems);
     let names = Names {
         sources: sources.iter().map(|(n, _, _)| n.clone()).collect(),
+        tables: tables.iter().map(|(n, _, _)| n.clone()).collect(),
         operators: op_tables
             .iter()
             .map(|(n, s)| (n.clone(), s.value("kind").and_then(|v| v.as_str()).unwrap_or("")))
@@ -151,13 +167,22 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
     let mut operators: Vec<Option<OperatorPlan>> = Vec::new();
     for &d in &order {
         let decl = &declared[d];
+        let table_inputs: Vec<usize> = decl
+            .inputs
+            .iter()
+            .filter_map(|(node, port)| match (node, port) {
+                (Node::Table(i), Port::Main) => Some(*i),
+                _ => None,
+            })
+            .collect();
         let refs: Vec<StreamRef> = decl
             .inputs
             .iter()
+            .filter(|(node, port)| !matches!((node, port), (Node::Table(_), Port::Main)))
             .map(|(node, port)| stream_ref(*node, *port, &index_of))
             .collect();
         let schemas: Option<Vec<Schema>> = refs.iter().map(|r| schema_of(*r, &sources, &operators)).collect();
-        let planned = plan_operator(decl, schemas);
+        let planned = plan_operator(decl, schemas, &table_inputs, &tables);
         index_of.insert(d, operators.len());
         operators.push(planned.map(|(component, schema)| OperatorPlan {
             name: decl.name.clone(),
@@ -204,7 +229,14 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
     });
     root.finish("");
 
-    route_dead_letters(&mut sinks, &sources, &operators, dead_letter_sink.as_deref(), &problems);
+    route_dead_letters(
+        &mut sinks,
+        &sources,
+        &tables,
+        &operators,
+        dead_letter_sink.as_deref(),
+        &problems,
+    );
     for (i, &d) in order.iter().enumerate() {
         let read = sinks.iter().any(|s| s.inputs.contains(&StreamRef::Output(i)))
             || declared
@@ -223,6 +255,7 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
             job_name,
             workers,
             sources: sources.into_iter().map(|(_, s, _)| s.expect("no problems")).collect(),
+            tables: tables.into_iter().map(|(_, t, _)| t.expect("no problems")).collect(),
             operators: operators.into_iter().map(|o| o.expect("no problems")).collect(),
             sinks,
             serve,
@@ -237,9 +270,25 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
 }
 
 /// Plans one declared operator against its inputs' schemas (`None` when an input failed validation).
-fn plan_operator(decl: &Declared, schemas: Option<Vec<Schema>>) -> Option<(Arc<dyn OperatorComponent>, Schema)> {
+fn plan_operator(
+    decl: &Declared,
+    schemas: Option<Vec<Schema>>,
+    table_inputs: &[usize],
+    tables: &[DeclaredTable],
+) -> Option<(Arc<dyn OperatorComponent>, Schema)> {
     let s = &decl.section;
     let kind = decl.kind?;
+    if kind != "join" {
+        for t in table_inputs {
+            s.problem(
+                "inputs",
+                format!(
+                    "`{}` is a table; only a join reads tables: kind = \"join\", inputs = [\"STREAM\", \"{}\"]",
+                    tables[*t].0, tables[*t].0
+                ),
+            );
+        }
+    }
     let Some((_, arity, plan_kind)) = operators::KINDS.iter().find(|k| k.0 == kind) else {
         let hint = operators::RETIRED_KINDS
             .iter()
@@ -255,7 +304,7 @@ fn plan_operator(decl: &Declared, schemas: Option<Vec<Schema>>) -> Option<(Arc<d
         );
         return None;
     };
-    let n = decl.inputs.len();
+    let n = decl.inputs.len() - table_inputs.len();
     if let Some(a) = arity {
         if n > 0 && n != *a {
             s.problem(
@@ -266,7 +315,14 @@ fn plan_operator(decl: &Declared, schemas: Option<Vec<Schema>>) -> Option<(Arc<d
     }
     match schemas {
         Some(schemas) if !schemas.is_empty() && arity.is_none_or(|a| a == schemas.len()) => {
-            let planned = plan_kind(s, &schemas);
+            let inputs = operators::Inputs {
+                schemas,
+                tables: table_inputs
+                    .iter()
+                    .map(|t| (*t, tables[*t].0.as_str(), tables[*t].1.as_ref(), tables[*t].2.as_ref()))
+                    .collect(),
+            };
+            let planned = plan_kind(s, &inputs);
             s.finish("");
             planned
         }
@@ -286,7 +342,7 @@ fn topological_order(declared: &[Declared], problems: &Problems) -> Vec<usize> {
                 .iter()
                 .filter_map(|(node, _)| match node {
                     Node::Operator(j) => Some(*j),
-                    Node::Source(_) => None,
+                    Node::Source(_) | Node::Table(_) => None,
                 })
                 .collect()
         })
@@ -349,6 +405,8 @@ fn stream_ref(node: Node, port: Port, index_of: &HashMap<usize, usize>) -> Strea
     match (node, port) {
         (Node::Source(i), Port::DeadLetters) => StreamRef::SourceDeadLetters(i),
         (Node::Source(i), _) => StreamRef::Source(i),
+        // A table's rows are not a stream (callers take table inputs out first); its dead letters are.
+        (Node::Table(i), _) => StreamRef::TableDeadLetters(i),
         // An operator left out of the order (in a cycle) gets an index no stream has.
         (Node::Operator(d), port) => {
             let i = index_of.get(&d).copied().unwrap_or(usize::MAX);
@@ -451,6 +509,7 @@ fn check_sink_paths(sinks: &[SinkPlan], problems: &Problems) {
 /// The names a stream reference can use.
 struct Names<'a> {
     sources: Vec<String>,
+    tables: Vec<String>,
     /// Operator names and kinds, in file order.
     operators: Vec<(String, &'a str)>,
     sinks: Vec<String>,
@@ -475,6 +534,9 @@ impl Names<'_> {
         if let Some(i) = self.operator(name) {
             return Ok(Resolved::Node(Node::Operator(i), Port::Main));
         }
+        if let Some(i) = self.tables.iter().position(|t| t == name) {
+            return Ok(Resolved::Node(Node::Table(i), Port::Main));
+        }
         if let Some((base, port)) = name.rsplit_once('.') {
             let op = self.operator(base);
             let kind = op.map(|i| self.operators[i].1);
@@ -492,14 +554,17 @@ impl Names<'_> {
                     if let Some(i) = self.sources.iter().position(|s| s == base) {
                         return Ok(Resolved::Node(Node::Source(i), Port::DeadLetters));
                     }
+                    if let Some(i) = self.tables.iter().position(|s| s == base) {
+                        return Ok(Resolved::Node(Node::Table(i), Port::DeadLetters));
+                    }
                     match (op, kind) {
-                        (Some(i), Some("filter" | "derive" | "alert")) => {
+                        (Some(i), Some("filter" | "derive" | "alert" | "join")) => {
                             return Ok(Resolved::Node(Node::Operator(i), Port::DeadLetters))
                         }
                         (Some(_), Some(k)) => {
                             return Err(format!(
-                                "`{base}` is a {k} operator, which has no `.dead_letters` output (filter, derive \
-                                 and alert have one)"
+                                "`{base}` is a {k} operator, which has no `.dead_letters` output (filter, derive, \
+                                 alert and inner join have one)"
                             ))
                         }
                         _ => {}
@@ -515,11 +580,12 @@ impl Names<'_> {
         }
         let mut known: Vec<String> = self.sources.clone();
         known.extend(self.sources.iter().map(|s| format!("{s}.dead_letters")));
+        known.extend(self.tables.iter().map(|t| format!("{t}.dead_letters")));
         for (n, k) in &self.operators {
             known.push(n.clone());
             match *k {
                 "window" => known.push(format!("{n}.late")),
-                "filter" | "derive" | "alert" => known.push(format!("{n}.dead_letters")),
+                "filter" | "derive" | "alert" | "join" => known.push(format!("{n}.dead_letters")),
                 _ => {}
             }
         }
@@ -542,17 +608,23 @@ fn named_tables<'a>(root: &Section<'a>, key: &str, problems: &'a Problems) -> Op
     Some(out)
 }
 
-fn check_names(sources: &[DeclaredSource], operators: &[(String, Section)], problems: &Problems) {
+fn check_names(
+    sources: &[DeclaredSource],
+    tables: &[DeclaredTable],
+    operators: &[(String, Section)],
+    problems: &Problems,
+) {
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for (kind, name) in sources
         .iter()
         .map(|s| ("sources", s.0.as_str()))
+        .chain(tables.iter().map(|t| ("tables", t.0.as_str())))
         .chain(operators.iter().map(|o| ("operators", o.0.as_str())))
     {
         if let Some(prev) = seen.insert(name, kind) {
             problems.add(
                 &format!("{kind}.{name}"),
-                format!("the name is already used by {prev}.{name}; source and operator names must be unique"),
+                format!("the name is already used by {prev}.{name}; source, table and operator names must be unique"),
             );
         }
     }
@@ -563,6 +635,7 @@ fn check_names(sources: &[DeclaredSource], operators: &[(String, Section)], prob
 fn route_dead_letters(
     sinks: &mut [SinkPlan],
     sources: &[DeclaredSource],
+    tables: &[DeclaredTable],
     operators: &[Option<OperatorPlan>],
     explicit: Option<&str>,
     problems: &Problems,
@@ -571,6 +644,9 @@ fn route_dead_letters(
     let mut unrouted = Vec::new();
     for i in 0..sources.len() {
         unrouted.push(StreamRef::SourceDeadLetters(i));
+    }
+    for i in 0..tables.len() {
+        unrouted.push(StreamRef::TableDeadLetters(i));
     }
     for (i, o) in operators.iter().enumerate() {
         let Some(o) = o else { continue };

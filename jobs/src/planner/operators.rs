@@ -11,13 +11,30 @@ use weir_engine::component::OperatorComponent;
 use weir_engine::dataflow::latest_op::changelog_schema;
 use weir_engine::dataflow::rule_op::{deadline_fields, AbsencePlan, DeadlinePlan, RulePlan};
 use weir_engine::expr::{compile, compile_predicate};
-use weir_engine::plan::{AlertPlan, DeriveColumn, DerivePlan, FilterPlan, LatestPlan, UnionPlan, WindowPlan};
+use weir_engine::plan::{
+    AlertPlan, DeriveColumn, DerivePlan, FilterPlan, JoinPlan, LatestPlan, TablePlan, UnionPlan, WindowPlan,
+    DEFAULT_JOIN_HISTORY_MS,
+};
 use weir_engine::schema::{Field, FieldType, Schema};
 use weir_operators::value::ValueType;
 use weir_operators::{AggregateFn, AggregateSpec, WindowSpec};
 
 /// Plans one kind: its parameters against the inputs' schemas, giving the kind and its output schema.
-type PlanKind = fn(&Section, &[Schema]) -> Option<(Planned, Schema)>;
+type PlanKind = fn(&Section, &Inputs) -> Option<(Planned, Schema)>;
+
+/// What an operator reads: its input streams' schemas (it derefs to them) and, for a join, the table:
+/// (index, name, plan if valid, schema if that much was valid).
+pub(super) struct Inputs<'a> {
+    pub schemas: Vec<Schema>,
+    pub tables: Vec<(usize, &'a str, Option<&'a TablePlan>, Option<&'a Schema>)>,
+}
+
+impl std::ops::Deref for Inputs<'_> {
+    type Target = [Schema];
+    fn deref(&self) -> &[Schema] {
+        &self.schemas
+    }
+}
 
 /// A planned operator: its component (kind and parameters).
 type Planned = Arc<dyn OperatorComponent>;
@@ -32,6 +49,7 @@ pub(super) const KINDS: &[(&str, Option<usize>, PlanKind)] = &[
     ("deadline", Some(1), deadline),
     ("absence", Some(1), absence),
     ("latest", Some(1), latest),
+    ("join", Some(1), join),
 ];
 
 /// Kinds of earlier versions, with what a job writes instead (a hint in the "unknown kind" problem).
@@ -85,7 +103,7 @@ pub(super) fn fields_of(s: &Section, key: &str, names: &[&str], schema: &Schema)
     ok.then_some(out)
 }
 
-fn filter(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
+fn filter(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
     let text = s.req_str("where")?;
     match compile_predicate(text, &inputs[0]) {
         Ok(predicate) => Some((Arc::new(FilterPlan { predicate }), inputs[0].clone())),
@@ -96,7 +114,7 @@ fn filter(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
     }
 }
 
-fn derive(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
+fn derive(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
     let input = &inputs[0];
     let drop = s.str_list("drop").unwrap_or_default();
     let computed = s.table("fields");
@@ -186,7 +204,7 @@ fn derive(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
     Some((Arc::new(DerivePlan { columns, names }), Schema { fields, event_time }))
 }
 
-fn union(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
+fn union(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
     let first = &inputs[0];
     let mut out = first.clone();
     for (i, other) in inputs.iter().enumerate().skip(1) {
@@ -284,7 +302,7 @@ fn window_spec(s: &Section) -> Option<WindowSpec> {
     spec
 }
 
-fn window(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
+fn window(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
     let schema = &inputs[0];
     let window = window_spec(s);
     let lateness = s.duration_ms("allowed_lateness").unwrap_or(0);
@@ -412,7 +430,7 @@ fn window(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
     ))
 }
 
-fn alert(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
+fn alert(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
     let schema = &inputs[0];
     let keyed = alert_key_and_fields(
         s,
@@ -536,7 +554,7 @@ fn rule_plan(
 
 /// `kind = "deadline"`: per key, `alert` `within` after the first record where `start` holds, unless one
 /// where `done` holds came first; `resolved` when `done` follows the alert.
-fn deadline(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
+fn deadline(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
     let schema = &inputs[0];
     if !s.has("start") {
         s.problem(
@@ -578,7 +596,7 @@ fn deadline(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
 
 /// `kind = "absence"`: per key, `alert` `silence` after the newest record where `of` holds, unless one
 /// where `until` holds was applied; `resumed` on the next newer such record.
-fn absence(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
+fn absence(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
     let schema = &inputs[0];
     let silence_ms = s.duration_ms("silence");
     if !s.has("silence") {
@@ -597,7 +615,7 @@ fn absence(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
 }
 
 /// `kind = "latest"`: the newest record per key, served over HTTP and published as a changelog.
-fn latest(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
+fn latest(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
     let schema = &inputs[0];
     let key = s.req_str("key");
     let ttl_ms = s.duration_ms("ttl");
@@ -637,5 +655,161 @@ fn latest(s: &Section, inputs: &[Schema]) -> Option<(Planned, Schema)> {
             fields: schema.fields.iter().map(|f| f.name.clone()).collect(),
         }),
         changelog_schema(schema),
+    ))
+}
+
+/// `kind = "join"`: `inputs = [STREAM, TABLE]`, `on = "FIELD"` (or `{ stream = "a", table = "b" }`, where
+/// `b` is the table's key), `fields` to add (`"NAME"` or `"NAME AS ALIAS"`; default every field but the
+/// key), `mode = "left" | "inner"`, `history`.
+fn join(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
+    let schema = &inputs[0];
+    let (table, table_name, plan, table_schema) = match inputs.tables.as_slice() {
+        [one] => *one,
+        [] => {
+            s.problem(
+                "inputs",
+                "a join reads a stream and a table: inputs = [\"STREAM\", \"TABLE\"] with a [tables.TABLE]",
+            );
+            return None;
+        }
+        _ => {
+            s.problem("inputs", "a join reads one table; chain two joins for two tables");
+            return None;
+        }
+    };
+    let inner = match s.str("mode").unwrap_or("left") {
+        "left" => false,
+        "inner" => true,
+        other => {
+            s.problem("mode", format!("unknown mode \"{other}\"; allowed: left, inner"));
+            false
+        }
+    };
+    let history_ms = s.duration_ms("history").unwrap_or(DEFAULT_JOIN_HISTORY_MS);
+    if history_ms < 0 {
+        s.problem("history", "cannot be negative");
+    }
+    let (stream_on, table_on) = match s.value("on") {
+        Some(toml::Value::String(f)) => (Some(f.as_str()), Some(f.as_str())),
+        Some(toml::Value::Table(_)) => {
+            let t = s.table("on")?;
+            let pair = (t.req_str("stream"), t.req_str("table"));
+            t.finish("");
+            pair
+        }
+        Some(_) => {
+            s.problem(
+                "on",
+                "expected a field name, or { stream = \"FIELD\", table = \"KEY\" }",
+            );
+            (None, None)
+        }
+        None => {
+            s.problem(
+                "on",
+                "is required: the stream's field to look up, e.g. on = \"vehicle_id\"",
+            );
+            (None, None)
+        }
+    };
+    let field_list: Vec<String> = match s.value("fields") {
+        None => Vec::new(),
+        Some(_) => s.str_list("fields")?.iter().map(|f| f.to_string()).collect(),
+    };
+    let (plan, table_schema) = (plan?, table_schema?);
+    let on = fields_of(s, "on", &[stream_on?], schema)?[0];
+    let key_field = &table_schema.fields[plan.key];
+    if table_on? != key_field.name {
+        s.problem(
+            "on",
+            format!(
+                "a join looks rows up by the table's key: write {{ stream = \"{}\", table = \"{}\" }}",
+                stream_on?, key_field.name
+            ),
+        );
+        return None;
+    }
+    let on_type = schema.fields[on].ty.value_type();
+    if on_type != key_field.ty.value_type() {
+        s.problem(
+            "on",
+            format!(
+                "`{}` is {} but table `{table_name}`'s key `{}` is {}; cast it with a derive first",
+                schema.fields[on].name,
+                on_type.name(),
+                key_field.name,
+                key_field.ty.value_type().name()
+            ),
+        );
+        return None;
+    }
+    let wanted: Vec<(String, String)> = if field_list.is_empty() {
+        table_schema
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != plan.key)
+            .map(|(_, f)| (f.name.clone(), f.name.clone()))
+            .collect()
+    } else {
+        field_list
+            .iter()
+            .map(|f| {
+                let parts: Vec<&str> = f.split_whitespace().collect();
+                match parts.as_slice() {
+                    [name, as_, alias] if as_.eq_ignore_ascii_case("as") => (name.to_string(), alias.to_string()),
+                    _ => (f.trim().to_string(), f.trim().to_string()),
+                }
+            })
+            .collect()
+    };
+    let mut fields = Vec::new();
+    let mut out = schema.fields.clone();
+    let mut ok = true;
+    for (name, alias) in wanted {
+        let Some(i) = table_schema.index_of(&name) else {
+            s.problem(
+                "fields",
+                format!(
+                    "table `{table_name}` has no field `{name}`; it has: {}",
+                    table_schema.names()
+                ),
+            );
+            ok = false;
+            continue;
+        };
+        if out.iter().any(|f| f.name == alias) {
+            s.problem(
+                "fields",
+                format!("the stream already has a field `{alias}`: add it under another name, \"{name} AS {table_name}_{name}\""),
+            );
+            ok = false;
+            continue;
+        }
+        let f = &table_schema.fields[i];
+        out.push(Field {
+            name: alias.clone(),
+            ty: f.ty.clone(),
+            nullable: f.nullable || !inner,
+        });
+        fields.push((alias, i));
+    }
+    if !ok {
+        return None;
+    }
+    let output = Schema {
+        fields: out,
+        event_time: schema.event_time,
+    };
+    Some((
+        Arc::new(JoinPlan {
+            table,
+            table_name: table_name.to_string(),
+            on,
+            fields,
+            inner,
+            history_ms: history_ms.max(0),
+        }),
+        output,
     ))
 }

@@ -22,6 +22,10 @@ pub(super) fn resolve_inputs(s: &Section, names: &Names, index_of: &HashMap<usiz
     let mut inputs = Vec::new();
     for n in s.str_list("inputs").unwrap_or_default() {
         match names.resolve(n) {
+            Ok(Resolved::Node(super::Node::Table(_), super::Port::Main)) => s.problem(
+                "inputs",
+                format!("`{n}` is a table, not a stream: join a stream with it, or write `{n}.dead_letters`"),
+            ),
             Ok(Resolved::Node(node, port)) => inputs.push(stream_ref(node, port, index_of)),
             Ok(Resolved::SinkFailures(i)) => inputs.push(StreamRef::SinkFailures(i)),
             Err(e) => s.problem("inputs", e),

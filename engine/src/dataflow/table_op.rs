@@ -1,0 +1,243 @@
+//! A reference table inside the dataflow: a reader thread that polls the table, and an operator that turns
+//! each read into differential updates of the table's `(key, row)` collection at their version times,
+//! arranged by key for `join` to look up.
+//!
+//! The operator runs on every worker but only worker 0's instance reads (one file read, one database
+//! connection, one Kafka consumer per job); the arrangement spreads the rows over the workers by key. Its
+//! capability is the table's `known_until` watermark, so the arrangement's frontier says how far the table
+//! is known. It lets go once every join reading the table has seen its stream end (the table's last read is
+//! then final), or when the job fails.
+//!
+//! The table's history ([`TableHistory`]) is worker 0's checkpoint part; a restored run rebuilds the
+//! collection from it before reading again, so a restore looks records up in the versions the crashed run
+//! had read.
+
+use crate::checkpoint::Contribution;
+use crate::component::TableReader;
+use crate::dataflow::dead_letters::dead_letter;
+use crate::dataflow::{participant, JobFailure, RunContext, Time};
+use crate::kafka_client::RateLimitedReport;
+use crate::plan::TablePlan;
+use crate::record::{Batch, RecordStream};
+use crate::table::{Applied, TableHistory, TableRow, TableUpdate};
+use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
+use differential_dataflow::trace::implementations::ValSpine;
+use differential_dataflow::AsCollection;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::Scope;
+use weir_operators::{Key, Position};
+
+/// The arranged table: key → row, at version times.
+pub type TableTrace = TraceAgent<ValSpine<Key, TableRow, Time, isize>>;
+
+/// A table as joins read it on one worker.
+#[derive(Clone)]
+pub struct BuiltTable<'s> {
+    pub arranged: Arranged<'s, TableTrace>,
+    /// Rows the table could not read (`NAME.dead_letters`).
+    pub dead_letters: RecordStream<'s>,
+    /// What the table's history holds (worker 0's; for `GET /v1/tables/...`).
+    pub history: Arc<Mutex<TableHistory>>,
+}
+
+/// `Position::source` of a table's dead letters: after every source's.
+pub fn table_position_source(index: usize) -> u32 {
+    u32::MAX - index as u32
+}
+
+/// How often the operator looks at its reader and at the joins that read it, at the least.
+const CHECK_EVERY: Duration = Duration::from_millis(50);
+
+/// Builds table `index` on this worker; `users` join instances (joins reading it × workers) report their
+/// end through the run context.
+pub fn table<'s>(
+    scope: Scope<'s, Time>,
+    plan: &TablePlan,
+    index: usize,
+    users: usize,
+    ctx: &RunContext,
+) -> BuiltTable<'s> {
+    let worker = scope.worker().index();
+    let history = Arc::new(Mutex::new(TableHistory::new(plan.key, plan.version)));
+    let mut builder = OperatorBuilder::new(format!("Table({})", plan.name), scope);
+    let info = builder.operator_info();
+    let (updates_out, updates) = builder.new_output::<Vec<TableUpdate>>();
+    let (dead_out, dead) = builder.new_output::<Vec<crate::record::SharedBatch>>();
+    let mut updates_out = OutputBuilder::from(updates_out);
+    let mut dead_out = OutputBuilder::from(dead_out);
+    let activator = scope.activator_for(info.address.clone());
+    let reads = worker == 0;
+    let mut part = reads.then(|| participant(scope, &info, &plan.name, ctx));
+    let (name, ctx2, shared) = (plan.name.clone(), ctx.clone(), history.clone());
+    let plan2 = plan.clone();
+    let sync = scope.worker().sync_activator_for(info.address.to_vec());
+    builder.build(move |caps| {
+        let mut caps: Option<Vec<_>> = Some(caps);
+        let ctx = ctx2;
+        let mut reader: Option<ReaderThread> = None;
+        let mut initial: Vec<TableUpdate> = Vec::new();
+        if reads {
+            let p = part.as_ref().expect("worker 0 participates");
+            for bytes in p.restored_states(1).into_iter().take(1) {
+                match crate::checkpoint::decode::<TableHistory>(&bytes) {
+                    Ok(h) => *shared.lock() = h,
+                    Err(e) => ctx.fail(JobFailure::Restore {
+                        name: name.clone(),
+                        cause: e.to_string(),
+                    }),
+                }
+            }
+            initial = shared.lock().all_updates();
+            match plan2.component.open(&plan2.schema) {
+                Ok(r) => reader = Some(ReaderThread::start(&plan2, r, shared.clone(), sync)),
+                Err(e) => ctx.fail(JobFailure::Table {
+                    table: name.clone(),
+                    cause: e.to_string(),
+                }),
+            }
+        } else {
+            caps = None;
+        }
+        let mut restored_until = Some(shared.lock().known_until());
+        move |_frontiers| {
+            // Checkpoints go on after the table let go (a stop's final checkpoint waits for every part).
+            if let Some(p) = part.as_mut() {
+                if let Some((epoch, _)) = p.due(None) {
+                    p.submit(epoch, Contribution::of(&*shared.lock()));
+                }
+            }
+            let Some(c) = caps.as_mut() else { return };
+            let mut up = updates_out.activate();
+            let mut dl = dead_out.activate();
+            if !initial.is_empty() {
+                up.session(&c[0]).give_container(&mut initial);
+            }
+            let mut until = restored_until.take();
+            if let Some(r) = reader.as_ref() {
+                for applied in r.rx.try_iter() {
+                    let Applied {
+                        mut updates,
+                        dead,
+                        late,
+                        known_until,
+                    } = applied;
+                    if !updates.is_empty() {
+                        up.session(&c[0]).give_container(&mut updates);
+                    }
+                    if !dead.is_empty() {
+                        let at = *c[1].time();
+                        let letters: Vec<_> = dead
+                            .into_iter()
+                            .map(|(origin, reason)| {
+                                ctx.metrics.dead_letter(&name, &reason);
+                                let pos = Position {
+                                    lt: at,
+                                    source: table_position_source(index),
+                                    partition: origin.partition,
+                                    offset: origin.offset,
+                                };
+                                dead_letter(&name, pos, 0, &reason, origin.raw.as_bytes())
+                            })
+                            .collect();
+                        dl.session(&c[1]).give(Arc::new(Batch::new(letters, None)));
+                    }
+                    if late > 0 {
+                        ctx.metrics.late_table_versions(&name, late);
+                    }
+                    until = Some(known_until);
+                }
+            }
+            drop((up, dl));
+            let finished = ctx.error().is_some() || ctx.table_uses_ended(index) >= users;
+            if finished {
+                caps = None;
+                if let Some(r) = reader.take() {
+                    r.stop();
+                }
+                return;
+            }
+            if let Some(t) = until {
+                let t = t.max(0) as Time;
+                for cap in c.iter_mut() {
+                    if *cap.time() < t {
+                        cap.downgrade(&t);
+                    }
+                }
+            }
+            activator.activate_after(CHECK_EVERY);
+        }
+    });
+    let arranged = updates
+        .as_collection()
+        .arrange_by_key_named(&format!("Arrange({})", plan.name));
+    BuiltTable {
+        arranged,
+        dead_letters: dead,
+        history,
+    }
+}
+
+/// The thread that reads a table every `interval` and applies each read to its history.
+struct ReaderThread {
+    rx: Receiver<Applied>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ReaderThread {
+    fn start(
+        plan: &TablePlan,
+        mut reader: Box<dyn TableReader>,
+        history: Arc<Mutex<TableHistory>>,
+        wake: timely::scheduling::SyncActivator,
+    ) -> ReaderThread {
+        let (tx, rx): (Sender<Applied>, Receiver<Applied>) = channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let interval = plan.component.interval();
+        let ooo = plan.max_out_of_orderness_ms;
+        let report = RateLimitedReport::new(format!("table `{}`", plan.name));
+        std::thread::Builder::new()
+            .name(format!("table-{}", plan.name))
+            .spawn(move || {
+                while !stopping.load(Ordering::SeqCst) {
+                    match reader.read() {
+                        Ok(read) => {
+                            let applied = history.lock().apply(read, ooo);
+                            if tx.send(applied).is_err() {
+                                return;
+                            }
+                            let _ = wake.activate();
+                        }
+                        Err(e) => report.report(&format!(
+                            "{e}; retrying every {} (records that need the table wait for it)",
+                            crate::plan::humanize_ms(interval.as_millis() as i64)
+                        )),
+                    }
+                    let mut slept = Duration::ZERO;
+                    while slept < interval && !stopping.load(Ordering::SeqCst) {
+                        let step = (interval - slept).min(Duration::from_millis(50));
+                        std::thread::sleep(step);
+                        slept += step;
+                    }
+                }
+            })
+            .expect("spawn a table reader thread");
+        ReaderThread { rx, stop }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for ReaderThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,391 @@
+//! Reference tables: keyed, versioned collections a `join` looks records up in, at the record's event time.
+//!
+//! **Versions.** A table is a history per key: rows (or deletions) each valid from a *version time* (epoch
+//! ms, the same clock as the streams' event times) until the key's next version. A row's version time is
+//! its `version` field when the table has one, or for a Kafka table without one the message timestamp. A
+//! row without a version time is valid from the beginning of time when the table's first read found it,
+//! and otherwise from the time the table was known up to before the read that saw it change.
+//!
+//! **Known up to.** Each table has a watermark `known_until`: every version with a time below it has been
+//! read and will not change. A join looks a record with event time `t` up only once `known_until > t`, so
+//! what it sees is a function of the table's versions, not of when the table was read. `known_until`
+//! moves with the wall clock: after a complete read (a file, a PostgreSQL poll) or once a Kafka table has
+//! read every partition to its end, it is the time the read started minus the table's
+//! `max_out_of_orderness` (the longest a version may take to be written after its version time). So a table
+//! that stops changing never holds a join back: historical records are joined at once, a live record waits
+//! for the next read after its event time. A version found with a time already below `known_until` is
+//! *late*: it is applied from `known_until` instead (never rewriting what was joined) and counted.
+//!
+//! **Deletions.** A Kafka tombstone deletes its key at its message timestamp; a PostgreSQL soft-delete
+//! column deletes at the row's version; a key missing from a complete read (a file, a PostgreSQL poll
+//! without a soft-delete column) is deleted from the time the table was known up to before that read.
+//!
+//! **State.** [`TableHistory`] holds every version read so far and turns each read into differential
+//! updates of the collection of `(key, row)` pairs (a row at its version time, its predecessor retracted
+//! there). It is part of checkpoints, so a restored job looks records up in the same versions its crashed
+//! run had read; reads after the restore only add versions.
+//!
+//! - [`file`]: JSONL or CSV files, re-read when they change.
+//! - [`kafka`]: compacted topics, read from the start.
+//! - [`postgres`]: a query polled every `interval`.
+
+pub mod file;
+pub mod kafka;
+pub mod postgres;
+mod text;
+
+pub use text::parse_text_value;
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use weir_operators::{Key, Value};
+
+/// A table row's values in schema order (compared and ordered as a whole, as differential needs).
+pub type TableRow = Key;
+
+/// A differential update of a table's `(key, row)` collection: data, version time, diff.
+pub type TableUpdate = ((Key, TableRow), u64, isize);
+
+/// Where a row a read found came from (for its dead letter).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Origin {
+    /// The Kafka partition (0 for files and PostgreSQL).
+    pub partition: u32,
+    /// The 1-based line number, Kafka offset, or 1-based row number of the poll.
+    pub offset: u64,
+    /// The row as read (the line, the message value, the row as JSON).
+    pub raw: String,
+}
+
+/// What a read found at one origin.
+#[derive(Clone, Debug)]
+pub enum Found {
+    /// A row: every schema field (`Value::Null` where null); `version` is its version time when the table
+    /// has no `version` field but the kind has one (a Kafka message's timestamp).
+    Row { values: Vec<Value>, version: Option<i64> },
+    /// The key is deleted, at this version time (`None`: from when the table was known up to).
+    Delete { key: Value, at: Option<i64> },
+    /// A row that cannot be read: the reason.
+    Bad(String),
+}
+
+/// One read of a table.
+#[derive(Clone, Debug)]
+pub struct TableRead {
+    pub found: Vec<(Origin, Found)>,
+    /// Whether the read holds the whole table (keys it does not have are deleted).
+    pub complete: bool,
+    /// Wall-clock time the read started (epoch ms).
+    pub read_at: i64,
+    /// Whether the table is now known up to `read_at` (a Kafka table still catching up is not).
+    pub caught_up: bool,
+}
+
+/// What applying a read changed.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub updates: Vec<TableUpdate>,
+    /// Rows that could not be read, with the reason (each reported once).
+    pub dead: Vec<(Origin, String)>,
+    /// Versions found below `known_until` (applied from it instead).
+    pub late: u64,
+    /// The table's watermark after the read.
+    pub known_until: i64,
+}
+
+/// Every version of a table read so far (see the module doc).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TableHistory {
+    /// Key field and version field, by schema index.
+    key: usize,
+    version: Option<usize>,
+    /// key → version time → row (`None`: deleted).
+    keys: BTreeMap<Key, BTreeMap<i64, Option<TableRow>>>,
+    known_until: i64,
+    reads: u64,
+    /// Bad rows already reported: (origin, reason).
+    reported: BTreeSet<(Origin, String)>,
+}
+
+impl TableHistory {
+    pub fn new(key: usize, version: Option<usize>) -> TableHistory {
+        TableHistory {
+            key,
+            version,
+            ..Default::default()
+        }
+    }
+
+    /// The time below which every version is known.
+    pub fn known_until(&self) -> i64 {
+        self.known_until
+    }
+
+    /// Keys with a row (not deleted) at the newest version.
+    pub fn len(&self) -> usize {
+        self.keys
+            .values()
+            .filter(|h| h.values().next_back().is_some_and(Option::is_some))
+            .count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The versions of `key`: (version time, row or `None` for deleted), oldest first.
+    pub fn versions(&self, key: &Key) -> Vec<(i64, Option<TableRow>)> {
+        self.keys
+            .get(key)
+            .map(|h| h.iter().map(|(t, r)| (*t, r.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// The whole history as updates (to rebuild the collection after a restore).
+    pub fn all_updates(&self) -> Vec<TableUpdate> {
+        let mut out = Vec::new();
+        for (k, h) in &self.keys {
+            push_diffs(k, h, 1, &mut out);
+        }
+        out
+    }
+
+    /// Applies one read: new versions, deletions, bad rows; moves `known_until` when the read says the
+    /// table is known up to its start, minus `max_out_of_orderness_ms`.
+    pub fn apply(&mut self, read: TableRead, max_out_of_orderness_ms: i64) -> Applied {
+        let floor = self.known_until;
+        let first = self.reads == 0;
+        let mut applied = Applied::default();
+        let mut seen: BTreeSet<Key> = BTreeSet::new();
+        let mut changed: BTreeMap<Key, BTreeMap<i64, Option<TableRow>>> = BTreeMap::new();
+        for (origin, found) in read.found {
+            let (key, at, row) = match found {
+                Found::Bad(reason) => {
+                    self.report(origin, reason, &mut applied);
+                    continue;
+                }
+                Found::Delete { key, at } => (Key::from(vec![key]), at, None),
+                Found::Row { values, version } => {
+                    let key = values[self.key].clone();
+                    if matches!(key, Value::Null) {
+                        self.report(
+                            origin,
+                            "the row has no key (its key field is missing or null)".into(),
+                            &mut applied,
+                        );
+                        continue;
+                    }
+                    let at = match self.version {
+                        Some(v) => match &values[v] {
+                            Value::Int(t) => Some(*t),
+                            _ => {
+                                self.report(
+                                    origin,
+                                    "the row has no version (its version field is null)".into(),
+                                    &mut applied,
+                                );
+                                continue;
+                            }
+                        },
+                        None => version,
+                    };
+                    (Key::from(vec![key]), at, Some(Key::from(values)))
+                }
+            };
+            if row.is_some() && read.complete && self.version.is_none() && seen.contains(&key) {
+                self.report(
+                    origin,
+                    "a second row with the same key in one read".into(),
+                    &mut applied,
+                );
+                continue;
+            }
+            seen.insert(key.clone());
+            let history = self.keys.entry(key.clone()).or_default();
+            let known = match (&row, at) {
+                // A versioned row already read (a complete read finds it again).
+                (Some(r), Some(_)) => history.values().any(|x| x.as_ref() == Some(r)),
+                // An unversioned row or a deletion: no change if it is the key's newest state already.
+                _ => history.values().next_back() == Some(&row) || (row.is_none() && history.is_empty()),
+            };
+            if known {
+                continue;
+            }
+            let at = match at {
+                Some(t) if t < floor && !first => {
+                    applied.late += 1;
+                    floor
+                }
+                Some(t) => t.max(0),
+                None if first => 0,
+                None => floor,
+            };
+            changed.entry(key.clone()).or_insert_with(|| history.clone());
+            history.insert(at, row);
+        }
+        if read.complete {
+            for (key, history) in self.keys.iter_mut() {
+                let live = history.values().next_back().is_some_and(Option::is_some);
+                if live && !seen.contains(key) {
+                    changed.entry(key.clone()).or_insert_with(|| history.clone());
+                    history.insert(floor.max(0), None);
+                }
+            }
+        }
+        for (key, before) in changed {
+            let mut diffs = Vec::new();
+            push_diffs(&key, &self.keys[&key], 1, &mut diffs);
+            push_diffs(&key, &before, -1, &mut diffs);
+            applied.updates.extend(consolidate(diffs));
+        }
+        self.reads += 1;
+        if read.caught_up {
+            self.known_until = self
+                .known_until
+                .max(read.read_at.saturating_sub(max_out_of_orderness_ms));
+        }
+        applied.known_until = self.known_until;
+        applied
+    }
+
+    fn report(&mut self, origin: Origin, reason: String, applied: &mut Applied) {
+        let entry = (origin, reason);
+        if self.reported.insert(entry.clone()) {
+            applied.dead.push(entry);
+        }
+    }
+}
+
+/// The updates of one key's history, times `sign`: each row at its version time, its predecessor retracted
+/// there.
+fn push_diffs(key: &Key, history: &BTreeMap<i64, Option<TableRow>>, sign: isize, out: &mut Vec<TableUpdate>) {
+    let mut previous: Option<&TableRow> = None;
+    for (t, row) in history {
+        let t = (*t).max(0) as u64;
+        if let Some(p) = previous {
+            out.push(((key.clone(), p.clone()), t, -sign));
+        }
+        if let Some(r) = row {
+            out.push(((key.clone(), r.clone()), t, sign));
+        }
+        previous = row.as_ref();
+    }
+}
+
+/// Sums the diffs of equal (data, time) and drops the zeros.
+fn consolidate(diffs: Vec<TableUpdate>) -> Vec<TableUpdate> {
+    let mut sums: BTreeMap<((Key, TableRow), u64), isize> = BTreeMap::new();
+    for (d, t, r) in diffs {
+        *sums.entry((d, t)).or_default() += r;
+    }
+    sums.into_iter()
+        .filter(|(_, r)| *r != 0)
+        .map(|((d, t), r)| (d, t, r))
+        .collect()
+}
+
+/// Why a table cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("cannot read `{path}`: {cause}")]
+    File {
+        path: std::path::PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("{0}")]
+    Kafka(String),
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, zone: &str, since: i64) -> Found {
+        Found::Row {
+            values: vec![Value::Str(id.into()), Value::Str(zone.into()), Value::Int(since)],
+            version: None,
+        }
+    }
+
+    fn read(found: Vec<Found>, read_at: i64) -> TableRead {
+        TableRead {
+            found: found
+                .into_iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let origin = Origin {
+                        partition: 0,
+                        offset: i as u64 + 1,
+                        raw: String::new(),
+                    };
+                    (origin, f)
+                })
+                .collect(),
+            complete: true,
+            read_at,
+            caught_up: true,
+        }
+    }
+
+    fn key(id: &str) -> Key {
+        Key::from(vec![Value::Str(id.into())])
+    }
+
+    #[test]
+    fn versioned_rows_hold_from_their_version_and_rereads_change_nothing() {
+        let mut h = TableHistory::new(0, Some(2));
+        let rows = || vec![row("a", "north", 10), row("a", "south", 20), row("b", "east", 5)];
+        let applied = h.apply(read(rows(), 1000), 0);
+        assert_eq!(applied.known_until, 1000);
+        // a: +north@10, -north+south@20; b: +east@5.
+        assert_eq!(applied.updates.len(), 4);
+        assert_eq!(
+            h.versions(&key("a")).iter().map(|v| v.0).collect::<Vec<_>>(),
+            vec![10, 20]
+        );
+        let again = h.apply(read(rows(), 2000), 0);
+        assert!(again.updates.is_empty(), "{:?}", again.updates);
+        assert_eq!(again.known_until, 2000);
+    }
+
+    #[test]
+    fn a_late_version_applies_from_known_until_and_a_missing_key_is_deleted_there() {
+        let mut h = TableHistory::new(0, Some(2));
+        h.apply(read(vec![row("a", "north", 10), row("b", "east", 5)], 1000), 0);
+        let applied = h.apply(read(vec![row("a", "north", 10), row("a", "west", 500)], 2000), 0);
+        assert_eq!(applied.late, 1);
+        assert_eq!(h.versions(&key("a")).last().unwrap().0, 1000);
+        assert_eq!(h.versions(&key("b")).last(), Some(&(1000, None)));
+        assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn rows_without_version_hold_from_the_start_then_from_the_read_that_saw_them_change() {
+        let mut h = TableHistory::new(0, None);
+        h.apply(read(vec![row("a", "north", 0)], 1000), 250);
+        assert_eq!(h.known_until(), 750);
+        assert_eq!(h.versions(&key("a"))[0].0, 0);
+        let applied = h.apply(read(vec![row("a", "south", 0)], 2000), 250);
+        assert_eq!(h.versions(&key("a"))[1].0, 750);
+        assert_eq!(applied.updates.len(), 2);
+        // The whole history rebuilds the same collection.
+        let mut all = h.all_updates();
+        all.sort();
+        assert_eq!(all.len(), 3);
+    }
+
+    #[test]
+    fn bad_rows_are_reported_once() {
+        let mut h = TableHistory::new(0, Some(2));
+        let bad = || {
+            vec![Found::Row {
+                values: vec![Value::Null, Value::Str("x".into()), Value::Int(1)],
+                version: None,
+            }]
+        };
+        assert_eq!(h.apply(read(bad(), 10), 0).dead.len(), 1);
+        assert_eq!(h.apply(read(bad(), 20), 0).dead.len(), 0);
+    }
+}
