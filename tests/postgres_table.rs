@@ -1,0 +1,239 @@
+//! A `kind = "postgres"` table against a real PostgreSQL server (started by the test in a temp dir on a
+//! free 127.0.0.1 port): rows updated and soft-deleted while the job runs are joined from their
+//! `updated_at` on, the database going away mid-run is a clear retrying message with no record lost or
+//! joined twice, and an unreachable database at start is a clear error.
+//!
+//! Needs the PostgreSQL server binaries (tests/run.sh installs the Debian package and sets WEIR_PG_BIN).
+
+#[path = "support/postgres.rs"]
+mod postgres_server;
+mod support;
+
+use postgres_server::Postgres;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::*;
+
+const VEHICLES: [&str; 4] = ["v1", "v2", "v3", "v4"];
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// A vehicle's version: valid from `since` (ms), `None` when deleted.
+type Versions = BTreeMap<String, Vec<(i64, Option<(String, f64)>)>>;
+
+fn record_version(db: &mut postgres::Client, versions: &mut Versions, vehicle: &str) {
+    let row = db
+        .query_one(
+            "SELECT vtype, max_speed, floor(extract(epoch from updated_at) * 1000)::bigint, deleted \
+             FROM vehicles WHERE vehicle_id = $1",
+            &[&vehicle],
+        )
+        .unwrap();
+    let (vtype, max, since, deleted): (String, f64, i64, bool) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    let v = (!deleted).then_some((vtype, max));
+    versions.entry(vehicle.to_string()).or_default().push((since, v));
+}
+
+fn version_at(versions: &Versions, vehicle: &str, ts: i64) -> Option<(String, f64)> {
+    versions[vehicle]
+        .iter()
+        .filter(|(since, _)| *since <= ts)
+        .max_by_key(|(since, _)| *since)
+        .and_then(|(_, v)| v.clone())
+}
+
+fn job(dir: &Path, input: &Path, url: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"[job]
+name = "fleet-live"
+
+[sources.pings]
+kind = "file"
+path = "{input}"
+rate = 25
+schema = {{ vehicle_id = "string", ts = "int", speed = "float" }}
+
+[tables.vehicles]
+kind = "postgres"
+url = "{url}"
+table = "vehicles"
+interval = "200ms"
+key = "vehicle_id"
+version = "updated_at"
+deleted = "deleted"
+max_out_of_orderness = "1s"
+schema = {{ vehicle_id = "string", vtype = "string", max_speed = "float", updated_at = "timestamp" }}
+
+[operators.enriched]
+kind = "join"
+inputs = ["pings", "vehicles"]
+on = "vehicle_id"
+fields = ["vtype", "max_speed"]
+
+[sinks.enriched]
+kind = "jsonl"
+inputs = ["enriched"]
+path = "{out}"
+
+[sinks.dead_letters]
+kind = "jsonl"
+path = "{dead}"
+"#,
+        input = input.display(),
+        out = dir.join("enriched.jsonl").display(),
+        dead = dir.join("dead_letters.jsonl").display(),
+    );
+    let path = dir.join("fleet.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sleep_until(t: Instant) {
+    if let Some(d) = t.checked_duration_since(Instant::now()) {
+        std::thread::sleep(d);
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL server binaries (tests/run.sh installs them and sets WEIR_PG_BIN)"]
+fn rows_updated_while_the_job_runs_join_from_their_version_and_an_outage_loses_nothing() {
+    let pg = Postgres::start();
+    let mut db = pg.client();
+    db.batch_execute(
+        "CREATE TABLE vehicles (vehicle_id text PRIMARY KEY, vtype text NOT NULL, max_speed float8 NOT NULL, \
+         updated_at timestamptz NOT NULL, deleted boolean NOT NULL DEFAULT false);
+         INSERT INTO vehicles VALUES
+           ('v1', 'car', 50, now() - interval '1 hour', false),
+           ('v2', 'van', 60, now() - interval '1 hour', false),
+           ('v3', 'bike', 25, now() - interval '1 hour', false),
+           ('v4', 'car', 50, now() - interval '1 hour', false);",
+    )
+    .unwrap();
+    let mut versions = Versions::new();
+    for v in VEHICLES {
+        record_version(&mut db, &mut versions, v);
+    }
+
+    // Pings with event times from 1.5 s after the job starts, every 40 ms for 14 s, read at 25 a second:
+    // live records, each waiting for the table to be known at its time.
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("pings.jsonl");
+    let t0 = now_ms() + 1500;
+    let n = 350;
+    let mut lines = String::new();
+    for i in 0..n {
+        let v = VEHICLES[i % 4];
+        lines.push_str(&format!(
+            r#"{{"vehicle_id":"{v}","ts":{},"speed":{}}}"#,
+            t0 + 40 * i as i64,
+            20 + i % 40
+        ));
+        lines.push('\n');
+    }
+    std::fs::write(&input, lines).unwrap();
+    let job = job(tmp.path(), &input, &pg.url());
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg(&job)
+        .args(["--chunk-bytes", "1024", "--quiet"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+
+    let at = |ms: u64| started + Duration::from_millis(ms);
+    sleep_until(at(4_000));
+    db.execute(
+        "UPDATE vehicles SET vtype = 'truck', max_speed = 40, updated_at = now() WHERE vehicle_id = 'v1'",
+        &[],
+    )
+    .unwrap();
+    record_version(&mut db, &mut versions, "v1");
+    sleep_until(at(6_000));
+    db.execute(
+        "UPDATE vehicles SET deleted = true, updated_at = now() WHERE vehicle_id = 'v2'",
+        &[],
+    )
+    .unwrap();
+    record_version(&mut db, &mut versions, "v2");
+    // The database goes away for 3 s.
+    sleep_until(at(7_000));
+    drop(db);
+    pg.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    pg.start_again();
+    let mut db = pg.client();
+    sleep_until(at(11_500));
+    db.execute(
+        "UPDATE vehicles SET max_speed = 30, updated_at = now() WHERE vehicle_id = 'v3'",
+        &[],
+    )
+    .unwrap();
+    record_version(&mut db, &mut versions, "v3");
+
+    let status = child.wait().unwrap();
+    let errors = errors.join().unwrap();
+    assert!(status.success(), "weir failed:\n{errors}");
+    assert!(
+        errors.contains("table `vehicles`") && errors.contains("retrying"),
+        "the outage is reported as retried:\n{errors}"
+    );
+
+    let out = read_jsonl(&tmp.path().join("enriched.jsonl"));
+    assert_eq!(out.len(), n, "every ping once");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut changed = 0;
+    for r in &out {
+        let (v, ts) = (r["vehicle_id"].as_str().unwrap(), r["ts"].as_i64().unwrap());
+        assert!(seen.insert((v.to_string(), ts)), "{v} at {ts} joined twice");
+        let want = version_at(&versions, v, ts);
+        let got = r["vtype"]
+            .as_str()
+            .map(|t| (t.to_string(), r["max_speed"].as_f64().unwrap()));
+        assert_eq!(got, want, "{v} at {ts} (t0 {t0}); versions {versions:?}");
+        if versions[v].len() > 1 && ts >= versions[v][1].0 {
+            changed += 1;
+        }
+    }
+    assert!(changed > 50, "records after the updates ({changed})");
+    assert!(
+        out.iter().any(|r| r["vehicle_id"] == "v2" && r["vtype"].is_null()),
+        "soft delete seen"
+    );
+}
+
+#[test]
+fn an_unreachable_database_at_start_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("pings.jsonl");
+    std::fs::write(&input, "{\"vehicle_id\":\"v1\",\"ts\":1,\"speed\":1}\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let job = job(
+        tmp.path(),
+        &input,
+        &format!("postgresql://weir:secret@127.0.0.1:{port}/postgres"),
+    );
+    let out = weir().arg("run").arg(&job).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("table `vehicles`") && err.contains("PostgreSQL"), "{err}");
+    assert!(!err.contains("secret"), "the password stays out of messages: {err}");
+    assert!(!tmp.path().join("enriched.jsonl").exists(), "nothing written");
+}
