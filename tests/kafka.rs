@@ -872,3 +872,153 @@ fn a_checkpoint_beyond_a_recreated_topic_is_reported_at_start() {
     assert!(done.status.success(), "{err}");
     assert!(err.contains("--accept-topic-reset: reading partition"), "{err}");
 }
+
+/// Creates a compacted topic with `partitions` and writes `messages` (key, value or tombstone, timestamp).
+fn compacted_topic(brokers: &str, name: &str, partitions: i32, messages: &[(&str, Option<String>, i64)]) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", brokers);
+    let admin: AdminClient<DefaultClientContext> = cfg.create().unwrap();
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
+    for r in block_on(admin.create_topics([&topic], &AdminOptions::new())).unwrap() {
+        r.unwrap();
+    }
+    let producer: BaseProducer = cfg.create().unwrap();
+    for (key, value, ts) in messages {
+        let mut rec: BaseRecord<str, str> = BaseRecord::to(name).key(*key).timestamp(*ts);
+        if let Some(v) = value {
+            rec = rec.payload(v.as_str());
+        }
+        producer.send(rec).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// Runs a future to completion on this thread (the admin client's futures need no runtime).
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
+fn a_compacted_topic_table_is_read_from_its_start_and_tombstones_delete_from_their_timestamp() {
+    const START: i64 = 1_795_219_200_000;
+    const MIN: i64 = 60_000;
+    let brokers = brokers();
+    let table_topic = topic("sensors-table");
+    let row = |id: &str, zone: &str, limit: f64| {
+        Some(serde_json::json!({"sensor_id": id, "zone": zone, "limit_ppv": limit}).to_string())
+    };
+    // Versions by message timestamp (the table has no version field).
+    let messages = vec![
+        ("vib-0000", row("vib-0000", "north", 1.0), START - 60 * MIN),
+        ("vib-0001", row("vib-0001", "south", 1.5), START - 60 * MIN),
+        ("vib-0002", row("vib-0002", "east", 2.0), START - 60 * MIN),
+        ("vib-0001", row("vib-0001", "west", 0.9), START + 30 * MIN),
+        ("vib-0002", None, START + 60 * MIN),
+        ("vib-0003", Some("{not json".to_string()), START),
+        ("vib-0000", row("vib-0000", "north-2", 1.1), START + 90 * MIN),
+    ];
+    compacted_topic(&brokers, &table_topic, 2, &messages);
+    // The oracle: the newest valid message of the key at or before `ts` (a tombstone: no row).
+    let versions = |sensor: &str, ts: i64| -> Option<(String, f64)> {
+        let newest = messages
+            .iter()
+            .filter(|(k, v, t)| *k == sensor && *t <= ts && !v.as_deref().is_some_and(|v| v.contains("not json")))
+            .max_by_key(|(_, _, t)| *t)?;
+        let v: serde_json::Value = serde_json::from_str(newest.1.as_ref()?).unwrap();
+        Some((
+            v["zone"].as_str().unwrap().to_string(),
+            v["limit_ppv"].as_f64().unwrap(),
+        ))
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("vibration.jsonl");
+    support::generate_vibration(&input, 5, 2.0, 3, 0.0, 0.0);
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"[job]
+name = "kafka-table"
+
+[sources.vibration]
+kind = "file"
+path = "{input}"
+max_out_of_orderness = "30s"
+schema = "vibration"
+
+[tables.sensors]
+kind = "kafka"
+brokers = "{brokers}"
+topic = "{table_topic}"
+interval = "200ms"
+key = "sensor_id"
+schema = {{ sensor_id = "string", zone = "string", limit_ppv = "float" }}
+
+[operators.tagged]
+kind = "join"
+inputs = ["vibration", "sensors"]
+on = "sensor_id"
+
+[sinks.tagged]
+kind = "jsonl"
+inputs = ["tagged"]
+path = "{out}"
+
+[sinks.dead_letters]
+kind = "jsonl"
+path = "{dead}"
+"#,
+            input = input.display(),
+            out = dir.path().join("tagged.jsonl").display(),
+            dead = dir.path().join("dead.jsonl").display(),
+        ),
+    )
+    .unwrap();
+    let out = output_within(
+        weir().arg("run").arg(&job).args(["--workers", "2", "--quiet"]),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tagged = read_jsonl(&dir.path().join("tagged.jsonl"));
+    assert!(tagged.len() > 10_000);
+    let mut deleted_seen = 0;
+    for r in &tagged {
+        let (s, ts) = (r["sensor_id"].as_str().unwrap(), r["ts"].as_i64().unwrap());
+        let got = r["zone"]
+            .as_str()
+            .map(|z| (z.to_string(), r["limit_ppv"].as_f64().unwrap()));
+        assert_eq!(got, versions(s, ts), "{s} at {ts}");
+        if s == "vib-0002" && got.is_none() {
+            deleted_seen += 1;
+        }
+    }
+    assert!(
+        deleted_seen > 100,
+        "readings after the tombstone see no row ({deleted_seen})"
+    );
+    let dead = read_jsonl(&dir.path().join("dead.jsonl"));
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["source"], "sensors");
+    assert!(dead[0]["raw"].as_str().unwrap().contains("not json"));
+}

@@ -5,8 +5,9 @@
 //! The operator runs on every worker but only worker 0's instance reads (one file read, one database
 //! connection, one Kafka consumer per job); the arrangement spreads the rows over the workers by key. Its
 //! capability is the table's `known_until` watermark, so the arrangement's frontier says how far the table
-//! is known. It lets go once every join reading the table has seen its stream end (the table's last read is
-//! then final), or when the job fails.
+//! is known. It lets go once every join reading the table has seen its stream end and the table has been
+//! read completely at least once (the last read is then final: records still waiting are looked up in it),
+//! or when the job fails.
 //!
 //! The table's history ([`TableHistory`]) is worker 0's checkpoint part; a restored run rebuilds the
 //! collection from it before reading again, so a restore looks records up in the versions the crashed run
@@ -154,7 +155,10 @@ pub fn table<'s>(
                 }
             }
             drop((up, dl));
-            let finished = ctx.error().is_some() || ctx.table_uses_ended(index) >= users;
+            // Let go once every join is done with the table — but not before the table was known once
+            // (its initial read complete), whatever the joins' streams did meanwhile.
+            let loaded = shared.lock().known_until() > 0;
+            let finished = ctx.error().is_some() || (loaded && ctx.table_uses_ended(index) >= users);
             if finished {
                 caps = None;
                 if let Some(r) = reader.take() {
