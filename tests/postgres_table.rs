@@ -1,10 +1,13 @@
 //! A `kind = "postgres"` table against a real PostgreSQL server (started by the test in a temp dir on a
 //! free 127.0.0.1 port): rows updated and soft-deleted while the job runs are joined from their
 //! `updated_at` on, the database going away mid-run is a clear retrying message with no record lost or
-//! joined twice, and an unreachable database at start is a clear error.
+//! joined twice, and an unreachable database at start is a clear error. The reference job
+//! `config/fleet-enriched.toml` against it, through the crash harness (≥ 10 SIGKILLs).
 //!
 //! Needs the PostgreSQL server binaries (tests/run.sh installs the Debian package and sets WEIR_PG_BIN).
 
+#[path = "support/crash.rs"]
+mod crash;
 #[path = "support/postgres.rs"]
 mod postgres_server;
 mod support;
@@ -236,4 +239,108 @@ fn an_unreachable_database_at_start_is_a_clear_error() {
     assert!(err.contains("table `vehicles`") && err.contains("PostgreSQL"), "{err}");
     assert!(!err.contains("secret"), "the password stays out of messages: {err}");
     assert!(!tmp.path().join("enriched.jsonl").exists(), "nothing written");
+}
+
+/// The fleet's vehicle table from config/fleet-vehicles.csv in database `fleet`; `d-0005` was re-registered
+/// (its row holds from `changed_at` only, so its earlier pings find no row).
+fn fleet_database(pg: &Postgres, changed_at: &str) -> String {
+    let mut db = pg.client();
+    db.batch_execute("CREATE DATABASE fleet").unwrap();
+    let url = pg.url().replace("/postgres", "/fleet");
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    db.batch_execute(
+        "CREATE TABLE vehicles (vehicle_id text PRIMARY KEY, vehicle_type text, depot_lat float8, \
+         depot_lon float8, max_range_km float8, updated_at timestamptz)",
+    )
+    .unwrap();
+    let csv = std::fs::read_to_string(repo_root().join("config/fleet-vehicles.csv")).unwrap();
+    let mut copy = db
+        .copy_in("COPY vehicles FROM STDIN WITH (FORMAT csv, HEADER true)")
+        .unwrap();
+    std::io::Write::write_all(&mut copy, csv.as_bytes()).unwrap();
+    copy.finish().unwrap();
+    db.execute(
+        &format!("UPDATE vehicles SET updated_at = '{changed_at}' WHERE vehicle_id = 'd-0005'"),
+        &[],
+    )
+    .unwrap();
+    url
+}
+
+fn fleet_cmd(input: &Path, out: &Path, url: &str, ckpt: Option<&Path>) -> Command {
+    let mut cmd = weir();
+    cmd.arg("run")
+        .arg(repo_root().join("config/fleet-enriched.toml"))
+        .arg("--quiet")
+        .env("WEIR_LOCATIONS_INPUT", input)
+        .env("WEIR_OUT", out)
+        .env("WEIR_FLEET_DB", url);
+    if let Some(dir) = ckpt {
+        cmd.args(["--set", &format!("job.checkpoint.dir={}", dir.display())])
+            .args(["--set", "job.checkpoint.interval=100ms"]);
+    }
+    cmd
+}
+
+#[test]
+#[ignore = "needs PostgreSQL server binaries (tests/run.sh installs them and sets WEIR_PG_BIN)"]
+fn fleet_enriched_joins_every_ping_with_its_vehicle_and_survives_repeated_sigkill() {
+    let pg = Postgres::start();
+    let url = fleet_database(&pg, "2026-11-21 02:00:00+00");
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("locations.jsonl");
+    ok(weir()
+        .args([
+            "generate",
+            "locations",
+            "--orders",
+            "20000",
+            "--hours",
+            "6",
+            "--count",
+            "700000",
+        ])
+        .args(["--seed", "21", "-o", input.to_str().unwrap()]));
+
+    let reference = tmp.path().join("ref");
+    ok(&mut fleet_cmd(&input, &reference, &url, None));
+    let out = reference.join("fleet-enriched");
+    // Every ping of a known vehicle is counted by type (less late ones); d-0005's pings before its row's
+    // version are dead letters.
+    let dead = read_jsonl(&out.join("dead_letters.jsonl"));
+    let no_match: Vec<_> = dead
+        .iter()
+        .filter(|d| d["reason"] == "no match in table vehicles")
+        .collect();
+    assert!(!no_match.is_empty());
+    let changed = 1_795_219_200_000 + 2 * 3_600_000;
+    for d in &no_match {
+        let raw: serde_json::Value = serde_json::from_str(d["raw"].as_str().unwrap()).unwrap();
+        assert_eq!(raw["deliverer_id"], "d-0005", "{d}");
+        assert!(raw["ts"].as_i64().unwrap() < changed, "{d}");
+    }
+    let rows: usize = parquet_files(&out.join("dashboard"))
+        .iter()
+        .flat_map(|f| read_batches(f))
+        .map(|b| b.num_rows())
+        .sum();
+    assert!(rows >= 4 * 8, "15-minute rows per vehicle type ({rows})");
+
+    // The crash harness: ≥ 10 SIGKILLs, restarts with 1–3 workers, the outputs equal the reference's.
+    let (crashed, ckpt, logs) = (tmp.path().join("out"), tmp.path().join("ckpt"), tmp.path().join("logs"));
+    std::fs::create_dir_all(&logs).unwrap();
+    let crashes = crash::run_with_kills(
+        |attempt| {
+            let mut cmd = fleet_cmd(&input, &crashed, &url, Some(&ckpt));
+            cmd.args(["--set", "sources.locations.rate=150000"])
+                .args(["--workers", &(1 + attempt % 3).to_string()]);
+            cmd
+        },
+        10,
+        0x5eed_0012,
+        (250, 500),
+        &logs,
+    );
+    assert!(crashes.resumed >= 5, "{}", crashes.log);
+    crash::assert_same_tree(&reference, &crashed);
 }

@@ -74,7 +74,7 @@ pub fn table<'s>(
     let mut dead_out = OutputBuilder::from(dead_out);
     let activator = scope.activator_for(info.address.clone());
     let reads = worker == 0;
-    let mut part = reads.then(|| participant(scope, &info, &plan.name, ctx));
+    let mut part = reads.then(|| participant(scope, &info, &format!("tables.{}", plan.name), ctx));
     let (name, ctx2, shared) = (plan.name.clone(), ctx.clone(), history.clone());
     let plan2 = plan.clone();
     let sync = scope.worker().sync_activator_for(info.address.to_vec());

@@ -17,7 +17,11 @@ pub fn parse_text_value(field: &Field, text: &str) -> Result<Value, String> {
     let bad = |what: &str| format!("field `{}`: `{text}` is not {what}", field.name);
     Ok(match &field.ty {
         FieldType::String => Value::Str(text.into()),
-        FieldType::Int | FieldType::Timestamp => Value::Int(text.parse().map_err(|_| bad("an integer"))?),
+        FieldType::Int => Value::Int(text.parse().map_err(|_| bad("an integer"))?),
+        FieldType::Timestamp => Value::Int(match text.parse() {
+            Ok(ms) => ms,
+            Err(_) => timestamp_ms(text).ok_or_else(|| bad("epoch milliseconds or an RFC 3339 time"))?,
+        }),
         FieldType::Float => {
             let f: f64 = text.parse().map_err(|_| bad("a number"))?;
             if !f.is_finite() {
@@ -40,6 +44,19 @@ pub fn parse_text_value(field: &Field, text: &str) -> Result<Value, String> {
     })
 }
 
+/// An RFC 3339 time (`2026-11-01T00:00:00Z`; a space instead of `T` and `+00` as PostgreSQL writes it are
+/// accepted) as epoch milliseconds.
+fn timestamp_ms(text: &str) -> Option<i64> {
+    let mut t = text.replacen(' ', "T", 1);
+    // `+00` → `+00:00`
+    if t.rfind(['+', '-']).is_some_and(|i| i > 10 && t.len() - i == 3) {
+        t.push_str(":00");
+    }
+    chrono::DateTime::parse_from_rfc3339(&t)
+        .ok()
+        .map(|d| d.timestamp_millis())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +70,14 @@ mod tests {
         let n = Field::nullable("zone", FieldType::String);
         assert!(matches!(parse_text_value(&n, ""), Ok(Value::Null)));
         let i = Field::new("since", FieldType::Timestamp);
-        assert!(parse_text_value(&i, "12x").unwrap_err().contains("integer"));
+        assert!(parse_text_value(&i, "12x").unwrap_err().contains("RFC 3339"));
+        assert!(matches!(
+            parse_text_value(&i, "2026-11-01 00:00:00+00"),
+            Ok(Value::Int(1_793_491_200_000))
+        ));
+        assert!(matches!(
+            parse_text_value(&i, "2026-11-01T00:00:01Z"),
+            Ok(Value::Int(1_793_491_201_000))
+        ));
     }
 }
