@@ -479,3 +479,63 @@ fn too_many_open_windows_fail_the_job_with_the_operator_named() {
     );
     assert!(!out.join("alerts.jsonl").exists(), "a failed run publishes nothing");
 }
+
+#[test]
+fn a_missing_or_unreadable_table_fails_at_start_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("vibration.jsonl");
+    generate_vibration(&input, 2, 0.1, 1, 0.0, 0.0);
+    let job = |table: &Path| {
+        let text = format!(
+            r#"[job]
+name = "t"
+[sources.vibration]
+kind = "file"
+path = "{}"
+schema = "vibration"
+[tables.sensors]
+kind = "file"
+path = "{}"
+key = "sensor_id"
+schema = {{ sensor_id = "string", zone = "string" }}
+[operators.j]
+kind = "join"
+inputs = ["vibration", "sensors"]
+on = "sensor_id"
+[sinks.out]
+kind = "jsonl"
+inputs = ["j"]
+path = "{}"
+[sinks.dead_letters]
+kind = "jsonl"
+path = "{}"
+"#,
+            input.display(),
+            table.display(),
+            tmp.path().join("out/joined.jsonl").display(),
+            tmp.path().join("out/dead.jsonl").display()
+        );
+        let p = tmp.path().join("job.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let run = |table: &Path| {
+        let o = weir().arg("run").arg(job(table)).arg("--quiet").output().unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (code, err) = run(&tmp.path().join("nope.csv"));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("table `sensors`") && err.contains("nope.csv") && err.contains("No such file"),
+        "{err}"
+    );
+    let csv = tmp.path().join("sensors.csv");
+    std::fs::write(&csv, "sensor_id,site\nvib-0000,x\n").unwrap();
+    let (code, err) = run(&csv);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("the CSV header has no column `zone` (it has: sensor_id, site)"),
+        "{err}"
+    );
+    assert!(files_under(&tmp.path().join("out")).is_empty());
+}

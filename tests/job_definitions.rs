@@ -144,3 +144,118 @@ fn parquet_sinks_read_one_stream() {
     let err = plan_of(&p, &[], &[]).unwrap_err();
     assert!(err.contains("unknown partitioning \"week\""), "{err}");
 }
+
+const TABLE_JOB: &str = r#"
+[job]
+name = "t"
+[sources.v]
+kind = "file"
+path = "in.jsonl"
+schema = "vibration"
+[tables.sensors]
+kind = "file"
+path = "sensors.csv"
+key = "sensor_id"
+version = "since"
+schema = { sensor_id = "string", zone = "string", limit = "float", since = "timestamp" }
+[operators.j]
+kind = "join"
+inputs = ["v", "sensors"]
+on = "sensor_id"
+fields = ["zone", "limit AS sensor_limit"]
+mode = "inner"
+[operators.over]
+kind = "filter"
+inputs = ["j"]
+where = "ppv_mm_s > sensor_limit"
+[sinks.out]
+kind = "jsonl"
+inputs = ["over"]
+path = "out.jsonl"
+[sinks.dead_letters]
+kind = "jsonl"
+path = "dead.jsonl"
+"#;
+
+#[test]
+fn a_join_adds_typed_table_fields_that_later_operators_use() {
+    let plan = plan_of(TABLE_JOB, &[], &[]).unwrap();
+    assert_eq!(plan.tables.len(), 1);
+    let j = &plan.operators[0];
+    assert_eq!(j.component.kind(), "join");
+    assert_eq!(j.inputs, vec![StreamRef::Source(0)], "the table is not a stream input");
+    let names: Vec<&str> = j.schema.fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["sensor_id", "site", "ts", "ppv_mm_s", "freq_hz", "zone", "sensor_limit"]
+    );
+    assert!(
+        !j.schema.fields[6].nullable,
+        "an inner join's fields are as the table declares them"
+    );
+    // The table's bad rows and the join's unmatched records reach the dead-letter sink.
+    let dead = plan.sinks.iter().find(|s| s.name == "dead_letters").unwrap();
+    assert!(dead.inputs.contains(&StreamRef::TableDeadLetters(0)));
+    assert!(dead.inputs.contains(&StreamRef::OperatorDeadLetters(0)));
+    // A left join's fields may be null.
+    let left = plan_of(TABLE_JOB, &["operators.j.mode=left"], &[]).unwrap();
+    assert!(left.operators[0].schema.fields[6].nullable);
+}
+
+#[test]
+fn join_and_table_mistakes_are_all_reported() {
+    let bad = TABLE_JOB
+        .replace("on = \"sensor_id\"", "on = \"ts\"")
+        .replace(
+            "fields = [\"zone\", \"limit AS sensor_limit\"]",
+            "fields = [\"zone\", \"site\", \"altitude\"]",
+        )
+        .replace("version = \"since\"", "version = \"zone\"")
+        .replace("mode = \"inner\"", "mode = \"outer\"")
+        + "[operators.f2]\nkind = \"filter\"\ninputs = [\"sensors\"]\nwhere = \"true\"\n"
+        + "[sinks.t]\nkind = \"jsonl\"\ninputs = [\"sensors\", \"f2\"]\npath = \"t.jsonl\"\n"
+        + "[tables.v]\nkind = \"ftp\"\nkey = \"a\"\nschema = { a = \"string\" }\n";
+    let err = plan_of(&bad, &[], &[]).unwrap_err();
+    for want in [
+        "tables.sensors.version: field `zone` must be declared \"int\" or \"timestamp\"",
+        "unknown table kind \"ftp\"",
+        "tables.v: the name is already used by sources.v",
+        "`sensors` is a table; only a join reads tables",
+        "`sensors` is a table, not a stream",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    let err = plan_of(&TABLE_JOB.replace("on = \"sensor_id\"", "on = \"ts\""), &[], &[]).unwrap_err();
+    assert!(
+        err.contains("operators.j.on: a join looks rows up by the table's key"),
+        "{err}"
+    );
+    let err = plan_of(
+        &TABLE_JOB.replace("on = \"sensor_id\"", "on = { stream = \"ts\", table = \"sensor_id\" }"),
+        &[],
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("`ts` is int but table `sensors`'s key `sensor_id` is string"),
+        "{err}"
+    );
+    let err = plan_of(
+        &TABLE_JOB.replace(
+            "fields = [\"zone\", \"limit AS sensor_limit\"]",
+            "fields = [\"site\", \"altitude\"]",
+        ),
+        &[],
+        &[],
+    )
+    .unwrap_err();
+    assert!(err.contains("table `sensors` has no field `site`"), "{err}");
+    assert!(err.contains("no field `altitude`"), "{err}");
+    let err = plan_of(
+        &TABLE_JOB.replace("inputs = [\"v\", \"sensors\"]", "inputs = [\"v\"]"),
+        &[],
+        &[],
+    )
+    .unwrap_err();
+    assert!(err.contains("a join reads a stream and a table"), "{err}");
+}

@@ -346,3 +346,134 @@ fn joins_see_the_table_version_valid_at_each_event_time_for_any_worker_count() {
     assert!(no_match.iter().all(|d| d["source"] == "known"));
     assert!(unmatched > 100);
 }
+
+/// Wall-clock now, epoch ms.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn table_files_are_reread_when_they_change_and_live_records_wait_for_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // Live readings: event times from 1.5 s after now, 20 ms apart, read at 50 a second.
+    let t0 = now_ms() + 1_500;
+    let n = 400;
+    let sensors = ["vib-0000", "vib-0001"];
+    let mut lines = String::new();
+    for i in 0..n {
+        let line = serde_json::json!({"sensor_id": sensors[i % 2], "site": "s", "ts": t0 + 20 * i as i64,
+            "ppv_mm_s": 1.0, "freq_hz": 10.0});
+        lines.push_str(&format!("{line}\n"));
+    }
+    let input = dir.join("live.jsonl");
+    std::fs::write(&input, lines).unwrap();
+    // A versioned CSV table (appended to) and an unversioned JSONL one (replaced by a rename).
+    let limits = dir.join("limits.csv");
+    std::fs::write(&limits, "sensor_id,limit_ppv,since\nvib-0000,1.0,0\nvib-0001,2.0,0\n").unwrap();
+    let zones = dir.join("zones.jsonl");
+    let zone_lines = |z: &str| {
+        format!("{{\"sensor_id\":\"vib-0000\",\"zone\":\"a\"}}\n{{\"sensor_id\":\"vib-0001\",\"zone\":\"{z}\"}}\n")
+    };
+    std::fs::write(&zones, zone_lines("b")).unwrap();
+    let job = dir.join("live.toml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"[job]
+name = "live"
+[sources.vibration]
+kind = "file"
+path = "{input}"
+rate = 50
+schema = "vibration"
+[tables.limits]
+kind = "file"
+path = "{limits}"
+interval = "100ms"
+key = "sensor_id"
+version = "since"
+schema = {{ sensor_id = "string", limit_ppv = "float", since = "timestamp" }}
+[tables.zones]
+kind = "file"
+path = "{zones}"
+interval = "100ms"
+key = "sensor_id"
+schema = {{ sensor_id = "string", zone = "string" }}
+[operators.limited]
+kind = "join"
+inputs = ["vibration", "limits"]
+on = "sensor_id"
+fields = ["limit_ppv"]
+[operators.zoned]
+kind = "join"
+inputs = ["limited", "zones"]
+on = "sensor_id"
+fields = ["zone"]
+[sinks.out]
+kind = "jsonl"
+inputs = ["zoned"]
+path = "{out}"
+[sinks.dead_letters]
+kind = "jsonl"
+path = "{dead}"
+"#,
+            input = input.display(),
+            limits = limits.display(),
+            zones = zones.display(),
+            out = dir.join("out.jsonl").display(),
+            dead = dir.join("dead.jsonl").display()
+        ),
+    )
+    .unwrap();
+    let mut child = weir()
+        .arg("run")
+        .arg(&job)
+        .args(["--quiet", "--chunk-bytes", "1024"])
+        .spawn()
+        .unwrap();
+    // 3 s in: a new version of vib-0000's limit, valid from 1.5 s later; vib-0001's zone changes.
+    std::thread::sleep(std::time::Duration::from_millis(3_000));
+    let since = now_ms() + 1_500;
+    let mut f = std::fs::OpenOptions::new().append(true).open(&limits).unwrap();
+    std::io::Write::write_all(&mut f, format!("vib-0000,5.0,{since}\n").as_bytes()).unwrap();
+    drop(f);
+    let replaced_at = now_ms();
+    std::fs::write(dir.join("zones.tmp"), zone_lines("c")).unwrap();
+    std::fs::rename(dir.join("zones.tmp"), &zones).unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let out = read_jsonl(&dir.join("out.jsonl"));
+    assert_eq!(out.len(), n, "every reading once");
+    let (mut new_limit, mut new_zone) = (0, 0);
+    for r in &out {
+        let (s, ts) = (r["sensor_id"].as_str().unwrap(), r["ts"].as_i64().unwrap());
+        let limit = r["limit_ppv"].as_f64().unwrap();
+        match s {
+            "vib-0000" => {
+                assert_eq!(
+                    limit,
+                    if ts >= since { 5.0 } else { 1.0 },
+                    "limit of {s} at {ts} (since {since})"
+                );
+                new_limit += (ts >= since) as usize;
+                assert_eq!(r["zone"], "a");
+            }
+            _ => {
+                assert_eq!(limit, 2.0);
+                // Unversioned: the change holds from about when the file was read again.
+                let zone = r["zone"].as_str().unwrap();
+                if ts < replaced_at - 1_000 {
+                    assert_eq!(zone, "b", "{s} at {ts}, replaced at {replaced_at}");
+                } else if ts > replaced_at + 2_000 {
+                    assert_eq!(zone, "c", "{s} at {ts}, replaced at {replaced_at}");
+                }
+                new_zone += (zone == "c") as usize;
+            }
+        }
+    }
+    assert!(new_limit > 20 && new_zone > 20, "{new_limit} {new_zone}");
+}
