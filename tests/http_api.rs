@@ -267,3 +267,78 @@ fn a_burst_of_idle_malformed_and_mixed_requests_leaks_nothing() {
     assert_eq!(get(&server.addr, "/healthz").0, 200);
     assert!(server.terminate().success());
 }
+
+#[test]
+fn a_tables_versions_are_served_for_debugging() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let input = dir.join("vibration.jsonl");
+    generate_vibration(&input, 2, 0.1, 1, 0.0, 0.0);
+    std::fs::write(
+        dir.join("sensors.csv"),
+        "sensor_id,zone,since\nvib-0000,north,0\nvib-0000,south,2026-11-21T00:30:00Z\nvib-0001,east,0\n",
+    )
+    .unwrap();
+    let job = dir.join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"[job]
+name = "t"
+[serve]
+[sources.vibration]
+kind = "file"
+path = "{}"
+schema = "vibration"
+[tables.sensors]
+kind = "file"
+path = "{}"
+key = "sensor_id"
+version = "since"
+schema = {{ sensor_id = "string", zone = "string", since = "timestamp" }}
+[operators.j]
+kind = "join"
+inputs = ["vibration", "sensors"]
+on = "sensor_id"
+[sinks.out]
+kind = "jsonl"
+inputs = ["j"]
+path = "{}"
+[sinks.dead_letters]
+kind = "jsonl"
+path = "{}"
+"#,
+            input.display(),
+            dir.join("sensors.csv").display(),
+            dir.join("out.jsonl").display(),
+            dir.join("dead.jsonl").display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&job, &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let (status, body) = get(&server.addr, "/v1/tables/sensors/vib-0000");
+        if status == 200 || Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status, 200, "{body}");
+    let versions = body["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{body}");
+    assert_eq!(versions[0]["since"], 0);
+    assert_eq!(versions[1]["row"]["zone"], "south");
+    assert_eq!(versions[1]["since"], 1_795_221_000_000i64);
+    assert!(body["known_until"].as_i64().unwrap() > 1_795_221_000_000);
+    let (status, body) = get(&server.addr, "/v1/tables/sensors/vib-9999");
+    assert_eq!(status, 404);
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("no key `vib-9999` in table `sensors`"));
+    let (status, body) = get(&server.addr, "/v1/tables/zones/x");
+    assert_eq!(status, 404);
+    assert!(body["error"].as_str().unwrap().contains("tables: sensors"), "{body}");
+    assert!(server.terminate().success());
+}

@@ -2,6 +2,8 @@
 //!
 //! - `GET /v1/views/{view}/{key}` → 200 `{"key", …fields}` or 404 `{"error": …}`
 //! - `GET /v1/views/{view}?limit=N` → `{"view", "count", "items": [...]}` (first N keys in key order)
+//! - `GET /v1/tables/{table}/{key}` → `{"table", "key", "known_until", "versions": [{"since", "row"}]}`:
+//!   every version of a table's key read so far (`row` null: deleted), for debugging joins
 //! - `GET /healthz` → `{"status":"ok","watermark":<ms|null>,"caught_up":<bool>}`
 //! - `GET /metrics` → the run's Prometheus metrics (text exposition format)
 //!
@@ -87,6 +89,23 @@ async fn get_key(
     match v.get(&key) {
         Some(value) => Json(v.render(&key, &value)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no key `{key}` in view `{view}`")),
+    }
+}
+
+async fn table_key(
+    State(AppState { store, .. }): State<AppState>,
+    Path((table, key)): Path<(String, String)>,
+) -> Response {
+    let (found, names) = store.table(&table);
+    let Some(t) = found else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no table `{table}`; tables: {}", names.join(", ")),
+        );
+    };
+    match t.render(&table, &key) {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, e),
     }
 }
 
@@ -220,6 +239,7 @@ impl HttpServer {
             .route("/healthz", get(healthz))
             .route("/v1/views/{view}", get(list))
             .route("/v1/views/{view}/{key}", get(get_key))
+            .route("/v1/tables/{table}/{key}", get(table_key))
             .route("/metrics", get(metrics))
             .with_state(AppState {
                 store,

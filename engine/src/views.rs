@@ -84,10 +84,55 @@ impl View {
     }
 }
 
+/// What a table holds, for `GET /v1/tables/{table}/{key}` (worker 0 reads the table and registers it).
+pub struct TableView {
+    pub schema: crate::schema::Schema,
+    pub key: usize,
+    pub history: Arc<parking_lot::Mutex<crate::table::TableHistory>>,
+}
+
+impl TableView {
+    /// `{"table", "key", "known_until", "versions": [{"since", "row": {…} | null}]}` for the key written
+    /// as text, or why not.
+    pub fn render(&self, table: &str, key: &str) -> Result<serde_json::Value, String> {
+        let field = &self.schema.fields[self.key];
+        let value = crate::table::parse_text_value(field, key).map_err(|e| format!("key `{key}`: {e}"))?;
+        let history = self.history.lock();
+        let versions = history.versions(&weir_operators::Key::from(vec![value]));
+        if versions.is_empty() {
+            return Err(format!("no key `{key}` in table `{table}`"));
+        }
+        let rendered: Vec<serde_json::Value> = versions
+            .iter()
+            .map(|(since, row)| {
+                let row = row.as_ref().map(|r| {
+                    let m: serde_json::Map<String, serde_json::Value> = self
+                        .schema
+                        .fields
+                        .iter()
+                        .zip(r.0.iter())
+                        .map(|(f, v)| (f.name.clone(), v.to_json()))
+                        .collect();
+                    serde_json::Value::Object(m)
+                });
+                serde_json::json!({"since": since, "row": row})
+            })
+            .collect();
+        Ok(serde_json::json!({
+            "table": table,
+            "key": key,
+            "known_until": history.known_until(),
+            "versions": rendered,
+        }))
+    }
+}
+
 /// All views of a job, plus how far the job has got.
 #[derive(Default)]
 pub struct ViewStore {
     pub views: HashMap<String, Arc<View>>,
+    /// The job's tables, by name (registered by worker 0 as it builds them).
+    tables: RwLock<BTreeMap<String, Arc<TableView>>>,
     /// Per view-operator instance: the last finite frontier it has applied.
     frontiers: Vec<AtomicU64>,
     /// Per view-operator instance: whether its input has ended.
@@ -106,7 +151,19 @@ impl ViewStore {
             ended: (0..instances).map(|_| AtomicBool::new(false)).collect(),
             caught_up: AtomicBool::new(false),
             final_watermark: AtomicU64::new(u64::MAX),
+            tables: RwLock::default(),
         }
+    }
+
+    /// Makes a table readable over HTTP.
+    pub fn register_table(&self, name: &str, table: TableView) {
+        self.tables.write().insert(name.to_string(), Arc::new(table));
+    }
+
+    /// A table by name, and the names of all of them.
+    pub fn table(&self, name: &str) -> (Option<Arc<TableView>>, Vec<String>) {
+        let t = self.tables.read();
+        (t.get(name).cloned(), t.keys().cloned().collect())
     }
 
     /// Records the job watermark just before the end of the inputs (the same in every run): what the views

@@ -88,6 +88,16 @@ pub(super) fn build<'s>(
         .map(|(i, t)| {
             let users = plan.operators.iter().filter(|o| o.component.table() == Some(i)).count() * worker.1;
             let built = table(scope, t, i, users, ctx);
+            if worker.0 == 0 {
+                shared.views.register_table(
+                    &t.name,
+                    crate::views::TableView {
+                        schema: t.schema.clone(),
+                        key: t.key,
+                        history: built.history.clone(),
+                    },
+                );
+            }
             streams.insert(StreamRef::TableDeadLetters(i), built.dead_letters.clone());
             built
         })
