@@ -1,6 +1,7 @@
 //! `kind = "join"`: each record of a stream with its key's row in a reference table *as of the record's
 //! event time* — the shape of differential's half-join: records are looked up in the table's arrangement,
-//! nothing about them is remembered.
+//! nothing about them is remembered. Every worker holds the whole table, so records are looked up where they
+//! are (in their batches, which keep their source chunk for dead letters' raw lines).
 //!
 //! A record with event time `t` is looked up at `τ = max(t, logical time − history)` once the table's
 //! frontier has passed `τ` (every version at or before `τ` has been read), in the versions at or before
@@ -16,34 +17,59 @@
 use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::dead_letters::dead_letter;
 use crate::dataflow::table_op::{BuiltTable, TableTrace};
-use crate::dataflow::{per_record, RunContext, Time};
+use crate::dataflow::{RunContext, Time};
 use crate::plan::{field_names, humanize_ms, JoinPlan};
 use crate::record::{Batch, Record, RecordStream, SharedBatch};
 use crate::schema::Schema;
-use differential_dataflow::trace::cursor::{cursor_list, Cursor};
+use differential_dataflow::trace::cursor::{cursor_list, BatchCursor, Cursor, CursorList};
 use differential_dataflow::trace::TraceReader;
-use differential_dataflow::Hashable;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 use timely::progress::Antichain;
 use weir_operators::{Key, Value};
 
-/// A record on its way to the worker that holds its key's rows.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Lookup {
-    pub key: Key,
-    pub record: Record,
-}
+/// A cursor over the table's arranged batches, and what it reads.
+type TableCursor = CursorList<BatchCursor<TableTrace>>;
+type TableStorage = <TableCursor as Cursor>::Storage;
 
-/// Records waiting at one timely time, with the capabilities of both outputs there.
+/// Records of one batch still waiting for the table (indices into the batch), at one timely time.
 struct Waiting {
     caps: [Capability<Time>; 2],
-    lookups: Vec<Lookup>,
+    batches: Vec<(SharedBatch, Vec<u32>)>,
+}
+
+/// Every update of `key` in the arrangement: (row, version time, diff).
+fn updates_of<'a>(cursor: &mut TableCursor, storage: &'a TableStorage, key: &Key) -> Vec<(&'a Key, Time, isize)> {
+    let mut out = Vec::new();
+    cursor.seek_key(storage, key);
+    if cursor.get_key(storage) == Some(key) {
+        while let Some(val) = cursor.get_val(storage) {
+            cursor.map_times(storage, |t, d| out.push((val, *t, *d)));
+            cursor.step_val(storage);
+        }
+    }
+    cursor.rewind_keys(storage);
+    out
+}
+
+/// The row at `tau` among a key's updates: the value whose updates at or before `tau` sum to one (if
+/// several do, which a keyed table never has, the greatest).
+fn row_at<'a>(updates: &[(&'a Key, Time, isize)], tau: Time) -> Option<&'a Key> {
+    let mut sums: smallvec::SmallVec<[(&Key, isize); 4]> = smallvec::SmallVec::new();
+    for (val, t, d) in updates {
+        if *t <= tau {
+            match sums.iter_mut().find(|(v, _)| v == val) {
+                Some(s) => s.1 += d,
+                None => sums.push((val, *d)),
+            }
+        }
+    }
+    sums.into_iter().filter(|(_, s)| *s > 0).map(|(v, _)| v).max()
 }
 
 /// The join: returns the joined records and the dead letters of an inner join's unmatched ones.
@@ -55,16 +81,9 @@ pub fn join<'s>(
     schema: Schema,
     ctx: RunContext,
 ) -> (RecordStream<'s>, RecordStream<'s>) {
-    let on = plan.on;
-    let lookups = per_record(input, "JoinKey", move |_, r| {
-        Some(Lookup {
-            key: Key::from(vec![r.values[on].clone()]),
-            record: r.clone(),
-        })
-    });
-    let scope = lookups.scope();
+    let scope = input.scope();
     let mut builder = OperatorBuilder::new(format!("Join({name})"), scope);
-    let mut records = builder.new_input(lookups, Exchange::new(|l: &Lookup| l.key.hashed()));
+    let mut records = builder.new_input(input, Pipeline);
     let mut table_in = builder.new_input(table.arranged.stream.clone(), Pipeline);
     let (joined_out, joined) = builder.new_output::<Vec<SharedBatch>>();
     let (dead_out, dead) = builder.new_output::<Vec<SharedBatch>>();
@@ -78,6 +97,7 @@ pub fn join<'s>(
             // Cursors are taken over all of the trace's batches: let them merge freely.
             t.set_physical_compaction(Antichain::new().borrow());
         }
+        let reason = format!("no match in table {}", plan.table_name);
         move |frontiers| {
             records.for_each_stamp(|cap, data| {
                 let t = *cap.least().expect("a message has a time");
@@ -86,10 +106,11 @@ pub fn join<'s>(
                         cap.retain_least(0).expect("a message has a time"),
                         cap.retain_least(1).expect("a message has a time"),
                     ],
-                    lookups: Vec::new(),
+                    batches: Vec::new(),
                 });
-                for d in data {
-                    w.lookups.append(d);
+                for batch in data.flat_map(|d| d.drain(..)) {
+                    let all = (0..batch.records.len() as u32).collect();
+                    w.batches.push((batch, all));
                 }
             });
             table_in.for_each_stamp(|_, _| {});
@@ -97,72 +118,72 @@ pub fn join<'s>(
             let known = |tau: Time| !table_frontier.less_equal(&tau);
             let lookup_time = |r: &Record| r.ts.max(r.lt() as i64 - plan.history_ms).max(0) as Time;
             let Some(tr) = trace.as_mut() else { return };
-            let any_ready = waiting
-                .values()
-                .any(|w| w.lookups.iter().any(|l| known(lookup_time(&l.record))));
+            let any_ready = waiting.values().any(|w| {
+                w.batches
+                    .iter()
+                    .any(|(b, idx)| idx.iter().any(|i| known(lookup_time(&b.records[*i as usize]))))
+            });
             if any_ready {
                 let spans = tr.batches_through(Antichain::new().borrow()).unwrap_or_default();
                 let (mut cursor, storage) = cursor_list(spans);
                 let mut out = joined_out.activate();
                 let mut dl = dead_out.activate();
                 let (mut n, mut matched) = (0u64, 0u64);
+                // Each key's updates, read from the arrangement once per activation.
+                let mut by_key: HashMap<Key, Vec<(&Key, Time, isize)>> = HashMap::new();
                 for w in waiting.values_mut() {
-                    let mut made = Vec::new();
-                    let mut failed = Vec::new();
-                    w.lookups.retain(|l| {
-                        let tau = lookup_time(&l.record);
-                        if !known(tau) {
-                            return true;
-                        }
-                        // The key's row at τ: the value whose updates at or before τ sum to one.
-                        let mut row: Option<Key> = None;
-                        cursor.seek_key(&storage, &l.key);
-                        if cursor.get_key(&storage) == Some(&l.key) {
-                            while let Some(val) = cursor.get_val(&storage) {
-                                let mut sum = 0isize;
-                                cursor.map_times(&storage, |t, d| {
-                                    if *t <= tau {
-                                        sum += *d;
-                                    }
-                                });
-                                if sum > 0 && row.as_ref().is_none_or(|r| val > r) {
-                                    row = Some(val.clone());
+                    for (batch, pending) in w.batches.iter_mut() {
+                        let mut made = Vec::with_capacity(pending.len());
+                        let mut failed = Vec::new();
+                        pending.retain(|i| {
+                            let r = &batch.records[*i as usize];
+                            let tau = lookup_time(r);
+                            if !known(tau) {
+                                return true;
+                            }
+                            let key: Key = std::iter::once(r.values[plan.on].clone()).collect();
+                            let updates = match by_key.entry(key) {
+                                Entry::Occupied(e) => e.into_mut(),
+                                Entry::Vacant(e) => {
+                                    let u = updates_of(&mut cursor, &storage, e.key());
+                                    e.insert(u)
                                 }
-                                cursor.step_val(&storage);
+                            };
+                            let row = row_at(updates, tau);
+                            n += 1;
+                            match row {
+                                Some(row) => {
+                                    matched += 1;
+                                    let mut r = r.clone();
+                                    r.values.extend(plan.fields.iter().map(|(_, i)| row.0[*i].clone()));
+                                    made.push(r);
+                                }
+                                None if plan.inner => {
+                                    let raw = crate::dataflow::dead_letters::raw_of(batch, r, &schema);
+                                    ctx.metrics.dead_letter(&name, &reason);
+                                    failed.push(dead_letter(&name, r.pos, r.seq, &reason, &raw));
+                                }
+                                None => {
+                                    let mut r = r.clone();
+                                    r.values.extend(plan.fields.iter().map(|_| Value::Null));
+                                    made.push(r);
+                                }
                             }
+                            false
+                        });
+                        if !made.is_empty() {
+                            let b = Batch::new(made, batch.origin.clone());
+                            out.session(&w.caps[0]).give(Arc::new(b));
                         }
-                        cursor.rewind_keys(&storage);
-                        n += 1;
-                        let mut r = l.record.clone();
-                        match row {
-                            Some(row) => {
-                                matched += 1;
-                                r.values.extend(plan.fields.iter().map(|(_, i)| row.0[*i].clone()));
-                                made.push(r);
-                            }
-                            None if plan.inner => {
-                                let reason = format!("no match in table {}", plan.table_name);
-                                let raw = crate::sink::encode::json_object(&schema, &r.values);
-                                ctx.metrics.dead_letter(&name, &reason);
-                                failed.push(dead_letter(&name, r.pos, r.seq, &reason, raw.as_bytes()));
-                            }
-                            None => {
-                                r.values.extend(plan.fields.iter().map(|_| Value::Null));
-                                made.push(r);
-                            }
+                        if !failed.is_empty() {
+                            dl.session(&w.caps[1]).give(Arc::new(Batch::new(failed, None)));
                         }
-                        false
-                    });
-                    if !made.is_empty() {
-                        out.session(&w.caps[0]).give(Arc::new(Batch::new(made, None)));
                     }
-                    if !failed.is_empty() {
-                        dl.session(&w.caps[1]).give(Arc::new(Batch::new(failed, None)));
-                    }
+                    w.batches.retain(|(_, pending)| !pending.is_empty());
                 }
                 ctx.metrics.join_lookups(&name, n, matched);
             }
-            waiting.retain(|_, w| !w.lookups.is_empty());
+            waiting.retain(|_, w| !w.batches.is_empty());
             // Every future lookup is at or after (least logical time to come) − history.
             let stream = &frontiers[0];
             let least = stream.frontier().iter().copied().chain(waiting.keys().copied()).min();
@@ -172,7 +193,11 @@ pub fn join<'s>(
             }
             if stream.is_empty() && !reported_end {
                 let pending_below_stop = match ctx.stopped_at() {
-                    Some(stop) => waiting.values().any(|w| w.lookups.iter().any(|l| l.record.lt() < stop)),
+                    Some(stop) => waiting.values().any(|w| {
+                        w.batches
+                            .iter()
+                            .any(|(b, idx)| idx.iter().any(|i| b.records[*i as usize].lt() < stop))
+                    }),
                     None => false,
                 };
                 if !pending_below_stop {

@@ -3,7 +3,8 @@
 //! arranged by key for `join` to look up.
 //!
 //! The operator runs on every worker but only worker 0's instance reads (one file read, one database
-//! connection, one Kafka consumer per job); the arrangement spreads the rows over the workers by key. Its
+//! connection, one Kafka consumer per job); its updates are broadcast, so every worker arranges the whole
+//! table and joins look records up where they are (no exchange of the stream). Its
 //! capability is the table's `known_until` watermark, so the arrangement's frontier says how far the table
 //! is known. It lets go once every join reading the table has seen its stream end and the table has been
 //! read completely at least once (the last read is then final: records still waiting are looked up in it),
@@ -21,16 +22,18 @@ use crate::kafka_client::RateLimitedReport;
 use crate::plan::TablePlan;
 use crate::record::{Batch, RecordStream};
 use crate::table::{Applied, TableHistory, TableRow, TableUpdate};
+use differential_dataflow::operators::arrange::arrangement::arrange_core;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
-use differential_dataflow::trace::implementations::ValSpine;
-use differential_dataflow::AsCollection;
+use differential_dataflow::trace::implementations::{ValBatcher, ValSpine};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::Scope;
 use weir_operators::{Key, Position};
 
@@ -177,9 +180,14 @@ pub fn table<'s>(
             activator.activate_after(CHECK_EVERY);
         }
     });
-    let arranged = updates
-        .as_collection()
-        .arrange_by_key_named(&format!("Arrange({})", plan.name));
+    // Every worker holds the whole table (reference tables are small next to the streams joined with
+    // them), so a join looks records up where they are, without exchanging the stream.
+    let arranged = arrange_core::<_, _, ValBatcher<Key, TableRow, Time, isize>, ValSpine<Key, TableRow, Time, isize>>(
+        updates.broadcast(),
+        Pipeline,
+        &format!("Arrange({})", plan.name),
+        ValBatcher::new,
+    );
     BuiltTable {
         arranged,
         dead_letters: dead,

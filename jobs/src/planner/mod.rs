@@ -237,6 +237,19 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
         dead_letter_sink.as_deref(),
         &problems,
     );
+    for (t, (name, _, _)) in tables.iter().enumerate() {
+        if !declared
+            .iter()
+            .any(|o| o.inputs.contains(&(Node::Table(t), Port::Main)))
+        {
+            problems.add(
+                &format!("tables.{name}"),
+                format!(
+                    "no join reads this table; add one: kind = \"join\", inputs = [\"STREAM\", \"{name}\"], on = \"FIELD\""
+                ),
+            );
+        }
+    }
     for (i, &d) in order.iter().enumerate() {
         let read = sinks.iter().any(|s| s.inputs.contains(&StreamRef::Output(i)))
             || declared
