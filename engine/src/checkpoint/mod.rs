@@ -49,6 +49,12 @@ pub struct CheckpointConfig {
     pub keep: usize,
 }
 
+/// A sink's participant name in checkpoints: `sinks.NAME` (an operator may have the sink's name; their
+/// parts must not mix).
+pub fn sink_state_name(sink: &str) -> String {
+    format!("sinks.{sink}")
+}
+
 /// What a participant (operator or sink instance) contributes to a checkpoint.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Part {
@@ -121,6 +127,11 @@ impl Checkpoint {
             .get(name)
             .map(|v| v.iter().map(|p| p.state.as_slice()).filter(|s| !s.is_empty()).collect())
             .unwrap_or_default()
+    }
+
+    /// The state parts of sink `sink` (stored as [`sink_state_name`]).
+    pub fn sink_states(&self, sink: &str) -> Vec<&[u8]> {
+        self.states(&sink_state_name(sink))
     }
 
     /// Where partition `partition` of source `source` resumes (its start when not recorded).

@@ -55,7 +55,7 @@ impl<'s> SinkBuildContext<'s, '_> {
     /// The sink's state in the checkpoint the run resumed from (worker 0's part), if any.
     pub fn restored_state<T: serde::de::DeserializeOwned>(&self) -> Result<Option<T>, BuildError> {
         let Some(c) = self.restored else { return Ok(None) };
-        match c.states(&crate::dataflow::sink_op::sink_state_name(self.name)).first() {
+        match c.sink_states(self.name).first() {
             Some(bytes) => crate::checkpoint::decode(bytes)
                 .map(Some)
                 .map_err(|e| BuildError::Restore {

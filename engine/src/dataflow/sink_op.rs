@@ -89,7 +89,7 @@ fn sink_operator<D, W, L>(
         &format!("Sink({name})"),
         move |initial, info| {
             drop(initial);
-            let mut part = participant(scope, &info, &sink_state_name(&name), &ctx);
+            let mut part = participant(scope, &info, &crate::checkpoint::sink_state_name(&name), &ctx);
             move |(input, frontier), _| {
                 input.for_each_stamp(|_, data| {
                     for d in data {
@@ -326,10 +326,4 @@ pub fn webhook_sink<'s>(
             }
         },
     )
-}
-
-/// A sink's part in checkpoints: `sinks.NAME` (an operator may have the sink's name; their parts must not
-/// mix).
-pub fn sink_state_name(sink: &str) -> String {
-    format!("sinks.{sink}")
 }

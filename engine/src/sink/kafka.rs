@@ -507,7 +507,7 @@ impl SinkComponent for KafkaSinkSpec {
         })?;
         // Offsets the restored position names but the topic lacks refuse the run here, before the workers
         // start (with --accept-topic-reset, the build reports them and reads the partitions back instead).
-        let restored = cx.restored.and_then(|c| c.states(cx.name).first().cloned());
+        let restored = cx.restored.and_then(|c| c.sink_states(cx.name).first().cloned());
         if let (Some(bytes), false) = (restored, cx.accept_topic_reset) {
             if let Ok(SinkPosition::Kafka { offsets, .. }) = crate::checkpoint::decode::<SinkPosition>(bytes) {
                 checked_offsets(self, &label, offsets, false).map_err(|e| error(e.to_string()))?;
