@@ -16,12 +16,15 @@ use crate::source::ChunkReader;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::Concatenate;
 use timely::dataflow::Scope;
 use weir_operators::logical_time;
 
 /// Chunks decoded ahead of stamping, per worker.
 const MAX_PENDING: usize = 4;
+/// Records a chunk source operator may have emitted beyond what the sinks have consumed before it pauses.
+const MAX_IN_FLIGHT: u64 = 500_000;
 /// Chunks read per activation, so downstream operators on this worker get their turn.
 const CHUNKS_PER_ACTIVATION: usize = 2;
 
@@ -37,6 +40,11 @@ pub struct SourceSetup {
     pub max_out_of_orderness_ms: i64,
     /// `max_future`, if set.
     pub future: Option<FutureBound>,
+    /// What the sinks have consumed, and how many records this operator may have emitted beyond it before it
+    /// pauses (an operator that holds records back — a join waiting for its table — must not make the
+    /// source buffer the whole input in it).
+    pub probe: ProbeHandle<Time>,
+    pub max_in_flight: u64,
     /// After a restore: the checkpoint's logical time (records below it are dropped; see
     /// [`StampedChunk::drop_before`]) and the largest event time before the resume point.
     pub resumed: Option<(Time, Option<i64>)>,
@@ -52,6 +60,8 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
         sequencer,
         max_out_of_orderness_ms: ooo,
         future,
+        probe,
+        max_in_flight,
         resumed,
     } = setup;
     let skip_below = resumed.map(|(t, _)| t);
@@ -66,6 +76,8 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
         let mut reported_bytes = 0u64;
         // Largest valid event time among the chunks this worker decoded.
         let mut own_max: Option<i64> = resumed.and_then(|(_, m)| m);
+        // Records emitted per time, not yet passed by the probe.
+        let mut in_flight: BTreeMap<Time, u64> = BTreeMap::new();
         move |output| {
             if ctx.aborted() {
                 cap = None;
@@ -74,7 +86,15 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
             }
             let Some(c) = cap.as_mut() else { return };
             let mut progressed = false;
-            let mut budget = CHUNKS_PER_ACTIVATION;
+            // Back-pressure: retire what the end of the dataflow has passed; over the limit, read nothing
+            // new until it catches up (chunks already read are still stamped, so other workers never wait).
+            match probe.with_frontier(|f| f.iter().min().copied()) {
+                Some(p) => in_flight = in_flight.split_off(&p),
+                None => in_flight.clear(),
+            }
+            // Only records below this operator's own capability count: the later ones wait for it.
+            let paused = in_flight.range(..*c.time()).map(|(_, n)| n).sum::<u64>() > max_in_flight;
+            let mut budget = if paused { 0 } else { CHUNKS_PER_ACTIVATION };
             while !exhausted && pending.len() < MAX_PENDING && budget > 0 {
                 match reader.next_chunk() {
                     Ok(Some((k, bytes))) => {
@@ -134,6 +154,7 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
                 }
                 ctx.metrics.chunk_decoded(&name, &stamped.chunk);
                 let t = stamped.first_logical_time().max(*c.time());
+                *in_flight.entry(t).or_default() += stamped.chunk.records.len() as u64;
                 output
                     .session(&c.delayed(&t))
                     .give(Arc::new(crate::record::Batch::of_chunk(stamped)));
@@ -154,7 +175,9 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
                 c.downgrade(&bound);
             }
             // Blocked on chunks other workers decode: the sequencer wakes us when they are published.
-            if progressed || (!exhausted && pending.len() < MAX_PENDING) {
+            if paused {
+                activator.activate_after(std::time::Duration::from_millis(1));
+            } else if progressed || (!exhausted && pending.len() < MAX_PENDING) {
                 activator.activate();
             }
         }
@@ -204,6 +227,8 @@ impl ChunkPartitions {
                     sequencer: self.sequencers[partition].clone(),
                     max_out_of_orderness_ms: s.max_out_of_orderness_ms,
                     future: s.future_bound(),
+                    probe: cx.probe.clone(),
+                    max_in_flight: MAX_IN_FLIGHT,
                     resumed: cx
                         .restored
                         .map(|c| (c.at, c.resume_point(&s.name, partition as u32).max_before)),
