@@ -42,10 +42,18 @@ pub enum LockError {
 /// Locks the plan's checkpoint directory and every sink path (creating the directories they live in).
 pub fn lock_outputs(plan: &Plan) -> Result<InstanceLock, LockError> {
     let mut targets: Vec<(String, PathBuf, PathBuf)> = Vec::new();
+    // With several processes each locks its own part of the checkpoint directory, and only process 0
+    // (which writes every sink) locks the sinks.
+    let (process, processes) = plan.process();
     if let Some(c) = &plan.checkpoint {
-        targets.push(("checkpoint directory".into(), c.dir.clone(), c.dir.join("LOCK")));
+        let lock = if processes > 1 {
+            format!("LOCK.{process}")
+        } else {
+            "LOCK".into()
+        };
+        targets.push(("checkpoint directory".into(), c.dir.clone(), c.dir.join(lock)));
     }
-    for s in &plan.sinks {
+    for s in plan.sinks.iter().filter(|_| process == 0) {
         if let Some(path) = s.component.path() {
             targets.push((format!("sink `{}`: path", s.name), path.to_path_buf(), beside(path)));
         }

@@ -27,6 +27,30 @@ pub struct Plan {
     pub serve: Option<ServePlan>,
     /// `[job.checkpoint]`: `None` when the job does not checkpoint.
     pub checkpoint: Option<crate::checkpoint::CheckpointConfig>,
+    /// Several processes on timely's cluster mode (`None`: one process).
+    pub cluster: Option<ClusterPlan>,
+}
+
+/// One of several processes running the same job: `workers` threads each, on timely's cluster mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterPlan {
+    /// This process's index (0-based, in `addresses` order).
+    pub process: usize,
+    /// Every process's `host:port`, in process order.
+    pub addresses: Vec<String>,
+}
+
+impl ClusterPlan {
+    pub fn processes(&self) -> usize {
+        self.addresses.len()
+    }
+}
+
+impl Plan {
+    /// (this process, processes): (0, 1) without a cluster.
+    pub fn process(&self) -> (usize, usize) {
+        self.cluster.as_ref().map_or((0, 1), |c| (c.process, c.processes()))
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -52,9 +52,36 @@ struct JobArgs {
     /// Override any scalar of the job by its dotted path, e.g. --set sources.vibration.path=in.jsonl
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
-    /// Worker threads (overrides [job] workers).
+    /// Worker threads (overrides [job] workers); per process with several processes.
     #[arg(long)]
     workers: Option<usize>,
+    /// Processes running this job together (timely cluster mode; sets [job.cluster] processes).
+    #[arg(long, env = "WEIR_PROCESSES")]
+    processes: Option<usize>,
+    /// This process's index, 0 to processes − 1 — or a name ending in it, like a StatefulSet pod's
+    /// `weir-2` (sets [job.cluster] process).
+    #[arg(long, env = "WEIR_PROCESS")]
+    process: Option<String>,
+    /// One `host:port` per line, in process order (sets [job.cluster] hostfile).
+    #[arg(long, env = "WEIR_HOSTFILE")]
+    hostfile: Option<PathBuf>,
+}
+
+impl JobArgs {
+    /// `--set`s plus the cluster flags as `job.cluster.*` overrides.
+    fn all_sets(&self) -> Vec<String> {
+        let mut sets = self.sets.clone();
+        if let Some(n) = self.processes {
+            sets.push(format!("job.cluster.processes={n}"));
+        }
+        if let Some(p) = &self.process {
+            sets.push(format!("job.cluster.process={p}"));
+        }
+        if let Some(h) = &self.hostfile {
+            sets.push(format!("job.cluster.hostfile={}", h.display()));
+        }
+        sets
+    }
 }
 
 #[derive(Subcommand)]
@@ -79,6 +106,15 @@ enum Command {
         /// After SIGINT/SIGTERM, exit (status 1) if the job has not stopped within this long.
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         stop_timeout: Duration,
+    },
+    /// Run a job as several local processes (timely cluster mode on 127.0.0.1), supervising them.
+    Cluster {
+        /// How many processes to start on this machine.
+        #[arg(long)]
+        local: usize,
+        /// The job and any `weir run` flags (`--workers`, `--set`, `--quiet`, …), passed to every process.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        run: Vec<String>,
     },
     /// Validate a job definition: exit 0 if it is valid, 2 with every problem listed if not.
     Check {
@@ -233,6 +269,7 @@ fn main() -> ExitCode {
 
 fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
+        Command::Cluster { local, run } => cmd::cluster::cluster_local(local, &run),
         Command::Check { job } => {
             let plan = load(&job)?;
             println!(

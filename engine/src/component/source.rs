@@ -32,8 +32,10 @@ pub struct SourceBuildContext<'s, 'p> {
     pub source: &'p SourcePlan,
     /// The source's index in the plan.
     pub index: usize,
-    /// This worker's index and the number of workers.
+    /// This worker's index and the number of workers (over all processes).
     pub worker: (usize, usize),
+    /// This process's index and the number of processes (`(0, 1)` without a cluster).
+    pub process: (usize, usize),
     pub options: &'p RunOptions,
     /// The checkpoint the run resumed from.
     pub restored: Option<&'p Arc<Checkpoint>>,

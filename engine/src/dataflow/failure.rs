@@ -23,6 +23,8 @@ pub enum JobFailure {
     TooManyWindows { operator: String, limit: usize },
     #[error("the HTTP server on {addr} ended: {cause}")]
     Http { addr: std::net::SocketAddr, cause: String },
+    #[error("cluster: {0}")]
+    Cluster(String),
     #[error("table `{table}`: {cause}")]
     Table { table: String, cause: String },
     #[error(transparent)]

@@ -70,6 +70,7 @@ pub(super) fn build<'s>(
             source,
             index: i,
             worker,
+            process: plan.process(),
             options,
             restored: restored.as_ref(),
             probe: &probe,

@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod build;
+mod cluster;
 pub use build::BuildError;
+pub use cluster::{fingerprint, partition_owner, timely_config, HANDSHAKE_TIMEOUT};
 
 /// Why a job could not run to the end.
 #[derive(Debug, thiserror::Error)]
@@ -291,7 +293,11 @@ pub fn run_with_views(
     let worker_ctx = ctx.clone();
     // A dataflow one worker failed to build never makes progress on the others: all of them stop then.
     let build_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+    let config = cluster::timely_config(&plan);
+    if let Some(c) = &plan.cluster {
+        cluster::stop_on_lost_peer(c);
+    }
+    let guards = timely::execute(config, move |worker| {
         let plan = plan.clone();
         let ctx = worker_ctx.clone();
         let sources = sources.clone();
@@ -301,6 +307,11 @@ pub fn run_with_views(
         let peers = worker.peers();
         if plan.serve.is_some() && !views.views.is_empty() {
             yield_to_readers();
+        }
+        if let Err(reason) = cluster::handshake(worker, &plan) {
+            ctx.fail(JobFailure::Cluster(reason));
+            build_failed.store(true, std::sync::atomic::Ordering::SeqCst);
+            return;
         }
         let built = worker.dataflow::<Time, _, _>(|scope| {
             let shared = build::Shared {

@@ -225,10 +225,17 @@ struct PreparedFiles {
 
 impl PreparedSource for PreparedFiles {
     fn build<'s>(&self, cx: SourceBuildContext<'s, '_>) -> Result<RecordStream<'s>, BuildError> {
-        let (worker, workers) = cx.worker;
+        // Each partition is read by one process, decoded in parallel by that process's workers.
+        let (process, processes) = cx.process;
+        let workers = cx.worker.1 / processes;
+        let worker = cx.worker.0 % workers;
         let name = &cx.source.name;
         let mut readers: Vec<Box<dyn ChunkReader>> = Vec::new();
         for (p, path) in self.source.paths.iter().enumerate() {
+            if crate::runtime::partition_owner(p, processes) != process {
+                readers.push(Box::new(crate::source::NoChunks));
+                continue;
+            }
             let base = cx.restored.map_or(0, |c| c.resume_point(name, p as u32).position);
             let reader =
                 FileChunkReader::open_at(path, base, worker, workers, cx.options.chunk_bytes).map_err(|cause| {

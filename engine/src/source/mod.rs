@@ -42,6 +42,21 @@ impl From<Vec<u8>> for RawBytes {
 }
 
 /// Produces the chunks one worker is responsible for, in increasing chunk index.
+/// A partition another process reads (cluster mode): no chunks here.
+pub struct NoChunks;
+
+impl ChunkReader for NoChunks {
+    fn next_chunk(&mut self) -> std::io::Result<Option<(u64, RawBytes)>> {
+        Ok(None)
+    }
+    fn next_index(&self) -> u64 {
+        0
+    }
+    fn bytes_read(&self) -> u64 {
+        0
+    }
+}
+
 pub trait ChunkReader {
     /// The next chunk `(index, bytes)`, or `None` when this worker has no more.
     fn next_chunk(&mut self) -> std::io::Result<Option<(u64, RawBytes)>>;

@@ -1,5 +1,6 @@
 //! One module per command of the `weir` binary.
 
+pub(crate) mod cluster;
 pub(crate) mod demo;
 pub(crate) mod generate;
 pub(crate) mod publish;

@@ -89,6 +89,7 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
             keep,
         })
     });
+    let cluster = job.table("cluster").and_then(|c| cluster_plan(&c));
     job.finish("");
 
     // Sources: `None` where a source failed validation (names still resolve, and operators are checked
@@ -263,6 +264,32 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
         }
     }
 
+    if cluster.is_some() {
+        // Not carried over timely's channels yet: say so rather than run with per-process answers.
+        for (name, _, _) in &tables {
+            problems.add(
+                &format!("tables.{name}"),
+                "tables and joins run on one process for now; run this job without --processes",
+            );
+        }
+        for op in operators
+            .iter()
+            .flatten()
+            .filter(|o| o.component.view_fields().is_some())
+        {
+            problems.add(
+                &format!("operators.{}", op.name),
+                "live views run on one process for now; run this job without --processes",
+            );
+        }
+        if checkpoint.is_some() {
+            problems.add(
+                "job.checkpoint",
+                "checkpoints across several processes are not supported yet; run this job without --processes \
+                 or without [job.checkpoint]",
+            );
+        }
+    }
     if problems.is_empty() {
         Ok(Plan {
             job_name,
@@ -273,6 +300,7 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
             sinks,
             serve,
             checkpoint,
+            cluster,
         })
     } else {
         Err(DefinitionError {
@@ -280,6 +308,99 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
             problems: problems.into_vec(),
         })
     }
+}
+
+/// `[job.cluster]`: `hostfile` (one `host:port` per line, in process order; `#` comments) or `addresses`,
+/// `process` (this process's index — or a name ending in it, like a StatefulSet pod's `weir-2`) and
+/// optionally `processes` (checked against the hostfile). One process is no cluster.
+fn cluster_plan(c: &Section) -> Option<weir_engine::plan::ClusterPlan> {
+    let addresses: Vec<String> = match (c.str("hostfile"), c.str_list("addresses")) {
+        (Some(_), Some(_)) => {
+            c.problem("addresses", "give either `hostfile` or `addresses`, not both");
+            return None;
+        }
+        (Some(file), None) => match std::fs::read_to_string(file) {
+            Ok(text) => text
+                .lines()
+                .map(|l| l.split('#').next().unwrap_or("").trim())
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
+            Err(e) => {
+                c.problem("hostfile", format!("cannot read `{file}`: {e}"));
+                return None;
+            }
+        },
+        (None, Some(list)) => list.iter().map(|a| a.to_string()).collect(),
+        (None, None) => {
+            c.problem(
+                "hostfile",
+                "is required with several processes: one host:port per line, in process order (--hostfile FILE)",
+            );
+            return None;
+        }
+    };
+    let processes = c.count("processes", 1).map(|n| n as usize);
+    let process = match c.value("process") {
+        Some(toml::Value::Integer(i)) if *i >= 0 => Some(*i as usize),
+        Some(toml::Value::String(name)) => {
+            let digits: String = name.chars().rev().take_while(char::is_ascii_digit).collect();
+            let digits: String = digits.chars().rev().collect();
+            match digits.parse() {
+                Ok(i) => Some(i),
+                Err(_) => {
+                    c.problem(
+                        "process",
+                        format!("\"{name}\" is not a process index (or a name ending in one, like \"weir-2\")"),
+                    );
+                    None
+                }
+            }
+        }
+        Some(_) => {
+            c.problem("process", "expected this process's index, 0 to processes − 1");
+            None
+        }
+        None => {
+            c.problem(
+                "process",
+                "is required: this process's index in the hostfile (--process I)",
+            );
+            None
+        }
+    };
+    c.finish("");
+    for a in &addresses {
+        let ok = a
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            c.problem("hostfile", format!("`{a}` is not host:port"));
+            return None;
+        }
+    }
+    if let Some(n) = processes {
+        if n != addresses.len() {
+            c.problem(
+                "processes",
+                format!("is {n}, but the hostfile lists {} processes", addresses.len()),
+            );
+            return None;
+        }
+    }
+    let process = process?;
+    if process >= addresses.len() {
+        c.problem(
+            "process",
+            format!(
+                "is {process}, but the hostfile lists {} processes (0 to {})",
+                addresses.len(),
+                addresses.len().saturating_sub(1)
+            ),
+        );
+        return None;
+    }
+    (addresses.len() > 1).then_some(weir_engine::plan::ClusterPlan { process, addresses })
 }
 
 /// Plans one declared operator against its inputs' schemas (`None` when an input failed validation).

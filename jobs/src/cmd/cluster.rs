@@ -1,0 +1,99 @@
+//! `weir cluster --local N JOB [RUN FLAGS]`: one job as N processes on 127.0.0.1 (timely cluster mode), for
+//! trying cluster mode on one machine. It writes a hostfile of N free ports, starts `weir run JOB --processes
+//! N --process I --hostfile FILE …` for each I, prefixes their stderr with `[process I]`, forwards
+//! SIGINT/SIGTERM to them, and when one fails stops the others and exits with its status.
+
+use anyhow::{Context, Result};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Runs `args` (everything `weir run` takes, the job first) as `processes` local processes.
+pub(crate) fn cluster_local(processes: usize, args: &[String]) -> Result<ExitCode> {
+    anyhow::ensure!(processes >= 1, "--local needs at least 1 process");
+    let listeners: Vec<std::net::TcpListener> = (0..processes)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<_>>()
+        .context("finding free ports on 127.0.0.1")?;
+    let hosts: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.to_string()))
+        .collect::<std::io::Result<_>>()?;
+    drop(listeners);
+    let hostfile = std::env::temp_dir().join(format!("weir-cluster-{}.hosts", std::process::id()));
+    std::fs::write(&hostfile, hosts.join("\n") + "\n")?;
+    eprintln!(
+        "weir: {processes} processes on {} (hostfile {})",
+        hosts.join(", "),
+        hostfile.display()
+    );
+    let exe = std::env::current_exe()?;
+    let mut children: Vec<Child> = Vec::new();
+    for i in 0..processes {
+        let mut child = Command::new(&exe)
+            .arg("run")
+            .args(args)
+            .args(["--processes", &processes.to_string(), "--process", &i.to_string()])
+            .arg("--hostfile")
+            .arg(&hostfile)
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting process {i}"))?;
+        let err = child.stderr.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("[process {i}] {line}");
+            }
+        });
+        children.push(child);
+    }
+    let signalled = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, signalled.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, signalled.clone())?;
+    let mut statuses: Vec<Option<std::process::ExitStatus>> = vec![None; processes];
+    let mut stopping: Option<Instant> = None;
+    let mut failed: Option<(usize, i32)> = None;
+    loop {
+        for (i, c) in children.iter_mut().enumerate() {
+            if statuses[i].is_none() {
+                if let Some(s) = c.try_wait()? {
+                    statuses[i] = Some(s);
+                    if !s.success() && failed.is_none() {
+                        failed = Some((i, s.code().unwrap_or(1)));
+                    }
+                }
+            }
+        }
+        if statuses.iter().all(Option::is_some) {
+            break;
+        }
+        let stop = failed.is_some() || signalled.load(Ordering::SeqCst);
+        if stop && stopping.is_none() {
+            stopping = Some(Instant::now());
+            for (i, c) in children.iter().enumerate() {
+                if statuses[i].is_none() {
+                    // SAFETY: kill(2) on a child this process started and has not reaped.
+                    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+                }
+            }
+        }
+        if stopping.is_some_and(|t| t.elapsed() > Duration::from_secs(70)) {
+            for (i, c) in children.iter_mut().enumerate() {
+                if statuses[i].is_none() {
+                    let _ = c.kill();
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::fs::remove_file(&hostfile);
+    Ok(match failed {
+        Some((i, code)) => {
+            eprintln!("weir: process {i} failed (exit status {code}); the others were stopped");
+            ExitCode::from(code.clamp(1, 255) as u8)
+        }
+        None => ExitCode::SUCCESS,
+    })
+}
