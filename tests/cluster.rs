@@ -184,3 +184,62 @@ fn processes_with_different_jobs_or_worker_counts_are_refused_at_start() {
         );
     }
 }
+
+#[test]
+fn a_cluster_killed_again_and_again_resumes_from_its_checkpoints_with_other_process_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = partitions(tmp.path(), 4);
+    let job = file_job_over_partitions("vibration-rollup.toml", &paths, tmp.path());
+    let reference = tmp.path().join("ref");
+    ok(weir()
+        .arg("run")
+        .arg(&job)
+        .args(["--quiet", "--workers", "1"])
+        .env("WEIR_OUT", &reference));
+
+    let out = tmp.path().join("cluster");
+    let ckpt = tmp.path().join("ckpt");
+    let sets = [
+        "--set".to_string(),
+        format!("job.checkpoint.dir={}", ckpt.display()),
+        "--set".to_string(),
+        "job.checkpoint.interval=200ms".to_string(),
+        "--set".to_string(),
+        "sources.vibration.rate=10000".to_string(),
+    ];
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let mut rng = crash::Lcg::new(0x5eed_c1u64);
+    let mut resumed = 0;
+    for round in 0..5 {
+        let n = if round % 2 == 0 { 3 } else { 2 };
+        let hosts = hostfile(tmp.path(), n);
+        let mut children: Vec<Child> = (0..n)
+            .map(|i| member(&job, &out, &hosts, n, i, 1, &sets).spawn().unwrap())
+            .collect();
+        std::thread::sleep(rng.millis(3000, 5000));
+        let k = rng.below(n as u64) as usize;
+        let mut victim = children.remove(k);
+        victim.kill().unwrap();
+        victim.wait().unwrap();
+        for (status, err) in wait_all(children, Duration::from_secs(20)) {
+            assert!(status.code() == Some(1) || status.success(), "{err}");
+            if err.contains("resuming from checkpoint") {
+                resumed += 1;
+            }
+        }
+    }
+    assert!(
+        resumed >= 4,
+        "the restarted clusters resume from checkpoints ({resumed})"
+    );
+    // Then to the end, as 2 processes.
+    let hosts = hostfile(tmp.path(), 2);
+    let last: Vec<Child> = (0..2)
+        .map(|i| member(&job, &out, &hosts, 2, i, 2, &sets[..4]).spawn().unwrap())
+        .collect();
+    for (status, err) in wait_all(last, Duration::from_secs(120)) {
+        assert!(status.success(), "{err}");
+        assert!(err.contains("resuming from checkpoint"), "{err}");
+    }
+    crash::assert_same_tree(&reference, &out);
+}

@@ -19,12 +19,27 @@ use std::time::{Duration, Instant};
 pub type SourceInstance = (u32, u32, usize);
 
 /// Identity of a run's checkpoints (stored in each).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CheckpointMeta {
     pub job: String,
     pub shape: BTreeMap<String, String>,
+    /// Workers of the whole run (all processes).
     pub workers: usize,
     pub run_id: u64,
+    /// This process and the number of processes (`(0, 1)`: one process).
+    pub process: (usize, usize),
+}
+
+impl Default for CheckpointMeta {
+    fn default() -> Self {
+        Self {
+            job: String::new(),
+            shape: BTreeMap::new(),
+            workers: 1,
+            run_id: 0,
+            process: (0, 1),
+        }
+    }
 }
 
 /// Figures about the checkpoints a run wrote.
@@ -92,6 +107,8 @@ pub struct Coordinator {
     /// `--accept-topic-reset`: Kafka offsets the checkpoint has but the partitions no longer have are
     /// reported and passed over instead of refusing to start.
     accept_topic_reset: std::sync::atomic::AtomicBool,
+    /// With several processes: checkpoints process 0 started, to announce to every process.
+    outbox: Mutex<Vec<(u64, u64)>>,
 }
 
 impl Coordinator {
@@ -179,6 +196,12 @@ impl Coordinator {
     /// for the final checkpoint of a stop). Returns whether one is pending afterwards.
     pub fn maybe_start(&self, force: bool) -> bool {
         let Some(cfg) = &self.config else { return false };
+        let (process, processes) = self.meta.process;
+        if processes > 1 && (process != 0 || force) {
+            // Process 0 starts every checkpoint and announces it; a stop takes no final one (each process
+            // stops at its own watermark, which is no common cut): a restart resumes from the last one.
+            return self.pending().is_some();
+        }
         let mut s = self.state.lock();
         if s.pending.is_some() {
             return true;
@@ -226,7 +249,40 @@ impl Coordinator {
         for w in &s.wake {
             let _ = w.activate();
         }
+        if processes > 1 {
+            self.outbox.lock().push((epoch, at));
+        }
         true
+    }
+
+    /// Checkpoints started here since the last call, for the other processes: (epoch, logical time).
+    pub fn take_announcements(&self) -> Vec<(u64, u64)> {
+        std::mem::take(&mut *self.outbox.lock())
+    }
+
+    /// A checkpoint process 0 started (with several processes): this process takes its part at the same
+    /// epoch and logical time.
+    pub fn announce(&self, epoch: u64, at: u64) {
+        if self.config.is_none() {
+            return;
+        }
+        let mut s = self.state.lock();
+        if epoch < s.next_epoch || s.pending.as_ref().is_some_and(|p| p.epoch >= epoch) {
+            return; // ours (process 0), or already taken
+        }
+        s.next_epoch = epoch + 1;
+        s.pending = Some(Pending {
+            epoch,
+            at,
+            started: Instant::now(),
+            parts: BTreeMap::new(),
+            received: 0,
+        });
+        self.pending_at.store(at, Ordering::SeqCst);
+        self.pending_epoch.store(epoch, Ordering::SeqCst);
+        for w in &s.wake {
+            let _ = w.activate();
+        }
     }
 
     /// The pending checkpoint, if any: (epoch, logical time).
@@ -287,7 +343,7 @@ impl Coordinator {
         *self.writer.lock() = Some(tx);
         let me = self.clone();
         Some(std::thread::spawn(move || {
-            let store = CheckpointStore::new(&cfg.dir);
+            let store = CheckpointStore::for_process(&cfg.dir, me.meta.process);
             for c in rx {
                 let started = Instant::now();
                 let parts: BTreeMap<String, Vec<Part>> = c
@@ -309,8 +365,11 @@ impl Coordinator {
                     sources: c.sources,
                     parts,
                 };
+                // With several processes the checkpoint is complete once every process's part is durable:
+                // only then are the files it covers published.
                 let written = store
                     .write(&ck)
+                    .and_then(|bytes| wait_for_parts(&store, c.epoch).map(|_| bytes))
                     .and_then(|bytes| commit_files(&commits).map(|_| bytes))
                     .and_then(|bytes| store.prune(cfg.keep).map(|_| bytes));
                 me.unwritten.fetch_sub(1, Ordering::SeqCst);
@@ -344,6 +403,22 @@ impl Coordinator {
     pub fn close_writer(&self) {
         self.writer.lock().take();
     }
+}
+
+/// Waits until every process has written its part of checkpoint `epoch` (the directory is shared).
+fn wait_for_parts(store: &CheckpointStore, epoch: u64) -> std::io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !store.complete(epoch) {
+        if Instant::now() > deadline {
+            return Err(std::io::Error::other(format!(
+                "checkpoint {epoch}: the other processes' parts did not appear in `{}` within 120 s (the \
+                 checkpoint directory must be shared by every process)",
+                store.dir().display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 /// Publishes staged files: renames each temp file to its final name (already done if the temp is gone).

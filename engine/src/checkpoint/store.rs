@@ -33,13 +33,42 @@ pub enum CheckpointError {
     Decode(String),
 }
 
-fn file_name(epoch: u64) -> String {
-    format!("ckpt-{epoch:012}.weir")
+/// A checkpoint file's name: `ckpt-EPOCH.weir`, or `ckpt-EPOCH.pIofN.weir` for process `I`'s part of a
+/// checkpoint of `N` processes.
+fn file_name(epoch: u64, process: (usize, usize)) -> String {
+    match process {
+        (_, 1) => format!("ckpt-{epoch:012}.weir"),
+        (i, n) => format!("ckpt-{epoch:012}.p{i}of{n}.weir"),
+    }
 }
 
-fn epoch_of(path: &Path) -> Option<u64> {
+/// The epoch and (process, processes) of a checkpoint file.
+fn parse_name(path: &Path) -> Option<(u64, (usize, usize))> {
     let name = path.file_name()?.to_str()?;
-    name.strip_prefix("ckpt-")?.strip_suffix(".weir")?.parse().ok()
+    let stem = name.strip_prefix("ckpt-")?.strip_suffix(".weir")?;
+    match stem.split_once(".p") {
+        None => Some((stem.parse().ok()?, (0, 1))),
+        Some((epoch, part)) => {
+            let (i, n) = part.split_once("of")?;
+            Some((epoch.parse().ok()?, (i.parse().ok()?, n.parse().ok()?)))
+        }
+    }
+}
+
+/// One checkpoint of several processes from their parts (in process order): every participant's parts in
+/// global worker order, every partition's resume point, every file to publish.
+fn merge(mut parts: Vec<Checkpoint>) -> Checkpoint {
+    let mut out = parts.remove(0);
+    for p in parts {
+        for (name, v) in p.parts {
+            out.parts.entry(name).or_default().extend(v);
+        }
+        for (source, points) in p.sources {
+            out.sources.entry(source).or_default().extend(points);
+        }
+        out.finished &= p.finished;
+    }
+    out
 }
 
 /// Encodes a checkpoint as file bytes.
@@ -93,26 +122,53 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
 #[derive(Clone, Debug)]
 pub struct CheckpointStore {
     dir: PathBuf,
+    /// This process and the number of processes (`(0, 1)`: one process).
+    process: (usize, usize),
 }
 
 impl CheckpointStore {
     pub fn new(dir: &Path) -> Self {
-        Self { dir: dir.to_path_buf() }
+        Self::for_process(dir, (0, 1))
+    }
+
+    /// The store of process `process.0` of `process.1`: it writes and prunes its own parts, and reads a
+    /// checkpoint only when every process's part of it is there.
+    pub fn for_process(dir: &Path, process: (usize, usize)) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            process,
+        }
+    }
+
+    /// Whether every process's part of `epoch` has been written (always true for one process).
+    pub fn complete(&self, epoch: u64) -> bool {
+        let (_, n) = self.process;
+        (0..n).all(|i| self.dir.join(file_name(epoch, (i, n))).exists())
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Checkpoint files present, newest first.
+    /// Checkpoint files present, newest first (with several processes: this process's parts).
     pub fn list(&self) -> io::Result<Vec<(u64, PathBuf)>> {
+        Ok(self
+            .files()?
+            .into_iter()
+            .filter(|(_, p, _)| *p == self.process)
+            .map(|(e, _, path)| (e, path))
+            .collect())
+    }
+
+    /// Every checkpoint file, of any process: (epoch, (process, processes), path), newest first.
+    fn files(&self) -> io::Result<Vec<(u64, (usize, usize), PathBuf)>> {
         let mut out = Vec::new();
         match fs::read_dir(&self.dir) {
             Ok(entries) => {
                 for e in entries {
                     let path = e?.path();
-                    if let Some(epoch) = epoch_of(&path) {
-                        out.push((epoch, path));
+                    if let Some((epoch, process)) = parse_name(&path) {
+                        out.push((epoch, process, path));
                     }
                 }
             }
@@ -127,7 +183,7 @@ impl CheckpointStore {
     pub fn write(&self, ck: &Checkpoint) -> io::Result<u64> {
         fs::create_dir_all(&self.dir)?;
         let bytes = encode(ck);
-        let name = file_name(ck.epoch);
+        let name = file_name(ck.epoch, self.process);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         {
             let mut f = File::create(&tmp)?;
@@ -139,10 +195,19 @@ impl CheckpointStore {
         Ok(bytes.len() as u64)
     }
 
-    /// Deletes all but the newest `keep` checkpoints (and stray temp files).
+    /// Deletes all but the newest `keep` checkpoints of this process (and, on process 0, the parts left by
+    /// runs with another number of processes that are older than those).
     pub fn prune(&self, keep: usize) -> io::Result<()> {
-        for (_, path) in self.list()?.into_iter().skip(keep.max(1)) {
+        let own = self.list()?;
+        for (_, path) in own.iter().skip(keep.max(1)) {
             fs::remove_file(path)?;
+        }
+        if let (0, Some((oldest_kept, _))) = (self.process.0, own.iter().take(keep.max(1)).last()) {
+            for (epoch, (_, n), path) in self.files()? {
+                if n != self.process.1 && epoch < *oldest_kept {
+                    let _ = fs::remove_file(path);
+                }
+            }
         }
         Ok(())
     }
@@ -153,19 +218,39 @@ impl CheckpointStore {
         &self,
         mut skipped: impl FnMut(&Path, &CheckpointError),
     ) -> io::Result<Option<(PathBuf, Checkpoint)>> {
-        for (_, path) in self.list()? {
-            match fs::read(&path).map_err(CheckpointError::from).and_then(|b| decode(&b)) {
-                Ok(ck) => return Ok(Some((path, ck))),
-                Err(e) => skipped(&path, &e),
+        // Newest first; a checkpoint of N processes counts only with all N parts (N may differ from now:
+        // a restore may use another number of processes).
+        let files = self.files()?;
+        let mut groups: Vec<(u64, usize)> = files.iter().map(|f| (f.0, f.1 .1)).collect();
+        groups.dedup();
+        'groups: for (epoch, n) in groups {
+            let mut parts = Vec::new();
+            for i in 0..n {
+                let path = self.dir.join(file_name(epoch, (i, n)));
+                if !path.exists() {
+                    continue 'groups; // not every process's part: incomplete
+                }
+                match fs::read(&path).map_err(CheckpointError::from).and_then(|b| decode(&b)) {
+                    Ok(ck) => parts.push(ck),
+                    Err(e) => {
+                        skipped(&path, &e);
+                        continue 'groups;
+                    }
+                }
             }
+            let path = self.dir.join(file_name(epoch, (0, n)));
+            return Ok(Some((path, merge(parts))));
         }
         Ok(None)
     }
 
-    /// Deletes every checkpoint (a fresh start).
+    /// Deletes every checkpoint, of every process (a fresh start).
     pub fn clear(&self) -> io::Result<()> {
-        for (_, path) in self.list()? {
-            fs::remove_file(path)?;
+        for (_, _, path) in self.files()? {
+            match fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         }
         Ok(())
     }

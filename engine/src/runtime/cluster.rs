@@ -147,6 +147,21 @@ pub fn stop_on_lost_peer(cluster: &ClusterPlan) {
     }));
 }
 
+/// Builds the dataflow that carries checkpoint announcements (epoch, logical time) from worker 0 to every
+/// worker, each handing them to its process's coordinator; returns worker 0's input to announce with.
+pub fn checkpoint_announcements(
+    worker: &mut timely::worker::Worker,
+    coordinator: std::sync::Arc<crate::checkpoint::Coordinator>,
+) -> timely::dataflow::InputHandle<Time, timely::container::CapacityContainerBuilder<Vec<(u64, u64)>>> {
+    worker.dataflow::<Time, _, _>(|scope| {
+        let (input, stream) = scope.new_input::<Vec<(u64, u64)>>();
+        stream
+            .broadcast()
+            .inspect(move |(epoch, at)| coordinator.announce(*epoch, *at));
+        input
+    })
+}
+
 /// The start-up handshake on one worker (see the module doc): `Err` with the reason on a mismatch or timeout.
 pub fn handshake(worker: &mut timely::worker::Worker, plan: &Plan) -> Result<(), String> {
     let Some(cluster) = &plan.cluster else {

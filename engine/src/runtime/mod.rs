@@ -154,8 +154,9 @@ pub fn open_checkpoints(plan: &Plan, fresh: bool, mut warn: impl FnMut(String)) 
     let meta = CheckpointMeta {
         job: plan.job_name.clone(),
         shape: job_shape(plan),
-        workers: plan.workers.max(1),
+        workers: plan.workers.max(1) * plan.process().1,
         run_id: rand::random::<u64>() >> 1,
+        process: plan.process(),
     };
     let Some(cfg) = &plan.checkpoint else {
         return Ok(Coordinator::new(None, meta, None));
@@ -164,7 +165,7 @@ pub fn open_checkpoints(plan: &Plan, fresh: bool, mut warn: impl FnMut(String)) 
         dir: cfg.dir.clone(),
         cause,
     };
-    let store = CheckpointStore::new(&cfg.dir);
+    let store = CheckpointStore::for_process(&cfg.dir, plan.process());
     if fresh {
         store.clear().map_err(io)?;
     }
@@ -313,6 +314,12 @@ pub fn run_with_views(
             build_failed.store(true, std::sync::atomic::Ordering::SeqCst);
             return;
         }
+        // With several processes, process 0 announces each checkpoint to all of them over timely.
+        let mut announce = plan
+            .cluster
+            .is_some()
+            .then(|| cluster::checkpoint_announcements(worker, ctx.checkpoints()))
+            .filter(|_| index == 0);
         let built = worker.dataflow::<Time, _, _>(|scope| {
             let shared = build::Shared {
                 sources: &sources,
@@ -331,6 +338,17 @@ pub fn run_with_views(
         {
             if index == 0 {
                 coord.maybe_start(false);
+                if let Some(input) = announce.as_mut() {
+                    for a in coord.take_announcements() {
+                        input.send(a);
+                        // Advancing the input's time sends what it buffered.
+                        input.advance_to(a.0);
+                    }
+                    // Only the announcements are left: the job is done, let them end too.
+                    if worker.installed_dataflows().len() <= 1 {
+                        announce = None;
+                    }
+                }
             }
         }
     })
@@ -368,7 +386,7 @@ pub fn run_with_views(
 
 /// Writes the checkpoint that says the job finished (nothing to resume).
 fn write_finished(coord: &Coordinator, cfg: &crate::checkpoint::CheckpointConfig) -> std::io::Result<()> {
-    let store = CheckpointStore::new(&cfg.dir);
+    let store = CheckpointStore::for_process(&cfg.dir, coord.meta().process);
     let last = store.list()?.first().map_or(0, |(e, _)| *e);
     let epoch = last.max(coord.restored().map_or(0, |c| c.epoch)) + 1;
     let meta = coord.meta();

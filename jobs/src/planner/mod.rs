@@ -282,13 +282,6 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
                 "live views run on one process for now; run this job without --processes",
             );
         }
-        if checkpoint.is_some() {
-            problems.add(
-                "job.checkpoint",
-                "checkpoints across several processes are not supported yet; run this job without --processes \
-                 or without [job.checkpoint]",
-            );
-        }
     }
     if problems.is_empty() {
         Ok(Plan {
