@@ -1022,3 +1022,73 @@ path = "{dead}"
     assert_eq!(dead[0]["source"], "sensors");
     assert!(dead[0]["raw"].as_str().unwrap().contains("not json"));
 }
+
+#[test]
+#[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
+fn delivery_alerts_on_three_processes_of_two_workers_equal_one_process() {
+    let brokers = brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("locations.jsonl");
+    ok(weir().args([
+        "generate",
+        "locations",
+        "--orders",
+        "600",
+        "--hours",
+        "3",
+        "-o",
+        input.to_str().unwrap(),
+    ]));
+    let source = topic("locations");
+    publish(&brokers, &source, &input, &["--key", "order_id"]);
+
+    let one = topic("alerts");
+    run_to_end(kafka_job(
+        "delivery-alerts.toml",
+        &brokers,
+        &[("WEIR_LOCATIONS_TOPIC", &source), ("WEIR_ALERTS_TOPIC", &one)],
+        &dir.path().join("one"),
+        1,
+    ));
+
+    let three = topic("alerts");
+    let listeners: Vec<std::net::TcpListener> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let hosts = dir.path().join("hosts");
+    let lines: Vec<String> = listeners.iter().map(|l| l.local_addr().unwrap().to_string()).collect();
+    std::fs::write(&hosts, lines.join("\n")).unwrap();
+    drop(listeners);
+    let children: Vec<Child> = (0..3)
+        .map(|i| {
+            let mut cmd = kafka_job(
+                "delivery-alerts.toml",
+                &brokers,
+                &[("WEIR_LOCATIONS_TOPIC", &source), ("WEIR_ALERTS_TOPIC", &three)],
+                &dir.path().join("three"),
+                2,
+            );
+            cmd.env("WEIR_KAFKA_STOP_AT_END", "true")
+                .args(["--processes", "3", "--process", &i.to_string()])
+                .arg("--hostfile")
+                .arg(&hosts)
+                .stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let outs: Vec<std::process::Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    for (i, out) in outs.iter().enumerate() {
+        let all: Vec<String> = outs
+            .iter()
+            .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+            .collect();
+        assert!(out.status.success(), "process {i}:\n{}", all.join("\n---\n"));
+    }
+    let (a, b) = (read_topic(&brokers, &one), read_topic(&brokers, &three));
+    assert!(values(&a).iter().any(|v| v.contains("delivery_delayed")));
+    assert_eq!(per_partition_values(&a), per_partition_values(&b));
+    assert_eq!(
+        std::fs::read(dir.path().join("one/kafka/delivery/dead_letters.jsonl")).unwrap(),
+        std::fs::read(dir.path().join("three/kafka/delivery/dead_letters.jsonl")).unwrap()
+    );
+}

@@ -125,7 +125,11 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
         move |output| {
             let finish = |cap: &mut Option<_>| {
                 *cap = None;
-                bounds.lock()[worker] = None;
+                {
+                    let mut b = bounds.lock();
+                    let n = b.len();
+                    b[worker % n] = None;
+                }
                 ctx.publish_frontier(id, None);
             };
             if ctx.aborted() || partitions.is_empty() {
@@ -221,7 +225,8 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
                 .min();
             let bound = {
                 let mut b = bounds.lock();
-                b[worker] = active.map(|t| t.max(*c.time()));
+                let n = b.len();
+                b[worker % n] = active.map(|t| t.max(*c.time()));
                 // All idle: follow the other workers of this source, if any is active.
                 active.or_else(|| b.iter().flatten().min().copied())
             };
