@@ -208,7 +208,7 @@ fn a_cluster_killed_again_and_again_resumes_from_its_checkpoints_with_other_proc
         "sources.vibration.rate=10000".to_string(),
     ];
     let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
-    let mut rng = crash::Lcg::new(0x5eed_c1u64);
+    let mut rng = crash::Lcg::new(0x5eed_00c1);
     let mut resumed = 0;
     for round in 0..5 {
         let n = if round % 2 == 0 { 3 } else { 2 };

@@ -33,6 +33,9 @@ pub enum CheckpointError {
     Decode(String),
 }
 
+/// A checkpoint file: (epoch, (process, processes), path).
+type PartFile = (u64, (usize, usize), PathBuf);
+
 /// A checkpoint file's name: `ckpt-EPOCH.weir`, or `ckpt-EPOCH.pIofN.weir` for process `I`'s part of a
 /// checkpoint of `N` processes.
 fn file_name(epoch: u64, process: (usize, usize)) -> String {
@@ -161,7 +164,7 @@ impl CheckpointStore {
     }
 
     /// Every checkpoint file, of any process: (epoch, (process, processes), path), newest first.
-    fn files(&self) -> io::Result<Vec<(u64, (usize, usize), PathBuf)>> {
+    fn files(&self) -> io::Result<Vec<PartFile>> {
         let mut out = Vec::new();
         match fs::read_dir(&self.dir) {
             Ok(entries) => {
@@ -202,7 +205,7 @@ impl CheckpointStore {
         for (_, path) in own.iter().skip(keep.max(1)) {
             fs::remove_file(path)?;
         }
-        if let (0, Some((oldest_kept, _))) = (self.process.0, own.iter().take(keep.max(1)).last()) {
+        if let (0, Some((oldest_kept, _))) = (self.process.0, own.iter().take(keep.max(1)).next_back()) {
             for (epoch, (_, n), path) in self.files()? {
                 if n != self.process.1 && epoch < *oldest_kept {
                     let _ = fs::remove_file(path);
