@@ -164,10 +164,8 @@ pub(super) fn table_plan(name: &str, s: &Section, job: &JobSource) -> (Option<Ta
         event_time: version.flatten().unwrap_or(NO_EVENT_TIME),
         fields,
     };
-    let component = match (planner, key) {
-        (Some((_, plan)), Some(k)) => plan(s, job, k),
-        _ => None,
-    };
+    // The kind's keys are read even when `key` is wrong, so they are not reported as unknown.
+    let component = planner.and_then(|(_, plan)| plan(s, job, key.unwrap_or(0)));
     if planner.is_some() {
         s.finish("");
     }
