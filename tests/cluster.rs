@@ -1,11 +1,16 @@
 //! Cluster mode with real processes and sockets on 127.0.0.1: 3 processes × 2 workers of vibration-rollup
 //! over 4 file partitions write outputs byte-identical to 1 process × 1 worker; a process SIGKILLed mid-run
 //! makes the others exit by themselves, naming it; processes started with different job definitions or
-//! worker counts are refused at start-up with the reason.
+//! worker counts are refused at start-up with the reason; a last-location job on 2 processes answers every
+//! view key from either process; view expiry at the end of input waits for partitions another process read.
 
 #[path = "support/crash.rs"]
 mod crash;
+#[path = "support/http.rs"]
+mod http_support;
 mod support;
+
+use http_support::{get, Server};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,20 +41,6 @@ fn partitions(dir: &Path, n: usize) -> Vec<PathBuf> {
             p
         })
         .collect()
-}
-
-/// A hostfile of `n` free ports on 127.0.0.1.
-fn hostfile(dir: &Path, n: usize) -> PathBuf {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let lines: Vec<String> = listeners
-        .iter()
-        .map(|l| format!("127.0.0.1:{}", l.local_addr().unwrap().port()))
-        .collect();
-    let path = dir.join(format!("hosts-{n}.txt"));
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
 }
 
 /// Process `i` of a cluster of `n` running `job` with `workers` each, writing under `out`.
@@ -242,4 +233,187 @@ fn a_cluster_killed_again_and_again_resumes_from_its_checkpoints_with_other_proc
         assert!(err.contains("resuming from checkpoint"), "{err}");
     }
     crash::assert_same_tree(&reference, &out);
+}
+
+/// The greatest-ts record per key of the locations in `text` (ties: the later line).
+fn latest_by(text: &str, key: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut out = std::collections::BTreeMap::new();
+    for v in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    {
+        let valid = v["order_id"].is_string()
+            && v["deliverer_id"].is_string()
+            && ["assigned", "picked_up", "en_route", "delivered"].contains(&v["state"].as_str().unwrap_or(""))
+            && v["ts"].is_i64()
+            && v["lat"].is_number()
+            && v["lon"].is_number();
+        if valid {
+            let k = v[key].as_str().unwrap().to_string();
+            if out
+                .get(&k)
+                .is_none_or(|old: &serde_json::Value| v["ts"].as_i64() >= old["ts"].as_i64())
+            {
+                out.insert(k, v);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_view_on_two_processes_answers_every_key_from_either_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("locations.jsonl");
+    ok(weir()
+        .args(["generate", "locations", "--orders", "300", "--hours", "2", "-o"])
+        .arg(&input));
+    let text = std::fs::read_to_string(&input).unwrap();
+    let job = repo_root().join("config/last-location.toml");
+    let out = tmp.path().join("out");
+    let hosts = hostfile(tmp.path(), 2);
+    let path = format!("sources.locations.path={}", input.display());
+    let servers: Vec<Server> = (0..2)
+        .map(|i| {
+            let cmd = member(
+                &job,
+                &out,
+                &hosts,
+                2,
+                i,
+                2,
+                &["--set", &path, "--set", "serve.listen=127.0.0.1:0"],
+            );
+            Server::spawn(cmd)
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for s in &servers {
+        while get(&s.addr, "/healthz").1["caught_up"] != true {
+            assert!(Instant::now() < deadline, "process at {} never caught up", s.addr);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    for (view, field) in [("orders", "order_id"), ("deliverers", "deliverer_id")] {
+        let expect = latest_by(&text, field);
+        assert!(expect.len() > 20, "{view}: {} keys", expect.len());
+        for s in &servers {
+            // Every key, one by one: about half are held by the other process.
+            for (k, want) in &expect {
+                let (status, got) = get(&s.addr, &format!("/v1/views/{view}/{k}"));
+                assert_eq!(status, 200, "{view} {k} from {}: {got}", s.addr);
+                for f in ["order_id", "deliverer_id", "state", "ts", "lat", "lon"] {
+                    assert_eq!(got[f], want[f], "{view} {k} {f} from {}", s.addr);
+                }
+            }
+            // The listing merges both processes' keys in key order.
+            let (status, list) = get(&s.addr, &format!("/v1/views/{view}?limit=10000"));
+            assert_eq!(status, 200);
+            assert_eq!(list["count"].as_u64().unwrap() as usize, expect.len(), "{view} count");
+            let keys: Vec<&str> = list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["key"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                keys,
+                expect.keys().map(String::as_str).collect::<Vec<_>>(),
+                "{view} list"
+            );
+            let (_, three) = get(&s.addr, &format!("/v1/views/{view}?limit=3"));
+            assert_eq!(three["items"].as_array().unwrap().len(), 3);
+        }
+    }
+    // Each process serves its own metrics; a key nobody holds is a 404 from either.
+    for s in &servers {
+        let (status, body) = get(&s.addr, "/v1/views/orders/o-9999999");
+        assert_eq!(
+            (status, body["error"].as_str().unwrap()),
+            (404, "no key `o-9999999` in view `orders`")
+        );
+    }
+    for s in servers {
+        assert!(s.terminate().success());
+    }
+}
+
+/// A short partition (read by process 0) ends long before a long one (read by process 1): keys expire no
+/// further than the job's final watermark, the least of both partitions' — so process 1's workers must have
+/// heard of the end of a partition another process read. The changelog equals one process's.
+#[test]
+fn view_expiry_waits_for_the_end_of_partitions_read_by_another_process() {
+    const MIN: i64 = 60_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let ping = |order: &str, state: &str, ts: i64| {
+        format!(r#"{{"order_id":"{order}","deliverer_id":"d-1","state":"{state}","ts":{ts},"lat":1.0,"lon":2.0}}"#)
+    };
+    let short = [
+        ping("s-1", "picked_up", 0),
+        ping("s-1", "delivered", 4 * MIN),
+        ping("s-2", "en_route", 10 * MIN),
+    ];
+    let long: Vec<String> = (0..120)
+        .map(|m| ping(&format!("l-{m:03}"), "delivered", m * MIN))
+        .collect();
+    std::fs::write(tmp.path().join("short.jsonl"), short.join("\n") + "\n").unwrap();
+    std::fs::write(tmp.path().join("long.jsonl"), long.join("\n") + "\n").unwrap();
+    let job = tmp.path().join("job.toml");
+    std::fs::write(
+        &job,
+        r#"
+[job]
+name = "ended-early"
+dead_letters = "dead"
+[sources.locations]
+kind = "file"
+paths = ["short.jsonl", "long.jsonl"]
+max_out_of_orderness = "0s"
+schema = "locations"
+[operators.orders]
+kind = "latest"
+inputs = ["locations"]
+key = "order_id"
+terminal = { field = "state", values = ["delivered"] }
+ttl = "5m"
+[sinks.changelog]
+kind = "jsonl"
+inputs = ["orders"]
+path = "${WEIR_OUT}/changelog.jsonl"
+[sinks.dead]
+kind = "jsonl"
+path = "${WEIR_OUT}/dead.jsonl"
+"#,
+    )
+    .unwrap();
+    let one = tmp.path().join("one");
+    ok(weir()
+        .current_dir(tmp.path())
+        .args(["run", "job.toml", "--quiet", "--workers", "1"])
+        .env("WEIR_OUT", &one));
+    let deleted: Vec<String> = read_jsonl(&one.join("changelog.jsonl"))
+        .iter()
+        .filter(|v| v["op"] == "delete")
+        .map(|v| v["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        deleted.len(),
+        7,
+        "s-1 and l-000 … l-005 expire by the final watermark: {deleted:?}"
+    );
+    for workers in [1, 2] {
+        let out = tmp.path().join(format!("cluster-{workers}"));
+        let hosts = hostfile(tmp.path(), 2);
+        let children: Vec<Child> = (0..2)
+            .map(|i| {
+                let mut cmd = member(&job, &out, &hosts, 2, i, workers, &[]);
+                cmd.current_dir(tmp.path());
+                cmd.spawn().unwrap()
+            })
+            .collect();
+        for (status, err) in wait_all(children, Duration::from_secs(90)) {
+            assert!(status.success(), "{err}");
+        }
+        crash::assert_same_tree(&one, &out);
+    }
 }

@@ -2,7 +2,7 @@
 //! whose zones and limits change mid-stream. A plain implementation — for each reading, the table row with
 //! the newest version at or before its event time — must agree with the real `weir` binary on the joined
 //! records, on alerts comparing a reading with its joined limit, and on windows keyed by the joined zone;
-//! 1, 2 and 4 workers (and any chunk size) give byte-identical outputs.
+//! 1, 2 and 4 workers (and any chunk size), and 2 processes × 2 workers, give byte-identical outputs.
 
 #[path = "support/crash.rs"]
 mod crash;
@@ -193,7 +193,8 @@ path = "out/dead_letters.jsonl"
     path
 }
 
-fn run(job: &Path, out: &Path, workers: usize, chunk: &str) {
+/// `--set`s that put every sink of the job under `out`.
+fn sink_sets(out: &Path) -> Vec<String> {
     let mut sets = Vec::new();
     for sink in ["tagged", "alerts", "zones", "dead_letters"] {
         sets.push("--set".to_string());
@@ -202,7 +203,11 @@ fn run(job: &Path, out: &Path, workers: usize, chunk: &str) {
             out.join(format!("{sink}.jsonl")).display()
         ));
     }
-    ok(weir().arg("run").arg(job).args(sets).args([
+    sets
+}
+
+fn run(job: &Path, out: &Path, workers: usize, chunk: &str) {
+    ok(weir().arg("run").arg(job).args(sink_sets(out)).args([
         "--workers",
         &workers.to_string(),
         "--quiet",
@@ -229,6 +234,25 @@ fn joins_see_the_table_version_valid_at_each_event_time_for_any_worker_count() {
         run(&job, &out, *workers, chunk);
         crash::assert_same_tree(&first, &out);
     }
+    // Two processes of two workers (process 0 reads the table; every worker joins with it).
+    let cluster = tmp.path().join("cluster");
+    let hosts = hostfile(tmp.path(), 2);
+    let members: Vec<_> = (0..2)
+        .map(|i| {
+            let mut cmd = weir();
+            cmd.arg("run")
+                .arg(&job)
+                .args(sink_sets(&cluster))
+                .args(["--workers", "2", "--quiet"]);
+            cmd.args(["--processes", "2", "--process", &i.to_string(), "--hostfile"])
+                .arg(&hosts);
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for mut m in members {
+        assert!(m.wait().unwrap().success(), "a cluster process failed");
+    }
+    crash::assert_same_tree(&first, &cluster);
 
     let readings = readings(&input);
     // The left join: every reading, with the version valid at its event time (nulls without a row).

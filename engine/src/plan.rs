@@ -184,6 +184,8 @@ pub enum DeriveColumn {
 #[derive(Clone, Debug)]
 pub struct LatestPlan {
     pub key: usize,
+    /// The key field (how a key written as text in a lookup reads).
+    pub key_field: crate::schema::Field,
     /// The field and values that make a record terminal (for `expiry.ttl_ms`).
     pub terminal: Option<(usize, Vec<String>)>,
     pub expiry: weir_operators::Expiry,

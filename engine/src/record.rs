@@ -91,11 +91,32 @@ pub struct Batch {
     pub records: Vec<Record>,
     /// The source chunk the records were read from, if they were (for their raw bytes).
     pub origin: Option<Arc<StampedChunk>>,
+    /// Set on the (record-less) batch a source operator sends as it lets go of a partition: how the
+    /// partition ended ([`PartitionEnd`]), sent at the operator's last capability.
+    pub ended: Option<PartitionEnd>,
 }
+
+/// A source operator instance let go of a partition: `(source, partition, final arrival watermark)` (`None`:
+/// no valid record). Carried in the source's stream so that it crosses processes like any data, and so that
+/// nothing downstream sees the frontier pass the point where it was sent before it arrived.
+pub type PartitionEnd = (u32, u32, Option<i64>);
 
 impl Batch {
     pub fn new(records: Vec<Record>, origin: Option<Arc<StampedChunk>>) -> Batch {
-        Batch { records, origin }
+        Batch {
+            records,
+            origin,
+            ended: None,
+        }
+    }
+
+    /// The record-less batch that says a partition ended (see [`Batch::ended`]).
+    pub fn end_of_partition(end: PartitionEnd) -> Batch {
+        Batch {
+            records: Vec::new(),
+            origin: None,
+            ended: Some(end),
+        }
     }
 
     /// The records of a stamped source chunk, with their positions and arrival watermarks filled in; the
@@ -109,6 +130,7 @@ impl Batch {
         Batch {
             records,
             origin: Some(Arc::new(chunk)),
+            ended: None,
         }
     }
 

@@ -7,6 +7,12 @@
 //! - `GET /healthz` → `{"status":"ok","watermark":<ms|null>,"caught_up":<bool>}`
 //! - `GET /metrics` → the run's Prometheus metrics (text exposition format)
 //!
+//! With several processes `/healthz` and `/metrics` are this process's own, while the views answer for the
+//! whole job: a key another process owns is fetched from it (one request, marked with `x-weir-forwarded`
+//! so the owner answers from its own store), and a listing merges every process's first `limit` keys;
+//! a process that cannot be reached gives 502 naming it. Tables are read by process 0, which answers
+//! `/v1/tables` for every process.
+//!
 //! The server runs on its own small tokio runtime, reading the [`ViewStore`] without ever blocking the
 //! dataflow for longer than a map lookup. It is built to stay up: running out of file descriptors backs off
 //! and retries the accept, connections beyond `max_connections` are closed at once, and a connection that
@@ -79,13 +85,95 @@ fn unknown_view(store: &ViewStore, view: &str) -> Response {
     )
 }
 
+/// The header that marks a request one process made of another (answered from the receiver's own store).
+const FORWARDED: &str = "x-weir-forwarded";
+
+/// How long a process waits for another's answer.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `GET http://{addr}{path}` as a forwarded request with the caller's `Authorization`: (status, JSON body).
+async fn fetch_peer(
+    process: usize,
+    addr: &str,
+    path: String,
+    auth: Option<String>,
+) -> Result<(StatusCode, serde_json::Value), Response> {
+    let url = format!("http://{addr}{path}");
+    let fetched = tokio::task::spawn_blocking(move || -> Result<(u16, String), String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(FORWARD_TIMEOUT))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        let mut req = agent.get(&url).header(FORWARDED, "1");
+        if let Some(a) = &auth {
+            req = req.header("authorization", a.as_str());
+        }
+        let mut resp = req.call().map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().map_err(|e| e.to_string())?;
+        Ok((status, body))
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    let unreachable = |cause: String| {
+        error(
+            StatusCode::BAD_GATEWAY,
+            format!("process {process} ({addr}) did not answer: {cause}"),
+        )
+    };
+    let (status, body) = fetched.map_err(unreachable)?;
+    let json = serde_json::from_str(&body).map_err(|e| unreachable(format!("unreadable answer: {e}")))?;
+    Ok((StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), json))
+}
+
+fn forwarded(headers: &axum::http::HeaderMap) -> bool {
+    headers.contains_key(FORWARDED)
+}
+
+fn authorization(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// `key` as one path segment.
+fn path_segment(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 async fn get_key(
     State(AppState { store, .. }): State<AppState>,
     Path((view, key)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let Some(v) = store.views.get(&view) else {
         return unknown_view(&store, &view);
     };
+    if !forwarded(&headers) {
+        match store.owner(v, &key) {
+            Ok(None) => {}
+            Ok(Some((process, addr))) => {
+                let path = format!("/v1/views/{}/{}", path_segment(&view), path_segment(&key));
+                return match fetch_peer(process, addr, path, authorization(&headers)).await {
+                    Ok((status, json)) => (status, Json(json)).into_response(),
+                    Err(response) => response,
+                };
+            }
+            Err(e) => return error(StatusCode::BAD_GATEWAY, e),
+        }
+    }
     match v.get(&key) {
         Some(value) => Json(v.render(&key, &value)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no key `{key}` in view `{view}`")),
@@ -95,8 +183,24 @@ async fn get_key(
 async fn table_key(
     State(AppState { store, .. }): State<AppState>,
     Path((table, key)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let (found, names) = store.table(&table);
+    // Process 0 reads every table.
+    let reader = store.peers().filter(|p| p.process != 0 && !forwarded(&headers));
+    if let (None, Some(peers)) = (&found, reader) {
+        let Some(addr) = peers.http.first().cloned().flatten() else {
+            return error(
+                StatusCode::BAD_GATEWAY,
+                "process 0 reads the tables but serves no HTTP API".into(),
+            );
+        };
+        let path = format!("/v1/tables/{}/{}", path_segment(&table), path_segment(&key));
+        return match fetch_peer(0, &addr, path, authorization(&headers)).await {
+            Ok((status, json)) => (status, Json(json)).into_response(),
+            Err(response) => response,
+        };
+    }
     let Some(t) = found else {
         return error(
             StatusCode::NOT_FOUND,
@@ -118,6 +222,7 @@ async fn list(
     State(AppState { store, .. }): State<AppState>,
     Path(view): Path<String>,
     Query(p): Query<ListParams>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let Some(v) = store.views.get(&view) else {
         return unknown_view(&store, &view);
@@ -132,8 +237,44 @@ async fn list(
             )
         }
     };
-    let items: Vec<serde_json::Value> = v.list(limit).iter().map(|(k, val)| v.render(k, val)).collect();
-    Json(serde_json::json!({"view": view, "count": v.len(), "items": items})).into_response()
+    let mut items: Vec<(String, serde_json::Value)> = v
+        .list(limit)
+        .iter()
+        .map(|(k, val)| (k.to_string(), v.render(k, val)))
+        .collect();
+    let mut count = v.len() as u64;
+    if let Some(peers) = store.peers().filter(|_| !forwarded(&headers)) {
+        // Every other process's first `limit` keys, merged in key order.
+        let path = format!("/v1/views/{}?limit={limit}", path_segment(&view));
+        for (process, addr) in peers.http.iter().enumerate() {
+            if process == peers.process {
+                continue;
+            }
+            let Some(addr) = addr else {
+                return error(
+                    StatusCode::BAD_GATEWAY,
+                    format!("process {process} holds part of this view but serves no HTTP API"),
+                );
+            };
+            let json = match fetch_peer(process, addr, path.clone(), authorization(&headers)).await {
+                Ok((StatusCode::OK, json)) => json,
+                Ok((status, json)) => return (status, Json(json)).into_response(),
+                Err(response) => return response,
+            };
+            count += json["count"].as_u64().unwrap_or(0);
+            if let Some(theirs) = json["items"].as_array() {
+                items.extend(
+                    theirs
+                        .iter()
+                        .map(|i| (i["key"].as_str().unwrap_or_default().to_string(), i.clone())),
+                );
+            }
+        }
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        items.truncate(limit);
+    }
+    let items: Vec<serde_json::Value> = items.into_iter().map(|(_, i)| i).collect();
+    Json(serde_json::json!({"view": view, "count": count, "items": items})).into_response()
 }
 
 /// Accept errors that concern one connection only (the next accept may well succeed at once).
@@ -228,6 +369,7 @@ impl HttpServer {
         let listener = std::net::TcpListener::bind(&plan.listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        store.set_http_port(addr.port());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("weir-http")

@@ -4,6 +4,11 @@
 //! Values are immutable `Arc`s swapped in under a short per-shard write lock, so a reader never sees a torn
 //! value and never holds up the dataflow for more than a map insert. Each key is written by exactly one
 //! worker (keys are routed by hash), so writers never contend with each other on a key.
+//!
+//! With several processes each process's store holds the keys its workers own. The store knows every
+//! process's HTTP address (exchanged in the cluster's start-up handshake, [`ViewStore::set_peers`]) and which
+//! process owns a key — the owner of the worker its route hash picks, exactly as the exchange routes it —
+//! so the HTTP API answers a key from its owner ([`ViewStore::owner`]).
 
 use compact_str::CompactString;
 use parking_lot::RwLock;
@@ -18,6 +23,8 @@ const SHARDS: usize = 16;
 pub struct View {
     /// The names of the stored fields (the source schema's).
     pub fields: Vec<String>,
+    /// The key field (to route a key written as text to its worker).
+    pub key: crate::schema::Field,
     shards: Vec<RwLock<BTreeMap<CompactString, Arc<Vec<Value>>>>>,
     len: AtomicUsize,
 }
@@ -29,9 +36,10 @@ fn shard_of(key: &str) -> usize {
 }
 
 impl View {
-    pub fn new(fields: Vec<String>) -> Self {
+    pub fn new(fields: Vec<String>, key: crate::schema::Field) -> Self {
         Self {
             fields,
+            key,
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             len: AtomicUsize::new(0),
         }
@@ -51,6 +59,17 @@ impl View {
 
     pub fn get(&self, key: &str) -> Option<Arc<Vec<Value>>> {
         self.shards[shard_of(key)].read().get(key).cloned()
+    }
+
+    /// The route hash of a key written as text (as the view's key field holds it), `None` if no key of the
+    /// field's type reads so.
+    pub fn route_of(&self, key: &str) -> Option<u64> {
+        use crate::schema::FieldType;
+        let value = match &self.key.ty {
+            FieldType::String | FieldType::Enum(_) => Value::Str(key.into()),
+            _ => crate::table::parse_text_value(&self.key, key).ok()?,
+        };
+        Some(weir_operators::Key::route_hash_of(&[value]))
     }
 
     pub fn len(&self) -> usize {
@@ -127,10 +146,25 @@ impl TableView {
     }
 }
 
+/// The processes of a cluster as the views see them.
+#[derive(Clone, Debug)]
+pub struct ViewPeers {
+    /// This process's index.
+    pub process: usize,
+    /// Workers per process.
+    pub workers: usize,
+    /// Per process: the `host:port` its HTTP API answers on (`None`: it serves none).
+    pub http: Vec<Option<String>>,
+}
+
 /// All views of a job, plus how far the job has got.
 #[derive(Default)]
 pub struct ViewStore {
     pub views: HashMap<String, Arc<View>>,
+    /// The port this process's HTTP API listens on (0: none yet), told to the other processes.
+    http_port: std::sync::atomic::AtomicU16,
+    /// With several processes: where the others serve.
+    peers: std::sync::OnceLock<ViewPeers>,
     /// The job's tables, by name (registered by worker 0 as it builds them).
     tables: RwLock<BTreeMap<String, Arc<TableView>>>,
     /// Per view-operator instance: the last finite frontier it has applied.
@@ -152,6 +186,48 @@ impl ViewStore {
             caught_up: AtomicBool::new(false),
             final_watermark: AtomicU64::new(u64::MAX),
             tables: RwLock::default(),
+            http_port: Default::default(),
+            peers: Default::default(),
+        }
+    }
+
+    /// Records the port this process's HTTP API listens on.
+    pub fn set_http_port(&self, port: u16) {
+        self.http_port.store(port, Ordering::SeqCst);
+    }
+
+    /// The port this process's HTTP API listens on (0: it has none).
+    pub fn http_port(&self) -> u16 {
+        self.http_port.load(Ordering::SeqCst)
+    }
+
+    /// Records the cluster's processes (once; later calls are ignored).
+    pub fn set_peers(&self, peers: ViewPeers) {
+        let _ = self.peers.set(peers);
+    }
+
+    /// The cluster's processes, once known.
+    pub fn peers(&self) -> Option<&ViewPeers> {
+        self.peers.get()
+    }
+
+    /// The other process that holds `key` of `view`, and where it serves: `None` when this process holds it
+    /// (or runs alone). `Err` names the owner when it serves no HTTP API.
+    pub fn owner(&self, view: &View, key: &str) -> Result<Option<(usize, &str)>, String> {
+        let Some(peers) = self.peers.get() else {
+            return Ok(None);
+        };
+        let Some(route) = view.route_of(key) else {
+            return Ok(None);
+        };
+        let workers = (peers.workers.max(1) * peers.http.len()) as u64;
+        let owner = (route % workers) as usize / peers.workers.max(1);
+        if owner == peers.process {
+            return Ok(None);
+        }
+        match peers.http.get(owner).and_then(Option::as_deref) {
+            Some(addr) => Ok(Some((owner, addr))),
+            None => Err(format!("process {owner} holds this key but serves no HTTP API")),
         }
     }
 

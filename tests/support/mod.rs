@@ -234,3 +234,17 @@ pub fn file_job_over_partitions(config: &str, paths: &[PathBuf], dir: &Path) -> 
     std::fs::write(&path, job).unwrap();
     path
 }
+
+/// A hostfile of `n` free ports on 127.0.0.1 (for `--hostfile`), in `dir`.
+pub fn hostfile(dir: &Path, n: usize) -> PathBuf {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let lines: Vec<String> = listeners
+        .iter()
+        .map(|l| format!("127.0.0.1:{}", l.local_addr().unwrap().port()))
+        .collect();
+    let path = dir.join(format!("hosts-{n}.txt"));
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}

@@ -23,6 +23,9 @@ pub struct BuildContext<'s, 'p> {
     pub views: &'p Arc<ViewStore>,
     /// The instance number of a view-serving operator on this worker (for the view store's progress).
     pub view_instance: usize,
+    /// Progress only: passes a time once every partition end sent before it is recorded in this process
+    /// (see [`crate::dataflow::partition_ends`]).
+    pub partition_ends: &'p crate::dataflow::partition_ends::EndsStream<'s>,
     pub ctx: &'p RunContext,
 }
 
@@ -93,6 +96,11 @@ pub trait OperatorComponent: std::fmt::Debug + Send + Sync + 'static {
 
     /// If it serves a live view over HTTP: the view's field names.
     fn view_fields(&self) -> Option<&[String]> {
+        None
+    }
+
+    /// If it serves a live view: the view's key field.
+    fn view_key(&self) -> Option<&crate::schema::Field> {
         None
     }
 

@@ -100,6 +100,14 @@ pub fn join<'s>(
         let reason = format!("no match in table {}", plan.table_name);
         move |frontiers| {
             records.for_each_stamp(|cap, data| {
+                // Record-less batches (a partition's end) wait for nothing.
+                let mut batches = data
+                    .flat_map(|d| d.drain(..))
+                    .filter(|b| !b.records.is_empty())
+                    .peekable();
+                if batches.peek().is_none() {
+                    return;
+                }
                 let t = *cap.least().expect("a message has a time");
                 let w = waiting.entry(t).or_insert_with(|| Waiting {
                     caps: [
@@ -108,7 +116,7 @@ pub fn join<'s>(
                     ],
                     batches: Vec::new(),
                 });
-                for batch in data.flat_map(|d| d.drain(..)) {
+                for batch in batches {
                     let all = (0..batch.records.len() as u32).collect();
                     w.batches.push((batch, all));
                 }

@@ -209,7 +209,10 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
 
             for p in ended {
                 if let Some(state) = partitions.remove(&p) {
-                    ctx.report_final_watermark(source_index, p as u32, state.max_ts.map(|m| m.saturating_sub(ooo)));
+                    let end = (source_index, p as u32, state.max_ts.map(|m| m.saturating_sub(ooo)));
+                    output
+                        .session(&*c)
+                        .give(Arc::new(crate::record::Batch::end_of_partition(end)));
                     r.release(p);
                 }
             }

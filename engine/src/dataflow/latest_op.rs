@@ -13,6 +13,7 @@
 use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::keyed_op::KeyedRecord;
 use crate::dataflow::ordered::{ordered, OrderedLogic};
+use crate::dataflow::partition_ends::{ends_barrier, EndsStream};
 use crate::dataflow::{due_before, per_record, RunContext, Time};
 use crate::plan::LatestPlan;
 use crate::record::{Record, RecordStream, Row};
@@ -20,6 +21,7 @@ use crate::schema::{Field, FieldType, Schema};
 use crate::views::{View, ViewStore};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use timely::dataflow::operators::Concat;
 use weir_operators::{Key, LatestValues, Position, Value};
 
 /// One record's candidate value.
@@ -78,16 +80,27 @@ fn delete(view: &str, key: &str, at: i64, fields: usize) -> Record {
     Record::derived(pos, 0, at, row)
 }
 
-/// `instance` numbers this operator on this worker for the store's progress tracking.
+/// Where a `latest` operator instance publishes: the job's view store, this instance's number in it (for
+/// the store's progress tracking), and how many sources the job has (whose ends bound expiry).
+pub struct ViewTarget {
+    pub store: Arc<ViewStore>,
+    pub instance: usize,
+    pub sources: usize,
+}
+
 pub fn latest<'s>(
     input: RecordStream<'s>,
     name: String,
     plan: LatestPlan,
-    store: Arc<ViewStore>,
-    instance: usize,
-    sources: usize,
+    target: ViewTarget,
+    ends: &EndsStream<'s>,
     ctx: RunContext,
 ) -> RecordStream<'s> {
+    let ViewTarget {
+        store,
+        instance,
+        sources,
+    } = target;
     let feed = plan.clone();
     let records = per_record(input, "LatestFeed", move |_, r| {
         let key = Key::from(vec![r.values[feed.key].clone()]);
@@ -107,6 +120,8 @@ pub fn latest<'s>(
             },
         })
     });
+    // The ends of partitions expiry depends on are recorded before the frontier passes them.
+    let records = records.concat(ends_barrier(ends));
     let logic = LatestLogic {
         view: store.views[&name].clone(),
         name: name.clone(),
@@ -233,6 +248,9 @@ impl OperatorComponent for LatestPlan {
     fn view_fields(&self) -> Option<&[String]> {
         Some(&self.fields)
     }
+    fn view_key(&self) -> Option<&Field> {
+        Some(&self.key_field)
+    }
     fn describe(&self, input: &Schema) -> String {
         let ms = |v: Option<i64>| v.map_or("-".to_string(), crate::plan::humanize_ms);
         format!(
@@ -253,9 +271,12 @@ impl OperatorComponent for LatestPlan {
             input,
             cx.name.to_string(),
             self.clone(),
-            cx.views.clone(),
-            cx.view_instance,
-            cx.plan.sources.len(),
+            ViewTarget {
+                store: cx.views.clone(),
+                instance: cx.view_instance,
+                sources: cx.plan.sources.len(),
+            },
+            cx.partition_ends,
             cx.ctx.clone(),
         ))
     }

@@ -14,6 +14,7 @@ pub mod kafka_source_op;
 pub mod keyed_op;
 pub mod latest_op;
 pub mod ordered;
+pub mod partition_ends;
 pub mod rule_op;
 pub mod sink_op;
 pub mod source_op;
@@ -102,7 +103,8 @@ pub struct RunContext {
     wake_on_stop: Arc<Mutex<Vec<timely::scheduling::SyncActivator>>>,
     /// The job watermark when the job was stopped.
     stopped_at: Arc<StopMark>,
-    /// Per table: join instances whose stream has ended (the table lets go once all have).
+    /// Per table: this process's join instances whose stream has ended (after a stop the table lets go
+    /// once all have).
     table_uses_ended: Arc<Mutex<BTreeMap<usize, usize>>>,
 }
 
@@ -194,9 +196,10 @@ impl RunContext {
         self.error.lock().clone()
     }
 
-    /// Reports the arrival watermark after the last record a worker decoded of a partition of `source` (max
-    /// valid ts − max_out_of_orderness); called by each worker before it lets go of the partition. Several
-    /// workers may report the same partition (files are decoded in parallel): the maximum wins.
+    /// Records the arrival watermark after the last record a worker decoded of a partition of `source` (max
+    /// valid ts − max_out_of_orderness), sent by each source operator instance as it lets go of the
+    /// partition and recorded by one worker per process ([`partition_ends`]). Several instances may report
+    /// the same partition (files are decoded in parallel): the maximum wins.
     pub fn report_final_watermark(&self, source: u32, partition: u32, watermark: Option<i64>) {
         let mut m = self.final_watermarks.lock();
         let slot = m.entry((source, partition)).or_default();

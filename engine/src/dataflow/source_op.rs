@@ -162,7 +162,10 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
             }
 
             if exhausted && pending.is_empty() {
-                ctx.report_final_watermark(source_index, partition, own_max.map(|m| m.saturating_sub(ooo)));
+                let end = (source_index, partition, own_max.map(|m| m.saturating_sub(ooo)));
+                output
+                    .session(&*c)
+                    .give(Arc::new(crate::record::Batch::end_of_partition(end)));
                 ctx.publish_frontier((source_index, partition, worker_index), None);
                 cap = None;
                 return;

@@ -6,9 +6,11 @@
 //! connection, one Kafka consumer per job); its updates are broadcast, so every worker arranges the whole
 //! table and joins look records up where they are (no exchange of the stream). Its
 //! capability is the table's `known_until` watermark, so the arrangement's frontier says how far the table
-//! is known. It lets go once every join reading the table has seen its stream end and the table has been
-//! read completely at least once (the last read is then final: records still waiting are looked up in it),
-//! or when the job fails.
+//! is known. It lets go once the job's sources have ended on every process (it reads their streams for
+//! their frontier only) and the table has been read completely at least once (the last read is then final:
+//! records still waiting are looked up in it), or when the job fails. After a stop it also waits for this
+//! process's joins to have looked up every record below the stop's watermark (the stop's final checkpoint
+//! holds their results; with several processes a stop takes no final checkpoint).
 //!
 //! The table's history ([`TableHistory`]) is worker 0's checkpoint part; a restored run rebuilds the
 //! collection from it before reading again, so a restore looks records up in the versions the crashed run
@@ -34,6 +36,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::Concatenate;
 use timely::dataflow::Scope;
 use weir_operators::{Key, Position};
 
@@ -58,12 +61,14 @@ pub fn table_position_source(index: usize) -> u32 {
 /// How often the operator looks at its reader and at the joins that read it, at the least.
 const CHECK_EVERY: Duration = Duration::from_millis(50);
 
-/// Builds table `index` on this worker; `users` join instances (joins reading it × workers) report their
-/// end through the run context.
+/// Builds table `index` on this worker, reading the frontier of `sources` (the job's source streams); after
+/// a stop, `users` join instances of this process (joins reading it × workers) report their end through the
+/// run context.
 pub fn table<'s>(
     scope: Scope<'s, Time>,
     plan: &TablePlan,
     index: usize,
+    sources: &[RecordStream<'s>],
     users: usize,
     ctx: &RunContext,
 ) -> BuiltTable<'s> {
@@ -75,6 +80,9 @@ pub fn table<'s>(
     let (dead_out, dead) = builder.new_output::<Vec<crate::record::SharedBatch>>();
     let mut updates_out = OutputBuilder::from(updates_out);
     let mut dead_out = OutputBuilder::from(dead_out);
+    // Watched for its frontier only: connected to no output, so the table never waits for the sources.
+    let mut ended =
+        builder.new_input_connection(scope.concatenate(sources.iter().cloned()), Pipeline, std::iter::empty());
     let activator = scope.activator_for(info.address.clone());
     let reads = worker == 0;
     let mut part = reads.then(|| participant(scope, &info, &format!("tables.{}", plan.name), ctx));
@@ -109,7 +117,9 @@ pub fn table<'s>(
             caps = None;
         }
         let mut restored_until = Some(shared.lock().known_until());
-        move |_frontiers| {
+        move |frontiers| {
+            ended.for_each_stamp(|_, _| {});
+            let sources_ended = frontiers[0].is_empty();
             // Checkpoints go on after the table let go (a stop's final checkpoint waits for every part).
             if let Some(p) = part.as_mut() {
                 if let Some((epoch, _)) = p.due(None) {
@@ -158,10 +168,11 @@ pub fn table<'s>(
                 }
             }
             drop((up, dl));
-            // Let go once every join is done with the table — but not before the table was known once
-            // (its initial read complete), whatever the joins' streams did meanwhile.
+            // Let go once the sources have ended — but not before the table was known once (its initial
+            // read complete), and after a stop not before the joins looked up what the stop keeps.
             let loaded = shared.lock().known_until() > 0;
-            let finished = ctx.error().is_some() || (loaded && ctx.table_uses_ended(index) >= users);
+            let stop_done = ctx.stopped_at().is_none() || ctx.table_uses_ended(index) >= users;
+            let finished = ctx.error().is_some() || (loaded && sources_ended && stop_done);
             if finished {
                 caps = None;
                 if let Some(r) = reader.take() {

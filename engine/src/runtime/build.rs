@@ -7,6 +7,7 @@
 use crate::checkpoint::Checkpoint;
 use crate::component::{BuildContext, PreparedSource, SinkBuildContext, SourceBuildContext};
 use crate::dataflow::dead_letters::malformed;
+use crate::dataflow::partition_ends::{partition_ends, EndsStream};
 use crate::dataflow::table_op::{table, BuiltTable};
 use crate::dataflow::{RunContext, Time};
 use crate::plan::{Plan, StreamRef};
@@ -82,13 +83,22 @@ pub(super) fn build<'s>(
         );
         streams.insert(StreamRef::Source(i), records);
     }
+    let source_streams: Vec<RecordStream<'s>> = (0..plan.sources.len())
+        .map(|i| streams[&StreamRef::Source(i)].clone())
+        .collect();
+    let ends = partition_ends(
+        scope,
+        &source_streams,
+        worker.0.is_multiple_of(plan.workers.max(1)),
+        ctx,
+    );
     let tables: Vec<BuiltTable<'s>> = plan
         .tables
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let users = plan.operators.iter().filter(|o| o.component.table() == Some(i)).count() * worker.1;
-            let built = table(scope, t, i, users, ctx);
+            let users = plan.operators.iter().filter(|o| o.component.table() == Some(i)).count() * plan.workers.max(1);
+            let built = table(scope, t, i, &source_streams, users, ctx);
             if worker.0 == 0 {
                 shared.views.register_table(
                     &t.name,
@@ -103,7 +113,15 @@ pub(super) fn build<'s>(
             built
         })
         .collect();
-    operators(plan, &mut streams, &tables, shared.views, worker.0, ctx);
+    operators(
+        plan,
+        &mut streams,
+        &tables,
+        shared.views,
+        &ends,
+        worker.0 % plan.workers.max(1),
+        ctx,
+    );
     sinks(scope, plan, &mut streams, worker.0, restored.as_ref(), &probe, ctx)
 }
 
@@ -113,12 +131,14 @@ fn operators<'s>(
     streams: &mut Streams<'s>,
     tables: &[BuiltTable<'s>],
     views: &Arc<ViewStore>,
-    index: usize,
+    ends: &EndsStream<'s>,
+    local_index: usize,
     ctx: &RunContext,
 ) {
     let mut view_ordinal = 0;
     for (i, op) in plan.operators.iter().enumerate() {
-        let view_instance = index * views.views.len() + view_ordinal;
+        // The view store is this process's: its instances are numbered by local worker.
+        let view_instance = local_index * views.views.len() + view_ordinal;
         if op.component.view_fields().is_some() {
             view_ordinal += 1;
         }
@@ -131,6 +151,7 @@ fn operators<'s>(
             tables,
             views,
             view_instance,
+            partition_ends: ends,
             ctx,
         };
         let out = op.component.build(cx);

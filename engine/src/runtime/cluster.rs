@@ -9,8 +9,10 @@
 //! spread over all workers.
 //!
 //! **Handshake.** Before the job's dataflow is built, every process broadcasts `(process, workers, job
-//! fingerprint)`; a process that hears of another job or worker count, or does not hear from everyone within
-//! [`HANDSHAKE_TIMEOUT`], stops with the reason instead of timely's silent hang.
+//! fingerprint, HTTP port)`; a process that hears of another job or worker count, or does not hear from
+//! everyone within [`HANDSHAKE_TIMEOUT`], stops with the reason instead of timely's silent hang. The HTTP
+//! ports (with each process's host from the hostfile) tell the live views where every other process serves,
+//! so a view lookup is answered by the process that owns the key.
 //!
 //! **A lost peer.** Timely's network threads panic with "timely communication error" when a peer's socket
 //! closes without timely's shutdown message; a panic hook turns that into a message naming the process and
@@ -162,18 +164,27 @@ pub fn checkpoint_announcements(
     })
 }
 
-/// The start-up handshake on one worker (see the module doc): `Err` with the reason on a mismatch or timeout.
-pub fn handshake(worker: &mut timely::worker::Worker, plan: &Plan) -> Result<(), String> {
+/// What one process says of itself in the handshake: (process, workers, job fingerprint, HTTP port or 0).
+type Hello = (usize, usize, u64, u16);
+
+/// The start-up handshake on one worker (see the module doc), telling the others this process's HTTP port
+/// (0: none): every process's HTTP `host:port` (`None`: it serves none; empty without a cluster), or `Err`
+/// with the reason on a mismatch or timeout.
+pub fn handshake(
+    worker: &mut timely::worker::Worker,
+    plan: &Plan,
+    http_port: u16,
+) -> Result<Vec<Option<String>>, String> {
     let Some(cluster) = &plan.cluster else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let threads = plan.workers.max(1);
-    let me = (cluster.process, threads, fingerprint(plan));
-    let heard: Rc<RefCell<Vec<(usize, usize, u64)>>> = Rc::default();
+    let me = (cluster.process, threads, fingerprint(plan), http_port);
+    let heard: Rc<RefCell<Vec<Hello>>> = Rc::default();
     let probe = ProbeHandle::<Time>::new();
     let sink = heard.clone();
     let mut input = worker.dataflow::<Time, _, _>(|scope| {
-        let (input, stream) = scope.new_input::<Vec<(usize, usize, u64)>>();
+        let (input, stream) = scope.new_input::<Vec<Hello>>();
         stream
             .broadcast()
             .inspect(move |x| sink.borrow_mut().push(*x))
@@ -215,13 +226,22 @@ pub fn handshake(worker: &mut timely::worker::Worker, plan: &Plan) -> Result<(),
         Some(reason) => Err(reason),
         None => {
             STARTING.store(false, std::sync::atomic::Ordering::SeqCst);
-            Ok(())
+            let mut http = vec![None; cluster.processes()];
+            for (process, _, _, port) in heard.borrow().iter() {
+                if *port != 0 {
+                    let host = cluster.addresses[*process]
+                        .rsplit_once(':')
+                        .map_or(cluster.addresses[*process].as_str(), |(h, _)| h);
+                    http[*process] = Some(format!("{host}:{port}"));
+                }
+            }
+            Ok(http)
         }
     }
 }
 
-fn mismatch(heard: &[(usize, usize, u64)], me: (usize, usize, u64), cluster: &ClusterPlan) -> Option<String> {
-    for (process, workers, fingerprint) in heard {
+fn mismatch(heard: &[Hello], me: Hello, cluster: &ClusterPlan) -> Option<String> {
+    for (process, workers, fingerprint, _) in heard {
         let addr = cluster.addresses.get(*process).map_or("?", String::as_str);
         if *workers != me.1 {
             return Some(format!(

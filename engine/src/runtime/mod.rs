@@ -232,8 +232,8 @@ pub fn view_store(plan: &Plan) -> Arc<ViewStore> {
     let mut views = HashMap::new();
     let mut n = 0;
     for op in &plan.operators {
-        if let Some(fields) = op.component.view_fields() {
-            views.insert(op.name.clone(), Arc::new(View::new(fields.to_vec())));
+        if let (Some(fields), Some(key)) = (op.component.view_fields(), op.component.view_key()) {
+            views.insert(op.name.clone(), Arc::new(View::new(fields.to_vec(), key.clone())));
             n += 1;
         }
     }
@@ -264,8 +264,9 @@ pub fn run_with_views(
         .collect();
     let participants = plan.operators.iter().filter(|o| o.component.is_stateful()).count()
         + plan.sinks.iter().filter(|k| k.component.checkpoints()).count();
-    // A table's history is one part (worker 0's).
-    coord.expect(instances, participants * workers + plan.tables.len());
+    // A table's history is one part (worker 0's, on process 0).
+    let table_parts = if plan.process().0 == 0 { plan.tables.len() } else { 0 };
+    coord.expect(instances, participants * workers + table_parts);
     let writer_thread = {
         let ctx = ctx.clone();
         coord.spawn_writer(move |e| ctx.fail(JobFailure::Checkpoint(e)))
@@ -309,10 +310,18 @@ pub fn run_with_views(
         if plan.serve.is_some() && !views.views.is_empty() {
             yield_to_readers();
         }
-        if let Err(reason) = cluster::handshake(worker, &plan) {
-            ctx.fail(JobFailure::Cluster(reason));
-            build_failed.store(true, std::sync::atomic::Ordering::SeqCst);
-            return;
+        match cluster::handshake(worker, &plan, views.http_port()) {
+            Err(reason) => {
+                ctx.fail(JobFailure::Cluster(reason));
+                build_failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                return;
+            }
+            Ok(http) if !http.is_empty() => views.set_peers(crate::views::ViewPeers {
+                process: plan.process().0,
+                workers: plan.workers.max(1),
+                http,
+            }),
+            Ok(_) => {}
         }
         // With several processes, process 0 announces each checkpoint to all of them over timely.
         let mut announce = plan

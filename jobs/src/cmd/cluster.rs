@@ -1,7 +1,9 @@
 //! `weir cluster --local N JOB [RUN FLAGS]`: one job as N processes on 127.0.0.1 (timely cluster mode), for
 //! trying cluster mode on one machine. It writes a hostfile of N free ports, starts `weir run JOB --processes
 //! N --process I --hostfile FILE …` for each I, prefixes their stderr with `[process I]`, forwards
-//! SIGINT/SIGTERM to them, and when one fails stops the others and exits with its status.
+//! SIGINT/SIGTERM to them, and when one fails stops the others and exits with its status. A job with
+//! `[serve]` has process `I` listen on the configured port + `I` (unless `--set serve.listen=…` is given);
+//! any of them answers every view key.
 
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader};
@@ -30,11 +32,19 @@ pub(crate) fn cluster_local(processes: usize, args: &[String]) -> Result<ExitCod
         hostfile.display()
     );
     let exe = std::env::current_exe()?;
+    let listen = serve_listen(args);
     let mut children: Vec<Child> = Vec::new();
     for i in 0..processes {
+        let mut serve = Vec::new();
+        if let Some((host, port)) = &listen {
+            let port = if *port == 0 { 0 } else { port + i as u16 };
+            eprintln!("weir: process {i} serves on {host}:{port}");
+            serve = vec!["--set".to_string(), format!("serve.listen={host}:{port}")];
+        }
         let mut child = Command::new(&exe)
             .arg("run")
             .args(args)
+            .args(&serve)
             .args(["--processes", &processes.to_string(), "--process", &i.to_string()])
             .arg("--hostfile")
             .arg(&hostfile)
@@ -96,4 +106,20 @@ pub(crate) fn cluster_local(processes: usize, args: &[String]) -> Result<ExitCod
         }
         None => ExitCode::SUCCESS,
     })
+}
+
+/// The job's `[serve] listen` as (host, port), unless the flags set it: read from the job file (the first
+/// argument) without planning it — `weir run` reports any problem with the job itself.
+fn serve_listen(args: &[String]) -> Option<(String, u16)> {
+    if args.iter().any(|a| a.contains("serve.listen=")) {
+        return None;
+    }
+    let text = std::fs::read_to_string(args.first()?).ok()?;
+    let doc: toml::Table = text.parse().ok()?;
+    let listen = match doc.get("serve")?.get("listen") {
+        Some(l) => l.as_str()?,
+        None => "127.0.0.1:7878",
+    };
+    let (host, port) = listen.rsplit_once(':')?;
+    Some((host.to_string(), port.parse().ok()?))
 }

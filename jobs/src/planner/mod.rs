@@ -264,25 +264,6 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
         }
     }
 
-    if cluster.is_some() {
-        // Not carried over timely's channels yet: say so rather than run with per-process answers.
-        for (name, _, _) in &tables {
-            problems.add(
-                &format!("tables.{name}"),
-                "tables and joins run on one process for now; run this job without --processes",
-            );
-        }
-        for op in operators
-            .iter()
-            .flatten()
-            .filter(|o| o.component.view_fields().is_some())
-        {
-            problems.add(
-                &format!("operators.{}", op.name),
-                "live views run on one process for now; run this job without --processes",
-            );
-        }
-    }
     if problems.is_empty() {
         Ok(Plan {
             job_name,

@@ -650,6 +650,7 @@ fn latest(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
     Some((
         Arc::new(LatestPlan {
             key,
+            key_field: schema.fields[key].clone(),
             terminal,
             expiry: weir_operators::Expiry { ttl_ms, idle_ttl_ms },
             fields: schema.fields.iter().map(|f| f.name.clone()).collect(),
