@@ -77,9 +77,15 @@ fn run(weir: &Path, brokers: &str, processes: usize, workers: usize, tag: &str) 
     Ok((wall, moved))
 }
 
+/// The median (of an even count: the mean of the middle two).
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    let n = v.len();
+    if n % 2 == 0 {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    } else {
+        v[n / 2]
+    }
 }
 
 fn main() -> Result<()> {
