@@ -128,7 +128,7 @@ fn main() -> Result<()> {
         "vibration-rollup over {} ({lines} lines), {repeat} alternating rounds",
         input.display()
     );
-    let sets = vec![
+    let sets = [
         format!("sources.vibration.path={}", input.display()),
         format!("sinks.rollups.path={}", out.join("rollups").display()),
         format!("sinks.alerts.path={}", out.join("alerts.jsonl").display()),
