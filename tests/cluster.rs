@@ -343,49 +343,8 @@ fn a_view_on_two_processes_answers_every_key_from_either_process() {
 /// heard of the end of a partition another process read. The changelog equals one process's.
 #[test]
 fn view_expiry_waits_for_the_end_of_partitions_read_by_another_process() {
-    const MIN: i64 = 60_000;
     let tmp = tempfile::tempdir().unwrap();
-    let ping = |order: &str, state: &str, ts: i64| {
-        format!(r#"{{"order_id":"{order}","deliverer_id":"d-1","state":"{state}","ts":{ts},"lat":1.0,"lon":2.0}}"#)
-    };
-    let short = [
-        ping("s-1", "picked_up", 0),
-        ping("s-1", "delivered", 4 * MIN),
-        ping("s-2", "en_route", 10 * MIN),
-    ];
-    let long: Vec<String> = (0..120)
-        .map(|m| ping(&format!("l-{m:03}"), "delivered", m * MIN))
-        .collect();
-    std::fs::write(tmp.path().join("short.jsonl"), short.join("\n") + "\n").unwrap();
-    std::fs::write(tmp.path().join("long.jsonl"), long.join("\n") + "\n").unwrap();
-    let job = tmp.path().join("job.toml");
-    std::fs::write(
-        &job,
-        r#"
-[job]
-name = "ended-early"
-dead_letters = "dead"
-[sources.locations]
-kind = "file"
-paths = ["short.jsonl", "long.jsonl"]
-max_out_of_orderness = "0s"
-schema = "locations"
-[operators.orders]
-kind = "latest"
-inputs = ["locations"]
-key = "order_id"
-terminal = { field = "state", values = ["delivered"] }
-ttl = "5m"
-[sinks.changelog]
-kind = "jsonl"
-inputs = ["orders"]
-path = "${WEIR_OUT}/changelog.jsonl"
-[sinks.dead]
-kind = "jsonl"
-path = "${WEIR_OUT}/dead.jsonl"
-"#,
-    )
-    .unwrap();
+    let job = ended_early_job(tmp.path());
     let one = tmp.path().join("one");
     ok(weir()
         .current_dir(tmp.path())
@@ -415,5 +374,78 @@ path = "${WEIR_OUT}/dead.jsonl"
             assert!(status.success(), "{err}");
         }
         crash::assert_same_tree(&one, &out);
+    }
+}
+
+/// `weir cluster --local 2` of the last-location job: each process serves on the configured port + its
+/// index, either answers every key, and SIGTERM to the launcher stops both and exits 0.
+#[test]
+fn weir_cluster_local_starts_serves_and_stops_its_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("locations.jsonl");
+    ok(weir()
+        .args(["generate", "locations", "--orders", "100", "--hours", "1", "-o"])
+        .arg(&input));
+    let expect = latest_by(&std::fs::read_to_string(&input).unwrap(), "order_id");
+    // Two consecutive free ports.
+    let port = (0..50)
+        .find_map(|_| {
+            let a = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+            let p = a.local_addr().ok()?.port();
+            std::net::TcpListener::bind(("127.0.0.1", p.checked_add(1)?)).ok()?;
+            Some(p)
+        })
+        .expect("two free ports");
+    let mut launcher = weir()
+        .args(["cluster", "--local", "2"])
+        .arg(repo_root().join("config/last-location.toml"))
+        .args(["--workers", "1", "--quiet", "--set"])
+        .arg(format!("sources.locations.path={}", input.display()))
+        .args(["--set", &format!("serve.listen=127.0.0.1:{port}")])
+        .env("WEIR_OUT", tmp.path().join("out"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = launcher.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let lines = log.clone();
+    std::thread::spawn(move || {
+        for l in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok) {
+            lines.lock().unwrap().push(l);
+        }
+    });
+    let addrs = [format!("127.0.0.1:{port}"), format!("127.0.0.1:{}", port + 1)];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for a in &addrs {
+        while http_support::try_status(a, "/healthz").is_err() || get(a, "/healthz").1["caught_up"] != true {
+            assert!(
+                Instant::now() < deadline,
+                "{a} never caught up: {:?}",
+                log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    for a in &addrs {
+        for (k, want) in expect.iter().take(40) {
+            let (status, got) = get(a, &format!("/v1/views/orders/{k}"));
+            assert_eq!((status, &got["ts"]), (200, &want["ts"]), "{k} from {a}");
+        }
+    }
+    // SAFETY: kill(2) on the child this test started.
+    unsafe { libc::kill(launcher.id() as i32, libc::SIGTERM) };
+    let status = launcher.wait().unwrap();
+    assert!(status.success(), "{status}: {:?}", log.lock().unwrap());
+    let log = log.lock().unwrap().join("\n");
+    assert!(
+        log.contains(&format!("process 1 serves on 127.0.0.1:{}", port + 1)),
+        "{log}"
+    );
+    for a in &addrs {
+        assert!(
+            http_support::try_status(a, "/healthz").is_err(),
+            "{a} still serves after the stop"
+        );
     }
 }

@@ -282,48 +282,8 @@ fn healthz_shows_the_same_final_watermark_in_every_run() {
 /// partition ended.
 #[test]
 fn a_partition_that_ends_early_does_not_let_keys_expire_past_the_final_watermark() {
-    const MIN: i64 = 60_000;
     let tmp = tempfile::tempdir().unwrap();
-    let ping = |order: &str, state: &str, ts: i64| {
-        format!(r#"{{"order_id":"{order}","deliverer_id":"d-1","state":"{state}","ts":{ts},"lat":1.0,"lon":2.0}}"#)
-    };
-    // Partition 0: three pings, the last at 10 min (final watermark 10 min with no out-of-orderness).
-    let short = [
-        ping("s-1", "picked_up", 0),
-        ping("s-1", "delivered", 4 * MIN),
-        ping("s-2", "en_route", 10 * MIN),
-    ];
-    // Partition 1: orders delivered every minute for two hours.
-    let mut long = Vec::new();
-    for m in 0..120 {
-        long.push(ping(&format!("l-{m:03}"), "delivered", m * MIN));
-    }
-    std::fs::write(tmp.path().join("short.jsonl"), short.join("\n") + "\n").unwrap();
-    std::fs::write(tmp.path().join("long.jsonl"), long.join("\n") + "\n").unwrap();
-    let job = r#"
-[job]
-name = "ended-early"
-dead_letters = "dead"
-[sources.locations]
-kind = "file"
-paths = ["short.jsonl", "long.jsonl"]
-max_out_of_orderness = "0s"
-schema = "locations"
-[operators.orders]
-kind = "latest"
-inputs = ["locations"]
-key = "order_id"
-terminal = { field = "state", values = ["delivered"] }
-ttl = "5m"
-[sinks.changelog]
-kind = "jsonl"
-inputs = ["orders"]
-path = "changelog.jsonl"
-[sinks.dead]
-kind = "jsonl"
-path = "dead.jsonl"
-"#;
-    std::fs::write(tmp.path().join("job.toml"), job).unwrap();
+    ended_early_job(tmp.path());
     let mut first: Option<String> = None;
     for (workers, chunk) in [(1, "64"), (2, "65536"), (3, "200")] {
         ok(weir().current_dir(tmp.path()).args([

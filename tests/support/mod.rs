@@ -248,3 +248,50 @@ pub fn hostfile(dir: &Path, n: usize) -> PathBuf {
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     path
 }
+
+/// The "ended early" job in `dir`: a short partition (`short.jsonl`: three pings, the last at 10 min) and a
+/// long one (`long.jsonl`: an order delivered every minute for two hours) into a `latest` view whose
+/// delivered orders expire after 5 min, with a changelog and dead letters under `${WEIR_OUT:-.}`. Keys expire
+/// at the end up to the final watermark, 10 min: `s-1` and `l-000` … `l-005`. Returns `dir/job.toml`.
+pub fn ended_early_job(dir: &Path) -> PathBuf {
+    const MIN: i64 = 60_000;
+    let ping = |order: &str, state: &str, ts: i64| {
+        format!(r#"{{"order_id":"{order}","deliverer_id":"d-1","state":"{state}","ts":{ts},"lat":1.0,"lon":2.0}}"#)
+    };
+    let short = [
+        ping("s-1", "picked_up", 0),
+        ping("s-1", "delivered", 4 * MIN),
+        ping("s-2", "en_route", 10 * MIN),
+    ];
+    let long: Vec<String> = (0..120)
+        .map(|m| ping(&format!("l-{m:03}"), "delivered", m * MIN))
+        .collect();
+    std::fs::write(dir.join("short.jsonl"), short.join("\n") + "\n").unwrap();
+    std::fs::write(dir.join("long.jsonl"), long.join("\n") + "\n").unwrap();
+    let job = r#"
+[job]
+name = "ended-early"
+dead_letters = "dead"
+[sources.locations]
+kind = "file"
+paths = ["short.jsonl", "long.jsonl"]
+max_out_of_orderness = "0s"
+schema = "locations"
+[operators.orders]
+kind = "latest"
+inputs = ["locations"]
+key = "order_id"
+terminal = { field = "state", values = ["delivered"] }
+ttl = "5m"
+[sinks.changelog]
+kind = "jsonl"
+inputs = ["orders"]
+path = "${WEIR_OUT:-.}/changelog.jsonl"
+[sinks.dead]
+kind = "jsonl"
+path = "${WEIR_OUT:-.}/dead.jsonl"
+"#;
+    let path = dir.join("job.toml");
+    std::fs::write(&path, job).unwrap();
+    path
+}

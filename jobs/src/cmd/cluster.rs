@@ -2,8 +2,8 @@
 //! trying cluster mode on one machine. It writes a hostfile of N free ports, starts `weir run JOB --processes
 //! N --process I --hostfile FILE …` for each I, prefixes their stderr with `[process I]`, forwards
 //! SIGINT/SIGTERM to them, and when one fails stops the others and exits with its status. A job with
-//! `[serve]` has process `I` listen on the configured port + `I` (unless `--set serve.listen=…` is given);
-//! any of them answers every view key.
+//! `[serve]` has process `I` listen on the configured port + `I` (port 0 stays 0); any of them answers
+//! every view key.
 
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader};
@@ -108,17 +108,23 @@ pub(crate) fn cluster_local(processes: usize, args: &[String]) -> Result<ExitCod
     })
 }
 
-/// The job's `[serve] listen` as (host, port), unless the flags set it: read from the job file (the first
-/// argument) without planning it — `weir run` reports any problem with the job itself.
+/// The job's `[serve] listen` as (host, port) as `weir run` would see it (environment interpolated, the
+/// flags' `--set`s applied), if the job serves; `weir run` reports any problem with the job itself.
 fn serve_listen(args: &[String]) -> Option<(String, u16)> {
-    if args.iter().any(|a| a.contains("serve.listen=")) {
-        return None;
+    let source = weir_jobs::definition::JobSource::from_file(std::path::Path::new(args.first()?)).ok()?;
+    let mut sets = Vec::new();
+    let mut rest = args[1..].iter();
+    while let Some(a) = rest.next() {
+        if a == "--set" {
+            sets.extend(rest.next().cloned());
+        } else if let Some(s) = a.strip_prefix("--set=") {
+            sets.push(s.to_string());
+        }
     }
-    let text = std::fs::read_to_string(args.first()?).ok()?;
-    let doc: toml::Table = text.parse().ok()?;
-    let listen = match doc.get("serve")?.get("listen") {
-        Some(l) => l.as_str()?,
-        None => "127.0.0.1:7878",
+    let table = weir_jobs::definition::load(&source, &sets, &|k| std::env::var(k).ok()).ok()?;
+    let listen = match table.get("serve")?.get("listen") {
+        Some(l) => l.as_str()?.to_string(),
+        None => "127.0.0.1:7878".to_string(),
     };
     let (host, port) = listen.rsplit_once(':')?;
     Some((host.to_string(), port.parse().ok()?))
