@@ -92,6 +92,8 @@ case "$kafka_ready$pg_ready" in
   01) ignored=(--run-ignored all -E 'not binary(kafka)') ;;
 esac
 
+[ -f ../shared/workload/gen_events.py ] \
+  || echo "note: no ../shared/workload/gen_events.py beside the repository: its oracle check is skipped" >&2
 say "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --release --workspace --no-fail-fast "${ignored[@]}"
