@@ -170,7 +170,10 @@ fn gen_events_script_output_matches_the_oracle() {
     let strict = std::env::var("WEIR_REQUIRE_PY_READERS").is_ok_and(|v| v == "1");
     // The script lives beside the repository (the shared workload), not in it: a clone on its own has none.
     if !script.exists() {
-        eprintln!("note: {} not found (a clone without ../shared); skipped", script.display());
+        eprintln!(
+            "note: {} not found (a clone without ../shared); skipped",
+            script.display()
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
