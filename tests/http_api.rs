@@ -290,6 +290,7 @@ name = "t"
 kind = "file"
 path = "{}"
 schema = "vibration"
+rate = 100.0   # a few seconds of running: a job without views stops serving once its input ends
 [tables.sensors]
 kind = "file"
 path = "{}"
