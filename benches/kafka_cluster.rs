@@ -90,65 +90,57 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() -> Result<()> {
     let weir = build_weir()?;
-    let input = shared_workload(
-        &weir,
-        "vibration-200x14h.jsonl",
-        &["vibration", "--sensors", "200", "--hz", "1", "--hours", "14"],
-    )?;
+    let input = vibration_workload(&weir)?;
     let broker = Broker::start()?;
     let brokers = broker.brokers.clone();
-    let result = (|| -> Result<()> {
-        let lines = count_lines(&input)?;
-        let out = Command::new(&weir)
-            .args(["publish", "--brokers", &brokers, "--topic", "vibration"])
-            .args(["--key", "sensor_id", "--partitions", "8", "--file"])
-            .arg(&input)
-            .output()?;
-        if !out.status.success() {
-            bail!("weir publish failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        println!(
-            "vibration-rollup from Kafka: {} ({lines} lines) → topic `vibration` (8 partitions)",
-            input.display()
-        );
-        // (processes, workers per process)
-        let configs = [(1usize, 1usize), (2, 1), (1, 2), (3, 1), (1, 3)];
-        let mut walls: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
-        let mut bytes: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
-        let rounds = repeats();
-        for round in 0..rounds {
-            for (i, (p, w)) in configs.iter().enumerate() {
-                let (wall, moved) = run(&weir, &brokers, *p, *w, &format!("{round}-{p}x{w}"))?;
-                eprintln!("  round {round}: {p} process(es) × {w} worker(s): {wall:.2} s, {moved} bytes on loopback");
-                walls[i].push(wall);
-                bytes[i].push(moved as f64);
-            }
-        }
-        println!(
-            "{:>22} {:>14} {:>10} {:>26} {:>22}",
-            "processes × workers", "events/s", "wall (s)", "vs 1 process, same workers", "exchange over lo (MB)"
-        );
+    let lines = count_lines(&input)?;
+    let out = Command::new(&weir)
+        .args(["publish", "--brokers", &brokers, "--topic", "vibration"])
+        .args(["--key", "sensor_id", "--partitions", "8", "--file"])
+        .arg(&input)
+        .output()?;
+    if !out.status.success() {
+        bail!("weir publish failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    println!(
+        "vibration-rollup from Kafka: {} ({lines} lines) → topic `vibration` (8 partitions)",
+        input.display()
+    );
+    // (processes, workers per process)
+    let configs = [(1usize, 1usize), (2, 1), (1, 2), (3, 1), (1, 3)];
+    let mut walls: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    let mut bytes: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    let rounds = repeats();
+    for round in 0..rounds {
         for (i, (p, w)) in configs.iter().enumerate() {
-            let wall = median(walls[i].clone());
-            let (ratio, exchange) = match configs.iter().position(|c| *c == (1, p * w)) {
-                Some(j) if *p > 1 => (
-                    format!("{:.2}×", median(walls[j].clone()) / wall),
-                    format!("{:.0}", (median(bytes[i].clone()) - median(bytes[j].clone())) / 1e6),
-                ),
-                _ => ("—".into(), "—".into()),
-            };
-            println!(
-                "{:>22} {:>14.0} {:>10.2} {:>26} {:>22}",
-                format!("{p} × {w}"),
-                lines as f64 / wall,
-                wall,
-                ratio,
-                exchange
-            );
+            let (wall, moved) = run(&weir, &brokers, *p, *w, &format!("{round}-{p}x{w}"))?;
+            eprintln!("  round {round}: {p} process(es) × {w} worker(s): {wall:.2} s, {moved} bytes on loopback");
+            walls[i].push(wall);
+            bytes[i].push(moved as f64);
         }
-        println!("(medians of {rounds} alternating rounds; one 2-core machine: overhead, not speed-up)");
-        Ok(())
-    })();
-    drop(broker);
-    result
+    }
+    println!(
+        "{:>22} {:>14} {:>10} {:>26} {:>22}",
+        "processes × workers", "events/s", "wall (s)", "vs 1 process, same workers", "exchange over lo (MB)"
+    );
+    for (i, (p, w)) in configs.iter().enumerate() {
+        let wall = median(walls[i].clone());
+        let (ratio, exchange) = match configs.iter().position(|c| *c == (1, p * w)) {
+            Some(j) if *p > 1 => (
+                format!("{:.2}×", median(walls[j].clone()) / wall),
+                format!("{:.0}", (median(bytes[i].clone()) - median(bytes[j].clone())) / 1e6),
+            ),
+            _ => ("—".into(), "—".into()),
+        };
+        println!(
+            "{:>22} {:>14.0} {:>10.2} {:>26} {:>22}",
+            format!("{p} × {w}"),
+            lines as f64 / wall,
+            wall,
+            ratio,
+            exchange
+        );
+    }
+    println!("(medians of {rounds} alternating rounds; one 2-core machine: overhead, not speed-up)");
+    Ok(())
 }

@@ -125,18 +125,24 @@ pub fn bench_job(weir: &Path, job: &str, sets: &[String], events: usize, repeat:
                 .stderr(std::process::Stdio::null());
             runs.push(measure(&mut cmd)?);
         }
-        let (med, best) = summarize(&runs);
-        let peak = runs.iter().map(|m| m.peak_rss_kib).max().unwrap_or(0);
-        println!(
-            "{:>7} {:>10.2} {:>10.2} {:>14.0} {:>12.1}",
-            workers,
-            med.wall.as_secs_f64(),
-            best.wall.as_secs_f64(),
-            events as f64 / med.wall.as_secs_f64(),
-            peak as f64 / 1024.0
-        );
+        print_row(&workers.to_string(), 7, &runs, events);
     }
     Ok(())
+}
+
+/// Prints one row — `label` right-aligned in `width`, then median and best wall time, events/s of the median
+/// and the peak RSS of `runs` — and returns the median run.
+pub fn print_row(label: &str, width: usize, runs: &[Measurement], events: usize) -> Measurement {
+    let (med, best) = summarize(runs);
+    let peak = runs.iter().map(|m| m.peak_rss_kib).max().unwrap_or(0);
+    println!(
+        "{label:>width$} {:>10.2} {:>10.2} {:>14.0} {:>12.1}",
+        med.wall.as_secs_f64(),
+        best.wall.as_secs_f64(),
+        events as f64 / med.wall.as_secs_f64(),
+        peak as f64 / 1024.0
+    );
+    med
 }
 
 /// Wall time and peak resident set of one run of a child process.

@@ -172,19 +172,7 @@ fn main() -> Result<()> {
         "{:>34} {:>10} {:>10} {:>14} {:>12}",
         "", "median s", "best s", "events/s (med)", "peak RSS MB"
     );
-    let row = |name: &str, runs: &[Measurement]| {
-        let (med, best) = summarize(runs);
-        let peak = runs.iter().map(|m| m.peak_rss_kib).max().unwrap_or(0);
-        println!(
-            "{:>34} {:>10.2} {:>10.2} {:>14.0} {:>12.1}",
-            name,
-            med.wall.as_secs_f64(),
-            best.wall.as_secs_f64(),
-            lines as f64 / med.wall.as_secs_f64(),
-            peak as f64 / 1024.0
-        );
-        med.wall
-    };
+    let row = |name: &str, runs: &[Measurement]| print_row(name, 34, runs, lines).wall;
     let w1 = row("weir, 1 worker", &weir_runs[0]);
     let w2 = row("weir, 2 workers", &weir_runs[1]);
     let d = (!duck.is_empty()).then(|| row("DuckDB 2 threads (python3 + duckdb)", &duck));

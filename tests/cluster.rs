@@ -235,32 +235,6 @@ fn a_cluster_killed_again_and_again_resumes_from_its_checkpoints_with_other_proc
     crash::assert_same_tree(&reference, &out);
 }
 
-/// The greatest-ts record per key of the locations in `text` (ties: the later line).
-fn latest_by(text: &str, key: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
-    let mut out = std::collections::BTreeMap::new();
-    for v in text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-    {
-        let valid = v["order_id"].is_string()
-            && v["deliverer_id"].is_string()
-            && ["assigned", "picked_up", "en_route", "delivered"].contains(&v["state"].as_str().unwrap_or(""))
-            && v["ts"].is_i64()
-            && v["lat"].is_number()
-            && v["lon"].is_number();
-        if valid {
-            let k = v[key].as_str().unwrap().to_string();
-            if out
-                .get(&k)
-                .is_none_or(|old: &serde_json::Value| v["ts"].as_i64() >= old["ts"].as_i64())
-            {
-                out.insert(k, v);
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn a_view_on_two_processes_answers_every_key_from_either_process() {
     let tmp = tempfile::tempdir().unwrap();

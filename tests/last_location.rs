@@ -8,33 +8,9 @@ mod http_support;
 mod support;
 
 use http_support::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use support::*;
-
-/// The greatest-ts record per key (ties: the later line), from a JSONL file, for one key field.
-fn latest_by(text: &str, key: &str) -> BTreeMap<String, serde_json::Value> {
-    let mut out: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-    for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        let valid = v["order_id"].is_string()
-            && v["deliverer_id"].is_string()
-            && ["assigned", "picked_up", "en_route", "delivered"].contains(&v["state"].as_str().unwrap_or(""))
-            && (v["ts"].is_i64() || v["ts"].is_u64())
-            && v["lat"].is_number()
-            && v["lon"].is_number();
-        if !valid {
-            continue;
-        }
-        let k = v[key].as_str().unwrap().to_string();
-        if out.get(&k).is_none_or(|old| v["ts"].as_i64() >= old["ts"].as_i64()) {
-            out.insert(k, v);
-        }
-    }
-    out
-}
 
 fn generator_job(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
     let text = std::fs::read_to_string(repo_root().join("config/last-location.toml"))

@@ -54,6 +54,8 @@ pub struct HttpServer {
 struct AppState {
     store: Arc<ViewStore>,
     ctx: RunContext,
+    /// The client for requests to the other processes of a cluster (keeps their connections open).
+    peers: ureq::Agent,
 }
 
 async fn metrics(State(AppState { ctx, .. }): State<AppState>) -> Response {
@@ -93,19 +95,15 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `GET http://{addr}{path}` as a forwarded request with the caller's `Authorization`: (status, JSON body).
 async fn fetch_peer(
+    agent: &ureq::Agent,
     process: usize,
     addr: &str,
     path: String,
     auth: Option<String>,
 ) -> Result<(StatusCode, serde_json::Value), Response> {
     let url = format!("http://{addr}{path}");
+    let agent = agent.clone();
     let fetched = tokio::task::spawn_blocking(move || -> Result<(u16, String), String> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(FORWARD_TIMEOUT))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
         let mut req = agent.get(&url).header(FORWARDED, "1");
         if let Some(a) = &auth {
             req = req.header("authorization", a.as_str());
@@ -140,21 +138,20 @@ fn authorization(headers: &axum::http::HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
+/// What a path segment escapes: everything but RFC 3986's unreserved characters.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `key` as one path segment.
 fn path_segment(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(key, SEGMENT).to_string()
 }
 
 async fn get_key(
-    State(AppState { store, .. }): State<AppState>,
+    State(AppState { store, peers, .. }): State<AppState>,
     Path((view, key)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Response {
@@ -166,7 +163,7 @@ async fn get_key(
             Ok(None) => {}
             Ok(Some((process, addr))) => {
                 let path = format!("/v1/views/{}/{}", path_segment(&view), path_segment(&key));
-                return match fetch_peer(process, addr, path, authorization(&headers)).await {
+                return match fetch_peer(&peers, process, addr, path, authorization(&headers)).await {
                     Ok((status, json)) => (status, Json(json)).into_response(),
                     Err(response) => response,
                 };
@@ -181,7 +178,9 @@ async fn get_key(
 }
 
 async fn table_key(
-    State(AppState { store, .. }): State<AppState>,
+    State(AppState {
+        store, peers: agent, ..
+    }): State<AppState>,
     Path((table, key)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Response {
@@ -196,7 +195,7 @@ async fn table_key(
             );
         };
         let path = format!("/v1/tables/{}/{}", path_segment(&table), path_segment(&key));
-        return match fetch_peer(0, &addr, path, authorization(&headers)).await {
+        return match fetch_peer(&agent, 0, &addr, path, authorization(&headers)).await {
             Ok((status, json)) => (status, Json(json)).into_response(),
             Err(response) => response,
         };
@@ -219,7 +218,9 @@ struct ListParams {
 }
 
 async fn list(
-    State(AppState { store, .. }): State<AppState>,
+    State(AppState {
+        store, peers: agent, ..
+    }): State<AppState>,
     Path(view): Path<String>,
     Query(p): Query<ListParams>,
     headers: axum::http::HeaderMap,
@@ -256,7 +257,7 @@ async fn list(
                     format!("process {process} holds part of this view but serves no HTTP API"),
                 );
             };
-            let json = match fetch_peer(process, addr, path.clone(), authorization(&headers)).await {
+            let json = match fetch_peer(&agent, process, addr, path.clone(), authorization(&headers)).await {
                 Ok((StatusCode::OK, json)) => json,
                 Ok((status, json)) => return (status, Json(json)).into_response(),
                 Err(response) => return response,
@@ -386,6 +387,12 @@ impl HttpServer {
             .with_state(AppState {
                 store,
                 ctx: ctx.clone(),
+                peers: ureq::Agent::config_builder()
+                    .timeout_global(Some(FORWARD_TIMEOUT))
+                    .http_status_as_error(false)
+                    .max_redirects(0)
+                    .build()
+                    .into(),
             });
         if let Some(token) = &plan.token {
             let token: Arc<str> = token.as_str().into();

@@ -295,3 +295,27 @@ path = "${WEIR_OUT:-.}/dead.jsonl"
     std::fs::write(&path, job).unwrap();
     path
 }
+
+/// The greatest-ts record per key (ties: the later line), from a JSONL file, for one key field.
+pub fn latest_by(text: &str, key: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut out: std::collections::BTreeMap<String, serde_json::Value> = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let valid = v["order_id"].is_string()
+            && v["deliverer_id"].is_string()
+            && ["assigned", "picked_up", "en_route", "delivered"].contains(&v["state"].as_str().unwrap_or(""))
+            && (v["ts"].is_i64() || v["ts"].is_u64())
+            && v["lat"].is_number()
+            && v["lon"].is_number();
+        if !valid {
+            continue;
+        }
+        let k = v[key].as_str().unwrap().to_string();
+        if out.get(&k).is_none_or(|old| v["ts"].as_i64() >= old["ts"].as_i64()) {
+            out.insert(k, v);
+        }
+    }
+    out
+}
