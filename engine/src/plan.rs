@@ -221,6 +221,18 @@ pub struct WindowPlan {
     pub max_open_windows: usize,
 }
 
+impl WindowPlan {
+    /// Whether the window runs in two phases (partials per worker, merged on the key's worker): tumbling
+    /// and hopping windows whose aggregates all merge exactly (all but `stddev`).
+    pub fn combinable(&self) -> bool {
+        !matches!(self.window, WindowSpec::Session { .. })
+            && !self
+                .aggregates
+                .iter()
+                .any(|a| matches!(a.func, weir_operators::AggregateFn::Stddev(_)))
+    }
+}
+
 /// Default [`WindowPlan::max_open_windows`].
 pub const DEFAULT_MAX_OPEN_WINDOWS: usize = 10_000_000;
 

@@ -1,9 +1,16 @@
 //! Aggregate functions over a window's records (DESIGN §3), their parsing from job definitions, and the
 //! per-window accumulator that computes them.
 //!
-//! Every accumulator is plain owned data. Float sums depend on the order records are added; the runtime adds
-//! them in `(logical time, partition, offset)` order, so results are bit-identical for any worker count.
+//! Every accumulator is plain owned data, and every aggregate but `stddev` gives the same bits whatever order
+//! records are added in and however partial accumulators are grouped and merged: float sums are exact and
+//! rounded once ([`ExactSum`]), ties between equal extremes, first and last values are broken by the records'
+//! positions, and the carried fields come from the record first in position order. So a window can be
+//! pre-aggregated on each worker and merged on the key's worker (see [`AggregateSet::combinable`]) with
+//! results bit-identical for any worker count. `stddev` (Welford's update) depends on the order; windows with
+//! it apply records in position order on the key's worker.
 
+use crate::event_order::Position;
+use crate::exact_sum::ExactSum;
 use crate::sketch::QuantileSketch;
 use crate::value::{Value, ValueType};
 use serde::{Deserialize, Serialize};
@@ -269,6 +276,12 @@ impl AggregateSet {
             sketch_inputs,
         }
     }
+
+    /// Whether partial accumulators of these aggregates can be merged in any grouping with a result identical
+    /// to adding every record to one accumulator in position order (all but `stddev`).
+    pub fn combinable(&self) -> bool {
+        !self.specs.iter().any(|s| matches!(s.func, AggregateFn::Stddev(_)))
+    }
 }
 
 /// Running state of one aggregate in one window for one key. NULL inputs are skipped (SQL's rule), so the
@@ -278,37 +291,73 @@ enum Slot {
     Count,
     CountIf(u64),
     SumInt(i64),
-    SumFloat(f64),
+    SumFloat(ExactSum),
     Extreme(Option<Value>),
-    Mean(f64, u64),
-    Rms(f64, u64),
+    Mean(ExactSum, u64),
+    Rms(ExactSum, u64),
     Stddev {
         mean: f64,
         m2: f64,
         n: u64,
     },
-    Ordered(Option<(i64, Value)>),
+    /// First/last: the value with its record's event time and position (ties on time go by position).
+    Ordered(Option<(i64, Position, Value)>),
     /// Reads the shared sketch with this index.
     Quantile(usize),
     /// Outputs the shared sketch with this index.
     Sketch(usize),
 }
 
-/// All aggregates of one window for one key, plus the carried fields (taken from the first record applied).
+/// All aggregates of one window for one key, plus the carried fields (taken from the record first in
+/// position order).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Accumulator {
     count: u64,
     slots: Vec<Slot>,
     sketches: Vec<QuantileSketch>,
     pub carry: Vec<Value>,
+    /// The position of the record the carried fields come from.
+    carry_at: Position,
 }
 
 fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
 
+/// Whether `v` is a better minimum (`min`) or maximum than `m`: by value, NaN never better than a number,
+/// equal numbers by their total order (−0 below +0) so that the choice does not depend on which came first.
+fn better_extreme(v: &Value, m: &Value, min: bool) -> bool {
+    use std::cmp::Ordering;
+    let order = match (v, m) {
+        (Value::Int(a), Value::Int(b)) => a.cmp(b),
+        _ => {
+            let (a, b) = (num(v), num(m));
+            match (a.is_nan(), b.is_nan()) {
+                (true, true) => a.total_cmp(&b),
+                (true, false) => return false,
+                (false, true) => return true,
+                (false, false) => a.total_cmp(&b),
+            }
+        }
+    };
+    if min {
+        order == Ordering::Less
+    } else {
+        order == Ordering::Greater
+    }
+}
+
+/// Whether a first/last candidate at `(ts, position)` replaces the current one.
+fn takes_over(func: &AggregateFn, candidate: (i64, Position), current: (i64, Position)) -> bool {
+    match func {
+        AggregateFn::First(_) => candidate < current,
+        _ => candidate > current,
+    }
+}
+
 impl Accumulator {
-    pub fn new(set: &AggregateSet, carry: Vec<Value>) -> Self {
+    /// An empty accumulator whose carried fields `carry` come from the record at `at`.
+    pub fn new(set: &AggregateSet, carry: Vec<Value>, at: Position) -> Self {
         let slots = set
             .specs
             .iter()
@@ -317,10 +366,10 @@ impl Accumulator {
                 AggregateFn::Count => Slot::Count,
                 AggregateFn::CountIf { .. } => Slot::CountIf(0),
                 AggregateFn::Sum(_) if s.input_type == Some(ValueType::Int) => Slot::SumInt(0),
-                AggregateFn::Sum(_) => Slot::SumFloat(0.0),
+                AggregateFn::Sum(_) => Slot::SumFloat(ExactSum::default()),
                 AggregateFn::Min(_) | AggregateFn::Max(_) => Slot::Extreme(None),
-                AggregateFn::Mean(_) => Slot::Mean(0.0, 0),
-                AggregateFn::Rms(_) => Slot::Rms(0.0, 0),
+                AggregateFn::Mean(_) => Slot::Mean(ExactSum::default(), 0),
+                AggregateFn::Rms(_) => Slot::Rms(ExactSum::default(), 0),
                 AggregateFn::Stddev(_) => Slot::Stddev {
                     mean: 0.0,
                     m2: 0.0,
@@ -337,11 +386,12 @@ impl Accumulator {
             slots,
             sketches,
             carry,
+            carry_at: at,
         }
     }
 
-    /// Adds one record: its event time and its values (indexed by `AggregateSpec::input`).
-    pub fn add(&mut self, set: &AggregateSet, ts: i64, values: &[Value]) {
+    /// Adds one record: its event time, its position and its values (indexed by `AggregateSpec::input`).
+    pub fn add(&mut self, set: &AggregateSet, ts: i64, at: Position, values: &[Value]) {
         let specs = &set.specs;
         self.count += 1;
         for (sketch, input) in self.sketches.iter_mut().zip(&set.sketch_inputs) {
@@ -373,26 +423,21 @@ impl Accumulator {
                         *s = s.saturating_add(*i);
                     }
                 }
-                (Slot::SumFloat(s), _) => *s += num(v.unwrap()),
-                (Slot::Extreme(e), AggregateFn::Min(_)) => {
+                (Slot::SumFloat(s), _) => s.add(num(v.unwrap())),
+                (Slot::Extreme(e), func) => {
                     let v = v.unwrap();
-                    if e.as_ref().is_none_or(|m| num(v) < num(m)) {
-                        *e = Some(v.clone());
-                    }
-                }
-                (Slot::Extreme(e), _) => {
-                    let v = v.unwrap();
-                    if e.as_ref().is_none_or(|m| num(v) > num(m)) {
+                    let min = matches!(func, AggregateFn::Min(_));
+                    if e.as_ref().is_none_or(|m| better_extreme(v, m, min)) {
                         *e = Some(v.clone());
                     }
                 }
                 (Slot::Mean(s, n), _) => {
-                    *s += num(v.unwrap());
+                    s.add(num(v.unwrap()));
                     *n += 1;
                 }
                 (Slot::Rms(s, n), _) => {
                     let x = num(v.unwrap());
-                    *s += x * x;
+                    s.add(x * x);
                     *n += 1;
                 }
                 (Slot::Stddev { mean, m2, n }, _) => {
@@ -402,16 +447,10 @@ impl Accumulator {
                     *mean += d / *n as f64;
                     *m2 += d * (x - *mean);
                 }
-                (Slot::Ordered(o), AggregateFn::First(_)) => {
-                    // Earliest event time; on a tie the record applied first wins.
-                    if o.as_ref().is_none_or(|(t, _)| ts < *t) {
-                        *o = Some((ts, v.unwrap().clone()));
-                    }
-                }
-                (Slot::Ordered(o), _) => {
-                    // Latest event time; on a tie the record applied last wins.
-                    if o.as_ref().is_none_or(|(t, _)| ts >= *t) {
-                        *o = Some((ts, v.unwrap().clone()));
+                (Slot::Ordered(o), func) => {
+                    // Earliest (latest) event time; on a tie the record first (last) in position order.
+                    if o.as_ref().is_none_or(|(t, p, _)| takes_over(func, (ts, at), (*t, *p))) {
+                        *o = Some((ts, at, v.unwrap().clone()));
                     }
                 }
                 (Slot::Quantile(_) | Slot::Sketch(_), _) => {}
@@ -420,13 +459,28 @@ impl Accumulator {
         }
     }
 
+    /// Takes `carry` as the carried fields if the record at `at` comes before the one they are from (records
+    /// added out of position order, as pre-aggregation does).
+    pub fn offer_carry(&mut self, carry: &[Value], at: Position) {
+        if at < self.carry_at {
+            self.carry = carry.to_vec();
+            self.carry_at = at;
+        }
+    }
+
     pub fn count(&self) -> u64 {
         self.count
     }
 
-    /// Adds everything `later` accumulated (session windows merging): as if its records had been added after
-    /// this one's. Carried fields stay this accumulator's.
+    /// Adds everything `later` accumulated (partial accumulators of one window, or session windows merging):
+    /// for all aggregates but `stddev` the same as if every record had been added to one accumulator, in any
+    /// order; `stddev` as if `later`'s records came after this one's. Carried fields: those of the record
+    /// first in position order.
     pub fn merge(&mut self, set: &AggregateSet, later: Accumulator) {
+        if later.carry_at < self.carry_at {
+            self.carry = later.carry;
+            self.carry_at = later.carry_at;
+        }
         self.count += later.count;
         for (a, b) in self.sketches.iter_mut().zip(&later.sketches) {
             a.merge(b);
@@ -435,19 +489,15 @@ impl Accumulator {
             match (slot, other) {
                 (Slot::CountIf(a), Slot::CountIf(b)) => *a += b,
                 (Slot::SumInt(a), Slot::SumInt(b)) => *a = a.saturating_add(b),
-                (Slot::SumFloat(a), Slot::SumFloat(b)) => *a += b,
+                (Slot::SumFloat(a), Slot::SumFloat(b)) => a.merge(&b),
                 (Slot::Extreme(a), Slot::Extreme(Some(b))) => {
-                    let better = match (&*a, &spec.func) {
-                        (None, _) => true,
-                        (Some(m), AggregateFn::Min(_)) => num(&b) < num(m),
-                        (Some(m), _) => num(&b) > num(m),
-                    };
-                    if better {
+                    let min = matches!(spec.func, AggregateFn::Min(_));
+                    if a.as_ref().is_none_or(|m| better_extreme(&b, m, min)) {
                         *a = Some(b);
                     }
                 }
                 (Slot::Mean(a, n), Slot::Mean(b, m)) | (Slot::Rms(a, n), Slot::Rms(b, m)) => {
-                    *a += b;
+                    a.merge(&b);
                     *n += m;
                 }
                 (
@@ -465,15 +515,11 @@ impl Accumulator {
                     *m2 += m2b + d * d * (*n as f64) * (nb as f64) / total as f64;
                     *n = total;
                 }
-                (Slot::Ordered(a), Slot::Ordered(Some((t, v)))) => {
-                    let take = match (&*a, &spec.func) {
-                        (None, _) => true,
-                        (Some((mine, _)), AggregateFn::First(_)) => t < *mine,
-                        (Some((mine, _)), _) => t >= *mine,
-                    };
-                    if take {
-                        *a = Some((t, v));
-                    }
+                (Slot::Ordered(a), Slot::Ordered(Some((t, p, v))))
+                    if a.as_ref()
+                        .is_none_or(|(mt, mp, _)| takes_over(&spec.func, (t, p), (*mt, *mp))) =>
+                {
+                    *a = Some((t, p, v));
                 }
                 _ => {}
             }
@@ -489,6 +535,7 @@ impl Accumulator {
                 Value::Float(s / n as f64)
             }
         };
+        let mean_of = |s: &ExactSum, n: u64| mean(s.value(), n);
         self.slots
             .iter()
             .zip(&set.specs)
@@ -496,10 +543,10 @@ impl Accumulator {
                 Slot::Count => Value::Int(self.count as i64),
                 Slot::CountIf(c) => Value::Int(*c as i64),
                 Slot::SumInt(s) => Value::Int(*s),
-                Slot::SumFloat(s) => Value::Float(*s),
+                Slot::SumFloat(s) => Value::Float(s.value()),
                 Slot::Extreme(e) => e.clone().unwrap_or(Value::Null),
-                Slot::Mean(s, n) => mean(*s, *n),
-                Slot::Rms(s, n) => match mean(*s, *n) {
+                Slot::Mean(s, n) => mean_of(s, *n),
+                Slot::Rms(s, n) => match mean_of(s, *n) {
                     Value::Float(m) => Value::Float(m.sqrt()),
                     other => other,
                 },
@@ -507,7 +554,7 @@ impl Accumulator {
                     Value::Float(m) => Value::Float(m.sqrt()),
                     other => other,
                 },
-                Slot::Ordered(o) => o.as_ref().map(|(_, v)| v.clone()).unwrap_or(Value::Null),
+                Slot::Ordered(o) => o.as_ref().map(|(_, _, v)| v.clone()).unwrap_or(Value::Null),
                 Slot::Quantile(s) => {
                     let AggregateFn::Quantile { q, .. } = spec.func else {
                         unreachable!()
@@ -523,6 +570,13 @@ impl Accumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(offset: u64) -> Position {
+        Position {
+            offset,
+            ..Position::default()
+        }
+    }
 
     fn specs(exprs: &[&str]) -> Vec<AggregateSpec> {
         exprs
@@ -546,9 +600,9 @@ mod tests {
 
     fn run(exprs: &[&str], rows: &[(i64, f64, &str)]) -> Vec<Value> {
         let s = AggregateSet::new(specs(exprs));
-        let mut acc = Accumulator::new(&s, vec![]);
-        for (ts, x, label) in rows {
-            acc.add(&s, *ts, &[Value::Float(*x), Value::Str((*label).into())]);
+        let mut acc = Accumulator::new(&s, vec![], at(0));
+        for (i, (ts, x, label)) in rows.iter().enumerate() {
+            acc.add(&s, *ts, at(i as u64), &[Value::Float(*x), Value::Str((*label).into())]);
         }
         acc.finish(&s)
     }
@@ -651,9 +705,9 @@ mod tests {
                 input_type: Some(ValueType::Int),
             },
         ]);
-        let mut acc = Accumulator::new(&s, vec![]);
-        for i in [5i64, 7, -2] {
-            acc.add(&s, 0, &[Value::Int(i)]);
+        let mut acc = Accumulator::new(&s, vec![], at(0));
+        for (n, i) in [5i64, 7, -2].into_iter().enumerate() {
+            acc.add(&s, 0, at(n as u64), &[Value::Int(i)]);
         }
         assert_eq!(acc.finish(&s), vec![Value::Int(10), Value::Int(7)]);
         assert_eq!(
@@ -664,5 +718,62 @@ mod tests {
             AggregateFn::Mean("n".into()).output_type(Some(ValueType::Int)),
             ValueType::Float
         );
+    }
+
+    #[test]
+    fn partial_accumulators_merged_in_any_grouping_equal_one_in_position_order() {
+        let exprs = [
+            "count",
+            "count_if(x > 1.5)",
+            "sum(x)",
+            "min(x)",
+            "max(x)",
+            "mean(x)",
+            "rms(x)",
+            "first(label)",
+            "last(label)",
+            "quantile(x, 0.9)",
+        ];
+        let s = AggregateSet::new(specs(&exprs));
+        assert!(s.combinable());
+        assert!(!AggregateSet::new(specs(&["stddev(x)"])).combinable());
+        // Values with many bits, repeated event times (first/last ties) and equal extremes of both signs.
+        let rows: Vec<(i64, f64, String)> = (0..500u64)
+            .map(|i| {
+                let x = match i % 7 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    _ => ((i * 2654435761) % 1000) as f64 / 3.0 - 100.0,
+                };
+                ((i % 13) as i64, x, format!("l{i}"))
+            })
+            .collect();
+        let add = |acc: &mut Option<Accumulator>, i: usize| {
+            let (ts, x, label) = &rows[i];
+            let values = [Value::Float(*x), Value::Str(label.as_str().into())];
+            let carry = [Value::Int(i as i64)];
+            let acc = acc.get_or_insert_with(|| Accumulator::new(&s, carry.to_vec(), at(i as u64)));
+            acc.offer_carry(&carry, at(i as u64));
+            acc.add(&s, *ts, at(i as u64), &values);
+        };
+        let mut whole = None;
+        for i in 0..rows.len() {
+            add(&mut whole, i);
+        }
+        let want = whole.unwrap().finish(&s);
+        for groups in [2usize, 3, 7] {
+            // Records dealt to groups out of order; the groups merged in reverse.
+            let mut parts: Vec<Option<Accumulator>> = vec![None; groups];
+            for i in (0..rows.len()).rev() {
+                add(&mut parts[(i * 31) % groups], i);
+            }
+            let mut merged = parts.pop().unwrap().unwrap();
+            while let Some(p) = parts.pop() {
+                merged.merge(&s, p.unwrap());
+            }
+            let got = merged.finish(&s);
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{groups} groups");
+            assert_eq!(merged.carry, vec![Value::Int(0)]);
+        }
     }
 }

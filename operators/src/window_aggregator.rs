@@ -5,6 +5,7 @@
 //! records (they still carry their raw bytes there) using [`crate::window::lateness`].
 
 use crate::aggregate::{Accumulator, AggregateSet, AggregateSpec};
+use crate::event_order::Position;
 use crate::value::{BuildKeyHasher, Key, Value};
 use crate::window::{is_late, WindowSpec};
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,17 @@ pub struct WindowRow {
     pub key: Key,
     pub carry: Vec<Value>,
     pub values: Vec<Value>,
+}
+
+/// One record as a window aggregator takes it: event time, position (for first/last ties and the carried
+/// fields), arrival watermark (lateness), the values the aggregates read and the carried fields.
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'a> {
+    pub ts: i64,
+    pub pos: Position,
+    pub awm: Option<i64>,
+    pub values: &'a [Value],
+    pub carry: &'a [Value],
 }
 
 /// One open session of a key: `[start, end)`, `end` = its newest record's ts + gap.
@@ -60,7 +72,14 @@ impl WindowAggregator {
 
     /// Session windows: adds a record to the key's session it falls in (within `gap` of it), merging the
     /// sessions it joins, or opens one. A record late for its own session `[ts, ts + gap)` is not added.
-    fn add_to_session(&mut self, key: &Key, ts: i64, awm: Option<i64>, values: &[Value], carry: &[Value]) {
+    fn add_to_session(&mut self, key: &Key, at: Record<'_>) {
+        let Record {
+            ts,
+            pos,
+            awm,
+            values,
+            carry,
+        } = at;
         let gap = self.spec.size_ms();
         let end = ts.saturating_add(gap);
         if is_late(end, self.allowed_lateness_ms, awm) {
@@ -82,7 +101,7 @@ impl WindowAggregator {
             0 => Session {
                 start: ts,
                 end,
-                acc: Accumulator::new(&self.aggregates, carry.to_vec()),
+                acc: Accumulator::new(&self.aggregates, carry.to_vec(), pos),
             },
             _ => {
                 let mut it = joined.into_iter();
@@ -98,17 +117,24 @@ impl WindowAggregator {
         };
         session.start = session.start.min(ts);
         session.end = session.end.max(end);
-        session.acc.add(&self.aggregates, ts, values);
+        session.acc.add(&self.aggregates, ts, pos, values);
         self.session_ends.insert((session.end, key.clone(), session.start));
         list.push(session);
     }
 
-    /// Adds a record to every window of `ts` it is not late for, given its arrival watermark.
+    /// Adds a record to every window of its event time it is not late for, given its arrival watermark.
     /// `carry` is cloned only when the record opens a window for its key.
-    pub fn add(&mut self, key: &Key, ts: i64, awm: Option<i64>, values: &[Value], carry: &[Value]) {
+    pub fn add(&mut self, key: &Key, record: Record<'_>) {
         if self.is_session() {
-            return self.add_to_session(key, ts, awm, values, carry);
+            return self.add_to_session(key, record);
         }
+        let Record {
+            ts,
+            pos,
+            awm,
+            values,
+            carry,
+        } = record;
         let size = self.spec.size_ms();
         for start in self.spec.starts(ts) {
             if is_late(start.saturating_add(size), self.allowed_lateness_ms, awm) {
@@ -116,12 +142,48 @@ impl WindowAggregator {
             }
             let by_key = self.open.entry(start).or_default();
             let acc = match by_key.get_mut(key) {
-                Some(acc) => acc,
+                Some(acc) => {
+                    acc.offer_carry(carry, pos);
+                    acc
+                }
                 None => by_key
                     .entry(key.clone())
-                    .or_insert_with(|| Accumulator::new(&self.aggregates, carry.to_vec())),
+                    .or_insert_with(|| Accumulator::new(&self.aggregates, carry.to_vec(), pos)),
             };
-            acc.add(&self.aggregates, ts, values);
+            acc.add(&self.aggregates, ts, pos, values);
+        }
+    }
+
+    /// Whether partial states of these windows can be merged in any grouping with the result of adding every
+    /// record in position order (tumbling and hopping windows of combinable aggregates): see
+    /// [`WindowAggregator::take_partials`].
+    pub fn combinable(&self) -> bool {
+        !self.is_session() && self.aggregates.combinable()
+    }
+
+    /// Removes and returns the accumulators of every window with `end + allowed_lateness ≤ watermark` (all
+    /// for `None`), to be merged into another aggregator with [`WindowAggregator::merge_partial`] — the
+    /// pre-aggregation on each worker of a [`combinable`](WindowAggregator::combinable) window.
+    pub fn take_partials(&mut self, watermark: Option<i64>) -> Vec<(i64, Key, Accumulator)> {
+        let mut out = Vec::new();
+        while let Some(fire_at) = self.next_firing() {
+            if watermark.is_some_and(|w| fire_at > w) {
+                break;
+            }
+            let (start, by_key) = self.open.pop_first().expect("a window is open");
+            out.extend(by_key.into_iter().map(|(key, acc)| (start, key, acc)));
+        }
+        out
+    }
+
+    /// Merges a partial accumulator of window `start` for `key` (see [`WindowAggregator::take_partials`]).
+    pub fn merge_partial(&mut self, start: i64, key: Key, acc: Accumulator) {
+        let by_key = self.open.entry(start).or_default();
+        match by_key.get_mut(&key) {
+            Some(mine) => mine.merge(&self.aggregates, acc),
+            None => {
+                by_key.insert(key, acc);
+            }
         }
     }
 
@@ -223,6 +285,16 @@ mod tests {
     use crate::aggregate::AggregateFn;
     use crate::value::ValueType;
 
+    fn rec<'a>(ts: i64, awm: Option<i64>, values: &'a [Value], carry: &'a [Value]) -> Record<'a> {
+        Record {
+            ts,
+            pos: Position::default(),
+            awm,
+            values,
+            carry,
+        }
+    }
+
     fn key(s: &str) -> Key {
         Key::from(vec![Value::Str(s.into())])
     }
@@ -244,11 +316,14 @@ mod tests {
             },
         ];
         let mut w = WindowAggregator::new(WindowSpec::Tumbling { size_ms: 100 }, 0, aggs);
-        w.add(&key("b"), 10, None, &[Value::Float(1.0)], &[Value::Str("site".into())]);
-        w.add(&key("a"), 50, Some(20), &[Value::Float(3.0)], &[]);
-        w.add(&key("a"), 120, Some(30), &[Value::Float(2.0)], &[]);
+        w.add(
+            &key("b"),
+            rec(10, None, &[Value::Float(1.0)], &[Value::Str("site".into())]),
+        );
+        w.add(&key("a"), rec(50, Some(20), &[Value::Float(3.0)], &[]));
+        w.add(&key("a"), rec(120, Some(30), &[Value::Float(2.0)], &[]));
         // late: window [0,100) closed for a record whose arrival watermark is 100
-        w.add(&key("a"), 99, Some(100), &[Value::Float(9.0)], &[]);
+        w.add(&key("a"), rec(99, Some(100), &[Value::Float(9.0)], &[]));
         assert_eq!(w.next_firing(), Some(100));
         assert!(w.fire(Some(99)).is_empty());
         let rows = w.fire(Some(100));
@@ -281,14 +356,14 @@ mod tests {
         ];
         let mut w = WindowAggregator::new(WindowSpec::Session { gap_ms: 10 }, 0, aggs);
         let k = key("k");
-        w.add(&k, 0, None, &[Value::Int(1)], &[]);
-        w.add(&k, 25, None, &[Value::Int(10)], &[]); // its own session: 0 + 10 ≤ 25
-        w.add(&k, 9, None, &[Value::Int(2)], &[]); // joins [0, 10) → [0, 19)
-        w.add(&k, 17, None, &[Value::Int(4)], &[]); // bridges [0, 19) and [25, 35) → [0, 35)
+        w.add(&k, rec(0, None, &[Value::Int(1)], &[]));
+        w.add(&k, rec(25, None, &[Value::Int(10)], &[])); // its own session: 0 + 10 ≤ 25
+        w.add(&k, rec(9, None, &[Value::Int(2)], &[])); // joins [0, 10) → [0, 19)
+        w.add(&k, rec(17, None, &[Value::Int(4)], &[])); // bridges [0, 19) and [25, 35) → [0, 35)
         assert_eq!(w.open_count(), 1);
-        w.add(&key("other"), 100, Some(50), &[Value::Int(1)], &[]);
+        w.add(&key("other"), rec(100, Some(50), &[Value::Int(1)], &[]));
         // late: its own session [5, 15) closed before its arrival watermark 15
-        w.add(&key("late"), 5, Some(15), &[Value::Int(1)], &[]);
+        w.add(&key("late"), rec(5, Some(15), &[Value::Int(1)], &[]));
         assert_eq!(w.next_firing(), Some(35));
         assert!(w.fire(Some(34)).is_empty());
         let rows = w.fire(Some(35));
@@ -317,8 +392,8 @@ mod tests {
             aggs,
         );
         // ts 60 → windows [0,100) and [50,150); awm 120 → [0,100) still open (100+30 > 120)
-        w.add(&key("k"), 60, Some(120), &[], &[]);
-        w.add(&key("k"), 60, Some(130), &[], &[]); // late for [0,100) only
+        w.add(&key("k"), rec(60, Some(120), &[], &[]));
+        w.add(&key("k"), rec(60, Some(130), &[], &[])); // late for [0,100) only
         let rows = w.fire(None);
         assert_eq!(
             rows.iter().map(|r| (r.start, r.values[0].clone())).collect::<Vec<_>>(),

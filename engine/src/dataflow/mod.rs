@@ -20,6 +20,7 @@ pub mod sink_op;
 pub mod source_op;
 pub mod table_op;
 pub mod transforms;
+pub mod window_combine;
 pub mod window_op;
 
 pub use failure::JobFailure;

@@ -9,6 +9,7 @@
 use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::dead_letters::{failed_record, split_batches};
 use crate::dataflow::ordered::{ordered, OrderedLogic};
+use crate::dataflow::window_combine::{pre_aggregate, WindowPartial};
 use crate::dataflow::{Positioned, RunContext, Time};
 use crate::metrics::Metrics;
 use crate::plan::WindowPlan;
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use timely::dataflow::Stream;
 use weir_operators::window::lateness;
-use weir_operators::{Key, Position, Value, Values, WindowAggregator, WindowRow};
+use weir_operators::{Key, Position, Value, Values, WindowAggregator, WindowRecord, WindowRow};
 
 /// A record on its way to its key's worker: its key fields, then the fields aggregates read, then the
 /// carried fields, in one inline list (no allocation per record).
@@ -59,7 +60,7 @@ pub struct LateLabels {
 }
 
 impl LateLabels {
-    fn of(&self, r: &Record) -> &str {
+    pub(crate) fn of(&self, r: &Record) -> &str {
         match self.sources.get(r.pos.source as usize) {
             Some(s) if r.line != NO_LINE => s,
             _ => &self.input,
@@ -141,13 +142,75 @@ pub fn window<'s>(
     ctx: RunContext,
 ) -> (RecordStream<'s>, RecordStream<'s>) {
     let plan = Arc::new(plan);
+    let guard = Some((name.clone(), ctx.clone()));
+    let metrics = ctx.metrics.clone();
+    if plan.combinable() {
+        // Two phases: partials per worker, merged on the key's worker (see `window_combine`).
+        let (partials, late) = pre_aggregate(input, plan.clone(), labels, ctx.clone());
+        let logic = MergeLogic { plan, metrics, guard };
+        return (ordered(partials, "Window", name, logic, ctx), late);
+    }
     let (records, late) = feed(input, plan.clone(), labels, ctx.clone());
-    let logic = WindowLogic {
-        plan,
-        metrics: ctx.metrics.clone(),
-        guard: Some((name.clone(), ctx.clone())),
-    };
+    let logic = WindowLogic { plan, metrics, guard };
     (ordered(records, "Window", name, logic, ctx), late)
+}
+
+/// Fails the job once when a worker holds more open windows than the plan allows.
+fn check_open_windows(agg: &WindowAggregator, plan: &WindowPlan, guard: &mut Option<(String, RunContext)>) {
+    if agg.open_count() > plan.max_open_windows {
+        if let Some((operator, ctx)) = guard.take() {
+            ctx.fail(super::JobFailure::TooManyWindows {
+                operator,
+                limit: plan.max_open_windows,
+            });
+        }
+    }
+}
+
+/// The fired rows as records, counted.
+fn fired_records(fired: Vec<WindowRow>, plan: &WindowPlan, metrics: &Metrics) -> Vec<Record> {
+    Metrics::add(&metrics.window_rows, fired.len() as u64);
+    let lateness = plan.allowed_lateness_ms;
+    fired.into_iter().map(|row| row_record(row, lateness)).collect()
+}
+
+/// The second phase of a combinable window: merges the workers' partials of each (window, key) and fires
+/// windows as the frontier passes them, exactly as [`WindowLogic`] would have from the records.
+struct MergeLogic {
+    plan: Arc<WindowPlan>,
+    metrics: Arc<Metrics>,
+    guard: Option<(String, RunContext)>,
+}
+
+impl OrderedLogic for MergeLogic {
+    type Item = WindowPartial;
+    type State = WindowAggregator;
+
+    fn route(p: &WindowPartial) -> u64 {
+        p.route
+    }
+
+    fn fresh(&self) -> WindowAggregator {
+        WindowAggregator::new(
+            self.plan.window,
+            self.plan.allowed_lateness_ms,
+            self.plan.aggregates.clone(),
+        )
+    }
+
+    fn step(
+        &mut self,
+        agg: &mut WindowAggregator,
+        items: &mut dyn Iterator<Item = (Position, WindowPartial)>,
+        f: Option<Time>,
+    ) -> Vec<Record> {
+        for (_, p) in items {
+            agg.merge_partial(p.start, p.key, p.acc);
+        }
+        check_open_windows(agg, &self.plan, &mut self.guard);
+        let fired = agg.fire(f.map(|t| t.min(i64::MAX as u64) as i64));
+        fired_records(fired, &self.plan, &self.metrics)
+    }
 }
 
 /// Windows as an ordered operator: records are added in order; a window fires once the frontier reaches
@@ -192,20 +255,18 @@ impl OrderedLogic for WindowLogic {
                 fired.extend(agg.fire(Some(at(pos.lt))));
             }
             let key: Key = r.fields[..nk].iter().cloned().collect();
-            agg.add(&key, r.ts, r.awm, &r.fields[nk..nk + nv], &r.fields[nk + nv..]);
+            let record = WindowRecord {
+                ts: r.ts,
+                pos,
+                awm: r.awm,
+                values: &r.fields[nk..nk + nv],
+                carry: &r.fields[nk + nv..],
+            };
+            agg.add(&key, record);
         }
-        if agg.open_count() > self.plan.max_open_windows {
-            if let Some((operator, ctx)) = self.guard.take() {
-                ctx.fail(super::JobFailure::TooManyWindows {
-                    operator,
-                    limit: self.plan.max_open_windows,
-                });
-            }
-        }
+        check_open_windows(agg, &self.plan, &mut self.guard);
         fired.extend(agg.fire(f.map(at)));
-        Metrics::add(&self.metrics.window_rows, fired.len() as u64);
-        let lateness = self.plan.allowed_lateness_ms;
-        fired.into_iter().map(|row| row_record(row, lateness)).collect()
+        fired_records(fired, &self.plan, &self.metrics)
     }
 }
 
