@@ -94,8 +94,9 @@ impl FileChunkReader {
         })
     }
 
-    /// The lines starting in chunk `k`'s `[k·C, (k+1)·C)` and where they start in the file.
-    fn read_chunk(&self, k: u64) -> io::Result<(u64, Vec<u8>)> {
+    /// The lines starting in chunk `k`'s `[k·C, (k+1)·C)` and where they start in the file: a buffer, how many
+    /// bytes at its start to skip, and the file offset of the first line.
+    fn read_chunk(&self, k: u64) -> io::Result<(u64, Vec<u8>, usize)> {
         let lo = self.base + k * self.chunk_bytes;
         let hi = (lo + self.chunk_bytes).min(self.size);
         // A line starts at `lo` iff the byte before it ends one: read that byte too.
@@ -107,11 +108,11 @@ impl FileChunkReader {
         } else {
             match memchr::memchr(b'\n', &buf) {
                 Some(i) => i + 1,
-                None => return Ok((hi, Vec::new())), // no line starts in this chunk
+                None => return Ok((hi, Vec::new(), 0)), // no line starts in this chunk
             }
         };
         if from + skip as u64 >= hi {
-            return Ok((hi, Vec::new()));
+            return Ok((hi, Vec::new(), 0));
         }
         // Finish the line that crosses `hi`.
         let mut end = hi;
@@ -131,8 +132,7 @@ impl FileChunkReader {
         } else {
             skip
         };
-        buf.drain(..skip);
-        Ok((from + skip as u64, buf))
+        Ok((from + skip as u64, buf, skip))
     }
 }
 
@@ -142,10 +142,10 @@ impl ChunkReader for FileChunkReader {
             return Ok(None);
         }
         let k = self.next;
-        let (start, bytes) = self.read_chunk(k)?;
-        self.bytes += bytes.len() as u64;
+        let (start, bytes, skip) = self.read_chunk(k)?;
+        self.bytes += (bytes.len() - skip) as u64;
         self.next += self.stride;
-        Ok(Some((k, RawBytes::Read { bytes, start })))
+        Ok(Some((k, RawBytes::Read { bytes, skip, start })))
     }
 
     fn next_index(&self) -> u64 {

@@ -11,14 +11,21 @@ pub mod pace;
 /// The bytes of one chunk: generated, or read from a file starting at byte `start`.
 pub enum RawBytes {
     Owned(Vec<u8>),
-    Read { bytes: Vec<u8>, start: u64 },
+    /// Bytes read at file offset `start`: the chunk is `bytes[skip..]` (the part of a line that began in the
+    /// previous chunk is skipped rather than shifted out).
+    Read {
+        bytes: Vec<u8>,
+        skip: usize,
+        start: u64,
+    },
 }
 
 impl std::ops::Deref for RawBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match self {
-            RawBytes::Owned(v) | RawBytes::Read { bytes: v, .. } => v,
+            RawBytes::Owned(v) => v,
+            RawBytes::Read { bytes, skip, .. } => &bytes[*skip..],
         }
     }
 }
