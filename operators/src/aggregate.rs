@@ -459,13 +459,16 @@ impl Accumulator {
         }
     }
 
-    /// Takes `carry` as the carried fields if the record at `at` comes before the one they are from (records
-    /// added out of position order, as pre-aggregation does).
-    pub fn offer_carry(&mut self, carry: &[Value], at: Position) {
-        if at < self.carry_at {
-            self.carry = carry.to_vec();
-            self.carry_at = at;
-        }
+    /// The position of the record the carried fields come from.
+    pub fn carry_at(&self) -> Position {
+        self.carry_at
+    }
+
+    /// Replaces the carried fields with those of the record at `at` (one before theirs in position order:
+    /// records added out of order, as pre-aggregation does).
+    pub fn set_carry(&mut self, carry: Vec<Value>, at: Position) {
+        self.carry = carry;
+        self.carry_at = at;
     }
 
     pub fn count(&self) -> u64 {
@@ -753,7 +756,9 @@ mod tests {
             let values = [Value::Float(*x), Value::Str(label.as_str().into())];
             let carry = [Value::Int(i as i64)];
             let acc = acc.get_or_insert_with(|| Accumulator::new(&s, carry.to_vec(), at(i as u64)));
-            acc.offer_carry(&carry, at(i as u64));
+            if at(i as u64) < acc.carry_at() {
+                acc.set_carry(carry.to_vec(), at(i as u64));
+            }
             acc.add(&s, *ts, at(i as u64), &values);
         };
         let mut whole = None;

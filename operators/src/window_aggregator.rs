@@ -22,14 +22,22 @@ pub struct WindowRow {
 }
 
 /// One record as a window aggregator takes it: event time, position (for first/last ties and the carried
-/// fields), arrival watermark (lateness), the values the aggregates read and the carried fields.
+/// fields), arrival watermark (lateness), the values the aggregates read (indexed by their `input`) and where
+/// the carried fields are (indices into `row`, cloned only when this record's become the window's).
 #[derive(Clone, Copy, Debug)]
 pub struct Record<'a> {
     pub ts: i64,
     pub pos: Position,
     pub awm: Option<i64>,
     pub values: &'a [Value],
-    pub carry: &'a [Value],
+    pub row: &'a [Value],
+    pub carry: &'a [usize],
+}
+
+impl Record<'_> {
+    fn carried(&self) -> Vec<Value> {
+        self.carry.iter().map(|i| self.row[*i].clone()).collect()
+    }
 }
 
 /// One open session of a key: `[start, end)`, `end` = its newest record's ts + gap.
@@ -73,12 +81,9 @@ impl WindowAggregator {
     /// Session windows: adds a record to the key's session it falls in (within `gap` of it), merging the
     /// sessions it joins, or opens one. A record late for its own session `[ts, ts + gap)` is not added.
     fn add_to_session(&mut self, key: &Key, at: Record<'_>) {
+        let carry = at.carried();
         let Record {
-            ts,
-            pos,
-            awm,
-            values,
-            carry,
+            ts, pos, awm, values, ..
         } = at;
         let gap = self.spec.size_ms();
         let end = ts.saturating_add(gap);
@@ -101,7 +106,7 @@ impl WindowAggregator {
             0 => Session {
                 start: ts,
                 end,
-                acc: Accumulator::new(&self.aggregates, carry.to_vec(), pos),
+                acc: Accumulator::new(&self.aggregates, carry, pos),
             },
             _ => {
                 let mut it = joined.into_iter();
@@ -123,17 +128,13 @@ impl WindowAggregator {
     }
 
     /// Adds a record to every window of its event time it is not late for, given its arrival watermark.
-    /// `carry` is cloned only when the record opens a window for its key.
+    /// Its carried fields are cloned only when they become a window's.
     pub fn add(&mut self, key: &Key, record: Record<'_>) {
         if self.is_session() {
             return self.add_to_session(key, record);
         }
         let Record {
-            ts,
-            pos,
-            awm,
-            values,
-            carry,
+            ts, pos, awm, values, ..
         } = record;
         let size = self.spec.size_ms();
         for start in self.spec.starts(ts) {
@@ -143,12 +144,14 @@ impl WindowAggregator {
             let by_key = self.open.entry(start).or_default();
             let acc = match by_key.get_mut(key) {
                 Some(acc) => {
-                    acc.offer_carry(carry, pos);
+                    if pos < acc.carry_at() {
+                        acc.set_carry(record.carried(), pos);
+                    }
                     acc
                 }
                 None => by_key
                     .entry(key.clone())
-                    .or_insert_with(|| Accumulator::new(&self.aggregates, carry.to_vec(), pos)),
+                    .or_insert_with(|| Accumulator::new(&self.aggregates, record.carried(), pos)),
             };
             acc.add(&self.aggregates, ts, pos, values);
         }
@@ -286,12 +289,14 @@ mod tests {
     use crate::value::ValueType;
 
     fn rec<'a>(ts: i64, awm: Option<i64>, values: &'a [Value], carry: &'a [Value]) -> Record<'a> {
+        const ALL: [usize; 4] = [0, 1, 2, 3];
         Record {
             ts,
             pos: Position::default(),
             awm,
             values,
-            carry,
+            row: carry,
+            carry: &ALL[..carry.len()],
         }
     }
 

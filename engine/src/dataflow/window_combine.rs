@@ -24,7 +24,7 @@
 //! let spec = WindowSpec::Tumbling { size_ms: 100 };
 //! let (mut a, mut b) = (WindowAggregator::new(spec, 0, vec![count.clone()]), WindowAggregator::new(spec, 0, vec![count.clone()]));
 //! let key = weir_operators::Key::from(vec![Value::Str("s1".into())]);
-//! let rec = |ts, offset| WindowRecord { ts, pos: Position { offset, ..Position::default() }, awm: None, values: &[], carry: &[] };
+//! let rec = |ts, offset| WindowRecord { ts, pos: Position { offset, ..Position::default() }, awm: None, values: &[], row: &[], carry: &[] };
 //! a.add(&key, rec(10, 1));
 //! b.add(&key, rec(20, 2));
 //! let mut merged = WindowAggregator::new(spec, 0, vec![count]);
@@ -47,7 +47,7 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::Stream;
 use weir_operators::aggregate::Accumulator;
 use weir_operators::window::lateness;
-use weir_operators::{Key, Position, Value, WindowAggregator, WindowRecord};
+use weir_operators::{AggregateSpec, Key, Position, WindowAggregator, WindowRecord};
 
 /// One worker's partial accumulator of one window for one key, on its way to the key's worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -124,14 +124,22 @@ pub fn pre_aggregate<'s>(
     let mut late_out = OutputBuilder::from(late_out);
     builder.build(move |caps| {
         let mut caps = Some(caps);
-        let mut agg = WindowAggregator::new(plan.window, plan.allowed_lateness_ms, plan.aggregates.clone());
+        // The aggregates read the record's own values (inputs as schema indices): nothing is copied per record.
+        let by_schema: Vec<AggregateSpec> = plan
+            .aggregates
+            .iter()
+            .map(|a| AggregateSpec {
+                input: a.input.map(|i| plan.values[i]),
+                ..a.clone()
+            })
+            .collect();
+        let mut agg = WindowAggregator::new(plan.window, plan.allowed_lateness_ms, by_schema);
         let mut pending: Vec<Pending> = Vec::new();
         // The least logical time of any record folded since the last full flush (at a checkpoint cut).
         let mut floor: Time = 0;
         // The epoch of the last checkpoint cut flushed for, and its time.
         let coordinator = ctx.checkpoints();
         let mut cut_done: (u64, Option<Time>) = (coordinator.restored().map_or(0, |c| c.epoch), None);
-        let mut values: Vec<Value> = Vec::new();
         move |frontiers| {
             input.for_each_stamp(|_, data| {
                 for batch in data.flat_map(|d| d.drain(..)) {
@@ -170,17 +178,15 @@ pub fn pre_aggregate<'s>(
                             return;
                         }
                         let key: Key = plan.key.iter().map(|k| r.values[*k].clone()).collect();
-                        values.clear();
-                        values.extend(plan.values.iter().chain(&plan.carry).map(|v| r.values[*v].clone()));
-                        let (vals, carry) = values.split_at(plan.values.len());
                         agg.add(
                             &key,
                             WindowRecord {
                                 ts: r.ts,
                                 pos: r.pos,
                                 awm: r.awm,
-                                values: vals,
-                                carry,
+                                values: &r.values,
+                                row: &r.values,
+                                carry: &plan.carry,
                             },
                         );
                     });

@@ -151,7 +151,15 @@ pub fn window<'s>(
         return (ordered(partials, "Window", name, logic, ctx), late);
     }
     let (records, late) = feed(input, plan.clone(), labels, ctx.clone());
-    let logic = WindowLogic { plan, metrics, guard };
+    // A window input's fields are its key, the aggregates' values, then the carried fields.
+    let first = plan.key.len() + plan.values.len();
+    let carry = (first..first + plan.carry.len()).collect();
+    let logic = WindowLogic {
+        plan,
+        metrics,
+        guard,
+        carry,
+    };
     (ordered(records, "Window", name, logic, ctx), late)
 }
 
@@ -221,6 +229,8 @@ struct WindowLogic {
     metrics: Arc<Metrics>,
     /// The operator's name and the run, until the open-window limit is hit (the job then fails, once).
     guard: Option<(String, RunContext)>,
+    /// Where the carried fields are in a [`WindowInput`]'s fields.
+    carry: Vec<usize>,
 }
 
 impl OrderedLogic for WindowLogic {
@@ -260,7 +270,8 @@ impl OrderedLogic for WindowLogic {
                 pos,
                 awm: r.awm,
                 values: &r.fields[nk..nk + nv],
-                carry: &r.fields[nk + nv..],
+                row: &r.fields,
+                carry: &self.carry,
             };
             agg.add(&key, record);
         }

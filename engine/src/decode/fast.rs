@@ -38,14 +38,15 @@ impl<'a> Cursor<'a> {
             return None;
         }
         let start = self.i + 1;
-        let end = start + memchr::memchr2(b'"', b'\\', &self.b[start..])?;
+        // One pass over the (usually short) string: its end, and no escape or control character before it.
+        let len = self.b[start..]
+            .iter()
+            .position(|c| matches!(c, b'"' | b'\\' | 0..=0x1f))?;
+        let end = start + len;
         if self.b[end] != b'"' {
-            return None; // an escape: the general decoder handles it
+            return None; // an escape or a control character: the general decoder handles it
         }
         let bytes = &self.b[start..end];
-        if bytes.iter().any(|c| *c < 0x20) {
-            return None;
-        }
         self.i = end + 1;
         if self.ascii {
             // SAFETY: `ascii` is set only for an `Input::Ascii` line, whose bytes were checked to be ASCII.

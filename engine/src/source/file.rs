@@ -101,7 +101,9 @@ impl FileChunkReader {
         let hi = (lo + self.chunk_bytes).min(self.size);
         // A line starts at `lo` iff the byte before it ends one: read that byte too.
         let from = if lo == self.base { lo } else { lo - 1 };
-        let mut buf = vec![0u8; (hi - from) as usize];
+        // Room for the tail of the line crossing `hi` too, so that finishing it does not reallocate.
+        let mut buf = Vec::with_capacity((hi - from) as usize + TAIL_STEP);
+        buf.resize((hi - from) as usize, 0);
         self.read_exact_at(&mut buf, from)?;
         let skip = if lo == self.base {
             0
