@@ -464,7 +464,15 @@ fn an_input_truncated_while_read_fails_clearly_and_the_checkpoint_still_resumes(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // Truncate once a checkpoint is on disk (a fixed sleep raced with a loaded machine's first checkpoint).
+    let written = |d: &Path| {
+        std::fs::read_dir(d)
+            .is_ok_and(|mut e| e.any(|f| f.is_ok_and(|f| f.file_name().to_string_lossy().ends_with(".weir"))))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !written(&ckpt) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     std::fs::OpenOptions::new()
         .write(true)
         .open(&v)

@@ -64,42 +64,27 @@ impl ExactSum {
         let wide = (mant as u128) << bit;
         let (lo, hi) = (wide as u64, (wide >> 64) as u64);
         if bits >> 63 == 0 {
-            self.add_at(limb, lo, hi);
+            self.apply_at(limb, lo, hi, u64::overflowing_add);
         } else {
-            self.sub_at(limb, lo, hi);
+            self.apply_at(limb, lo, hi, u64::overflowing_sub);
         }
     }
 
-    fn add_at(&mut self, limb: usize, lo: u64, hi: u64) {
+    /// Adds (or, with `overflowing_sub`, subtracts) the 128-bit `hi:lo` at limb `limb`, carrying (borrowing)
+    /// into the limbs above.
+    fn apply_at(&mut self, limb: usize, lo: u64, hi: u64, op: fn(u64, u64) -> (u64, bool)) {
         let l = &mut self.limbs;
-        let (s, c0) = l[limb].overflowing_add(lo);
+        let (s, c0) = op(l[limb], lo);
         l[limb] = s;
-        let (s, c1) = l[limb + 1].overflowing_add(hi);
-        let (s, c2) = s.overflowing_add(c0 as u64);
+        let (s, c1) = op(l[limb + 1], hi);
+        let (s, c2) = op(s, c0 as u64);
         l[limb + 1] = s;
         let mut carry = c1 || c2;
         let mut i = limb + 2;
         while carry && i < LIMBS {
-            let (s, c) = l[i].overflowing_add(1);
+            let (s, c) = op(l[i], 1);
             l[i] = s;
             carry = c;
-            i += 1;
-        }
-    }
-
-    fn sub_at(&mut self, limb: usize, lo: u64, hi: u64) {
-        let l = &mut self.limbs;
-        let (s, b0) = l[limb].overflowing_sub(lo);
-        l[limb] = s;
-        let (s, b1) = l[limb + 1].overflowing_sub(hi);
-        let (s, b2) = s.overflowing_sub(b0 as u64);
-        l[limb + 1] = s;
-        let mut borrow = b1 || b2;
-        let mut i = limb + 2;
-        while borrow && i < LIMBS {
-            let (s, b) = l[i].overflowing_sub(1);
-            l[i] = s;
-            borrow = b;
             i += 1;
         }
     }

@@ -14,8 +14,8 @@
 //! is sent at a position below `T` before anything later is folded, and the partials of later records carry
 //! a position at or after `T`. The merging operator applies partials in position order like every ordered
 //! operator, so its checkpoint state is an ordinary window state; this operator keeps nothing across a cut
-//! and takes no part in checkpoints. It holds its output one millisecond below its input frontier, so a cut
-//! chosen later (at or above that frontier) always finds it able to send below the cut.
+//! and hands in no state (it only acts on each cut). It holds its output one millisecond below its input
+//! frontier, so a cut chosen later (at or above that frontier) always finds it able to send below the cut.
 //!
 //! ```
 //! use weir_operators::{AggregateFn, AggregateSpec, Position, Value, WindowAggregator, WindowRecord, WindowSpec};
@@ -35,8 +35,8 @@
 //! ```
 
 use crate::dataflow::dead_letters::failed_record;
-use crate::dataflow::window_op::LateLabels;
-use crate::dataflow::{acting_frontier, frontier_time, Positioned, RunContext, Time};
+use crate::dataflow::window_op::{ms, LateLabels};
+use crate::dataflow::{acting_frontier, frontier_time, participant, Positioned, RunContext, Time};
 use crate::plan::WindowPlan;
 use crate::record::{Batch, Record, RecordStream, SharedBatch};
 use serde::{Deserialize, Serialize};
@@ -116,7 +116,9 @@ pub fn pre_aggregate<'s>(
     labels: LateLabels,
     ctx: RunContext,
 ) -> (Stream<'s, Time, Vec<WindowPartial>>, RecordStream<'s>) {
-    let mut builder = OperatorBuilder::new("WindowPreAggregate".to_string(), input.scope());
+    let scope = input.scope();
+    let mut builder = OperatorBuilder::new("WindowPreAggregate".to_string(), scope);
+    let info = builder.operator_info();
     let mut input = builder.new_input(input, Pipeline);
     let (partials_out, partials) = builder.new_output::<Vec<WindowPartial>>();
     let (late_out, late) = builder.new_output::<Vec<SharedBatch>>();
@@ -138,8 +140,10 @@ pub fn pre_aggregate<'s>(
         // The least logical time of any record folded since the last full flush (at a checkpoint cut).
         let mut floor: Time = 0;
         // The epoch of the last checkpoint cut flushed for, and its time.
-        let coordinator = ctx.checkpoints();
-        let mut cut_done: (u64, Option<Time>) = (coordinator.restored().map_or(0, |c| c.epoch), None);
+        // Acts on checkpoint cuts but hands in no state (see the module doc).
+        let mut part = participant(scope, &info, "window pre-aggregation", &ctx);
+        // The time of the last cut acted on.
+        let mut last_cut: Option<Time> = None;
         move |frontiers| {
             input.for_each_stamp(|_, data| {
                 for batch in data.flat_map(|d| d.drain(..)) {
@@ -155,9 +159,7 @@ pub fn pre_aggregate<'s>(
             // The frontier before the pending checkpoint: a cut decided after this read is at or above it.
             let raw = frontier_time(&frontiers[0]);
             let f = acting_frontier(raw, &ctx);
-            let cut = coordinator
-                .pending()
-                .filter(|(epoch, at)| *epoch > cut_done.0 && f.is_none_or(|f| *at <= f));
+            let cut = part.due(f);
             let mut late: Vec<Record> = Vec::new();
             let mut out: Vec<WindowPartial> = Vec::new();
             let at_cap = *c[0].time();
@@ -211,10 +213,11 @@ pub fn pre_aggregate<'s>(
                 fold(Some(at), &mut agg, &mut late);
                 send(agg.take_partials(None), floor.max(at_cap), &mut out);
                 floor = at;
-                cut_done = (epoch, Some(at));
+                part.pass(epoch);
+                last_cut = Some(at);
             }
             fold(f, &mut agg, &mut late);
-            let due = f.map(|f| f.min(i64::MAX as Time) as i64);
+            let due = f.map(ms);
             send(agg.take_partials(due), floor.max(at_cap), &mut out);
             if !late.is_empty() {
                 ctx.metrics.late_records(&labels.input, late.len() as u64);
@@ -230,7 +233,7 @@ pub fn pre_aggregate<'s>(
                 (None, _) | (_, None) => caps = None,
                 (Some(_), Some(f)) => {
                     // One below the frontier (a later cut may be at it), or at it once a cut there is done.
-                    let hold = if cut_done.1 == Some(f) { f } else { f.saturating_sub(1) };
+                    let hold = if last_cut == Some(f) { f } else { f.saturating_sub(1) };
                     for cap in c.iter_mut() {
                         if hold > *cap.time() {
                             cap.downgrade(&hold);

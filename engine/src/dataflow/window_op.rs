@@ -142,53 +142,66 @@ pub fn window<'s>(
     ctx: RunContext,
 ) -> (RecordStream<'s>, RecordStream<'s>) {
     let plan = Arc::new(plan);
-    let guard = Some((name.clone(), ctx.clone()));
-    let metrics = ctx.metrics.clone();
+    let core = WindowCore {
+        plan: plan.clone(),
+        metrics: ctx.metrics.clone(),
+        guard: Some((name.clone(), ctx.clone())),
+    };
     if plan.combinable() {
         // Two phases: partials per worker, merged on the key's worker (see `window_combine`).
-        let (partials, late) = pre_aggregate(input, plan.clone(), labels, ctx.clone());
-        let logic = MergeLogic { plan, metrics, guard };
-        return (ordered(partials, "Window", name, logic, ctx), late);
+        let (partials, late) = pre_aggregate(input, plan, labels, ctx.clone());
+        return (ordered(partials, "Window", name, MergeLogic(core), ctx), late);
     }
     let (records, late) = feed(input, plan.clone(), labels, ctx.clone());
     // A window input's fields are its key, the aggregates' values, then the carried fields.
     let first = plan.key.len() + plan.values.len();
     let carry = (first..first + plan.carry.len()).collect();
-    let logic = WindowLogic {
-        plan,
-        metrics,
-        guard,
-        carry,
-    };
-    (ordered(records, "Window", name, logic, ctx), late)
+    (ordered(records, "Window", name, WindowLogic { core, carry }, ctx), late)
 }
 
-/// Fails the job once when a worker holds more open windows than the plan allows.
-fn check_open_windows(agg: &WindowAggregator, plan: &WindowPlan, guard: &mut Option<(String, RunContext)>) {
-    if agg.open_count() > plan.max_open_windows {
-        if let Some((operator, ctx)) = guard.take() {
-            ctx.fail(super::JobFailure::TooManyWindows {
-                operator,
-                limit: plan.max_open_windows,
-            });
-        }
+/// Event time in milliseconds of a logical time (saturating).
+pub(crate) fn ms(t: Time) -> i64 {
+    t.min(i64::MAX as u64) as i64
+}
+
+/// What both forms of the window operator share: the plan, its state, firing and the open-window guard.
+struct WindowCore {
+    plan: Arc<WindowPlan>,
+    metrics: Arc<Metrics>,
+    /// The operator's name and the run, until the open-window limit is hit (the job then fails, once).
+    guard: Option<(String, RunContext)>,
+}
+
+impl WindowCore {
+    fn fresh(&self) -> WindowAggregator {
+        WindowAggregator::new(
+            self.plan.window,
+            self.plan.allowed_lateness_ms,
+            self.plan.aggregates.clone(),
+        )
     }
-}
 
-/// The fired rows as records, counted.
-fn fired_records(fired: Vec<WindowRow>, plan: &WindowPlan, metrics: &Metrics) -> Vec<Record> {
-    Metrics::add(&metrics.window_rows, fired.len() as u64);
-    let lateness = plan.allowed_lateness_ms;
-    fired.into_iter().map(|row| row_record(row, lateness)).collect()
+    /// After applying a step's items: checks the open-window limit (failing the job once), fires the windows
+    /// due at `f` after those already `fired`, and returns them all as records.
+    fn finish(&mut self, agg: &mut WindowAggregator, mut fired: Vec<WindowRow>, f: Option<Time>) -> Vec<Record> {
+        if agg.open_count() > self.plan.max_open_windows {
+            if let Some((operator, ctx)) = self.guard.take() {
+                ctx.fail(super::JobFailure::TooManyWindows {
+                    operator,
+                    limit: self.plan.max_open_windows,
+                });
+            }
+        }
+        fired.extend(agg.fire(f.map(ms)));
+        Metrics::add(&self.metrics.window_rows, fired.len() as u64);
+        let lateness = self.plan.allowed_lateness_ms;
+        fired.into_iter().map(|row| row_record(row, lateness)).collect()
+    }
 }
 
 /// The second phase of a combinable window: merges the workers' partials of each (window, key) and fires
 /// windows as the frontier passes them, exactly as [`WindowLogic`] would have from the records.
-struct MergeLogic {
-    plan: Arc<WindowPlan>,
-    metrics: Arc<Metrics>,
-    guard: Option<(String, RunContext)>,
-}
+struct MergeLogic(WindowCore);
 
 impl OrderedLogic for MergeLogic {
     type Item = WindowPartial;
@@ -199,11 +212,7 @@ impl OrderedLogic for MergeLogic {
     }
 
     fn fresh(&self) -> WindowAggregator {
-        WindowAggregator::new(
-            self.plan.window,
-            self.plan.allowed_lateness_ms,
-            self.plan.aggregates.clone(),
-        )
+        self.0.fresh()
     }
 
     fn step(
@@ -215,9 +224,7 @@ impl OrderedLogic for MergeLogic {
         for (_, p) in items {
             agg.merge_partial(p.start, p.key, p.acc);
         }
-        check_open_windows(agg, &self.plan, &mut self.guard);
-        let fired = agg.fire(f.map(|t| t.min(i64::MAX as u64) as i64));
-        fired_records(fired, &self.plan, &self.metrics)
+        self.0.finish(agg, Vec::new(), f)
     }
 }
 
@@ -225,10 +232,7 @@ impl OrderedLogic for MergeLogic {
 /// `end + allowed_lateness` (every record that is not late for it has a logical time below that, and so has
 /// its row).
 struct WindowLogic {
-    plan: Arc<WindowPlan>,
-    metrics: Arc<Metrics>,
-    /// The operator's name and the run, until the open-window limit is hit (the job then fails, once).
-    guard: Option<(String, RunContext)>,
+    core: WindowCore,
     /// Where the carried fields are in a [`WindowInput`]'s fields.
     carry: Vec<usize>,
 }
@@ -242,11 +246,7 @@ impl OrderedLogic for WindowLogic {
     }
 
     fn fresh(&self) -> WindowAggregator {
-        WindowAggregator::new(
-            self.plan.window,
-            self.plan.allowed_lateness_ms,
-            self.plan.aggregates.clone(),
-        )
+        self.core.fresh()
     }
 
     fn step(
@@ -255,14 +255,14 @@ impl OrderedLogic for WindowLogic {
         items: &mut dyn Iterator<Item = (Position, WindowInput)>,
         f: Option<Time>,
     ) -> Vec<Record> {
-        let (nk, nv) = (self.plan.key.len(), self.plan.values.len());
-        let at = |t: Time| t.min(i64::MAX as u64) as i64;
+        let plan = &self.core.plan;
+        let (nk, nv) = (plan.key.len(), plan.values.len());
         let mut fired = Vec::new();
         let sessions = agg.is_session();
         for (pos, r) in items {
             if sessions {
                 // Sessions due by this record's logical time close before it (it may not join them).
-                fired.extend(agg.fire(Some(at(pos.lt))));
+                fired.extend(agg.fire(Some(ms(pos.lt))));
             }
             let key: Key = r.fields[..nk].iter().cloned().collect();
             let record = WindowRecord {
@@ -275,9 +275,7 @@ impl OrderedLogic for WindowLogic {
             };
             agg.add(&key, record);
         }
-        check_open_windows(agg, &self.plan, &mut self.guard);
-        fired.extend(agg.fire(f.map(at)));
-        fired_records(fired, &self.plan, &self.metrics)
+        self.core.finish(agg, fired, f)
     }
 }
 
