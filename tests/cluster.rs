@@ -12,6 +12,7 @@ mod support;
 
 use http_support::{get, Server};
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -176,6 +177,21 @@ fn processes_with_different_jobs_or_worker_counts_are_refused_at_start() {
     }
 }
 
+/// The epochs for which every one of `n` processes has written its part of a checkpoint into `dir`.
+fn epochs_complete(dir: &Path, n: usize) -> BTreeSet<String> {
+    let suffix = format!("of{n}.weir");
+    let mut parts: BTreeMap<String, usize> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(&suffix) {
+            if let Some((epoch, _part)) = stem.rsplit_once(".p") {
+                *parts.entry(epoch.to_string()).or_default() += 1;
+            }
+        }
+    }
+    parts.into_iter().filter(|(_, k)| *k == n).map(|(e, _)| e).collect()
+}
+
 #[test]
 fn a_cluster_killed_again_and_again_resumes_from_its_checkpoints_with_other_process_counts() {
     let tmp = tempfile::tempdir().unwrap();
@@ -207,7 +223,14 @@ fn a_cluster_killed_again_and_again_resumes_from_its_checkpoints_with_other_proc
         let mut children: Vec<Child> = (0..n)
             .map(|i| member(&job, &out, &hosts, n, i, 1, &sets).spawn().unwrap())
             .collect();
-        std::thread::sleep(rng.millis(3000, 5000));
+        // Kill once this cluster has a whole checkpoint of its own on disk, a little later (a fixed sleep raced
+        // with a loaded machine's start-up and left a round with nothing to resume from).
+        let before = epochs_complete(&ckpt, n);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while epochs_complete(&ckpt, n).difference(&before).next().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(rng.millis(0, 1500));
         let k = rng.below(n as u64) as usize;
         let mut victim = children.remove(k);
         victim.kill().unwrap();
