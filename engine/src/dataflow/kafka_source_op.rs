@@ -17,7 +17,7 @@
 //! stops when it is full). The source reads the partitions holding the watermark back first, lowest next
 //! logical time first, so partitions advance together in event time (watermark alignment) instead of one
 //! running ahead. Records the source emitted at a time the end of the dataflow (a probe on every sink input)
-//! has not passed yet are *in flight*; above `max_in_flight` (default 200 000) per worker the source reads
+//! has not passed yet are *in flight*; above `max_in_flight` (default 50 000) per worker the source reads
 //! only the partition(s) at its lowest next time — which must advance for anything to leave the dataflow —
 //! and above it in records the watermark has already passed it reads nothing until the sinks catch up.
 

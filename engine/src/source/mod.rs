@@ -6,6 +6,7 @@
 pub mod file;
 pub mod generator;
 pub mod kafka;
+pub mod kafka_queue;
 pub mod pace;
 
 /// The bytes of one chunk: generated, or read from a file starting at byte `start`.
