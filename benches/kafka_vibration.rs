@@ -1,7 +1,8 @@
 //! Benchmark: vibration-rollup from a 4-partition Kafka topic (tansu, memory storage, on 127.0.0.1) holding
 //! the shared 10.08 M-event workload, end to end with 1 and 2 workers, next to the broker's own consume rate
 //! measured the same way (plain rdkafka consumers reading the same partitions to their end, 1 and 2 of them
-//! in parallel), and `weir publish`'s rate filling the topic.
+//! in parallel), and `weir publish`'s rate filling the topic. Raw consumers and weir runs alternate over
+//! `WEIR_BENCH_REPEAT` rounds (default 3); the last line prints target 2's three figures from the medians.
 //!
 //!   tests/run.sh   # once, to fetch the broker into target/tansu (or set WEIR_TANSU=/path/to/tansu)
 //!   cargo bench -p weir-benches --bench kafka_vibration
@@ -40,6 +41,32 @@ fn consume(brokers: &str, topic: &str, partitions: &[i32]) -> Result<u64> {
     Ok(n)
 }
 
+/// The broker's own consume rate as a measurement: `consumers` plain rdkafka consumers in parallel, each
+/// reading its share of the 4 partitions to the end (peak RSS is this bench process's, so not reported).
+fn raw_consume(brokers: &str, consumers: usize, expected: usize) -> Result<Measurement> {
+    let started = Instant::now();
+    let groups: Vec<Vec<i32>> = (0..consumers)
+        .map(|w| (0..4).filter(|p| *p as usize % consumers == w).collect())
+        .collect();
+    let total: u64 = std::thread::scope(|s| {
+        let handles: Vec<_> = groups
+            .iter()
+            .map(|g| s.spawn(|| consume(brokers, "vibration", g)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("consumer thread"))
+            .sum::<Result<u64>>()
+    })?;
+    if total as usize != expected {
+        bail!("the raw consumers read {total} messages, not {expected}");
+    }
+    Ok(Measurement {
+        wall: started.elapsed(),
+        peak_rss_kib: 0,
+    })
+}
+
 fn main() -> Result<()> {
     let weir = build_weir()?;
     let input = vibration_workload(&weir)?;
@@ -68,50 +95,48 @@ fn main() -> Result<()> {
     }
     println!("weir publish: {}", String::from_utf8_lossy(&out.stdout).trim());
 
-    println!(
-        "{:>8} {:>28} {:>28}",
-        "workers", "broker consume (msg/s)", "weir end to end (events/s)"
-    );
+    let repeat = repeats();
+    println!("{repeat} alternating rounds: raw consumers 1, 2; weir 1, 2 workers");
     let out_dir = std::env::temp_dir().join(format!("weir-bench-kafka-{}", std::process::id()));
-    for workers in [1usize, 2] {
-        let started = Instant::now();
-        let groups: Vec<Vec<i32>> = (0..workers)
-            .map(|w| (0..4).filter(|p| *p as usize % workers == w).collect())
-            .collect();
-        let total: u64 = std::thread::scope(|s| {
-            let handles: Vec<_> = groups
-                .iter()
-                .map(|g| s.spawn(|| consume(&brokers, "vibration", g)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("consumer thread"))
-                .sum::<Result<u64>>()
-        })?;
-        let consume_rate = total as f64 / started.elapsed().as_secs_f64();
-
-        let _ = std::fs::remove_dir_all(&out_dir);
-        let mut cmd = Command::new(&weir);
-        cmd.arg("run")
-            .arg(repo_root().join("config/kafka/vibration-rollup.toml"))
-            .args(["--workers", &workers.to_string(), "--quiet"])
-            .env("WEIR_KAFKA_BROKERS", &brokers)
-            .env("WEIR_KAFKA_STOP_AT_END", "true")
-            .env("WEIR_METRICS_LISTEN", "127.0.0.1:0")
-            .env("WEIR_ALERTS_TOPIC", format!("alerts-{workers}"))
-            .env("WEIR_OUT", &out_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let m = measure(&mut cmd)?;
-        println!(
-            "{:>8} {:>28.0} {:>28.0}   ({:.2} s, peak RSS {:.1} MB)",
-            workers,
-            consume_rate,
-            lines as f64 / m.wall.as_secs_f64(),
-            m.wall.as_secs_f64(),
-            m.peak_rss_kib as f64 / 1024.0
-        );
+    // Per worker count (index 0: 1, index 1: 2): raw consumer wall times, weir runs.
+    let mut raw: [Vec<Measurement>; 2] = [Vec::new(), Vec::new()];
+    let mut weir_runs: [Vec<Measurement>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..repeat {
+        for (i, workers) in [1usize, 2].into_iter().enumerate() {
+            raw[i].push(raw_consume(&brokers, workers, lines)?);
+        }
+        for (i, workers) in [1usize, 2].into_iter().enumerate() {
+            let _ = std::fs::remove_dir_all(&out_dir);
+            let mut cmd = Command::new(&weir);
+            cmd.arg("run")
+                .arg(repo_root().join("config/kafka/vibration-rollup.toml"))
+                .args(["--workers", &workers.to_string(), "--quiet"])
+                .env("WEIR_KAFKA_BROKERS", &brokers)
+                .env("WEIR_KAFKA_STOP_AT_END", "true")
+                .env("WEIR_METRICS_LISTEN", "127.0.0.1:0")
+                .env("WEIR_ALERTS_TOPIC", format!("alerts-{round}-{workers}"))
+                .env("WEIR_OUT", &out_dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            weir_runs[i].push(measure(&mut cmd)?);
+        }
     }
+    println!(
+        "{:>34} {:>10} {:>10} {:>14} {:>12}",
+        "", "median s", "best s", "msg/s (med)", "peak RSS MB"
+    );
+    let row = |name: &str, runs: &[Measurement]| print_row(name, 34, runs, lines).wall.as_secs_f64();
+    row("plain rdkafka, 1 consumer", &raw[0]);
+    let r2 = row("plain rdkafka, 2 consumers", &raw[1]);
+    let w1 = row("weir vibration-rollup, 1 worker", &weir_runs[0]);
+    let w2 = row("weir vibration-rollup, 2 workers", &weir_runs[1]);
+    let peak = weir_runs[1].iter().map(|m| m.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0;
+    println!(
+        "target 2: weir 2 workers / 2 raw consumers = {:.2} (≥ 0.80 wanted); weir 2 workers / 1 worker = {:.2}× \
+         (≥ 1.60 wanted); weir 2 workers peak RSS = {peak:.1} MB (≤ 128 wanted)",
+        r2 / w2,
+        w1 / w2
+    );
     let _ = std::fs::remove_dir_all(&out_dir);
     Ok(())
 }
