@@ -1,4 +1,5 @@
-//! `--set dotted.key=value`: override (or add) any scalar of a job definition from the command line.
+//! `--set dotted.key=value`: override (or add) any scalar of a job definition from the command line. A key
+//! that itself holds dots is quoted as in TOML: `sources.vibration.properties."fetch.max.bytes"=1048576`.
 
 use super::Problem;
 
@@ -11,13 +12,14 @@ pub fn apply(table: &mut toml::Table, assignment: &str) -> Result<(), Problem> {
     })?;
     let path = path.trim();
     let value = parse_value(raw.trim());
-    let keys: Vec<&str> = path.split('.').collect();
-    if keys.iter().any(|k| k.is_empty()) {
+    let Some(keys) = key_path(path) else {
         return Err(Problem {
             path: path.to_string(),
-            message: "--set needs a dotted key path like sources.vibration.path".into(),
+            message: "--set needs a dotted key path like sources.vibration.path (quote a key that holds dots: \
+                      properties.\"fetch.max.bytes\")"
+                .into(),
         });
-    }
+    };
     let mut t = table;
     for (i, k) in keys[..keys.len() - 1].iter().enumerate() {
         let entry = t
@@ -37,7 +39,7 @@ pub fn apply(table: &mut toml::Table, assignment: &str) -> Result<(), Problem> {
             }
         };
     }
-    let last = keys[keys.len() - 1];
+    let last = keys[keys.len() - 1].as_str();
     if let Some(toml::Value::Table(_)) = t.get(last) {
         return Err(Problem {
             path: path.to_string(),
@@ -46,6 +48,20 @@ pub fn apply(table: &mut toml::Table, assignment: &str) -> Result<(), Problem> {
     }
     t.insert(last.to_string(), value);
     Ok(())
+}
+
+/// The keys of a dotted path, a `"quoted"` part kept whole; `None` for an empty key or an open quote.
+fn key_path(path: &str) -> Option<Vec<String>> {
+    let (mut keys, mut key, mut quoted) = (Vec::new(), String::new(), false);
+    for c in path.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => keys.push(std::mem::take(&mut key)),
+            c => key.push(c),
+        }
+    }
+    keys.push(key);
+    (!quoted && keys.iter().all(|k| !k.is_empty())).then_some(keys)
 }
 
 fn parse_value(raw: &str) -> toml::Value {
@@ -75,5 +91,17 @@ mod tests {
             .contains("not a table"));
         assert!(apply(&mut t, "sources=1").unwrap_err().message.contains("scalars only"));
         assert!(apply(&mut t, "nothing").is_err());
+    }
+
+    #[test]
+    fn a_quoted_key_keeps_its_dots() {
+        let mut t: toml::Table = "[sources.v]\npath = \"a\"\n".parse().unwrap();
+        apply(&mut t, r#"sources.v.properties."fetch.max.bytes"=1048576"#).unwrap();
+        assert_eq!(
+            t["sources"]["v"]["properties"]["fetch.max.bytes"].as_integer(),
+            Some(1048576)
+        );
+        assert!(apply(&mut t, r#"sources.v."open=1"#).is_err());
+        assert!(apply(&mut t, "sources..v=1").is_err());
     }
 }
