@@ -12,7 +12,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Instant;
 use weir_benches::*;
 
@@ -45,17 +45,7 @@ fn run(weir: &Path, brokers: &str, processes: usize, workers: usize, tag: &str) 
     let started = Instant::now();
     let children: Vec<Child> = (0..processes)
         .map(|i| {
-            let mut cmd = Command::new(weir);
-            cmd.arg("run")
-                .arg(repo_root().join("config/kafka/vibration-rollup.toml"))
-                .args(["--workers", &workers.to_string(), "--quiet"])
-                .env("WEIR_KAFKA_BROKERS", brokers)
-                .env("WEIR_KAFKA_STOP_AT_END", "true")
-                .env("WEIR_METRICS_LISTEN", "127.0.0.1:0")
-                .env("WEIR_ALERTS_TOPIC", format!("alerts-{tag}"))
-                .env("WEIR_OUT", &out_dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
+            let mut cmd = kafka_rollup_command(weir, brokers, workers, &format!("alerts-{tag}"), &out_dir);
             if processes > 1 {
                 cmd.args(["--processes", &processes.to_string(), "--process", &i.to_string()])
                     .arg("--hostfile")

@@ -12,7 +12,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use weir_benches::*;
 
@@ -107,17 +107,8 @@ fn main() -> Result<()> {
         }
         for (i, workers) in [1usize, 2].into_iter().enumerate() {
             let _ = std::fs::remove_dir_all(&out_dir);
-            let mut cmd = Command::new(&weir);
-            cmd.arg("run")
-                .arg(repo_root().join("config/kafka/vibration-rollup.toml"))
-                .args(["--workers", &workers.to_string(), "--quiet"])
-                .env("WEIR_KAFKA_BROKERS", &brokers)
-                .env("WEIR_KAFKA_STOP_AT_END", "true")
-                .env("WEIR_METRICS_LISTEN", "127.0.0.1:0")
-                .env("WEIR_ALERTS_TOPIC", format!("alerts-{round}-{workers}"))
-                .env("WEIR_OUT", &out_dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
+            let topic = format!("alerts-{round}-{workers}");
+            let mut cmd = kafka_rollup_command(&weir, &brokers, workers, &topic, &out_dir);
             weir_runs[i].push(measure(&mut cmd)?);
         }
     }

@@ -180,6 +180,23 @@ pub fn summarize(runs: &[Measurement]) -> (Measurement, Measurement) {
     (by_wall[by_wall.len() / 2], by_wall[0])
 }
 
+/// `weir run config/kafka/vibration-rollup.toml --workers W --quiet` reading each partition of `brokers` to its
+/// end, alerts to `alerts_topic`, files under `out_dir`, metrics on a free port, output silenced.
+pub fn kafka_rollup_command(weir: &Path, brokers: &str, workers: usize, alerts_topic: &str, out_dir: &Path) -> Command {
+    let mut cmd = Command::new(weir);
+    cmd.arg("run")
+        .arg(repo_root().join("config/kafka/vibration-rollup.toml"))
+        .args(["--workers", &workers.to_string(), "--quiet"])
+        .env("WEIR_KAFKA_BROKERS", brokers)
+        .env("WEIR_KAFKA_STOP_AT_END", "true")
+        .env("WEIR_METRICS_LISTEN", "127.0.0.1:0")
+        .env("WEIR_ALERTS_TOPIC", alerts_topic)
+        .env("WEIR_OUT", out_dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
 /// A tansu broker with memory storage on a free 127.0.0.1 port; stopped when dropped.
 pub struct Broker {
     child: std::process::Child,

@@ -236,6 +236,38 @@ pub struct PollOutcome {
     pub ended: Vec<i32>,
 }
 
+/// One partition's read position while a poll appends its messages to the partition's batch.
+struct PartitionCursor<'a> {
+    /// Next offset to read (`None` before the first message).
+    next: &'a mut Option<i64>,
+    /// With a start timestamp: messages stamped before it are still skipped (`None` once one was not).
+    skip_before: Option<i64>,
+    batch: &'a mut MessageBatch,
+}
+
+impl PartitionCursor<'_> {
+    /// Appends one message unless it was read already (a re-assignment may re-deliver: never count a record
+    /// twice) or lies before the start timestamp; `true` if appended.
+    fn accept(&mut self, offset: i64, timestamp: Option<i64>, payload: &[u8]) -> bool {
+        if self.next.is_some_and(|n| offset < n) {
+            return false;
+        }
+        *self.next = Some(offset + 1);
+        if let Some(start) = self.skip_before {
+            if timestamp.is_some_and(|t| t < start) {
+                return false;
+            }
+            self.skip_before = None;
+        }
+        let b = &mut *self.batch;
+        let start = b.raw.len() as u32;
+        b.raw.extend_from_slice(payload);
+        b.ranges.push((start, b.raw.len() as u32));
+        b.offsets.push(offset as u64);
+        true
+    }
+}
+
 /// The partitions of one topic that one worker reads.
 pub struct KafkaPartitionReader {
     /// `None` while reconnecting after every broker went away.
@@ -424,52 +456,45 @@ impl KafkaPartitionReader {
         }
         let mut errors = Vec::new();
         for p in order {
+            // Messages from the main queue may already have filled `max`.
+            let room = max.saturating_sub(out.messages);
+            if room == 0 {
+                break;
+            }
             let (Some(queue), Some(next)) = (self.queues.get_mut(p), self.next.get_mut(p)) else {
                 continue;
             };
-            let batch = batches.entry(*p).or_default();
-            let mut skip_before = self.skip_before.get(p).copied();
-            let read_before = *next;
-            let bytes_before = batch.raw.len();
+            let mut cursor = PartitionCursor {
+                next,
+                skip_before: self.skip_before.get(p).copied(),
+                batch: batches.entry(*p).or_default(),
+            };
+            let read_before = *cursor.next;
+            let bytes_before = cursor.batch.raw.len();
+            let mut taken = 0;
             loop {
-                let room = max - out.messages;
-                let n = queue.consume(room, |item| match item {
+                let asked = room - taken;
+                let n = queue.consume(asked, |item| match item {
                     QueueItem::Message {
                         offset,
                         timestamp,
                         payload,
-                    } => {
-                        // Already read (a re-assignment may re-deliver): never count a record twice.
-                        if next.is_some_and(|n| offset < n) {
-                            return;
-                        }
-                        *next = Some(offset + 1);
-                        if let Some(start) = skip_before {
-                            if timestamp.is_some_and(|t| t < start) {
-                                return;
-                            }
-                            skip_before = None;
-                        }
-                        let start = batch.raw.len() as u32;
-                        batch.raw.extend_from_slice(payload);
-                        batch.ranges.push((start, batch.raw.len() as u32));
-                        batch.offsets.push(offset as u64);
-                        out.messages += 1;
-                    }
+                    } => taken += cursor.accept(offset, timestamp, payload) as usize,
                     QueueItem::Error(e) => errors.push(e),
                 });
-                if n < room || out.messages >= max || !errors.is_empty() {
+                if n < asked || taken >= room || !errors.is_empty() {
                     break;
                 }
             }
-            self.bytes += (batch.raw.len() - bytes_before) as u64;
-            if *next != read_before {
-                if let Some(n) = *next {
+            out.messages += taken;
+            self.bytes += (cursor.batch.raw.len() - bytes_before) as u64;
+            if cursor.skip_before.is_none() {
+                self.skip_before.remove(p);
+            }
+            if *cursor.next != read_before {
+                if let Some(n) = *cursor.next {
                     self.positions.set_next(*p, n);
                 }
-            }
-            if skip_before.is_none() {
-                self.skip_before.remove(p);
             }
             if batches.get(p).is_some_and(|b| b.offsets.is_empty()) {
                 batches.remove(p);
@@ -478,7 +503,7 @@ impl KafkaPartitionReader {
             for e in errors.drain(..) {
                 carry_on &= self.take_error(e, &mut out);
             }
-            if !carry_on || out.messages >= max {
+            if !carry_on {
                 break;
             }
         }
@@ -492,45 +517,31 @@ impl KafkaPartitionReader {
         batches: &mut BTreeMap<i32, MessageBatch>,
         out: &mut PollOutcome,
     ) -> bool {
-        match result {
-            Ok(m) => {
-                let ts = m.timestamp().to_millis();
-                self.take_message(m.partition(), m.offset(), ts, m.payload(), batches, out)
-            }
-            Err(e) => self.take_error(e, out),
-        }
-    }
-
-    fn take_message(
-        &mut self,
-        p: i32,
-        offset: i64,
-        timestamp: Option<i64>,
-        value: Option<&[u8]>,
-        batches: &mut BTreeMap<i32, MessageBatch>,
-        out: &mut PollOutcome,
-    ) -> bool {
+        let m = match result {
+            Ok(m) => m,
+            Err(e) => return self.take_error(e, out),
+        };
+        let p = m.partition();
         let Some(next) = self.next.get_mut(&p) else { return true };
-        // Already read (a re-assignment may re-deliver): never count a record twice.
-        if next.is_some_and(|n| offset < n) {
-            return true;
+        let mut cursor = PartitionCursor {
+            next,
+            skip_before: self.skip_before.get(&p).copied(),
+            batch: batches.entry(p).or_default(),
+        };
+        let payload = m.payload().unwrap_or_default();
+        if cursor.accept(m.offset(), m.timestamp().to_millis(), payload) {
+            out.messages += 1;
+            self.bytes += payload.len() as u64;
         }
-        *next = Some(offset + 1);
-        self.positions.set_next(p, offset + 1);
-        if let Some(start) = self.skip_before.get(&p) {
-            if timestamp.is_some_and(|t| t < *start) {
-                return true;
-            }
+        if cursor.skip_before.is_none() {
             self.skip_before.remove(&p);
         }
-        let b = batches.entry(p).or_default();
-        let start = b.raw.len() as u32;
-        let value = value.unwrap_or_default();
-        b.raw.extend_from_slice(value);
-        self.bytes += value.len() as u64;
-        b.ranges.push((start, b.raw.len() as u32));
-        b.offsets.push(offset as u64);
-        out.messages += 1;
+        if let Some(n) = self.next[&p] {
+            self.positions.set_next(p, n);
+        }
+        if batches.get(&p).is_some_and(|b| b.offsets.is_empty()) {
+            batches.remove(&p);
+        }
         true
     }
 
