@@ -4,6 +4,7 @@
 //! depend on the worker count. A sink whose position is checkpointed restores it from `cx.restored_state()`.
 
 use crate::checkpoint::Checkpoint;
+use crate::dataflow::sink_op::JobEnd;
 use crate::dataflow::{Line, RunContext, Time};
 use crate::plan::WindowPlan;
 use crate::record::RecordStream;
@@ -43,6 +44,8 @@ pub struct SinkBuildContext<'s, 'p> {
     pub restored: Option<&'p Arc<Checkpoint>>,
     /// Every record a sink consumes must pass this probe (sources measure what is in flight against it).
     pub probe: &'p ProbeHandle<Time>,
+    /// Ends when every source and operator stream has: a sink publishes its output only then.
+    pub job_end: &'p JobEnd<'s>,
     pub ctx: &'p RunContext,
 }
 

@@ -2,8 +2,12 @@
 //!
 //! Items are released once the frontier has passed their logical time and written sorted — lines by
 //! `(position, rank, input, text)` (input: which of the sink's inputs, in its `inputs` order), Parquet records
-//! by `(position, rank, values)` — so output files are byte-identical for any worker count. Records are encoded in parallel on the workers that hold them; only
-//! the writing happens on one.
+//! by `(position, rank, values)` — so output files are byte-identical for any worker count. Records are encoded
+//! in parallel on the workers that hold them; only the writing happens on one.
+//!
+//! A file sink finishes (publishes its output under its final name) only once the whole job has ended — every
+//! stream of the job graph, not only its own inputs ([`JobEnd`]) — so a job that fails in an operator the sink
+//! does not read still publishes nothing.
 
 use crate::checkpoint::{Contribution, Participant};
 use crate::dataflow::dead_letters::dead_letter;
@@ -17,8 +21,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::Stream;
+use timely::dataflow::operators::Concatenate;
+use timely::dataflow::{Scope, Stream};
+
+/// A stream without data whose frontier is the least of every stream of the job graph: it ends when the whole
+/// job (sources and operators) has ended.
+pub type JobEnd<'s> = Stream<'s, Time, Vec<()>>;
+
+/// The [`JobEnd`] of `streams` (every stream built before the sinks, in the same order on every worker).
+pub fn job_end<'s>(scope: Scope<'s, Time>, streams: impl IntoIterator<Item = RecordStream<'s>>) -> JobEnd<'s> {
+    scope
+        .concatenate(streams)
+        .unary::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Pipeline, "JobEnd", |_, _| {
+            |input, _output| input.for_each_stamp(|_, _| {})
+        })
+}
 
 /// Sorts `pending` into output order and takes the items whose logical time the frontier has passed (all of
 /// them once the input has ended): everything before them has arrived, so the output order is fixed.
@@ -68,8 +87,9 @@ impl Discard for ParquetRowWriter {
 /// items, the frontier to write up to ([`acting_frontier`]: never past a stop), whether the input has ended,
 /// and the checkpoint due (if any), for which it must hand in the writer's part. An
 /// instance without a writer hands in empty parts. After a failure anywhere, the writer discards its output.
-fn sink_operator<D, W, L>(
-    stream: Stream<'_, Time, Vec<D>>,
+fn sink_operator<'s, D, W, L>(
+    stream: Stream<'s, Time, Vec<D>>,
+    job_end: &JobEnd<'s>,
     name: String,
     writer: Option<W>,
     ctx: RunContext,
@@ -84,20 +104,25 @@ fn sink_operator<D, W, L>(
     let mut pending: Vec<D> = Vec::new();
     let mut writer = writer;
     let mut failed = false;
-    stream.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+    stream.binary_frontier::<Vec<()>, CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
+        job_end.clone(),
         Exchange::new(|_: &D| 0),
+        Pipeline,
         &format!("Sink({name})"),
         move |initial, info| {
             drop(initial);
             let mut part = participant(scope, &info, &crate::checkpoint::sink_state_name(&name), &ctx);
-            move |(input, frontier), _| {
+            move |(input, frontier), (job, job_frontier), _| {
                 input.for_each_stamp(|_, data| {
                     for d in data {
                         pending.append(d);
                     }
                 });
+                job.for_each_stamp(|_, _| {});
                 let raw = frontier_time(frontier);
-                let (f, ended) = (acting_frontier(raw, &ctx), raw.is_none());
+                let f = acting_frontier(raw, &ctx);
+                // Its own input has ended and so has every other stream: nothing can fail the job any more.
+                let ended = raw.is_none() && frontier_time(job_frontier).is_none();
                 let due = part.due(raw);
                 let Some(w) = writer.as_mut() else {
                     if let Some((epoch, _)) = due {
@@ -128,35 +153,43 @@ fn suspending(ctx: &RunContext, part: &Participant, ended: bool) -> bool {
 }
 
 /// Writes lines; `writer` is `Some` on worker 0 only.
-pub fn line_sink(
-    stream: Stream<'_, Time, Vec<Line>>,
+pub fn line_sink<'s>(
+    stream: Stream<'s, Time, Vec<Line>>,
+    job_end: &JobEnd<'s>,
     name: String,
     writer: Option<Box<dyn LineWriter>>,
     ctx: RunContext,
 ) {
     let run = ctx.clone();
     let label = name.clone();
-    sink_operator(stream, label, writer, run, move |w, pending, f, ended, due, part| {
-        let mut write = |w: &mut Box<dyn LineWriter>, upto: Option<Time>| -> std::io::Result<()> {
-            let ready = take_ready(pending, upto, |l| l.pos.lt, Ord::cmp);
-            w.write(&ready)?;
-            ctx.metrics.records_written(&name, ready.len() as u64);
+    sink_operator(
+        stream,
+        job_end,
+        label,
+        writer,
+        run,
+        move |w, pending, f, ended, due, part| {
+            let mut write = |w: &mut Box<dyn LineWriter>, upto: Option<Time>| -> std::io::Result<()> {
+                let ready = take_ready(pending, upto, |l| l.pos.lt, Ord::cmp);
+                w.write(&ready)?;
+                ctx.metrics.records_written(&name, ready.len() as u64);
+                Ok(())
+            };
+            if let Some((epoch, at)) = due {
+                write(w, Some(at))?;
+                let position = w.checkpoint()?;
+                part.submit(epoch, snapshot(&position));
+            }
+            if suspending(&ctx, part, ended) {
+                return w.suspend();
+            }
+            write(w, f)?;
+            if ended {
+                w.finish()?;
+            }
             Ok(())
-        };
-        if let Some((epoch, at)) = due {
-            write(w, Some(at))?;
-            let position = w.checkpoint()?;
-            part.submit(epoch, snapshot(&position));
-        }
-        if suspending(&ctx, part, ended) {
-            return w.suspend();
-        }
-        write(w, f)?;
-        if ended {
-            w.finish()?;
-        }
-        Ok(())
-    });
+        },
+    );
 }
 
 /// The records of a stream as exchangeable records (for a sink that gathers them on one worker).
@@ -178,45 +211,53 @@ pub fn unbatched<'s>(records: RecordStream<'s>) -> Stream<'s, Time, Vec<Record>>
 }
 
 /// Writes records to Parquet; `writer` is `Some` on worker 0 only.
-pub fn parquet_sink(
-    stream: Stream<'_, Time, Vec<Record>>,
+pub fn parquet_sink<'s>(
+    stream: Stream<'s, Time, Vec<Record>>,
+    job_end: &JobEnd<'s>,
     name: String,
     writer: Option<ParquetRowWriter>,
     ctx: RunContext,
 ) {
     let run = ctx.clone();
     let label = name.clone();
-    sink_operator(stream, label, writer, run, move |w, pending, f, ended, due, part| {
-        let mut write = |w: &mut ParquetRowWriter, upto: Option<Time>| -> std::io::Result<()> {
-            let ready = take_ready(pending, upto, Record::lt, Record::order);
-            let n = ready.len() as u64;
-            w.write(ready)?;
-            w.close_ready(upto)?;
-            ctx.metrics.records_written(&name, n);
+    sink_operator(
+        stream,
+        job_end,
+        label,
+        writer,
+        run,
+        move |w, pending, f, ended, due, part| {
+            let mut write = |w: &mut ParquetRowWriter, upto: Option<Time>| -> std::io::Result<()> {
+                let ready = take_ready(pending, upto, Record::lt, Record::order);
+                let n = ready.len() as u64;
+                w.write(ready)?;
+                w.close_ready(upto)?;
+                ctx.metrics.records_written(&name, n);
+                Ok(())
+            };
+            if let Some((epoch, at)) = due {
+                write(w, Some(at))?;
+                let (state, commits) = w.checkpoint();
+                part.submit(
+                    epoch,
+                    Contribution {
+                        commits,
+                        ..Contribution::of(&state)
+                    },
+                );
+            }
+            if suspending(&ctx, part, ended) {
+                return Ok(()); // its rows stay in the final checkpoint
+            }
+            write(w, f)?;
+            if ended {
+                // Without checkpoints a stopped job publishes the rows it has, partitions complete or not.
+                w.close_ready(None)?;
+                w.publish_staged()?;
+            }
             Ok(())
-        };
-        if let Some((epoch, at)) = due {
-            write(w, Some(at))?;
-            let (state, commits) = w.checkpoint();
-            part.submit(
-                epoch,
-                Contribution {
-                    commits,
-                    ..Contribution::of(&state)
-                },
-            );
-        }
-        if suspending(&ctx, part, ended) {
-            return Ok(()); // its rows stay in the final checkpoint
-        }
-        write(w, f)?;
-        if ended {
-            // Without checkpoints a stopped job publishes the rows it has, partitions complete or not.
-            w.close_ready(None)?;
-            w.publish_staged()?;
-        }
-        Ok(())
-    });
+        },
+    );
 }
 
 /// POSTs lines to a webhook in deterministic order from delivery threads (the worker never waits on the

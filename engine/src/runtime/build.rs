@@ -8,6 +8,7 @@ use crate::checkpoint::Checkpoint;
 use crate::component::{BuildContext, PreparedSource, SinkBuildContext, SourceBuildContext};
 use crate::dataflow::dead_letters::malformed;
 use crate::dataflow::partition_ends::{partition_ends, EndsStream};
+use crate::dataflow::sink_op::job_end;
 use crate::dataflow::table_op::{table, BuiltTable};
 use crate::dataflow::{RunContext, Time};
 use crate::plan::{Plan, StreamRef};
@@ -175,6 +176,10 @@ fn sinks<'s>(
     probe: &ProbeHandle<Time>,
     ctx: &RunContext,
 ) -> Result<(), BuildError> {
+    // Every stream built so far, in one order on every worker: sinks publish once all of them have ended.
+    let mut refs: Vec<StreamRef> = streams.keys().copied().collect();
+    refs.sort();
+    let job_end = job_end(scope, refs.iter().map(|r| streams[r].clone()));
     let (first, rest): (Vec<_>, Vec<_>) = plan
         .sinks
         .iter()
@@ -193,6 +198,7 @@ fn sinks<'s>(
             writes: index == 0,
             restored,
             probe,
+            job_end: &job_end,
             ctx,
         };
         if let Some(failed) = sink.component.build(cx)? {

@@ -547,7 +547,7 @@ impl SinkComponent for KafkaSinkSpec {
         } else {
             None
         };
-        line_sink(lines, cx.name.to_string(), writer, cx.ctx.clone());
+        line_sink(lines, cx.job_end, cx.name.to_string(), writer, cx.ctx.clone());
         Ok(None)
     }
 }

@@ -477,7 +477,7 @@ impl SinkComponent for ParquetSink {
             None
         };
         let records = unbatched(records).probe_with(cx.probe);
-        parquet_sink(records, cx.name.to_string(), writer, cx.ctx.clone());
+        parquet_sink(records, cx.job_end, cx.name.to_string(), writer, cx.ctx.clone());
         Ok(None)
     }
 }

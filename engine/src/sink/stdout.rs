@@ -42,7 +42,7 @@ impl SinkComponent for StdoutSink {
     fn build<'s>(&self, cx: SinkBuildContext<'s, '_>) -> Result<Option<RecordStream<'s>>, BuildError> {
         let lines = cx.lines(|_| None);
         let writer: Option<Box<dyn LineWriter>> = cx.writes.then(|| Box::new(StdoutWriter) as Box<dyn LineWriter>);
-        line_sink(lines, cx.name.to_string(), writer, cx.ctx.clone());
+        line_sink(lines, cx.job_end, cx.name.to_string(), writer, cx.ctx.clone());
         Ok(None)
     }
 }
