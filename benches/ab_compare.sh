@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Before/after comparison of two weir builds on one job, in alternating runs (the 2-core VM drifts, so the
 # two are interleaved rather than run back to back), 1 and 2 workers; prints the median wall time of each
-# and the ratio. Build the "before" binary from another commit first, e.g.
+# and the ratio. INPUT is the job's input file (passed as WEIR_VIBRATION_INPUT and WEIR_LOCATIONS_INPUT, which
+# the reference jobs read). Build the "before" binary from another commit first, e.g.
 #
 #   git worktree add /tmp/before HEAD~3 && (cd /tmp/before && CARGO_TARGET_DIR=/tmp/before-target cargo build --release)
 #   benches/ab_compare.sh /tmp/before-target/release/weir /tmp/before/config/vibration-rollup.toml \
@@ -14,7 +15,7 @@ trap 'rm -rf "$out"' EXIT
 run() { # BIN JOB WORKERS → wall seconds
   local start end
   start=$(date +%s.%N)
-  WEIR_OUT="$out" WEIR_VIBRATION_INPUT="$input" "$1" run "$2" --workers "$3" --quiet --fresh >/dev/null 2>&1
+  WEIR_OUT="$out" WEIR_VIBRATION_INPUT="$input" WEIR_LOCATIONS_INPUT="$input" "$1" run "$2" --workers "$3" --quiet --fresh >/dev/null 2>&1
   end=$(date +%s.%N)
   awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f\n", b - a }' 
 }

@@ -9,25 +9,35 @@
 //! Each key has at most one timer per `tag` (setting it again moves it), which is what "reset the silence
 //! timer on every newer ping" needs without any bookkeeping in the logic.
 
-use crate::value::Key;
+use crate::value::{BuildKeyHasher, Key};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::collections::{BTreeSet, HashMap};
 
 /// Timer changes requested by a logic for the key it is handling.
 #[derive(Debug, Default)]
 pub struct TimerRequests {
-    changes: Vec<(u8, Option<i64>)>,
+    changes: SmallVec<[(u8, Option<i64>); 2]>,
+    /// Added to every tag: a logic run as part of a [`crate::rules::RuleSet`] gets its own range of tags.
+    base: u8,
 }
 
 impl TimerRequests {
     /// Sets (or moves) the key's timer `tag` to fire at event time `at`.
     pub fn set(&mut self, tag: u8, at: i64) {
-        self.changes.push((tag, Some(at)));
+        self.changes.push((self.base + tag, Some(at)));
     }
     /// Clears the key's timer `tag`.
     pub fn clear(&mut self, tag: u8) {
-        self.changes.push((tag, None));
+        self.changes.push((self.base + tag, None));
+    }
+    /// Runs `f` with the tags it sets offset by `base` (the tags it sees stay its own).
+    pub fn offset<R>(&mut self, base: u8, f: impl FnOnce(&mut TimerRequests) -> R) -> R {
+        let outer = std::mem::replace(&mut self.base, base);
+        let r = f(self);
+        self.base = outer;
+        r
     }
 }
 
@@ -68,22 +78,26 @@ pub enum Cause {
     Record,
 }
 
+/// One key's state and its pending timers `(tag, at)`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Slot<S> {
+    state: S,
+    timers: SmallVec<[(u8, i64); 3]>,
+}
+
 /// The state of every key and the pending timers.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KeyedTimers<S> {
-    states: HashMap<Key, S>,
+    keys: HashMap<Key, Slot<S>, BuildKeyHasher>,
     /// Pending timers in firing order.
     queue: BTreeSet<(i64, Key, u8)>,
-    /// The pending timers of each key, by tag.
-    by_key: HashMap<Key, Vec<(u8, i64)>>,
 }
 
 impl<S> Default for KeyedTimers<S> {
     fn default() -> Self {
         Self {
-            states: HashMap::new(),
+            keys: HashMap::default(),
             queue: BTreeSet::new(),
-            by_key: HashMap::new(),
         }
     }
 }
@@ -102,14 +116,16 @@ impl<S: Default + Clone + Serialize + DeserializeOwned> KeyedTimers<S> {
         self.fire_until(logic, Some(lt), Cause::Timer, out);
         let mut requests = TimerRequests::default();
         let mut emitted = Vec::new();
-        let state = match self.states.get_mut(key) {
+        let slot = match self.keys.get_mut(key) {
             Some(s) => s,
-            None => self.states.entry(key.clone()).or_default(),
+            None => self.keys.entry(key.clone()).or_default(),
         };
-        logic.on_record(key, state, record, &mut requests, &mut emitted);
-        let finished = logic.is_finished(state);
+        logic.on_record(key, &mut slot.state, record, &mut requests, &mut emitted);
         out.extend(emitted.into_iter().map(|o| (Cause::Record, key.clone(), o)));
-        self.apply(key, requests, finished);
+        let forget = Self::apply(&mut self.queue, slot, key, requests, logic);
+        if forget {
+            self.keys.remove(key);
+        }
         self.fire_until(logic, Some(lt), |_| Cause::Record, out);
     }
 
@@ -135,60 +151,55 @@ impl<S: Default + Clone + Serialize + DeserializeOwned> KeyedTimers<S> {
                 break;
             }
             let (at, key, tag) = self.queue.pop_first().expect("a timer is pending");
-            if let Some(list) = self.by_key.get_mut(&key) {
-                list.retain(|(t, _)| *t != tag);
-                if list.is_empty() {
-                    self.by_key.remove(&key);
-                }
-            }
+            let slot = self.keys.entry(key.clone()).or_default();
+            slot.timers.retain(|(t, _)| *t != tag);
             let mut requests = TimerRequests::default();
             let mut emitted = Vec::new();
-            let state = self.states.entry(key.clone()).or_default();
-            logic.on_timer(&key, state, tag, at, &mut requests, &mut emitted);
-            let finished = logic.is_finished(state);
+            logic.on_timer(&key, &mut slot.state, tag, at, &mut requests, &mut emitted);
             out.extend(emitted.into_iter().map(|o| (cause(at), key.clone(), o)));
-            self.apply(&key, requests, finished);
+            if Self::apply(&mut self.queue, slot, &key, requests, logic) {
+                self.keys.remove(&key);
+            }
         }
     }
 
-    /// Applies a key's timer changes; forgets the key if its state is `finished` and no timer is left.
-    fn apply(&mut self, key: &Key, requests: TimerRequests, finished: bool) {
+    /// Applies a key's timer changes; whether the key is to be forgotten (its state is finished and no timer
+    /// is left).
+    fn apply<L: KeyedLogic<State = S>>(
+        queue: &mut BTreeSet<(i64, Key, u8)>,
+        slot: &mut Slot<S>,
+        key: &Key,
+        requests: TimerRequests,
+        logic: &L,
+    ) -> bool {
         for (tag, at) in requests.changes {
-            let list = self.by_key.entry(key.clone()).or_default();
-            if let Some(i) = list.iter().position(|(t, _)| *t == tag) {
-                let (_, old) = list.remove(i);
-                self.queue.remove(&(old, key.clone(), tag));
+            if let Some(i) = slot.timers.iter().position(|(t, _)| *t == tag) {
+                let (_, old) = slot.timers.remove(i);
+                queue.remove(&(old, key.clone(), tag));
             }
             if let Some(at) = at {
-                list.push((tag, at));
-                self.queue.insert((at, key.clone(), tag));
-            }
-            if list.is_empty() {
-                self.by_key.remove(key);
+                slot.timers.push((tag, at));
+                queue.insert((at, key.clone(), tag));
             }
         }
-        if finished && !self.by_key.contains_key(key) {
-            self.states.remove(key);
-        }
+        slot.timers.is_empty() && logic.is_finished(&slot.state)
     }
 
     /// Keeps only the keys `keep` accepts (see [`crate::keyed_state`]).
     pub fn retain_keys(&mut self, keep: &dyn Fn(&Key) -> bool) {
-        self.states.retain(|k, _| keep(k));
-        self.by_key.retain(|k, _| keep(k));
+        self.keys.retain(|k, _| keep(k));
         self.queue.retain(|(_, k, _)| keep(k));
     }
 
     /// Adds another state's keys and timers (disjoint from this one's).
     pub fn absorb(&mut self, other: Self) {
-        self.states.extend(other.states);
-        self.by_key.extend(other.by_key);
+        self.keys.extend(other.keys);
         self.queue.extend(other.queue);
     }
 
     /// Keys with live state.
     pub fn live_keys(&self) -> usize {
-        self.states.len()
+        self.keys.len()
     }
 
     /// Pending timers.

@@ -104,6 +104,12 @@ pub trait OperatorComponent: std::fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// If it is a keyed rule (`deadline`, `absence`): rules reading the same stream with the same key are
+    /// built together as one operator (see [`crate::dataflow::rule_op::build_rule_set`]).
+    fn keyed_rule(&self) -> Option<&dyn crate::dataflow::rule_op::KeyedRule> {
+        None
+    }
+
     /// Builds the operator on one worker.
     fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s>;
 }

@@ -131,8 +131,9 @@ impl OrderedLogic for AlertLogic {
         cooldown: &mut Cooldown,
         items: &mut dyn Iterator<Item = (Position, Candidate)>,
         _f: Option<Time>,
-    ) -> Vec<Record> {
-        let mut alerts = Vec::new();
+        out: &mut [Vec<Record>],
+    ) {
+        let alerts = &mut out[0];
         for (pos, r) in items {
             if cooldown.admit(&r.key, r.ts) {
                 let key = r.key.display();
@@ -147,7 +148,6 @@ impl OrderedLogic for AlertLogic {
                 self.ctx.metrics.alert(&self.plan.alert_kind);
             }
         }
-        alerts
     }
 }
 

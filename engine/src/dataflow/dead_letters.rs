@@ -44,35 +44,58 @@ where
     T: Clone + 'static,
     F: FnMut(&SharedBatch, &mut Vec<T>, &mut Vec<Record>) + 'static,
 {
+    let (ok, mut err) = split_batches_to(input, name, 1, move |batch, made, dead| f(batch, made, &mut dead[0]));
+    (ok, err.remove(0))
+}
+
+/// [`split_batches`] with `n` dead-letter streams (one per operator, for operators that share this step):
+/// `f` pushes the dead letters of stream `i` into the `i`-th vector.
+pub fn split_batches_to<'s, T, F>(
+    input: RecordStream<'s>,
+    name: &str,
+    n: usize,
+    mut f: F,
+) -> (Stream<'s, Time, Vec<T>>, Vec<RecordStream<'s>>)
+where
+    T: Clone + 'static,
+    F: FnMut(&SharedBatch, &mut Vec<T>, &mut [Vec<Record>]) + 'static,
+{
     let mut builder = OperatorBuilder::new(name.to_string(), input.scope());
     let mut input = builder.new_input(input, Pipeline);
     let (ok_out, ok) = builder.new_output::<Vec<T>>();
-    let (err_out, err) = builder.new_output::<Vec<SharedBatch>>();
     let mut ok_out = OutputBuilder::from(ok_out);
-    let mut err_out = OutputBuilder::from(err_out);
+    let (mut err_outs, errs): (Vec<_>, Vec<_>) = (0..n)
+        .map(|_| {
+            let (out, stream) = builder.new_output::<Vec<SharedBatch>>();
+            (OutputBuilder::from(out), stream)
+        })
+        .unzip();
     builder.build(move |_| {
         let mut made = Vec::new();
+        let mut dead: Vec<Vec<Record>> = vec![Vec::new(); n];
         move |_frontiers| {
             let mut ok_handle = ok_out.activate();
-            let mut err_handle = err_out.activate();
+            let mut err_handles: Vec<_> = err_outs.iter_mut().map(|o| o.activate()).collect();
             input.for_each_stamp(|cap, data| {
-                let ok_cap = cap.retain_least(0).expect("a message has a time");
-                let err_cap = cap.retain_least(1).expect("a message has a time");
-                let mut dead = Vec::new();
                 for batch in data.flat_map(|d| d.drain(..)) {
                     f(&batch, &mut made, &mut dead);
                 }
                 if !made.is_empty() {
+                    let ok_cap = cap.retain_least(0).expect("a message has a time");
                     ok_handle.session(&ok_cap).give_container(&mut made);
                     made.clear();
                 }
-                if !dead.is_empty() {
-                    err_handle.session(&err_cap).give(Arc::new(Batch::new(dead, None)));
+                for (i, (handle, letters)) in err_handles.iter_mut().zip(&mut dead).enumerate() {
+                    if !letters.is_empty() {
+                        let err_cap = cap.retain_least(i + 1).expect("a message has a time");
+                        let batch = Batch::new(std::mem::take(letters), None);
+                        handle.session(&err_cap).give(Arc::new(batch));
+                    }
                 }
             });
         }
     });
-    (ok, err)
+    (ok, errs)
 }
 
 /// The raw bytes to show for a record that is not a valid input: its source line if it has one, else the

@@ -2,9 +2,10 @@
 //! [`KeyedLogic`], applied in deterministic order as the job watermark advances, outputs made into records.
 //!
 //! Outputs are ordered by the step that produced them: a timer's fire time (before any record at or after it),
-//! or the record's position; within one step and key, in the order produced.
+//! or the record's position; within one step, key and output port, in the order produced. A logic that runs
+//! several rules at once sends each rule's outputs to its own port.
 
-use crate::dataflow::ordered::{ordered, OrderedLogic};
+use crate::dataflow::ordered::{ordered_ports, OrderedLogic};
 use crate::dataflow::{due_before, Positioned, RunContext, Time};
 use crate::record::{Record, RecordStream};
 use serde::{Deserialize, Serialize};
@@ -31,44 +32,52 @@ impl<R> Positioned for KeyedRecord<R> {
     }
 }
 
-/// Runs `logic` per key; `make` turns an output (at its position and rank) into a record. `name` labels the
-/// operator in the dataflow, `state_name` its state in checkpoints.
-pub fn keyed_timers<'s, L, F>(
+/// Runs `logic` per key; `make` turns an output (at its position and rank) into a record and `port` says which
+/// of the `ports` output streams it goes to. `name` labels the operator in the dataflow; its state is
+/// checkpointed under `state_names[0]`, and the other names (operators it runs for as well) hand in empty parts.
+pub fn keyed_timers<'s, L, F, P>(
     records: Stream<'s, Time, Vec<KeyedRecord<L::Record>>>,
     name: &str,
-    state_name: String,
+    state_names: Vec<String>,
     logic: L,
+    (ports, port): (usize, P),
     make: F,
     ctx: RunContext,
-) -> RecordStream<'s>
+) -> Vec<RecordStream<'s>>
 where
     L: KeyedLogic + 'static,
     L::Record: ExchangeData,
     L::State: Send + 'static,
     F: Fn(Position, u32, &Key, &L::Output) -> Record + 'static,
+    P: Fn(&L::Output) -> usize + 'static,
 {
     let driver = TimerLogic {
         logic,
         make,
+        port,
+        ports,
         produced: Vec::new(),
     };
-    ordered(records, name, state_name, driver, ctx)
+    ordered_ports(records, name, state_names, driver, ctx)
 }
 
 /// A [`KeyedLogic`] as an ordered operator.
-struct TimerLogic<L: KeyedLogic, F> {
+struct TimerLogic<L: KeyedLogic, F, P> {
     logic: L,
     make: F,
+    port: P,
+    ports: usize,
     produced: Vec<(Cause, Key, L::Output)>,
 }
 
-impl<L, F> OrderedLogic for TimerLogic<L, F>
+impl<L, F, P> OrderedLogic for TimerLogic<L, F, P>
 where
     L: KeyedLogic + 'static,
     L::Record: ExchangeData,
     L::State: Send + 'static,
     L::Output: 'static,
     F: Fn(Position, u32, &Key, &L::Output) -> Record + 'static,
+    P: Fn(&L::Output) -> usize + 'static,
 {
     type Item = KeyedRecord<L::Record>;
     type State = KeyedTimers<L::State>;
@@ -81,35 +90,43 @@ where
         KeyedTimers::default()
     }
 
+    fn ports(&self) -> usize {
+        self.ports
+    }
+
     fn step(
         &mut self,
         timers: &mut Self::State,
         items: &mut dyn Iterator<Item = (Position, Self::Item)>,
         f: Option<Time>,
-    ) -> Vec<Record> {
-        step(&self.logic, &self.make, timers, items, &mut self.produced, f)
+        out: &mut [Vec<Record>],
+    ) {
+        let outputs = Outputs {
+            make: &self.make,
+            port: &self.port,
+            last: vec![None; self.ports],
+        };
+        step(&self.logic, outputs, timers, items, &mut self.produced, f, out);
     }
 }
 
-/// Applies the records below `f` and fires the timers due before it, returning the outputs as records.
-fn step<L, F>(
-    logic: &L,
-    make: &F,
-    timers: &mut KeyedTimers<L::State>,
-    items: &mut dyn Iterator<Item = (Position, KeyedRecord<L::Record>)>,
-    produced: &mut Vec<(Cause, Key, L::Output)>,
-    f: Option<Time>,
-) -> Vec<Record>
-where
-    L: KeyedLogic,
-    F: Fn(Position, u32, &Key, &L::Output) -> Record,
-{
-    let mut lines: Vec<Record> = Vec::new();
-    // Outputs in production order; `seq` ranks those of one step (record or timer time) and key.
-    let emit = |pos: Option<Position>, produced: &mut Vec<(Cause, Key, L::Output)>, lines: &mut Vec<Record>| {
-        let mut last: Option<(Position, Key)> = None;
-        let mut seq = 0u32;
-        for (cause, key, out) in produced.drain(..) {
+/// Turns a step's outputs into records on their ports, ranking those of one step, key and port.
+struct Outputs<'a, F, P> {
+    make: &'a F,
+    port: &'a P,
+    /// Per port: the step and key of its last output in this call, and that output's rank.
+    last: Vec<Option<(Position, Key, u32)>>,
+}
+
+impl<F, P> Outputs<'_, F, P> {
+    /// Makes the records of `produced` (all caused by the record at `pos`, or by timers) on their ports.
+    fn emit<O>(&mut self, pos: Option<Position>, produced: &mut Vec<(Cause, Key, O)>, out: &mut [Vec<Record>])
+    where
+        F: Fn(Position, u32, &Key, &O) -> Record,
+        P: Fn(&O) -> usize,
+    {
+        self.last.iter_mut().for_each(|l| *l = None);
+        for (cause, key, o) in produced.drain(..) {
             let at = match (cause, pos) {
                 (Cause::Timer(t), _) => Position {
                     lt: t.max(0) as Time,
@@ -120,19 +137,37 @@ where
                 (Cause::Record, Some(p)) => p,
                 (Cause::Record, None) => unreachable!("only records cause record outputs"),
             };
-            seq = match &last {
-                Some((p, k)) if *p == at && *k == key => seq + 1,
+            let port = (self.port)(&o);
+            let seq = match &self.last[port] {
+                Some((p, k, seq)) if *p == at && *k == key => seq + 1,
                 _ => 0,
             };
-            lines.push(make(at, seq, &key, &out));
-            last = Some((at, key));
+            out[port].push((self.make)(at, seq, &key, &o));
+            self.last[port] = Some((at, key, seq));
         }
-    };
+    }
+}
+
+/// Applies the records below `f` and fires the timers due before it, pushing the outputs as records.
+fn step<L, F, P>(
+    logic: &L,
+    mut outputs: Outputs<'_, F, P>,
+    timers: &mut KeyedTimers<L::State>,
+    items: &mut dyn Iterator<Item = (Position, KeyedRecord<L::Record>)>,
+    produced: &mut Vec<(Cause, Key, L::Output)>,
+    f: Option<Time>,
+    out: &mut [Vec<Record>],
+) where
+    L: KeyedLogic,
+    F: Fn(Position, u32, &Key, &L::Output) -> Record,
+    P: Fn(&L::Output) -> usize,
+{
     for (pos, r) in items {
         timers.record(logic, &r.key, pos.lt as i64, &r.record, produced);
-        emit(Some(pos), produced, &mut lines);
+        if !produced.is_empty() {
+            outputs.emit(Some(pos), produced, out);
+        }
     }
     timers.advance(logic, due_before(f), produced);
-    emit(None, produced, &mut lines);
-    lines
+    outputs.emit(None, produced, out);
 }

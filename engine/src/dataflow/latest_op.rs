@@ -168,8 +168,9 @@ impl OrderedLogic for LatestLogic {
         state: &mut Self::State,
         items: &mut dyn Iterator<Item = (Position, KeyedRecord<Candidate>)>,
         f: Option<Time>,
-    ) -> Vec<Record> {
-        apply(&self.name, &self.view, state, items, f, self.sources, &self.ctx)
+        out: &mut [Vec<Record>],
+    ) {
+        out[0] = apply(&self.name, &self.view, state, items, f, self.sources, &self.ctx);
     }
 
     fn acted(&mut self, f: Option<Time>) {

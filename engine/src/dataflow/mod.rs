@@ -40,7 +40,6 @@ use timely::communication::Pull;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::channels::Message;
 use timely::dataflow::operators::generic::{InputHandleCore, Operator};
-use timely::dataflow::operators::Capability;
 use timely::dataflow::Scope;
 use timely::dataflow::Stream;
 use weir_operators::EventOrderBuffer;
@@ -314,7 +313,7 @@ where
 {
     input.for_each_stamp(|_, data| {
         for r in data.flat_map(|d| d.drain(..)) {
-            buffer.push(r.position(), r);
+            buffer.push_by(r.position(), r, D::tie);
         }
     });
 }
@@ -323,22 +322,8 @@ where
 pub fn drain_ordered<D: Positioned>(
     buffer: &mut EventOrderBuffer<D>,
     f: Option<Time>,
-) -> std::vec::Drain<'_, (Position, D)> {
-    buffer.drain_before_by(f, |a, b| a.tie(b))
-}
-
-/// Keeps an ordered operator's capability at the frontier it acted on — it emits nothing earlier from now on
-/// — and drops it once its input has ended.
-pub fn hold_at_frontier(
-    cap: &mut Option<Capability<Time>>,
-    input: &timely::progress::frontier::MutableAntichain<Time>,
-    acted: Option<Time>,
-) {
-    match (cap.as_mut(), frontier_time(input), acted) {
-        (_, None, _) | (_, _, None) => *cap = None,
-        (Some(c), Some(_), Some(t)) => c.downgrade(&t.max(*c.time())),
-        (None, _, _) => {}
-    }
+) -> impl Iterator<Item = (Position, D)> + '_ {
+    buffer.drain_before_by(f, D::tie)
 }
 
 /// Runs `f` on every record of a stream, on the worker that holds it, keeping what it returns (the first step

@@ -1,22 +1,25 @@
 //! `kind = "deadline"` and `kind = "absence"`: keyed rules over event time, run on the keyed-timer operator.
 //!
-//! The rule's two predicates (`start`/`done`, `of`/`until`) are evaluated where the records are; a record
-//! either fails on goes to the operator's dead letters, every other record travels to its key's worker as a
-//! [`RuleRecord`] (which predicates it matched, and the fields alerts copy from the key's newest record).
-//! Alerts are records of the alert schema: the fixed fields, the rule's `fields`, and for a deadline its
-//! start time and deadline under the names the job gives them.
+//! The rules of a job that read the same stream with the same key run as one [`RuleSet`] operator: each
+//! record is routed, ordered and looked up once for all of them (see `build_rule_set`), and each rule
+//! still has its own alert stream, dead letters and semantics. The rules' predicates (`start`/`done`,
+//! `of`/`until`) are evaluated where the records are — each distinct predicate once per record; a record a
+//! rule's predicate fails on goes to that rule's dead letters (the other rules still see it), every other
+//! record travels to its key's worker as a [`RuleSetRecord`] (which predicates it matched, and the fields the
+//! alerts copy from the key's newest record). Alerts are records of the alert schema: the fixed fields, the
+//! rule's `fields`, and for a deadline its start time and deadline under the names the job gives them.
 
 use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::alert_op::{alert_record, AlertHead};
-use crate::dataflow::dead_letters::{failed_record, split_batches};
+use crate::dataflow::dead_letters::{failed_record, split_batches_to};
 use crate::dataflow::keyed_op::{keyed_timers, KeyedRecord};
 use crate::dataflow::transforms::failure;
 use crate::dataflow::window_op::key_of;
 use crate::expr::Typed;
 use crate::plan::humanize_ms;
-use crate::record::Record;
 use crate::schema::{Field, FieldType, Schema};
-use weir_operators::{Absence, Deadline, Key, KeyedLogic, Position, RuleAlert, RuleRecord, Value};
+use weir_operators::rules::RuleSetRecord;
+use weir_operators::{Absence, Deadline, Key, Position, Rule, RuleAlert, RuleSet, Value};
 
 /// What both rules share: the key, the predicates, the alerts and their fields.
 #[derive(Clone, Debug)]
@@ -120,14 +123,12 @@ impl OperatorComponent for DeadlinePlan {
         );
         r.describe(input, when, "when it comes after the alert", &extra)
     }
+    fn keyed_rule(&self) -> Option<&dyn KeyedRule> {
+        Some(self)
+    }
     fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s> {
-        let logic = Deadline {
-            within_ms: self.within_ms,
-            retention_ms: self.rule.retention_ms,
-            repeat: self.repeat,
-            follow_up: self.rule.follow_up.is_some(),
-        };
-        build_rule(cx, &self.rule, logic, true)
+        let name = cx.name.to_string();
+        build_rule_set(cx, &[(&name, self)]).remove(0)
     }
 }
 
@@ -155,13 +156,12 @@ impl OperatorComponent for AbsencePlan {
         );
         r.describe(input, when, "on the next newer such record", "")
     }
+    fn keyed_rule(&self) -> Option<&dyn KeyedRule> {
+        Some(self)
+    }
     fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s> {
-        let logic = Absence {
-            silence_ms: self.silence_ms,
-            retention_ms: self.rule.retention_ms,
-            follow_up: self.rule.follow_up.is_some(),
-        };
-        build_rule(cx, &self.rule, logic, false)
+        let name = cx.name.to_string();
+        build_rule_set(cx, &[(&name, self)]).remove(0)
     }
 }
 
@@ -173,45 +173,147 @@ pub fn deadline_fields(start: &str, deadline: &str) -> [Field; 2] {
     ]
 }
 
-fn build_rule<'s, L>(cx: BuildContext<'s, '_>, plan: &RulePlan, logic: L, with_times: bool) -> Outputs<'s>
-where
-    L: KeyedLogic<Record = RuleRecord, Output = RuleAlert> + 'static,
-    L::State: Send + 'static,
-{
+/// A keyed rule as a member of a [`RuleSet`]: what it shares with the other rules of the set, and its logic.
+pub trait KeyedRule {
+    fn plan(&self) -> &RulePlan;
+    /// Its logic.
+    fn rule(&self) -> Rule;
+    /// Whether its alerts carry a deadline's start time and deadline.
+    fn with_times(&self) -> bool;
+}
+
+impl KeyedRule for DeadlinePlan {
+    fn plan(&self) -> &RulePlan {
+        &self.rule
+    }
+    fn rule(&self) -> Rule {
+        Rule::Deadline(Deadline {
+            within_ms: self.within_ms,
+            retention_ms: self.rule.retention_ms,
+            repeat: self.repeat,
+            follow_up: self.rule.follow_up.is_some(),
+        })
+    }
+    fn with_times(&self) -> bool {
+        true
+    }
+}
+
+impl KeyedRule for AbsencePlan {
+    fn plan(&self) -> &RulePlan {
+        &self.rule
+    }
+    fn rule(&self) -> Rule {
+        Rule::Absence(Absence {
+            silence_ms: self.silence_ms,
+            retention_ms: self.rule.retention_ms,
+            follow_up: self.rule.follow_up.is_some(),
+        })
+    }
+    fn with_times(&self) -> bool {
+        false
+    }
+}
+
+/// Whether two rules can run in one [`RuleSet`]: the same key (they read the same stream; the caller checks).
+pub fn share_a_set(a: &dyn KeyedRule, b: &dyn KeyedRule) -> bool {
+    a.plan().key == b.plan().key
+}
+
+/// One member of a rule set: its operator's name and its rule.
+pub type RuleMember<'m> = (&'m str, &'m dyn KeyedRule);
+
+/// Builds the rules `members` (operators reading `cx`'s input with one key, `cx` being the first's) as one
+/// operator; returns each member's outputs, in `members` order. Its state is checkpointed under the first
+/// member's name.
+pub fn build_rule_set<'s>(cx: BuildContext<'s, '_>, members: &[RuleMember<'_>]) -> Vec<Outputs<'s>> {
+    assert!(!members.is_empty() && members.len() <= RuleSet::MAX_RULES);
     let input = cx.inputs.into_iter().next().expect("one input");
-    let name = cx.name.to_string();
-    // The predicates where the records are: a record either fails on is a dead letter, the others travel.
-    let (feed, source, schema) = (plan.clone(), name.clone(), cx.input_schema);
-    let (records, failed) = split_batches(input, &name, move |batch, out, dead| {
-        let eval = |p: &Option<Typed>, default: bool, r: &Record| match p {
-            None => Ok(default),
-            Some(t) => t.holds(&r.values).map_err(|e| failure(&t.text, e)),
-        };
-        for (i, r) in batch.records.iter().enumerate() {
-            let (opens, closes) = match (eval(&feed.opens, true, r), eval(&feed.closes, false, r)) {
-                (Ok(o), Ok(c)) => (o, c),
-                (Err(e), _) | (_, Err(e)) => {
-                    dead.push(failed_record(&source, &schema, batch, i, &e));
-                    continue;
+    let plans: Vec<&RulePlan> = members.iter().map(|(_, m)| m.plan()).collect();
+    let names: Vec<String> = members.iter().map(|(n, _)| n.to_string()).collect();
+    // Each distinct predicate once; per member, which ones are its two.
+    let mut predicates: Vec<Typed> = Vec::new();
+    let mut index_of = |p: &Option<Typed>| {
+        p.as_ref()
+            .map(|t| match predicates.iter().position(|q| q.text == t.text) {
+                Some(i) => i,
+                None => {
+                    predicates.push(t.clone());
+                    predicates.len() - 1
                 }
+            })
+    };
+    let uses: Vec<(Option<usize>, Option<usize>)> = plans
+        .iter()
+        .map(|p| (index_of(&p.opens), index_of(&p.closes)))
+        .collect();
+    // The fields alerts copy, each once; per member, where its own are among them.
+    let mut copied: Vec<usize> = Vec::new();
+    let picks: Vec<Vec<usize>> = plans
+        .iter()
+        .map(|p| {
+            p.fields
+                .iter()
+                .map(|(_, f)| match copied.iter().position(|c| c == f) {
+                    Some(i) => i,
+                    None => {
+                        copied.push(*f);
+                        copied.len() - 1
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let key_fields = plans[0].key.clone();
+    let (feed_names, schema, n) = (names.clone(), cx.input_schema.clone(), members.len());
+    let everyone_skips = (1u32 << n) - 1;
+    let mut results: Vec<Option<Result<bool, String>>> = vec![None; predicates.len()];
+    let label = format!("RuleInputs({})", names.join(", "));
+    let (records, failed) = split_batches_to(input, &label, n, move |batch, out, dead| {
+        for (i, r) in batch.records.iter().enumerate() {
+            for (result, p) in results.iter_mut().zip(&predicates) {
+                *result = Some(p.holds(&r.values).map_err(|e| failure(&p.text, e)));
+            }
+            let holds = |p: Option<usize>, default: bool| match p {
+                None => Ok(default),
+                Some(p) => results[p].clone().expect("evaluated"),
             };
-            let key = key_of(&r.values, &feed.key);
+            let (mut matched, mut skip) = (0u64, 0u32);
+            for (m, (opens, closes)) in uses.iter().enumerate() {
+                match (holds(*opens, true), holds(*closes, false)) {
+                    (Ok(o), Ok(c)) => matched |= RuleSetRecord::matches(m, o, c),
+                    (Err(e), _) | (_, Err(e)) => {
+                        dead[m].push(failed_record(&feed_names[m], &schema, batch, i, &e));
+                        skip |= 1 << m;
+                    }
+                }
+            }
+            if skip == everyone_skips {
+                continue;
+            }
+            let key = key_of(&r.values, &key_fields);
             out.push(KeyedRecord {
                 pos: r.pos,
                 seq: r.seq,
                 route: key.route_hash(),
                 key,
-                record: RuleRecord {
+                record: RuleSetRecord {
                     ts: r.ts,
-                    opens,
-                    closes,
-                    fields: feed.fields.iter().map(|(_, f)| r.values[*f].clone()).collect(),
+                    matched,
+                    skip,
+                    fields: copied.iter().map(|f| r.values[*f].clone()).collect(),
                 },
             });
         }
     });
-    let (job, plan, ctx) = (cx.plan.job_name.clone(), plan.clone(), cx.ctx.clone());
-    let make = move |pos: Position, seq: u32, key: &Key, a: &RuleAlert| {
+    let heads: Vec<(RulePlan, bool, Vec<usize>)> = members
+        .iter()
+        .zip(picks)
+        .map(|((_, m), picks)| (m.plan().clone(), m.with_times(), picks))
+        .collect();
+    let (job, ctx) = (cx.plan.job_name.clone(), cx.ctx.clone());
+    let make = move |pos: Position, seq: u32, key: &Key, (rule, a): &(u8, RuleAlert)| {
+        let (plan, with_times, picks) = &heads[*rule as usize];
         let kind = match (&plan.follow_up, a.follow_up) {
             (Some(f), true) => f.as_str(),
             _ => plan.alert_kind.as_str(),
@@ -226,13 +328,22 @@ where
             event_time: a.event_time,
         };
         let times = with_times.then(|| [a.started_at, a.deadline].map(|t| t.map_or(Value::Null, Value::Int)));
-        alert_record(
-            pos,
-            seq,
-            head,
-            a.fields.iter().cloned().chain(times.into_iter().flatten()),
-        )
+        let fields = picks.iter().map(|i| a.fields[*i].clone());
+        alert_record(pos, seq, head, fields.chain(times.into_iter().flatten()))
     };
-    let alerts = keyed_timers(records, "Rule", name, logic, make, cx.ctx.clone());
-    Outputs::with_dead_letters(alerts, failed)
+    let logic = RuleSet {
+        rules: members.iter().map(|(_, m)| m.rule()).collect(),
+    };
+    let port = |(rule, _): &(u8, RuleAlert)| *rule as usize;
+    let alerts = keyed_timers(records, "Rules", names, logic, (n, port), make, cx.ctx.clone());
+    alerts
+        .into_iter()
+        .zip(failed)
+        .zip(&plans)
+        .map(|((main, dead), plan)| Outputs {
+            main,
+            late: None,
+            dead_letters: plan.can_fail().then_some(dead),
+        })
+        .collect()
 }

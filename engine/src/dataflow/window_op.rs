@@ -220,11 +220,12 @@ impl OrderedLogic for MergeLogic {
         agg: &mut WindowAggregator,
         items: &mut dyn Iterator<Item = (Position, WindowPartial)>,
         f: Option<Time>,
-    ) -> Vec<Record> {
+        out: &mut [Vec<Record>],
+    ) {
         for (_, p) in items {
             agg.merge_partial(p.start, p.key, p.acc);
         }
-        self.0.finish(agg, Vec::new(), f)
+        out[0] = self.0.finish(agg, Vec::new(), f);
     }
 }
 
@@ -254,7 +255,8 @@ impl OrderedLogic for WindowLogic {
         agg: &mut WindowAggregator,
         items: &mut dyn Iterator<Item = (Position, WindowInput)>,
         f: Option<Time>,
-    ) -> Vec<Record> {
+        out: &mut [Vec<Record>],
+    ) {
         let plan = &self.core.plan;
         let (nk, nv) = (plan.key.len(), plan.values.len());
         let mut fired = Vec::new();
@@ -275,7 +277,7 @@ impl OrderedLogic for WindowLogic {
             };
             agg.add(&key, record);
         }
-        self.core.finish(agg, fired, f)
+        out[0] = self.core.finish(agg, fired, f);
     }
 }
 

@@ -4,7 +4,7 @@
 //! raised by the next newer matching record after an alert (event time = its own), which also starts the
 //! watch again. A record matching both applies `of` first.
 
-use super::{Newest, RuleAlert, RuleRecord, EXPIRE};
+use super::{Newest, RuleAlert, RuleInput, RuleRecord, EXPIRE};
 use crate::keyed_timers::{KeyedLogic, TimerRequests};
 use crate::value::Key;
 use serde::{Deserialize, Serialize};
@@ -32,19 +32,9 @@ pub struct AbsenceState {
     until: bool,
 }
 
-impl KeyedLogic for Absence {
-    type State = AbsenceState;
-    type Record = RuleRecord;
-    type Output = RuleAlert;
-
-    fn on_record(
-        &self,
-        _: &Key,
-        s: &mut AbsenceState,
-        r: &RuleRecord,
-        timers: &mut TimerRequests,
-        out: &mut Vec<RuleAlert>,
-    ) {
+impl Absence {
+    /// Applies one record of a key.
+    pub fn apply(&self, s: &mut AbsenceState, r: RuleInput<'_>, timers: &mut TimerRequests, out: &mut Vec<RuleAlert>) {
         if s.newest.expired {
             *s = AbsenceState::default();
         }
@@ -70,15 +60,8 @@ impl KeyedLogic for Absence {
         }
     }
 
-    fn on_timer(
-        &self,
-        _: &Key,
-        s: &mut AbsenceState,
-        tag: u8,
-        at: i64,
-        timers: &mut TimerRequests,
-        out: &mut Vec<RuleAlert>,
-    ) {
+    /// Handles the key's timer `tag`, due at `at`.
+    pub fn fire(&self, s: &mut AbsenceState, tag: u8, at: i64, timers: &mut TimerRequests, out: &mut Vec<RuleAlert>) {
         match tag {
             SILENT => {
                 s.due = None;
@@ -96,7 +79,41 @@ impl KeyedLogic for Absence {
         }
     }
 
-    fn is_finished(&self, s: &AbsenceState) -> bool {
+    /// Whether the key's state can be forgotten (once it has no timers left).
+    pub fn is_finished(&self, s: &AbsenceState) -> bool {
         s.newest.expired
+    }
+}
+
+impl KeyedLogic for Absence {
+    type State = AbsenceState;
+    type Record = RuleRecord;
+    type Output = RuleAlert;
+
+    fn on_record(
+        &self,
+        _: &Key,
+        s: &mut AbsenceState,
+        r: &RuleRecord,
+        timers: &mut TimerRequests,
+        out: &mut Vec<RuleAlert>,
+    ) {
+        self.apply(s, r.input(), timers, out)
+    }
+
+    fn on_timer(
+        &self,
+        _: &Key,
+        s: &mut AbsenceState,
+        tag: u8,
+        at: i64,
+        timers: &mut TimerRequests,
+        out: &mut Vec<RuleAlert>,
+    ) {
+        self.fire(s, tag, at, timers, out)
+    }
+
+    fn is_finished(&self, s: &AbsenceState) -> bool {
+        Absence::is_finished(self, s)
     }
 }

@@ -7,7 +7,7 @@
 //! nothing), as for a delivery. With `repeat`, `done` ends the current cycle and the next `start` arms a new
 //! one, as for a machine's work cycles.
 
-use super::{Newest, RuleAlert, RuleRecord, EXPIRE};
+use super::{Newest, RuleAlert, RuleInput, RuleRecord, EXPIRE};
 use crate::keyed_timers::{KeyedLogic, TimerRequests};
 use crate::value::Key;
 use serde::{Deserialize, Serialize};
@@ -42,21 +42,9 @@ impl Deadline {
             ..s.newest.alert(follow_up, event_time)
         }
     }
-}
 
-impl KeyedLogic for Deadline {
-    type State = DeadlineState;
-    type Record = RuleRecord;
-    type Output = RuleAlert;
-
-    fn on_record(
-        &self,
-        _: &Key,
-        s: &mut DeadlineState,
-        r: &RuleRecord,
-        timers: &mut TimerRequests,
-        out: &mut Vec<RuleAlert>,
-    ) {
+    /// Applies one record of a key.
+    pub fn apply(&self, s: &mut DeadlineState, r: RuleInput<'_>, timers: &mut TimerRequests, out: &mut Vec<RuleAlert>) {
         if s.newest.expired {
             *s = DeadlineState::default();
         }
@@ -79,15 +67,8 @@ impl KeyedLogic for Deadline {
         }
     }
 
-    fn on_timer(
-        &self,
-        _: &Key,
-        s: &mut DeadlineState,
-        tag: u8,
-        at: i64,
-        timers: &mut TimerRequests,
-        out: &mut Vec<RuleAlert>,
-    ) {
+    /// Handles the key's timer `tag`, due at `at`.
+    pub fn fire(&self, s: &mut DeadlineState, tag: u8, at: i64, timers: &mut TimerRequests, out: &mut Vec<RuleAlert>) {
         match tag {
             DUE if !s.done && !s.alerted => {
                 s.alerted = true;
@@ -98,7 +79,41 @@ impl KeyedLogic for Deadline {
         }
     }
 
-    fn is_finished(&self, s: &DeadlineState) -> bool {
+    /// Whether the key's state can be forgotten (once it has no timers left).
+    pub fn is_finished(&self, s: &DeadlineState) -> bool {
         s.newest.expired
+    }
+}
+
+impl KeyedLogic for Deadline {
+    type State = DeadlineState;
+    type Record = RuleRecord;
+    type Output = RuleAlert;
+
+    fn on_record(
+        &self,
+        _: &Key,
+        s: &mut DeadlineState,
+        r: &RuleRecord,
+        timers: &mut TimerRequests,
+        out: &mut Vec<RuleAlert>,
+    ) {
+        self.apply(s, r.input(), timers, out)
+    }
+
+    fn on_timer(
+        &self,
+        _: &Key,
+        s: &mut DeadlineState,
+        tag: u8,
+        at: i64,
+        timers: &mut TimerRequests,
+        out: &mut Vec<RuleAlert>,
+    ) {
+        self.fire(s, tag, at, timers, out)
+    }
+
+    fn is_finished(&self, s: &DeadlineState) -> bool {
+        Deadline::is_finished(self, s)
     }
 }

@@ -11,15 +11,20 @@
 //! Timers that follow the newest record (retention, an absence's silence) are moved lazily: a timer stays
 //! where it was set, and when it fires it is set again at the newest record's time + the span if that is
 //! later. It fires at exactly the time an eagerly moved timer would, without a timer-queue update per record.
+//!
+//! Several rules over one stream with one key run together as a [`RuleSet`]: one record per input record,
+//! one state per key holding every rule's, each rule exactly as it would run alone.
 
 mod absence;
 mod deadline;
+mod set;
 
 pub use absence::{Absence, AbsenceState};
 pub use deadline::{Deadline, DeadlineState};
+pub use set::{Rule, RuleSet, RuleSetRecord, RuleSetState, RuleState, TAGS_PER_RULE};
 
 use crate::keyed_timers::TimerRequests;
-use crate::value::Values;
+use crate::value::{Value, Values};
 use serde::{Deserialize, Serialize};
 
 /// The timer tag of retention (rules use tags below it for their own timers).
@@ -35,6 +40,27 @@ pub struct RuleRecord {
     pub closes: bool,
     /// The values of the fields the rule's alerts copy.
     pub fields: Values,
+}
+
+impl RuleRecord {
+    /// The record as a rule reads it.
+    pub fn input(&self) -> RuleInput<'_> {
+        RuleInput {
+            ts: self.ts,
+            opens: self.opens,
+            closes: self.closes,
+            fields: &self.fields,
+        }
+    }
+}
+
+/// One record as a rule reads it, borrowed (the fields of a [`RuleSetRecord`] serve every rule of the set).
+#[derive(Clone, Copy, Debug)]
+pub struct RuleInput<'a> {
+    pub ts: i64,
+    pub opens: bool,
+    pub closes: bool,
+    pub fields: &'a [Value],
 }
 
 /// What a rule raised.
@@ -62,10 +88,17 @@ struct Newest {
 
 impl Newest {
     /// Takes the record's fields if it is the newest so far (or ties with it), moving the retention timer.
-    fn observe(&mut self, r: &RuleRecord, retention_ms: i64, timers: &mut TimerRequests) {
+    fn observe(&mut self, r: RuleInput<'_>, retention_ms: i64, timers: &mut TimerRequests) {
         if self.ts.is_none_or(|t| r.ts >= t) {
             self.ts = Some(r.ts);
-            self.fields.clone_from(&r.fields);
+            if self.fields.len() == r.fields.len() {
+                self.fields
+                    .iter_mut()
+                    .zip(r.fields)
+                    .for_each(|(to, from)| to.clone_from(from));
+            } else {
+                self.fields = r.fields.iter().cloned().collect();
+            }
             if self.expire_at.is_none() {
                 let at = r.ts.saturating_add(retention_ms);
                 self.expire_at = Some(at);
