@@ -120,31 +120,37 @@ impl DecodedChunk {
                 Some(a) => Input::Ascii(a.slice(start as usize, stop as usize)),
                 None => Input::Bytes(line),
             };
-            match decoder.decode_input(input) {
-                Ok(slots) => {
-                    let ts = match slots[ts_field] {
-                        Some(Value::Int(t)) => t,
+            // Decoded straight into the record it becomes (taken back if the line is not a valid event).
+            c.records.push(Record {
+                pos: Position::default(),
+                seq: 0,
+                ts: 0,
+                awm: None,
+                values: Row::new(),
+                line: c.line.len() as u32,
+            });
+            let record = c.records.last_mut().expect("just pushed");
+            match decoder.decode_row(input, &mut record.values) {
+                Ok(()) => {
+                    let ts = match record.values[ts_field] {
+                        Value::Int(t) => t,
                         _ => unreachable!("the event-time field is an integer field"),
                     };
-                    c.records.push(Record {
-                        pos: Position::default(),
-                        seq: 0,
-                        ts,
-                        awm: None,
-                        values: slots.iter_mut().map(|s| s.take().expect("decoded")).collect::<Row>(),
-                        line: c.line.len() as u32,
-                    });
+                    record.ts = ts;
                     c.line.push(idx);
                     c.max_before.push(max);
                     c.range.push((start, stop));
                     max = max.max(ts);
                 }
-                Err(e) => c.invalid.push(InvalidLine {
-                    line: idx,
-                    max_before: max,
-                    range: (start, stop),
-                    reason: e.0,
-                }),
+                Err(e) => {
+                    c.records.pop();
+                    c.invalid.push(InvalidLine {
+                        line: idx,
+                        max_before: max,
+                        range: (start, stop),
+                        reason: e.0,
+                    });
+                }
             }
         }
         c.lines = ranges.len() as u64;

@@ -1,12 +1,19 @@
-//! A fast path for the common event: one flat JSON object whose keys and string values have no escapes and
+//! Fast paths for the common event: one flat JSON object whose keys and string values have no escapes and
 //! whose values are strings, numbers or literals.
 //!
-//! It either decodes a line exactly as the general decoder would, or declines (`None`) and leaves the line
-//! to the general decoder — which is also what produces every error message. It never rejects a line. Numbers
-//! follow the JSON grammar strictly; integer fields are read as integers and float fields with Rust's
-//! correctly rounded parser, so the values are bit-identical to serde_json's. A differential test checks the two agree.
+//! [`decode_compact`] takes the most common shape of all — exactly the schema's fields, in schema order,
+//! written without whitespace, as producers serialize a struct — matching each `"name":` as a whole and
+//! parsing each value straight into the record's row. [`decode_flat`] takes any flat object (keys in any
+//! order, undeclared fields, whitespace) into per-field slots.
+//!
+//! Both either decode a line exactly as the general decoder would, or decline (`None`) and leave the line to
+//! the next path — in the end the general decoder, which is also what produces every error message. They
+//! never reject a line. Numbers follow the JSON grammar strictly; integer fields are read as integers and
+//! float fields correctly rounded (Clinger's exact fast path for short decimals, Rust's parser otherwise), so
+//! the values are bit-identical to serde_json's. A differential test checks that they agree.
 
 use super::Input;
+use crate::record::Row;
 use crate::schema::{FieldType, Schema};
 use compact_str::CompactString;
 use weir_operators::Value;
@@ -220,4 +227,212 @@ pub(super) fn decode_flat(schema: &Schema, input: Input<'_>, slots: &mut [Option
         }
     }
     Some(())
+}
+
+/// Powers of ten that are exact doubles (10^0 ..= 10^22).
+const EXACT_POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// `"name":` for each field of `schema`: what [`decode_compact`] expects before each value.
+pub(super) fn key_patterns(schema: &Schema) -> Vec<Box<[u8]>> {
+    schema
+        .fields
+        .iter()
+        .map(|f| {
+            let mut p = Vec::with_capacity(f.name.len() + 3);
+            p.push(b'"');
+            p.extend_from_slice(f.name.as_bytes());
+            p.extend_from_slice(b"\":");
+            p.into_boxed_slice()
+        })
+        .collect()
+}
+
+/// The digits of a JSON number read in one pass: sign, up to 19 significant digits as an integer, and the
+/// decimal exponent that scales them.
+struct Number {
+    negative: bool,
+    mantissa: u64,
+    exponent: i64,
+    /// No fraction and no exponent were written.
+    integer: bool,
+}
+
+/// Reads the JSON number at `b[*i..]` (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`), advancing `i`;
+/// `None` if it is not one or has more digits than fit the fast path.
+#[inline]
+fn number(b: &[u8], i: &mut usize) -> Option<Number> {
+    let mut j = *i;
+    let negative = b.get(j) == Some(&b'-');
+    j += negative as usize;
+    let mut mantissa = 0u64;
+    let mut digits = 0u32;
+    match b.get(j) {
+        Some(b'0') => j += 1,
+        Some(b'1'..=b'9') => {
+            while let Some(d @ b'0'..=b'9') = b.get(j) {
+                mantissa = mantissa.wrapping_mul(10).wrapping_add((d - b'0') as u64);
+                digits += 1;
+                j += 1;
+            }
+        }
+        _ => return None,
+    }
+    let mut exponent = 0i64;
+    let mut integer = true;
+    if b.get(j) == Some(&b'.') {
+        integer = false;
+        j += 1;
+        let start = j;
+        while let Some(d @ b'0'..=b'9') = b.get(j) {
+            if mantissa != 0 || *d != b'0' {
+                digits += 1;
+            }
+            mantissa = mantissa.wrapping_mul(10).wrapping_add((d - b'0') as u64);
+            j += 1;
+        }
+        if j == start {
+            return None;
+        }
+        exponent = -((j - start) as i64);
+    }
+    if matches!(b.get(j), Some(b'e' | b'E')) {
+        integer = false;
+        j += 1;
+        let minus = match b.get(j) {
+            Some(b'-') => {
+                j += 1;
+                true
+            }
+            Some(b'+') => {
+                j += 1;
+                false
+            }
+            _ => false,
+        };
+        let start = j;
+        let mut e = 0i64;
+        while let Some(d @ b'0'..=b'9') = b.get(j) {
+            e = e.saturating_mul(10).saturating_add((d - b'0') as i64);
+            j += 1;
+        }
+        if j == start {
+            return None;
+        }
+        exponent = exponent.saturating_add(if minus { -e } else { e });
+    }
+    if digits > 19 {
+        return None;
+    }
+    *i = j;
+    Some(Number {
+        negative,
+        mantissa,
+        exponent,
+        integer,
+    })
+}
+
+impl Number {
+    /// The value of an integer field: plain digits within i64 (`-0` is a float to serde_json: declined).
+    #[inline]
+    fn int(&self) -> Option<i64> {
+        if !self.integer || (self.negative && self.mantissa == 0) {
+            return None;
+        }
+        if self.negative {
+            (self.mantissa <= i64::MIN.unsigned_abs()).then(|| (self.mantissa as i64).wrapping_neg())
+        } else {
+            i64::try_from(self.mantissa).ok()
+        }
+    }
+
+    /// The correctly rounded double, when Clinger's fast path applies (the mantissa and the power of ten are
+    /// both exact doubles, so one IEEE operation rounds correctly); `None` otherwise.
+    #[inline]
+    fn float(&self) -> Option<f64> {
+        if self.mantissa > 1 << 53 || !(-22..=22).contains(&self.exponent) {
+            return None;
+        }
+        let m = self.mantissa as f64;
+        let pow = EXACT_POW10[self.exponent.unsigned_abs() as usize];
+        let v = if self.exponent < 0 { m / pow } else { m * pow };
+        Some(if self.negative { -v } else { v })
+    }
+}
+
+/// Decodes an object holding exactly `schema`'s fields in schema order with no whitespace (`patterns` from
+/// [`key_patterns`]) into `row` (empty on entry), or declines.
+pub(super) fn decode_compact(schema: &Schema, patterns: &[Box<[u8]>], input: Input<'_>, row: &mut Row) -> Option<()> {
+    let (b, ascii) = match input {
+        Input::Ascii(a) => (a.bytes(), true),
+        Input::Bytes(b) => (b, false),
+    };
+    if b.first() != Some(&b'{') {
+        return None;
+    }
+    let mut i = 1;
+    for (field, pattern) in schema.fields.iter().zip(patterns) {
+        if i > 1 {
+            if b.get(i) != Some(&b',') {
+                return None;
+            }
+            i += 1;
+        }
+        if !b[i..].starts_with(pattern) {
+            return None;
+        }
+        i += pattern.len();
+        let value = match (&field.ty, b.get(i)?) {
+            (FieldType::String | FieldType::Enum(_), b'"') => {
+                let start = i + 1;
+                let mut j = start;
+                loop {
+                    match *b.get(j)? {
+                        b'"' => break,
+                        b'\\' | 0..=0x1f => return None,
+                        _ => j += 1,
+                    }
+                }
+                i = j + 1;
+                let s = if ascii {
+                    // SAFETY: `ascii` is set only for an `Input::Ascii` line, whose bytes were checked to be ASCII.
+                    unsafe { std::str::from_utf8_unchecked(&b[start..j]) }
+                } else {
+                    std::str::from_utf8(&b[start..j]).ok()?
+                };
+                match &field.ty {
+                    FieldType::Enum(allowed) => Value::Str(allowed.iter().find(|a| a.as_str() == s)?.clone()),
+                    _ => Value::Str(CompactString::from(s)),
+                }
+            }
+            (FieldType::Int | FieldType::Timestamp, b'-' | b'0'..=b'9') => Value::Int(number(b, &mut i)?.int()?),
+            (FieldType::Float, b'-' | b'0'..=b'9') => {
+                let start = i;
+                let n = number(b, &mut i)?;
+                let v = match n.float() {
+                    Some(v) => v,
+                    // SAFETY: `number` accepted only ASCII digits, signs, `.` and `e`/`E`.
+                    None => unsafe { std::str::from_utf8_unchecked(&b[start..i]) }.parse().ok()?,
+                };
+                if !v.is_finite() {
+                    return None;
+                }
+                Value::Float(v)
+            }
+            (FieldType::Bool, b't') if b[i..].starts_with(b"true") => {
+                i += 4;
+                Value::Bool(true)
+            }
+            (FieldType::Bool, b'f') if b[i..].starts_with(b"false") => {
+                i += 5;
+                Value::Bool(false)
+            }
+            _ => return None, // null, another type, or a nested value: the other paths decide
+        };
+        row.push(value);
+    }
+    (b.get(i) == Some(&b'}') && i + 1 == b.len()).then_some(())
 }

@@ -9,6 +9,7 @@ mod fast;
 #[cfg(test)]
 mod properties;
 
+use crate::record::Row;
 use crate::schema::{FieldType, Schema};
 use compact_str::CompactString;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
@@ -62,6 +63,8 @@ impl<'a> Input<'a> {
 pub struct Decoder {
     schema: Schema,
     slots: Vec<Option<Value>>,
+    /// `"name":` per field, for the compact fast path.
+    patterns: Vec<Box<[u8]>>,
     max_record_bytes: usize,
 }
 
@@ -72,6 +75,7 @@ impl Decoder {
     pub fn new(schema: Schema) -> Self {
         let slots = vec![None; schema.fields.len()];
         Decoder {
+            patterns: fast::key_patterns(&schema),
             schema,
             slots,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
@@ -96,6 +100,19 @@ impl Decoder {
     /// caller may `take()` them.
     pub fn decode(&mut self, line: &[u8]) -> Result<&mut [Option<Value>], DecodeError> {
         self.decode_input(Input::Bytes(line))
+    }
+
+    /// Decodes `input` into `row` (one value per schema field, in schema order; cleared first). On an error
+    /// the row's content is unspecified.
+    pub fn decode_row(&mut self, input: Input<'_>, row: &mut Row) -> Result<(), DecodeError> {
+        row.clear();
+        if fast::decode_compact(&self.schema, &self.patterns, input, row).is_some() {
+            return Ok(());
+        }
+        row.clear();
+        let slots = self.decode_input(input)?;
+        row.extend(slots.iter_mut().map(|s| s.take().expect("decoded")));
+        Ok(())
     }
 
     /// [`Decoder::decode`] of a line that may be known to be ASCII (then strings need no UTF-8 check).
@@ -357,10 +374,20 @@ mod tests {
         let show = |r: Result<&mut [Option<Value>], DecodeError>| -> Result<Vec<String>, DecodeError> {
             r.map(|s| s.iter().map(|v| v.as_ref().map(bits).unwrap_or_default()).collect())
         };
+        let mut row = Row::new();
+        let patterns = fast::key_patterns(d.schema());
+        assert!(
+            fast::decode_compact(d.schema(), &patterns, Input::Bytes(lines[0].as_bytes()), &mut row).is_some(),
+            "the compact path takes the common event"
+        );
         for line in &lines {
             let fast = show(d.decode(line.as_bytes()));
             let general = show(d.decode_general(line.as_bytes()));
             assert_eq!(fast, general, "{line}");
+            let compact = d
+                .decode_row(Input::Bytes(line.as_bytes()), &mut row)
+                .map(|()| row.iter().map(bits).collect::<Vec<_>>());
+            assert_eq!(compact, general, "{line} (row)");
             if let Some(a) = AsciiBytes::new(line.as_bytes()) {
                 let trusted = show(d.decode_input(Input::Ascii(a)));
                 assert_eq!(trusted, general, "{line} (known ASCII)");
