@@ -253,6 +253,11 @@ fn main() -> ExitCode {
         .unwrap_or(1);
     // SAFETY: plain option store, called before any other thread exists.
     unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, purge_ms) };
+    // No transparent huge pages: mimalloc advises its arena for them, and every freed range it hands back
+    // (above) then costs a 2 MiB page to zero when touched again — measured: a third of delivery-alerts'
+    // system time, and 25 % more peak RSS. PR_SET_THP_DISABLE only changes this process's page size policy.
+    // SAFETY: prctl with integer arguments; no memory is passed.
+    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
     let cli = Cli::parse();
     match dispatch(cli.command) {
         Ok(code) => code,

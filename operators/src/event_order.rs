@@ -42,9 +42,8 @@ pub struct Position {
 /// More ascending runs than this are sorted into one (the input is not a few interleaved ordered streams).
 pub const MAX_RUNS: usize = 16;
 
-/// Emptied runs kept for reuse, and the most items each keeps room for.
-const SPARE_RUNS: usize = 2;
-const SPARE_RUN_CAPACITY: usize = 4096;
+/// Emptied runs kept for reuse, with their allocations (a run grown to the usual size is not grown again).
+const SPARE_RUNS: usize = MAX_RUNS;
 
 /// One ascending run of items.
 type Run<T> = VecDeque<(Position, T)>;
@@ -101,7 +100,9 @@ impl<T> EventOrderBuffer<T> {
                 return;
             }
         }
-        let mut run = self.spare.pop().unwrap_or_default();
+        // The roomiest spare: runs grow to the usual backlog once and are not grown again.
+        let roomiest = (0..self.spare.len()).max_by_key(|i| self.spare[*i].capacity());
+        let mut run = roomiest.map(|i| self.spare.swap_remove(i)).unwrap_or_default();
         run.push_back(entry);
         self.runs.push(run);
     }
@@ -142,9 +143,8 @@ impl<T> EventOrderBuffer<T> {
         let mut i = 0;
         while i < self.runs.len() {
             if self.runs[i].is_empty() {
-                let mut run = self.runs.remove(i);
+                let run = self.runs.remove(i);
                 if self.spare.len() < SPARE_RUNS {
-                    run.shrink_to(SPARE_RUN_CAPACITY);
                     self.spare.push(run);
                 }
             } else {
