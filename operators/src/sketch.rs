@@ -15,35 +15,97 @@ pub const DEFAULT_RELATIVE_ACCURACY: f64 = 0.005;
 /// Magnitudes below this count as zero.
 const MIN_INDEXABLE: f64 = 1e-12;
 
+/// Consecutive bucket counts from `offset` on: 32-bit while every count fits (half the memory, so a window's
+/// sketches stay in cache while records of many keys interleave), 64-bit from the first count that does not.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct BucketStore {
     offset: i32,
-    counts: Vec<u64>,
+    counts: Counts,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+enum Counts {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts::Narrow(Vec::new())
+    }
+}
+
+impl Counts {
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Counts::Narrow(c) => c.len(),
+            Counts::Wide(c) => c.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        match self {
+            Counts::Narrow(c) => c[i] as u64,
+            Counts::Wide(c) => c[i],
+        }
+    }
+
+    /// Makes room for `before` more buckets in front and `len` in all.
+    fn extend(&mut self, before: usize, len: usize) {
+        fn grow<T: Copy + Default>(c: &mut Vec<T>, before: usize, len: usize) {
+            if before > 0 {
+                c.splice(0..0, std::iter::repeat_n(T::default(), before));
+            }
+            if c.len() < len {
+                c.resize(len, T::default());
+            }
+        }
+        match self {
+            Counts::Narrow(c) => grow(c, before, len),
+            Counts::Wide(c) => grow(c, before, len),
+        }
+    }
+
+    fn add(&mut self, i: usize, n: u64) {
+        if let Counts::Narrow(c) = self {
+            match u32::try_from(c[i] as u64 + n) {
+                Ok(sum) => {
+                    c[i] = sum;
+                    return;
+                }
+                Err(_) => *self = Counts::Wide(c.iter().map(|x| *x as u64).collect()),
+            }
+        }
+        if let Counts::Wide(c) = self {
+            c[i] += n;
+        }
+    }
 }
 
 impl BucketStore {
     fn add(&mut self, index: i32, n: u64) {
         if self.counts.is_empty() {
             self.offset = index;
-            self.counts.push(0);
+            self.counts.extend(0, 1);
         } else if index < self.offset {
-            let grow = (self.offset - index) as usize;
-            let mut counts = vec![0; grow];
-            counts.extend_from_slice(&self.counts);
-            self.counts = counts;
+            let before = (self.offset - index) as usize;
+            let len = self.counts.len() + before;
+            self.counts.extend(before, len);
             self.offset = index;
         } else if index >= self.offset + self.counts.len() as i32 {
-            self.counts.resize((index - self.offset) as usize + 1, 0);
+            self.counts.extend(0, (index - self.offset) as usize + 1);
         }
-        self.counts[(index - self.offset) as usize] += n;
+        self.counts.add((index - self.offset) as usize, n);
     }
 
     fn iter(&self) -> impl DoubleEndedIterator<Item = (i32, u64)> + '_ {
-        self.counts
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(move |(i, c)| (self.offset + i as i32, *c))
+        (0..self.counts.len())
+            .map(move |i| (self.offset + i as i32, self.counts.get(i)))
+            .filter(|(_, c)| *c > 0)
     }
 }
 
@@ -139,8 +201,8 @@ impl QuantileSketch {
         for store in [&self.positive, &self.negative] {
             out.extend_from_slice(&store.offset.to_le_bytes());
             out.extend_from_slice(&(store.counts.len() as u32).to_le_bytes());
-            for c in &store.counts {
-                out.extend_from_slice(&c.to_le_bytes());
+            for i in 0..store.counts.len() {
+                out.extend_from_slice(&store.counts.get(i).to_le_bytes());
             }
         }
         out
@@ -168,7 +230,11 @@ impl QuantileSketch {
             if len > bytes.len() / 8 {
                 return None;
             }
-            store.counts = (0..len).map(|_| take(8).map(u64_of)).collect::<Option<_>>()?;
+            let counts: Vec<u64> = (0..len).map(|_| take(8).map(u64_of)).collect::<Option<_>>()?;
+            store.counts = match counts.iter().map(|c| u32::try_from(*c)).collect() {
+                Ok(narrow) => Counts::Narrow(narrow),
+                Err(_) => Counts::Wide(counts),
+            };
         }
         if !(r.is_empty() && gamma_ln.is_finite() && gamma_ln > 0.0) {
             return None;
@@ -277,6 +343,22 @@ mod tests {
         assert_eq!(QuantileSketch::from_bytes(&a.to_bytes()), Some(a.clone()));
         assert_eq!(QuantileSketch::from_bytes(&a.to_bytes()[1..]), None);
         assert_eq!(QuantileSketch::default().quantile(0.5), None);
+    }
+
+    /// Counts past `u32::MAX` widen the store instead of wrapping; the encoding is the same either way.
+    #[test]
+    fn counts_beyond_32_bits_widen() {
+        let mut s = BucketStore::default();
+        s.add(5, u32::MAX as u64 - 1);
+        s.add(3, 7);
+        assert!(matches!(s.counts, Counts::Narrow(_)));
+        s.add(5, 3);
+        assert!(matches!(s.counts, Counts::Wide(_)));
+        assert_eq!(s.iter().collect::<Vec<_>>(), [(3, 7), (5, u32::MAX as u64 + 2)]);
+        let mut q = QuantileSketch::default();
+        q.positive = s;
+        q.count = u32::MAX as u64 + 9;
+        assert_eq!(QuantileSketch::from_bytes(&q.to_bytes()), Some(q));
     }
 
     #[test]
