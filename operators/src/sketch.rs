@@ -355,9 +355,11 @@ mod tests {
         s.add(5, 3);
         assert!(matches!(s.counts, Counts::Wide(_)));
         assert_eq!(s.iter().collect::<Vec<_>>(), [(3, 7), (5, u32::MAX as u64 + 2)]);
-        let mut q = QuantileSketch::default();
-        q.positive = s;
-        q.count = u32::MAX as u64 + 9;
+        let q = QuantileSketch {
+            positive: s,
+            count: u32::MAX as u64 + 9,
+            ..QuantileSketch::default()
+        };
         assert_eq!(QuantileSketch::from_bytes(&q.to_bytes()), Some(q));
     }
 
