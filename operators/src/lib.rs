@@ -30,7 +30,7 @@ pub use keyed_timers::{Cause, KeyedLogic, KeyedTimers, TimerRequests};
 pub use latest_value::{Expiry, LatestValues};
 pub use rules::{Absence, Deadline, Rule, RuleAlert, RuleRecord, RuleSet, RuleSetRecord};
 pub use sketch::QuantileSketch;
-pub use value::{Key, Value, Values};
+pub use value::{Key, KeyOf, Value, Values};
 pub use watermark::{logical_time, ArrivalWatermark, WatermarkTracker};
 pub use window::WindowSpec;
 pub use window_aggregator::Record as WindowRecord;

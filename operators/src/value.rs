@@ -129,6 +129,11 @@ impl Key {
 
     /// [`Key::route_hash`] of the key these values would form.
     pub fn route_hash_of(values: &[Value]) -> u64 {
+        Self::route_hash_iter(values)
+    }
+
+    /// [`Key::route_hash`] of the key these values (in order) would form.
+    pub fn route_hash_iter<'a>(values: impl IntoIterator<Item = &'a Value>) -> u64 {
         let mut h = RouteHasher(0);
         for v in values {
             match v {
@@ -214,11 +219,67 @@ impl PartialOrd for Key {
 }
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
-        self.0.len() == other.0.len()
-            && self.0.iter().zip(other.0.iter()).all(|(a, b)| match (a, b) {
-                (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits() || x == y,
-                _ => a.total_cmp(b).is_eq(),
-            })
+        self.0.len() == other.0.len() && self.0.iter().zip(other.0.iter()).all(|(a, b)| key_values_equal(a, b))
+    }
+}
+
+/// Whether two values of a key are the same key value (floats equal by value or by bits, so a NaN key
+/// equals itself).
+fn key_values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits() || x == y,
+        _ => a.total_cmp(b).is_eq(),
+    }
+}
+
+/// The key that the values at `fields` of a record's `row` form, borrowed: it hashes and compares like that
+/// [`Key`], so a map keyed by `Key` is looked up without building one per record.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyOf<'a> {
+    row: &'a [Value],
+    /// `None`: the whole row.
+    fields: Option<&'a [usize]>,
+}
+
+impl<'a> KeyOf<'a> {
+    /// The key of `row`'s values at `fields`, in that order.
+    pub fn new(row: &'a [Value], fields: &'a [usize]) -> Self {
+        KeyOf {
+            row,
+            fields: Some(fields),
+        }
+    }
+
+    /// A key already built.
+    pub fn of(key: &'a Key) -> Self {
+        KeyOf {
+            row: &key.0,
+            fields: None,
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &'a Value> + 'a {
+        let (row, fields) = (self.row, self.fields);
+        let n = fields.map_or(row.len(), <[usize]>::len);
+        (0..n).map(move |i| &row[fields.map_or(i, |f| f[i])])
+    }
+
+    /// The owned key.
+    pub fn to_key(&self) -> Key {
+        self.values().cloned().collect()
+    }
+}
+
+impl std::hash::Hash for KeyOf<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(Key::route_hash_iter(self.values()));
+    }
+}
+
+impl hashbrown::Equivalent<Key> for KeyOf<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        let n = self.fields.map_or(self.row.len(), <[usize]>::len);
+        n == key.0.len() && self.values().zip(key.0.iter()).all(|(a, b)| key_values_equal(a, b))
     }
 }
 impl Eq for Key {}

@@ -6,10 +6,11 @@
 
 use crate::aggregate::{Accumulator, AggregateSet, AggregateSpec};
 use crate::event_order::Position;
-use crate::value::{BuildKeyHasher, Key, Value};
+use crate::value::{BuildKeyHasher, Key, KeyOf, Value};
 use crate::window::{is_late, WindowSpec};
+use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One emitted window for one key.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -130,8 +131,13 @@ impl WindowAggregator {
     /// Adds a record to every window of its event time it is not late for, given its arrival watermark.
     /// Its carried fields are cloned only when they become a window's.
     pub fn add(&mut self, key: &Key, record: Record<'_>) {
+        self.add_at(KeyOf::of(key), record)
+    }
+
+    /// [`WindowAggregator::add`] with a borrowed key (the key is built only for a window's first record).
+    pub fn add_at(&mut self, key: KeyOf<'_>, record: Record<'_>) {
         if self.is_session() {
-            return self.add_to_session(key, record);
+            return self.add_to_session(&key.to_key(), record);
         }
         let Record {
             ts, pos, awm, values, ..
@@ -142,7 +148,7 @@ impl WindowAggregator {
                 continue;
             }
             let by_key = self.open.entry(start).or_default();
-            let acc = match by_key.get_mut(key) {
+            let acc = match by_key.get_mut(&key) {
                 Some(acc) => {
                     if pos < acc.carry_at() {
                         acc.set_carry(record.carried(), pos);
@@ -150,7 +156,7 @@ impl WindowAggregator {
                     acc
                 }
                 None => by_key
-                    .entry(key.clone())
+                    .entry(key.to_key())
                     .or_insert_with(|| Accumulator::new(&self.aggregates, record.carried(), pos)),
             };
             acc.add(&self.aggregates, ts, pos, values);

@@ -47,7 +47,7 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::Stream;
 use weir_operators::aggregate::Accumulator;
 use weir_operators::window::lateness;
-use weir_operators::{AggregateSpec, Key, Position, WindowAggregator, WindowRecord};
+use weir_operators::{AggregateSpec, Key, KeyOf, Position, WindowAggregator, WindowRecord};
 
 /// One worker's partial accumulator of one window for one key, on its way to the key's worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -179,9 +179,8 @@ pub fn pre_aggregate<'s>(
                         if all_late {
                             return;
                         }
-                        let key: Key = plan.key.iter().map(|k| r.values[*k].clone()).collect();
-                        agg.add(
-                            &key,
+                        agg.add_at(
+                            KeyOf::new(&r.values, &plan.key),
                             WindowRecord {
                                 ts: r.ts,
                                 pos: r.pos,

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use timely::dataflow::Stream;
 use weir_operators::window::lateness;
-use weir_operators::{Key, Position, Value, Values, WindowAggregator, WindowRecord, WindowRow};
+use weir_operators::{Key, KeyOf, Position, Value, Values, WindowAggregator, WindowRecord, WindowRow};
 
 /// A record on its way to its key's worker: its key fields, then the fields aggregates read, then the
 /// carried fields, in one inline list (no allocation per record).
@@ -156,7 +156,20 @@ pub fn window<'s>(
     // A window input's fields are its key, the aggregates' values, then the carried fields.
     let first = plan.key.len() + plan.values.len();
     let carry = (first..first + plan.carry.len()).collect();
-    (ordered(records, "Window", name, WindowLogic { core, carry }, ctx), late)
+    (
+        ordered(
+            records,
+            "Window",
+            name,
+            WindowLogic {
+                key: (0..plan.key.len()).collect(),
+                core,
+                carry,
+            },
+            ctx,
+        ),
+        late,
+    )
 }
 
 /// Event time in milliseconds of a logical time (saturating).
@@ -236,6 +249,8 @@ struct WindowLogic {
     core: WindowCore,
     /// Where the carried fields are in a [`WindowInput`]'s fields.
     carry: Vec<usize>,
+    /// Where the key fields are in a [`WindowInput`]'s fields: its first ones.
+    key: Vec<usize>,
 }
 
 impl OrderedLogic for WindowLogic {
@@ -266,7 +281,6 @@ impl OrderedLogic for WindowLogic {
                 // Sessions due by this record's logical time close before it (it may not join them).
                 fired.extend(agg.fire(Some(ms(pos.lt))));
             }
-            let key: Key = r.fields[..nk].iter().cloned().collect();
             let record = WindowRecord {
                 ts: r.ts,
                 pos,
@@ -275,7 +289,7 @@ impl OrderedLogic for WindowLogic {
                 row: &r.fields,
                 carry: &self.carry,
             };
-            agg.add(&key, record);
+            agg.add_at(KeyOf::new(&r.fields, &self.key), record);
         }
         out[0] = self.core.finish(agg, fired, f);
     }
