@@ -28,7 +28,7 @@ pub use exact_sum::ExactSum;
 pub use keyed_state::{redistribute, KeyedState};
 pub use keyed_timers::{Cause, KeyedLogic, KeyedTimers, TimerRequests};
 pub use latest_value::{Expiry, LatestValues};
-pub use rules::{Absence, Deadline, Rule, RuleAlert, RuleRecord, RuleSet, RuleSetRecord};
+pub use rules::{Absence, Deadline, Rule, RuleAlert, RuleSet, RuleSetRecord};
 pub use sketch::QuantileSketch;
 pub use value::{Key, KeyOf, Value, Values};
 pub use watermark::{logical_time, ArrivalWatermark, WatermarkTracker};

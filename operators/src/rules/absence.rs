@@ -4,9 +4,8 @@
 //! raised by the next newer matching record after an alert (event time = its own), which also starts the
 //! watch again. A record matching both applies `of` first.
 
-use super::{Newest, RuleAlert, RuleInput, RuleRecord, EXPIRE};
-use crate::keyed_timers::{KeyedLogic, TimerRequests};
-use crate::value::Key;
+use super::{Newest, RuleAlert, RuleInput, EXPIRE};
+use crate::keyed_timers::TimerRequests;
 use serde::{Deserialize, Serialize};
 
 const SILENT: u8 = 0;
@@ -82,38 +81,5 @@ impl Absence {
     /// Whether the key's state can be forgotten (once it has no timers left).
     pub fn is_finished(&self, s: &AbsenceState) -> bool {
         s.newest.expired
-    }
-}
-
-impl KeyedLogic for Absence {
-    type State = AbsenceState;
-    type Record = RuleRecord;
-    type Output = RuleAlert;
-
-    fn on_record(
-        &self,
-        _: &Key,
-        s: &mut AbsenceState,
-        r: &RuleRecord,
-        timers: &mut TimerRequests,
-        out: &mut Vec<RuleAlert>,
-    ) {
-        self.apply(s, r.input(), timers, out)
-    }
-
-    fn on_timer(
-        &self,
-        _: &Key,
-        s: &mut AbsenceState,
-        tag: u8,
-        at: i64,
-        timers: &mut TimerRequests,
-        out: &mut Vec<RuleAlert>,
-    ) {
-        self.fire(s, tag, at, timers, out)
-    }
-
-    fn is_finished(&self, s: &AbsenceState) -> bool {
-        Absence::is_finished(self, s)
     }
 }

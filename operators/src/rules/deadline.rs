@@ -7,9 +7,8 @@
 //! nothing), as for a delivery. With `repeat`, `done` ends the current cycle and the next `start` arms a new
 //! one, as for a machine's work cycles.
 
-use super::{Newest, RuleAlert, RuleInput, RuleRecord, EXPIRE};
-use crate::keyed_timers::{KeyedLogic, TimerRequests};
-use crate::value::Key;
+use super::{Newest, RuleAlert, RuleInput, EXPIRE};
+use crate::keyed_timers::TimerRequests;
 use serde::{Deserialize, Serialize};
 
 const DUE: u8 = 0;
@@ -82,38 +81,5 @@ impl Deadline {
     /// Whether the key's state can be forgotten (once it has no timers left).
     pub fn is_finished(&self, s: &DeadlineState) -> bool {
         s.newest.expired
-    }
-}
-
-impl KeyedLogic for Deadline {
-    type State = DeadlineState;
-    type Record = RuleRecord;
-    type Output = RuleAlert;
-
-    fn on_record(
-        &self,
-        _: &Key,
-        s: &mut DeadlineState,
-        r: &RuleRecord,
-        timers: &mut TimerRequests,
-        out: &mut Vec<RuleAlert>,
-    ) {
-        self.apply(s, r.input(), timers, out)
-    }
-
-    fn on_timer(
-        &self,
-        _: &Key,
-        s: &mut DeadlineState,
-        tag: u8,
-        at: i64,
-        timers: &mut TimerRequests,
-        out: &mut Vec<RuleAlert>,
-    ) {
-        self.fire(s, tag, at, timers, out)
-    }
-
-    fn is_finished(&self, s: &DeadlineState) -> bool {
-        Deadline::is_finished(self, s)
     }
 }

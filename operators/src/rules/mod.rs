@@ -2,7 +2,7 @@
 //! and [`Absence`] ("alert when a key goes quiet"), each a [`KeyedLogic`](crate::KeyedLogic) run by the
 //! timer rules of [`crate::keyed_timers`].
 //!
-//! A rule sees each record of a key as a [`RuleRecord`]: its event time, which of the rule's two predicates
+//! A rule sees each record of a key as a [`RuleInput`]: its event time, which of the rule's two predicates
 //! it matched (evaluated upstream, where the record was) and the fields its alerts copy. Both rules copy
 //! those fields from the key's *newest* record (greatest event time; ties: the later applied) and forget a
 //! key `retention` of event time after its newest record — a record arriving after that starts the key
@@ -30,31 +30,7 @@ use serde::{Deserialize, Serialize};
 /// The timer tag of retention (rules use tags below it for their own timers).
 const EXPIRE: u8 = 7;
 
-/// One record as a rule sees it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RuleRecord {
-    pub ts: i64,
-    /// It matched the rule's first predicate (`start` of a deadline, `of` of an absence).
-    pub opens: bool,
-    /// It matched the rule's second predicate (`done` of a deadline, `until` of an absence).
-    pub closes: bool,
-    /// The values of the fields the rule's alerts copy.
-    pub fields: Values,
-}
-
-impl RuleRecord {
-    /// The record as a rule reads it.
-    pub fn input(&self) -> RuleInput<'_> {
-        RuleInput {
-            ts: self.ts,
-            opens: self.opens,
-            closes: self.closes,
-            fields: &self.fields,
-        }
-    }
-}
-
-/// One record as a rule reads it, borrowed (the fields of a [`RuleSetRecord`] serve every rule of the set).
+/// One record as a rule reads it (the fields of a [`RuleSetRecord`] serve every rule of the set).
 #[derive(Clone, Copy, Debug)]
 pub struct RuleInput<'a> {
     pub ts: i64,

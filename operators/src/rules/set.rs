@@ -51,6 +51,18 @@ pub enum RuleState {
     Absence(AbsenceState),
 }
 
+impl From<Deadline> for Rule {
+    fn from(d: Deadline) -> Rule {
+        Rule::Deadline(d)
+    }
+}
+
+impl From<Absence> for Rule {
+    fn from(a: Absence) -> Rule {
+        Rule::Absence(a)
+    }
+}
+
 impl Rule {
     fn fresh(&self) -> RuleState {
         match self {
@@ -183,7 +195,6 @@ impl KeyedLogic for RuleSet {
 
 #[cfg(test)]
 mod tests {
-    use super::super::RuleRecord;
     use super::*;
     use crate::keyed_timers::{Cause, KeyedTimers};
     use crate::value::Value;
@@ -239,26 +250,29 @@ mod tests {
 
     type Raised = (Cause, Key, RuleAlert);
 
-    fn alone<L: KeyedLogic<Record = RuleRecord, Output = RuleAlert>>(logic: &L, rule: usize) -> Vec<Raised> {
-        let mut t: KeyedTimers<L::State> = KeyedTimers::default();
+    /// What `rule` raises in a set of its own.
+    fn alone(rule: &Rule, i: usize) -> Vec<Raised> {
+        let set = RuleSet {
+            rules: vec![rule.clone()],
+        };
+        let mut t: KeyedTimers<RuleSetState> = KeyedTimers::default();
         let mut out = Vec::new();
         for (lt, key, ts, flags) in stream() {
-            let (opens, closes) = flags[rule];
-            let fields = [Value::Int(ts)].into_iter().collect();
-            let r = RuleRecord {
+            let (opens, closes) = flags[i];
+            let r = RuleSetRecord {
                 ts,
-                opens,
-                closes,
-                fields,
+                matched: RuleSetRecord::matches(0, opens, closes),
+                skip: 0,
+                fields: [Value::Int(ts)].into_iter().collect(),
             };
-            t.record(logic, &key, lt, &r, &mut out);
+            t.record(&set, &key, lt, &r, &mut out);
         }
-        t.advance(logic, None, &mut out);
-        out
+        t.advance(&set, None, &mut out);
+        out.into_iter().map(|(c, k, (_, a))| (c, k, a)).collect()
     }
 
-    /// Each rule of a set raises exactly what it raises alone, in the same order and with the same causes,
-    /// and the set forgets every key by the end.
+    /// Each rule of a set raises exactly what it raises in a set of its own (its tags offset, its state next
+    /// to the others'), in the same order and with the same causes, and the set forgets every key by the end.
     #[test]
     fn each_rule_of_a_set_raises_what_it_raises_alone() {
         let set = RuleSet { rules: rules() };
@@ -285,10 +299,7 @@ mod tests {
                 .filter(|(_, _, (r, _))| *r as usize == i)
                 .map(|(c, k, (_, a))| (*c, k.clone(), a.clone()))
                 .collect();
-            let single = match rule {
-                Rule::Deadline(d) => alone(d, i),
-                Rule::Absence(a) => alone(a, i),
-            };
+            let single = alone(rule, i);
             assert!(single.len() > 20, "rule {i} raises something");
             assert_eq!(together, single, "rule {i}");
         }

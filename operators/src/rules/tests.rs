@@ -1,8 +1,8 @@
 //! Boundary cases of the keyed rules, in logical time: records applied at hand-placed logical times, timers
-//! fired by the keyed-timer rules.
+//! fired by the keyed-timer rules. Each rule runs as a set of one, as the engine runs it.
 
 use super::*;
-use crate::keyed_timers::{Cause, KeyedLogic, KeyedTimers};
+use crate::keyed_timers::{Cause, KeyedTimers};
 use crate::value::{Key, Value};
 
 const MIN: i64 = 60_000;
@@ -10,31 +10,35 @@ const MIN: i64 = 60_000;
 /// (logical time, key, ts, opens, closes)
 type Step = (i64, &'static str, i64, bool, bool);
 
-fn rec(ts: i64, opens: bool, closes: bool) -> RuleRecord {
-    RuleRecord {
+/// A record whose copied field is its own event time.
+fn rec(ts: i64, opens: bool, closes: bool) -> RuleSetRecord {
+    RuleSetRecord {
         ts,
-        opens,
-        closes,
+        matched: RuleSetRecord::matches(0, opens, closes),
+        skip: 0,
         fields: [Value::Int(ts)].into_iter().collect(),
     }
 }
 
+fn alone(rule: impl Into<Rule>) -> RuleSet {
+    RuleSet {
+        rules: vec![rule.into()],
+    }
+}
+
 /// Runs the steps, then the end of input; gives (follow-up?, key, event time, fields' ts, cause).
-fn run<L>(logic: &L, steps: &[Step]) -> Vec<(bool, String, i64, i64, Cause)>
-where
-    L: KeyedLogic<Record = RuleRecord, Output = RuleAlert>,
-    L::State: Default + Clone + serde::Serialize + serde::de::DeserializeOwned,
-{
-    let mut t: KeyedTimers<L::State> = KeyedTimers::default();
+fn run(rule: impl Into<Rule>, steps: &[Step]) -> Vec<(bool, String, i64, i64, Cause)> {
+    let set = alone(rule);
+    let mut t: KeyedTimers<RuleSetState> = KeyedTimers::default();
     let mut out = Vec::new();
     for (lt, key, ts, opens, closes) in steps {
         let key = Key::from(vec![Value::Str((*key).into())]);
-        t.record(logic, &key, *lt, &rec(*ts, *opens, *closes), &mut out);
+        t.record(&set, &key, *lt, &rec(*ts, *opens, *closes), &mut out);
     }
-    t.advance(logic, None, &mut out);
+    t.advance(&set, None, &mut out);
     assert_eq!(t.live_keys(), 0, "every key expires at the end of input");
     out.into_iter()
-        .map(|(cause, key, a)| {
+        .map(|(cause, key, (_, a))| {
             let newest = match a.fields[0] {
                 Value::Int(v) => v,
                 _ => unreachable!(),
@@ -65,13 +69,13 @@ fn absence() -> Absence {
 fn a_deadline_fires_before_a_record_at_its_logical_time_and_not_before_one_just_below() {
     // start at 0 → due at 10 min. `done` at logical time 10 min − 1 ms is applied first: no alert.
     let on_time = run(
-        &deadline(false),
+        deadline(false),
         &[(0, "a", 0, true, false), (10 * MIN - 1, "a", 10 * MIN, false, true)],
     );
     assert_eq!(on_time, vec![]);
     // `done` at exactly logical time 10 min: the timer fires first, then `done` resolves.
     let late = run(
-        &deadline(false),
+        deadline(false),
         &[(0, "a", 0, true, false), (10 * MIN, "a", 11 * MIN, false, true)],
     );
     assert_eq!(
@@ -91,24 +95,24 @@ fn a_deadline_uses_the_first_start_and_done_is_final_unless_repeating() {
         (2 * MIN, "m", 2 * MIN, false, true),
         (3 * MIN, "m", 3 * MIN, true, false), // after done: a new cycle only with repeat
     ];
-    assert_eq!(run(&deadline(false), &steps), vec![]);
+    assert_eq!(run(deadline(false), &steps), vec![]);
     assert_eq!(
-        run(&deadline(true), &steps),
+        run(deadline(true), &steps),
         vec![(false, "m".into(), 13 * MIN, 3 * MIN, Cause::Timer(13 * MIN))]
     );
 }
 
 #[test]
 fn a_deadline_alert_carries_the_start_and_the_deadline_and_the_newest_fields() {
-    let mut t: KeyedTimers<DeadlineState> = KeyedTimers::default();
+    let mut t: KeyedTimers<RuleSetState> = KeyedTimers::default();
     let mut out = Vec::new();
     let key = Key::from(vec![Value::Str("o".into())]);
-    let logic = deadline(false);
+    let logic = alone(deadline(false));
     t.record(&logic, &key, 0, &rec(2 * MIN, true, false), &mut out);
     t.record(&logic, &key, 0, &rec(5 * MIN, false, false), &mut out);
     t.record(&logic, &key, 0, &rec(4 * MIN, false, false), &mut out); // older: not the newest
     t.advance(&logic, Some(12 * MIN), &mut out);
-    let a = &out[0].2;
+    let a = &out[0].2 .1;
     assert_eq!(
         (a.started_at, a.deadline, a.event_time),
         (Some(2 * MIN), Some(12 * MIN), 12 * MIN)
@@ -119,7 +123,7 @@ fn a_deadline_alert_carries_the_start_and_the_deadline_and_the_newest_fields() {
 #[test]
 fn an_older_record_never_moves_an_absence_timer() {
     let got = run(
-        &absence(),
+        absence(),
         &[
             (0, "s", 10 * MIN, true, false),        // silent at 15 min
             (MIN, "s", 9 * MIN, true, false),       // older: the timer stays at 15 min
@@ -141,7 +145,7 @@ fn an_older_record_never_moves_an_absence_timer() {
 fn until_applied_before_the_timer_ends_the_watch() {
     // `until` at logical time 15 min − 1 ms: applied before the timer at 15 min, so nothing fires.
     let got = run(
-        &absence(),
+        absence(),
         &[
             (0, "s", 10 * MIN, true, false),
             (15 * MIN - 1, "s", 12 * MIN, false, true),
@@ -150,7 +154,7 @@ fn until_applied_before_the_timer_ends_the_watch() {
     assert_eq!(got, vec![]);
     // at exactly 15 min, the timer fires first.
     let got = run(
-        &absence(),
+        absence(),
         &[(0, "s", 10 * MIN, true, false), (15 * MIN, "s", 12 * MIN, false, true)],
     );
     assert_eq!(
@@ -169,7 +173,7 @@ fn retention_forgets_a_key_and_a_later_record_starts_it_afresh() {
     };
     // done at 1 min; retention expires at 31 min; a start at logical time 40 min is a fresh key.
     let got = run(
-        &logic,
+        logic,
         &[
             (0, "k", 0, true, false),
             (MIN, "k", MIN, false, true),
@@ -185,7 +189,7 @@ fn retention_forgets_a_key_and_a_later_record_starts_it_afresh() {
 #[test]
 fn timers_due_together_fire_in_key_order() {
     let got = run(
-        &absence(),
+        absence(),
         &[
             (0, "b", 0, true, false),
             (0, "c", 0, true, false),
