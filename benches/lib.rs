@@ -107,12 +107,14 @@ pub fn count_lines(path: &Path) -> Result<usize> {
     }
 }
 
-/// Runs `weir run JOB SETS --workers W` `repeat` times per worker count and prints a table.
-pub fn bench_job(weir: &Path, job: &str, sets: &[String], events: usize, repeat: usize) -> Result<()> {
+/// Runs `weir run JOB SETS --workers W` `repeat` times per worker count (1, then 2) and prints a table;
+/// returns the median run of each.
+pub fn bench_job(weir: &Path, job: &str, sets: &[String], events: usize, repeat: usize) -> Result<Vec<Measurement>> {
     println!(
         "{:>7} {:>10} {:>10} {:>14} {:>12}",
         "workers", "median s", "best s", "events/s (med)", "peak RSS MB"
     );
+    let mut medians = Vec::new();
     for workers in [1usize, 2] {
         let mut runs = Vec::new();
         for _ in 0..repeat {
@@ -125,9 +127,9 @@ pub fn bench_job(weir: &Path, job: &str, sets: &[String], events: usize, repeat:
                 .stderr(std::process::Stdio::null());
             runs.push(measure(&mut cmd)?);
         }
-        print_row(&workers.to_string(), 7, &runs, events);
+        medians.push(print_row(&workers.to_string(), 7, &runs, events));
     }
-    Ok(())
+    Ok(medians)
 }
 
 /// Prints one row — `label` right-aligned in `width`, then median and best wall time, events/s of the median
