@@ -12,8 +12,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"WEIRCKPT";
-/// Version of the file format and of the state it holds; bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the file format and of the state it holds; bumped on any incompatible change (2: keyed timers
+/// keep a key's state and timers together, rules over one stream and key share a state, sketch counts narrow,
+/// window accumulators sum exactly).
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 8 + 4;
 
 /// Why a checkpoint file could not be used.
