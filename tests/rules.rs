@@ -190,6 +190,12 @@ fn explain_says_each_rule_in_words() {
         ),
         "{text}"
     );
+    // Both rules read `machines` by `machine_id`: they run as one operator, and explain says so.
+    assert!(
+        text.contains("(one operator with `quiet`: same stream and key)")
+            && text.contains("(one operator with `cycle`: same stream and key)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -202,7 +208,8 @@ fn check_lists_every_problem_of_bad_rules() {
         .replace(
             "resumed = \"machine_back\"",
             "resumed = \"machine_back\"\nfields = [\"machine\"]",
-        );
+        )
+        .replace("severity = \"critical\"", "severity = \"criticl\"");
     std::fs::write(tmp.path().join("job.toml"), job).unwrap();
     let out = weir().arg("check").arg(tmp.path().join("job.toml")).output().unwrap();
     assert!(!out.status.success());
@@ -212,6 +219,7 @@ fn check_lists_every_problem_of_bad_rules() {
         "operators.cycle.start:",
         "operators.quiet.retention: must be at least the rule's own span (2h)",
         "operators.quiet.fields: field `machine` is not in the input's schema; available: machine_id, event, status, n, ts",
+        "operators.quiet.severity: \"criticl\" is not a severity — did you mean \"critical\"?; allowed: critical, error, warning, info",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }

@@ -287,6 +287,31 @@ impl Plan {
         }
     }
 
+    /// The keyed rules that run together as one operator (see `dataflow::rule_op`): per member, every member
+    /// of its set in plan order — rules that read the same stream with the same key, up to
+    /// [`weir_operators::RuleSet::MAX_RULES`] to a set.
+    pub fn rule_sets(&self) -> std::collections::HashMap<usize, Vec<usize>> {
+        let mut sets: Vec<Vec<usize>> = Vec::new();
+        for (i, op) in self.operators.iter().enumerate() {
+            let Some(rule) = op.component.keyed_rule() else {
+                continue;
+            };
+            let joins = |set: &&mut Vec<usize>| {
+                let first = &self.operators[set[0]];
+                set.len() < weir_operators::RuleSet::MAX_RULES
+                    && first.inputs == op.inputs
+                    && crate::dataflow::rule_op::share_a_set(first.component.keyed_rule().expect("a keyed rule"), rule)
+            };
+            match sets.iter_mut().find(joins) {
+                Some(set) => set.push(i),
+                None => sets.push(vec![i]),
+            }
+        }
+        sets.into_iter()
+            .flat_map(|set| set.clone().into_iter().map(move |i| (i, set.clone())))
+            .collect()
+    }
+
     /// The window a stream's records come from, if it is a window operator's rows.
     pub fn window_of(&self, r: StreamRef) -> Option<&WindowPlan> {
         match r {

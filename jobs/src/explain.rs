@@ -139,7 +139,8 @@ pub fn explain(plan: &Plan) -> String {
         );
     }
     let _ = writeln!(o, "\noperators (in dependency order)");
-    for op in &plan.operators {
+    let sets = plan.rule_sets();
+    for (i, op) in plan.operators.iter().enumerate() {
         let inputs: Vec<String> = op.inputs.iter().map(|r| stream_name(plan, *r)).collect();
         let c = &op.component;
         let mut what = c.describe(&plan.schema_of(op.inputs[0]));
@@ -147,6 +148,17 @@ pub fn explain(plan: &Plan) -> String {
             what.push_str(&format!(
                 " (keyed, exchanged over {w} worker{})",
                 if w == 1 { "" } else { "s" }
+            ));
+        }
+        if let Some(set) = sets.get(&i).filter(|s| s.len() > 1) {
+            let others: Vec<String> = set
+                .iter()
+                .filter(|m| **m != i)
+                .map(|m| format!("`{}`", plan.operators[*m].name))
+                .collect();
+            what.push_str(&format!(
+                " (one operator with {}: same stream and key)",
+                others.join(", ")
             ));
         }
         let _ = writeln!(o, "  {:<16} {what} ← {}", op.name, inputs.join(", "));

@@ -8,7 +8,7 @@ use crate::checkpoint::Checkpoint;
 use crate::component::{BuildContext, PreparedSource, SinkBuildContext, SourceBuildContext};
 use crate::dataflow::dead_letters::malformed;
 use crate::dataflow::partition_ends::{partition_ends, EndsStream};
-use crate::dataflow::rule_op::{build_rule_set, share_a_set, RuleMember};
+use crate::dataflow::rule_op::{build_rule_set, RuleMember};
 use crate::dataflow::sink_op::job_end;
 use crate::dataflow::table_op::{table, BuiltTable};
 use crate::dataflow::{RunContext, Time};
@@ -20,7 +20,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::Scope;
-use weir_operators::RuleSet;
 
 /// Why a worker could not build its dataflow.
 #[derive(Debug, thiserror::Error)]
@@ -139,7 +138,7 @@ fn operators<'s>(
     ctx: &RunContext,
 ) {
     let mut view_ordinal = 0;
-    let sets = rule_sets(plan);
+    let sets = plan.rule_sets();
     for (i, op) in plan.operators.iter().enumerate() {
         // The view store is this process's: its instances are numbered by local worker.
         let view_instance = local_index * views.views.len() + view_ordinal;
@@ -183,30 +182,6 @@ fn operators<'s>(
             }
         }
     }
-}
-
-/// The keyed rules that run together: per member operator, every member of its set (in plan order) — rules
-/// that read the same stream with the same key, up to [`RuleSet::MAX_RULES`] to a set.
-fn rule_sets(plan: &Plan) -> HashMap<usize, Vec<usize>> {
-    let mut sets: Vec<Vec<usize>> = Vec::new();
-    for (i, op) in plan.operators.iter().enumerate() {
-        let Some(rule) = op.component.keyed_rule() else {
-            continue;
-        };
-        let joins = |set: &&mut Vec<usize>| {
-            let first = &plan.operators[set[0]];
-            set.len() < RuleSet::MAX_RULES
-                && first.inputs == op.inputs
-                && share_a_set(first.component.keyed_rule().expect("a keyed rule"), rule)
-        };
-        match sets.iter_mut().find(joins) {
-            Some(set) => set.push(i),
-            None => sets.push(vec![i]),
-        }
-    }
-    sets.into_iter()
-        .flat_map(|set| set.clone().into_iter().map(move |i| (i, set.clone())))
-        .collect()
 }
 
 /// The job's sinks: those with a `NAME.failed` stream first (other sinks may read it), then the rest.

@@ -448,7 +448,7 @@ fn alert(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
         });
     let cooldown = s.duration_ms("cooldown").unwrap_or(0);
     let alert_kind = alert_kind(s);
-    let severity = s.str("severity").unwrap_or("warning").to_string();
+    let severity = severity(s);
     let (key, fields) = keyed?;
     let out = Schema::alerts(fields.iter().map(|(_, i)| schema.fields[*i].clone()));
     Some((
@@ -468,6 +468,26 @@ fn alert(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
 type NamedFields = Vec<(String, usize)>;
 
 /// An alerting operator's `alert`: the kind its alerts carry (required).
+/// The severities an alert may have: PagerDuty's event severities, which alert routers map onto.
+const SEVERITIES: [&str; 4] = ["critical", "error", "warning", "info"];
+
+/// An alerting operator's `severity` (default `warning`); a misspelt one is a problem, not a silently
+/// misrouted alert.
+fn severity(s: &Section) -> String {
+    let severity = s.str("severity").unwrap_or("warning");
+    if !SEVERITIES.contains(&severity) {
+        s.problem(
+            "severity",
+            format!(
+                "\"{severity}\" is not a severity{}; allowed: {}",
+                super::did_you_mean(severity, SEVERITIES),
+                SEVERITIES.join(", ")
+            ),
+        );
+    }
+    severity.to_string()
+}
+
 fn alert_kind<'a>(s: &Section<'a>) -> Option<&'a str> {
     if !s.has("alert") {
         s.problem(
@@ -527,7 +547,7 @@ fn rule_plan(
     };
     let (opens, closes) = (predicate(opens), predicate(closes));
     let alert_kind = alert_kind(s);
-    let severity = s.str("severity").unwrap_or("warning").to_string();
+    let severity = severity(s);
     let follow_up = s.str(follow_up).map(str::to_string);
     let retention_ms = s.duration_ms("retention").unwrap_or(24 * 3_600_000);
     if retention_ms < span_ms {
