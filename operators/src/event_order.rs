@@ -140,15 +140,9 @@ impl<T> EventOrderBuffer<T> {
     /// [`EventOrderBuffer::drain_before`], ordering records at the same position by `tie` (which must be the
     /// order they were pushed by). Records not taken from the iterator are dropped with it.
     pub fn drain_before_by<F: Fn(&T, &T) -> Ordering>(&mut self, frontier: Option<u64>, tie: F) -> Drain<'_, T, F> {
-        let mut i = 0;
-        while i < self.runs.len() {
-            if self.runs[i].is_empty() {
-                let run = self.runs.remove(i);
-                if self.spare.len() < SPARE_RUNS {
-                    self.spare.push(run);
-                }
-            } else {
-                i += 1;
+        for run in self.runs.extract_if(.., |r| r.is_empty()) {
+            if self.spare.len() < SPARE_RUNS {
+                self.spare.push(run);
             }
         }
         Drain {

@@ -101,73 +101,51 @@ where
         f: Option<Time>,
         out: &mut [Vec<Record>],
     ) {
-        let outputs = Outputs {
-            make: &self.make,
-            port: &self.port,
-            last: vec![None; self.ports],
-        };
-        step(&self.logic, outputs, timers, items, &mut self.produced, f, out);
-    }
-}
-
-/// Turns a step's outputs into records on their ports, ranking those of one step, key and port.
-struct Outputs<'a, F, P> {
-    make: &'a F,
-    port: &'a P,
-    /// Per port: the step and key of its last output in this call, and that output's rank.
-    last: Vec<Option<(Position, Key, u32)>>,
-}
-
-impl<F, P> Outputs<'_, F, P> {
-    /// Makes the records of `produced` (all caused by the record at `pos`, or by timers) on their ports.
-    fn emit<O>(&mut self, pos: Option<Position>, produced: &mut Vec<(Cause, Key, O)>, out: &mut [Vec<Record>])
-    where
-        F: Fn(Position, u32, &Key, &O) -> Record,
-        P: Fn(&O) -> usize,
-    {
-        self.last.iter_mut().for_each(|l| *l = None);
-        for (cause, key, o) in produced.drain(..) {
-            let at = match (cause, pos) {
-                (Cause::Timer(t), _) => Position {
-                    lt: t.max(0) as Time,
-                    source: 0,
-                    partition: 0,
-                    offset: 0,
-                },
-                (Cause::Record, Some(p)) => p,
-                (Cause::Record, None) => unreachable!("only records cause record outputs"),
-            };
-            let port = (self.port)(&o);
-            let seq = match &self.last[port] {
-                Some((p, k, seq)) if *p == at && *k == key => seq + 1,
-                _ => 0,
-            };
-            out[port].push((self.make)(at, seq, &key, &o));
-            self.last[port] = Some((at, key, seq));
+        let emit =
+            |pos, produced: &mut Vec<_>, out: &mut [Vec<Record>]| emit(&self.make, &self.port, pos, produced, out);
+        for (pos, r) in items {
+            timers.record(&self.logic, &r.key, pos.lt as i64, &r.record, &mut self.produced);
+            emit(Some(pos), &mut self.produced, out);
         }
+        timers.advance(&self.logic, due_before(f), &mut self.produced);
+        emit(None, &mut self.produced, out);
     }
 }
 
-/// Applies the records below `f` and fires the timers due before it, pushing the outputs as records.
-fn step<L, F, P>(
-    logic: &L,
-    mut outputs: Outputs<'_, F, P>,
-    timers: &mut KeyedTimers<L::State>,
-    items: &mut dyn Iterator<Item = (Position, KeyedRecord<L::Record>)>,
-    produced: &mut Vec<(Cause, Key, L::Output)>,
-    f: Option<Time>,
+/// Makes the records of `produced` (caused by the record at `pos`, or by timers) on their ports, ranking the
+/// outputs of one step, key and port.
+fn emit<O, F, P>(
+    make: &F,
+    port: &P,
+    pos: Option<Position>,
+    produced: &mut Vec<(Cause, Key, O)>,
     out: &mut [Vec<Record>],
 ) where
-    L: KeyedLogic,
-    F: Fn(Position, u32, &Key, &L::Output) -> Record,
-    P: Fn(&L::Output) -> usize,
+    F: Fn(Position, u32, &Key, &O) -> Record,
+    P: Fn(&O) -> usize,
 {
-    for (pos, r) in items {
-        timers.record(logic, &r.key, pos.lt as i64, &r.record, produced);
-        if !produced.is_empty() {
-            outputs.emit(Some(pos), produced, out);
-        }
+    if produced.is_empty() {
+        return;
     }
-    timers.advance(logic, due_before(f), produced);
-    outputs.emit(None, produced, out);
+    // Per port: the step and key of its last output, and that output's rank.
+    let mut last: Vec<Option<(Position, Key, u32)>> = vec![None; out.len()];
+    for (cause, key, o) in produced.drain(..) {
+        let at = match (cause, pos) {
+            (Cause::Timer(t), _) => Position {
+                lt: t.max(0) as Time,
+                source: 0,
+                partition: 0,
+                offset: 0,
+            },
+            (Cause::Record, Some(p)) => p,
+            (Cause::Record, None) => unreachable!("only records cause record outputs"),
+        };
+        let port = port(&o);
+        let seq = match &last[port] {
+            Some((p, k, seq)) if *p == at && *k == key => seq + 1,
+            _ => 0,
+        };
+        out[port].push(make(at, seq, &key, &o));
+        last[port] = Some((at, key, seq));
+    }
 }

@@ -220,6 +220,14 @@ pub fn share_a_set(a: &dyn KeyedRule, b: &dyn KeyedRule) -> bool {
     a.plan().key == b.plan().key
 }
 
+/// The index of the item of `list` that `same` picks, adding `item` if there is none.
+fn intern<T: Clone>(list: &mut Vec<T>, item: &T, same: impl Fn(&T) -> bool) -> usize {
+    list.iter().position(same).unwrap_or_else(|| {
+        list.push(item.clone());
+        list.len() - 1
+    })
+}
+
 /// One member of a rule set: its operator's name and its rule.
 pub type RuleMember<'m> = (&'m str, &'m dyn KeyedRule);
 
@@ -231,52 +239,38 @@ pub fn build_rule_set<'s>(cx: BuildContext<'s, '_>, members: &[RuleMember<'_>]) 
     let input = cx.inputs.into_iter().next().expect("one input");
     let plans: Vec<&RulePlan> = members.iter().map(|(_, m)| m.plan()).collect();
     let names: Vec<String> = members.iter().map(|(n, _)| n.to_string()).collect();
-    // Each distinct predicate once; per member, which ones are its two.
+    // Each distinct predicate once, and each copied field once; per member, where its own are among them.
     let mut predicates: Vec<Typed> = Vec::new();
-    let mut index_of = |p: &Option<Typed>| {
-        p.as_ref()
-            .map(|t| match predicates.iter().position(|q| q.text == t.text) {
-                Some(i) => i,
-                None => {
-                    predicates.push(t.clone());
-                    predicates.len() - 1
-                }
-            })
-    };
     let uses: Vec<(Option<usize>, Option<usize>)> = plans
         .iter()
-        .map(|p| (index_of(&p.opens), index_of(&p.closes)))
+        .map(|p| {
+            let mut index_of = |t: &Option<Typed>| t.as_ref().map(|t| intern(&mut predicates, t, |q| q.text == t.text));
+            (index_of(&p.opens), index_of(&p.closes))
+        })
         .collect();
-    // The fields alerts copy, each once; per member, where its own are among them.
     let mut copied: Vec<usize> = Vec::new();
     let picks: Vec<Vec<usize>> = plans
         .iter()
         .map(|p| {
             p.fields
                 .iter()
-                .map(|(_, f)| match copied.iter().position(|c| c == f) {
-                    Some(i) => i,
-                    None => {
-                        copied.push(*f);
-                        copied.len() - 1
-                    }
-                })
+                .map(|(_, f)| intern(&mut copied, f, |c| c == f))
                 .collect()
         })
         .collect();
     let key_fields = plans[0].key.clone();
     let (feed_names, schema, n) = (names.clone(), cx.input_schema.clone(), members.len());
     let everyone_skips = (1u32 << n) - 1;
-    let mut results: Vec<Option<Result<bool, String>>> = vec![None; predicates.len()];
+    let mut results: Vec<Result<bool, String>> = vec![Ok(false); predicates.len()];
     let label = format!("RuleInputs({})", names.join(", "));
     let (records, failed) = split_batches_to(input, &label, n, move |batch, out, dead| {
         for (i, r) in batch.records.iter().enumerate() {
             for (result, p) in results.iter_mut().zip(&predicates) {
-                *result = Some(p.holds(&r.values).map_err(|e| failure(&p.text, e)));
+                *result = p.holds(&r.values).map_err(|e| failure(&p.text, e));
             }
             let holds = |p: Option<usize>, default: bool| match p {
                 None => Ok(default),
-                Some(p) => results[p].clone().expect("evaluated"),
+                Some(p) => results[p].clone(),
             };
             let (mut matched, mut skip) = (0u64, 0u32);
             for (m, (opens, closes)) in uses.iter().enumerate() {
