@@ -8,7 +8,7 @@
 //! [`FileSource`] is the `kind = "file"` source component: one partition per file, each with its own
 //! watermark, every worker decoding its share of every file's chunks.
 
-use super::pace::PacedReader;
+use super::pace::{paced_chunk_bytes, PacedReader};
 use super::{ChunkReader, RawBytes};
 use crate::component::{PreparedSource, SourceBuildContext, SourceComponent, SourcePrepareContext};
 use crate::dataflow::source_op::ChunkPartitions;
@@ -239,16 +239,17 @@ impl PreparedSource for PreparedFiles {
                 continue;
             }
             let base = cx.restored.map_or(0, |c| c.resume_point(name, p as u32).position);
-            let reader =
-                FileChunkReader::open_at(path, base, worker, workers, cx.options.chunk_bytes).map_err(|cause| {
-                    BuildError::Input {
-                        source_name: name.clone(),
-                        path: path.clone(),
-                        cause,
-                    }
-                })?;
-            readers.push(match self.source.rate {
-                Some(rate) => Box::new(PacedReader::new(Box::new(reader), rate / workers as f64)),
+            let rate = self.source.rate.map(|r| r / workers as f64);
+            let chunk_bytes = rate.map_or(cx.options.chunk_bytes, |r| paced_chunk_bytes(r, cx.options.chunk_bytes));
+            let reader = FileChunkReader::open_at(path, base, worker, workers, chunk_bytes).map_err(|cause| {
+                BuildError::Input {
+                    source_name: name.clone(),
+                    path: path.clone(),
+                    cause,
+                }
+            })?;
+            readers.push(match rate {
+                Some(rate) => Box::new(PacedReader::new(Box::new(reader), rate)),
                 None => Box::new(reader),
             });
         }

@@ -278,8 +278,7 @@ impl GeneratorReader {
         };
         let queue = ArrivalQueue::new(spec.jitter_mean_ms, spec.late_frac);
         let chunk_bytes = match spec.rate {
-            // Keep latency low at slow rates: about a tenth of a second of events per chunk.
-            Some(r) => ((r * 10.0) as usize).clamp(100, chunk_bytes / 100) * 100,
+            Some(r) => super::pace::paced_chunk_bytes(r, chunk_bytes as u64) as usize,
             None => chunk_bytes,
         };
         GeneratorReader {

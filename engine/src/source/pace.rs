@@ -4,6 +4,16 @@
 use super::{ChunkReader, RawBytes};
 use std::time::{Duration, Instant};
 
+/// The chunk size for a reader paced at `lines_per_second`: about a tenth of a second of lines (at ~128 bytes
+/// a line), at least 4 KiB and at most `max`. A paced reader sleeps once per chunk, so a whole default chunk
+/// at a slow rate meant bursts many seconds apart — and a SIGTERM that waited out the sleep.
+pub fn paced_chunk_bytes(lines_per_second: f64, max: u64) -> u64 {
+    ((lines_per_second * 0.1 * 128.0) as u64).clamp(MIN_PACED_CHUNK, max.max(MIN_PACED_CHUNK))
+}
+
+/// The smallest chunk a paced reader reads.
+const MIN_PACED_CHUNK: u64 = 4096;
+
 /// Keeps a count of records at or below `rate` per second since it started, by sleeping.
 #[derive(Debug)]
 pub struct Pacer {
@@ -77,5 +87,13 @@ mod tests {
             p.pace(10);
         }
         assert!(t.elapsed() >= Duration::from_millis(95), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn paced_chunks_hold_a_tenth_of_a_second() {
+        assert_eq!(paced_chunk_bytes(50.0, 1 << 17), 4096);
+        assert_eq!(paced_chunk_bytes(10_000.0, 1 << 17), 128_000);
+        assert_eq!(paced_chunk_bytes(1e6, 1 << 17), 1 << 17);
+        assert_eq!(paced_chunk_bytes(1e6, 100), 4096);
     }
 }
