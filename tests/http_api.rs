@@ -1,6 +1,7 @@
 //! The HTTP API under hostile clients and a hostile environment, over real sockets against the real binary:
 //! it survives running out of file descriptors, closes idle and slow (slowloris) connections, caps concurrent
-//! connections, guards the API with a bearer token when one is set, and warns when it listens beyond loopback.
+//! connections, guards the API with a bearer token when one is set, warns when it listens beyond loopback, and
+//! puts reads before ingestion (worker priority, HTTP time slices) unless told not to.
 
 #[path = "support/http.rs"]
 mod http_support;
@@ -342,4 +343,80 @@ path = "{}"
     assert_eq!(status, 404);
     assert!(body["error"].as_str().unwrap().contains("tables: sensors"), "{body}");
     assert!(server.terminate().success());
+}
+
+/// Per thread of `pid`: its name, nice value and, where the kernel reports one, its time slice in ns.
+fn threads(pid: u32) -> Vec<(String, i64, Option<u64>)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap().trim().to_string();
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+        // Fields after the parenthesised name; nice is the 19th of the line.
+        let nice = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .nth(16)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let slice = std::fs::read_to_string(dir.join("sched")).ok().and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("se.slice"))
+                .and_then(|l| l.rsplit(':').next())
+                .and_then(|v| v.trim().parse().ok())
+        });
+        out.push((name, nice, slice));
+    }
+    out
+}
+
+#[test]
+fn reads_go_first_unless_told_otherwise() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Paced input, so that the workers are still ingesting when their threads are read.
+    let paced = "sources.locations.rate=100";
+    for (sets, reads_first) in [(vec![paced], true), (vec![paced, "serve.reads_first=false"], false)] {
+        let server = Server::spawn(last_location(tmp.path(), &sets));
+        // The workers set their priority as they start, which may be just after the server is up.
+        let expected_nice = if reads_first { 19 } else { 0 };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let threads = loop {
+            let threads = threads(server.child.id());
+            let settled = threads
+                .iter()
+                .filter(|t| t.0.starts_with("timely:work") && t.1 == expected_nice)
+                .count()
+                == 2;
+            if settled || Instant::now() > deadline {
+                break threads;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let workers: Vec<_> = threads.iter().filter(|t| t.0.starts_with("timely:work")).collect();
+        let http: Vec<_> = threads.iter().filter(|t| t.0 == "weir-http").collect();
+        assert_eq!(workers.len(), 2, "{threads:?}");
+        assert!(!http.is_empty(), "{threads:?}");
+        for w in &workers {
+            assert_eq!(
+                w.1, expected_nice,
+                "worker priority with reads_first={reads_first}: {w:?}"
+            );
+        }
+        for h in &http {
+            assert_eq!(h.1, 0, "{h:?}");
+            // Kernels before 6.12 neither report nor take a slice.
+            if let Some(slice) = h.2 {
+                assert_eq!(
+                    slice == 100_000,
+                    reads_first,
+                    "HTTP thread slice with reads_first={reads_first}: {h:?}"
+                );
+            }
+        }
+        assert_eq!(get(&server.addr, "/healthz").0, 200);
+        assert!(server.terminate().success());
+    }
 }

@@ -21,6 +21,7 @@ pub mod plan;
 pub mod publish;
 pub mod record;
 pub mod runtime;
+pub mod sched;
 pub mod schema;
 pub mod sequencer;
 pub mod serve;

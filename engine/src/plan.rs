@@ -203,6 +203,9 @@ pub struct ServePlan {
     pub idle_timeout: std::time::Duration,
     /// When set, every request must carry `Authorization: Bearer TOKEN`.
     pub token: Option<String>,
+    /// HTTP reads go before ingestion when both want a core: workers at the lowest priority, HTTP threads with
+    /// a short time slice ([`crate::sched`]).
+    pub reads_first: bool,
 }
 
 /// A keyed event-time window aggregation.

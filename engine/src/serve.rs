@@ -371,9 +371,15 @@ impl HttpServer {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         store.set_http_port(addr.port());
+        let reads_first = plan.reads_first;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("weir-http")
+            .on_thread_start(move || {
+                if reads_first {
+                    crate::sched::prefer_latency();
+                }
+            })
             .enable_io()
             .enable_time()
             .build()?;
@@ -402,6 +408,9 @@ impl HttpServer {
         let failure = Arc::new(parking_lot::Mutex::new(None));
         let (plan, flag, died) = (plan.clone(), stopping.clone(), failure.clone());
         let thread = std::thread::Builder::new().name("weir-http".into()).spawn(move || {
+            if reads_first {
+                crate::sched::prefer_latency();
+            }
             let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 runtime.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener)?;

@@ -307,8 +307,8 @@ pub fn run_with_views(
         let build_failed = build_failed.clone();
         let index = worker.index();
         let peers = worker.peers();
-        if plan.serve.is_some() && !views.views.is_empty() {
-            yield_to_readers();
+        if plan.serve.as_ref().is_some_and(|s| s.reads_first) && !views.views.is_empty() {
+            crate::sched::prefer_throughput();
         }
         match cluster::handshake(worker, &plan, views.http_port()) {
             Err(reason) => {
@@ -412,14 +412,4 @@ fn write_finished(coord: &Coordinator, cfg: &crate::checkpoint::CheckpointConfig
         parts: Default::default(),
     })?;
     store.prune(cfg.keep)
-}
-
-/// Lowers this worker thread's scheduling priority (nice +10): ingestion is throughput work, while HTTP reads
-/// of the live views are latency work that should get a core first when both want one.
-fn yield_to_readers() {
-    // SAFETY: plain syscalls on the calling thread.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
-    }
 }

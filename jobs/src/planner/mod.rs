@@ -217,6 +217,7 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
         let max_connections = s.count("max_connections", 1).unwrap_or(1024) as usize;
         let idle_timeout = s.duration_ms("idle_timeout").unwrap_or(30_000).max(1) as u64;
         let token = s.str("token").map(str::to_string);
+        let reads_first = s.bool("reads_first").unwrap_or(true);
         if token.as_deref() == Some("") {
             s.problem("token", "is empty (an unset variable?); remove it to serve without a token");
         }
@@ -226,6 +227,7 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
             max_connections,
             idle_timeout: std::time::Duration::from_millis(idle_timeout),
             token,
+            reads_first,
         }
     });
     root.finish("");
