@@ -42,9 +42,11 @@ fn consume(brokers: &str, topic: &str, partitions: &[i32]) -> Result<u64> {
 }
 
 /// The broker's own consume rate as a measurement: `consumers` plain rdkafka consumers in parallel, each
-/// reading its share of the 4 partitions to the end (peak RSS is this bench process's, so not reported).
+/// reading its share of the 4 partitions to the end (peak RSS is this bench process's, so not reported; CPU is
+/// this process's while they ran, which is all theirs).
 fn raw_consume(brokers: &str, consumers: usize, expected: usize) -> Result<Measurement> {
     let started = Instant::now();
+    let cpu_before = own_cpu();
     let groups: Vec<Vec<i32>> = (0..consumers)
         .map(|w| (0..4).filter(|p| *p as usize % consumers == w).collect())
         .collect();
@@ -63,6 +65,7 @@ fn raw_consume(brokers: &str, consumers: usize, expected: usize) -> Result<Measu
     }
     Ok(Measurement {
         wall: started.elapsed(),
+        cpu: own_cpu() - cpu_before,
         peak_rss_kib: 0,
     })
 }
@@ -101,15 +104,21 @@ fn main() -> Result<()> {
     // Per worker count (index 0: 1, index 1: 2): raw consumer wall times, weir runs.
     let mut raw: [Vec<Measurement>; 2] = [Vec::new(), Vec::new()];
     let mut weir_runs: [Vec<Measurement>; 2] = [Vec::new(), Vec::new()];
+    // The broker's CPU time during each run, in the same order.
+    let mut broker_cpu: [[Vec<Duration>; 2]; 2] = Default::default();
     for round in 0..repeat {
         for (i, workers) in [1usize, 2].into_iter().enumerate() {
+            let before = broker.cpu()?;
             raw[i].push(raw_consume(&brokers, workers, lines)?);
+            broker_cpu[0][i].push(broker.cpu()? - before);
         }
         for (i, workers) in [1usize, 2].into_iter().enumerate() {
             let _ = std::fs::remove_dir_all(&out_dir);
             let topic = format!("alerts-{round}-{workers}");
             let mut cmd = kafka_rollup_command(&weir, &brokers, workers, &topic, &out_dir);
+            let before = broker.cpu()?;
             weir_runs[i].push(measure(&mut cmd)?);
+            broker_cpu[1][i].push(broker.cpu()? - before);
         }
     }
     println!(
@@ -128,6 +137,26 @@ fn main() -> Result<()> {
         r2 / w2,
         w1 / w2
     );
+    // Where the two cores went: the broker runs on them too, so its CPU time bounds what any reader can reach.
+    println!("CPU seconds per run (medians): {:>10} {:>10}", "reader", "broker");
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64()
+    };
+    let names = [
+        ["plain rdkafka, 1 consumer", "plain rdkafka, 2 consumers"],
+        ["weir, 1 worker", "weir, 2 workers"],
+    ];
+    for (k, runs) in [&raw, &weir_runs].into_iter().enumerate() {
+        for i in 0..2 {
+            println!(
+                "{:>30} {:>10.2} {:>10.2}",
+                names[k][i],
+                median(runs[i].iter().map(|m| m.cpu).collect()),
+                median(broker_cpu[k][i].clone())
+            );
+        }
+    }
     let _ = std::fs::remove_dir_all(&out_dir);
     Ok(())
 }

@@ -147,11 +147,26 @@ pub fn print_row(label: &str, width: usize, runs: &[Measurement], events: usize)
     med
 }
 
-/// Wall time and peak resident set of one run of a child process.
+/// Wall time, CPU time (user + system) and peak resident set of one run of a child process.
 #[derive(Debug, Clone, Copy)]
 pub struct Measurement {
     pub wall: Duration,
+    pub cpu: Duration,
     pub peak_rss_kib: u64,
+}
+
+/// User + system time of an rusage.
+pub fn cpu_of(usage: &libc::rusage) -> Duration {
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// CPU time (user + system) this process has used so far, all its threads.
+pub fn own_cpu() -> Duration {
+    // SAFETY: rusage is plain data; getrusage fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    cpu_of(&usage)
 }
 
 pub fn measure(cmd: &mut Command) -> Result<Measurement> {
@@ -171,6 +186,7 @@ pub fn measure(cmd: &mut Command) -> Result<Measurement> {
     }
     Ok(Measurement {
         wall,
+        cpu: cpu_of(&usage),
         peak_rss_kib: usage.ru_maxrss as u64,
     })
 }
@@ -233,6 +249,20 @@ impl Broker {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(broker)
+    }
+}
+
+impl Broker {
+    /// CPU time (user + system) the broker process has used so far, from `/proc/PID/stat`.
+    pub fn cpu(&self) -> Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the parenthesised command name; utime and stime are the 14th and 15th of the line.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).context("/proc stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+        // SAFETY: sysconf with a constant name.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        Ok(Duration::from_secs_f64(ticks as f64 / per_second))
     }
 }
 
