@@ -221,13 +221,8 @@ mod tests {
     /// Any arrival order — few runs, many runs, ties at one position — comes out as a stable sort would.
     #[test]
     fn any_interleaving_drains_like_a_stable_sort() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rand = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = crate::test_rng::Xorshift::new(0x2545_f491_4f6c_dd1d);
+        let mut rand = move |n: u64| rng.below(n);
         for senders in [1, 2, 3, 40] {
             let mut b = EventOrderBuffer::default();
             let mut all = Vec::new();

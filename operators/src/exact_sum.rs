@@ -252,13 +252,8 @@ mod tests {
     #[test]
     fn any_order_and_grouping_gives_the_same_bits() {
         // A deterministic pseudo-random mix of magnitudes and signs.
-        let mut state = 0x9e3779b97f4a7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::test_rng::Xorshift::new(0x9e3779b97f4a7c15);
+        let mut next = || rng.next_u64();
         let xs: Vec<f64> = (0..2000)
             .map(|_| {
                 let r = next();

@@ -15,6 +15,8 @@ pub mod keyed_timers;
 pub mod latest_value;
 pub mod rules;
 pub mod sketch;
+#[cfg(test)]
+mod test_rng;
 pub mod value;
 pub mod watermark;
 pub mod window;

@@ -207,13 +207,8 @@ mod tests {
     /// A deterministic stream of steps with out-of-order records, gaps and keys coming back after their
     /// retention.
     fn stream() -> Vec<Step> {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rand = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::test_rng::Xorshift::new(0x9e37_79b9_7f4a_7c15);
+        let mut rand = move |n: u64| rng.below(n);
         let mut out = Vec::new();
         let mut lt = 0i64;
         for _ in 0..4000 {
