@@ -1,7 +1,8 @@
 //! The HTTP API under hostile clients and a hostile environment, over real sockets against the real binary:
 //! it survives running out of file descriptors, closes idle and slow (slowloris) connections, caps concurrent
 //! connections, guards the API with a bearer token when one is set, warns when it listens beyond loopback, and
-//! puts reads before ingestion (worker priority, HTTP time slices) unless told not to.
+//! puts reads before ingestion (worker priority, HTTP time slices) unless told not to; a paced source keeps the
+//! watermark moving.
 
 #[path = "support/http.rs"]
 mod http_support;
@@ -419,4 +420,30 @@ fn reads_go_first_unless_told_otherwise() {
         assert_eq!(get(&server.addr, "/healthz").0, 200);
         assert!(server.terminate().success());
     }
+}
+
+/// A paced source waits for its next chunk by being scheduled again, not by sleeping in the worker: with two
+/// workers at 40 records/s, the job watermark (and so the views) advances within seconds, and a stop is prompt.
+#[test]
+fn a_paced_source_advances_the_watermark_while_it_waits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::spawn(last_location(
+        tmp.path(),
+        &["sources.locations.rate=40", "job.workers=2"],
+    ));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let watermark = loop {
+        let (_, health) = get(&server.addr, "/healthz");
+        if !health["watermark"].is_null() || Instant::now() > deadline {
+            break health["watermark"].clone();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        watermark.is_i64(),
+        "no watermark after 10 s of paced input: {watermark}"
+    );
+    let (_, health) = get(&server.addr, "/healthz");
+    assert_eq!(health["caught_up"], false, "the paced input is not read to its end yet");
+    assert!(server.terminate().success());
 }

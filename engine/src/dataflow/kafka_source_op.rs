@@ -122,6 +122,10 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
         let mut in_flight: BTreeMap<Time, u64> = BTreeMap::new();
         let mut reported_bytes = 0u64;
         let mut pacer = rate.map(Pacer::new);
+        // Paced, at most about a tenth of a second of messages per poll, so they arrive smoothly.
+        let per_poll = rate.map_or(MESSAGES_PER_ACTIVATION, |r| {
+            ((r / 10.0) as usize).clamp(1, MESSAGES_PER_ACTIVATION)
+        });
         move |output| {
             let finish = |cap: &mut Option<_>| {
                 *cap = None;
@@ -149,7 +153,11 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
             let mut polled = 0;
             let mut ended = Vec::new();
             let mut batches: BTreeMap<i32, MessageBatch> = BTreeMap::new();
-            if waiting <= max_in_flight {
+            // Paced: what was read is not due yet; come back then rather than sleep (the worker goes on).
+            let pacing = pacer
+                .as_ref()
+                .and_then(|p| p.due().checked_duration_since(Instant::now()));
+            if waiting <= max_in_flight && pacing.is_none() {
                 // Lowest next logical time first; over the limit, only those at the lowest.
                 let mut order: Vec<(Time, i32)> = partitions.iter().map(|(p, s)| (s.next_time(ooo), *p)).collect();
                 order.sort_unstable();
@@ -159,11 +167,11 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
                     order.retain(|(t, _)| *t == lowest);
                 }
                 let order: Vec<i32> = order.into_iter().map(|(_, p)| p).collect();
-                let outcome = r.poll(&order, MESSAGES_PER_ACTIVATION, &mut batches);
+                let outcome = r.poll(&order, per_poll, &mut batches);
                 polled = outcome.messages;
                 ended = outcome.ended;
                 if let Some(p) = pacer.as_mut() {
-                    p.pace(polled as u64);
+                    p.account(polled as u64);
                 }
             }
 
@@ -239,7 +247,9 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
             if let Some(t) = next {
                 c.downgrade(&t);
             }
-            if polled > 0 {
+            if let Some(wait) = pacing {
+                activator.activate_after(wait);
+            } else if polled > 0 {
                 activator.activate();
             } else {
                 activator.activate_after(POLL_AGAIN);

@@ -15,6 +15,7 @@ use crate::sequencer::{ChunkSequencer, ChunkSummary, FutureBound};
 use crate::source::ChunkReader;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::Concatenate;
@@ -95,7 +96,17 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
             // Only records below this operator's own capability count: the later ones wait for it.
             let paused = in_flight.range(..*c.time()).map(|(_, n)| n).sum::<u64>() > max_in_flight;
             let mut budget = if paused { 0 } else { CHUNKS_PER_ACTIVATION };
+            // A paced reader's next chunk not yet due: come back then.
+            let mut pacing = false;
             while !exhausted && pending.len() < MAX_PENDING && budget > 0 {
+                if let Some(wait) = reader
+                    .ready_at()
+                    .and_then(|at| at.checked_duration_since(Instant::now()))
+                {
+                    activator.activate_after(wait);
+                    pacing = true;
+                    break;
+                }
                 match reader.next_chunk() {
                     Ok(Some((k, bytes))) => {
                         let byte_start = match &bytes {
@@ -180,7 +191,7 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
             // Blocked on chunks other workers decode: the sequencer wakes us when they are published.
             if paused {
                 activator.activate_after(std::time::Duration::from_millis(1));
-            } else if progressed || (!exhausted && pending.len() < MAX_PENDING) {
+            } else if progressed || (!exhausted && pending.len() < MAX_PENDING && !pacing) {
                 activator.activate();
             }
         }

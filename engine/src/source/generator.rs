@@ -492,13 +492,6 @@ impl ChunkReader for GeneratorReader {
             self.active = false;
             return Ok(None);
         }
-        if let Some(rate) = self.spec.rate {
-            let due = self.started + Duration::from_secs_f64(self.emitted as f64 / rate);
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-        }
         let k = self.next;
         self.next += 1;
         self.bytes += out.len() as u64;
@@ -511,6 +504,11 @@ impl ChunkReader for GeneratorReader {
 
     fn bytes_read(&self) -> u64 {
         self.bytes
+    }
+
+    fn ready_at(&self) -> Option<Instant> {
+        let rate = self.spec.rate?;
+        Some(self.started + Duration::from_secs_f64(self.emitted as f64 / rate))
     }
 }
 

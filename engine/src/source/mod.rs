@@ -72,4 +72,9 @@ pub trait ChunkReader {
     fn next_index(&self) -> u64;
     /// Bytes produced so far by this reader.
     fn bytes_read(&self) -> u64;
+    /// For a paced reader: not before when the next chunk may be read. The source operator waits by asking
+    /// to be scheduled again then, never by sleeping, so its worker goes on exchanging data and progress.
+    fn ready_at(&self) -> Option<std::time::Instant> {
+        None
+    }
 }

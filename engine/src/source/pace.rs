@@ -5,8 +5,8 @@ use super::{ChunkReader, RawBytes};
 use std::time::{Duration, Instant};
 
 /// The chunk size for a reader paced at `lines_per_second`: about a tenth of a second of lines (at ~128 bytes
-/// a line), at least 4 KiB and at most `max`. A paced reader sleeps once per chunk, so a whole default chunk
-/// at a slow rate meant bursts many seconds apart — and a SIGTERM that waited out the sleep.
+/// a line), at least 4 KiB and at most `max`. A paced reader waits once per chunk, so a whole default chunk
+/// at a slow rate meant bursts many seconds apart.
 pub fn paced_chunk_bytes(lines_per_second: f64, max: u64) -> u64 {
     ((lines_per_second * 0.1 * 128.0) as u64).clamp(MIN_PACED_CHUNK, max.max(MIN_PACED_CHUNK))
 }
@@ -14,7 +14,8 @@ pub fn paced_chunk_bytes(lines_per_second: f64, max: u64) -> u64 {
 /// The smallest chunk a paced reader reads.
 const MIN_PACED_CHUNK: u64 = 4096;
 
-/// Keeps a count of records at or below `rate` per second since it started, by sleeping.
+/// Keeps a count of records at or below `rate` per second since it started: the reader waits until
+/// [`Pacer::due`] before reading more (by being scheduled again then, not by sleeping).
 #[derive(Debug)]
 pub struct Pacer {
     rate: f64,
@@ -31,18 +32,18 @@ impl Pacer {
         }
     }
 
-    /// Accounts for `n` more records, sleeping until they are due.
-    pub fn pace(&mut self, n: u64) {
+    /// Accounts for `n` more records, without waiting.
+    pub fn account(&mut self, n: u64) {
         self.records += n;
-        let due = self.started + Duration::from_secs_f64(self.records as f64 / self.rate);
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        }
+    }
+
+    /// When the records accounted so far are due.
+    pub fn due(&self) -> Instant {
+        self.started + Duration::from_secs_f64(self.records as f64 / self.rate)
     }
 }
 
-/// A chunk reader that hands out lines at most at a given rate.
+/// A chunk reader that hands out lines at most at a given rate: each chunk once the lines before it are due.
 pub struct PacedReader {
     inner: Box<dyn ChunkReader>,
     pacer: Pacer,
@@ -61,9 +62,13 @@ impl ChunkReader for PacedReader {
     fn next_chunk(&mut self) -> std::io::Result<Option<(u64, RawBytes)>> {
         let chunk = self.inner.next_chunk()?;
         if let Some((_, bytes)) = &chunk {
-            self.pacer.pace(memchr::memchr_iter(b'\n', bytes).count() as u64);
+            self.pacer.account(memchr::memchr_iter(b'\n', bytes).count() as u64);
         }
         Ok(chunk)
+    }
+
+    fn ready_at(&self) -> Option<Instant> {
+        Some(self.pacer.due())
     }
 
     fn next_index(&self) -> u64 {
@@ -82,11 +87,11 @@ mod tests {
     #[test]
     fn holds_the_rate() {
         let mut p = Pacer::new(1000.0);
-        let t = Instant::now();
+        let t = p.started;
         for _ in 0..10 {
-            p.pace(10);
+            p.account(10);
         }
-        assert!(t.elapsed() >= Duration::from_millis(95), "{:?}", t.elapsed());
+        assert_eq!(p.due() - t, Duration::from_millis(100));
     }
 
     #[test]
