@@ -346,32 +346,59 @@ path = "{}"
     assert!(server.terminate().success());
 }
 
-/// Per thread of `pid`: its name, nice value and, where the kernel reports one, its time slice in ns.
-fn threads(pid: u32) -> Vec<(String, i64, Option<u64>)> {
+/// What `/proc` says about one thread's scheduling.
+#[derive(Debug)]
+struct ThreadSched {
+    name: String,
+    nice: i64,
+    /// `SCHED_OTHER` 0, `SCHED_FIFO` 1, …
+    policy: i64,
+    /// The time slice in ns, where the kernel reports one.
+    slice: Option<u64>,
+}
+
+fn threads(pid: u32) -> Vec<ThreadSched> {
     let mut out = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let dir = task.unwrap().path();
         let name = std::fs::read_to_string(dir.join("comm")).unwrap().trim().to_string();
         let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
-        // Fields after the parenthesised name; nice is the 19th of the line.
-        let nice = stat
-            .rsplit_once(')')
-            .unwrap()
-            .1
-            .split_whitespace()
-            .nth(16)
-            .unwrap()
-            .parse()
-            .unwrap();
+        // Fields after the parenthesised name, which start at the 3rd: nice is the 19th, policy the 41st.
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let field = |n: usize| fields[n - 3].parse().unwrap();
         let slice = std::fs::read_to_string(dir.join("sched")).ok().and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("se.slice"))
                 .and_then(|l| l.rsplit(':').next())
                 .and_then(|v| v.trim().parse().ok())
         });
-        out.push((name, nice, slice));
+        out.push(ThreadSched {
+            name,
+            nice: field(19),
+            policy: field(41),
+            slice,
+        });
     }
     out
+}
+
+/// Whether this process may move a thread to real-time priority (root, `CAP_SYS_NICE` or `RLIMIT_RTPRIO`).
+fn realtime_allowed() -> bool {
+    std::thread::spawn(|| {
+        let param = libc::sched_param { sched_priority: 1 };
+        // SAFETY: a valid `sched_param` alive for the call; pid 0 is this short-lived thread.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }
+    })
+    .join()
+    .unwrap()
+}
+
+/// How the HTTP threads should be scheduled.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Http {
+    Default,
+    ShortSlice,
+    RealTime,
 }
 
 #[test]
@@ -379,16 +406,24 @@ fn reads_go_first_unless_told_otherwise() {
     let tmp = tempfile::tempdir().unwrap();
     // Paced input, so that the workers are still ingesting when their threads are read.
     let paced = "sources.locations.rate=100";
-    for (sets, reads_first) in [(vec![paced], true), (vec![paced, "serve.reads_first=false"], false)] {
+    let realtime = if realtime_allowed() {
+        Http::RealTime
+    } else {
+        Http::ShortSlice
+    };
+    for (sets, expected_nice, http) in [
+        (vec![paced], 19, Http::ShortSlice),
+        (vec![paced, "serve.reads_first=false"], 0, Http::Default),
+        (vec![paced, "serve.realtime_reads=true"], 19, realtime),
+    ] {
         let server = Server::spawn(last_location(tmp.path(), &sets));
         // The workers set their priority as they start, which may be just after the server is up.
-        let expected_nice = if reads_first { 19 } else { 0 };
         let deadline = Instant::now() + Duration::from_secs(5);
         let threads = loop {
             let threads = threads(server.child.id());
             let settled = threads
                 .iter()
-                .filter(|t| t.0.starts_with("timely:work") && t.1 == expected_nice)
+                .filter(|t| t.name.starts_with("timely:work") && t.nice == expected_nice)
                 .count()
                 == 2;
             if settled || Instant::now() > deadline {
@@ -396,28 +431,36 @@ fn reads_go_first_unless_told_otherwise() {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let workers: Vec<_> = threads.iter().filter(|t| t.0.starts_with("timely:work")).collect();
-        let http: Vec<_> = threads.iter().filter(|t| t.0 == "weir-http").collect();
+        let workers: Vec<_> = threads.iter().filter(|t| t.name.starts_with("timely:work")).collect();
+        let http_threads: Vec<_> = threads.iter().filter(|t| t.name == "weir-http").collect();
         assert_eq!(workers.len(), 2, "{threads:?}");
-        assert!(!http.is_empty(), "{threads:?}");
+        assert!(!http_threads.is_empty(), "{threads:?}");
         for w in &workers {
-            assert_eq!(
-                w.1, expected_nice,
-                "worker priority with reads_first={reads_first}: {w:?}"
-            );
+            assert_eq!((w.nice, w.policy), (expected_nice, 0), "workers with {sets:?}: {w:?}");
         }
-        for h in &http {
-            assert_eq!(h.1, 0, "{h:?}");
+        for h in &http_threads {
+            assert_eq!(h.nice, 0, "{h:?}");
+            assert_eq!(
+                h.policy == libc::SCHED_FIFO as i64,
+                http == Http::RealTime,
+                "{sets:?}: {h:?}"
+            );
             // Kernels before 6.12 neither report nor take a slice.
-            if let Some(slice) = h.2 {
-                assert_eq!(
-                    slice == 100_000,
-                    reads_first,
-                    "HTTP thread slice with reads_first={reads_first}: {h:?}"
-                );
+            if let (Some(slice), false) = (h.slice, http == Http::RealTime) {
+                assert_eq!(slice == 100_000, http == Http::ShortSlice, "{sets:?}: {h:?}");
             }
         }
         assert_eq!(get(&server.addr, "/healthz").0, 200);
+        let warned = server
+            .stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("refused real-time priority"));
+        assert_eq!(
+            warned,
+            sets.len() == 2 && sets[1].contains("realtime") && http != Http::RealTime
+        );
         assert!(server.terminate().success());
     }
 }

@@ -206,6 +206,9 @@ pub struct ServePlan {
     /// HTTP reads go before ingestion when both want a core: workers at the lowest priority, HTTP threads with
     /// a short time slice ([`crate::sched`]).
     pub reads_first: bool,
+    /// HTTP threads run at real-time priority (`SCHED_FIFO`) where the process is allowed to
+    /// ([`crate::sched::prefer_realtime`]), else as `reads_first` says.
+    pub realtime_reads: bool,
 }
 
 /// A keyed event-time window aggregation.

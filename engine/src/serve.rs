@@ -371,14 +371,21 @@ impl HttpServer {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         store.set_http_port(addr.port());
-        let reads_first = plan.reads_first;
+        let (reads_first, realtime) = (plan.reads_first, plan.realtime_reads);
+        let prioritise = move || {
+            if realtime && crate::sched::prefer_realtime() {
+                return true;
+            }
+            if reads_first {
+                crate::sched::prefer_latency();
+            }
+            !realtime
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("weir-http")
             .on_thread_start(move || {
-                if reads_first {
-                    crate::sched::prefer_latency();
-                }
+                prioritise();
             })
             .enable_io()
             .enable_time()
@@ -408,8 +415,16 @@ impl HttpServer {
         let failure = Arc::new(parking_lot::Mutex::new(None));
         let (plan, flag, died) = (plan.clone(), stopping.clone(), failure.clone());
         let thread = std::thread::Builder::new().name("weir-http".into()).spawn(move || {
-            if reads_first {
-                crate::sched::prefer_latency();
+            if !prioritise() {
+                eprintln!(
+                    "weir: warning: realtime_reads: the kernel refused real-time priority for the HTTP threads \
+                     (grant CAP_SYS_NICE or `ulimit -r 1`); they run {}",
+                    if reads_first {
+                        "with a short time slice"
+                    } else {
+                        "at default priority"
+                    }
+                );
             }
             let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 runtime.block_on(async move {

@@ -218,6 +218,7 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
         let idle_timeout = s.duration_ms("idle_timeout").unwrap_or(30_000).max(1) as u64;
         let token = s.str("token").map(str::to_string);
         let reads_first = s.bool("reads_first").unwrap_or(true);
+        let realtime_reads = s.bool("realtime_reads").unwrap_or(false);
         if token.as_deref() == Some("") {
             s.problem("token", "is empty (an unset variable?); remove it to serve without a token");
         }
@@ -228,6 +229,7 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
             idle_timeout: std::time::Duration::from_millis(idle_timeout),
             token,
             reads_first,
+            realtime_reads,
         }
     });
     root.finish("");
