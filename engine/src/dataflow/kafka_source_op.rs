@@ -40,6 +40,10 @@ use weir_operators::logical_time;
 
 /// Messages taken from the consumer per activation, so the operators downstream get their turn.
 const MESSAGES_PER_ACTIVATION: usize = 8_192;
+/// Bytes of message values taken per activation: as much as a file source's chunk. Measured on
+/// vibration-rollup from 4 partitions with 2 workers, batches of up to 8 192 messages (~0.8 MB) cost
+/// 2.1 system-s per run and batches of ~128 kB 0.9–1.3: fewer fresh pages to fault in.
+const BYTES_PER_ACTIVATION: usize = 128 << 10;
 /// How soon to look again when nothing was ready.
 const POLL_AGAIN: Duration = Duration::from_millis(5);
 
@@ -167,7 +171,7 @@ pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: Ru
                     order.retain(|(t, _)| *t == lowest);
                 }
                 let order: Vec<i32> = order.into_iter().map(|(_, p)| p).collect();
-                let outcome = r.poll(&order, per_poll, &mut batches);
+                let outcome = r.poll(&order, per_poll, BYTES_PER_ACTIVATION, &mut batches);
                 polled = outcome.messages;
                 ended = outcome.ended;
                 if let Some(p) = pacer.as_mut() {

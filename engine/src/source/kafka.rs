@@ -159,6 +159,9 @@ impl ConsumerContext for ReportingContext {}
 
 pub type WeirConsumer = BaseConsumer<ReportingContext>;
 
+/// Messages asked of a partition queue at once by [`KafkaPartitionReader::poll`].
+const MESSAGES_PER_CONSUME: usize = 256;
+
 fn consumer(spec: &KafkaSourceSpec, context: ReportingContext) -> Result<WeirConsumer, KafkaSourceError> {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", &spec.brokers)
@@ -329,6 +332,12 @@ impl KafkaPartitionReader {
                 reader.positions.set_next(*p, *n);
             }
         }
+        // Learn the partitions' leaders before assigning: a partition assigned without a known leader waits
+        // for librdkafka's offset-query retry timer (500 ms) before its first fetch. Failing here is no
+        // error: assign() and the reconnect path handle unreachable brokers.
+        if let Some(c) = &reader.consumer {
+            let _ = topic_partitions(c.client(), &reader.topic, Duration::from_secs(5));
+        }
         reader.assign()?;
         Ok(reader)
     }
@@ -431,9 +440,16 @@ impl KafkaPartitionReader {
         }
     }
 
-    /// Moves up to `max` ready messages into `batches` without blocking, reading the partitions in the
-    /// order given (those not listed wait: the caller reads the partitions holding the watermark back first).
-    pub fn poll(&mut self, order: &[i32], max: usize, batches: &mut BTreeMap<i32, MessageBatch>) -> PollOutcome {
+    /// Moves up to `max` ready messages, and not many more than `max_bytes` of values, into `batches` without
+    /// blocking, reading the partitions in the order given (those not listed wait: the caller reads the
+    /// partitions holding the watermark back first).
+    pub fn poll(
+        &mut self,
+        order: &[i32],
+        max: usize,
+        max_bytes: usize,
+        batches: &mut BTreeMap<i32, MessageBatch>,
+    ) -> PollOutcome {
         let mut out = PollOutcome::default();
         self.reconnect();
         let Some(consumer) = self.consumer.clone() else {
@@ -455,10 +471,11 @@ impl KafkaPartitionReader {
             }
         }
         let mut errors = Vec::new();
+        let mut bytes_taken = 0;
         for p in order {
             // Messages from the main queue may already have filled `max`.
             let room = max.saturating_sub(out.messages);
-            if room == 0 {
+            if room == 0 || bytes_taken >= max_bytes {
                 break;
             }
             let (Some(queue), Some(next)) = (self.queues.get_mut(p), self.next.get_mut(p)) else {
@@ -471,9 +488,14 @@ impl KafkaPartitionReader {
             };
             let read_before = *cursor.next;
             let bytes_before = cursor.batch.raw.len();
+            if cursor.batch.raw.capacity() == 0 {
+                // Room for the whole budget at once: no doubling, no copies of what was appended.
+                cursor.batch.raw.reserve(max_bytes - bytes_taken + max_bytes / 8);
+            }
             let mut taken = 0;
             loop {
-                let asked = room - taken;
+                // A few hundred messages at a time, so the byte budget is overshot by little.
+                let asked = (room - taken).min(MESSAGES_PER_CONSUME);
                 let n = queue.consume(asked, |item| match item {
                     QueueItem::Message {
                         offset,
@@ -482,11 +504,13 @@ impl KafkaPartitionReader {
                     } => taken += cursor.accept(offset, timestamp, payload) as usize,
                     QueueItem::Error(e) => errors.push(e),
                 });
-                if n < asked || taken >= room || !errors.is_empty() {
+                let bytes = bytes_taken + cursor.batch.raw.len() - bytes_before;
+                if n < asked || taken >= room || bytes >= max_bytes || !errors.is_empty() {
                     break;
                 }
             }
             out.messages += taken;
+            bytes_taken += cursor.batch.raw.len() - bytes_before;
             self.bytes += (cursor.batch.raw.len() - bytes_before) as u64;
             if cursor.skip_before.is_none() {
                 self.skip_before.remove(p);
