@@ -57,8 +57,9 @@ struct Latencies {
 
 /// Open loop at a fixed total rate over keep-alive connections: each request is timed from its scheduled
 /// send time, so a slow response also charges the requests queued behind it (no coordinated omission).
-/// With `short_slice` the client threads ask the kernel for a short time slice, as weir's HTTP threads do,
-/// so that on this shared machine their own wake-ups are not what is measured (a real client runs elsewhere).
+/// With `priority` the client threads run at real-time priority (a short time slice where that is refused),
+/// so that on this shared machine their own wait for a core is not what is measured (a real client runs
+/// elsewhere).
 fn paced(addr: &str, rate: f64, seconds: f64, connections: usize, priority: bool, into: &mut Latencies) -> Result<()> {
     use std::io::{Read, Write};
     use std::time::{Duration, Instant};

@@ -250,9 +250,7 @@ impl Broker {
         }
         Ok(broker)
     }
-}
 
-impl Broker {
     /// CPU time (user + system) the broker process has used so far, from `/proc/PID/stat`.
     pub fn cpu(&self) -> Result<Duration> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;

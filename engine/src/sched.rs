@@ -73,6 +73,19 @@ pub fn prefer_realtime() -> bool {
     unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }
 }
 
+/// The policy of an HTTP thread: real-time priority if `realtime` and the kernel allows it, else the short
+/// slice if `reads_first`, else the defaults. Returns `false` only when real-time priority was asked for and
+/// refused.
+pub fn prefer_for_reads(reads_first: bool, realtime: bool) -> bool {
+    if realtime && prefer_realtime() {
+        return true;
+    }
+    if reads_first {
+        prefer_latency();
+    }
+    !realtime
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

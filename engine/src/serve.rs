@@ -372,15 +372,7 @@ impl HttpServer {
         let addr = listener.local_addr()?;
         store.set_http_port(addr.port());
         let (reads_first, realtime) = (plan.reads_first, plan.realtime_reads);
-        let prioritise = move || {
-            if realtime && crate::sched::prefer_realtime() {
-                return true;
-            }
-            if reads_first {
-                crate::sched::prefer_latency();
-            }
-            !realtime
-        };
+        let prioritise = move || crate::sched::prefer_for_reads(reads_first, realtime);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("weir-http")

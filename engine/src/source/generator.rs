@@ -9,6 +9,7 @@
 //! A [`GeneratorSpec`] is also the `kind = "generator"` source component: one partition, generated on
 //! worker 0, regenerated from its start on restore (its resume point skips what was already read).
 
+use super::pace::{paced_chunk_bytes, Pacer};
 use super::{ChunkReader, RawBytes};
 use crate::component::{PreparedSource, SourceBuildContext, SourceComponent, SourcePrepareContext};
 use crate::dataflow::source_op::ChunkPartitions;
@@ -23,7 +24,7 @@ use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// 2026-11-21T00:00:00Z, the script's start.
 pub const DEFAULT_START_MS: i64 = 1_795_219_200_000;
@@ -221,7 +222,8 @@ pub struct GeneratorReader {
     active: bool,
     bytes: u64,
     chunk_bytes: usize,
-    started: Instant,
+    /// With a `rate`: when the lines emitted so far are due.
+    pacer: Option<Pacer>,
 }
 
 impl GeneratorReader {
@@ -277,8 +279,9 @@ impl GeneratorReader {
             }
         };
         let queue = ArrivalQueue::new(spec.jitter_mean_ms, spec.late_frac);
-        let chunk_bytes = match spec.rate {
-            Some(r) => super::pace::paced_chunk_bytes(r, chunk_bytes as u64) as usize,
+        let rate = spec.rate;
+        let chunk_bytes = match rate {
+            Some(r) => paced_chunk_bytes(r, chunk_bytes as u64) as usize,
             None => chunk_bytes,
         };
         GeneratorReader {
@@ -294,7 +297,7 @@ impl GeneratorReader {
             active: worker == 0,
             bytes: 0,
             chunk_bytes,
-            started: Instant::now(),
+            pacer: rate.map(Pacer::new),
         }
     }
 
@@ -487,7 +490,11 @@ impl ChunkReader for GeneratorReader {
             return Ok(None);
         }
         let mut out = Vec::with_capacity(self.chunk_bytes + 256);
+        let emitted_before = self.emitted;
         while out.len() < self.chunk_bytes && self.next_line(&mut out) {}
+        if let Some(p) = &mut self.pacer {
+            p.account(self.emitted - emitted_before);
+        }
         if out.is_empty() {
             self.active = false;
             return Ok(None);
@@ -507,8 +514,7 @@ impl ChunkReader for GeneratorReader {
     }
 
     fn ready_at(&self) -> Option<Instant> {
-        let rate = self.spec.rate?;
-        Some(self.started + Duration::from_secs_f64(self.emitted as f64 / rate))
+        self.pacer.as_ref().map(Pacer::due)
     }
 }
 

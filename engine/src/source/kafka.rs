@@ -181,8 +181,8 @@ fn consumer(spec: &KafkaSourceSpec, context: ReportingContext) -> Result<WeirCon
         .set("fetch.max.bytes", "1048576")
         // ... and looks again 2 ms later, not after librdkafka's default second, in which a reader faster
         // than one fetch per second would drain the queue and wait (half of all time at 500 k messages/s).
-        // Measured on vibration-rollup from 4 partitions (2 workers, 6 alternating runs): 1 MiB queues and
-        // 10 ms, median 5.5 s, peak RSS 100-106 MB; 2 MiB and 2 ms, 5.1 s and 107-117 MB.
+        // Measured on vibration-rollup from 4 partitions (2 workers, alternating runs): 1 MiB queues and
+        // 10 ms, median 5.5 s over 6 runs, peak RSS 100-106 MB; 2 MiB and 2 ms, 5.1 s over 3, 107-117 MB.
         .set("fetch.queue.backoff.ms", "2")
         .set("fetch.wait.max.ms", "100")
         .set("reconnect.backoff.max.ms", "2000");
@@ -511,9 +511,10 @@ impl KafkaPartitionReader {
                     break;
                 }
             }
+            let appended = cursor.batch.raw.len() - bytes_before;
             out.messages += taken;
-            bytes_taken += cursor.batch.raw.len() - bytes_before;
-            self.bytes += (cursor.batch.raw.len() - bytes_before) as u64;
+            bytes_taken += appended;
+            self.bytes += appended as u64;
             if cursor.skip_before.is_none() {
                 self.skip_before.remove(p);
             }
