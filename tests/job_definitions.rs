@@ -100,6 +100,25 @@ fn every_problem_is_reported_at_once_with_its_key_path() {
     assert!(err.starts_with("test.toml: "), "{err}");
 }
 
+/// A replay rate that is zero or negative is a definition problem for every source kind that takes one, not
+/// a job that stalls after its first chunk.
+#[test]
+fn replay_rates_must_be_positive_for_every_source_kind() {
+    let generator = GOOD.replace(
+        "kind = \"file\"\npath = \"${IN:-default.jsonl}\"",
+        "kind = \"generator\"\nworkload = \"vibration\"",
+    );
+    assert!(generator.contains("workload"), "{generator}");
+    for (text, rate) in [(GOOD, "-5"), (generator.as_str(), "-3"), (generator.as_str(), "0")] {
+        let err = plan_of(text, &[&format!("sources.v.rate={rate}")], &[]).unwrap_err();
+        assert!(
+            err.contains("sources.v.rate: must be a positive number of records per second"),
+            "rate {rate}: {err}"
+        );
+    }
+    plan_of(&generator, &["sources.v.rate=200"], &[]).unwrap();
+}
+
 #[test]
 fn environment_and_override_errors_name_the_key() {
     let err = plan_of(&GOOD.replace("${IN:-default.jsonl}", "${IN}"), &[], &[]).unwrap_err();

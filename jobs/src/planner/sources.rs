@@ -293,7 +293,7 @@ fn generator_spec(s: &Section) -> Option<GeneratorSpec> {
     let duration = s.duration_ms("duration").unwrap_or(3 * 3_600_000);
     let count = s.count("count", 1);
     let seed = s.count("seed", 0).unwrap_or(7);
-    let rate = s.float("rate");
+    let rate = replay_rate(s);
     let jitter = s.duration_ms("jitter_mean").unwrap_or(1500) as f64;
     let late = s.float("late_fraction").unwrap_or(0.0005);
     let bad = s.float("malformed_fraction").unwrap_or(0.0001);
