@@ -1,10 +1,46 @@
 //! What weir's Kafka clients (source consumers, sink producers, the publisher) share: reporting connection
-//! trouble without flooding stderr, and asking whether a topic exists.
+//! trouble without flooding stderr, asking whether a topic exists, and closing clients off the caller's path.
 
 use parking_lot::Mutex;
 use rdkafka::client::{Client, ClientContext};
 use rdkafka::error::KafkaResult;
 use std::time::{Duration, Instant};
+
+/// Drops `client` on a thread of its own. Closing some rust-rdkafka clients blocks for up to 100 ms for
+/// nothing weir needs: an `AdminClient` or a `ThreadedProducer` joins its polling thread, which sleeps in
+/// 100 ms polls, and a consumer with a group id polls until its group queue has closed, 100 ms at a time.
+/// Done inline, that would delay every run's start (the sinks' admin client) and its end (the last output
+/// waits for the workers). Call it only once nothing more is wanted of the client (a producer flushed).
+pub fn close_in_background<T: Send + 'static>(client: T) {
+    // Should the thread not start, the closure and the client in it are dropped here, as before.
+    let _ = std::thread::Builder::new()
+        .name("weir-kafka-close".into())
+        .spawn(move || drop(client));
+}
+
+/// A Kafka client that is closed with [`close_in_background`] when dropped.
+pub struct ClosedInBackground<T: Send + 'static>(Option<T>);
+
+impl<T: Send + 'static> ClosedInBackground<T> {
+    pub fn new(client: T) -> Self {
+        Self(Some(client))
+    }
+}
+
+impl<T: Send + 'static> std::ops::Deref for ClosedInBackground<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl<T: Send + 'static> Drop for ClosedInBackground<T> {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            close_in_background(client);
+        }
+    }
+}
 
 /// How often the same client may print a problem.
 const REPORT_EVERY: Duration = Duration::from_secs(10);

@@ -34,7 +34,8 @@ impl ProgressReporter {
             });
             let mut last_status = Instant::now();
             while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(100));
+                // Parked, not asleep: dropping the reporter wakes the thread at once.
+                std::thread::park_timeout(Duration::from_millis(100));
                 let records = Metrics::get(&metrics.records_in);
                 let rate = records as f64 / started.elapsed().as_secs_f64().max(1e-9);
                 if let Some(b) = &bar {
@@ -67,6 +68,7 @@ impl Drop for ProgressReporter {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }

@@ -16,7 +16,7 @@
 use crate::component::{SinkBuildContext, SinkComponent, SinkPrepareContext};
 use crate::dataflow::sink_op::line_sink;
 use crate::dataflow::Line;
-use crate::kafka_client::{topic_partitions, RateLimitedReport};
+use crate::kafka_client::{topic_partitions, ClosedInBackground, RateLimitedReport};
 use crate::record::RecordStream;
 use crate::runtime::{BuildError, RunError};
 use crate::sink::{LineWriter, SinkPosition};
@@ -186,6 +186,15 @@ pub fn ensure_topic(spec: &KafkaSinkSpec, label: &str, stopped: impl Fn() -> boo
     let admin: AdminClient<DeliveryReport> = client_config(spec)
         .create_with_context(report)
         .map_err(|e| format!("cannot create a Kafka client for `{}`: {e}", spec.brokers))?;
+    create_if_missing(&ClosedInBackground::new(admin), spec, label, stopped)
+}
+
+fn create_if_missing(
+    admin: &AdminClient<DeliveryReport>,
+    spec: &KafkaSinkSpec,
+    label: &str,
+    stopped: impl Fn() -> bool,
+) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -238,7 +247,8 @@ pub fn ensure_topic(spec: &KafkaSinkSpec, label: &str, stopped: impl Fn() -> boo
 /// checkpoint recorded, collects the sequence numbers of its run found there, and does not send those
 /// lines again when the restored run regenerates them: exactly-once without transactions.
 pub struct KafkaLineWriter {
-    producer: ThreadedProducer<DeliveryReport>,
+    /// Flushed before the writer is finished with; closed in the background, like every weir client.
+    producer: ClosedInBackground<ThreadedProducer<DeliveryReport>>,
     topic: String,
     delivery_timeout: Duration,
     run: String,
@@ -260,7 +270,7 @@ impl KafkaLineWriter {
             .create_with_context(report)
             .map_err(io::Error::other)?;
         Ok(Self {
-            producer,
+            producer: ClosedInBackground::new(producer),
             topic: spec.topic.clone(),
             delivery_timeout: spec.delivery_timeout,
             run: run.to_string(),

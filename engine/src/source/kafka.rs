@@ -21,7 +21,7 @@
 use crate::checkpoint::{ResumeLog, ResumePoint};
 use crate::component::{PreparedSource, SourceBuildContext, SourceComponent, SourcePrepareContext};
 use crate::dataflow::kafka_source_op::{kafka_source, KafkaSourceSetup, WorkerBounds};
-use crate::kafka_client::{topic_partitions, RateLimitedReport};
+use crate::kafka_client::{close_in_background, topic_partitions, RateLimitedReport};
 use crate::record::RecordStream;
 use crate::runtime::{BuildError, RunError};
 use crate::source::kafka_queue::{BatchQueue, QueueItem};
@@ -162,11 +162,41 @@ pub type WeirConsumer = BaseConsumer<ReportingContext>;
 /// Messages asked of a partition queue at once by [`KafkaPartitionReader::poll`].
 const MESSAGES_PER_CONSUME: usize = 256;
 
+/// A consumer that reads the partitions it is assigned. librdkafka's assign() needs a group id; it is never
+/// used for membership or commits.
 fn consumer(spec: &KafkaSourceSpec, context: ReportingContext) -> Result<WeirConsumer, KafkaSourceError> {
+    create(spec, Some("weir"), context)
+}
+
+/// A consumer for metadata only. It has no group id: dropping a consumer with one waits for its group queue
+/// to close (up to 100 ms, which every start would spend).
+fn metadata_client(spec: &KafkaSourceSpec, context: ReportingContext) -> Result<WeirConsumer, KafkaSourceError> {
+    create(spec, None, context)
+}
+
+fn create(
+    spec: &KafkaSourceSpec,
+    group: Option<&str>,
+    context: ReportingContext,
+) -> Result<WeirConsumer, KafkaSourceError> {
+    let mut cfg = client_config(spec);
+    if let Some(group) = group {
+        cfg.set("group.id", group);
+    }
+    for (k, v) in &spec.properties {
+        cfg.set(k, v);
+    }
+    cfg.create_with_context(context)
+        .map_err(|cause| KafkaSourceError::Client {
+            brokers: spec.brokers.clone(),
+            cause,
+        })
+}
+
+/// Every source client's settings but the group id and the job's `properties` (applied last).
+fn client_config(spec: &KafkaSourceSpec) -> ClientConfig {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", &spec.brokers)
-        // assign() only: the group id is never used for membership or commits.
-        .set("group.id", "weir")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", if spec.stop_at_end { "true" } else { "false" })
@@ -184,16 +214,12 @@ fn consumer(spec: &KafkaSourceSpec, context: ReportingContext) -> Result<WeirCon
         // Measured on vibration-rollup from 4 partitions (2 workers, alternating runs): 1 MiB queues and
         // 10 ms, median 5.5 s over 6 runs, peak RSS 100-106 MB; 2 MiB and 2 ms, 5.1 s over 3, 107-117 MB.
         .set("fetch.queue.backoff.ms", "2")
-        .set("fetch.wait.max.ms", "100")
+        // A caught-up partition's fetch waits this long on the broker for new data, and librdkafka reports a
+        // partition's end only from such an empty fetch: a backfill that stops at the end waits 10 ms for it
+        // (its fetches before the end return data at once); a streaming source saves the broker empty polls.
+        .set("fetch.wait.max.ms", if spec.stop_at_end { "10" } else { "100" })
         .set("reconnect.backoff.max.ms", "2000");
-    for (k, v) in &spec.properties {
-        cfg.set(k, v);
-    }
-    cfg.create_with_context(context)
-        .map_err(|cause| KafkaSourceError::Client {
-            brokers: spec.brokers.clone(),
-            cause,
-        })
+    cfg
 }
 
 /// Waits until the brokers answer and the topic exists, printing why it waits every 10 s; returns the
@@ -204,7 +230,7 @@ pub fn wait_for_partitions(
     stopped: impl Fn() -> bool,
 ) -> Result<u32, KafkaSourceError> {
     let ctx = ReportingContext::new(label.to_string(), spec.topic.clone(), Arc::default());
-    let c = consumer(spec, ctx)?;
+    let c = metadata_client(spec, ctx)?;
     loop {
         if stopped() {
             return Err(KafkaSourceError::Stopped);
@@ -293,6 +319,17 @@ pub struct KafkaPartitionReader {
     positions: Arc<PartitionPositions>,
     reseek_at: Option<Instant>,
     bytes: u64,
+}
+
+impl Drop for KafkaPartitionReader {
+    fn drop(&mut self) {
+        // The partition queues hold the consumer too: they go first, so the closing thread has the last
+        // reference.
+        self.queues.clear();
+        if let Some(c) = self.consumer.take() {
+            close_in_background(c);
+        }
+    }
 }
 
 impl KafkaPartitionReader {
@@ -422,7 +459,9 @@ impl KafkaPartitionReader {
             c.context()
                 .report("lost every broker connection; reconnecting with a fresh client once the topic is back");
             self.queues.clear();
-            self.consumer = None;
+            if let Some(c) = self.consumer.take() {
+                close_in_background(c);
+            }
             self.reconnect_at = Some(Instant::now() + Duration::from_millis(200));
         }
         if self.reconnect_at.is_none_or(|t| t > Instant::now()) {
@@ -431,14 +470,20 @@ impl KafkaPartitionReader {
         self.reconnect_at = Some(Instant::now() + Duration::from_millis(500));
         let ctx = ReportingContext::new(self.label.clone(), self.topic.clone(), self.positions.clone());
         let Ok(fresh) = consumer(&self.spec, ctx) else { return };
+        let fresh = Arc::new(fresh);
         if let Ok(Some(_)) = topic_partitions(fresh.client(), &self.topic, Duration::from_millis(500)) {
             self.queues.clear();
-            self.consumer = Some(Arc::new(fresh));
+            self.consumer = Some(fresh);
             self.reconnect_at = None;
             if self.assign().is_err() {
-                self.consumer = None;
+                self.queues.clear();
+                if let Some(c) = self.consumer.take() {
+                    close_in_background(c);
+                }
                 self.reconnect_at = Some(Instant::now() + Duration::from_millis(500));
             }
+        } else {
+            close_in_background(fresh);
         }
     }
 

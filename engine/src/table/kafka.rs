@@ -7,6 +7,7 @@
 
 use crate::component::{now_ms, TableComponent, TableReader};
 use crate::decode::Decoder;
+use crate::kafka_client::ClosedInBackground;
 use crate::schema::Schema;
 use crate::table::{parse_text_value, Found, Origin, TableError, TableRead};
 use rdkafka::config::ClientConfig;
@@ -64,7 +65,7 @@ impl TableComponent for KafkaTable {
             table: self.clone(),
             decoder: Decoder::new(schema.clone()),
             schema: schema.clone(),
-            consumer,
+            consumer: ClosedInBackground::new(consumer),
             next: BTreeMap::new(),
         }))
     }
@@ -74,7 +75,7 @@ struct KafkaTableReader {
     table: KafkaTable,
     schema: Schema,
     decoder: Decoder,
-    consumer: BaseConsumer,
+    consumer: ClosedInBackground<BaseConsumer>,
     /// partition → next offset to read; empty until the partitions are assigned.
     next: BTreeMap<i32, i64>,
 }
