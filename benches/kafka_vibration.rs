@@ -16,14 +16,27 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use weir_benches::*;
 
-/// Reads `partitions` of `topic` to their end with one consumer; the message count.
-fn consume(brokers: &str, topic: &str, partitions: &[i32]) -> Result<u64> {
+/// Reads `partitions` of `topic` to their end with one consumer: the message count and when the last
+/// partition's end was reported.
+///
+/// The consumer is plain but for two settings that only remove fixed waits, so that the figure is the
+/// broker's rate rather than librdkafka's timers (weir's reader avoids the same waits):
+/// - it fetches the topic's metadata before `assign()`; assigned before it knows the partitions' leader,
+///   librdkafka waits 500 ms on an offset-query timer before the first fetch;
+/// - `fetch.wait.max.ms` is 10 ms instead of 500: librdkafka reports a partition's end only from an empty
+///   fetch, which the broker holds that long.
+///
+/// The clock stops at the last end reported, before the consumer is closed (closing a consumer with a
+/// group id waits up to 100 ms more; weir closes its readers in the background too).
+fn consume(brokers: &str, topic: &str, partitions: &[i32]) -> Result<(u64, Instant)> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "bench")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "10")
         .create()?;
+    c.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let mut tpl = TopicPartitionList::new();
     for p in partitions {
         tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
@@ -38,7 +51,7 @@ fn consume(brokers: &str, topic: &str, partitions: &[i32]) -> Result<u64> {
             None => {}
         }
     }
-    Ok(n)
+    Ok((n, Instant::now()))
 }
 
 /// The broker's own consume rate as a measurement: `consumers` plain rdkafka consumers in parallel, each
@@ -50,7 +63,7 @@ fn raw_consume(brokers: &str, consumers: usize, expected: usize) -> Result<Measu
     let groups: Vec<Vec<i32>> = (0..consumers)
         .map(|w| (0..4).filter(|p| *p as usize % consumers == w).collect())
         .collect();
-    let total: u64 = std::thread::scope(|s| {
+    let results: Vec<(u64, Instant)> = std::thread::scope(|s| {
         let handles: Vec<_> = groups
             .iter()
             .map(|g| s.spawn(|| consume(brokers, "vibration", g)))
@@ -58,13 +71,15 @@ fn raw_consume(brokers: &str, consumers: usize, expected: usize) -> Result<Measu
         handles
             .into_iter()
             .map(|h| h.join().expect("consumer thread"))
-            .sum::<Result<u64>>()
+            .collect::<Result<_>>()
     })?;
+    let total: u64 = results.iter().map(|(n, _)| n).sum();
     if total as usize != expected {
         bail!("the raw consumers read {total} messages, not {expected}");
     }
+    let done = results.iter().map(|(_, at)| *at).max().unwrap_or(started);
     Ok(Measurement {
-        wall: started.elapsed(),
+        wall: done - started,
         cpu: own_cpu() - cpu_before,
         peak_rss_kib: 0,
     })
