@@ -236,18 +236,51 @@ const EXACT_POW10: [f64; 23] = [
 ];
 
 /// `"name":` for each field of `schema`: what [`decode_compact`] expects before each value.
-pub(super) fn key_patterns(schema: &Schema) -> Vec<Box<[u8]>> {
-    schema
-        .fields
-        .iter()
-        .map(|f| {
-            let mut p = Vec::with_capacity(f.name.len() + 3);
-            p.push(b'"');
-            p.extend_from_slice(f.name.as_bytes());
-            p.extend_from_slice(b"\":");
-            p.into_boxed_slice()
-        })
-        .collect()
+pub(super) fn key_patterns(schema: &Schema) -> Vec<KeyPattern> {
+    schema.fields.iter().map(|f| KeyPattern::new(&f.name)).collect()
+}
+
+/// One field's `"name":`, with its first 16 bytes also held as two words and masks: five of these are
+/// matched per event, and a call to `memcmp` for each cost more than the comparison.
+pub(super) struct KeyPattern {
+    bytes: Box<[u8]>,
+    words: [u64; 2],
+    masks: [u64; 2],
+}
+
+impl KeyPattern {
+    fn new(name: &str) -> Self {
+        let mut bytes = Vec::with_capacity(name.len() + 3);
+        bytes.push(b'"');
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.extend_from_slice(b"\":");
+        let (mut padded, mut mask) = ([0u8; 16], [0u8; 16]);
+        let n = bytes.len().min(16);
+        padded[..n].copy_from_slice(&bytes[..n]);
+        mask[..n].fill(0xff);
+        let word = |b: &[u8; 16], k: usize| u64::from_le_bytes(b[k..k + 8].try_into().expect("8 bytes"));
+        KeyPattern {
+            words: [word(&padded, 0), word(&padded, 8)],
+            masks: [word(&mask, 0), word(&mask, 8)],
+            bytes: bytes.into_boxed_slice(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether `b[i..]` starts with the pattern.
+    #[inline]
+    fn is_at(&self, b: &[u8], i: usize) -> bool {
+        if self.bytes.len() <= 16 {
+            if let Some(w) = b.get(i..i + 16) {
+                let word = |k: usize| u64::from_le_bytes(w[k..k + 8].try_into().expect("8 bytes"));
+                return ((word(0) ^ self.words[0]) & self.masks[0]) | ((word(8) ^ self.words[1]) & self.masks[1]) == 0;
+            }
+        }
+        b.get(i..).is_some_and(|rest| rest.starts_with(&self.bytes))
+    }
 }
 
 /// The digits of a JSON number read in one pass: sign, up to 19 significant digits as an integer, and the
@@ -258,6 +291,39 @@ struct Number {
     exponent: i64,
     /// No fraction and no exponent were written.
     integer: bool,
+}
+
+/// The value of the eight ASCII digits at `b[j..j + 8]`, if there are eight bytes there and all are digits
+/// (SWAR: one load, a check of all eight bytes and three multiplications instead of eight steps).
+#[inline]
+fn eight_digits(b: &[u8], j: usize) -> Option<u64> {
+    let v = u64::from_le_bytes(b.get(j..j + 8)?.try_into().ok()?);
+    // Each byte is 0x30..=0x39: its high nibble is 3, and adding 6 does not carry into it.
+    let high = v & 0xf0f0_f0f0_f0f0_f0f0;
+    let carried = v.wrapping_add(0x0606_0606_0606_0606) & 0xf0f0_f0f0_f0f0_f0f0;
+    if high != 0x3030_3030_3030_3030 || carried != 0x3030_3030_3030_3030 {
+        return None;
+    }
+    // Little-endian: the first digit is the lowest byte. Combine pairs, then pairs of pairs, then halves.
+    let d = v - 0x3030_3030_3030_3030;
+    let pairs = (d * 10 + (d >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let quads = (pairs * 100 + (pairs >> 16)) & 0x0000_ffff_0000_ffff;
+    Some((quads * 10_000 + (quads >> 32)) & 0xffff_ffff)
+}
+
+/// How many of the eight bytes at `b[j..j + 8]` come before the first quote, backslash or control character
+/// (8: none is one), if there are eight bytes there. SWAR: the lowest byte a zero-byte test flags is always
+/// a true one (only bytes above it can be flagged falsely).
+#[inline]
+fn plain_bytes(b: &[u8], j: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let v = u64::from_le_bytes(b.get(j..j + 8)?.try_into().ok()?);
+    let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    // A byte below 0x20 (a byte of 0x80 or more has its high bit set, so `!v` clears its flag).
+    let control = v.wrapping_sub(ONES * 0x20) & !v & HIGH;
+    let special = zero_in(v ^ (ONES * b'"' as u64)) | zero_in(v ^ (ONES * b'\\' as u64)) | control;
+    Some(special.trailing_zeros() as usize / 8)
 }
 
 /// Reads the JSON number at `b[*i..]` (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`), advancing `i`;
@@ -272,6 +338,12 @@ fn number(b: &[u8], i: &mut usize) -> Option<Number> {
     match b.get(j) {
         Some(b'0') => j += 1,
         Some(b'1'..=b'9') => {
+            // Eight digits at a time while there are (a millisecond timestamp has 13), then one at a time.
+            while let Some(v) = eight_digits(b, j) {
+                mantissa = mantissa.wrapping_mul(100_000_000).wrapping_add(v);
+                digits += 8;
+                j += 8;
+            }
             while let Some(d @ b'0'..=b'9') = b.get(j) {
                 mantissa = mantissa.wrapping_mul(10).wrapping_add((d - b'0') as u64);
                 digits += 1;
@@ -365,7 +437,7 @@ impl Number {
 
 /// Decodes an object holding exactly `schema`'s fields in schema order with no whitespace (`patterns` from
 /// [`key_patterns`]) into `row` (empty on entry), or declines.
-pub(super) fn decode_compact(schema: &Schema, patterns: &[Box<[u8]>], input: Input<'_>, row: &mut Row) -> Option<()> {
+pub(super) fn decode_compact(schema: &Schema, patterns: &[KeyPattern], input: Input<'_>, row: &mut Row) -> Option<()> {
     let (b, ascii) = match input {
         Input::Ascii(a) => (a.bytes(), true),
         Input::Bytes(b) => (b, false),
@@ -381,7 +453,7 @@ pub(super) fn decode_compact(schema: &Schema, patterns: &[Box<[u8]>], input: Inp
             }
             i += 1;
         }
-        if !b[i..].starts_with(pattern) {
+        if !pattern.is_at(b, i) {
             return None;
         }
         i += pattern.len();
@@ -389,6 +461,13 @@ pub(super) fn decode_compact(schema: &Schema, patterns: &[Box<[u8]>], input: Inp
             (FieldType::String | FieldType::Enum(_), b'"') => {
                 let start = i + 1;
                 let mut j = start;
+                // Eight bytes at a time up to the first quote, backslash or control character, then that one.
+                while let Some(k) = plain_bytes(b, j) {
+                    j += k;
+                    if k < 8 {
+                        break;
+                    }
+                }
                 loop {
                     match *b.get(j)? {
                         b'"' => break,
@@ -435,4 +514,48 @@ pub(super) fn decode_compact(schema: &Schema, patterns: &[Box<[u8]>], input: Inp
         row.push(value);
     }
     (b.get(i) == Some(&b'}') && i + 1 == b.len()).then_some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{eight_digits, plain_bytes};
+
+    /// Every byte value at every position of an otherwise all-digit word: eight digits are their value,
+    /// anything else is no value.
+    #[test]
+    fn eight_digits_reads_exactly_eight_ascii_digits() {
+        let base = *b"90817263";
+        for pos in 0..8 {
+            for byte in 0..=255u8 {
+                let mut w = base;
+                w[pos] = byte;
+                let want = w
+                    .iter()
+                    .all(u8::is_ascii_digit)
+                    .then(|| std::str::from_utf8(&w).unwrap().parse::<u64>().unwrap());
+                assert_eq!(eight_digits(&w, 0), want, "{w:?}");
+            }
+        }
+        assert_eq!(eight_digits(b"x1234567890", 1), Some(12_345_678));
+        assert_eq!(eight_digits(b"1234567", 0), None, "fewer than eight bytes");
+        assert_eq!(eight_digits(b"99999999", 0), Some(99_999_999));
+        assert_eq!(eight_digits(b"00000000", 0), Some(0));
+    }
+
+    /// Every byte value at every position, over a background of every kind of plain byte: the count is the
+    /// position of the first quote, backslash or control character.
+    #[test]
+    fn plain_bytes_stops_at_the_first_special_byte() {
+        for background in [*b"abcdefgh", *b"\x7f\x7f~~ \x80\xff!", [0x21; 8], [0x5d; 8]] {
+            for pos in 0..8 {
+                for byte in 0..=255u8 {
+                    let mut w = background;
+                    w[pos] = byte;
+                    let want = w.iter().position(|c| matches!(c, b'"' | b'\\' | 0..=0x1f)).unwrap_or(8);
+                    assert_eq!(plain_bytes(&w, 0), Some(want), "{w:?}");
+                }
+            }
+        }
+        assert_eq!(plain_bytes(b"1234567", 0), None, "fewer than eight bytes");
+    }
 }

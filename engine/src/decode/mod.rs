@@ -64,7 +64,7 @@ pub struct Decoder {
     schema: Schema,
     slots: Vec<Option<Value>>,
     /// `"name":` per field, for the compact fast path.
-    patterns: Vec<Box<[u8]>>,
+    patterns: Vec<fast::KeyPattern>,
     max_record_bytes: usize,
 }
 
