@@ -41,13 +41,15 @@ impl WindowSpec {
             _ => match ts.checked_sub(ts.rem_euclid(slide)) {
                 None => (0, 0),
                 Some(last) => {
-                    // Smallest aligned start s with s + size > ts.
-                    let mut first = last;
+                    // Smallest aligned start s with s + size > ts, and how many starts from it to `last`:
+                    // counted, not divided out (this runs for every record, twice), nor compared after
+                    // adding (near i64::MAX the next start would overflow).
+                    let (mut first, mut n) = (last, 1);
                     while first.checked_sub(slide).is_some_and(|f| f.saturating_add(size) > ts) {
                         first -= slide;
+                        n += 1;
                     }
-                    // Counted, not compared after adding: near i64::MAX the next start would overflow.
-                    (first, (last - first) / slide + 1)
+                    (first, n)
                 }
             },
         };
