@@ -258,7 +258,7 @@ impl KeyPattern {
         let n = bytes.len().min(16);
         padded[..n].copy_from_slice(&bytes[..n]);
         mask[..n].fill(0xff);
-        let word = |b: &[u8; 16], k: usize| u64::from_le_bytes(b[k..k + 8].try_into().expect("8 bytes"));
+        let word = |b: &[u8], k| word_at(b, k).expect("16 bytes");
         KeyPattern {
             words: [word(&padded, 0), word(&padded, 8)],
             masks: [word(&mask, 0), word(&mask, 8)],
@@ -275,7 +275,7 @@ impl KeyPattern {
     fn is_at(&self, b: &[u8], i: usize) -> bool {
         if self.bytes.len() <= 16 {
             if let Some(w) = b.get(i..i + 16) {
-                let word = |k: usize| u64::from_le_bytes(w[k..k + 8].try_into().expect("8 bytes"));
+                let word = |k| word_at(w, k).expect("16 bytes");
                 return ((word(0) ^ self.words[0]) & self.masks[0]) | ((word(8) ^ self.words[1]) & self.masks[1]) == 0;
             }
         }
@@ -293,11 +293,17 @@ struct Number {
     integer: bool,
 }
 
+/// The eight bytes at `b[j..j + 8]` as a little-endian word (the first byte lowest), if there are eight.
+#[inline]
+fn word_at(b: &[u8], j: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(j..j + 8)?.try_into().ok()?))
+}
+
 /// The value of the eight ASCII digits at `b[j..j + 8]`, if there are eight bytes there and all are digits
 /// (SWAR: one load, a check of all eight bytes and three multiplications instead of eight steps).
 #[inline]
 fn eight_digits(b: &[u8], j: usize) -> Option<u64> {
-    let v = u64::from_le_bytes(b.get(j..j + 8)?.try_into().ok()?);
+    let v = word_at(b, j)?;
     // Each byte is 0x30..=0x39: its high nibble is 3, and adding 6 does not carry into it.
     let high = v & 0xf0f0_f0f0_f0f0_f0f0;
     let carried = v.wrapping_add(0x0606_0606_0606_0606) & 0xf0f0_f0f0_f0f0_f0f0;
@@ -318,7 +324,7 @@ fn eight_digits(b: &[u8], j: usize) -> Option<u64> {
 fn plain_bytes(b: &[u8], j: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let v = u64::from_le_bytes(b.get(j..j + 8)?.try_into().ok()?);
+    let v = word_at(b, j)?;
     let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
     // A byte below 0x20 (a byte of 0x80 or more has its high bit set, so `!v` clears its flag).
     let control = v.wrapping_sub(ONES * 0x20) & !v & HIGH;

@@ -8,7 +8,7 @@
 //! [`FileSource`] is the `kind = "file"` source component: one partition per file, each with its own
 //! watermark, every worker decoding its share of every file's chunks.
 
-use super::pace::{paced_chunk_bytes, PacedReader};
+use super::pace::{chunk_bytes_for, paced};
 use super::{ChunkReader, RawBytes};
 use crate::component::{PreparedSource, SourceBuildContext, SourceComponent, SourcePrepareContext};
 use crate::dataflow::source_op::ChunkPartitions;
@@ -240,7 +240,7 @@ impl PreparedSource for PreparedFiles {
             }
             let base = cx.restored.map_or(0, |c| c.resume_point(name, p as u32).position);
             let rate = self.source.rate.map(|r| r / workers as f64);
-            let chunk_bytes = rate.map_or(cx.options.chunk_bytes, |r| paced_chunk_bytes(r, cx.options.chunk_bytes));
+            let chunk_bytes = chunk_bytes_for(rate, cx.options.chunk_bytes);
             let reader = FileChunkReader::open_at(path, base, worker, workers, chunk_bytes).map_err(|cause| {
                 BuildError::Input {
                     source_name: name.clone(),
@@ -248,10 +248,7 @@ impl PreparedSource for PreparedFiles {
                     cause,
                 }
             })?;
-            readers.push(match rate {
-                Some(rate) => Box::new(PacedReader::new(Box::new(reader), rate)),
-                None => Box::new(reader),
-            });
+            readers.push(paced(Box::new(reader), rate));
         }
         Ok(self.partitions.build(&cx, readers))
     }

@@ -9,7 +9,7 @@
 //! A [`GeneratorSpec`] is also the `kind = "generator"` source component: one partition, generated on
 //! worker 0, regenerated from its start on restore (its resume point skips what was already read).
 
-use super::pace::{paced_chunk_bytes, Pacer};
+use super::pace::{chunk_bytes_for, paced};
 use super::{ChunkReader, RawBytes};
 use crate::component::{PreparedSource, SourceBuildContext, SourceComponent, SourcePrepareContext};
 use crate::dataflow::source_op::ChunkPartitions;
@@ -24,7 +24,6 @@ use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// 2026-11-21T00:00:00Z, the script's start.
 pub const DEFAULT_START_MS: i64 = 1_795_219_200_000;
@@ -222,8 +221,6 @@ pub struct GeneratorReader {
     active: bool,
     bytes: u64,
     chunk_bytes: usize,
-    /// With a `rate`: when the lines emitted so far are due.
-    pacer: Option<Pacer>,
 }
 
 impl GeneratorReader {
@@ -279,11 +276,6 @@ impl GeneratorReader {
             }
         };
         let queue = ArrivalQueue::new(spec.jitter_mean_ms, spec.late_frac);
-        let rate = spec.rate;
-        let chunk_bytes = match rate {
-            Some(r) => paced_chunk_bytes(r, chunk_bytes as u64) as usize,
-            None => chunk_bytes,
-        };
         GeneratorReader {
             made_until: spec.start_ms,
             spec,
@@ -297,7 +289,6 @@ impl GeneratorReader {
             active: worker == 0,
             bytes: 0,
             chunk_bytes,
-            pacer: rate.map(Pacer::new),
         }
     }
 
@@ -490,11 +481,7 @@ impl ChunkReader for GeneratorReader {
             return Ok(None);
         }
         let mut out = Vec::with_capacity(self.chunk_bytes + 256);
-        let emitted_before = self.emitted;
         while out.len() < self.chunk_bytes && self.next_line(&mut out) {}
-        if let Some(p) = &mut self.pacer {
-            p.account(self.emitted - emitted_before);
-        }
         if out.is_empty() {
             self.active = false;
             return Ok(None);
@@ -511,10 +498,6 @@ impl ChunkReader for GeneratorReader {
 
     fn bytes_read(&self) -> u64 {
         self.bytes
-    }
-
-    fn ready_at(&self) -> Option<Instant> {
-        self.pacer.as_ref().map(Pacer::due)
     }
 }
 
@@ -549,8 +532,12 @@ struct PreparedGenerator {
 
 impl PreparedSource for PreparedGenerator {
     fn build<'s>(&self, cx: SourceBuildContext<'s, '_>) -> Result<RecordStream<'s>, BuildError> {
-        let reader = GeneratorReader::new(self.spec.clone(), cx.worker.0, cx.options.chunk_bytes as usize);
-        Ok(self.partitions.build(&cx, vec![Box::new(reader)]))
+        // Worker 0 generates the whole stream, so it reads at the whole source's rate.
+        let chunk_bytes = chunk_bytes_for(self.spec.rate, cx.options.chunk_bytes);
+        let reader = GeneratorReader::new(self.spec.clone(), cx.worker.0, chunk_bytes as usize);
+        Ok(self
+            .partitions
+            .build(&cx, vec![paced(Box::new(reader), self.spec.rate)]))
     }
 }
 

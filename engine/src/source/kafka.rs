@@ -323,12 +323,7 @@ pub struct KafkaPartitionReader {
 
 impl Drop for KafkaPartitionReader {
     fn drop(&mut self) {
-        // The partition queues hold the consumer too: they go first, so the closing thread has the last
-        // reference.
-        self.queues.clear();
-        if let Some(c) = self.consumer.take() {
-            close_in_background(c);
-        }
+        self.close_consumer();
     }
 }
 
@@ -450,6 +445,15 @@ impl KafkaPartitionReader {
         }
     }
 
+    /// Lets go of the consumer and its partition queues, closing it in the background. The queues hold the
+    /// consumer too: they go first, so the closing thread has the last reference.
+    fn close_consumer(&mut self) {
+        self.queues.clear();
+        if let Some(c) = self.consumer.take() {
+            close_in_background(c);
+        }
+    }
+
     /// After every broker went away: drops the consumer, then builds a new one once the topic is back.
     fn reconnect(&mut self) {
         if let Some(c) = &self.consumer {
@@ -458,10 +462,7 @@ impl KafkaPartitionReader {
             }
             c.context()
                 .report("lost every broker connection; reconnecting with a fresh client once the topic is back");
-            self.queues.clear();
-            if let Some(c) = self.consumer.take() {
-                close_in_background(c);
-            }
+            self.close_consumer();
             self.reconnect_at = Some(Instant::now() + Duration::from_millis(200));
         }
         if self.reconnect_at.is_none_or(|t| t > Instant::now()) {
@@ -476,10 +477,7 @@ impl KafkaPartitionReader {
             self.consumer = Some(fresh);
             self.reconnect_at = None;
             if self.assign().is_err() {
-                self.queues.clear();
-                if let Some(c) = self.consumer.take() {
-                    close_in_background(c);
-                }
+                self.close_consumer();
                 self.reconnect_at = Some(Instant::now() + Duration::from_millis(500));
             }
         } else {

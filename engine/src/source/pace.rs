@@ -7,8 +7,21 @@ use std::time::{Duration, Instant};
 /// The chunk size for a reader paced at `lines_per_second`: about a tenth of a second of lines (at ~128 bytes
 /// a line), at least 4 KiB and at most `max`. A paced reader waits once per chunk, so a whole default chunk
 /// at a slow rate meant bursts many seconds apart.
-pub fn paced_chunk_bytes(lines_per_second: f64, max: u64) -> u64 {
+fn paced_chunk_bytes(lines_per_second: f64, max: u64) -> u64 {
     ((lines_per_second * 0.1 * 128.0) as u64).clamp(MIN_PACED_CHUNK, max.max(MIN_PACED_CHUNK))
+}
+
+/// The chunk size for a reader of at most `max` bytes a chunk, paced at `rate` lines per second if it has one.
+pub fn chunk_bytes_for(rate: Option<f64>, max: u64) -> u64 {
+    rate.map_or(max, |r| paced_chunk_bytes(r, max))
+}
+
+/// `reader`, paced at `rate` lines per second if there is one.
+pub fn paced(reader: Box<dyn ChunkReader>, rate: Option<f64>) -> Box<dyn ChunkReader> {
+    match rate {
+        Some(rate) => Box::new(PacedReader::new(reader, rate)),
+        None => reader,
+    }
 }
 
 /// The smallest chunk a paced reader reads.
@@ -44,13 +57,13 @@ impl Pacer {
 }
 
 /// A chunk reader that hands out lines at most at a given rate: each chunk once the lines before it are due.
-pub struct PacedReader {
+struct PacedReader {
     inner: Box<dyn ChunkReader>,
     pacer: Pacer,
 }
 
 impl PacedReader {
-    pub fn new(inner: Box<dyn ChunkReader>, lines_per_second: f64) -> Self {
+    fn new(inner: Box<dyn ChunkReader>, lines_per_second: f64) -> Self {
         Self {
             inner,
             pacer: Pacer::new(lines_per_second),
