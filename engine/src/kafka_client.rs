@@ -42,6 +42,17 @@ impl<T: Send + 'static> Drop for ClosedInBackground<T> {
     }
 }
 
+/// Whether librdkafka takes `key = value` as a client setting (a known property, a valid value), checked by
+/// its own configuration parser without connecting anywhere; the reason it gives if not.
+pub fn check_property(key: &str, value: &str) -> Result<(), String> {
+    let mut one = rdkafka::ClientConfig::new();
+    one.set(key, value);
+    match one.create_native_config() {
+        Err(rdkafka::error::KafkaError::ClientConfig(_, why, _, _)) => Err(why),
+        _ => Ok(()),
+    }
+}
+
 /// How often the same client may print a problem.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
 

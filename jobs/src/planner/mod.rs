@@ -10,6 +10,7 @@
 //! - `sinks`: the `[sinks.NAME]` tables.
 //! - `tables`: the `[tables.NAME]` reference tables (read by `join` operators).
 
+mod kafka_properties;
 mod operators;
 mod sinks;
 mod sources;

@@ -4,6 +4,7 @@
 //! Adding a kind is its component in `weir_engine::sink`, one function here
 //! (`fn(&Section, &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>>`) and one line in [`KINDS`].
 
+use super::kafka_properties::kafka_properties;
 use super::{stream_ref, Names, Resolved};
 use crate::definition::section::Section;
 use std::collections::HashMap;
@@ -187,7 +188,7 @@ fn kafka_sink_spec(s: &Section) -> Option<KafkaSinkSpec> {
     let compact = s.bool("compact").unwrap_or(false);
     let partitions = s.count("partitions", 1).unwrap_or(1) as u32;
     let timeout = s.duration_ms("delivery_timeout").unwrap_or(120_000);
-    let properties = s.string_map("properties");
+    let properties = kafka_properties(s);
     let key = s.str("key").map(str::to_string);
     let headers = s.has("headers").then(|| s.string_map("headers"));
     Some(KafkaSinkSpec {

@@ -1,6 +1,7 @@
 //! Sources of a job definition: `[sources.NAME]` with `kind = "file" | "generator" | "kafka"`, a schema and
 //! the event-time rules.
 
+use super::kafka_properties::kafka_properties;
 use crate::definition::section::Section;
 use crate::definition::JobSource;
 use compact_str::CompactString;
@@ -263,7 +264,7 @@ fn kafka_source_spec(s: &Section) -> Option<KafkaSourceSpec> {
         .duration_ms("idle_timeout")
         .map(|ms| std::time::Duration::from_millis(ms as u64));
     let stop_at_end = s.bool("stop_at_end").unwrap_or(false);
-    let properties = s.string_map("properties");
+    let properties = kafka_properties(s);
     let max_in_flight = s.count("max_in_flight", 1).unwrap_or(DEFAULT_MAX_IN_FLIGHT);
     Some(KafkaSourceSpec {
         brokers: brokers?.to_string(),

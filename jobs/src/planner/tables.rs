@@ -3,6 +3,7 @@
 //!
 //! Adding a kind is its component in `weir_engine::table`, one function here and one line in [`KINDS`].
 
+use super::kafka_properties::kafka_properties;
 use super::sources::parse_schema;
 use crate::definition::section::Section;
 use crate::definition::JobSource;
@@ -57,7 +58,7 @@ fn kafka(s: &Section, _: &JobSource, key: usize) -> Option<Arc<dyn TableComponen
     let brokers = s.req_str("brokers");
     let topic = s.req_str("topic");
     let interval = interval(s, 1_000);
-    let properties = s.string_map("properties");
+    let properties = kafka_properties(s);
     Some(Arc::new(KafkaTable {
         brokers: brokers?.to_string(),
         topic: topic?.to_string(),

@@ -250,3 +250,43 @@ inputs = ["x"]
     let p = problems(&job);
     assert!(p.contains("threshold_alert became `alert`"), "{p}");
 }
+
+#[test]
+fn kafka_properties_are_checked_by_librdkafka_and_named() {
+    let job = r#"
+[job]
+name = "t"
+dead_letters = "dead"
+[sources.pings]
+kind = "kafka"
+brokers = "127.0.0.1:9092"
+topic = "locations"
+schema = "locations"
+properties = { "fetch.wait.max.msec" = "5", "queued.min.messages" = 5 }
+[sinks.out]
+kind = "kafka"
+inputs = ["pings"]
+brokers = "127.0.0.1:9092"
+topic = "out"
+properties = { "linger.ms" = "soon" }
+[sinks.dead]
+kind = "jsonl"
+path = "dead.jsonl"
+"#;
+    let err = problems(job);
+    assert!(
+        err.contains(
+            "sources.pings.properties.fetch.wait.max.msec: librdkafka refuses it: No such configuration property"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("sinks.out.properties.linger.ms: librdkafka refuses it: Invalid value"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("queued.min.messages"),
+        "a valid setting is no problem: {err}"
+    );
+    planned(&job.replace(".msec", ".ms").replace("\"soon\"", "\"5\"")).expect("valid properties plan");
+}
