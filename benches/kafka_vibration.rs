@@ -152,8 +152,11 @@ fn main() -> Result<()> {
         r2 / w2,
         w1 / w2
     );
-    // Where the two cores went: the broker runs on them too, so its CPU time bounds what any reader can reach.
-    println!("CPU seconds per run (medians): {:>10} {:>10}", "reader", "broker");
+    // Where the cores went: the broker runs on them too, so its CPU time bounds what any reader can reach.
+    println!(
+        "CPU seconds per run (medians): {:>10} {:>10} {:>12}",
+        "reader", "broker", "busy cores"
+    );
     let median = |mut v: Vec<Duration>| {
         v.sort();
         v[v.len() / 2].as_secs_f64()
@@ -162,16 +165,43 @@ fn main() -> Result<()> {
         ["plain rdkafka, 1 consumer", "plain rdkafka, 2 consumers"],
         ["weir, 1 worker", "weir, 2 workers"],
     ];
+    // Reader + broker CPU seconds of each configuration, and the cores they kept busy on average.
+    let mut work = [[0.0; 2]; 2];
+    let mut busy = [[0.0; 2]; 2];
     for (k, runs) in [&raw, &weir_runs].into_iter().enumerate() {
         for i in 0..2 {
+            let reader = median(runs[i].iter().map(|m| m.cpu).collect());
+            let on_broker = median(broker_cpu[k][i].clone());
+            work[k][i] = reader + on_broker;
+            busy[k][i] = work[k][i] / median(runs[i].iter().map(|m| m.wall).collect());
             println!(
-                "{:>30} {:>10.2} {:>10.2}",
-                names[k][i],
-                median(runs[i].iter().map(|m| m.cpu).collect()),
-                median(broker_cpu[k][i].clone())
+                "{:>30} {:>10.2} {:>10.2} {:>12.2}",
+                names[k][i], reader, on_broker, busy[k][i]
             );
         }
     }
+    // What the machine allows. With wall = CPU work / busy cores, a ratio of two rates is an identity:
+    //   rate A / rate B = (work B / work A) × (busy A / busy B),
+    // so at the CPU work per message measured, A can reach at most (work B / work A) × cores / busy B.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let explain = |what: &str, a: (usize, usize), b: (usize, usize)| {
+        let (work_ratio, busy_ratio) = (work[b.0][b.1] / work[a.0][a.1], busy[a.0][a.1] / busy[b.0][b.1]);
+        println!(
+            "{what}: {:.2} = CPU work {work_ratio:.2} × busy cores {:.2}/{:.2}; with every one of the {cores} cores \
+             busy at most {:.2}",
+            work_ratio * busy_ratio,
+            busy[a.0][a.1],
+            busy[b.0][b.1],
+            work_ratio * cores / busy[b.0][b.1]
+        );
+    };
+    explain("weir 2 workers / 1 worker", (1, 1), (1, 0));
+    explain("weir 2 workers / 2 raw consumers", (1, 1), (0, 1));
+    println!(
+        "reader + broker CPU per message: 2 raw consumers {:.2} µs, weir 2 workers {:.2} µs",
+        work[0][1] / lines as f64 * 1e6,
+        work[1][1] / lines as f64 * 1e6
+    );
     let _ = std::fs::remove_dir_all(&out_dir);
     Ok(())
 }

@@ -114,9 +114,8 @@ fn serde_json_loop(input: &Path, out: &Path) -> Result<usize> {
 const LOOP_ENV: &str = "WEIR_BENCH_SERDE_LOOP";
 
 fn main() -> Result<()> {
-    // The loop runs in a child process of its own, like weir and DuckDB: measured the same way, and the
-    // bench process stays small (a child's peak RSS as `wait4` reports it includes its parent's peak at
-    // the fork, so a big parent would inflate every child's figure).
+    // The loop runs in a child process of its own, like weir and DuckDB: measured the same way (wall time,
+    // CPU time, its own peak RSS).
     if let Ok(args) = std::env::var(LOOP_ENV) {
         let (input, out) = args.split_once('\n').context("WEIR_BENCH_SERDE_LOOP=INPUT\\nOUTPUT")?;
         let rows = serde_json_loop(Path::new(input), Path::new(out))?;
