@@ -389,12 +389,17 @@ fn session_windows_close_after_the_gap_and_send_late_records_to_dead_letters() {
         tmp.path(),
         "sessions",
         r#"
+[operators.flagged]
+kind = "derive"
+inputs = ["vibration"]
+fields = { loud = "ppv_mm_s > 2.0" }
+
 [operators.bursts]
 kind = "window"
-inputs = ["vibration"]
+inputs = ["flagged"]
 window = { kind = "session", gap = "5m" }
 key = ["sensor_id"]
-aggregates = { n = "count", peak = "max(ppv_mm_s)", first_ppv = "first(ppv_mm_s)" }
+aggregates = { n = "count", peak = "max(ppv_mm_s)", first_ppv = "first(ppv_mm_s)", loud_n = "count_if(loud)" }
 
 [sinks.out]
 kind = "jsonl"
@@ -414,7 +419,7 @@ path = "unused"
         }
         by_sensor.entry(r.sensor.clone()).or_default().push((r.ts, r.ppv));
     }
-    let mut want: Vec<(String, i64, i64, i64, f64, f64)> = Vec::new();
+    let mut want: Vec<(String, i64, i64, i64, f64, f64, i64)> = Vec::new();
     for (sensor, mut rs) in by_sensor {
         rs.sort_by_key(|r| r.0);
         let mut cur: Vec<(i64, f64)> = Vec::new();
@@ -430,6 +435,7 @@ path = "unused"
                 cur.len() as i64,
                 peak,
                 cur[0].1,
+                cur.iter().filter(|c| c.1 > 2.0).count() as i64,
             ));
             cur.clear();
         };
@@ -441,7 +447,7 @@ path = "unused"
         }
         flush(&mut cur, &mut want);
     }
-    let mut got: Vec<(String, i64, i64, i64, f64, f64)> = jsonl(&out.join("out.jsonl"))
+    let mut got: Vec<(String, i64, i64, i64, f64, f64, i64)> = jsonl(&out.join("out.jsonl"))
         .iter()
         .map(|r| {
             (
@@ -451,6 +457,7 @@ path = "unused"
                 r["n"].as_i64().unwrap(),
                 r["peak"].as_f64().unwrap(),
                 r["first_ppv"].as_f64().unwrap(),
+                r["loud_n"].as_i64().unwrap(),
             )
         })
         .collect();

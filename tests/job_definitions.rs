@@ -135,6 +135,27 @@ fn environment_and_override_errors_name_the_key() {
     assert!(err.contains("not valid TOML") && err.contains("line 1"), "{err}");
 }
 
+/// A `latest` view that only HTTP reads is an output when the job serves, and a problem that says so when
+/// it does not.
+#[test]
+fn a_view_may_be_read_only_over_http() {
+    let view = GOOD.replace(
+        "[sinks.out]",
+        "[operators.now]\nkind = \"latest\"\ninputs = [\"v\"]\nkey = \"sensor_id\"\n[sinks.out]",
+    );
+    let err = plan_of(&view, &[], &[]).unwrap_err();
+    assert!(
+        err.contains(
+            "operators.now: its view is not served (the job has no [serve]) and its changelog is not read by any \
+             sink or operator; add [serve]"
+        ),
+        "{err}"
+    );
+    let served = format!("{view}[serve]\nlisten = \"127.0.0.1:0\"\n");
+    let p = plan_of(&served, &[], &[]).unwrap();
+    assert!(p.serve.is_some() && p.operators.iter().any(|o| o.name == "now"));
+}
+
 #[test]
 fn dead_letters_need_a_destination() {
     let no_dl = GOOD.replace("[sinks.dead_letters]\nkind = \"stdout\"\n", "");

@@ -139,6 +139,61 @@ fn serves_views_over_http_while_ingesting_and_exits_on_sigterm() {
     );
 }
 
+/// A job may serve a view and publish no changelog: the `latest` operator's only reader is HTTP, and its
+/// final view is the oracle's.
+#[test]
+fn a_view_read_only_over_http_needs_no_changelog_sink() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("locations.jsonl");
+    generate_locations(&input, &["--orders", "60", "--hours", "1", "--seed", "9"]);
+    let job = tmp.path().join("served-only.toml");
+    let text = format!(
+        r#"
+[job]
+name = "served-only"
+workers = 2
+dead_letters = "dead_letters"
+[serve]
+listen = "127.0.0.1:0"
+[sources.locations]
+kind = "file"
+path = "{}"
+event_time = "ts"
+max_out_of_orderness = "30s"
+schema = "locations"
+[operators.orders]
+kind = "latest"
+inputs = ["locations"]
+key = "order_id"
+[sinks.dead_letters]
+kind = "jsonl"
+path = "{}"
+"#,
+        input.display(),
+        tmp.path().join("dead_letters.jsonl").display()
+    );
+    std::fs::write(&job, text).unwrap();
+    let server = Server::start(&job, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(&server.addr, "/healthz").1["caught_up"] != true {
+        assert!(Instant::now() < deadline, "never caught up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let expect = latest_by(&std::fs::read_to_string(&input).unwrap(), "order_id");
+    assert!(expect.len() > 40, "{} orders", expect.len());
+    let (status, list) = get(&server.addr, "/v1/views/orders?limit=1000");
+    assert_eq!(status, 200);
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), expect.len());
+    for (item, (k, want)) in items.iter().zip(&expect) {
+        assert_eq!(item["key"].as_str().unwrap(), k);
+        for f in ["state", "ts", "lat", "lon"] {
+            assert_eq!(item[f], want[f], "{k} {f}");
+        }
+    }
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
 /// Replays a changelog: live keys per view.
 fn live_keys(changelog: &std::path::Path) -> HashMap<String, usize> {
     let mut live: HashMap<(String, String), ()> = HashMap::new();

@@ -56,6 +56,8 @@ pub enum AggregateFn {
         cmp: Comparison,
         threshold: f64,
     },
+    /// `count_if(FLAG)`: the records whose boolean field is TRUE (any condition, once derived as a field).
+    CountTrue(String),
     Sum(String),
     Min(String),
     Max(String),
@@ -74,7 +76,7 @@ pub enum AggregateFn {
 
 /// Why an aggregate expression could not be parsed.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("`{expr}`: {problem}; allowed: count, count_if(FIELD > X) (also >=, <, <=, ==), sum(FIELD), min(FIELD), max(FIELD), mean(FIELD), rms(FIELD), stddev(FIELD), first(FIELD), last(FIELD), quantile(FIELD, Q) with 0 ≤ Q ≤ 1, sketch(FIELD)")]
+#[error("`{expr}`: {problem}; allowed: count, count_if(FIELD > X) (also >=, <, <=, ==), count_if(BOOLEAN_FIELD), sum(FIELD), min(FIELD), max(FIELD), mean(FIELD), rms(FIELD), stddev(FIELD), first(FIELD), last(FIELD), quantile(FIELD, Q) with 0 ≤ Q ≤ 1, sketch(FIELD)")]
 pub struct AggregateParseError {
     pub expr: String,
     pub problem: String,
@@ -132,7 +134,7 @@ impl AggregateFn {
                     ("<", Comparison::Lt),
                 ] {
                     if let Some((f, x)) = args.split_once(sym) {
-                        let threshold: f64 = x.trim().parse().map_err(|_| err("the threshold must be a number"))?;
+                        let threshold: f64 = x.trim().parse().map_err(|_| err("the threshold must be a number (count a boolean field's TRUE values with count_if(FIELD))"))?;
                         if !threshold.is_finite() {
                             return Err(err("the threshold must be a finite number"));
                         }
@@ -143,7 +145,8 @@ impl AggregateFn {
                         });
                     }
                 }
-                return Err(err("count_if takes (FIELD OP NUMBER)"));
+                // No comparison: a boolean field, counted where TRUE.
+                return Ok(AggregateFn::CountTrue(field(args)?));
             }
             _ => return Err(err(&format!("unknown function `{name}`"))),
         })
@@ -154,7 +157,7 @@ impl AggregateFn {
         match self {
             AggregateFn::Count => None,
             AggregateFn::CountIf { field, .. } | AggregateFn::Quantile { field, .. } => Some(field),
-            AggregateFn::Sketch(f) => Some(f),
+            AggregateFn::Sketch(f) | AggregateFn::CountTrue(f) => Some(f),
             AggregateFn::Sum(f)
             | AggregateFn::Min(f)
             | AggregateFn::Max(f)
@@ -168,7 +171,10 @@ impl AggregateFn {
 
     /// Whether the aggregate needs a numeric input field.
     pub fn needs_number(&self) -> bool {
-        !matches!(self, AggregateFn::Count | AggregateFn::First(_) | AggregateFn::Last(_))
+        !matches!(
+            self,
+            AggregateFn::Count | AggregateFn::CountTrue(_) | AggregateFn::First(_) | AggregateFn::Last(_)
+        )
     }
 
     /// Which input types the aggregate accepts, as a phrase for error messages; `None`: any type.
@@ -178,6 +184,7 @@ impl AggregateFn {
             AggregateFn::Count | AggregateFn::First(_) | AggregateFn::Last(_) => return Ok(()),
             AggregateFn::Min(_) | AggregateFn::Max(_) => matches!(input, Int | Float | Timestamp),
             AggregateFn::Quantile { .. } | AggregateFn::Sketch(_) => matches!(input, Int | Float | Sketch),
+            AggregateFn::CountTrue(_) => input == Bool,
             _ => matches!(input, Int | Float),
         };
         if ok {
@@ -186,6 +193,10 @@ impl AggregateFn {
             Err(match self {
                 AggregateFn::Min(_) | AggregateFn::Max(_) => "a number or a timestamp",
                 AggregateFn::Quantile { .. } | AggregateFn::Sketch(_) => "a number, or a sketch column to merge",
+                AggregateFn::CountTrue(_) => {
+                    "a boolean (derive one for any condition: `fields = { loud = \"ppv_mm_s > 5 AND site = 'pit'\" }`) \
+                     or a comparison with a number, count_if(FIELD > X)"
+                }
                 _ => "a number",
             })
         }
@@ -194,7 +205,7 @@ impl AggregateFn {
     /// The output type given the input field's type.
     pub fn output_type(&self, input: Option<ValueType>) -> ValueType {
         match self {
-            AggregateFn::Count | AggregateFn::CountIf { .. } => ValueType::Int,
+            AggregateFn::Count | AggregateFn::CountIf { .. } | AggregateFn::CountTrue(_) => ValueType::Int,
             AggregateFn::Sum(_) => {
                 if input == Some(ValueType::Int) {
                     ValueType::Int
@@ -220,6 +231,7 @@ impl fmt::Display for AggregateFn {
             AggregateFn::CountIf { field, cmp, threshold } => {
                 write!(f, "count_if({field} {} {threshold})", cmp.symbol())
             }
+            AggregateFn::CountTrue(x) => write!(f, "count_if({x})"),
             AggregateFn::Sum(x) => write!(f, "sum({x})"),
             AggregateFn::Min(x) => write!(f, "min({x})"),
             AggregateFn::Max(x) => write!(f, "max({x})"),
@@ -364,7 +376,7 @@ impl Accumulator {
             .zip(&set.sketch_of)
             .map(|(s, sketch)| match &s.func {
                 AggregateFn::Count => Slot::Count,
-                AggregateFn::CountIf { .. } => Slot::CountIf(0),
+                AggregateFn::CountIf { .. } | AggregateFn::CountTrue(_) => Slot::CountIf(0),
                 AggregateFn::Sum(_) if s.input_type == Some(ValueType::Int) => Slot::SumInt(0),
                 AggregateFn::Sum(_) => Slot::SumFloat(ExactSum::default()),
                 AggregateFn::Min(_) | AggregateFn::Max(_) => Slot::Extreme(None),
@@ -415,6 +427,11 @@ impl Accumulator {
                 (Slot::Count, _) => {}
                 (Slot::CountIf(c), AggregateFn::CountIf { cmp, threshold, .. }) => {
                     if cmp.holds(num(v.unwrap()), *threshold) {
+                        *c += 1;
+                    }
+                }
+                (Slot::CountIf(c), AggregateFn::CountTrue(_)) => {
+                    if matches!(v, Some(Value::Bool(true))) {
                         *c += 1;
                     }
                 }
@@ -636,11 +653,29 @@ mod tests {
                 q: 0.99
             }
         );
-        for bad in ["median(x)", "min(", "quantile(x, 2)", "count_if(x ~ 3)", "min(a b)"] {
+        assert_eq!(
+            AggregateFn::parse("count_if(loud)").unwrap(),
+            AggregateFn::CountTrue("loud".into())
+        );
+        for bad in [
+            "median(x)",
+            "min(",
+            "quantile(x, 2)",
+            "count_if(x ~ 3)",
+            "min(a b)",
+            "count_if(x == true)",
+        ] {
             let e = AggregateFn::parse(bad).unwrap_err();
             assert!(e.to_string().contains("allowed:"), "{e}");
         }
-        for e in ["count", "count_if(x > 5)", "sum(x)", "quantile(x, 0.5)", "last(x)"] {
+        for e in [
+            "count",
+            "count_if(x > 5)",
+            "count_if(x)",
+            "sum(x)",
+            "quantile(x, 0.5)",
+            "last(x)",
+        ] {
             assert_eq!(
                 AggregateFn::parse(&AggregateFn::parse(e).unwrap().to_string()).unwrap(),
                 AggregateFn::parse(e).unwrap()
@@ -690,6 +725,39 @@ mod tests {
         assert_eq!(out[9], Value::Str("e".into()));
         // nearest rank ⌈0.5·5⌉ = 3rd of [0.5, 1, 2, 3, 4] = 2
         assert!((out[10].as_f64().unwrap() - 2.0).abs() <= 0.02);
+    }
+
+    #[test]
+    fn count_if_a_flag_counts_its_true_values_alone_and_merged() {
+        let s = AggregateSet::new(vec![AggregateSpec {
+            name: "loud".into(),
+            func: AggregateFn::parse("count_if(flag)").unwrap(),
+            input: Some(0),
+            input_type: Some(ValueType::Bool),
+        }]);
+        let flags = [
+            Value::Bool(true),
+            Value::Null,
+            Value::Bool(false),
+            Value::Bool(true),
+            Value::Bool(true),
+        ];
+        let mut whole = Accumulator::new(&s, vec![], at(0));
+        let (mut early, mut late) = (Accumulator::new(&s, vec![], at(0)), Accumulator::new(&s, vec![], at(2)));
+        for (i, v) in flags.iter().enumerate() {
+            let row = std::slice::from_ref(v);
+            whole.add(&s, 10, at(i as u64), row);
+            let part = if i < 2 { &mut early } else { &mut late };
+            part.add(&s, 10, at(i as u64), row);
+        }
+        assert_eq!(whole.finish(&s), vec![Value::Int(3)], "NULL and FALSE are not counted");
+        early.merge(&s, late);
+        assert_eq!(early.finish(&s), vec![Value::Int(3)]);
+        assert_eq!(AggregateFn::CountTrue("flag".into()).accepts(ValueType::Bool), Ok(()));
+        assert!(AggregateFn::CountTrue("x".into())
+            .accepts(ValueType::Float)
+            .unwrap_err()
+            .contains("a boolean"));
     }
 
     #[test]

@@ -55,6 +55,11 @@ pub fn generate_vibration(path: &Path, sensors: u32, hours: f64, seed: u64, late
         ]));
 }
 
+/// Generates a locations workload file with the built-in generator and `args` (`--orders`, `--hours`, …).
+pub fn generate_locations(path: &Path, args: &[&str]) {
+    ok(weir().args(["generate", "locations"]).args(args).arg("-o").arg(path));
+}
+
 /// The output files of one vibration-rollup run.
 pub struct VibrationOut {
     pub dir: PathBuf,

@@ -246,6 +246,10 @@ impl Ctx<'_> {
                 self.call(Func::Substr, &args)
             }
             E::Function(f) => self.function(f),
+            E::Interval(i) => {
+                let ms = interval_ms(i)?;
+                Ok((Expr::Literal(Value::Int(ms)), known(ValueType::Int, false)))
+            }
             other => Err(err(format!("`{other}` is not supported in weir expressions"))),
         }
     }
@@ -633,6 +637,65 @@ impl Ctx<'_> {
         let args = nodes.into_iter().map(|(e, _)| e).collect();
         Ok((Expr::Call(func, args), known(ty, nullable)))
     }
+}
+
+/// An `INTERVAL` literal's length in milliseconds: `INTERVAL '90 minutes'`, `INTERVAL '1 hour 30 minutes'`,
+/// `INTERVAL '3' HOUR`, `INTERVAL 3 HOURS`. Timestamps subtract to milliseconds and take milliseconds added, so
+/// `window_end - window_start > INTERVAL '3 hours'` and `ts + INTERVAL '5 minutes'` read as in SQL. Months
+/// and years have no fixed length and are refused.
+fn interval_ms(i: &sql::Interval) -> Result<i64, String> {
+    let shown = sql::Expr::Interval(i.clone());
+    let refuse = |why: &str| err(format!("`{shown}`: {why}"));
+    if i.last_field.is_some() || i.leading_precision.is_some() || i.fractional_seconds_precision.is_some() {
+        return Err(refuse(
+            "write an interval as INTERVAL '1 hour 30 minutes' or INTERVAL '90' MINUTE",
+        ));
+    }
+    let text = match i.value.as_ref() {
+        sql::Expr::Value(v) => match &v.value {
+            sql::Value::SingleQuotedString(s) => s.clone(),
+            sql::Value::Number(n, _) => n.clone(),
+            _ => return Err(refuse("its length must be a quoted literal, e.g. INTERVAL '5 minutes'")),
+        },
+        _ => return Err(refuse("its length must be a literal, e.g. INTERVAL '5 minutes'")),
+    };
+    let text = match &i.leading_field {
+        Some(unit) => format!("{text} {unit}"),
+        None => text,
+    };
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.is_empty() || !words.len().is_multiple_of(2) {
+        return Err(refuse(
+            "write a number and a unit, e.g. INTERVAL '5 minutes' or INTERVAL '1 hour 30 minutes'",
+        ));
+    }
+    let mut total: i64 = 0;
+    for pair in words.chunks(2) {
+        let n: i64 = pair[0]
+            .parse()
+            .map_err(|_| refuse(&format!("`{}` is not a whole number", pair[0])))?;
+        let unit_ms: i64 = match pair[1].to_ascii_lowercase().as_str() {
+            "millisecond" | "milliseconds" | "ms" => 1,
+            "second" | "seconds" | "s" => 1_000,
+            "minute" | "minutes" | "m" | "min" => 60_000,
+            "hour" | "hours" | "h" => 3_600_000,
+            "day" | "days" | "d" => 86_400_000,
+            "week" | "weeks" | "w" => 604_800_000,
+            "month" | "months" | "year" | "years" => {
+                return Err(refuse("months and years have no fixed length; write days instead"))
+            }
+            other => {
+                return Err(refuse(&format!(
+                    "unknown unit `{other}`; use milliseconds, seconds, minutes, hours, days or weeks"
+                )))
+            }
+        };
+        total = n
+            .checked_mul(unit_ms)
+            .and_then(|ms| total.checked_add(ms))
+            .ok_or_else(|| refuse("it is out of range (64-bit milliseconds)"))?;
+    }
+    Ok(total)
 }
 
 fn literal(v: &sql::Value) -> Result<Node, String> {

@@ -496,6 +496,36 @@ mod tests {
     }
 
     #[test]
+    fn intervals_are_their_length_in_milliseconds() {
+        assert_eq!(eval("INTERVAL '5 minutes'", None), Ok(Value::Int(300_000)));
+        assert_eq!(eval("INTERVAL '1 hour 30 minutes'", None), Ok(Value::Int(5_400_000)));
+        assert_eq!(eval("INTERVAL '3' HOUR", None), Ok(Value::Int(10_800_000)));
+        assert_eq!(eval("INTERVAL 2 DAYS", None), Ok(Value::Int(172_800_000)));
+        assert_eq!(
+            eval("INTERVAL '250 ms' + INTERVAL '1 second'", None),
+            Ok(Value::Int(1_250))
+        );
+        assert_eq!(eval("INTERVAL '-1 week'", None), Ok(Value::Int(-604_800_000)));
+        // With timestamps, as in SQL: a timestamp plus an interval, a difference of timestamps against one.
+        assert_eq!(eval("ts + INTERVAL '2 seconds'", None), Ok(Value::Int(3_000)));
+        assert_eq!(
+            eval("ts - (ts - INTERVAL '1 s') = INTERVAL '1000 ms'", None),
+            Ok(Value::Bool(true))
+        );
+        for (bad, says) in [
+            ("INTERVAL '1 month'", "months and years have no fixed length"),
+            ("INTERVAL '2 fortnights'", "unknown unit `fortnights`"),
+            ("INTERVAL '1.5 hours'", "`1.5` is not a whole number"),
+            ("INTERVAL 'soon'", "write a number and a unit"),
+            ("INTERVAL '9223372036854775807 days'", "out of range"),
+            ("INTERVAL '1' DAY TO SECOND", "write an interval as"),
+        ] {
+            let e = eval(bad, None).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn case_cast_and_functions() {
         assert_eq!(
             eval("CASE WHEN f > 2 THEN 'high' ELSE 'low' END", None),

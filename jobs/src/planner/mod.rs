@@ -257,14 +257,22 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
         }
     }
     for (i, &d) in order.iter().enumerate() {
+        // A `latest` view is read over HTTP when the job serves: an app may need the view and no changelog.
+        let view = declared[d].kind == Some("latest");
         let read = sinks.iter().any(|s| s.inputs.contains(&StreamRef::Output(i)))
             || declared
                 .iter()
-                .any(|o| o.inputs.contains(&(Node::Operator(d), Port::Main)));
+                .any(|o| o.inputs.contains(&(Node::Operator(d), Port::Main)))
+            || (view && serve.is_some());
         if !read {
             problems.add(
                 &format!("operators.{}", declared[d].name),
-                "its output is not read by any sink or operator; add it to a sink's `inputs`",
+                if view {
+                    "its view is not served (the job has no [serve]) and its changelog is not read by any sink or \
+                     operator; add [serve] with `listen = \"127.0.0.1:7878\"`, or add it to a sink's `inputs`"
+                } else {
+                    "its output is not read by any sink or operator; add it to a sink's `inputs`"
+                },
             );
         }
     }

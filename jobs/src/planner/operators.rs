@@ -372,7 +372,10 @@ fn window(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
                 },
             };
             let out_type = func.output_type(input_type);
-            let counts = matches!(func, AggregateFn::Count | AggregateFn::CountIf { .. });
+            let counts = matches!(
+                func,
+                AggregateFn::Count | AggregateFn::CountIf { .. } | AggregateFn::CountTrue(_)
+            );
             agg_fields.push(Field {
                 name: col.clone(),
                 ty: FieldType::of(out_type),
