@@ -212,7 +212,9 @@ fn union(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
             s.problem(
                 "inputs",
                 format!(
-                    "a union merges streams of one schema, but input {} has ({other}) and input 1 has ({first})",
+                    "a union merges streams of one schema, but input {} has ({other}) and input 1 has ({first}); \
+                     to write streams of different schemas to one place, list them in a sink's `inputs` instead \
+                     (every sink kind but Parquet reads several)",
                     i + 1
                 ),
             );

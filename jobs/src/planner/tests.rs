@@ -173,7 +173,8 @@ inputs = ["both", "loud", "bad_sum"]
     );
     let p = problems(&job);
     assert!(
-        p.contains("operators.both.inputs: a union merges streams of one schema"),
+        p.contains("operators.both.inputs: a union merges streams of one schema")
+            && p.contains("list them in a sink's `inputs` instead"),
         "{p}"
     );
     assert!(
