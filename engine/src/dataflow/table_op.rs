@@ -117,6 +117,10 @@ pub fn table<'s>(
             caps = None;
         }
         let mut restored_until = Some(shared.lock().known_until());
+        // Whether this operator has sent a complete read's updates (a restored history's count: they go out
+        // first). Not the shared history's `known_until`: the reader thread moves that before the read's
+        // updates reach this operator, and letting go in between would drop them.
+        let mut loaded = restored_until.is_some_and(|t| t > 0);
         move |frontiers| {
             ended.for_each_stamp(|_, _| {});
             let sources_ended = frontiers[0].is_empty();
@@ -165,12 +169,12 @@ pub fn table<'s>(
                         ctx.metrics.late_table_versions(&name, late);
                     }
                     until = Some(known_until);
+                    loaded |= known_until > 0;
                 }
             }
             drop((up, dl));
             // Let go once the sources have ended — but not before the table was known once (its initial
             // read complete), and after a stop not before the joins looked up what the stop keeps.
-            let loaded = shared.lock().known_until() > 0;
             let stop_done = ctx.stopped_at().is_none() || ctx.table_uses_ended(index) >= users;
             let finished = ctx.error().is_some() || (loaded && sources_ended && stop_done);
             if finished {
