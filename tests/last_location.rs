@@ -87,11 +87,7 @@ fn serves_views_over_http_while_ingesting_and_exits_on_sigterm() {
     let reads: usize = readers.into_iter().map(|h| h.join().expect("reader failed")).sum();
     assert!(reads > 20, "readers made {reads} requests");
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while get(&addr, "/healthz").1["caught_up"] != true {
-        assert!(Instant::now() < deadline, "never caught up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_caught_up(&addr, Duration::from_millis(50));
     let health = get(&addr, "/healthz").1;
     assert!(health["watermark"].as_u64().unwrap() > 1_795_219_200_000, "{health}");
 
@@ -174,11 +170,7 @@ path = "{}"
     );
     std::fs::write(&job, text).unwrap();
     let server = Server::start(&job, &[]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while get(&server.addr, "/healthz").1["caught_up"] != true {
-        assert!(Instant::now() < deadline, "never caught up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_caught_up(&server.addr, Duration::from_millis(50));
     let expect = latest_by(&std::fs::read_to_string(&input).unwrap(), "order_id");
     assert!(expect.len() > 40, "{} orders", expect.len());
     let (status, list) = get(&server.addr, "/v1/views/orders?limit=1000");
@@ -296,11 +288,7 @@ fn healthz_shows_the_same_final_watermark_in_every_run() {
             format!("job.workers={workers}"),
         ];
         let server = Server::start(&repo_root().join("config/last-location.toml"), &sets);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while get(&server.addr, "/healthz").1["caught_up"] != true {
-            assert!(Instant::now() < deadline, "never caught up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_caught_up(&server.addr, Duration::from_millis(20));
         seen.push(get(&server.addr, "/healthz").1["watermark"].as_i64().unwrap());
         assert!(server.terminate().success());
     }

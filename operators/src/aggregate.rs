@@ -169,14 +169,6 @@ impl AggregateFn {
         }
     }
 
-    /// Whether the aggregate needs a numeric input field.
-    pub fn needs_number(&self) -> bool {
-        !matches!(
-            self,
-            AggregateFn::Count | AggregateFn::CountTrue(_) | AggregateFn::First(_) | AggregateFn::Last(_)
-        )
-    }
-
     /// Which input types the aggregate accepts, as a phrase for error messages; `None`: any type.
     pub fn accepts(&self, input: ValueType) -> Result<(), &'static str> {
         use ValueType::*;

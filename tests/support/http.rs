@@ -9,6 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A minimal HTTP/1.1 GET: (status, JSON body).
+/// Waits until `/healthz` says the job at `addr` has caught up with its inputs, polling every `every`.
+pub fn wait_caught_up(addr: &str, every: std::time::Duration) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while get(addr, "/healthz").1["caught_up"] != true {
+        assert!(std::time::Instant::now() < deadline, "never caught up");
+        std::thread::sleep(every);
+    }
+}
+
 pub fn get(addr: &str, path: &str) -> (u16, serde_json::Value) {
     get_with(addr, path, "")
 }

@@ -257,8 +257,12 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
         }
     }
     for (i, &d) in order.iter().enumerate() {
-        // A `latest` view is read over HTTP when the job serves: an app may need the view and no changelog.
-        let view = declared[d].kind == Some("latest");
+        // An operator that serves a view is read over HTTP when the job serves: an app may need the view and
+        // no changelog. (One that could not be planned is known by its kind.)
+        let view = match &operators[i] {
+            Some(o) => o.component.view_fields().is_some(),
+            None => declared[d].kind == Some("latest"),
+        };
         let read = sinks.iter().any(|s| s.inputs.contains(&StreamRef::Output(i)))
             || declared
                 .iter()
