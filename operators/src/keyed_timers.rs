@@ -1,7 +1,9 @@
 //! Keyed event-time processing with timers: per-key state, and timers that fire exactly by DESIGN §2.
 //!
 //! A timer at `T` fires after every record whose logical time is `< T` and before every record whose logical
-//! time is `≥ T`; timers due together fire in `(T, key, tag)` order. The driver calls [`KeyedTimers::record`]
+//! time is `≥ T` — and before any record of its own key whose event time is `≥ T` (that record proves the key's
+//! clock passed `T`: the first record after a silence never cancels the alert the silence earned); timers due
+//! together fire in `(T, key, tag)` order. The driver calls [`KeyedTimers::record`]
 //! for records in position order and [`KeyedTimers::advance`] when the job watermark moves; everything else —
 //! what state to keep, which timers to set, what to emit — is a [`KeyedLogic`]. A timer set for a time that
 //! has already passed fires right after the record that set it.
@@ -67,6 +69,10 @@ pub trait KeyedLogic {
     );
     /// Whether the key's state can be forgotten once it has no timers left.
     fn is_finished(&self, state: &Self::State) -> bool;
+    /// The record's event time, if it has one: the key's timers due at or before it fire before the record.
+    fn event_time(&self, _record: &Self::Record) -> Option<i64> {
+        None
+    }
 }
 
 /// When an output was produced, for ordering it among the operator's other outputs.
@@ -103,8 +109,10 @@ impl<S> Default for KeyedTimers<S> {
 }
 
 impl<S: Default + Clone + Serialize + DeserializeOwned> KeyedTimers<S> {
-    /// Applies a record at logical time `lt`: first every timer due at or before `lt`, then the record, then
-    /// any timer it set at or before `lt`.
+    /// Applies a record at logical time `lt`: first every timer due at or before `lt`, then the key's own
+    /// timers due at or before the record's event time, then the record, then any timer it set at or before
+    /// `lt`. The key's own early timers are caused by the record (they stand at its position, before its own
+    /// outputs): which of them fire depends only on the key's records, so the order stays deterministic.
     pub fn record<L: KeyedLogic<State = S>>(
         &mut self,
         logic: &L,
@@ -114,6 +122,9 @@ impl<S: Default + Clone + Serialize + DeserializeOwned> KeyedTimers<S> {
         out: &mut Vec<(Cause, Key, L::Output)>,
     ) {
         self.fire_until(logic, Some(lt), Cause::Timer, out);
+        if let Some(ts) = logic.event_time(record).filter(|ts| *ts > lt) {
+            self.fire_key_until(logic, key, ts, out);
+        }
         let mut requests = TimerRequests::default();
         let mut emitted = Vec::new();
         let slot = match self.keys.get_mut(key) {
@@ -159,6 +170,39 @@ impl<S: Default + Clone + Serialize + DeserializeOwned> KeyedTimers<S> {
             out.extend(emitted.into_iter().map(|o| (cause(at), key.clone(), o)));
             if Self::apply(&mut self.queue, slot, &key, requests, logic) {
                 self.keys.remove(&key);
+            }
+        }
+    }
+
+    /// Fires `key`'s own timers due at or before `until`, in `(at, tag)` order, as caused by its record.
+    fn fire_key_until<L: KeyedLogic<State = S>>(
+        &mut self,
+        logic: &L,
+        key: &Key,
+        until: i64,
+        out: &mut Vec<(Cause, Key, L::Output)>,
+    ) {
+        loop {
+            let Some(slot) = self.keys.get_mut(key) else {
+                return;
+            };
+            let Some((tag, at)) = slot
+                .timers
+                .iter()
+                .filter(|(_, at)| *at <= until)
+                .min_by_key(|(tag, at)| (*at, *tag))
+                .copied()
+            else {
+                return;
+            };
+            slot.timers.retain(|(t, _)| *t != tag);
+            self.queue.remove(&(at, key.clone(), tag));
+            let mut requests = TimerRequests::default();
+            let mut emitted = Vec::new();
+            logic.on_timer(key, &mut slot.state, tag, at, &mut requests, &mut emitted);
+            out.extend(emitted.into_iter().map(|o| (Cause::Record, key.clone(), o)));
+            if Self::apply(&mut self.queue, slot, key, requests, logic) {
+                self.keys.remove(key);
             }
         }
     }
@@ -234,6 +278,49 @@ mod tests {
 
     fn k(s: &str) -> Key {
         Key::from(vec![Value::Str(s.into())])
+    }
+
+    /// [`Counter`] whose records say their event time (DESIGN §2, review B18).
+    struct Clocked;
+    impl KeyedLogic for Clocked {
+        type State = u32;
+        type Record = i64;
+        type Output = String;
+        fn on_record(&self, k: &Key, s: &mut u32, ts: &i64, t: &mut TimerRequests, out: &mut Vec<String>) {
+            Counter.on_record(k, s, ts, t, out)
+        }
+        fn on_timer(&self, k: &Key, s: &mut u32, tag: u8, at: i64, t: &mut TimerRequests, out: &mut Vec<String>) {
+            Counter.on_timer(k, s, tag, at, t, out)
+        }
+        fn is_finished(&self, _: &u32) -> bool {
+            false
+        }
+        fn event_time(&self, ts: &i64) -> Option<i64> {
+            Some(*ts)
+        }
+    }
+
+    /// The first record of a key after a silence comes at the pre-gap watermark, yet its event time is past
+    /// the key's timer: the timer fires first (caused by the record), the other key's timer waits for time.
+    #[test]
+    fn a_record_fires_its_own_keys_timers_due_by_its_event_time_first() {
+        let mut t: KeyedTimers<u32> = KeyedTimers::default();
+        let mut out = Vec::new();
+        t.record(&Clocked, &k("a"), 0, &100, &mut out); // a@110
+        t.record(&Clocked, &k("b"), 0, &100, &mut out); // b@110
+                                                        // a's record at event time 500 still has logical time 10: a@110 fires before it, b@110 does not.
+        t.record(&Clocked, &k("a"), 10, &500, &mut out);
+        let texts: Vec<&str> = out.iter().map(|(_, _, s)| s.as_str()).collect();
+        assert_eq!(texts, ["rec 100", "rec 100", "timer a 0 @110 n=1", "rec 500"]);
+        assert_eq!(out[2].0, Cause::Record);
+        assert_eq!(t.pending_timers(), 2, "b@110 and the new a@510");
+        // Without an event time (the default), a record only fires timers by logical time.
+        let mut plain: KeyedTimers<u32> = KeyedTimers::default();
+        let mut out = Vec::new();
+        plain.record(&Counter, &k("a"), 0, &100, &mut out);
+        plain.record(&Counter, &k("a"), 10, &500, &mut out);
+        let texts: Vec<&str> = out.iter().map(|(_, _, s)| s.as_str()).collect();
+        assert_eq!(texts, ["rec 100", "rec 500"]);
     }
 
     #[test]

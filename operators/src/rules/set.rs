@@ -191,6 +191,10 @@ impl KeyedLogic for RuleSet {
     fn is_finished(&self, state: &RuleSetState) -> bool {
         state.0.is_empty() || self.rules.iter().zip(&state.0).all(|(rule, s)| rule.is_finished(s))
     }
+
+    fn event_time(&self, r: &RuleSetRecord) -> Option<i64> {
+        Some(r.ts)
+    }
 }
 
 #[cfg(test)]

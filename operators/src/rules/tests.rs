@@ -67,10 +67,11 @@ fn absence() -> Absence {
 
 #[test]
 fn a_deadline_fires_before_a_record_at_its_logical_time_and_not_before_one_just_below() {
-    // start at 0 → due at 10 min. `done` at logical time 10 min − 1 ms is applied first: no alert.
+    // start at 0 → due at 10 min. `done` at logical time (and event time) 10 min − 1 ms is applied first: no
+    // alert.
     let on_time = run(
         deadline(false),
-        &[(0, "a", 0, true, false), (10 * MIN - 1, "a", 10 * MIN, false, true)],
+        &[(0, "a", 0, true, false), (10 * MIN - 1, "a", 10 * MIN - 1, false, true)],
     );
     assert_eq!(on_time, vec![]);
     // `done` at exactly logical time 10 min: the timer fires first, then `done` resolves.
@@ -83,6 +84,42 @@ fn a_deadline_fires_before_a_record_at_its_logical_time_and_not_before_one_just_
         vec![
             (false, "a".into(), 10 * MIN, 0, Cause::Timer(10 * MIN)),
             (true, "a".into(), 11 * MIN, 11 * MIN, Cause::Record),
+        ]
+    );
+}
+
+/// DESIGN §2, review B18: a record of the key whose event time is at or past the timer proves the key's clock
+/// passed it, whatever its logical time: the timer fires first (caused by that record), then the record.
+#[test]
+fn the_first_record_after_a_silence_does_not_cancel_the_alert_the_silence_earned() {
+    // A lone sensor: pings at 0 and 1 min, then silent until 12 min; its partition's watermark (the logical
+    // time of the returning ping) is still 1 min.
+    let silent = run(
+        absence(),
+        &[
+            (0, "s", 0, true, false),
+            (0, "s", MIN, true, false),
+            (MIN, "s", 12 * MIN, true, false),
+        ],
+    );
+    assert_eq!(
+        silent,
+        vec![
+            (false, "s".into(), 6 * MIN, MIN, Cause::Record),
+            (true, "s".into(), 12 * MIN, 12 * MIN, Cause::Record),
+            (false, "s".into(), 17 * MIN, 12 * MIN, Cause::Timer(17 * MIN)),
+        ]
+    );
+    // A `done` at the deadline's event time but an earlier logical time is late, as at a later logical time.
+    let late = run(
+        deadline(false),
+        &[(0, "a", 0, true, false), (10 * MIN - 1, "a", 10 * MIN, false, true)],
+    );
+    assert_eq!(
+        late,
+        vec![
+            (false, "a".into(), 10 * MIN, 0, Cause::Record),
+            (true, "a".into(), 10 * MIN, 10 * MIN, Cause::Record),
         ]
     );
 }
