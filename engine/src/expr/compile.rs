@@ -29,7 +29,16 @@ type Node = (Expr, T);
 
 struct Ctx<'a> {
     schema: &'a Schema,
+    /// How deep the compiler is in the expression's tree (bounded by [`MAX_DEPTH`]).
+    depth: std::cell::Cell<usize>,
 }
+
+/// The most tokens an expression may have: a longer one is refused before it is parsed (its tree would be
+/// as deep as it is long).
+pub const MAX_TOKENS: usize = 4000;
+
+/// The deepest an expression's tree may nest (a chain of `a + b + …` nests one level an operator).
+pub const MAX_DEPTH: usize = 500;
 
 fn err(problem: impl Into<String>) -> String {
     problem.into()
@@ -42,15 +51,26 @@ pub fn compile(text: &str, schema: &Schema) -> Result<Typed, CompileError> {
         problem,
     };
     let dialect = GenericDialect {};
-    let mut parser = Parser::new(&dialect)
-        .try_with_sql(text)
+    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, text)
+        .tokenize()
         .map_err(|e| fail(format!("cannot parse: {e}")))?;
+    let count = tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))).count();
+    if count > MAX_TOKENS {
+        return Err(fail(format!(
+            "the expression has {count} tokens, more than {MAX_TOKENS}: split it over several derived fields"
+        )));
+    }
+    let mut parser = Parser::new(&dialect).with_tokens(tokens);
     let ast = parser.parse_expr().map_err(|e| fail(format!("cannot parse: {e}")))?;
     let next = parser.peek_token();
     if next.token != Token::EOF {
         return Err(fail(format!("unexpected `{}` after the expression", next.token)));
     }
-    let (expr, t) = Ctx { schema }.node(&ast).map_err(fail)?;
+    let cx = Ctx {
+        schema,
+        depth: std::cell::Cell::new(0),
+    };
+    let (expr, t) = cx.node(&ast).map_err(fail)?;
     Ok(Typed {
         expr,
         ty: t.ty,
@@ -90,7 +110,21 @@ fn name_of(t: &T) -> &'static str {
 }
 
 impl Ctx<'_> {
+    /// Compiles one node, refusing a tree deeper than [`MAX_DEPTH`].
     fn node(&self, e: &sql::Expr) -> Result<Node, String> {
+        let depth = self.depth.get() + 1;
+        if depth > MAX_DEPTH {
+            return Err(err(format!(
+                "the expression nests more than {MAX_DEPTH} levels deep: split it over several derived fields"
+            )));
+        }
+        self.depth.set(depth);
+        let node = self.node_at(e);
+        self.depth.set(depth - 1);
+        node
+    }
+
+    fn node_at(&self, e: &sql::Expr) -> Result<Node, String> {
         use sql::Expr as E;
         match e {
             E::Identifier(id) => self.field(&id.value),

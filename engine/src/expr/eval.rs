@@ -378,10 +378,7 @@ fn call<'a>(f: Func, args: &'a [Expr], row: &'a [Value]) -> R<'a> {
         Func::Round => match (x, vals.get(1).map(|d| &**d)) {
             (Value::Int(i), None) => own(Value::Int(*i)),
             (_, None) => own(float(num(x).round())?),
-            (_, Some(Value::Int(d))) => {
-                let scale = 10f64.powi((*d).clamp(-300, 300) as i32);
-                own(float((num(x) * scale).round() / scale)?)
-            }
+            (_, Some(Value::Int(d))) => own(float(round_to(num(x), *d))?),
             _ => Ok(NULL),
         },
         Func::Sqrt => {
@@ -437,6 +434,44 @@ fn substr(s: &str, start: i64, len: Option<i64>) -> compact_str::CompactString {
         .take_while(|(p, _)| end.is_none_or(|e| *p < e))
         .map(|(_, c)| c)
         .collect()
+}
+
+/// `10^n` for `n` in 0..=308, each the double nearest to it (`powi` multiplies and drifts: its `10^308` is
+/// `1.0000000000000006e308`).
+fn pow10(n: u32) -> f64 {
+    static TABLE: std::sync::LazyLock<Vec<f64>> =
+        std::sync::LazyLock::new(|| (0..=308).map(|n| format!("1e{n}").parse().expect("a float")).collect());
+    TABLE[n as usize]
+}
+
+/// `x` rounded half away from zero to `digits` decimal places (negative: to tens, hundreds, …), for any
+/// `digits`: past a double's 17 significant digits `x` is returned as it is, and rounding to a place above its
+/// highest digit gives 0 (DuckDB gives the same: `round(1e308, 300)` is 1e308, `round(1e308, -400)` is 0).
+fn round_to(x: f64, digits: i64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let exponent = x.abs().log10().floor() as i64;
+    if digits >= 0 {
+        if digits.saturating_add(exponent) >= 17 {
+            return x;
+        }
+        // `digits` < 17 - exponent ≤ 341: two factors of at most 10^171 scale even the smallest doubles.
+        let (a, b) = (pow10((digits / 2) as u32), pow10((digits - digits / 2) as u32));
+        ((x * a * b).round() / a) / b
+    } else {
+        let places = digits.unsigned_abs();
+        if places > exponent.max(0) as u64 + 1 {
+            return 0.0;
+        }
+        // `places` ≤ exponent + 1 ≤ 309; 10^309 is no double, but only 1e308..f64::MAX reach it, and they
+        // round to 0 there.
+        if places > 308 {
+            return 0.0;
+        }
+        let scale = pow10(places as u32);
+        (x / scale).round() * scale
+    }
 }
 
 #[cfg(test)]
@@ -525,6 +560,29 @@ mod tests {
         }
     }
 
+    /// Review B9: 7000 terms overflowed the stack in `weir check`. Long and deep expressions are problems now,
+    /// reported on a thread with the 2 MiB stack of a spawned thread (the main thread has more).
+    #[test]
+    fn overlong_and_overdeep_expressions_are_problems_not_crashes() {
+        let run = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let sum = |n: usize| vec!["i"; n].join(" + ");
+                // As deep as allowed: compiles and evaluates.
+                assert_eq!(eval(&sum(compile::MAX_DEPTH / 2), None), Ok(Value::Int(7 * 250)));
+                let deep = eval(&sum(compile::MAX_DEPTH + 1), None).unwrap_err();
+                assert!(deep.contains("nests more than 500 levels"), "{deep}");
+                for n in [7000, 100_000] {
+                    let long = eval(&sum(n), None).unwrap_err();
+                    assert!(long.contains("more than 4000"), "{long}");
+                }
+                let nested = format!("{}i{}", "(".repeat(3000), ")".repeat(3000));
+                assert!(eval(&nested, None).is_err());
+            })
+            .expect("a thread");
+        run.join().expect("no stack overflow");
+    }
+
     #[test]
     fn case_cast_and_functions() {
         assert_eq!(
@@ -544,6 +602,19 @@ mod tests {
         );
         assert_eq!(eval("length(s)", None), Ok(Value::Int(8)));
         assert_eq!(eval("round(f)", None), Ok(Value::Float(3.0)));
+        // Review B10: any number of digits, as DuckDB.
+        assert_eq!(eval("round(1e308, 300)", None), Ok(Value::Float(1e308)));
+        assert_eq!(eval("round(1e308, -400)", None), Ok(Value::Float(0.0)));
+        assert_eq!(eval("round(1e308, -308)", None), Ok(Value::Float(1e308)));
+        let Ok(Value::Float(tiny)) = eval("round(1.23456e-300, 302)", None) else {
+            panic!("round of a tiny number is a float");
+        };
+        assert!((tiny / 1.23e-300 - 1.0).abs() < 1e-12, "{tiny}");
+        assert_eq!(eval("round(2.675, 1)", None), Ok(Value::Float(2.7)));
+        assert_eq!(eval("round(-1234.5, -2)", None), Ok(Value::Float(-1200.0)));
+        assert_eq!(eval("round(50, -2)", None), Ok(Value::Float(100.0)));
+        assert_eq!(eval("round(f, 9223372036854775807)", None), Ok(Value::Float(2.5)));
+        assert_eq!(eval("round(f, -9223372036854775807)", None), Ok(Value::Float(0.0)));
         assert_eq!(eval("greatest(i, n, 3)", None), Ok(Value::Int(7)));
         assert_eq!(eval("least(f, i)", None), Ok(Value::Float(2.5)));
         assert_eq!(eval("power(2, 10)", None), Ok(Value::Float(1024.0)));
