@@ -109,10 +109,12 @@ impl Pending {
 }
 
 /// The per-worker pre-aggregation of a combinable window: returns the partials (to be exchanged by key and
-/// merged) and the late records.
+/// merged) and the late records. A worker holding more than `max_open_windows` partials fails the job, as
+/// the merge does: the partials of a runaway key are state like any other.
 pub fn pre_aggregate<'s>(
     input: RecordStream<'s>,
     plan: Arc<WindowPlan>,
+    operator: String,
     labels: LateLabels,
     ctx: RunContext,
 ) -> (Stream<'s, Time, Vec<WindowPartial>>, RecordStream<'s>) {
@@ -144,6 +146,8 @@ pub fn pre_aggregate<'s>(
         let mut part = participant(scope, &info, "window pre-aggregation", &ctx);
         // The time of the last cut acted on.
         let mut last_cut: Option<Time> = None;
+        // The operator's name, until the open-window limit is hit (the job then fails, once).
+        let mut guard = Some(operator);
         move |frontiers| {
             input.for_each_stamp(|_, data| {
                 for batch in data.flat_map(|d| d.drain(..)) {
@@ -216,6 +220,14 @@ pub fn pre_aggregate<'s>(
                 last_cut = Some(at);
             }
             fold(f, &mut agg, &mut late);
+            if agg.open_count() > plan.max_open_windows {
+                if let Some(operator) = guard.take() {
+                    ctx.fail(crate::dataflow::JobFailure::TooManyWindows {
+                        operator,
+                        limit: plan.max_open_windows,
+                    });
+                }
+            }
             let due = f.map(ms);
             send(agg.take_partials(due), floor.max(at_cap), &mut out);
             if !late.is_empty() {

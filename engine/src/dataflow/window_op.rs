@@ -149,7 +149,7 @@ pub fn window<'s>(
     };
     if plan.combinable() {
         // Two phases: partials per worker, merged on the key's worker (see `window_combine`).
-        let (partials, late) = pre_aggregate(input, plan, labels, ctx.clone());
+        let (partials, late) = pre_aggregate(input, plan, name.clone(), labels, ctx.clone());
         return (ordered(partials, "Window", name, MergeLogic(core), ctx), late);
     }
     let (records, late) = feed(input, plan.clone(), labels, ctx.clone());
