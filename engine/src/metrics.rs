@@ -48,6 +48,8 @@ pub fn reason_class(reason: &str) -> &'static str {
         "wrong_type"
     } else if reason == "empty message" {
         "empty_message"
+    } else if reason.starts_with("expression `") {
+        "expression_failed"
     } else if reason.starts_with("no match in table") {
         "no_match"
     } else if reason.starts_with("the row has no") || reason.starts_with("a second row") {

@@ -107,6 +107,20 @@ pub fn raw_of(batch: &Batch, r: &Record, schema: &Schema) -> Vec<u8> {
     }
 }
 
+/// `dead` as it is, counting each of its dead letters in `weir_dead_letters_total` (by the `source` and
+/// `reason` it names) and the run summary: for the dead letters of operators (expression failures, inner-join
+/// misses), which are made in many places but all pass here.
+pub fn counted<'s>(dead: RecordStream<'s>, metrics: Arc<crate::metrics::Metrics>) -> RecordStream<'s> {
+    use timely::dataflow::operators::Inspect;
+    dead.inspect(move |batch| {
+        for r in &batch.records {
+            if let (Some(Value::Str(source)), Some(Value::Str(reason))) = (r.values.first(), r.values.get(3)) {
+                metrics.dead_letter(source, reason);
+            }
+        }
+    })
+}
+
 /// The malformed records of a source's batches (`SOURCE.dead_letters`).
 pub fn malformed<'s>(records: RecordStream<'s>, source_name: String) -> RecordStream<'s> {
     records.unary(Pipeline, "DeadLetters", move |_, _| {

@@ -168,7 +168,6 @@ pub fn join<'s>(
                                 }
                                 None if plan.inner => {
                                     let raw = crate::dataflow::dead_letters::raw_of(batch, r, &schema);
-                                    ctx.metrics.dead_letter(&name, &reason);
                                     failed.push(dead_letter(&name, r.pos, r.seq, &reason, &raw));
                                 }
                                 None => {

@@ -6,7 +6,7 @@
 
 use crate::checkpoint::Checkpoint;
 use crate::component::{BuildContext, PreparedSource, SinkBuildContext, SourceBuildContext};
-use crate::dataflow::dead_letters::malformed;
+use crate::dataflow::dead_letters::{counted, malformed};
 use crate::dataflow::partition_ends::{partition_ends, EndsStream};
 use crate::dataflow::rule_op::{build_rule_set, RuleMember};
 use crate::dataflow::sink_op::job_end;
@@ -178,6 +178,7 @@ fn operators<'s>(
                 streams.insert(StreamRef::Late(i), late);
             }
             if let Some(failed) = out.dead_letters {
+                let failed = counted(failed, ctx.metrics.clone());
                 streams.insert(StreamRef::OperatorDeadLetters(i), failed);
             }
         }
