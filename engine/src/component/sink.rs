@@ -127,6 +127,12 @@ pub trait SinkComponent: std::fmt::Debug + Send + Sync + 'static {
     /// What the sink writes where, for `weir explain`.
     fn describe(&self, name: &str) -> String;
 
+    /// The sink's options that decide what its checkpointed output means (e.g. a file layout), as
+    /// `(option, value)` pairs: part of the job's shape, so a restore that changes one is refused.
+    fn shape_details(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+
     /// Runs once per process before the workers start (e.g. creates a Kafka topic, checks that a restored
     /// position still exists).
     fn prepare(&self, _cx: SinkPrepareContext<'_>) -> Result<(), RunError> {

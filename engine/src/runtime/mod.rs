@@ -197,7 +197,17 @@ pub fn open_checkpoints(plan: &Plan, fresh: bool, mut warn: impl FnMut(String)) 
             epoch: restored.epoch,
         });
     }
-    let changes = differences(&restored.shape, &meta.shape);
+    let mut changes = differences(&restored.shape, &meta.shape);
+    if restored.job != meta.job {
+        // Another job's state (or a renamed job, whose alerts would change `job` and `alert_id` mid-output).
+        changes.insert(
+            0,
+            format!(
+                "`job.name` changed\n      was: {}\n      now: {}",
+                restored.job, meta.job
+            ),
+        );
+    }
     if !changes.is_empty() {
         return Err(RunError::IncompatibleCheckpoint {
             dir: cfg.dir.clone(),

@@ -448,6 +448,16 @@ impl SinkComponent for ParquetSink {
         format!("parquet {} {layout}", self.path.display())
     }
 
+    /// Files of one output share one layout: a changed `partition_by` would mix `date=/hour=` with `date=`.
+    fn shape_details(&self) -> Vec<(&'static str, String)> {
+        let layout = match self.partition_by {
+            PartitionBy::Hour => "hour",
+            PartitionBy::Date => "date",
+            PartitionBy::None => "none",
+        };
+        vec![("partition_by", layout.to_string())]
+    }
+
     fn build<'s>(&self, cx: SinkBuildContext<'s, '_>) -> Result<Option<RecordStream<'s>>, BuildError> {
         let (records, schema) = cx.inputs[0].clone();
         let closing = match cx.window {
