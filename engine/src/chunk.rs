@@ -99,13 +99,13 @@ impl DecodedChunk {
             }
             let limit = decoder.max_record_bytes();
             if line.len() > limit {
-                // The dead letter keeps the start; its position says where the whole record is.
+                // The dead letter keeps the start; its position says where the whole record is. The reader
+                // may have skipped the rest of a last line (it buffers a line only up to the limit).
                 let kept = RAW_KEPT_OF_LONG_RECORD.min(line.len());
-                let mut reason = format!(
-                    "record of {} bytes is longer than max_record_bytes ({limit})",
-                    line.len()
-                );
-                if kept < line.len() {
+                let last = idx as usize + 1 == ranges.len();
+                let full = line.len() as u64 + if last { raw.dropped() } else { 0 };
+                let mut reason = format!("record of {full} bytes is longer than max_record_bytes ({limit})");
+                if (kept as u64) < full {
                     reason += &format!("; its raw text is cut to the first {kept} bytes");
                 }
                 c.invalid.push(InvalidLine {

@@ -34,6 +34,8 @@ pub struct FileChunkReader {
     next: u64,
     stride: u64,
     bytes: u64,
+    /// A line is buffered up to this many bytes; the rest of a longer one is skipped (it is a dead letter).
+    max_line: usize,
 }
 
 /// How much more is read at a time to finish a line that crosses a chunk's end.
@@ -60,6 +62,7 @@ impl FileChunkReader {
             next: worker as u64,
             stride: workers as u64,
             bytes: 0,
+            max_line: usize::MAX - 1,
         };
         if base > 0 {
             let mut before = [0u8];
@@ -75,6 +78,13 @@ impl FileChunkReader {
             }
         }
         Ok(reader)
+    }
+
+    /// Buffers at most `max_line + 1` bytes of any line (enough to know it is too long): the rest of a longer
+    /// line is read past in small steps, so a gigabyte without a newline costs no more memory than a chunk.
+    pub fn with_max_line(mut self, max_line: usize) -> Self {
+        self.max_line = max_line.min(usize::MAX - 1);
+        self
     }
 
     /// Reads exactly `buf.len()` bytes at `offset`; a file that has shrunk since it was opened is an error
@@ -95,8 +105,9 @@ impl FileChunkReader {
     }
 
     /// The lines starting in chunk `k`'s `[k·C, (k+1)·C)` and where they start in the file: a buffer, how many
-    /// bytes at its start to skip, and the file offset of the first line.
-    fn read_chunk(&self, k: u64) -> io::Result<(u64, Vec<u8>, usize)> {
+    /// bytes at its start to skip, the file offset of the first line, and how many bytes of the last line
+    /// were skipped (it is longer than `max_line`).
+    fn read_chunk(&self, k: u64) -> io::Result<(u64, Vec<u8>, usize, u64)> {
         let lo = self.base + k * self.chunk_bytes;
         let hi = (lo + self.chunk_bytes).min(self.size);
         // A line starts at `lo` iff the byte before it ends one: read that byte too.
@@ -110,16 +121,35 @@ impl FileChunkReader {
         } else {
             match memchr::memchr(b'\n', &buf) {
                 Some(i) => i + 1,
-                None => return Ok((hi, Vec::new(), 0)), // no line starts in this chunk
+                None => return Ok((hi, Vec::new(), 0, 0)), // no line starts in this chunk
             }
         };
         if from + skip as u64 >= hi {
-            return Ok((hi, Vec::new(), 0));
+            return Ok((hi, Vec::new(), 0, 0));
         }
-        // Finish the line that crosses `hi`.
+        // Finish the line that crosses `hi`, buffering at most `max_line + 1` bytes of it.
+        let line_start = memchr::memrchr(b'\n', &buf[skip..]).map_or(skip, |i| skip + i + 1);
+        let keep = line_start.saturating_add(self.max_line + 1);
         let mut end = hi;
+        let mut dropped = 0u64;
+        let mut scratch = Vec::new();
         while end < self.size && buf.last() != Some(&b'\n') {
             let step = TAIL_STEP.min((self.size - end) as usize);
+            if buf.len() >= keep {
+                // Past the limit: look for the line's end without keeping what comes before it.
+                scratch.resize(step, 0);
+                self.read_exact_at(&mut scratch, end)?;
+                end += step as u64;
+                match memchr::memchr(b'\n', &scratch) {
+                    Some(i) => {
+                        dropped += i as u64;
+                        buf.push(b'\n');
+                    }
+                    None => dropped += step as u64,
+                }
+                continue;
+            }
+            let step = step.min(keep - buf.len());
             let at = buf.len();
             buf.resize(at + step, 0);
             self.read_exact_at(&mut buf[at..], end)?;
@@ -134,7 +164,7 @@ impl FileChunkReader {
         } else {
             skip
         };
-        Ok((from + skip as u64, buf, skip))
+        Ok((from + skip as u64, buf, skip, dropped))
     }
 }
 
@@ -144,10 +174,18 @@ impl ChunkReader for FileChunkReader {
             return Ok(None);
         }
         let k = self.next;
-        let (start, bytes, skip) = self.read_chunk(k)?;
-        self.bytes += (bytes.len() - skip) as u64;
+        let (start, bytes, skip, dropped) = self.read_chunk(k)?;
+        self.bytes += (bytes.len() - skip) as u64 + dropped;
         self.next += self.stride;
-        Ok(Some((k, RawBytes::Read { bytes, skip, start })))
+        Ok(Some((
+            k,
+            RawBytes::Read {
+                bytes,
+                skip,
+                start,
+                dropped,
+            },
+        )))
     }
 
     fn next_index(&self) -> u64 {
@@ -241,13 +279,13 @@ impl PreparedSource for PreparedFiles {
             let base = cx.restored.map_or(0, |c| c.resume_point(name, p as u32).position);
             let rate = self.source.rate.map(|r| r / workers as f64);
             let chunk_bytes = chunk_bytes_for(rate, cx.options.chunk_bytes);
-            let reader = FileChunkReader::open_at(path, base, worker, workers, chunk_bytes).map_err(|cause| {
-                BuildError::Input {
+            let reader = FileChunkReader::open_at(path, base, worker, workers, chunk_bytes)
+                .map_err(|cause| BuildError::Input {
                     source_name: name.clone(),
                     path: path.clone(),
                     cause,
-                }
-            })?;
+                })?
+                .with_max_line(cx.source.max_record_bytes);
             readers.push(paced(Box::new(reader), rate));
         }
         Ok(self.partitions.build(&cx, readers))
@@ -286,6 +324,39 @@ mod tests {
                 let lines: Vec<String> = got.into_iter().map(|(_, l)| l).collect();
                 assert_eq!(lines, expect, "chunk={chunk} workers={workers}");
             }
+        }
+    }
+
+    /// Review B7: a line far longer than the limit is buffered only up to it (`limit + 1` bytes), whatever
+    /// the chunk size; the lines around it are read whole and the skipped bytes are counted.
+    #[test]
+    fn an_overlong_line_is_buffered_only_up_to_the_limit() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        let long = 3 << 20;
+        writeln!(f, "first").unwrap();
+        writeln!(f, "{}", "a".repeat(long)).unwrap();
+        writeln!(f, "last").unwrap();
+        f.flush().unwrap();
+        let limit = 1000;
+        for chunk in [64u64, 4096, 1 << 20] {
+            let mut r = FileChunkReader::open(f.path(), 0, 1, chunk)
+                .unwrap()
+                .with_max_line(limit);
+            let (mut lines, mut dropped, mut biggest) = (Vec::new(), 0, 0);
+            while let Some((_, bytes)) = r.next_chunk().unwrap() {
+                biggest = biggest.max(bytes.len());
+                dropped += bytes.dropped();
+                lines.extend(bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| l.len()));
+            }
+            // What the chunk itself holds of the line, or the limit + 1 if that is more; the rest skipped.
+            let kept = (chunk as usize - 6).max(limit + 1);
+            assert_eq!(lines, [5, kept, 4], "chunk={chunk}");
+            assert_eq!(dropped, (long - kept) as u64, "chunk={chunk}");
+            assert!(
+                biggest <= chunk as usize + limit + 2,
+                "chunk={chunk}: a buffer of {biggest} bytes"
+            );
+            assert_eq!(r.bytes_read(), f.as_file().metadata().unwrap().len());
         }
     }
 }

@@ -13,12 +13,24 @@ pub mod pace;
 pub enum RawBytes {
     Owned(Vec<u8>),
     /// Bytes read at file offset `start`: the chunk is `bytes[skip..]` (the part of a line that began in the
-    /// previous chunk is skipped rather than shifted out).
+    /// previous chunk is skipped rather than shifted out). A last line longer than the source's
+    /// `max_record_bytes` is kept only in part: `dropped` of its bytes were skipped, not read into memory.
     Read {
         bytes: Vec<u8>,
         skip: usize,
         start: u64,
+        dropped: u64,
     },
+}
+
+impl RawBytes {
+    /// How many bytes of the chunk's last line were skipped (see [`RawBytes::Read`]).
+    pub fn dropped(&self) -> u64 {
+        match self {
+            RawBytes::Read { dropped, .. } => *dropped,
+            RawBytes::Owned(_) => 0,
+        }
+    }
 }
 
 impl std::ops::Deref for RawBytes {
