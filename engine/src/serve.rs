@@ -1,11 +1,16 @@
 //! The HTTP API of a job's live views (DESIGN §4), bound to 127.0.0.1 unless told otherwise:
 //!
-//! - `GET /v1/views/{view}/{key}` → 200 `{"key", …fields}` or 404 `{"error": …}`
-//! - `GET /v1/views/{view}?limit=N` → `{"view", "count", "items": [...]}` (first N keys in key order)
+//! - `GET /v1/views` → `{"views": [{"view", "key", "count"}, …]}`: the job's views
+//! - `GET /v1/views/{view}/{key}` → 200 `{"key", …fields}` or 404 `{"error": …}`; the empty key is
+//!   `GET /v1/views/{view}/`, a NULL key `\N` (keys are written as `Key::display` writes them)
+//! - `GET /v1/views/{view}?limit=N&after=KEY` → `{"view", "count", "items": [...], "next"}`: the first N keys
+//!   in key order after `KEY`; `next` is the last key given when more may follow (pass it as `after`)
 //! - `GET /v1/tables/{table}/{key}` → `{"table", "key", "known_until", "versions": [{"since", "row"}]}`:
 //!   every version of a table's key read so far (`row` null: deleted), for debugging joins
 //! - `GET /healthz` → `{"status":"ok","watermark":<ms|null>,"caught_up":<bool>}`
 //! - `GET /metrics` → the run's Prometheus metrics (text exposition format)
+//!
+//! A query parameter an endpoint does not take is a 400 naming it (a misspelt `?cursor=` is never ignored).
 //!
 //! With several processes `/healthz` and `/metrics` are this process's own, while the views answer for the
 //! whole job: a key another process owns is fetched from it (one request, marked with `x-weir-forwarded`
@@ -151,8 +156,37 @@ fn path_segment(key: &str) -> String {
 }
 
 async fn get_key(
-    State(AppState { store, peers, .. }): State<AppState>,
+    State(state): State<AppState>,
     Path((view, key)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    view_key(state, view, key, headers).await
+}
+
+/// `GET /v1/views/{view}/`: the empty key.
+async fn get_empty_key(
+    State(state): State<AppState>,
+    Path(view): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    view_key(state, view, String::new(), headers).await
+}
+
+/// `GET /v1/views`: every view, with its key field and size.
+async fn list_views(State(AppState { store, .. }): State<AppState>) -> Response {
+    let mut views: Vec<serde_json::Value> = store
+        .views
+        .iter()
+        .map(|(name, v)| serde_json::json!({"view": name, "key": v.key.name, "count": v.len()}))
+        .collect();
+    views.sort_by(|a, b| a["view"].as_str().cmp(&b["view"].as_str()));
+    Json(serde_json::json!({ "views": views })).into_response()
+}
+
+async fn view_key(
+    AppState { store, peers, .. }: AppState,
+    view: String,
+    key: String,
     headers: axum::http::HeaderMap,
 ) -> Response {
     let Some(v) = store.views.get(&view) else {
@@ -215,6 +249,51 @@ async fn table_key(
 #[derive(Deserialize)]
 struct ListParams {
     limit: Option<String>,
+    after: Option<String>,
+}
+
+/// The query parameters each route takes; any other is a 400 naming it.
+fn query_parameters(route: &str) -> &'static [&'static str] {
+    match route {
+        "/v1/views/{view}" => &["limit", "after"],
+        _ => &[],
+    }
+}
+
+/// Answers 400 for a query parameter the route does not take, naming it and the ones it does.
+async fn known_query_parameters(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("", |m| m.as_str());
+    let allowed = query_parameters(route);
+    let unknown: Vec<String> = request
+        .uri()
+        .query()
+        .map(|q| url_pairs(q).filter(|name| !allowed.contains(&name.as_str())).collect())
+        .unwrap_or_default();
+    if unknown.is_empty() {
+        return next.run(request).await;
+    }
+    let takes = if allowed.is_empty() {
+        "this endpoint takes no query parameters".to_string()
+    } else {
+        format!("this endpoint takes {}", allowed.join(", "))
+    };
+    error(
+        StatusCode::BAD_REQUEST,
+        format!("unknown query parameter `{}`: {takes}", unknown.join("`, `")),
+    )
+}
+
+/// The (percent-decoded) names of a query string's parameters.
+fn url_pairs(query: &str) -> impl Iterator<Item = String> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|p| {
+        let name = p.split('=').next().unwrap_or("");
+        percent_encoding::percent_decode_str(name)
+            .decode_utf8_lossy()
+            .into_owned()
+    })
 }
 
 async fn list(
@@ -238,15 +317,19 @@ async fn list(
             )
         }
     };
+    let after = p.after.as_deref();
     let mut items: Vec<(String, serde_json::Value)> = v
-        .list(limit)
+        .list(after, limit)
         .iter()
         .map(|(k, val)| (k.to_string(), v.render(k, val)))
         .collect();
     let mut count = v.len() as u64;
     if let Some(peers) = store.peers().filter(|_| !forwarded(&headers)) {
-        // Every other process's first `limit` keys, merged in key order.
-        let path = format!("/v1/views/{}?limit={limit}", path_segment(&view));
+        // Every other process's first `limit` keys (after `after`), merged in key order.
+        let mut path = format!("/v1/views/{}?limit={limit}", path_segment(&view));
+        if let Some(a) = after {
+            path.push_str(&format!("&after={}", path_segment(a)));
+        }
         for (process, addr) in peers.http.iter().enumerate() {
             if process == peers.process {
                 continue;
@@ -274,8 +357,10 @@ async fn list(
         items.sort_by(|a, b| a.0.cmp(&b.0));
         items.truncate(limit);
     }
+    // The last key given, when a page came back full (more keys may follow it).
+    let next = (limit > 0 && items.len() == limit).then(|| items[items.len() - 1].0.clone());
     let items: Vec<serde_json::Value> = items.into_iter().map(|(_, i)| i).collect();
-    Json(serde_json::json!({"view": view, "count": count, "items": items})).into_response()
+    Json(serde_json::json!({"view": view, "count": count, "items": items, "next": next})).into_response()
 }
 
 /// Accept errors that concern one connection only (the next accept may well succeed at once).
@@ -336,13 +421,13 @@ async fn accept_loop(
     }
 }
 
-/// Answers 401 unless the request carries `Authorization: Bearer TOKEN`.
+/// Answers 401 unless the request carries `Authorization: Bearer TOKEN` (the scheme in any case, RFC 7235).
 async fn require_token(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
     let given = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(bearer_credential);
     if given.is_some_and(|g| same_secret(g.as_bytes(), token.as_bytes())) {
         return next.run(request).await;
     }
@@ -357,9 +442,25 @@ async fn require_token(State(token): State<Arc<str>>, request: Request, next: Ne
     response
 }
 
-/// Compares two secrets in time that depends only on their lengths.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+/// The credential of an `Authorization: Bearer CREDENTIAL` value; the scheme is matched in any case.
+fn bearer_credential(value: &str) -> Option<&str> {
+    let (scheme, credential) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credential.trim_start_matches(' '))
+}
+
+/// Whether `given` is the `secret`, in time that depends only on the length of `given` (the caller's), so
+/// neither the secret's bytes nor its length can be timed.
+fn same_secret(given: &[u8], secret: &[u8]) -> bool {
+    if secret.is_empty() {
+        return given.is_empty();
+    }
+    let differ = given
+        .iter()
+        .enumerate()
+        .fold(0u8, |d, (i, x)| d | (x ^ secret[i % secret.len()]));
+    differ == 0 && given.len() == secret.len()
 }
 
 impl HttpServer {
@@ -385,10 +486,13 @@ impl HttpServer {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let mut app = Router::new()
             .route("/healthz", get(healthz))
+            .route("/v1/views", get(list_views))
             .route("/v1/views/{view}", get(list))
+            .route("/v1/views/{view}/", get(get_empty_key))
             .route("/v1/views/{view}/{key}", get(get_key))
             .route("/v1/tables/{table}/{key}", get(table_key))
             .route("/metrics", get(metrics))
+            .route_layer(axum::middleware::from_fn(known_query_parameters))
             .with_state(AppState {
                 store,
                 ctx: ctx.clone(),
@@ -464,5 +568,30 @@ impl Drop for HttpServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review B17: the scheme in any case; the comparison covers the caller's whole credential.
+    #[test]
+    fn bearer_tokens_are_read_in_any_case_and_compared_whole() {
+        assert_eq!(bearer_credential("Bearer s3cret"), Some("s3cret"));
+        assert_eq!(bearer_credential("bearer s3cret"), Some("s3cret"));
+        assert_eq!(bearer_credential("BEARER  s3cret"), Some("s3cret"));
+        assert_eq!(bearer_credential("Basic czNjcmV0"), None);
+        assert_eq!(bearer_credential("Bearers3cret"), None);
+        assert!(same_secret(b"s3cret", b"s3cret"));
+        for wrong in [&b"s3cre"[..], b"s3cret!", b"s3crex", b"", b"s3crets3cret"] {
+            assert!(!same_secret(wrong, b"s3cret"), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn query_parameter_names_are_decoded() {
+        let names: Vec<String> = url_pairs("limit=3&cur%73or=x&&after").collect();
+        assert_eq!(names, ["limit", "cursor", "after"]);
     }
 }

@@ -61,13 +61,15 @@ impl View {
         self.shards[shard_of(key)].read().get(key).cloned()
     }
 
-    /// The route hash of a key written as text (as the view's key field holds it), `None` if no key of the
-    /// field's type reads so.
+    /// The route hash of a key written as text (as [`weir_operators::Key::display`] writes the view's key
+    /// field: `\N` for NULL, `\\` and `\|` escaped), `None` if no key of the field's type reads so.
     pub fn route_of(&self, key: &str) -> Option<u64> {
         use crate::schema::FieldType;
-        let value = match &self.key.ty {
-            FieldType::String | FieldType::Enum(_) => Value::Str(key.into()),
-            _ => crate::table::parse_text_value(&self.key, key).ok()?,
+        let [field] = <[Option<String>; 1]>::try_from(weir_operators::Key::parse_display(key)?).ok()?;
+        let value = match (field, &self.key.ty) {
+            (None, _) => Value::Null,
+            (Some(text), FieldType::String | FieldType::Enum(_)) => Value::Str(text.into()),
+            (Some(text), _) => crate::table::parse_text_value(&self.key, &text).ok()?,
         };
         Some(weir_operators::Key::route_hash_of(&[value]))
     }
@@ -80,12 +82,18 @@ impl View {
         self.len() == 0
     }
 
-    /// The first `limit` entries in key order.
-    pub fn list(&self, limit: usize) -> Vec<(CompactString, Arc<Vec<Value>>)> {
+    /// The first `limit` entries in key order, after the key `after` (from the first with `None`).
+    pub fn list(&self, after: Option<&str>, limit: usize) -> Vec<(CompactString, Arc<Vec<Value>>)> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, |a| Bound::Excluded(CompactString::from(a)));
         let mut out: Vec<(CompactString, Arc<Vec<Value>>)> = Vec::new();
         for s in &self.shards {
             let s = s.read();
-            out.extend(s.iter().take(limit).map(|(k, v)| (k.clone(), v.clone())));
+            out.extend(
+                s.range((from.clone(), Bound::Unbounded))
+                    .take(limit)
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out.truncate(limit);

@@ -109,16 +109,59 @@ impl FromIterator<Value> for Key {
 }
 
 impl Key {
-    /// The key as one string, fields joined by `|`, as used in alert `key` fields and hashing.
+    /// The key as one string, as used in alert `key` fields, `alert_id`s and view keys: its fields joined by
+    /// `|`, where a string field writes `\\` for `\` and `\|` for `|`, and a NULL field is `\N`. Distinct
+    /// keys of one schema render distinctly (`("x|y","z")` is `x\|y|z`, `("x","y|z")` is `x|y\|z`; NULL is
+    /// `\N`, the string `"null"` is `null`); a key without `\`, `|` or NULL renders as its plain text.
     pub fn display(&self) -> String {
         let mut out = String::new();
         for (i, v) in self.0.iter().enumerate() {
             if i > 0 {
                 out.push('|');
             }
-            out.push_str(&v.to_string());
+            match v {
+                Value::Str(s) if s.contains(['\\', '|']) => {
+                    for c in s.chars() {
+                        if c == '\\' || c == '|' {
+                            out.push('\\');
+                        }
+                        out.push(c);
+                    }
+                }
+                Value::Null => out.push_str("\\N"),
+                v => {
+                    use std::fmt::Write;
+                    let _ = write!(out, "{v}");
+                }
+            }
         }
         out
+    }
+
+    /// The fields of a key as [`Key::display`] wrote it: `None` for a NULL field, else the field's text
+    /// (unescaped). `None` overall for text `display` cannot have written (a stray `\`).
+    pub fn parse_display(text: &str) -> Option<Vec<Option<String>>> {
+        let mut fields = Vec::new();
+        let mut field = String::new();
+        let mut null = false;
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next()? {
+                    'N' if field.is_empty() && !null => null = true,
+                    e @ ('\\' | '|') if !null => field.push(e),
+                    _ => return None,
+                },
+                '|' => {
+                    fields.push((!null).then(|| std::mem::take(&mut field)));
+                    null = false;
+                }
+                c if !null => field.push(c),
+                _ => return None,
+            }
+        }
+        fields.push((!null).then_some(field));
+        Some(fields)
     }
 
     /// A stable 64-bit hash of the key (FNV-1a over a canonical encoding), used to route keys to workers.
@@ -304,6 +347,36 @@ mod tests {
         );
         assert_ne!(a.route_hash(), b.route_hash());
         assert_eq!(Key::from(vec![Value::Str("x".into()), Value::Int(3)]).display(), "x|3");
+        // Review B6: distinct keys render distinctly.
+        let k = |v: Vec<Value>| Key::from(v).display();
+        let s = |t: &str| Value::Str(t.into());
+        assert_eq!(k(vec![s("x|y"), s("z")]), "x\\|y|z");
+        assert_eq!(k(vec![s("x"), s("y|z")]), "x|y\\|z");
+        assert_eq!(k(vec![Value::Null, s("q")]), "\\N|q");
+        assert_eq!(k(vec![s("null"), s("q")]), "null|q");
+        assert_eq!(k(vec![s("\\N")]), "\\\\N");
+        assert_eq!(k(vec![s("a\\"), s("b")]), "a\\\\|b");
+        assert_eq!(k(vec![s("a"), s("\\|b")]), "a|\\\\\\|b");
+        // …and read back.
+        for key in [
+            vec![s("x|y"), s("z")],
+            vec![Value::Null, s("q")],
+            vec![s("null"), s("")],
+            vec![s("\\N"), s("a\\"), s("|")],
+            vec![s("")],
+        ] {
+            let text = k(key.clone());
+            let back: Vec<Option<String>> = key
+                .iter()
+                .map(|v| match v {
+                    Value::Null => None,
+                    v => Some(v.to_string()),
+                })
+                .collect();
+            assert_eq!(Key::parse_display(&text), Some(back), "{text}");
+        }
+        assert_eq!(Key::parse_display("a\\"), None);
+        assert_eq!(Key::parse_display("\\Nx"), None);
     }
 }
 
