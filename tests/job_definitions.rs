@@ -2,7 +2,7 @@
 //! (unknown kind, dangling input, a sink fed by nothing, bad duration, wrong type), and the plan they yield.
 
 use weir_engine::plan::StreamRef;
-use weir_jobs::definition::{load, JobSource};
+use weir_jobs::definition::{load, JobSource, Overrides};
 use weir_jobs::planner::plan;
 
 fn job(text: &str) -> JobSource {
@@ -18,7 +18,7 @@ fn plan_of(text: &str, sets: &[&str], env: &[(&str, &str)]) -> Result<weir_engin
     let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     let src = job(text);
-    let table = load(&src, &sets, &lookup).map_err(|e| e.to_string())?;
+    let table = load(&src, &Overrides::sets(sets), &lookup).map_err(|e| e.to_string())?;
     plan(&src, &table).map_err(|e| e.to_string())
 }
 
@@ -298,4 +298,55 @@ fn join_and_table_mistakes_are_all_reported() {
     )
     .unwrap_err();
     assert!(err.contains("a join reads a stream and a table"), "{err}");
+}
+
+/// Review B17: a `--set` value is interpolated like the file's own (`--set 'serve.token=${WEIR_TOKEN}'` from a
+/// unit file that does not expand it installs the variable's value, not the text `${WEIR_TOKEN}`); an unset
+/// variable is a problem naming the key.
+#[test]
+fn set_values_are_interpolated_like_the_files_own() {
+    let src = job(GOOD);
+    let env = |name: &str| (name == "WEIR_TOKEN").then(|| "s3cret".to_string());
+    let overrides = Overrides::sets(vec!["serve.token=${WEIR_TOKEN}".into()]);
+    let table = load(&src, &overrides, &env).unwrap();
+    assert_eq!(table["serve"]["token"].as_str(), Some("s3cret"));
+    let missing = Overrides::sets(vec!["serve.token=${NOT_SET}".into()]);
+    let e = load(&src, &missing, &env).unwrap_err().to_string();
+    assert!(e.contains("serve.token") && e.contains("NOT_SET"), "{e}");
+}
+
+/// Trap 4: one source switched between Kafka and a file from the command line, the job file unchanged.
+#[test]
+fn a_section_is_replaced_by_an_inline_table_and_removed_by_unset() {
+    let kafka = GOOD.replace(
+        "kind = \"file\"\npath = \"${IN:-default.jsonl}\"",
+        "kind = \"kafka\"\nbrokers = \"127.0.0.1:9092\"\ntopic = \"vib\"",
+    );
+    assert!(kafka.contains("topic = \"vib\""), "the fixture changed: {kafka}");
+    let src = job(&kafka);
+    let file = Overrides::sets(vec![
+        r#"sources.v={ kind = "file", path = "v.jsonl", schema = "vibration" }"#.into(),
+    ]);
+    let table = load(&src, &file, &|_| None).unwrap();
+    let v = table["sources"]["v"].as_table().unwrap();
+    assert_eq!(v.get("topic"), None);
+    assert_eq!(v["path"].as_str(), Some("v.jsonl"));
+    let unset = Overrides {
+        unset: vec!["sources.v.brokers".into(), "sources.v.topic".into()],
+        set: vec!["sources.v.kind=file".into(), "sources.v.path=v.jsonl".into()],
+    };
+    let table = load(&src, &unset, &|_| None).unwrap();
+    assert_eq!(table["sources"]["v"].get("brokers"), None);
+    assert_eq!(table["sources"]["v"]["kind"].as_str(), Some("file"));
+    let e = load(
+        &src,
+        &Overrides {
+            unset: vec!["sources.nope".into()],
+            set: vec![],
+        },
+        &|_| None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("sources.nope") && e.contains("no such key"), "{e}");
 }

@@ -25,7 +25,7 @@ fn load(text: &str) -> Result<(), TestCaseError> {
         text: text.into(),
         base_dir: std::env::temp_dir(),
     };
-    if let Err(e) = weir_jobs::load_plan(&source, &[], None) {
+    if let Err(e) = weir_jobs::load_plan(&source, &Default::default(), None) {
         let shown = e.to_string();
         prop_assert!(
             shown.contains("fuzzed.toml") && shown.len() > "fuzzed.toml".len() + 4,

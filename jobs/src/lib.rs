@@ -5,13 +5,13 @@ pub mod explain;
 pub mod planner;
 pub mod progress;
 
-use definition::{DefinitionError, JobSource};
+use definition::{DefinitionError, JobSource, Overrides};
 use weir_engine::plan::Plan;
 
-/// Loads and plans a job definition with `--set` overrides and `--workers`.
-pub fn load_plan(source: &JobSource, sets: &[String], workers: Option<usize>) -> Result<Plan, DefinitionError> {
+/// Loads and plans a job definition with `--unset`/`--set` overrides and `--workers`.
+pub fn load_plan(source: &JobSource, overrides: &Overrides, workers: Option<usize>) -> Result<Plan, DefinitionError> {
     let env = |name: &str| std::env::var(name).ok();
-    let table = definition::load(source, sets, &env)?;
+    let table = definition::load(source, overrides, &env)?;
     let mut plan = planner::plan(source, &table)?;
     if let Some(w) = workers {
         plan.workers = w.max(1);

@@ -49,9 +49,13 @@ struct Cli {
 struct JobArgs {
     /// The job definition (TOML).
     job: PathBuf,
-    /// Override any scalar of the job by its dotted path, e.g. --set sources.vibration.path=in.jsonl
+    /// Override any value of the job by its dotted path, e.g. --set sources.vibration.path=in.jsonl; an
+    /// inline table replaces a whole section: --set 'sources.vibration={ kind = "file", path = "v.jsonl" }'
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// Remove a key or a whole section of the job (applied before the --set's), e.g. --unset sinks.oncall
+    #[arg(long = "unset", value_name = "KEY")]
+    unsets: Vec<String>,
     /// Worker threads (overrides [job] workers); per process with several processes.
     #[arg(long)]
     workers: Option<usize>,
@@ -68,6 +72,14 @@ struct JobArgs {
 }
 
 impl JobArgs {
+    /// `--unset`s, and `--set`s plus the cluster flags as `job.cluster.*` overrides.
+    fn overrides(&self) -> weir_jobs::definition::Overrides {
+        weir_jobs::definition::Overrides {
+            unset: self.unsets.clone(),
+            set: self.all_sets(),
+        }
+    }
+
     /// `--set`s plus the cluster flags as `job.cluster.*` overrides.
     fn all_sets(&self) -> Vec<String> {
         let mut sets = self.sets.clone();

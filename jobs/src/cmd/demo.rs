@@ -19,7 +19,11 @@ pub(crate) fn builtin(name: &str, text: &str, sets: Vec<String>, workers: usize)
         text: text.into(),
         base_dir: ".".into(),
     };
-    Ok(weir_jobs::load_plan(&src, &sets, Some(workers))?)
+    Ok(weir_jobs::load_plan(
+        &src,
+        &weir_jobs::definition::Overrides::sets(sets),
+        Some(workers),
+    )?)
 }
 
 pub(crate) fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Result<ExitCode> {

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 
 pub(crate) fn load(job: &JobArgs) -> Result<weir_engine::plan::Plan> {
     let src = JobSource::from_file(&job.job)?;
-    Ok(weir_jobs::load_plan(&src, &job.all_sets(), job.workers)?)
+    Ok(weir_jobs::load_plan(&src, &job.overrides(), job.workers)?)
 }
 
 /// A finished run, and its HTTP server if the job has `[serve]` (still serving).

@@ -71,10 +71,25 @@ impl JobSource {
     }
 }
 
-/// Parses, interpolates and applies overrides, yielding the final TOML tree.
+/// Command-line changes to a job definition: `--unset KEY`s (applied first), then `--set KEY=VALUE`s.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub unset: Vec<String>,
+    pub set: Vec<String>,
+}
+
+impl Overrides {
+    /// Only `--set`s.
+    pub fn sets(set: Vec<String>) -> Self {
+        Overrides { unset: Vec::new(), set }
+    }
+}
+
+/// Parses, applies overrides and interpolates `${VAR}` (in the file's values and the overrides' alike),
+/// yielding the final TOML tree.
 pub fn load(
     source: &JobSource,
-    sets: &[String],
+    overrides: &Overrides,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<toml::Table, DefinitionError> {
     let fail = |problems: Vec<Problem>| DefinitionError {
@@ -89,12 +104,17 @@ pub fn load(
         }])
     })?;
     let mut problems = Vec::new();
-    interpolate::interpolate_table(&mut table, "", env, &mut problems);
-    for s in sets {
+    for key in &overrides.unset {
+        if let Err(p) = overrides::remove(&mut table, key) {
+            problems.push(p);
+        }
+    }
+    for s in &overrides.set {
         if let Err(p) = overrides::apply(&mut table, s) {
             problems.push(p);
         }
     }
+    interpolate::interpolate_table(&mut table, "", env, &mut problems);
     if problems.is_empty() {
         Ok(table)
     } else {

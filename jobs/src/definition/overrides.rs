@@ -1,5 +1,7 @@
-//! `--set dotted.key=value`: override (or add) any scalar of a job definition from the command line. A key
-//! that itself holds dots is quoted as in TOML: `sources.vibration.properties."fetch.max.bytes"=1048576`.
+//! `--set dotted.key=value`: override (or add) any value of a job definition from the command line; an inline
+//! table replaces a whole section (`--set 'sources.vibration={ kind = "file", path = "v.jsonl" }'`, e.g. to
+//! switch a source from Kafka to a file). `--unset dotted.key` removes a key or a section. A key that itself
+//! holds dots is quoted as in TOML: `sources.vibration.properties."fetch.max.bytes"=1048576`.
 
 use super::Problem;
 
@@ -40,14 +42,38 @@ pub fn apply(table: &mut toml::Table, assignment: &str) -> Result<(), Problem> {
         };
     }
     let last = keys[keys.len() - 1].as_str();
-    if let Some(toml::Value::Table(_)) = t.get(last) {
+    if let (Some(toml::Value::Table(_)), false) = (t.get(last), value.is_table()) {
         return Err(Problem {
             path: path.to_string(),
-            message: "is a table; --set overrides scalars only".into(),
+            message: format!(
+                "is a table: replace it whole with an inline table (--set '{path}={{ kind = \"…\", … }}') or \
+                 remove it (--unset {path})"
+            ),
         });
     }
     t.insert(last.to_string(), value);
     Ok(())
+}
+
+/// Removes `dotted.key` (a value or a whole table); a key the job does not have is a problem.
+pub fn remove(table: &mut toml::Table, path: &str) -> Result<(), Problem> {
+    let problem = |message: String| Problem {
+        path: path.to_string(),
+        message,
+    };
+    let keys =
+        key_path(path.trim()).ok_or_else(|| problem("--unset needs a dotted key path like sinks.alerts".into()))?;
+    let mut t = table;
+    for k in &keys[..keys.len() - 1] {
+        t = match t.get_mut(k) {
+            Some(toml::Value::Table(inner)) => inner,
+            _ => return Err(problem("--unset: the job has no such key".into())),
+        };
+    }
+    match t.remove(&keys[keys.len() - 1]) {
+        Some(_) => Ok(()),
+        None => Err(problem("--unset: the job has no such key".into())),
+    }
 }
 
 /// The keys of a dotted path, a `"quoted"` part kept whole; `None` for an empty key or an open quote.
@@ -89,8 +115,35 @@ mod tests {
             .unwrap_err()
             .message
             .contains("not a table"));
-        assert!(apply(&mut t, "sources=1").unwrap_err().message.contains("scalars only"));
+        assert!(apply(&mut t, "sources=1")
+            .unwrap_err()
+            .message
+            .contains("replace it whole"));
         assert!(apply(&mut t, "nothing").is_err());
+    }
+
+    /// Trap 4: a source switched from Kafka to a file without copying the job.
+    #[test]
+    fn an_inline_table_replaces_a_section_and_unset_removes_one() {
+        let mut t: toml::Table =
+            "[sources.v]\nkind = \"kafka\"\ntopic = \"vib\"\nbrokers = \"b:9092\"\n[sinks.a]\npath = \"a\"\n"
+                .parse()
+                .unwrap();
+        apply(&mut t, r#"sources.v={ kind = "file", path = "v.jsonl" }"#).unwrap();
+        let v = t["sources"]["v"].as_table().unwrap();
+        assert_eq!(v.len(), 2, "{v:?}");
+        assert_eq!(v["kind"].as_str(), Some("file"));
+        remove(&mut t, "sinks.a").unwrap();
+        assert!(t["sinks"].as_table().unwrap().is_empty());
+        remove(&mut t, "sources.v.path").unwrap();
+        assert!(remove(&mut t, "sources.v.path")
+            .unwrap_err()
+            .message
+            .contains("no such key"));
+        assert!(remove(&mut t, "nothing.here")
+            .unwrap_err()
+            .message
+            .contains("no such key"));
     }
 
     #[test]
