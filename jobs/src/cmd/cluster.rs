@@ -1,9 +1,12 @@
 //! `weir cluster --local N JOB [RUN FLAGS]`: one job as N processes on 127.0.0.1 (timely cluster mode), for
-//! trying cluster mode on one machine. It writes a hostfile of N free ports, starts `weir run JOB --processes
-//! N --process I --hostfile FILE …` for each I, prefixes their stderr with `[process I]`, forwards
+//! trying cluster mode on one machine. It finds N free ports, starts `weir run JOB --processes N --process I
+//! --set job.cluster.addresses=[…] …` for each I, prefixes their stderr with `[process I]`, forwards
 //! SIGINT/SIGTERM to them, and when one fails stops the others and exits with its status. A job with
 //! `[serve]` has process `I` listen on the configured port + `I` (port 0 stays 0); any of them answers
 //! every view key.
+//!
+//! The processes die with the supervisor: each gets SIGTERM (a clean stop, with a final checkpoint) when it
+//! does, even by SIGKILL, and no temporary file is left behind.
 
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader};
@@ -24,13 +27,10 @@ pub(crate) fn cluster_local(processes: usize, args: &[String]) -> Result<ExitCod
         .map(|l| l.local_addr().map(|a| a.to_string()))
         .collect::<std::io::Result<_>>()?;
     drop(listeners);
-    let hostfile = std::env::temp_dir().join(format!("weir-cluster-{}.hosts", std::process::id()));
-    std::fs::write(&hostfile, hosts.join("\n") + "\n")?;
-    eprintln!(
-        "weir: {processes} processes on {} (hostfile {})",
-        hosts.join(", "),
-        hostfile.display()
-    );
+    let addresses: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
+    let addresses = format!("job.cluster.addresses=[{}]", addresses.join(", "));
+    eprintln!("weir: {processes} processes on {}", hosts.join(", "));
+    let supervisor = std::process::id() as libc::pid_t;
     let exe = std::env::current_exe()?;
     let listen = serve_listen(args);
     let mut children: Vec<Child> = Vec::new();
@@ -41,16 +41,30 @@ pub(crate) fn cluster_local(processes: usize, args: &[String]) -> Result<ExitCod
             eprintln!("weir: process {i} serves on {host}:{port}");
             serve = vec!["--set".to_string(), format!("serve.listen={host}:{port}")];
         }
-        let mut child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        command
             .arg("run")
             .args(args)
             .args(&serve)
             .args(["--processes", &processes.to_string(), "--process", &i.to_string()])
-            .arg("--hostfile")
-            .arg(&hostfile)
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting process {i}"))?;
+            .args(["--set", &addresses])
+            .stderr(Stdio::piped());
+        // SAFETY: the closure runs in the child between fork and exec and calls only prctl(2), getppid(2) and
+        // _exit(2), which are async-signal-safe; it touches no memory of the parent's.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(move || {
+                // SIGTERM when the supervisor dies; if it died before this line, stop now.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() != supervisor {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().with_context(|| format!("starting process {i}"))?;
         let err = child.stderr.take().expect("piped");
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
@@ -64,14 +78,14 @@ pub(crate) fn cluster_local(processes: usize, args: &[String]) -> Result<ExitCod
     signal_hook::flag::register(signal_hook::consts::SIGTERM, signalled.clone())?;
     let mut statuses: Vec<Option<std::process::ExitStatus>> = vec![None; processes];
     let mut stopping: Option<Instant> = None;
-    let mut failed: Option<(usize, i32)> = None;
+    let mut failed: Option<(usize, std::process::ExitStatus)> = None;
     loop {
         for (i, c) in children.iter_mut().enumerate() {
             if statuses[i].is_none() {
                 if let Some(s) = c.try_wait()? {
                     statuses[i] = Some(s);
                     if !s.success() && failed.is_none() {
-                        failed = Some((i, s.code().unwrap_or(1)));
+                        failed = Some((i, s));
                     }
                 }
             }
@@ -98,14 +112,49 @@ pub(crate) fn cluster_local(processes: usize, args: &[String]) -> Result<ExitCod
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = std::fs::remove_file(&hostfile);
     Ok(match failed {
-        Some((i, code)) => {
-            eprintln!("weir: process {i} failed (exit status {code}); the others were stopped");
-            ExitCode::from(code.clamp(1, 255) as u8)
+        Some((i, status)) => {
+            eprintln!(
+                "weir: process {i} failed ({}); the others were stopped",
+                how_it_ended(status)
+            );
+            ExitCode::from(exit_code(status))
         }
         None => ExitCode::SUCCESS,
     })
+}
+
+/// A failed process's end in words: its exit status, or the signal that killed it.
+fn how_it_ended(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig} ({})", signal_name(sig)),
+        (None, None) => "ended without a status".to_string(),
+    }
+}
+
+/// The supervisor's own exit code for a failed process: its exit code, or 128 + the signal that killed it
+/// (as a shell reports it).
+fn exit_code(status: std::process::ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code.clamp(1, 255) as u8,
+        (None, Some(sig)) => (128 + sig).clamp(1, 255) as u8,
+        (None, None) => 1,
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        _ => "a signal",
+    }
 }
 
 /// The job's `[serve] listen` as (host, port) as `weir run` would see it (environment interpolated, the
@@ -121,7 +170,8 @@ fn serve_listen(args: &[String]) -> Option<(String, u16)> {
             sets.push(s.to_string());
         }
     }
-    let table = weir_jobs::definition::load(&source, &sets, &|k| std::env::var(k).ok()).ok()?;
+    let overrides = weir_jobs::definition::Overrides::sets(sets);
+    let table = weir_jobs::definition::load(&source, &overrides, &|k| std::env::var(k).ok()).ok()?;
     let listen = match table.get("serve")?.get("listen") {
         Some(l) => l.as_str()?.to_string(),
         None => "127.0.0.1:7878".to_string(),

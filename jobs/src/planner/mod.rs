@@ -370,6 +370,15 @@ fn cluster_plan(c: &Section) -> Option<weir_engine::plan::ClusterPlan> {
             return None;
         }
     }
+    for (i, a) in addresses.iter().enumerate() {
+        if let Some(j) = addresses[..i].iter().position(|b| b == a) {
+            c.problem(
+                "hostfile",
+                format!("process {i}'s address `{a}` repeats process {j}'s: every process needs its own host:port"),
+            );
+            return None;
+        }
+    }
     if let Some(n) = processes {
         if n != addresses.len() {
             c.problem(
