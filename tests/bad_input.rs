@@ -221,23 +221,6 @@ path = "out"
     assert!(String::from_utf8_lossy(&o.stderr).contains("job.workers: must be at least 1, found 0"));
 }
 
-/// Runs `cmd` and waits at most `secs` for it (a hang fails the test instead of hanging it).
-fn run_within(cmd: &mut std::process::Command, secs: u64) -> std::process::Output {
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(secs));
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    });
-    let out = child.wait_with_output().unwrap();
-    assert!(!watchdog.is_finished(), "weir did not finish within {secs} s");
-    out
-}
-
 /// Event times at the ends of i64 used to hang the job at 100 % CPU (a window start overflowed and the
 /// window iterator never ended): now they are processed where a window can hold them and dead-lettered with a
 /// reason where none can; timers saturate (issue 14, item 3).

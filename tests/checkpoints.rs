@@ -13,7 +13,7 @@ use crash::{assert_same_tree, run_with_kills, stop_after};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use support::{ok, repo_root, weir};
+use support::{ok, repo_root, run_within, weir};
 
 /// Vibration: 2 M events (with late and malformed ones); locations: 1.5 M events.
 fn inputs(dir: &Path) -> (PathBuf, PathBuf) {
@@ -215,8 +215,21 @@ fn an_incompatible_job_change_is_refused_and_a_compatible_one_resumes() {
     let (v, ref_out, out, ckpt) = stopped_vibration_run(dir.path(), 800);
     let alerts = out.join("vibration/alerts.jsonl");
     let before = std::fs::read(&alerts).unwrap();
+    let moved = format!(
+        "sinks.alerts.path={}",
+        out.join("vibration/alerts-moved.jsonl").display()
+    );
 
     for (set, what) in [
+        // Review B13: another job's (or a renamed job's) state.
+        ("job.name=other-job", "`job.name` changed"),
+        // Review B12: a Parquet layout is not mixed with another.
+        (
+            "sinks.rollups.partition_by=date",
+            "`sinks.rollups.partition_by` changed",
+        ),
+        // Review B1: the checkpoint continues a JSONL file at a byte offset; another path has none.
+        (moved.as_str(), "`sinks.alerts.path` changed"),
         ("operators.hourly.window.size=30m", "`operators.hourly` changed"),
         (
             "operators.exceeded.when=ppv_mm_s > 20.0",
@@ -490,6 +503,34 @@ fn an_input_truncated_while_read_fails_clearly_and_the_checkpoint_still_resumes(
     let done = ok(&mut job_cmd(&VIBRATION, &v, &out, Some(&ckpt)));
     assert!(String::from_utf8_lossy(&done.stderr).contains("resuming from checkpoint"));
     assert_same_tree(&ref_out, &out);
+}
+
+/// Review B1: a JSONL output that cannot be continued (deleted, or shorter than the checkpoint recorded) used
+/// to hang a job with two workers for ever (one worker failed to build, the other waited for it); every
+/// worker now stops and the run fails at once with the reason.
+#[test]
+fn an_output_that_cannot_be_continued_fails_every_worker_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _, out, ckpt) = stopped_vibration_run(dir.path(), 800);
+    let alerts = out.join("vibration/alerts.jsonl");
+    let kept = std::fs::read(&alerts).unwrap();
+    assert!(kept.len() > 100, "the stopped run wrote alerts");
+    std::fs::remove_file(&alerts).unwrap();
+    let res = run_within(job_cmd(&VIBRATION, &v, &out, Some(&ckpt)).args(["--workers", "2"]), 60);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("which cannot be opened") && err.contains("--fresh"),
+        "{err}"
+    );
+    std::fs::write(&alerts, &kept[..100]).unwrap();
+    let res = run_within(job_cmd(&VIBRATION, &v, &out, Some(&ckpt)).args(["--workers", "2"]), 60);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("is shorter (100 bytes) than the checkpoint recorded"),
+        "{err}"
+    );
 }
 
 /// A restart whose input is now shorter than the checkpoint's read position is refused with the offsets,

@@ -324,3 +324,21 @@ pub fn latest_by(text: &str, key: &str) -> std::collections::BTreeMap<String, se
     }
     out
 }
+
+/// Runs `cmd` and waits at most `secs` for it (a hang fails the test instead of hanging it).
+pub fn run_within(cmd: &mut std::process::Command, secs: u64) -> std::process::Output {
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+        // SAFETY: kill(2) on our own child's pid (at worst it has exited and the signal finds no one).
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    });
+    let out = child.wait_with_output().unwrap();
+    assert!(!watchdog.is_finished(), "weir did not finish within {secs} s");
+    out
+}

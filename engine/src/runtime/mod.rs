@@ -349,6 +349,7 @@ pub fn run_with_views(
         if let Err(e) = built {
             ctx.fail(JobFailure::Build(Arc::new(e)));
             build_failed.store(true, std::sync::atomic::Ordering::SeqCst);
+            abandon_dataflows(worker);
             return;
         }
         let coord = ctx.checkpoints();
@@ -369,6 +370,9 @@ pub fn run_with_views(
                     }
                 }
             }
+        }
+        if build_failed.load(std::sync::atomic::Ordering::SeqCst) {
+            abandon_dataflows(worker);
         }
     })
     .map_err(RunError::Runtime)?;
@@ -401,6 +405,15 @@ pub fn run_with_views(
         checkpoints: stats,
         resumed_from: restored.map(|c| (c.epoch, c.at)),
     })
+}
+
+/// Drops every dataflow of a worker whose job cannot run (one worker failed to build its copy): timely steps
+/// a worker until its dataflows complete, and a dataflow missing its peers' operators never does (review B1:
+/// two workers parked for ever, silently, after one could not reopen a sink).
+fn abandon_dataflows(worker: &mut timely::worker::Worker) {
+    for id in worker.installed_dataflows() {
+        worker.drop_dataflow(id);
+    }
 }
 
 /// Writes the checkpoint that says the job finished (nothing to resume).

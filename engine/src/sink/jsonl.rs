@@ -189,6 +189,11 @@ impl SinkComponent for JsonlSink {
         format!("jsonl {}", self.path.display())
     }
 
+    /// A checkpoint continues this very file at a byte offset: another path has nothing to continue.
+    fn shape_details(&self) -> Vec<(&'static str, String)> {
+        vec![("path", self.path.display().to_string())]
+    }
+
     fn build<'s>(&self, cx: SinkBuildContext<'s, '_>) -> Result<Option<RecordStream<'s>>, BuildError> {
         let lines = cx.lines(|_| None);
         let writer: Option<Box<dyn LineWriter>> = if cx.writes {
