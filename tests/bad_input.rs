@@ -522,3 +522,88 @@ path = "{}"
     );
     assert!(files_under(&tmp.path().join("out")).is_empty());
 }
+
+/// Review B11: records an expression fails on are dead letters the run summary (and
+/// `weir_dead_letters_total`) counts, like malformed input.
+#[test]
+fn expression_failures_are_counted_as_dead_letters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (1..=4).map(|i| format!(r#"{{"i":{i},"ts":{}}}"#, i * 1000)).collect();
+    std::fs::write(
+        tmp.path().join("in.jsonl"),
+        lines.join("\n") + "\n{\"i\":null,\"ts\":5000}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("job.toml"),
+        r#"[job]
+name = "div"
+[sources.in]
+kind = "file"
+path = "in.jsonl"
+event_time = "ts"
+schema = { i = "int?", ts = "int" }
+[operators.x]
+kind = "derive"
+inputs = ["in"]
+fields = { out = "i / 0" }
+[sinks.out]
+kind = "jsonl"
+inputs = ["x"]
+path = "out.jsonl"
+[sinks.dead_letters]
+kind = "jsonl"
+path = "dead.jsonl"
+"#,
+    )
+    .unwrap();
+    let o = ok(weir().current_dir(tmp.path()).args(["run", "job.toml"]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(", 4 dead letters"), "{err}");
+    let dead = read_jsonl(&tmp.path().join("dead.jsonl"));
+    assert_eq!(dead.len(), 4);
+    assert!(dead
+        .iter()
+        .all(|d| d["reason"] == "expression `i / 0`: integer division by zero"));
+}
+
+/// Review B5: a combinable window (pre-aggregated per worker) holding more keys than `max_open_windows` fails
+/// while it reads, not when its window closes: over an endless stream of 3000 sensors and a seven-day window,
+/// the run used to go on until the window's end (here: until the watchdog).
+#[test]
+fn a_pre_aggregated_window_fails_as_soon_as_it_holds_too_many_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("job.toml"),
+        r#"[job]
+name = "runaway"
+workers = 2
+[sources.vibration]
+kind = "generator"
+workload = "vibration"
+sensors = 3000
+[operators.daily]
+kind = "window"
+inputs = ["vibration"]
+window = { kind = "tumbling", size = "7d" }
+key = ["sensor_id"]
+aggregates = { n = "count", hi = "max(ppv_mm_s)" }
+max_open_windows = 1000
+[sinks.out]
+kind = "jsonl"
+inputs = ["daily"]
+path = "out.jsonl"
+[sinks.dead_letters]
+kind = "jsonl"
+path = "dead.jsonl"
+"#,
+    )
+    .unwrap();
+    let o = run_within(weir().current_dir(tmp.path()).args(["run", "job.toml", "--quiet"]), 60);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("operator `daily`: more than 1000 windows open at once"),
+        "{err}"
+    );
+}

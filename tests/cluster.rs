@@ -446,3 +446,131 @@ fn weir_cluster_local_starts_serves_and_stops_its_processes() {
         );
     }
 }
+
+/// The pids whose parent is `parent` (from /proc).
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may hold spaces, so read after its closing parenthesis.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        if after.split(' ').nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Whether `pid` has ended (gone, or a zombie nobody reaped yet).
+fn ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'),
+    }
+}
+
+/// `weir cluster --local 2` of the last-location job (which serves until stopped), once both processes serve:
+/// the launcher and its log.
+fn serving_cluster(dir: &Path) -> (Child, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let input = dir.join("locations.jsonl");
+    if !input.exists() {
+        ok(weir()
+            .args(["generate", "locations", "--orders", "20", "--hours", "1", "-o"])
+            .arg(&input));
+    }
+    let mut launcher = weir()
+        .args(["cluster", "--local", "2"])
+        .arg(repo_root().join("config/last-location.toml"))
+        .args(["--workers", "1", "--set"])
+        .arg(format!("sources.locations.path={}", input.display()))
+        .args(["--set", "serve.listen=127.0.0.1:0"])
+        .env("WEIR_OUT", dir.join("out"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = launcher.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let lines = log.clone();
+    std::thread::spawn(move || {
+        for l in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok) {
+            lines.lock().unwrap().push(l);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("serving on http://"))
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "never served: {:?}", log.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (launcher, log)
+}
+
+/// Review B14: a process killed by a signal is reported as such (not "exit status 1") and the supervisor
+/// exits as a shell would (128 + the signal); killing the supervisor itself, even with SIGKILL, stops its
+/// processes instead of orphaning them, and leaves no hostfile behind.
+#[test]
+fn the_supervisor_names_a_killing_signal_and_its_processes_die_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut launcher, log) = serving_cluster(tmp.path());
+    let members = children_of(launcher.id());
+    assert_eq!(members.len(), 2, "{members:?}");
+    // SAFETY: kill(2) on a process this test's child started and still supervises.
+    unsafe { libc::kill(*members.iter().max().unwrap() as i32, libc::SIGKILL) };
+    let status = launcher.wait().unwrap();
+    let text = log.lock().unwrap().join("\n");
+    assert_eq!(status.code(), Some(137), "{text}");
+    assert!(
+        text.contains("failed (killed by signal 9 (SIGKILL)); the others were stopped"),
+        "{text}"
+    );
+
+    let (launcher, log) = serving_cluster(tmp.path());
+    let members = children_of(launcher.id());
+    assert_eq!(members.len(), 2, "{members:?}");
+    let hostfile = std::env::temp_dir().join(format!("weir-cluster-{}.hosts", launcher.id()));
+    assert!(!hostfile.exists());
+    // SAFETY: kill(2) on the child this test started.
+    unsafe { libc::kill(launcher.id() as i32, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !members.iter().all(|p| ended(*p)) {
+        assert!(
+            Instant::now() < deadline,
+            "processes {members:?} outlived their supervisor: {:?}",
+            log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Review B15: a hostfile naming one address twice is refused at once, naming both processes.
+#[test]
+fn a_hostfile_naming_an_address_twice_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hosts = tmp.path().join("hosts.txt");
+    std::fs::write(&hosts, "127.0.0.1:27121\n127.0.0.1:27121\n127.0.0.1:27123\n").unwrap();
+    let o = weir()
+        .args(["check"])
+        .arg(repo_root().join("config/vibration-rollup.toml"))
+        .args(["--processes", "3", "--process", "2", "--hostfile"])
+        .arg(&hosts)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("process 1's address `127.0.0.1:27121` repeats process 0's"),
+        "{err}"
+    );
+}

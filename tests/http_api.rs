@@ -188,6 +188,9 @@ fn a_token_guards_every_endpoint() {
     }
     let (status, _) = get_with(&server.addr, "/healthz", "Authorization: Bearer s3cret\r\n");
     assert_eq!(status, 200);
+    // Review B17: the scheme is case-insensitive (RFC 7235).
+    let (status, _) = get_with(&server.addr, "/healthz", "Authorization: bearer s3cret\r\n");
+    assert_eq!(status, 200);
     assert!(server.terminate().success());
 }
 
@@ -482,4 +485,122 @@ fn a_paced_source_advances_the_watermark_while_it_waits() {
     let (_, health) = get(&server.addr, "/healthz");
     assert_eq!(health["caught_up"], false, "the paced input is not read to its end yet");
     assert!(server.terminate().success());
+}
+
+/// Review B6, B20 and trap 7: keys that used to collide or could not be fetched (NULL and the string "null",
+/// a `|` inside a key, the empty string) are distinct entries, each fetched by the text the view lists;
+/// `GET /v1/views` lists the views; listings page with `after`; an unknown query parameter is a 400 naming it.
+#[test]
+fn every_key_is_listed_paged_and_fetched_by_its_own_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        [
+            r#"{"k":"null","v":1,"ts":1000}"#,
+            r#"{"k":null,"v":2,"ts":1000}"#,
+            r#"{"k":"a|b","v":3,"ts":1000}"#,
+            r#"{"k":"","v":4,"ts":1000}"#,
+            r#"{"k":"a\\b","v":5,"ts":1000}"#,
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let job = tmp.path().join("job.toml");
+    let text = format!(
+        r#"[job]
+name = "keys"
+workers = 2
+[serve]
+listen = "127.0.0.1:0"
+[sources.in]
+kind = "file"
+path = "{}"
+event_time = "ts"
+schema = {{ k = "string?", v = "int", ts = "int" }}
+[operators.lt]
+kind = "latest"
+inputs = ["in"]
+key = "k"
+[sinks.dead_letters]
+kind = "jsonl"
+path = "{}"
+"#,
+        input.display(),
+        tmp.path().join("dead.jsonl").display()
+    );
+    std::fs::write(&job, text).unwrap();
+    let server = Server::start(&job, &[]);
+    wait_caught_up(&server.addr, Duration::from_millis(50));
+    let (status, views) = get(&server.addr, "/v1/views");
+    assert_eq!(status, 200, "{views}");
+    assert_eq!(
+        views["views"],
+        serde_json::json!([{"view": "lt", "key": "k", "count": 5}])
+    );
+    // Each key by the text the view gives it (percent-encoded as a path segment).
+    for (path, key, v) in [
+        ("/v1/views/lt/null", "null", 1),
+        ("/v1/views/lt/%5CN", "\\N", 2),
+        ("/v1/views/lt/a%5C%7Cb", "a\\|b", 3),
+        ("/v1/views/lt/", "", 4),
+        ("/v1/views/lt/a%5C%5Cb", "a\\\\b", 5),
+    ] {
+        let (status, body) = get(&server.addr, path);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(
+            (body["key"].as_str(), body["v"].as_i64()),
+            (Some(key), Some(v)),
+            "{path}"
+        );
+    }
+    // Pages of two, each after the last key of the one before.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..4 {
+        let path = match &after {
+            None => "/v1/views/lt?limit=2".to_string(),
+            Some(a) => format!("/v1/views/lt?limit=2&after={}", pct(a)),
+        };
+        let (status, page) = get(&server.addr, &path);
+        assert_eq!(status, 200, "{path}: {page}");
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["key"].as_str().unwrap().to_string()),
+        );
+        match page["next"].as_str() {
+            Some(n) => after = Some(n.to_string()),
+            None => break,
+        }
+    }
+    let mut all: Vec<String> = ["null", "\\N", "a\\|b", "", "a\\\\b"].map(String::from).to_vec();
+    all.sort();
+    assert_eq!(seen, all);
+    for (path, names) in [
+        ("/v1/views/lt?cursor=x", "`cursor`: this endpoint takes limit, after"),
+        (
+            "/healthz?verbose=1",
+            "`verbose`: this endpoint takes no query parameters",
+        ),
+        ("/v1/views/lt/null?limit=1", "`limit`"),
+    ] {
+        let (status, body) = get(&server.addr, path);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(names), "{path}: {body}");
+    }
+    assert!(server.terminate().success());
+}
+
+/// Every byte but RFC 3986's unreserved ones, percent-encoded.
+fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

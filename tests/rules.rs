@@ -224,3 +224,102 @@ fn check_lists_every_problem_of_bad_rules() {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }
 }
+
+/// Review B18 (DESIGN §2): a lone sensor silent for 10 minutes gets `sensor_silent` when its silence passes
+/// 2 minutes and `sensor_resumed` at its next reading — although that reading's logical time (its partition's
+/// watermark) is still before the silence's end. At 1 and 3 workers alike.
+#[test]
+fn a_lone_sensor_silent_for_ten_minutes_is_reported_silent_then_resumed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t0: i64 = 1_795_219_200_000;
+    let pings: Vec<i64> = (0..120)
+        .map(|i| t0 + i * 1000)
+        .chain((0..120).map(|i| t0 + 719_000 + i * 1000))
+        .collect();
+    let input = tmp.path().join("gap.jsonl");
+    let lines: Vec<String> = pings
+        .iter()
+        .map(|t| format!(r#"{{"sensor_id":"vib-0001","site":"pit","ts":{t},"ppv_mm_s":1.0,"freq_hz":10.0}}"#))
+        .collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    for workers in [1, 3] {
+        let out = tmp.path().join(format!("out{workers}"));
+        ok(weir()
+            .arg("run")
+            .arg(repo_root().join("config/sensor-health.toml"))
+            .env("WEIR_VIBRATION_INPUT", &input)
+            .env("WEIR_OUT", &out)
+            .args(["--workers", &workers.to_string(), "--quiet"]));
+        let alerts = read_jsonl(&out.join("sensor-health/alerts.jsonl"));
+        let silence: Vec<(String, i64)> = alerts
+            .iter()
+            .filter(|a| a["kind"].as_str().unwrap().starts_with("sensor_"))
+            .map(|a| {
+                (
+                    a["kind"].as_str().unwrap().to_string(),
+                    a["event_time"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            silence,
+            [
+                ("sensor_silent".to_string(), t0 + 119_000 + 120_000),
+                ("sensor_resumed".to_string(), t0 + 719_000),
+                ("sensor_silent".to_string(), t0 + 838_000 + 120_000),
+            ],
+            "workers={workers}"
+        );
+    }
+}
+
+/// Review B6: alerts of distinct keys whose parts used to render alike — `("x|y","z")` and `("x","y|z")`,
+/// `(NULL,"q")` and `("null","q")` — have distinct `key`s and `alert_id`s.
+#[test]
+fn alerts_of_distinct_keys_have_distinct_keys_and_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("in.jsonl"),
+        [
+            r#"{"a":"x|y","b":"z","v":1.0,"ts":3000}"#,
+            r#"{"a":"x","b":"y|z","v":1.0,"ts":3000}"#,
+            r#"{"a":"null","b":"q","v":1.0,"ts":2000}"#,
+            r#"{"a":null,"b":"q","v":1.0,"ts":2000}"#,
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("job.toml"),
+        r#"[job]
+name = "collide"
+[sources.in]
+kind = "file"
+path = "in.jsonl"
+event_time = "ts"
+schema = { a = "string?", b = "string", v = "float", ts = "int" }
+[operators.al]
+kind = "alert"
+inputs = ["in"]
+key = ["a", "b"]
+when = "v > 0"
+alert = "a"
+[sinks.alerts]
+kind = "jsonl"
+inputs = ["al"]
+path = "alerts.jsonl"
+[sinks.dead_letters]
+kind = "jsonl"
+path = "dead.jsonl"
+"#,
+    )
+    .unwrap();
+    ok(weir().current_dir(tmp.path()).args(["run", "job.toml", "--quiet"]));
+    let alerts = read_jsonl(&tmp.path().join("alerts.jsonl"));
+    let mut keys: Vec<&str> = alerts.iter().map(|a| a["key"].as_str().unwrap()).collect();
+    keys.sort();
+    assert_eq!(keys, ["\\N|q", "null|q", "x\\|y|z", "x|y\\|z"]);
+    let ids: std::collections::BTreeSet<&str> = alerts.iter().map(|a| a["alert_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 4, "{alerts:?}");
+}
