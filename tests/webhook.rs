@@ -289,3 +289,65 @@ fn a_stop_that_takes_too_long_ends_at_the_stop_timeout() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(err.contains("did not stop within 2s"), "{err}");
 }
+
+/// The job watermark (ms) of the checkpoint a run says it resumes from.
+fn resumed_watermark(stderr: &str) -> i64 {
+    let at = stderr
+        .split("(job watermark ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or_else(|| panic!("not resumed: {stderr}"));
+    chrono::DateTime::parse_from_rfc3339(at.trim())
+        .unwrap()
+        .timestamp_millis()
+}
+
+/// Review B2: an endpoint that accepts connections but never answers held the webhook's capability at its
+/// oldest alert, so no checkpoint could be cut past it (and the other sinks' publication waited on it). Now
+/// checkpoints go on past unanswered alerts, holding them as pending; a run restored after a SIGKILL sends
+/// them first, then the rest, so a healthy endpoint gets every alert exactly once, in order.
+#[test]
+fn a_hanging_endpoint_holds_back_no_checkpoint_and_a_restore_delivers_what_it_held() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = input(tmp.path());
+    let (healthy, received) = endpoint(vec![200]);
+    let reference = tmp.path().join("reference");
+    std::fs::create_dir_all(&reference).unwrap();
+    run(&job_with_webhook(&reference, &healthy), &input, &reference);
+    let expected: Vec<String> = received.lock().unwrap().requests.drain(..).map(|r| r.2).collect();
+    assert!(expected.len() >= 3, "{expected:?}");
+    let first_alert = read_jsonl(&reference.join("alerts.jsonl"))[0]["event_time"]
+        .as_i64()
+        .unwrap();
+
+    let options = "timeout = \"60s\"\nretries = 0\n";
+    let job = job_with_webhook_options(tmp.path(), &hanging_endpoint(), options);
+    let (out, ckpt) = (tmp.path().join("out"), tmp.path().join("ckpt"));
+    let checkpointed = |cmd: &mut std::process::Command| {
+        cmd.args(["--set", &format!("job.checkpoint.dir={}", ckpt.display())])
+            .args(["--set", "job.checkpoint.interval=100ms"]);
+    };
+    let mut hanging = run_command(&job, &input, &out);
+    checkpointed(&mut hanging);
+    let mut child = hanging.args(["--set", "sources.locations.rate=5000"]).spawn().unwrap();
+    wait_for_file(&out.join("alerts.jsonl"));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: kill(2) on the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+
+    // The restored run talks to a healthy endpoint (the url is not part of the checkpoint).
+    let job = job_with_webhook(tmp.path(), &healthy);
+    let mut restored = run_command(&job, &input, &out);
+    checkpointed(&mut restored);
+    let o = restored.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        resumed_watermark(&err) > first_alert,
+        "a checkpoint was cut past the first (never answered) alert: {err}"
+    );
+    let got: Vec<String> = received.lock().unwrap().requests.iter().map(|r| r.2.clone()).collect();
+    assert_eq!(got, expected);
+    assert_eq!(lines(&out.join("alerts.jsonl")), lines(&reference.join("alerts.jsonl")));
+}

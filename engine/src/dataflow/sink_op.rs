@@ -25,6 +25,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Concatenate;
 use timely::dataflow::{Scope, Stream};
+use weir_operators::Position;
 
 /// A stream without data whose frontier is the least of every stream of the job graph: it ends when the whole
 /// job (sources and operators) has ended.
@@ -264,12 +265,19 @@ pub fn parquet_sink<'s>(
 /// endpoint); returns the records that could not be delivered, as dead letters (source = the sink's name).
 /// `config` is `Some` on worker 0 only.
 ///
-/// The output capability is held at the least logical time of an alert not yet answered, so `NAME.failed`
-/// stays exact; alerts still unanswered `stop_grace` after a stop become dead letters.
+/// **Checkpoints never wait on the endpoint** (review B2). The output capability follows the input frontier,
+/// not the oldest unanswered alert, and a checkpoint at `T` holds the alerts below `T` not answered yet as
+/// this sink's state: a restored run submits them again first (delivery stays at least once). So every alert
+/// below `T` is exactly one of: answered before the cut, a dead letter below `T` in `NAME.failed`, or pending in
+/// the checkpoint. A dead letter of an alert below the last cut is stamped at that cut's time (its partition
+/// and offset still name the alert's), so it never lands below a cut that holds its alert as pending.
+///
+/// Alerts still unanswered `stop_grace` after a stop become dead letters.
 pub fn webhook_sink<'s>(
     stream: Stream<'s, Time, Vec<Line>>,
     name: String,
     config: Option<WebhookConfig>,
+    restored: Vec<Line>,
     ctx: RunContext,
 ) -> RecordStream<'s> {
     let scope = stream.scope();
@@ -279,6 +287,7 @@ pub fn webhook_sink<'s>(
         move |initial, info| {
             let mut cap = Some(initial);
             let activator = scope.activator_for(info.address.clone());
+            let mut part = participant(scope, &info, &crate::checkpoint::sink_state_name(&name), &ctx);
             let mut delivery = config.and_then(|c| {
                 ctx.wake_on_stop(scope.worker().sync_activator_for(info.address.to_vec()));
                 let wake = scope.worker().sync_activator_for(info.address.to_vec());
@@ -292,10 +301,13 @@ pub fn webhook_sink<'s>(
                     .ok()
             });
             let mut pending: Vec<Line> = Vec::new();
-            let mut waiting: VecDeque<Line> = VecDeque::new();
+            // The alerts a checkpoint held as pending go first.
+            let mut waiting: VecDeque<Line> = restored.into();
             let mut in_flight: BTreeMap<u64, Line> = BTreeMap::new();
             let mut next_id = 0u64;
             let mut stop_deadline: Option<Instant> = None;
+            // The time of the last checkpoint cut: alerts below it that fail are dead letters at it.
+            let mut last_cut: Time = 0;
             move |(input, frontier), output| {
                 input.for_each_stamp(|_, data| {
                     for d in data {
@@ -305,12 +317,30 @@ pub fn webhook_sink<'s>(
                 let raw = frontier_time(frontier);
                 let f = acting_frontier(raw, &ctx);
                 let Some(c) = cap.as_mut() else { return };
+                if let Some((epoch, at)) = part.due(raw) {
+                    last_cut = last_cut.max(at);
+                    // Every alert below the cut not answered yet, wherever it waits.
+                    let unanswered: Vec<Line> = in_flight
+                        .values()
+                        .chain(waiting.iter())
+                        .chain(pending.iter())
+                        .filter(|l| l.pos.lt < at)
+                        .cloned()
+                        .collect();
+                    part.submit(epoch, snapshot(&unanswered));
+                }
                 if let Some(d) = delivery.as_mut() {
                     waiting.extend(take_ready(&mut pending, f, |l| l.pos.lt, Ord::cmp));
                     let mut failed = Vec::new();
                     let mut fail = |line: Line, reason: &str| {
                         ctx.metrics.dead_letter(&name, reason);
-                        failed.push(dead_letter(&name, line.pos, line.seq, reason, line.text.as_bytes()));
+                        let pos = Position {
+                            lt: line.pos.lt.max(last_cut),
+                            ..line.pos
+                        };
+                        let mut letter = dead_letter(&name, line.pos, line.seq, reason, line.text.as_bytes());
+                        letter.pos = pos;
+                        failed.push(letter);
                     };
                     for (id, result) in d.answered() {
                         let Some(line) = in_flight.remove(&id) else { continue };
@@ -355,11 +385,12 @@ pub fn webhook_sink<'s>(
                         output.session(&*c).give(batch);
                     }
                 }
-                let unanswered = in_flight.values().chain(waiting.iter()).map(|l| l.pos.lt).min();
-                match (raw, unanswered) {
-                    (Some(t), Some(u)) => c.downgrade(&t.min(u).max(*c.time())),
-                    (None, Some(u)) | (Some(u), None) => c.downgrade(&u.max(*c.time())),
-                    (None, None) => {
+                let unanswered = !(in_flight.is_empty() && waiting.is_empty() && pending.is_empty());
+                match raw {
+                    Some(t) => c.downgrade(&t.max(*c.time())),
+                    // The input ended: the capability stays until every alert is answered.
+                    None if unanswered => {}
+                    None => {
                         cap = None;
                         delivery = None;
                     }

@@ -11,7 +11,11 @@
 //! that wait in the sink operator. With `concurrency = 1` (the default) alerts arrive in output order. When
 //! the job stops, deliveries continue for at most `stop_grace`; whatever is still undelivered then becomes a
 //! dead letter (an alert whose request was already on the wire may then be delivered *and* dead-lettered —
-//! delivery is at least once, not checkpointed).
+//! delivery is at least once).
+//!
+//! With checkpoints, the alerts not answered when a checkpoint is cut are its state, submitted again after a
+//! restore; the checkpoint never waits for the endpoint, so a hanging one holds back neither checkpoints nor
+//! the other sinks (see [`webhook_sink`]).
 //!
 //! A [`WebhookConfig`] is the `kind = "webhook"` sink component; what it fails to deliver is its
 //! `NAME.failed` stream.
@@ -52,10 +56,6 @@ impl SinkComponent for WebhookConfig {
         true
     }
 
-    fn checkpoints(&self) -> bool {
-        false
-    }
-
     fn describe(&self, name: &str) -> String {
         format!(
             "webhook POST {} (timeout {:?}, {} retries, {} at a time; only 2xx is delivered, redirects are not followed; undelivered → {name}.failed)",
@@ -65,7 +65,18 @@ impl SinkComponent for WebhookConfig {
 
     fn build<'s>(&self, cx: SinkBuildContext<'s, '_>) -> Result<Option<RecordStream<'s>>, BuildError> {
         let config = cx.writes.then(|| self.clone());
-        let failed = webhook_sink(cx.lines(|_| None), cx.name.to_string(), config, cx.ctx.clone());
+        // The alerts the checkpoint held as unanswered (the writing worker's part).
+        let restored = match cx.writes {
+            true => cx.restored_state::<Vec<crate::dataflow::Line>>()?.unwrap_or_default(),
+            false => Vec::new(),
+        };
+        let failed = webhook_sink(
+            cx.lines(|_| None),
+            cx.name.to_string(),
+            config,
+            restored,
+            cx.ctx.clone(),
+        );
         Ok(Some(failed))
     }
 }
