@@ -158,6 +158,7 @@ impl TableHistory {
         let mut applied = Applied::default();
         let mut seen: BTreeSet<Key> = BTreeSet::new();
         let mut changed: BTreeMap<Key, BTreeMap<i64, Option<TableRow>>> = BTreeMap::new();
+        let conflicts = self.conflicting_versions(&read.found);
         for (origin, found) in read.found {
             let (key, at, row) = match found {
                 Found::Bad(reason) => {
@@ -192,6 +193,29 @@ impl TableHistory {
                     (Key::from(vec![key]), at, Some(Key::from(values)))
                 }
             };
+            if let (Some(v), Some(_)) = (at, &row) {
+                if conflicts.contains(&(key.clone(), v)) {
+                    // The key is in the table all the same (a complete read does not delete it).
+                    seen.insert(key.clone());
+                    let reason = format!(
+                        "rows with key {} and version {v} differ: neither is used (a versioned key has one row per \
+                         version)",
+                        key.display()
+                    );
+                    self.report(origin, reason, &mut applied);
+                    continue;
+                }
+                let earlier = self.version.and_then(|_| self.keys.get(&key)?.get(&v));
+                if earlier.is_some_and(|e| e != &row) {
+                    seen.insert(key.clone());
+                    let reason = format!(
+                        "key {} already has another row at version {v} (read earlier): a version is never rewritten",
+                        key.display()
+                    );
+                    self.report(origin, reason, &mut applied);
+                    continue;
+                }
+            }
             if row.is_some() && read.complete && self.version.is_none() && seen.contains(&key) {
                 self.report(
                     origin,
@@ -246,6 +270,37 @@ impl TableHistory {
         }
         applied.known_until = self.known_until;
         applied
+    }
+
+    /// In a versioned table, the (key, version time) pairs not read before that one read gives differing rows
+    /// for: whichever row came first in the read (a PostgreSQL table's heap order) would win, so none does
+    /// (review B19). A version read before stays as it was; rows differing from it are refused one by one.
+    fn conflicting_versions(&self, found: &[(Origin, Found)]) -> BTreeSet<(Key, i64)> {
+        let Some(v) = self.version else {
+            return BTreeSet::new();
+        };
+        let mut rows: BTreeMap<(Key, i64), &Vec<Value>> = BTreeMap::new();
+        let mut conflicts = BTreeSet::new();
+        for (_, f) in found {
+            let Found::Row { values, .. } = f else { continue };
+            let (key, Value::Int(at)) = (&values[self.key], &values[v]) else {
+                continue;
+            };
+            let slot = (Key::from(vec![key.clone()]), *at);
+            if self.keys.get(&slot.0).is_some_and(|h| h.contains_key(at)) {
+                continue;
+            }
+            match rows.get(&slot) {
+                Some(first) if *first != values => {
+                    conflicts.insert(slot);
+                }
+                Some(_) => {}
+                None => {
+                    rows.insert(slot, values);
+                }
+            }
+        }
+        conflicts
     }
 
     fn report(&mut self, origin: Origin, reason: String, applied: &mut Applied) {
@@ -331,6 +386,54 @@ mod tests {
 
     fn key(id: &str) -> Key {
         Key::from(vec![Value::Str(id.into())])
+    }
+
+    /// Review B19: two different rows for one key and version were resolved by row order (a file's last, a
+    /// PostgreSQL table's heap order). Now both are dead letters in either order, identical duplicates are
+    /// harmless, and a later read cannot rewrite a version already read.
+    #[test]
+    fn differing_rows_of_one_key_and_version_are_dead_letters_in_any_order() {
+        for rows in [
+            vec![
+                row("a", "DUP-A", 10),
+                row("a", "DUP-B", 10),
+                row("b", "east", 5),
+                row("b", "east", 5),
+            ],
+            vec![
+                row("b", "east", 5),
+                row("a", "DUP-B", 10),
+                row("b", "east", 5),
+                row("a", "DUP-A", 10),
+            ],
+        ] {
+            let mut h = TableHistory::new(0, Some(2));
+            let applied = h.apply(read(rows, 1000), 0);
+            let reasons: Vec<&str> = applied.dead.iter().map(|(_, r)| r.as_str()).collect();
+            assert_eq!(reasons.len(), 2, "{reasons:?}");
+            assert!(
+                reasons
+                    .iter()
+                    .all(|r| r.contains("rows with key a and version 10 differ")),
+                "{reasons:?}"
+            );
+            assert!(h.versions(&key("a")).is_empty());
+            assert_eq!(h.versions(&key("b")).len(), 1);
+            let later = h.apply(read(vec![row("b", "west", 5), row("b", "east", 5)], 2000), 0);
+            let reasons: Vec<&str> = later.dead.iter().map(|(_, r)| r.as_str()).collect();
+            assert_eq!(
+                reasons,
+                ["key b already has another row at version 5 (read earlier): a version is never rewritten"]
+            );
+            assert_eq!(
+                h.versions(&key("b"))[0].1,
+                Some(Key::from(vec![
+                    Value::Str("b".into()),
+                    Value::Str("east".into()),
+                    Value::Int(5)
+                ]))
+            );
+        }
     }
 
     #[test]
