@@ -90,8 +90,24 @@ impl AggregateFn {
             problem: problem.to_string(),
         };
         let e = expr.trim();
-        if e == "count" || e == "count()" {
+        let squeezed: String = e.chars().filter(|c| !c.is_whitespace()).collect();
+        if e == "count" || squeezed == "count()" || squeezed == "count(*)" {
             return Ok(AggregateFn::Count);
+        }
+        if let Some(args) = e.strip_prefix("count(").and_then(|r| r.strip_suffix(')')) {
+            // `count` is known: say what of it is not (trap 9 of the review round).
+            let args = args.trim();
+            let problem = if args.len() >= 8 && args[..8].eq_ignore_ascii_case("distinct") {
+                "count(DISTINCT …) is not supported: a distinct count would keep every value of each window; \
+                 key a window by the field and count its rows instead"
+                    .to_string()
+            } else {
+                format!(
+                    "count takes no field (it counts every record); count(`{args}`) would count non-null values, \
+                     which is not supported: write count, or count_if({args} …)"
+                )
+            };
+            return Err(err(&problem));
         }
         let open = e.find('(').ok_or_else(|| err("expected FUNCTION(FIELD)"))?;
         if !e.ends_with(')') {
@@ -622,6 +638,12 @@ mod tests {
     #[test]
     fn parses_every_function_and_rejects_nonsense() {
         assert_eq!(AggregateFn::parse("count").unwrap(), AggregateFn::Count);
+        assert_eq!(AggregateFn::parse("count( * )").unwrap(), AggregateFn::Count);
+        // Trap 9: `count` is known; what of it is not supported is said as such.
+        let distinct = AggregateFn::parse("count(DISTINCT sensor_id)").unwrap_err().problem;
+        assert!(distinct.starts_with("count(DISTINCT …) is not supported"), "{distinct}");
+        let field = AggregateFn::parse("count(sensor_id)").unwrap_err().problem;
+        assert!(field.contains("count takes no field"), "{field}");
         assert_eq!(
             AggregateFn::parse("count_if(ppv_mm_s > 5.0)").unwrap(),
             AggregateFn::CountIf {
