@@ -96,6 +96,30 @@ impl<'a> Section<'a> {
         self.str(key)
     }
 
+    /// A required local file or directory path. A URL (`s3://lake/raw`, `file:///x`, `hdfs://…`) is a
+    /// problem: weir reads and writes local paths only, and would otherwise make a directory named `s3:`.
+    pub fn req_local_path(&self, key: &str) -> Option<&'a str> {
+        let path = self.req_str(key)?;
+        self.local(key, path)
+    }
+
+    /// `path` unless it is URL-shaped (see [`Section::req_local_path`]), which is a problem at `key`.
+    pub fn local(&self, key: &str, path: &'a str) -> Option<&'a str> {
+        match url_scheme(path) {
+            Some(scheme) => {
+                self.problem(
+                    key,
+                    format!(
+                        "`{path}` is a URL ({scheme}://), but weir reads and writes local paths only (there is no \
+                         object-storage support yet): use a local directory (a mounted bucket works)"
+                    ),
+                );
+                None
+            }
+            None => Some(path),
+        }
+    }
+
     pub fn int(&self, key: &str) -> Option<i64> {
         match self.get(key)? {
             toml::Value::Integer(i) => Some(*i),
@@ -230,4 +254,12 @@ impl<'a> Section<'a> {
             }
         }
     }
+}
+
+/// The scheme of a URL-shaped string (`s3` of `s3://lake/raw`), if it is one.
+pub fn url_scheme(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once("://")?;
+    let mut chars = scheme.chars();
+    let starts = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    (starts && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))).then_some(scheme)
 }

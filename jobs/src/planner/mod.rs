@@ -77,7 +77,7 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
     }
     let dead_letter_sink = job.str("dead_letters").map(str::to_string);
     let checkpoint = job.table("checkpoint").and_then(|c| {
-        let dir = c.req_str("dir").map(std::path::PathBuf::from);
+        let dir = c.req_local_path("dir").map(std::path::PathBuf::from);
         let interval = c.duration_ms("interval").unwrap_or(10_000);
         if interval <= 0 {
             c.problem("interval", "must be positive, e.g. \"10s\"".to_string());

@@ -109,7 +109,7 @@ fn sink_component(
 
 /// `path`, required.
 fn required_path(s: &Section) -> Option<PathBuf> {
-    s.req_str("path").map(PathBuf::from)
+    s.req_local_path("path").map(PathBuf::from)
 }
 
 fn parquet(s: &Section, _: &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>> {

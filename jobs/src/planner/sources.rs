@@ -33,13 +33,16 @@ fn file(s: &Section, job: &JobSource) -> (Option<Planned>, Option<Schema>) {
             );
             None
         }
-        (false, true) => s.str_list("paths").filter(|p| {
-            if p.is_empty() {
-                s.problem("paths", "list at least one file");
-            }
-            !p.is_empty()
-        }),
-        _ => s.req_str("path").map(|p| vec![p]),
+        (false, true) => s
+            .str_list("paths")
+            .filter(|p| {
+                if p.is_empty() {
+                    s.problem("paths", "list at least one file");
+                }
+                !p.is_empty()
+            })
+            .and_then(|ps| ps.into_iter().map(|p| s.local("paths", p)).collect::<Option<Vec<_>>>()),
+        _ => s.req_local_path("path").map(|p| vec![p]),
     };
     let rate = replay_rate(s);
     let planned = paths.map(|ps| -> Planned {

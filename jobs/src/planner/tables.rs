@@ -31,7 +31,7 @@ fn interval(s: &Section, default_ms: i64) -> Duration {
 }
 
 fn file(s: &Section, job: &JobSource, _key: usize) -> Option<Arc<dyn TableComponent>> {
-    let path = job.base_dir.join(s.req_str("path")?);
+    let path = job.base_dir.join(s.req_local_path("path")?);
     let by_extension = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
         "csv"
     } else {
