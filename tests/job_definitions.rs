@@ -1,6 +1,8 @@
 //! Job definitions through the library: interpolation, overrides, every validation rule the issue names
 //! (unknown kind, dangling input, a sink fed by nothing, bad duration, wrong type), and the plan they yield.
 
+mod support;
+
 use weir_engine::plan::StreamRef;
 use weir_jobs::definition::{load, JobSource, Overrides};
 use weir_jobs::planner::plan;
@@ -349,4 +351,81 @@ fn a_section_is_replaced_by_an_inline_table_and_removed_by_unset() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("sources.nope") && e.contains("no such key"), "{e}");
+}
+
+/// Trap 1: `path = "s3://lake/raw"` passed `weir check` and wrote a local `./s3:/lake/raw`. URL-shaped paths
+/// are problems now, for inputs, outputs and the checkpoint directory alike, all reported at once.
+#[test]
+fn url_shaped_paths_are_refused() {
+    let e = plan_of(
+        GOOD,
+        &[
+            "sinks.out.path=s3://lake/raw",
+            "sources.v.path=https://example.org/v.jsonl",
+            "job.checkpoint.dir=gs://bucket/state",
+        ],
+        &[],
+    )
+    .unwrap_err();
+    for (key, scheme) in [
+        ("sinks.out.path", "s3"),
+        ("sources.v.path", "https"),
+        ("job.checkpoint.dir", "gs"),
+    ] {
+        assert!(
+            e.contains(key) && e.contains(&format!("is a URL ({scheme}://)")),
+            "{key}: {e}"
+        );
+    }
+    // A colon elsewhere is a local name.
+    assert!(plan_of(GOOD, &["sinks.out.path=out/a:b.jsonl"], &[]).is_ok());
+}
+
+/// Trap 8: the demo's query lines work with what the README installs (DuckDB's Python package, not a
+/// `duckdb` CLI), it says its dead letters are the generator's deliberate faults, ends with what to do next,
+/// and its help names the five jobs it runs.
+#[test]
+fn the_demo_prints_queries_that_run_and_says_what_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = support::weir()
+        .args(["demo", "--hours", "0.2", "--sensors", "5", "--workers", "1", "--out"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("deliberate faults") && text.contains("What next:"),
+        "{text}"
+    );
+    let help = support::weir().args(["demo", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("five reference jobs") && help.contains("sensor-health"),
+        "{help}"
+    );
+    let queries: Vec<&str> = text
+        .lines()
+        .filter_map(|l| {
+            l.split_once("read the ")
+                .map(|(_, q)| q.split_once(':').unwrap().1.trim())
+        })
+        .collect();
+    assert_eq!(queries.len(), 2, "{text}");
+    let have_duckdb = std::process::Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_duckdb {
+        assert!(
+            std::env::var("WEIR_REQUIRE_PY_READERS").is_err(),
+            "DuckDB (python3 -m pip install duckdb) is required by WEIR_REQUIRE_PY_READERS"
+        );
+        return;
+    }
+    for q in queries {
+        let ran = std::process::Command::new("bash").args(["-c", q]).output().unwrap();
+        let shown = String::from_utf8_lossy(&ran.stdout);
+        assert!(ran.status.success() && shown.contains("sensor_id"), "{q}: {shown}");
+    }
 }

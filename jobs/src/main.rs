@@ -145,7 +145,8 @@ enum Command {
     Generate(GenerateArgs),
     /// Publish a JSONL file or a generated workload to a Kafka topic, keyed by a field.
     Publish(PublishArgs),
-    /// Run the reference jobs (vibration-rollup, vibration-daily, delivery-alerts, last-location) on data it generates.
+    /// Run the five reference jobs (vibration-rollup, vibration-daily, sensor-health, delivery-alerts,
+    /// last-location) on data it generates.
     Demo {
         /// Output directory.
         #[arg(long, default_value = "out/demo")]

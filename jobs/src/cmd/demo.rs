@@ -132,7 +132,7 @@ pub(crate) fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Resu
     );
     println!("  alerts              {}", vib.join("alerts.jsonl").display());
     println!("  dead letters        {}", vib.join("dead_letters.jsonl").display());
-    println!("  read the rollups:   duckdb -c \"SELECT sensor_id, max(ppv_max) AS peak, sum(over_limit) AS over_5mm FROM read_parquet('{}/**/*.parquet', hive_partitioning=true) GROUP BY ALL ORDER BY peak DESC LIMIT 5\"", vib.join("rollups").display());
+    println!("  read the rollups:   {}", duckdb_line(&format!("SELECT sensor_id, max(ppv_max) AS peak, sum(over_limit) AS over_5mm FROM read_parquet('{}/**/*.parquet', hive_partitioning=true) GROUP BY ALL ORDER BY peak DESC LIMIT 5", vib.join("rollups").display())));
     println!("vibration-daily:");
     println!(
         "  raw readings        {}/date=*/hour=*/part-*.parquet",
@@ -146,7 +146,7 @@ pub(crate) fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Resu
         "  daily from hourly   {}/date=*/part-*.parquet",
         daily.join("daily").display()
     );
-    println!("  read the days:      duckdb -c \"SELECT sensor_id, window_start AS day, readings, ppv_p50, ppv_p99 FROM read_parquet('{}/**/*.parquet') ORDER BY ppv_p99 DESC LIMIT 5\"", daily.join("daily").display());
+    println!("  read the days:      {}", duckdb_line(&format!("SELECT sensor_id, window_start AS day, readings, ppv_p50, ppv_p99 FROM read_parquet('{}/**/*.parquet') ORDER BY ppv_p99 DESC LIMIT 5", daily.join("daily").display())));
     println!("sensor-health:");
     println!("  alerts              {}", health.join("alerts.jsonl").display());
     println!("  dead letters        {}", health.join("dead_letters.jsonl").display());
@@ -158,6 +158,17 @@ pub(crate) fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Resu
     println!("  HTTP API            curl http://{addr}/v1/views/orders/o-0000042");
     println!("                      curl 'http://{addr}/v1/views/deliverers?limit=3'");
     println!("                      curl http://{addr}/healthz");
+    println!("\nThe generated data carries deliberate faults (malformed lines and late readings):");
+    println!("the dead letters and late records counted above are those, each dead letter with its reason.");
+    println!(
+        "The queries above use DuckDB from Python (python3 -m pip install duckdb); the duckdb CLI takes the same SQL."
+    );
+    println!("\nWhat next:");
+    println!("  weir explain config/vibration-rollup.toml          what a job does, in words");
+    println!("  weir run config/vibration-rollup.toml --set sources.vibration.path=YOUR.jsonl");
+    println!("                                                     the same job on your own file");
+    println!("  weir check MY-JOB.toml                             every mistake in a job of your own, at once");
+    println!("  README.md, \"Writing a job\"                       sources, operators, sinks, expressions");
     if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         println!("\nserving the views until Ctrl-C");
         finished.serve_until_signal()?;
@@ -176,4 +187,10 @@ pub(crate) fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
     let mut raw = String::new();
     s.read_to_string(&mut raw)?;
     Ok(raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or(raw))
+}
+
+/// A shell line that runs `sql` with DuckDB's Python package (what the test suite installs; a fresh machine
+/// has no `duckdb` CLI).
+fn duckdb_line(sql: &str) -> String {
+    format!("python3 -c \"import duckdb; duckdb.sql(\\\"{sql}\\\").show()\"")
 }
