@@ -666,6 +666,9 @@ fn waits_for_a_missing_broker_and_survives_its_restart_without_loss_or_duplicate
     broker.kill();
     std::thread::sleep(Duration::from_secs(1));
     let _broker = OwnBroker::start(port);
+    // Review B16: the topic is gone from the restarted broker, and the job says so instead of stalling
+    // without a word.
+    wait_for_line(&lines, "topic `vibration` no longer exists", &mut log);
     publish(&addr, "vibration", &input, &["--key", "sensor_id"]);
     // One far-future reading per partition moves every partition's watermark past the data.
     let sentinel = dir.path().join("sentinel.jsonl");

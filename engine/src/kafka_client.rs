@@ -78,6 +78,12 @@ impl RateLimitedReport {
             eprintln!("weir: {}: {message}", self.label);
         }
     }
+
+    /// Prints `message` now (news that ends a reported problem), and counts as the last print.
+    pub fn force(&self, message: &str) {
+        *self.last.lock() = Some(Instant::now());
+        eprintln!("weir: {}: {message}", self.label);
+    }
 }
 
 /// The partition count of `topic`, `None` if the broker does not have it (yet); `Err` if the broker did

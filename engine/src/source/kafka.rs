@@ -693,6 +693,8 @@ impl SourceComponent for KafkaSourceSpec {
         let logs = (0..partitions as i32)
             .filter_map(|p| Some((p, cx.coordinator.resume_log(name, p as u32)?)))
             .collect();
+        let alive = Arc::new(());
+        watch_topic(self.clone(), label, Arc::downgrade(&alive));
         Ok(Arc::new(KafkaConnection {
             spec: self.clone(),
             resume_at,
@@ -700,6 +702,7 @@ impl SourceComponent for KafkaSourceSpec {
             bounds: Arc::new(Mutex::new(vec![None; cx.workers])),
             positions,
             logs,
+            _watch: alive,
         }))
     }
 }
@@ -737,6 +740,54 @@ struct KafkaConnection {
     positions: Arc<PartitionPositions>,
     /// With checkpoints: each partition's resume log.
     logs: BTreeMap<i32, Arc<ResumeLog>>,
+    /// Keeps [`watch_topic`] going while the source is in use.
+    _watch: Arc<()>,
+}
+
+/// How often a running job checks that its source topics still exist.
+const TOPIC_WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// Checks every [`TOPIC_WATCH_EVERY`], while `alive` lives, that the source's topic still exists, and says
+/// so (at most every 10 s) while it does not: a topic deleted, or lost by a broker restarted without its
+/// storage, used to stall a running job without a word (review B16). Each check asks a new metadata-only
+/// client by the topic's name, so no client of the watch ever caches the topic's id.
+fn watch_topic(spec: KafkaSourceSpec, label: String, alive: std::sync::Weak<()>) {
+    let watch = move || {
+        let reporter = RateLimitedReport::new(label);
+        let mut missing = false;
+        loop {
+            let deadline = Instant::now() + TOPIC_WATCH_EVERY;
+            while Instant::now() < deadline {
+                if alive.strong_count() == 0 {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let ctx = ReportingContext::new(String::new(), spec.topic.clone(), Arc::default());
+            let Ok(client) = metadata_client(&spec, ctx) else {
+                continue;
+            };
+            match topic_partitions(client.client(), &spec.topic, Duration::from_secs(3)) {
+                Ok(None) => {
+                    missing = true;
+                    reporter.report(&format!(
+                        "topic `{}` no longer exists on {} (deleted, or lost by a broker restarted without its \
+                         data); the job waits for it and reads on when it is back",
+                        spec.topic, spec.brokers
+                    ));
+                }
+                Ok(Some(_)) if missing => {
+                    missing = false;
+                    reporter.force(&format!("topic `{}` exists again; reading on", spec.topic));
+                }
+                // Unreachable brokers are reported by the reading consumers themselves.
+                Ok(Some(_)) | Err(_) => {}
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name("weir-topic-watch".into()).spawn(watch) {
+        eprintln!("weir: cannot start the topic watch ({e}); a deleted topic will stall the job silently");
+    }
 }
 
 impl PreparedSource for KafkaConnection {
