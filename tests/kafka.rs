@@ -1095,3 +1095,44 @@ fn delivery_alerts_on_three_processes_of_two_workers_equal_one_process() {
         std::fs::read(dir.path().join("three/kafka/delivery/dead_letters.jsonl")).unwrap()
     );
 }
+
+/// Trap 2: a job that runs until stopped and has no checkpoints used to keep its JSONL output in
+/// `PATH.inprogress` until it stopped (an empty alerts file for as long as it ran). Its alerts now reach
+/// `PATH` as they are written. The file job is switched to Kafka with one `--set` of a whole section (trap 4).
+#[test]
+#[ignore = "needs a Kafka broker: set WEIR_KAFKA_BROKERS=host:port (tests/run.sh starts one)"]
+fn a_live_job_without_checkpoints_shows_its_alerts_as_it_goes() {
+    let (brokers, dir, _input, source) = published_vibration(20, 2.0, 5, (0.0, 0.0), &[]);
+    let out = dir.path().join("out");
+    let kafka = format!(
+        "sources.vibration={{ kind = \"kafka\", brokers = \"{brokers}\", topic = \"{source}\", start = \"earliest\", \
+         event_time = \"ts\", max_out_of_orderness = \"30s\", schema = \"vibration\" }}"
+    );
+    let mut child = weir()
+        .arg("run")
+        .arg(repo_root().join("config/vibration-rollup.toml"))
+        .args(["--quiet", "--set", &kafka])
+        .env("WEIR_OUT", &out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (_lines, _t) = stderr_lines(&mut child);
+    let alerts = out.join("vibration/alerts.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let seen = loop {
+        let n = std::fs::read_to_string(&alerts).map(|t| t.lines().count()).unwrap_or(0);
+        if n > 0 {
+            break n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no alert reached {} while the job ran",
+            alerts.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(child.try_wait().unwrap().is_none(), "the job runs until stopped");
+    let status = terminate(&mut child);
+    assert!(status.success(), "SIGTERM → exit 0, got {status}");
+    assert!(file_lines(&alerts).len() >= seen);
+}

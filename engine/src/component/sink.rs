@@ -40,6 +40,9 @@ pub struct SinkBuildContext<'s, 'p> {
     pub window: Option<&'p WindowPlan>,
     /// Whether this worker's instance writes (worker 0); the others only pass progress on.
     pub writes: bool,
+    /// Whether the job runs until it is stopped (a source does not end by itself): without checkpoints a
+    /// file sink then shows its output as it goes instead of publishing it at the end.
+    pub live: bool,
     /// The checkpoint the run resumed from.
     pub restored: Option<&'p Arc<Checkpoint>>,
     /// Every record a sink consumes must pass this probe (sources measure what is in flight against it).

@@ -55,6 +55,12 @@ pub trait SourceComponent: std::fmt::Debug + Send + Sync + 'static {
     /// What its checkpointed positions depend on (compared on restore; a change refuses the checkpoint).
     fn shape(&self) -> String;
 
+    /// Whether the input ends by itself (a file, a generator, a Kafka source with `stop_at_end`); a job with
+    /// one that does not runs until it is stopped, and its file sinks show their output as they go.
+    fn ends(&self) -> bool {
+        true
+    }
+
     /// Partitions with their own watermark, per worker (a file source's files; 1 otherwise).
     fn instances_per_worker(&self) -> usize {
         1

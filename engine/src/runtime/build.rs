@@ -215,6 +215,7 @@ fn sinks<'s>(
                 .collect(),
             window: sink.inputs.first().and_then(|r| plan.window_of(*r)),
             writes: index == 0,
+            live: plan.sources.iter().any(|s| !s.component.ends()),
             restored,
             probe,
             job_end: &job_end,

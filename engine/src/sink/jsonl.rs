@@ -1,10 +1,12 @@
 //! JSON-lines files: one alert, dead letter or row per line.
 //!
-//! Without checkpoints, written to `PATH.inprogress` and renamed to `PATH` when the output is complete. With
-//! checkpoints (a job that may run for ever and resume after a crash), written to `PATH` directly — on-call
-//! can follow it — and continued by a restored run: the file's length is recorded at each checkpoint; on
-//! restore the complete lines written after it are kept and skipped (checked equal) as the restored run
-//! regenerates them, and a torn last line is cut off. A reader never sees a line twice.
+//! A job that ends by itself without checkpoints writes `PATH.inprogress`, renamed to `PATH` when the output
+//! is complete (a failed run publishes nothing). A job with checkpoints, or one that runs until it is stopped
+//! (a Kafka source without `stop_at_end`), writes `PATH` directly, each step's lines handed to the file as
+//! the step writes them, so on-call can follow it. With checkpoints a restored run continues the file: its length is
+//! recorded at each checkpoint; on restore the complete lines written after it are kept and skipped (checked
+//! equal) as the restored run regenerates them, and a torn last line is cut off. A reader never sees a line
+//! twice.
 //!
 //! [`JsonlSink`] is the `kind = "jsonl"` sink component.
 
@@ -127,6 +129,11 @@ impl LineWriter for JsonlWriter {
             out.write_all(l.text.as_bytes())?;
             out.write_all(b"\n")?;
         }
+        // A file written in place is followed by readers: what a step wrote reaches the file with the step
+        // (one write(2) per sink step, no fsync).
+        if self.path.is_none() && !out.buffer().is_empty() {
+            out.flush()?;
+        }
         Ok(())
     }
 
@@ -199,7 +206,7 @@ impl SinkComponent for JsonlSink {
         let writer: Option<Box<dyn LineWriter>> = if cx.writes {
             let opened = match cx.restored_state()? {
                 Some(SinkPosition::File { bytes }) => JsonlWriter::resume(&self.path, bytes),
-                _ if cx.checkpoints() => JsonlWriter::create_in_place(&self.path),
+                _ if cx.checkpoints() || cx.live => JsonlWriter::create_in_place(&self.path),
                 _ => JsonlWriter::create(&self.path),
             };
             Some(Box::new(opened.map_err(cx.output_error(&self.path))?))

@@ -651,6 +651,10 @@ impl SourceComponent for KafkaSourceSpec {
         "kafka"
     }
 
+    fn ends(&self) -> bool {
+        self.stop_at_end
+    }
+
     fn describe(&self, workers: usize) -> String {
         format!(
             "kafka topic `{}` at {} (partition p on worker p mod {workers}; start {:?}{}{})",
