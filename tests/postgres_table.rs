@@ -244,14 +244,19 @@ fn an_unreachable_database_at_start_is_a_clear_error() {
 /// The fleet's vehicle table from config/fleet-vehicles.csv in database `fleet`; `d-0005` was re-registered
 /// (its row holds from `changed_at` only, so its earlier pings find no row).
 fn fleet_database(pg: &Postgres, changed_at: &str) -> String {
+    fleet_database_typed(pg, "fleet", "float8", changed_at)
+}
+
+/// [`fleet_database`] in database `name`, with its number columns of type `number`.
+fn fleet_database_typed(pg: &Postgres, name: &str, number: &str, changed_at: &str) -> String {
     let mut db = pg.client();
-    db.batch_execute("CREATE DATABASE fleet").unwrap();
-    let url = pg.url().replace("/postgres", "/fleet");
+    db.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let url = pg.url().replace("/postgres", &format!("/{name}"));
     let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    db.batch_execute(
-        "CREATE TABLE vehicles (vehicle_id text PRIMARY KEY, vehicle_type text, depot_lat float8, \
-         depot_lon float8, max_range_km float8, updated_at timestamptz)",
-    )
+    db.batch_execute(&format!(
+        "CREATE TABLE vehicles (vehicle_id text PRIMARY KEY, vehicle_type text, depot_lat {number}, \
+         depot_lon {number}, max_range_km {number}, updated_at timestamptz)"
+    ))
     .unwrap();
     let csv = std::fs::read_to_string(repo_root().join("config/fleet-vehicles.csv")).unwrap();
     let mut copy = db
@@ -343,4 +348,53 @@ fn fleet_enriched_joins_every_ping_with_its_vehicle_and_survives_repeated_sigkil
     );
     assert!(crashes.resumed >= 5, "{}", crashes.log);
     crash::assert_same_tree(&reference, &crashed);
+}
+
+/// Trap 3: a `numeric` column made every table row a dead letter and the left join silently gave NULLs. It
+/// now reads as a float (the same doubles as `float8`: the outputs are identical), and a table whose rows are
+/// (mostly) dead letters is a warning on stderr and in `/healthz`.
+#[test]
+#[ignore = "needs PostgreSQL server binaries (tests/run.sh installs them and sets WEIR_PG_BIN)"]
+fn numeric_columns_read_as_floats_and_a_table_of_dead_letters_is_a_warning() {
+    let pg = Postgres::start();
+    let changed = "2026-11-21 02:00:00+00";
+    let float8 = fleet_database(&pg, changed);
+    let numeric = fleet_database_typed(&pg, "fleet_numeric", "numeric", changed);
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("locations.jsonl");
+    ok(weir()
+        .args([
+            "generate",
+            "locations",
+            "--orders",
+            "200",
+            "--hours",
+            "3",
+            "--seed",
+            "5",
+            "-o",
+        ])
+        .arg(&input));
+    let (a, b) = (tmp.path().join("float8"), tmp.path().join("numeric"));
+    ok(&mut fleet_cmd(&input, &a, &float8, None));
+    let o = ok(&mut fleet_cmd(&input, &b, &numeric, None));
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("warning"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    crash::assert_same_tree(&a, &b);
+
+    // Every row unusable: numbers the `float` fields cannot hold.
+    let text = fleet_database_typed(&pg, "fleet_text", "text", changed);
+    let mut db = postgres::Client::connect(&text, postgres::NoTls).unwrap();
+    db.batch_execute("UPDATE vehicles SET max_range_km = 'far'").unwrap();
+    let o = fleet_cmd(&input, &tmp.path().join("text"), &text, None)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: table `vehicles`:") && err.contains("rows of its last read are dead letters"),
+        "{err}"
+    );
 }

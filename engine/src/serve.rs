@@ -7,7 +7,8 @@
 //!   in key order after `KEY`; `next` is the last key given when more may follow (pass it as `after`)
 //! - `GET /v1/tables/{table}/{key}` → `{"table", "key", "known_until", "versions": [{"since", "row"}]}`:
 //!   every version of a table's key read so far (`row` null: deleted), for debugging joins
-//! - `GET /healthz` → `{"status":"ok","watermark":<ms|null>,"caught_up":<bool>}`
+//! - `GET /healthz` → `{"status":"ok","watermark":<ms|null>,"caught_up":<bool>,"warnings":[…]}` (standing
+//!   warnings, e.g. a table most of whose rows are dead letters)
 //! - `GET /metrics` → the run's Prometheus metrics (text exposition format)
 //!
 //! A query parameter an endpoint does not take is a 400 naming it (a misspelt `?cursor=` is never ignored).
@@ -78,9 +79,14 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-async fn healthz(State(AppState { store, .. }): State<AppState>) -> Response {
-    Json(serde_json::json!({"status": "ok", "watermark": store.watermark(), "caught_up": store.caught_up()}))
-        .into_response()
+async fn healthz(State(AppState { store, ctx, .. }): State<AppState>) -> Response {
+    Json(serde_json::json!({
+        "status": "ok",
+        "watermark": store.watermark(),
+        "caught_up": store.caught_up(),
+        "warnings": ctx.warnings(),
+    }))
+    .into_response()
 }
 
 fn unknown_view(store: &ViewStore, view: &str) -> Response {

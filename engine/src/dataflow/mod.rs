@@ -106,6 +106,8 @@ pub struct RunContext {
     /// Per table: this process's join instances whose stream has ended (after a stop the table lets go
     /// once all have).
     table_uses_ended: Arc<Mutex<BTreeMap<usize, usize>>>,
+    /// Standing warnings by what they are about (e.g. `table \`zones\``), shown by `/healthz`.
+    warnings: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 /// The job watermark when a stop was asked for (`u64::MAX`: none).
@@ -118,6 +120,27 @@ impl Default for StopMark {
 }
 
 impl RunContext {
+    /// Sets (or, with `None`, clears) the standing warning about `about`; says a new one on stderr.
+    pub fn set_warning(&self, about: &str, warning: Option<String>) {
+        let mut all = self.warnings.lock();
+        match warning {
+            Some(w) => {
+                if all.get(about) != Some(&w) {
+                    eprintln!("weir: warning: {about}: {w}");
+                    all.insert(about.to_string(), w);
+                }
+            }
+            None => {
+                all.remove(about);
+            }
+        }
+    }
+
+    /// The standing warnings, as `ABOUT: WARNING`.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().iter().map(|(a, w)| format!("{a}: {w}")).collect()
+    }
+
     /// Records a fatal error (the first one wins) and asks every source to stop.
     pub fn fail(&self, failure: JobFailure) {
         let mut e = self.error.lock();

@@ -107,7 +107,7 @@ pub fn table<'s>(
             }
             initial = shared.lock().all_updates();
             match plan2.component.open(&plan2.schema) {
-                Ok(r) => reader = Some(ReaderThread::start(&plan2, r, shared.clone(), sync)),
+                Ok(r) => reader = Some(ReaderThread::start(&plan2, r, shared.clone(), sync, ctx.clone())),
                 Err(e) => ctx.fail(JobFailure::Table {
                     table: name.clone(),
                     cause: e.to_string(),
@@ -144,6 +144,7 @@ pub fn table<'s>(
                         dead,
                         late,
                         known_until,
+                        ..
                     } = applied;
                     if !updates.is_empty() {
                         up.session(&c[0]).give_container(&mut updates);
@@ -222,13 +223,15 @@ impl ReaderThread {
         mut reader: Box<dyn TableReader>,
         history: Arc<Mutex<TableHistory>>,
         wake: timely::scheduling::SyncActivator,
+        ctx: RunContext,
     ) -> ReaderThread {
         let (tx, rx): (Sender<Applied>, Receiver<Applied>) = channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let interval = plan.component.interval();
         let ooo = plan.max_out_of_orderness_ms;
-        let report = RateLimitedReport::new(format!("table `{}`", plan.name));
+        let about = format!("table `{}`", plan.name);
+        let report = RateLimitedReport::new(about.clone());
         std::thread::Builder::new()
             .name(format!("table-{}", plan.name))
             .spawn(move || {
@@ -236,6 +239,8 @@ impl ReaderThread {
                     match reader.read() {
                         Ok(read) => {
                             let applied = history.lock().apply(read, ooo);
+                            // A table whose rows are (mostly) unusable: said once, and shown by /healthz.
+                            ctx.set_warning(&about, applied.warning());
                             if tx.send(applied).is_err() {
                                 return;
                             }

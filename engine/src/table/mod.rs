@@ -91,6 +91,38 @@ pub struct Applied {
     pub late: u64,
     /// The table's watermark after the read.
     pub known_until: i64,
+    /// Rows the read found (deletions not counted), and how many of them were refused (whether or not they
+    /// were reported before).
+    pub rows: usize,
+    pub refused: usize,
+    /// Whether the read held the whole table.
+    pub complete: bool,
+    /// A reason one of them was refused for.
+    pub refusal: Option<String>,
+}
+
+impl Applied {
+    /// A warning when the read found no usable row or refused most of its rows: joins then see (mostly)
+    /// nothing, silently (trap 3 of the review round).
+    pub fn warning(&self) -> Option<String> {
+        let usable = self.rows - self.refused;
+        let why = self
+            .refusal
+            .as_deref()
+            .map_or(String::new(), |r| format!(" (e.g. {r})"));
+        if self.rows == 0 {
+            // An incremental read (a Kafka table) with nothing new is normal.
+            self.complete
+                .then(|| "its last read found no rows: joins find nothing in it".to_string())
+        } else if usable == 0 || self.refused * 2 > self.rows {
+            Some(format!(
+                "{} of the {} rows of its last read are dead letters{why}: joins do not see them",
+                self.refused, self.rows
+            ))
+        } else {
+            None
+        }
+    }
 }
 
 /// Every version of a table read so far (see the module doc).
@@ -159,6 +191,12 @@ impl TableHistory {
         let mut seen: BTreeSet<Key> = BTreeSet::new();
         let mut changed: BTreeMap<Key, BTreeMap<i64, Option<TableRow>>> = BTreeMap::new();
         let conflicts = self.conflicting_versions(&read.found);
+        applied.rows = read
+            .found
+            .iter()
+            .filter(|(_, f)| !matches!(f, Found::Delete { .. }))
+            .count();
+        applied.complete = read.complete;
         for (origin, found) in read.found {
             let (key, at, row) = match found {
                 Found::Bad(reason) => {
@@ -304,6 +342,8 @@ impl TableHistory {
     }
 
     fn report(&mut self, origin: Origin, reason: String, applied: &mut Applied) {
+        applied.refused += 1;
+        applied.refusal.get_or_insert_with(|| reason.clone());
         let entry = (origin, reason);
         if self.reported.insert(entry.clone()) {
             applied.dead.push(entry);

@@ -4,9 +4,10 @@
 //! Every poll is complete: a key the result no longer has is deleted (from the time the table was known up
 //! to before that poll). With `deleted = "COLUMN"` (a boolean soft-delete column) a row whose column is
 //! true deletes its key at the row's version instead, which keeps the deletion's exact time. Columns are
-//! matched to the table's schema by name: integers (`int2/4/8`), floats (`float4/8`; cast `numeric` to
-//! `float8` in the query), text, booleans, and `timestamp`/`timestamptz` (as epoch ms, for `timestamp` and
-//! `int` fields). When the database cannot be reached the poll is retried every `interval` and records
+//! matched to the table's schema by name: integers (`int2/4/8`), floats (`float4/8`, and `numeric`, read as
+//! the nearest double: about 15–17 significant digits, like `col::float8`; a whole `numeric` also reads as an
+//! `int` field), text, booleans, and `timestamp`/`timestamptz` (as epoch ms, for `timestamp` and `int`
+//! fields). When the database cannot be reached the poll is retried every `interval` and records
 //! that need the table wait; nothing is joined twice or lost.
 
 use crate::component::{now_ms, TableComponent, TableReader};
@@ -205,6 +206,15 @@ fn value(row: &Row, c: usize, ty: &FieldType) -> Result<Value, String> {
             .try_get::<_, Option<f32>>(c)
             .map_err(bad)?
             .map_or(Value::Null, |f| Value::Float(f as f64)),
+        (FieldType::Float, &Type::NUMERIC) => row
+            .try_get::<_, Option<Numeric>>(c)
+            .map_err(bad)?
+            .map_or(Value::Null, |n| Value::Float(n.0)),
+        (FieldType::Int, &Type::NUMERIC) => match row.try_get::<_, Option<Numeric>>(c).map_err(bad)? {
+            None => Value::Null,
+            Some(Numeric(x)) if x.fract() == 0.0 && x.abs() < 9.007_199_254_740_992e15 => Value::Int(x as i64),
+            Some(Numeric(x)) => return Err(format!("the numeric {x} is not a whole number that fits an int")),
+        },
         (FieldType::Float, &Type::INT8 | &Type::INT4 | &Type::INT2) => match value(row, c, &FieldType::Int)? {
             Value::Int(i) => Value::Float(i as f64),
             other => other,
@@ -217,15 +227,49 @@ fn value(row: &Row, c: usize, ty: &FieldType) -> Result<Value, String> {
             .try_get::<_, Option<bool>>(c)
             .map_err(bad)?
             .map_or(Value::Null, Value::Bool),
-        (ty, pg) => {
-            let hint = if *pg == Type::NUMERIC {
-                " (cast it in the query: `col::float8`)"
-            } else {
-                ""
-            };
-            return Err(format!("a {pg} column cannot be read as {ty}{hint}"));
-        }
+        (ty, pg) => return Err(format!("a {pg} column cannot be read as {ty}")),
     })
+}
+
+/// A `numeric` value as the nearest double (NaN and the infinities as such).
+struct Numeric(f64);
+
+impl<'a> postgres::types::FromSql<'a> for Numeric {
+    /// The binary form: digit count, weight (of the first base-10 000 digit), sign, display scale, then the
+    /// digits (each 0..=9999), all big-endian `i16`/`u16`.
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let word = |i: usize| -> Result<u16, String> {
+            raw.get(2 * i..2 * i + 2)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                .ok_or_else(|| "a numeric value is cut short".to_string())
+        };
+        let (digits, weight, sign) = (word(0)? as usize, word(1)? as i16, word(2)?);
+        let special = match sign {
+            0x0000 | 0x4000 => None,
+            0xC000 => Some(f64::NAN),
+            0xD000 => Some(f64::INFINITY),
+            0xF000 => Some(f64::NEG_INFINITY),
+            other => return Err(format!("a numeric value has the unknown sign {other:#06x}").into()),
+        };
+        if let Some(x) = special {
+            return Ok(Numeric(x));
+        }
+        // The digits as one decimal integer text and an exponent: parsed once, so rounded once.
+        let mut text = String::with_capacity(4 * digits + 8);
+        for i in 0..digits {
+            text.push_str(&format!("{:04}", word(4 + i)?));
+        }
+        if text.is_empty() {
+            text.push('0');
+        }
+        let exponent = 4 * (weight as i64 + 1 - digits as i64);
+        let x: f64 = format!("{text}e{exponent}").parse()?;
+        Ok(Numeric(if sign == 0x4000 { -x } else { x }))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
+    }
 }
 
 /// A row as JSON text (a dead letter's raw).
@@ -319,5 +363,34 @@ mod tests {
             super::redact("host=127.0.0.1 password=s3cret dbname=fleet"),
             "host=127.0.0.1 password=*** dbname=fleet"
         );
+    }
+}
+
+#[cfg(test)]
+mod numeric_tests {
+    use super::*;
+    use postgres::types::FromSql;
+
+    fn numeric(digits: &[u16], weight: i16, sign: u16) -> f64 {
+        let mut raw = Vec::new();
+        for w in [digits.len() as u16, weight as u16, sign, 0] {
+            raw.extend_from_slice(&w.to_be_bytes());
+        }
+        for d in digits {
+            raw.extend_from_slice(&d.to_be_bytes());
+        }
+        Numeric::from_sql(&Type::NUMERIC, &raw).unwrap().0
+    }
+
+    /// Trap 3: `numeric` columns read as floats instead of making every row a dead letter.
+    #[test]
+    fn numeric_values_read_as_the_nearest_double() {
+        assert_eq!(numeric(&[12, 3400], 0, 0), 12.34); // 12.3400
+        assert_eq!(numeric(&[1], 2, 0x4000), -1e8); // -1 0000 0000
+        assert_eq!(numeric(&[5000], -1, 0), 0.5); // 0.5000
+        assert_eq!(numeric(&[], 0, 0), 0.0);
+        assert_eq!(numeric(&[1234, 5678, 9012], 1, 0), 12345678.9012);
+        assert!(numeric(&[], 0, 0xC000).is_nan());
+        assert_eq!(numeric(&[], 0, 0xD000), f64::INFINITY);
     }
 }
