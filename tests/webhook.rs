@@ -351,3 +351,140 @@ fn a_hanging_endpoint_holds_back_no_checkpoint_and_a_restore_delivers_what_it_he
     assert_eq!(got, expected);
     assert_eq!(lines(&out.join("alerts.jsonl")), lines(&reference.join("alerts.jsonl")));
 }
+
+/// An HTTPS endpoint (Python's `ssl`, a self-signed leaf certificate for 127.0.0.1 made with `openssl`) that
+/// appends each POST body as a line to `bodies`: its address and the certificate (PEM).
+fn https_endpoint(
+    dir: &std::path::Path,
+    bodies: &std::path::Path,
+) -> (String, std::path::PathBuf, std::process::Child) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        // A leaf, not a CA: webpki refuses a CA certificate as the server's own (CaUsedAsEndEntity).
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (the Debian package) makes the test certificate");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let server = r#"
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["content-length"]))
+        with open(sys.argv[3], "ab") as f:
+            f.write(body + b"\n")
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", server])
+        .arg(&cert)
+        .arg(&key)
+        .arg(bodies)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    (format!("127.0.0.1:{}", port.trim()), cert, child)
+}
+
+/// Trap 5: Slack, Teams, PagerDuty and Opsgenie want bodies of their own, over https. A `body` template
+/// shapes each alert (fields JSON-escaped, `{{alert}}` whole); an https endpoint with a certificate of a
+/// private CA is reached with `ca_file`, and without it every alert is a dead letter saying why. A template
+/// naming a field the alerts lack is a `weir check` problem.
+#[test]
+fn a_body_template_reaches_an_https_endpoint_verified_with_ca_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bodies = tmp.path().join("bodies.txt");
+    let (addr, cert, mut server) = https_endpoint(tmp.path(), &bodies);
+    let template = r#"body = '{"text":"{{kind}} for order {{order_id}}","alert":{{alert}}}'"#;
+    let job_for = |options: &str| {
+        let job = job_with_webhook_options(tmp.path(), &addr, options);
+        let text = std::fs::read_to_string(&job).unwrap().replace("http://", "https://");
+        std::fs::write(&job, text).unwrap();
+        job
+    };
+    let out = tmp.path().join("out");
+    let input = input(tmp.path());
+    run(
+        &job_for(&format!("{template}\nca_file = \"{}\"\n", cert.display())),
+        &input,
+        &out,
+    );
+    let alerts = lines(&out.join("alerts.jsonl"));
+    assert!(alerts.len() >= 3);
+    let got: Vec<serde_json::Value> = lines(&bodies)
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    assert_eq!(got.len(), alerts.len());
+    for (body, alert) in got.iter().zip(&alerts) {
+        let alert: serde_json::Value = serde_json::from_str(alert).unwrap();
+        assert_eq!(body["alert"], alert);
+        let text = format!(
+            "{} for order {}",
+            alert["kind"].as_str().unwrap(),
+            alert["order_id"].as_str().unwrap()
+        );
+        assert_eq!(body["text"], text.as_str());
+    }
+
+    // Without ca_file the self-signed endpoint is not trusted: every alert is a dead letter saying so.
+    let untrusted = tmp.path().join("untrusted");
+    run(&job_for(&format!("{template}\nretries = 0\n")), &input, &untrusted);
+    let dead: Vec<serde_json::Value> = read_jsonl(&untrusted.join("dead_letters.jsonl"))
+        .into_iter()
+        .filter(|d| d["source"] == "oncall")
+        .collect();
+    assert_eq!(dead.len(), alerts.len());
+    assert!(
+        dead.iter()
+            .all(|d| d["reason"].as_str().unwrap().to_lowercase().contains("certificate")),
+        "{dead:?}"
+    );
+    assert_eq!(lines(&bodies).len(), alerts.len(), "nothing more reached the endpoint");
+
+    let check = weir()
+        .arg("check")
+        .arg(job_for(r#"body = '{"text":"{{knid}}"}'"#))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        !check.status.success() && err.contains("`{{knid}}` is not a field of the alerts"),
+        "{err}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}

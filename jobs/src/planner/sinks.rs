@@ -17,6 +17,7 @@ use weir_engine::sink::jsonl::JsonlSink;
 use weir_engine::sink::kafka::KafkaSinkSpec;
 use weir_engine::sink::parquet::ParquetSink;
 use weir_engine::sink::stdout::StdoutSink;
+use weir_engine::sink::webhook::BodyTemplate;
 
 /// Resolves a sink's `inputs` (`index_of` maps operators in file order to their planned index).
 pub(super) fn resolve_inputs(s: &Section, names: &Names, index_of: &HashMap<usize, usize>) -> Vec<StreamRef> {
@@ -148,8 +149,8 @@ fn stdout(_: &Section, _: &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>> {
     Some(Arc::new(StdoutSink))
 }
 
-fn webhook(s: &Section, _: &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>> {
-    Some(Arc::new(webhook_config(s)?))
+fn webhook(s: &Section, schemas: &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>> {
+    Some(Arc::new(webhook_config(s, schemas)?))
 }
 
 fn kafka(s: &Section, schemas: &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>> {
@@ -203,8 +204,9 @@ fn kafka_sink_spec(s: &Section) -> Option<KafkaSinkSpec> {
     })
 }
 
-/// `kind = "webhook"`: where and how to POST alerts.
-fn webhook_config(s: &Section) -> Option<weir_engine::sink::webhook::WebhookConfig> {
+/// `kind = "webhook"`: where and how to POST alerts: `url` (http:// or https://), `body` (a template of the
+/// alert's fields, see [`weir_engine::sink::webhook::BodyTemplate`]), `ca_file` (PEM roots for https).
+fn webhook_config(s: &Section, schemas: &[Option<Schema>]) -> Option<weir_engine::sink::webhook::WebhookConfig> {
     let url = s.req_str("url");
     let timeout = s.duration_ms("timeout").unwrap_or(2_000);
     let retries = s.count("retries", 0).unwrap_or(3) as u32;
@@ -224,10 +226,42 @@ fn webhook_config(s: &Section) -> Option<weir_engine::sink::webhook::WebhookConf
             }
         }
     }
+    let body = s.str("body").and_then(|text| match BodyTemplate::parse(text) {
+        Ok(t) => {
+            // Every placeholder must be a field of every input's alerts (schemas unknown here are not checked).
+            for schema in schemas.iter().flatten() {
+                for f in t.fields().filter(|f| schema.index_of(f).is_none()) {
+                    s.problem("body", format!("`{{{{{f}}}}}` is not a field of the alerts; they have {}, or write `{{{{alert}}}}` for the whole alert", schema.names()));
+                }
+            }
+            Some(t)
+        }
+        Err(e) => {
+            s.problem("body", e);
+            None
+        }
+    });
+    let ca_pem = s.str("ca_file").and_then(|path| match std::fs::read(path) {
+        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(Arc::new(pem)),
+        Ok(_) => {
+            s.problem(
+                "ca_file",
+                format!("`{path}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+            );
+            None
+        }
+        Err(e) => {
+            s.problem("ca_file", format!("cannot read `{path}`: {e}"));
+            None
+        }
+    });
     let url = url?;
-    if !url.starts_with("http://") {
-        s.problem("url", format!("\"{url}\": only http:// URLs are supported in this build (put a TLS-terminating proxy in front for https)"));
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        s.problem("url", format!("\"{url}\": write an http:// or https:// URL"));
         return None;
+    }
+    if ca_pem.is_some() && !url.starts_with("https://") {
+        s.problem("ca_file", "is for https:// endpoints; the url is http://");
     }
     Some(weir_engine::sink::webhook::WebhookConfig {
         url: url.to_string(),
@@ -238,5 +272,7 @@ fn webhook_config(s: &Section) -> Option<weir_engine::sink::webhook::WebhookConf
         concurrency: concurrency as usize,
         queue: queue as usize,
         stop_grace: std::time::Duration::from_millis(stop_grace.max(0) as u64),
+        body,
+        ca_pem,
     })
 }
