@@ -323,3 +323,95 @@ path = "dead.jsonl"
     let ids: std::collections::BTreeSet<&str> = alerts.iter().map(|a| a["alert_id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 4, "{alerts:?}");
 }
+
+/// Trap 6: a data-quality summary needs a row per window even when nothing came. With `emit_empty`, a window
+/// without key has a row for every window from the first with records to the last, zero counts (and NULL
+/// for the other aggregates) where none came — the same at any worker count and chunk size. A keyed window
+/// cannot have it.
+#[test]
+fn a_global_window_with_emit_empty_has_a_row_for_every_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    let min = 60_000i64;
+    let lines: Vec<String> = [(0, 1.0), (30, 9.0), (61, 2.0), (301, 3.0), (302, 7.0)]
+        .iter()
+        .map(|(s, v)| format!(r#"{{"v":{v},"ts":{}}}"#, s * 1000))
+        .collect();
+    std::fs::write(tmp.path().join("in.jsonl"), lines.join("\n") + "\n").unwrap();
+    let job = |key: &str| {
+        format!(
+            r#"[job]
+name = "quality"
+[sources.in]
+kind = "file"
+path = "in.jsonl"
+event_time = "ts"
+schema = {{ v = "float", ts = "int" }}
+[operators.summary]
+kind = "window"
+inputs = ["in"]
+window = {{ kind = "tumbling", size = "1m" }}
+key = [{key}]
+aggregates = {{ n = "count", high = "count_if(v > 5)", top = "max(v)" }}
+emit_empty = true
+[sinks.out]
+kind = "jsonl"
+inputs = ["summary"]
+path = "out.jsonl"
+[sinks.dead_letters]
+kind = "jsonl"
+path = "dead.jsonl"
+"#
+        )
+    };
+    std::fs::write(tmp.path().join("job.toml"), job("")).unwrap();
+    let mut outputs = Vec::new();
+    for (workers, chunk) in [("1", "1048576"), ("3", "16")] {
+        ok(weir().current_dir(tmp.path()).args([
+            "run",
+            "job.toml",
+            "--quiet",
+            "--workers",
+            workers,
+            "--chunk-bytes",
+            chunk,
+        ]));
+        outputs.push(std::fs::read_to_string(tmp.path().join("out.jsonl")).unwrap());
+    }
+    assert_eq!(
+        outputs[0], outputs[1],
+        "the same rows at any worker count and chunk size"
+    );
+    let rows: Vec<(i64, i64, i64, Option<f64>)> = read_jsonl(&tmp.path().join("out.jsonl"))
+        .iter()
+        .map(|r| {
+            (
+                r["window_start"].as_i64().unwrap(),
+                r["n"].as_i64().unwrap(),
+                r["high"].as_i64().unwrap(),
+                r["top"].as_f64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (0, 2, 1, Some(9.0)),
+            (min, 1, 0, Some(2.0)),
+            (2 * min, 0, 0, None),
+            (3 * min, 0, 0, None),
+            (4 * min, 0, 0, None),
+            (5 * min, 2, 1, Some(7.0)),
+        ]
+    );
+    std::fs::write(tmp.path().join("keyed.toml"), job("\"v\"")).unwrap();
+    let o = weir()
+        .current_dir(tmp.path())
+        .args(["check", "keyed.toml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("emit_empty") && err.contains("without key"),
+        "{err}"
+    );
+}

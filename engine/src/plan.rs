@@ -225,13 +225,17 @@ pub struct WindowPlan {
     pub aggregates: Vec<AggregateSpec>,
     /// (window, key) accumulators one worker may hold open at once before the job fails (a memory guard).
     pub max_open_windows: usize,
+    /// A row for every window from the first with records on, with zero counts where none came (windows
+    /// without key only; see `dataflow::window_empty`).
+    pub emit_empty: bool,
 }
 
 impl WindowPlan {
     /// Whether the window runs in two phases (partials per worker, merged on the key's worker): tumbling
     /// and hopping windows whose aggregates all merge exactly (all but `stddev`).
     pub fn combinable(&self) -> bool {
-        !matches!(self.window, WindowSpec::Session { .. })
+        !self.emit_empty
+            && !matches!(self.window, WindowSpec::Session { .. })
             && !self
                 .aggregates
                 .iter()

@@ -21,6 +21,11 @@ pub enum JobFailure {
          check the key and the window's size and slide, or raise max_open_windows"
     )]
     TooManyWindows { operator: String, limit: usize },
+    #[error(
+        "operator `{operator}`: emit_empty would write more than {limit} empty windows at once (the watermark \
+         jumped far ahead, e.g. a record far in the future); use a larger window or leave emit_empty off"
+    )]
+    TooManyEmptyWindows { operator: String, limit: i64 },
     #[error("the HTTP server on {addr} ended: {cause}")]
     Http { addr: std::net::SocketAddr, cause: String },
     #[error("cluster: {0}")]

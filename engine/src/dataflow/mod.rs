@@ -21,6 +21,7 @@ pub mod source_op;
 pub mod table_op;
 pub mod transforms;
 pub mod window_combine;
+pub mod window_empty;
 pub mod window_op;
 
 pub use failure::JobFailure;

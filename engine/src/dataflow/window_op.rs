@@ -10,6 +10,7 @@ use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::dead_letters::{failed_record, split_batches};
 use crate::dataflow::ordered::{ordered, OrderedLogic};
 use crate::dataflow::window_combine::{pre_aggregate, WindowPartial};
+use crate::dataflow::window_empty::EmptyWindows;
 use crate::dataflow::{Positioned, RunContext, Time};
 use crate::metrics::Metrics;
 use crate::plan::WindowPlan;
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use timely::dataflow::Stream;
 use weir_operators::window::lateness;
-use weir_operators::{Key, KeyOf, Position, Value, Values, WindowAggregator, WindowRecord, WindowRow};
+use weir_operators::{AggregateFn, Key, KeyOf, Position, Value, Values, WindowAggregator, WindowRecord, WindowRow};
 
 /// A record on its way to its key's worker: its key fields, then the fields aggregates read, then the
 /// carried fields, in one inline list (no allocation per record).
@@ -156,20 +157,31 @@ pub fn window<'s>(
     // A window input's fields are its key, the aggregates' values, then the carried fields.
     let first = plan.key.len() + plan.values.len();
     let carry = (first..first + plan.carry.len()).collect();
-    (
-        ordered(
-            records,
-            "Window",
-            name,
-            WindowLogic {
-                key: (0..plan.key.len()).collect(),
-                core,
-                carry,
-            },
-            ctx,
-        ),
-        late,
-    )
+    let logic = WindowLogic {
+        key: (0..plan.key.len()).collect(),
+        core,
+        carry,
+    };
+    if plan.emit_empty {
+        let zero = plan
+            .aggregates
+            .iter()
+            .map(|a| match a.func {
+                AggregateFn::Count | AggregateFn::CountIf { .. } | AggregateFn::CountTrue(_) => Value::Int(0),
+                _ => Value::Null,
+            })
+            .collect();
+        let logic = EmptyWindows {
+            inner: logic,
+            window: plan.window,
+            allowed_lateness_ms: plan.allowed_lateness_ms,
+            carried: plan.carry.len(),
+            zero,
+            guard: (name.clone(), ctx.clone()),
+        };
+        return (ordered(records, "Window", name, logic, ctx), late);
+    }
+    (ordered(records, "Window", name, logic, ctx), late)
 }
 
 /// Event time in milliseconds of a logical time (saturating).
@@ -314,8 +326,13 @@ impl OperatorComponent for WindowPlan {
             .iter()
             .map(|a| format!("{} = {}", a.name, a.func))
             .collect();
+        let empty = if self.emit_empty {
+            "; a row for every window from the first with records on (zero counts where none came)"
+        } else {
+            ""
+        };
         format!(
-            "window {}, allowed lateness {}, keyed by [{}], carry [{}]: {}",
+            "window {}, allowed lateness {}, keyed by [{}], carry [{}]: {}{empty}",
             describe_window(&self.window),
             humanize_ms(self.allowed_lateness_ms),
             field_names(input, &self.key),

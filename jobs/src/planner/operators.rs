@@ -325,6 +325,21 @@ fn window(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
     }
     let key = fields_of(s, "key", &key_names?, schema);
     let carry = fields_of(s, "carry", &carry_names, schema);
+    let emit_empty = s.bool("emit_empty").unwrap_or(false);
+    if emit_empty {
+        if key.as_ref().is_some_and(|k| !k.is_empty()) {
+            s.problem(
+                "emit_empty",
+                "is for windows without key (key = []): with a key, no one can say which keys an empty window has",
+            );
+        }
+        if matches!(window, Some(WindowSpec::Session { .. })) {
+            s.problem(
+                "emit_empty",
+                "is for tumbling and hopping windows: a session exists only with records",
+            );
+        }
+    }
     let mut values: Vec<usize> = Vec::new();
     let mut aggregates = Vec::new();
     let mut agg_fields = Vec::new();
@@ -381,7 +396,8 @@ fn window(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
             agg_fields.push(Field {
                 name: col.clone(),
                 ty: FieldType::of(out_type),
-                nullable: nullable && !counts && out_type != ValueType::Sketch,
+                // An empty window's row has NULL for everything but its counts.
+                nullable: (nullable || emit_empty) && !counts && out_type != ValueType::Sketch,
             });
             aggregates.push(AggregateSpec {
                 name: col.clone(),
@@ -403,7 +419,12 @@ fn window(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
         Field::new("window_start", FieldType::Timestamp),
         Field::new("window_end", FieldType::Timestamp),
     ];
-    fields.extend(key.iter().chain(&carry).map(|i| schema.fields[*i].clone()));
+    fields.extend(key.iter().map(|i| schema.fields[*i].clone()));
+    fields.extend(carry.iter().map(|i| Field {
+        // An empty window carries nothing.
+        nullable: schema.fields[*i].nullable || emit_empty,
+        ..schema.fields[*i].clone()
+    }));
     fields.extend(agg_fields);
     let mut seen = HashSet::new();
     for f in &fields {
@@ -430,6 +451,7 @@ fn window(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
             max_open_windows: s
                 .count("max_open_windows", 1)
                 .map_or(weir_engine::plan::DEFAULT_MAX_OPEN_WINDOWS, |n| n as usize),
+            emit_empty,
         }),
         Schema { fields, event_time: 0 },
     ))
