@@ -404,14 +404,7 @@ fn weir_cluster_local_starts_serves_and_stops_its_processes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let err = launcher.stderr.take().unwrap();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let lines = log.clone();
-    std::thread::spawn(move || {
-        for l in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok) {
-            lines.lock().unwrap().push(l);
-        }
-    });
+    let log = collect_stderr(&mut launcher);
     let addrs = [format!("127.0.0.1:{port}"), format!("127.0.0.1:{}", port + 1)];
     let deadline = Instant::now() + Duration::from_secs(60);
     for a in &addrs {
@@ -445,6 +438,19 @@ fn weir_cluster_local_starts_serves_and_stops_its_processes() {
             "{a} still serves after the stop"
         );
     }
+}
+
+/// Every line `child` writes on its (piped) stderr, collected by a thread as it comes.
+fn collect_stderr(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    let err = child.stderr.take().expect("stderr is piped");
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let lines = log.clone();
+    std::thread::spawn(move || {
+        for l in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok) {
+            lines.lock().unwrap().push(l);
+        }
+    });
+    log
 }
 
 /// The pids whose parent is `parent` (from /proc).
@@ -494,14 +500,7 @@ fn serving_cluster(dir: &Path) -> (Child, std::sync::Arc<std::sync::Mutex<Vec<St
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let err = launcher.stderr.take().unwrap();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let lines = log.clone();
-    std::thread::spawn(move || {
-        for l in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok) {
-            lines.lock().unwrap().push(l);
-        }
-    });
+    let log = collect_stderr(&mut launcher);
     let deadline = Instant::now() + Duration::from_secs(60);
     while log
         .lock()

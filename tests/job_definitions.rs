@@ -412,15 +412,7 @@ fn the_demo_prints_queries_that_run_and_says_what_next() {
         })
         .collect();
     assert_eq!(queries.len(), 2, "{text}");
-    let have_duckdb = std::process::Command::new("python3")
-        .args(["-c", "import duckdb"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have_duckdb {
-        assert!(
-            std::env::var("WEIR_REQUIRE_PY_READERS").is_err(),
-            "DuckDB (python3 -m pip install duckdb) is required by WEIR_REQUIRE_PY_READERS"
-        );
+    if !support::have_duckdb() {
         return;
     }
     for q in queries {

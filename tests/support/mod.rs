@@ -342,3 +342,17 @@ pub fn run_within(cmd: &mut std::process::Command, secs: u64) -> std::process::O
     assert!(!watchdog.is_finished(), "weir did not finish within {secs} s");
     out
 }
+
+/// Whether python3 has DuckDB; without it a test that needs it skips, unless `WEIR_REQUIRE_PY_READERS=1`
+/// (set by `tests/run.sh`), where that is a failure.
+pub fn have_duckdb() -> bool {
+    let have = Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        have || std::env::var("WEIR_REQUIRE_PY_READERS").is_err(),
+        "DuckDB (python3 -m pip install duckdb) is required by WEIR_REQUIRE_PY_READERS"
+    );
+    have
+}
