@@ -163,12 +163,22 @@ pub(crate) fn demo(out: &Path, hours: f64, sensors: u32, workers: usize) -> Resu
     println!(
         "The queries above use DuckDB from Python (python3 -m pip install duckdb); the duckdb CLI takes the same SQL."
     );
+    // The binary as this shell can run it (`cargo run` puts it under target/, not on the PATH).
+    let weir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            let here = std::env::current_dir().ok()?;
+            Some(exe.strip_prefix(here).ok()?.display().to_string())
+        })
+        .unwrap_or_else(|| "weir".to_string());
     println!("\nWhat next:");
-    println!("  weir explain config/vibration-rollup.toml          what a job does, in words");
-    println!("  weir run config/vibration-rollup.toml --set sources.vibration.path=YOUR.jsonl");
-    println!("                                                     the same job on your own file");
-    println!("  weir check MY-JOB.toml                             every mistake in a job of your own, at once");
-    println!("  README.md, \"Writing a job\"                       sources, operators, sinks, expressions");
+    println!("  {weir} explain config/vibration-rollup.toml");
+    println!("      what a job does, in words");
+    println!("  {weir} run config/vibration-rollup.toml --set sources.vibration.path=YOUR.jsonl");
+    println!("      the same job on your own file");
+    println!("  {weir} check MY-JOB.toml");
+    println!("      every mistake in a job of your own, at once");
+    println!("  README.md, \"Writing a job\": sources, operators, sinks, expressions");
     if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         println!("\nserving the views until Ctrl-C");
         finished.serve_until_signal()?;
