@@ -156,6 +156,8 @@ impl<L: OrderedLogic<State = WindowAggregator>> OrderedLogic for EmptyWindows<L>
             }
             s = s.saturating_add(slide);
         }
+        // Empty windows' rows are windows written too (the run summary, `weir_window_rows_total`).
+        crate::metrics::Metrics::add(&self.guard.1.metrics.window_rows, empties as u64);
         state.next = Some(s);
     }
 }
