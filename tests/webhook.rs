@@ -352,12 +352,19 @@ fn a_hanging_endpoint_holds_back_no_checkpoint_and_a_restore_delivers_what_it_he
     assert_eq!(lines(&out.join("alerts.jsonl")), lines(&reference.join("alerts.jsonl")));
 }
 
+/// A child process killed when dropped, so a failing test leaves no server behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// An HTTPS endpoint (Python's `ssl`, a self-signed leaf certificate for 127.0.0.1 made with `openssl`) that
-/// appends each POST body as a line to `bodies`: its address and the certificate (PEM).
-fn https_endpoint(
-    dir: &std::path::Path,
-    bodies: &std::path::Path,
-) -> (String, std::path::PathBuf, std::process::Child) {
+/// appends each POST body as a line to `bodies`: its address, the certificate (PEM) and the server process.
+fn https_endpoint(dir: &std::path::Path, bodies: &std::path::Path) -> (String, std::path::PathBuf, KillOnDrop) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let made = std::process::Command::new("openssl")
         .args([
@@ -412,11 +419,11 @@ srv.serve_forever()
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = KillOnDrop(child);
     let mut port = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
-    (format!("127.0.0.1:{}", port.trim()), cert, child)
+    BufReader::new(stdout).read_line(&mut port).unwrap();
+    (format!("127.0.0.1:{}", port.trim()), cert, server)
 }
 
 /// Trap 5: Slack, Teams, PagerDuty and Opsgenie want bodies of their own, over https. A `body` template
@@ -427,7 +434,7 @@ srv.serve_forever()
 fn a_body_template_reaches_an_https_endpoint_verified_with_ca_file() {
     let tmp = tempfile::tempdir().unwrap();
     let bodies = tmp.path().join("bodies.txt");
-    let (addr, cert, mut server) = https_endpoint(tmp.path(), &bodies);
+    let (addr, cert, _server) = https_endpoint(tmp.path(), &bodies);
     let template = r#"body = '{"text":"{{kind}} for order {{order_id}}","alert":{{alert}}}'"#;
     let job_for = |options: &str| {
         let job = job_with_webhook_options(tmp.path(), &addr, options);
@@ -485,6 +492,4 @@ fn a_body_template_reaches_an_https_endpoint_verified_with_ca_file() {
         !check.status.success() && err.contains("`{{knid}}` is not a field of the alerts"),
         "{err}"
     );
-    let _ = server.kill();
-    let _ = server.wait();
 }
