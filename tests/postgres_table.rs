@@ -8,6 +8,8 @@
 
 #[path = "support/crash.rs"]
 mod crash;
+#[path = "support/http.rs"]
+mod http_support;
 #[path = "support/postgres.rs"]
 mod postgres_server;
 mod support;
@@ -397,4 +399,27 @@ fn numeric_columns_read_as_floats_and_a_table_of_dead_letters_is_a_warning() {
         err.contains("warning: table `vehicles`:") && err.contains("rows of its last read are dead letters"),
         "{err}"
     );
+    // The same warning stands in /healthz while the job serves (paced: a job without views serves while it
+    // runs).
+    let mut serving = fleet_cmd(&input, &tmp.path().join("served"), &text, None);
+    serving.args([
+        "--set",
+        "serve.listen=127.0.0.1:0",
+        "--set",
+        "sources.locations.rate=2000",
+    ]);
+    let server = http_support::Server::spawn(serving);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let warnings = loop {
+        let (_, health) = http_support::get(&server.addr, "/healthz");
+        let w = health["warnings"].as_array().cloned().unwrap_or_default();
+        if !w.is_empty() || Instant::now() > deadline {
+            break w;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = warnings[0].as_str().unwrap();
+    assert!(w.starts_with("table `vehicles`:") && w.contains("dead letters"), "{w}");
+    assert!(server.terminate().success());
 }
