@@ -210,10 +210,18 @@ impl AggregateFn {
         }
     }
 
+    /// Whether it counts records (`count`, `count_if`): never NULL, 0 over no record.
+    pub fn is_count(&self) -> bool {
+        matches!(
+            self,
+            AggregateFn::Count | AggregateFn::CountIf { .. } | AggregateFn::CountTrue(_)
+        )
+    }
+
     /// The output type given the input field's type.
     pub fn output_type(&self, input: Option<ValueType>) -> ValueType {
         match self {
-            AggregateFn::Count | AggregateFn::CountIf { .. } | AggregateFn::CountTrue(_) => ValueType::Int,
+            f if f.is_count() => ValueType::Int,
             AggregateFn::Sum(_) => {
                 if input == Some(ValueType::Int) {
                     ValueType::Int

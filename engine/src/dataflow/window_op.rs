@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use timely::dataflow::Stream;
 use weir_operators::window::lateness;
-use weir_operators::{AggregateFn, Key, KeyOf, Position, Value, Values, WindowAggregator, WindowRecord, WindowRow};
+use weir_operators::{Key, KeyOf, Position, Value, Values, WindowAggregator, WindowRecord, WindowRow};
 
 /// A record on its way to its key's worker: its key fields, then the fields aggregates read, then the
 /// carried fields, in one inline list (no allocation per record).
@@ -166,10 +166,7 @@ pub fn window<'s>(
         let zero = plan
             .aggregates
             .iter()
-            .map(|a| match a.func {
-                AggregateFn::Count | AggregateFn::CountIf { .. } | AggregateFn::CountTrue(_) => Value::Int(0),
-                _ => Value::Null,
-            })
+            .map(|a| if a.func.is_count() { Value::Int(0) } else { Value::Null })
             .collect();
         let logic = EmptyWindows {
             inner: logic,

@@ -53,8 +53,29 @@ pub struct WebhookConfig {
     pub stop_grace: Duration,
     /// The body to send instead of the alert JSON.
     pub body: Option<BodyTemplate>,
-    /// PEM certificates to verify an `https://` endpoint against instead of the bundled roots.
-    pub ca_pem: Option<Arc<Vec<u8>>>,
+    /// The certificates to verify an `https://` endpoint against instead of the bundled roots.
+    pub ca: Option<RootCertificates>,
+}
+
+/// Root certificates for `https://` endpoints (`ca_file`), read once from PEM text.
+#[derive(Clone, Debug)]
+pub struct RootCertificates(Arc<Vec<ureq::tls::Certificate<'static>>>);
+
+impl RootCertificates {
+    /// The certificates in `pem` (other sections, such as a key, are skipped); PEM that cannot be read, or
+    /// none of it a certificate, is an error.
+    pub fn from_pem(pem: &[u8]) -> Result<RootCertificates, String> {
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(pem) {
+            if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| format!("is not valid PEM ({e})"))? {
+                certs.push(c);
+            }
+        }
+        if certs.is_empty() {
+            return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+        }
+        Ok(RootCertificates(Arc::new(certs)))
+    }
 }
 
 /// One piece of a [`BodyTemplate`].
@@ -282,14 +303,8 @@ struct Sender<'a> {
 impl<'a> Sender<'a> {
     fn new(shared: &'a Shared) -> Self {
         let mut tls = ureq::tls::TlsConfig::builder();
-        if let Some(pem) = &shared.config.ca_pem {
-            let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect();
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        if let Some(RootCertificates(certs)) = &shared.config.ca {
+            tls = tls.root_certs(ureq::tls::RootCerts::Specific(certs.clone()));
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(shared.config.timeout))

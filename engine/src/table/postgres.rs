@@ -254,10 +254,11 @@ impl<'a> postgres::types::FromSql<'a> for Numeric {
         if let Some(x) = special {
             return Ok(Numeric(x));
         }
+        use std::fmt::Write;
         // The digits as one decimal integer text and an exponent: parsed once, so rounded once.
         let mut text = String::with_capacity(4 * digits + 8);
         for i in 0..digits {
-            text.push_str(&format!("{:04}", word(4 + i)?));
+            write!(text, "{:04}", word(4 + i)?)?;
         }
         if text.is_empty() {
             text.push('0');

@@ -389,10 +389,7 @@ fn window(s: &Section, inputs: &Inputs) -> Option<(Planned, Schema)> {
                 },
             };
             let out_type = func.output_type(input_type);
-            let counts = matches!(
-                func,
-                AggregateFn::Count | AggregateFn::CountIf { .. } | AggregateFn::CountTrue(_)
-            );
+            let counts = func.is_count();
             agg_fields.push(Field {
                 name: col.clone(),
                 ty: FieldType::of(out_type),

@@ -17,7 +17,7 @@ use weir_engine::sink::jsonl::JsonlSink;
 use weir_engine::sink::kafka::KafkaSinkSpec;
 use weir_engine::sink::parquet::ParquetSink;
 use weir_engine::sink::stdout::StdoutSink;
-use weir_engine::sink::webhook::BodyTemplate;
+use weir_engine::sink::webhook::{BodyTemplate, RootCertificates};
 
 /// Resolves a sink's `inputs` (`index_of` maps operators in file order to their planned index).
 pub(super) fn resolve_inputs(s: &Section, names: &Names, index_of: &HashMap<usize, usize>) -> Vec<StreamRef> {
@@ -241,15 +241,10 @@ fn webhook_config(s: &Section, schemas: &[Option<Schema>]) -> Option<weir_engine
             None
         }
     });
-    let ca_pem = s.str("ca_file").and_then(|path| match std::fs::read(path) {
-        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(Arc::new(pem)),
-        Ok(_) => {
-            s.problem(
-                "ca_file",
-                format!("`{path}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
-            );
-            None
-        }
+    let ca = s.str("ca_file").and_then(|path| match std::fs::read(path) {
+        Ok(pem) => RootCertificates::from_pem(&pem)
+            .map_err(|e| s.problem("ca_file", format!("`{path}` {e}")))
+            .ok(),
         Err(e) => {
             s.problem("ca_file", format!("cannot read `{path}`: {e}"));
             None
@@ -260,7 +255,7 @@ fn webhook_config(s: &Section, schemas: &[Option<Schema>]) -> Option<weir_engine
         s.problem("url", format!("\"{url}\": write an http:// or https:// URL"));
         return None;
     }
-    if ca_pem.is_some() && !url.starts_with("https://") {
+    if ca.is_some() && !url.starts_with("https://") {
         s.problem("ca_file", "is for https:// endpoints; the url is http://");
     }
     Some(weir_engine::sink::webhook::WebhookConfig {
@@ -273,6 +268,6 @@ fn webhook_config(s: &Section, schemas: &[Option<Schema>]) -> Option<weir_engine
         queue: queue as usize,
         stop_grace: std::time::Duration::from_millis(stop_grace.max(0) as u64),
         body,
-        ca_pem,
+        ca,
     })
 }
