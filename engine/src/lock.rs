@@ -7,6 +7,10 @@
 //! only Parquet). The holder writes its pid into the file; a second instance is refused with that pid. The
 //! kernel releases a lock when its holder exits, however it exits (a SIGKILLed run leaves no stale lock); the
 //! files themselves stay.
+//!
+//! A lock found held is tried again for up to [`HELD_GRACE`] before the run is refused: the kernel releases
+//! a killed process's locks only once it has exited, and a `weir run` killed with SIGKILL takes its child
+//! (the supervised job process) with it a moment later — a restart right after must not be refused for that.
 
 use crate::plan::Plan;
 use std::fs::File;
@@ -60,7 +64,7 @@ pub fn lock_outputs(plan: &Plan) -> Result<InstanceLock, LockError> {
     }
     let mut files = Vec::new();
     for (what, path, lock) in targets {
-        files.push(lock_file(&lock).map_err(|e| match e {
+        files.push(lock_file_within(&lock, HELD_GRACE).map_err(|e| match e {
             Attempt::Held(holder) => LockError::Held {
                 what,
                 path,
@@ -84,6 +88,22 @@ fn beside(path: &Path) -> PathBuf {
         .file_name()
         .map_or("output".into(), |n| n.to_string_lossy().into_owned());
     path.with_file_name(format!(".{name}.lock"))
+}
+
+/// How long a held lock is tried again before the run is refused.
+pub const HELD_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// [`lock_file`], tried again every 50 ms while it is held, for up to `grace`.
+fn lock_file_within(lock: &Path, grace: std::time::Duration) -> Result<File, Attempt> {
+    let deadline = std::time::Instant::now() + grace;
+    loop {
+        match lock_file(lock) {
+            Err(Attempt::Held(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            other => return other,
+        }
+    }
 }
 
 enum Attempt {
@@ -140,5 +160,23 @@ mod tests {
         }
         drop(first);
         assert!(lock_file(&lock).is_ok(), "released when dropped");
+    }
+
+    #[test]
+    fn a_lock_released_within_the_grace_is_taken_and_one_held_past_it_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join(".x.lock");
+        let first = lock_file(&lock).ok().expect("first lock");
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(first);
+        });
+        assert!(lock_file_within(&lock, HELD_GRACE).is_ok(), "taken once released");
+        releaser.join().unwrap();
+        let _held = lock_file(&lock).ok().expect("lock");
+        assert!(matches!(
+            lock_file_within(&lock, std::time::Duration::from_millis(200)),
+            Err(Attempt::Held(_))
+        ));
     }
 }

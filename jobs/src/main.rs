@@ -317,6 +317,9 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             stop_timeout,
         } => {
             let plan = load(&job)?;
+            if cmd::supervise::wanted(&plan) {
+                return cmd::supervise::supervise(&plan);
+            }
             let mut options = RunOptions::default();
             if let Some(c) = chunk_bytes {
                 options.chunk_bytes = c.max(1);

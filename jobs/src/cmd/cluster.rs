@@ -8,6 +8,7 @@
 //! The processes die with the supervisor: each gets SIGTERM (a clean stop, with a final checkpoint) when it
 //! does, even by SIGKILL, and no temporary file is left behind.
 
+use super::child::{exit_code, how_it_ended, signal_child};
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -30,7 +31,6 @@ pub(crate) fn cluster_local(processes: usize, args: &[String]) -> Result<ExitCod
     let addresses: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
     let addresses = format!("job.cluster.addresses=[{}]", addresses.join(", "));
     eprintln!("weir: {processes} processes on {}", hosts.join(", "));
-    let supervisor = std::process::id() as libc::pid_t;
     let exe = std::env::current_exe()?;
     let listen = serve_listen(args);
     let mut children: Vec<Child> = Vec::new();
@@ -49,21 +49,7 @@ pub(crate) fn cluster_local(processes: usize, args: &[String]) -> Result<ExitCod
             .args(["--processes", &processes.to_string(), "--process", &i.to_string()])
             .args(["--set", &addresses])
             .stderr(Stdio::piped());
-        // SAFETY: the closure runs in the child between fork and exec and calls only prctl(2), getppid(2) and
-        // _exit(2), which are async-signal-safe; it touches no memory of the parent's.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            command.pre_exec(move || {
-                // SIGTERM when the supervisor dies; if it died before this line, stop now.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if libc::getppid() != supervisor {
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
-        }
+        super::child::dies_with_parent(&mut command, libc::SIGTERM);
         let mut child = command.spawn().with_context(|| format!("starting process {i}"))?;
         let err = child.stderr.take().expect("piped");
         std::thread::spawn(move || {
@@ -98,8 +84,7 @@ pub(crate) fn cluster_local(processes: usize, args: &[String]) -> Result<ExitCod
             stopping = Some(Instant::now());
             for (i, c) in children.iter().enumerate() {
                 if statuses[i].is_none() {
-                    // SAFETY: kill(2) on a child this process started and has not reaped.
-                    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+                    signal_child(c, libc::SIGTERM);
                 }
             }
         }
@@ -122,39 +107,6 @@ pub(crate) fn cluster_local(processes: usize, args: &[String]) -> Result<ExitCod
         }
         None => ExitCode::SUCCESS,
     })
-}
-
-/// A failed process's end in words: its exit status, or the signal that killed it.
-fn how_it_ended(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit status {code}"),
-        (None, Some(sig)) => format!("killed by signal {sig} ({})", signal_name(sig)),
-        (None, None) => "ended without a status".to_string(),
-    }
-}
-
-/// The supervisor's own exit code for a failed process: its exit code, or 128 + the signal that killed it
-/// (as a shell reports it).
-fn exit_code(status: std::process::ExitStatus) -> u8 {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => code.clamp(1, 255) as u8,
-        (None, Some(sig)) => (128 + sig).clamp(1, 255) as u8,
-        (None, None) => 1,
-    }
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        _ => "a signal",
-    }
 }
 
 /// The job's `[serve] listen` as (host, port) as `weir run` would see it (environment interpolated, the
