@@ -7,8 +7,8 @@
 //! it, which fixes each record's offset and arrival watermark exactly as a sequential read would.
 
 use crate::decode::{AsciiBytes, Decoder, Input};
-use crate::record::{Record, Row};
-use crate::source::RawBytes;
+use crate::record::{Batch, BatchOrigin, Record, Row};
+use std::sync::Arc;
 use weir_operators::{logical_time, ArrivalWatermark, Position, Value};
 
 /// How much of a record longer than `max_record_bytes` its dead letter keeps.
@@ -32,7 +32,7 @@ pub struct DecodedChunk {
     /// Per valid record: byte range of its line in `raw`.
     pub range: Vec<(u32, u32)>,
     /// Per valid record: the record, its values decoded (its position and arrival watermark are filled in
-    /// once the chunk is stamped: see [`crate::record::Batch::of_chunk`]).
+    /// once the chunk is stamped: see [`StampedChunk::into_batch`]).
     pub records: Vec<Record>,
     /// Lines that are not valid events.
     pub invalid: Vec<InvalidLine>,
@@ -343,6 +343,32 @@ impl StampedChunk {
     }
 }
 
+impl StampedChunk {
+    /// The chunk's records, with their positions and arrival watermarks filled in; the chunk (raw bytes,
+    /// malformed lines) stays behind as the batch's origin.
+    pub fn into_batch(mut self) -> Batch {
+        let mut records = std::mem::take(&mut self.chunk.records);
+        for (i, r) in records.iter_mut().enumerate() {
+            r.awm = self.awm(i);
+            r.pos = self.position_at(i, r.awm);
+        }
+        Batch::new(records, Some(Arc::new(self)))
+    }
+}
+
+impl BatchOrigin for StampedChunk {
+    fn raw_line(&self, line: u32) -> Option<&[u8]> {
+        let range = self.chunk.range.get(line as usize)?;
+        Some(self.raw(*range))
+    }
+
+    fn for_each_malformed(&self, f: &mut dyn FnMut(Position, &str, &[u8])) {
+        for bad in &self.chunk.invalid {
+            f(self.invalid_position(bad), &bad.reason, self.raw(bad.range));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,5 +459,75 @@ mod tests {
         assert_eq!(bad[0], (41, "empty message".to_string()));
         assert_eq!(bad[1].0, 43);
         assert_eq!(s.invalid_position(&s.chunk.invalid[1]).lt, 5000);
+    }
+}
+
+/// Default chunk size: large enough to amortise per-chunk work, small enough that the few chunks in flight
+/// per worker stay in cache and keep memory flat (measured: 128 KiB beats 256 KiB and 1 MiB on time and RSS).
+pub const DEFAULT_CHUNK_BYTES: u64 = 128 << 10;
+
+/// Tunables of one run that are not part of the job's meaning.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub chunk_bytes: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
+        }
+    }
+}
+
+/// The bytes of one chunk: generated, or read from a file starting at byte `start`.
+pub enum RawBytes {
+    Owned(Vec<u8>),
+    /// Bytes read at file offset `start`: the chunk is `bytes[skip..]` (the part of a line that began in the
+    /// previous chunk is skipped rather than shifted out). A last line longer than the source's
+    /// `max_record_bytes` is kept only in part: `dropped` of its bytes were skipped, not read into memory.
+    Read {
+        bytes: Vec<u8>,
+        skip: usize,
+        start: u64,
+        dropped: u64,
+    },
+}
+
+impl RawBytes {
+    /// How many bytes of the chunk's last line were skipped (see [`RawBytes::Read`]).
+    pub fn dropped(&self) -> u64 {
+        match self {
+            RawBytes::Read { dropped, .. } => *dropped,
+            RawBytes::Owned(_) => 0,
+        }
+    }
+}
+
+impl std::ops::Deref for RawBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            RawBytes::Owned(v) => v,
+            RawBytes::Read { bytes, skip, .. } => &bytes[*skip..],
+        }
+    }
+}
+
+impl Default for RawBytes {
+    fn default() -> Self {
+        RawBytes::Owned(Vec::new())
+    }
+}
+
+impl std::fmt::Debug for RawBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawBytes({} bytes)", self.len())
+    }
+}
+
+impl From<Vec<u8>> for RawBytes {
+    fn from(v: Vec<u8>) -> Self {
+        RawBytes::Owned(v)
     }
 }

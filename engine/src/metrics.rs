@@ -4,11 +4,13 @@
 //! Updated once per chunk or per emitted batch (never per record on a hot path); dead letters and alerts,
 //! which are rare, once each.
 
+use parking_lot::Mutex;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 type Labels = Vec<(String, String)>;
@@ -262,5 +264,33 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing `{want}` in:\n{text}");
         }
+    }
+}
+
+/// A partitioned source's read positions (next offset per partition) and the ends its broker reports (high
+/// watermarks, e.g. from librdkafka's statistics), for the consumer-lag gauges.
+#[derive(Debug, Default)]
+pub struct PartitionPositions {
+    /// partition → (next offset to read, high watermark as last reported by the broker).
+    inner: Mutex<BTreeMap<i32, (i64, Option<i64>)>>,
+}
+
+impl PartitionPositions {
+    pub fn set_next(&self, partition: i32, next: i64) {
+        self.inner.lock().entry(partition).or_insert((0, None)).0 = next;
+    }
+    pub fn set_high(&self, partition: i32, high: i64) {
+        if let Some(e) = self.inner.lock().get_mut(&partition) {
+            e.1 = Some(high);
+        }
+    }
+    /// `(partition, next offset, lag)` for every partition read so far; lag is `None` until the broker has
+    /// reported a high watermark.
+    pub fn snapshot(&self) -> Vec<(i32, i64, Option<i64>)> {
+        self.inner
+            .lock()
+            .iter()
+            .map(|(p, (next, high))| (*p, *next, high.map(|h| (h - next).max(0))))
+            .collect()
     }
 }

@@ -6,8 +6,8 @@
 //! workload's deliberately malformed ones — are sent unkeyed, so the job downstream sees them as dead
 //! letters. The producer is idempotent; a message the broker finally rejects fails the run.
 
-use crate::sink::kafka::{client_config, ensure_topic, send_with_room, DeliveryReport, KafkaSinkSpec};
-use crate::source::ChunkReader;
+use crate::connectors::kafka::sink::{client_config, ensure_topic, send_with_room, DeliveryReport, KafkaSinkSpec};
+use crate::dataflow::source_op::ChunkReader;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -6,12 +6,13 @@
 //! several operators hands each the same batch instead of copying records, and a batch cut from a source
 //! chunk keeps that chunk alive so a dead letter can still show the record's raw bytes.
 
-use crate::chunk::StampedChunk;
-use crate::dataflow::Time;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::sync::Arc;
-use weir_operators::{Position, Value};
+use weir_operators::{alert_id, Position, Value};
+
+/// Logical time: epoch milliseconds.
+pub type Time = u64;
 
 /// A record's field values, in schema order (inline up to six fields: the typical event).
 pub type Row = smallvec::SmallVec<[Value; 6]>;
@@ -90,7 +91,7 @@ pub fn cmp_rows(a: &[Value], b: &[Value]) -> Ordering {
 pub struct Batch {
     pub records: Vec<Record>,
     /// The source chunk the records were read from, if they were (for their raw bytes).
-    pub origin: Option<Arc<StampedChunk>>,
+    pub origin: Option<Arc<dyn BatchOrigin>>,
     /// Set on the (record-less) batch a source operator sends as it lets go of a partition: how the
     /// partition ended ([`PartitionEnd`]), sent at the operator's last capability.
     pub ended: Option<PartitionEnd>,
@@ -101,8 +102,17 @@ pub struct Batch {
 /// nothing downstream sees the frontier pass the point where it was sent before it arrived.
 pub type PartitionEnd = (u32, u32, Option<i64>);
 
+/// What a batch of source records was read from (a stamped source chunk): the raw bytes of its lines, and
+/// its malformed lines, for dead letters. The record model names only this; the chunk implements it.
+pub trait BatchOrigin: Send + Sync + std::fmt::Debug {
+    /// The raw bytes of a record's line (see [`Record::line`]).
+    fn raw_line(&self, line: u32) -> Option<&[u8]>;
+    /// Calls `f` with the position, reason and raw bytes of each malformed line, in order.
+    fn for_each_malformed(&self, f: &mut dyn FnMut(Position, &str, &[u8]));
+}
+
 impl Batch {
-    pub fn new(records: Vec<Record>, origin: Option<Arc<StampedChunk>>) -> Batch {
+    pub fn new(records: Vec<Record>, origin: Option<Arc<dyn BatchOrigin>>) -> Batch {
         Batch {
             records,
             origin,
@@ -119,27 +129,43 @@ impl Batch {
         }
     }
 
-    /// The records of a stamped source chunk, with their positions and arrival watermarks filled in; the
-    /// chunk (raw bytes, invalid lines) stays behind as the batch's origin.
-    pub fn of_chunk(mut chunk: StampedChunk) -> Batch {
-        let mut records = std::mem::take(&mut chunk.chunk.records);
-        for (i, r) in records.iter_mut().enumerate() {
-            r.awm = chunk.awm(i);
-            r.pos = chunk.position_at(i, r.awm);
-        }
-        Batch {
-            records,
-            origin: Some(Arc::new(chunk)),
-            ended: None,
-        }
-    }
-
     /// The raw bytes a record was decoded from, if it came from a source line.
     pub fn raw(&self, r: &Record) -> Option<&[u8]> {
-        let chunk = self.origin.as_ref()?;
-        let range = chunk.chunk.range.get(r.line as usize)?;
-        Some(chunk.raw(*range))
+        self.origin.as_ref()?.raw_line(r.line)
     }
+}
+
+/// The fixed fields of an alert (its id is derived from them).
+pub struct AlertHead<'a> {
+    pub job: &'a str,
+    pub kind: &'a str,
+    pub severity: &'a str,
+    pub key: &'a str,
+    pub event_time: i64,
+}
+
+/// An alert as a record of [`Schema::alerts`] at `pos` (rank `seq`): the fixed fields, then the rule's
+/// `fields`.
+pub fn alert_record(pos: Position, seq: u32, head: AlertHead, fields: impl IntoIterator<Item = Value>) -> Record {
+    let AlertHead {
+        job,
+        kind,
+        severity,
+        key,
+        event_time,
+    } = head;
+    let mut values: Row = [
+        Value::Str(alert_id(job, kind, key, event_time).into()),
+        Value::Str(kind.into()),
+        Value::Str(severity.into()),
+        Value::Str(key.into()),
+        Value::Int(event_time),
+        Value::Str(job.into()),
+    ]
+    .into_iter()
+    .collect();
+    values.extend(fields);
+    Record::derived(pos, seq, event_time, values)
 }
 
 /// What streams carry: shared batches.

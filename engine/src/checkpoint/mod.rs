@@ -112,7 +112,7 @@ pub struct Checkpoint {
     pub run_id: u64,
     pub workers: usize,
     pub created_ms: i64,
-    /// The state-relevant parts of the job definition ([`shape::job_shape`]).
+    /// The state-relevant parts of the job definition (`Plan::shape`).
     pub shape: BTreeMap<String, String>,
     /// Per source name, per partition: where it resumes.
     pub sources: BTreeMap<String, BTreeMap<u32, ResumePoint>>,

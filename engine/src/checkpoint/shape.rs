@@ -1,4 +1,5 @@
-//! The state-relevant shape of a job, stored in every checkpoint and compared on restore.
+//! The state-relevant shape of a job, stored in every checkpoint and compared on restore: here, how two
+//! shapes differ; the shape itself is made by the plan (`Plan::shape`), which knows the components.
 //!
 //! Everything that decides what operator state means or where a partition stands is part of the shape,
 //! described per node by name in words (field names, not indices or Rust types): source names, schemas,
@@ -11,52 +12,7 @@
 //! A detail key `X.option` that the checkpoint lacks while it has `X` unchanged was written by a weir that did
 //! not record that option yet: it is compatible (that first restore cannot check it).
 
-use crate::plan::Plan;
 use std::collections::BTreeMap;
-
-/// The job's shape: one description per component, keyed by its path in the job definition.
-pub fn job_shape(plan: &Plan) -> BTreeMap<String, String> {
-    let mut m = BTreeMap::new();
-    for s in &plan.sources {
-        let kind = s.component.shape();
-        m.insert(
-            format!("sources.{}", s.name),
-            format!(
-                "{kind}; schema {}; max_out_of_orderness {} ms",
-                s.schema, s.max_out_of_orderness_ms
-            ),
-        );
-    }
-    for t in &plan.tables {
-        let version = t
-            .version
-            .map_or("none".to_string(), |v| t.schema.fields[v].name.clone());
-        m.insert(
-            format!("tables.{}", t.name),
-            format!(
-                "{}; key {}; version {version}; schema {}; max_out_of_orderness {} ms",
-                t.component.kind(),
-                t.schema.fields[t.key].name,
-                t.schema,
-                t.max_out_of_orderness_ms
-            ),
-        );
-    }
-    for (i, o) in plan.operators.iter().enumerate() {
-        m.insert(format!("operators.{}", o.name), plan.describe_operator(i));
-    }
-    for k in &plan.sinks {
-        let inputs: Vec<String> = k.inputs.iter().map(|r| plan.stream_name(*r)).collect();
-        m.insert(
-            format!("sinks.{}", k.name),
-            format!("{}; inputs {}", k.component.kind(), inputs.join(", ")),
-        );
-        for (option, value) in k.component.shape_details() {
-            m.insert(format!("sinks.{}.{option}", k.name), value);
-        }
-    }
-    m
-}
 
 /// What changed between a checkpoint's shape and the job's, one line per component; empty if compatible.
 pub fn differences(stored: &BTreeMap<String, String>, now: &BTreeMap<String, String>) -> Vec<String> {

@@ -11,14 +11,19 @@
 //! | source | [`SourceComponent`] (+ [`PreparedSource`], its per-process part) | `source/` |
 //! | operator | [`OperatorComponent`] | `dataflow/` |
 //! | sink | [`SinkComponent`] | `sink/` |
-//! | table | [`TableComponent`] (+ [`TableReader`], what reads it) | `table/` |
+//! | table | [`TableComponent`] (+ [`TableReader`], what reads it; defined beside the table history in `table/kind.rs`, as the table operator drives them) | `connectors/` |
 
+mod chunked;
 mod operator;
+mod rule;
 mod sink;
 mod source;
-mod table;
 
-pub use operator::{BuildContext, OperatorComponent, Outputs};
+pub use crate::table::kind::{now_ms, TableComponent, TablePlan, TableReader};
+pub use chunked::ChunkPartitions;
+pub use operator::{row_record, BuildContext, OperatorComponent, Outputs, WindowTiming};
+pub use rule::{share_a_set, KeyedRule, RuleMember, RulePlan};
 pub use sink::{SinkBuildContext, SinkComponent, SinkPrepareContext};
-pub use source::{PreparedSource, SourceBuildContext, SourceComponent, SourcePrepareContext};
-pub use table::{now_ms, TableComponent, TableReader};
+pub use source::{
+    partition_owner, PreparedSource, SourceBuildContext, SourceComponent, SourcePlan, SourcePrepareContext,
+};

@@ -1,11 +1,39 @@
 //! The operator role: a kind that reads streams of the job graph and outputs new ones (filter, window, …).
 
 use crate::dataflow::RunContext;
-use crate::plan::{Plan, WindowPlan};
-use crate::record::RecordStream;
+use crate::record::Time;
+use crate::record::{Record, RecordStream, Row};
 use crate::schema::Schema;
 use crate::views::ViewStore;
 use std::sync::Arc;
+use weir_operators::{Position, Value, WindowRow};
+
+/// What readers of a window's rows need of the window: its shape and its allowed lateness (a row's logical
+/// time is its window's end + allowed lateness − 1 ms).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WindowTiming {
+    pub window: weir_operators::WindowSpec,
+    pub allowed_lateness_ms: i64,
+}
+
+/// A fired window as a record of the window's output schema.
+pub fn row_record(row: WindowRow, allowed_lateness_ms: i64) -> Record {
+    let lt = row.end.saturating_add(allowed_lateness_ms).saturating_sub(1).max(0) as Time;
+    let mut values = Row::with_capacity(2 + row.key.0.len() + row.carry.len() + row.values.len());
+    values.push(Value::Int(row.start));
+    values.push(Value::Int(row.end));
+    values.extend(row.key.0);
+    values.extend(row.carry);
+    values.extend(row.values);
+    let pos = Position {
+        lt,
+        source: 0,
+        partition: 0,
+        // Rows of one firing order by window start, then (as values) by key.
+        offset: row.start as u64,
+    };
+    Record::derived(pos, 0, row.start, values)
+}
 
 /// What one worker's build of an operator gets.
 pub struct BuildContext<'s, 'p> {
@@ -17,7 +45,10 @@ pub struct BuildContext<'s, 'p> {
     pub input_schema: Schema,
     /// The name of the first input stream (dead letters of records that came from no source name it).
     pub input_name: String,
-    pub plan: &'p Plan,
+    /// The job's name (alerts carry it).
+    pub job_name: &'p str,
+    /// The job's source names, in plan order (sources are numbered by this order in records' positions).
+    pub sources: &'p [String],
     /// Every table of the job on this worker, in plan order (what joins look up).
     pub tables: &'p [crate::dataflow::table_op::BuiltTable<'s>],
     pub views: &'p Arc<ViewStore>,
@@ -84,8 +115,8 @@ pub trait OperatorComponent: std::fmt::Debug + Send + Sync + 'static {
     /// `weir explain` and compared on restore, where a change refuses the checkpoint.
     fn describe(&self, input: &Schema) -> String;
 
-    /// If its output is window rows: the window.
-    fn window(&self) -> Option<&WindowPlan> {
+    /// If its output is window rows: the window's timing.
+    fn window(&self) -> Option<WindowTiming> {
         None
     }
 
@@ -105,8 +136,8 @@ pub trait OperatorComponent: std::fmt::Debug + Send + Sync + 'static {
     }
 
     /// If it is a keyed rule (`deadline`, `absence`): rules reading the same stream with the same key are
-    /// built together as one operator (see [`crate::dataflow::rule_op::build_rule_set`]).
-    fn keyed_rule(&self) -> Option<&dyn crate::dataflow::rule_op::KeyedRule> {
+    /// built together as one operator.
+    fn keyed_rule(&self) -> Option<&dyn super::KeyedRule> {
         None
     }
 

@@ -4,13 +4,13 @@
 //! depend on the worker count. A sink whose position is checkpointed restores it from `cx.restored_state()`.
 
 use crate::checkpoint::Checkpoint;
+use crate::component::WindowTiming;
+use crate::dataflow::render::{render_lines, MessageFields};
 use crate::dataflow::sink_op::JobEnd;
 use crate::dataflow::{Line, RunContext, Time};
-use crate::plan::WindowPlan;
+use crate::error::{BuildError, RunError};
 use crate::record::RecordStream;
-use crate::runtime::{BuildError, RunError};
 use crate::schema::Schema;
-use crate::sink::encode::{render_lines, MessageFields};
 use std::path::Path;
 use std::sync::Arc;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
@@ -37,7 +37,7 @@ pub struct SinkBuildContext<'s, 'p> {
     /// Its input streams with their schemas, in `inputs` order.
     pub inputs: Vec<(RecordStream<'s>, Schema)>,
     /// If the first input is a window operator's rows: the window.
-    pub window: Option<&'p WindowPlan>,
+    pub window: Option<WindowTiming>,
     /// Whether this worker's instance writes (worker 0); the others only pass progress on.
     pub writes: bool,
     /// Whether the job runs until it is stopped (a source does not end by itself): without checkpoints a

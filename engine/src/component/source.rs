@@ -5,13 +5,48 @@
 //! topic's partition count and positions); [`PreparedSource::build`] then builds one worker's operators.
 
 use crate::checkpoint::{Checkpoint, Coordinator};
+use crate::chunk::RunOptions;
 use crate::dataflow::{RunContext, Time};
-use crate::plan::SourcePlan;
+use crate::error::{BuildError, RunError};
 use crate::record::RecordStream;
-use crate::runtime::{BuildError, RunError, RunOptions};
+use crate::schema::Schema;
 use std::sync::Arc;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::Scope;
+
+#[derive(Clone, Debug)]
+pub struct SourcePlan {
+    pub name: String,
+    /// The source's kind and parameters.
+    pub component: Arc<dyn SourceComponent>,
+    pub schema: Schema,
+    pub max_out_of_orderness_ms: i64,
+    /// Longer records (lines, messages) are dead letters.
+    pub max_record_bytes: usize,
+    /// `max_future`: a record more than this far ahead of its arrival watermark is a dead letter (and does
+    /// not move the watermark).
+    pub max_future_ms: Option<i64>,
+}
+
+impl SourcePlan {
+    /// The `max_future` rule, if the source has one.
+    pub fn future_bound(&self) -> Option<crate::sequencer::FutureBound> {
+        self.max_future_ms.map(|max_future_ms| crate::sequencer::FutureBound {
+            max_out_of_orderness_ms: self.max_out_of_orderness_ms,
+            max_future_ms,
+        })
+    }
+
+    /// A decoder of this source's records.
+    pub fn decoder(&self) -> crate::decode::Decoder {
+        crate::decode::Decoder::new(self.schema.clone()).with_max_record_bytes(self.max_record_bytes)
+    }
+
+    /// Source operator instances per worker (partitions with their own watermark).
+    pub fn instances_per_worker(&self) -> usize {
+        self.component.instances_per_worker()
+    }
+}
 
 /// What a source's per-process preparation gets.
 pub struct SourcePrepareContext<'p> {
@@ -78,4 +113,9 @@ pub trait SourceComponent: std::fmt::Debug + Send + Sync + 'static {
 /// A source ready to be built on each worker of the process.
 pub trait PreparedSource: Send + Sync {
     fn build<'s>(&self, cx: SourceBuildContext<'s, '_>) -> Result<RecordStream<'s>, BuildError>;
+}
+
+/// The process that reads file partition `partition` of every file source.
+pub fn partition_owner(partition: usize, processes: usize) -> usize {
+    partition % processes.max(1)
 }

@@ -103,7 +103,7 @@ where
 pub fn raw_of(batch: &Batch, r: &Record, schema: &Schema) -> Vec<u8> {
     match batch.raw(r) {
         Some(raw) => raw.to_vec(),
-        None => crate::sink::encode::json_object(schema, &r.values).into_bytes(),
+        None => crate::dataflow::render::json_object(schema, &r.values).into_bytes(),
     }
 }
 
@@ -128,11 +128,10 @@ pub fn malformed<'s>(records: RecordStream<'s>, source_name: String) -> RecordSt
             input.for_each_stamp(|cap, data| {
                 let mut out = Vec::new();
                 for batch in data.flat_map(|d| d.drain(..)) {
-                    let Some(chunk) = &batch.origin else { continue };
-                    for bad in &chunk.chunk.invalid {
-                        let pos = chunk.invalid_position(bad);
-                        out.push(dead_letter(&source_name, pos, 0, &bad.reason, chunk.raw(bad.range)));
-                    }
+                    let Some(origin) = &batch.origin else { continue };
+                    origin.for_each_malformed(&mut |pos, reason, raw| {
+                        out.push(dead_letter(&source_name, pos, 0, reason, raw))
+                    });
                 }
                 if !out.is_empty() {
                     output.session(&cap).give(Arc::new(Batch::new(out, None)));

@@ -11,7 +11,7 @@ use crate::record::{Record, RecordStream};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::Stream;
 use timely::ExchangeData;
-use weir_operators::{Cause, Key, KeyedLogic, KeyedTimers, Position};
+use weir_operators::{Cause, Key, KeyedLogic, KeyedTimers, Position, Value};
 
 /// A record on its way to its key's worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -148,4 +148,9 @@ fn emit<O, F, P>(
         out[port].push(make(at, seq, &key, &o));
         last[port] = Some((at, key, seq));
     }
+}
+
+/// The key of a record from the given schema fields.
+pub fn key_of(values: &[Value], fields: &[usize]) -> Key {
+    fields.iter().map(|f| values[*f].clone()).collect()
 }

@@ -6,25 +6,19 @@
 //! once the frontier has passed its logical time, in position order. That makes results independent of
 //! worker count, batching and thread timing while keeping progress tracking per chunk, not per record.
 
-pub mod alert_op;
 pub mod dead_letters;
-mod failure;
-pub mod join_op;
-pub mod kafka_source_op;
+
 pub mod keyed_op;
-pub mod latest_op;
+pub mod map;
 pub mod ordered;
+pub mod pace;
 pub mod partition_ends;
-pub mod rule_op;
+pub mod render;
 pub mod sink_op;
 pub mod source_op;
 pub mod table_op;
-pub mod transforms;
-pub mod window_combine;
-pub mod window_empty;
-pub mod window_op;
 
-pub use failure::JobFailure;
+pub use crate::error::JobFailure;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -35,8 +29,8 @@ use weir_operators::Position;
 
 use crate::checkpoint::{Contribution, Coordinator, Participant};
 use crate::metrics::Metrics;
+use crate::metrics::PartitionPositions;
 use crate::record::{Batch, Record, RecordStream};
-use crate::source::kafka::PartitionPositions;
 use timely::communication::Pull;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::channels::Message;
@@ -46,8 +40,7 @@ use timely::dataflow::Stream;
 use weir_operators::EventOrderBuffer;
 use weir_operators::{redistribute, KeyedState};
 
-/// Logical time: epoch milliseconds.
-pub type Time = u64;
+pub use crate::record::Time;
 
 /// A record encoded for a line sink and where it stands in the deterministic order: the position of the
 /// record or timer that produced it, its rank among that step's outputs, then which of the sink's inputs it

@@ -8,24 +8,23 @@
 //! A file sink finishes (publishes its output under its final name) only once the whole job has ended — every
 //! stream of the job graph, not only its own inputs ([`JobEnd`]) — so a job that fails in an operator the sink
 //! does not read still publishes nothing.
+//!
+//! Files are written under a temporary name and renamed into place only when complete, so a reader never
+//! sees a partial file under its final name — except JSONL files of a job with checkpoints, which are written
+//! in place (a streaming job's alerts must be followable) and continued exactly on restore. Each writer says
+//! where it stands for a checkpoint ([`LineWriter::checkpoint`], [`SinkPosition`]).
 
 use crate::checkpoint::{Contribution, Participant};
-use crate::dataflow::dead_letters::dead_letter;
 use crate::dataflow::{acting_frontier, frontier_time, participant, snapshot, Line, RunContext, Time};
-use crate::record::{Batch, Record, RecordStream, SharedBatch};
-use crate::sink::parquet::ParquetRowWriter;
-use crate::sink::webhook::{WebhookConfig, WebhookDelivery};
-use crate::sink::LineWriter;
-use std::collections::{BTreeMap, VecDeque};
+use crate::record::{Record, RecordStream};
+use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Concatenate;
 use timely::dataflow::{Scope, Stream};
-use weir_operators::Position;
 
 /// A stream without data whose frontier is the least of every stream of the job graph: it ends when the whole
 /// job (sources and operators) has ended.
@@ -42,7 +41,7 @@ pub fn job_end<'s>(scope: Scope<'s, Time>, streams: impl IntoIterator<Item = Rec
 
 /// Sorts `pending` into output order and takes the items whose logical time the frontier has passed (all of
 /// them once the input has ended): everything before them has arrived, so the output order is fixed.
-fn take_ready<T>(
+pub fn take_ready<T>(
     pending: &mut Vec<T>,
     frontier: Option<Time>,
     lt: impl Fn(&T) -> Time,
@@ -55,7 +54,7 @@ fn take_ready<T>(
 
 /// Whether a sink may keep writing: not after its own failure, nor after a failure anywhere in the job — then
 /// its unpublished output is discarded (`abort`), so no partial file appears under a final name.
-fn may_write(failed: &mut bool, ctx: &RunContext, abort: impl FnOnce()) -> bool {
+pub fn may_write(failed: &mut bool, ctx: &RunContext, abort: impl FnOnce()) -> bool {
     if *failed {
         return false;
     }
@@ -68,7 +67,7 @@ fn may_write(failed: &mut bool, ctx: &RunContext, abort: impl FnOnce()) -> bool 
 }
 
 /// What a sink operator needs of its writer besides writing: discarding what it has not published.
-trait Discard {
+pub trait Discard {
     fn discard(&mut self);
 }
 
@@ -78,17 +77,11 @@ impl Discard for Box<dyn LineWriter> {
     }
 }
 
-impl Discard for ParquetRowWriter {
-    fn discard(&mut self) {
-        self.abort()
-    }
-}
-
 /// A sink operator: gathers its input on worker 0 and, there, runs `step` with the writer, the gathered
 /// items, the frontier to write up to ([`acting_frontier`]: never past a stop), whether the input has ended,
 /// and the checkpoint due (if any), for which it must hand in the writer's part. An
 /// instance without a writer hands in empty parts. After a failure anywhere, the writer discards its output.
-fn sink_operator<'s, D, W, L>(
+pub fn sink_operator<'s, D, W, L>(
     stream: Stream<'s, Time, Vec<D>>,
     job_end: &JobEnd<'s>,
     name: String,
@@ -149,7 +142,7 @@ fn sink_operator<'s, D, W, L>(
 }
 
 /// Whether a sink that checkpoints is stopping (SIGTERM): it keeps its output unfinished for the next run.
-fn suspending(ctx: &RunContext, part: &Participant, ended: bool) -> bool {
+pub fn suspending(ctx: &RunContext, part: &Participant, ended: bool) -> bool {
     ended && ctx.aborted() && part.enabled()
 }
 
@@ -211,191 +204,44 @@ pub fn unbatched<'s>(records: RecordStream<'s>) -> Stream<'s, Time, Vec<Record>>
     })
 }
 
-/// Writes records to Parquet; `writer` is `Some` on worker 0 only.
-pub fn parquet_sink<'s>(
-    stream: Stream<'s, Time, Vec<Record>>,
-    job_end: &JobEnd<'s>,
-    name: String,
-    writer: Option<ParquetRowWriter>,
-    ctx: RunContext,
-) {
-    let run = ctx.clone();
-    let label = name.clone();
-    sink_operator(
-        stream,
-        job_end,
-        label,
-        writer,
-        run,
-        move |w, pending, f, ended, due, part| {
-            let mut write = |w: &mut ParquetRowWriter, upto: Option<Time>| -> std::io::Result<()> {
-                let ready = take_ready(pending, upto, Record::lt, Record::order);
-                let n = ready.len() as u64;
-                w.write(ready)?;
-                w.close_ready(upto)?;
-                ctx.metrics.records_written(&name, n);
-                Ok(())
-            };
-            if let Some((epoch, at)) = due {
-                write(w, Some(at))?;
-                let (state, commits) = w.checkpoint();
-                part.submit(
-                    epoch,
-                    Contribution {
-                        commits,
-                        ..Contribution::of(&state)
-                    },
-                );
-            }
-            if suspending(&ctx, part, ended) {
-                return Ok(()); // its rows stay in the final checkpoint
-            }
-            write(w, f)?;
-            if ended {
-                // Without checkpoints a stopped job publishes the rows it has, partitions complete or not.
-                w.close_ready(None)?;
-                w.publish_staged()?;
-            }
-            Ok(())
-        },
-    );
+/// A destination for rendered lines (alerts, dead letters, rows as JSON).
+pub trait LineWriter {
+    fn write(&mut self, lines: &[Line]) -> io::Result<()>;
+    /// Flushes and publishes the output under its final name.
+    fn finish(&mut self) -> io::Result<()>;
+    /// Discards unpublished output after a failure.
+    fn abort(&mut self);
+    /// Makes everything written so far durable and returns the position a checkpoint records, from which
+    /// a restored run's writer resumes.
+    fn checkpoint(&mut self) -> io::Result<SinkPosition> {
+        Ok(SinkPosition::None)
+    }
+    /// The job stopped and will resume from a checkpoint: keep the output unfinished (flushed, not
+    /// published under its final name).
+    fn suspend(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
-/// POSTs lines to a webhook in deterministic order from delivery threads (the worker never waits on the
-/// endpoint); returns the records that could not be delivered, as dead letters (source = the sink's name).
-/// `config` is `Some` on worker 0 only.
-///
-/// **Checkpoints never wait on the endpoint** (review B2). The output capability follows the input frontier,
-/// not the oldest unanswered alert, and a checkpoint at `T` holds the alerts below `T` not answered yet as
-/// this sink's state: a restored run submits them again first (delivery stays at least once). So every alert
-/// below `T` is exactly one of: answered before the cut, a dead letter below `T` in `NAME.failed`, or pending in
-/// the checkpoint. A dead letter of an alert below the last cut is stamped at that cut's time (its partition
-/// and offset still name the alert's), so it never lands below a cut that holds its alert as pending.
-///
-/// Alerts still unanswered `stop_grace` after a stop become dead letters.
-pub fn webhook_sink<'s>(
-    stream: Stream<'s, Time, Vec<Line>>,
-    name: String,
-    config: Option<WebhookConfig>,
-    restored: Vec<Line>,
-    ctx: RunContext,
-) -> RecordStream<'s> {
-    let scope = stream.scope();
-    stream.unary_frontier(
-        Exchange::new(|_: &Line| 0),
-        &format!("Sink({name})"),
-        move |initial, info| {
-            let mut cap = Some(initial);
-            let activator = scope.activator_for(info.address.clone());
-            let mut part = participant(scope, &info, &crate::checkpoint::sink_state_name(&name), &ctx);
-            let mut delivery = config.and_then(|c| {
-                ctx.wake_on_stop(scope.worker().sync_activator_for(info.address.to_vec()));
-                let wake = scope.worker().sync_activator_for(info.address.to_vec());
-                WebhookDelivery::start(c, wake)
-                    .map_err(|e| {
-                        ctx.fail(super::JobFailure::SinkWrite {
-                            sink: name.clone(),
-                            cause: format!("starting the delivery threads: {e}"),
-                        })
-                    })
-                    .ok()
-            });
-            let mut pending: Vec<Line> = Vec::new();
-            // The alerts a checkpoint held as pending go first.
-            let mut waiting: VecDeque<Line> = restored.into();
-            let mut in_flight: BTreeMap<u64, Line> = BTreeMap::new();
-            let mut next_id = 0u64;
-            let mut stop_deadline: Option<Instant> = None;
-            // The time of the last checkpoint cut: alerts below it that fail are dead letters at it.
-            let mut last_cut: Time = 0;
-            move |(input, frontier), output| {
-                input.for_each_stamp(|_, data| {
-                    for d in data {
-                        pending.append(d);
-                    }
-                });
-                let raw = frontier_time(frontier);
-                let f = acting_frontier(raw, &ctx);
-                let Some(c) = cap.as_mut() else { return };
-                if let Some((epoch, at)) = part.due(raw) {
-                    last_cut = last_cut.max(at);
-                    // Every alert below the cut not answered yet, wherever it waits.
-                    let unanswered: Vec<Line> = in_flight
-                        .values()
-                        .chain(waiting.iter())
-                        .chain(pending.iter())
-                        .filter(|l| l.pos.lt < at)
-                        .cloned()
-                        .collect();
-                    part.submit(epoch, snapshot(&unanswered));
-                }
-                if let Some(d) = delivery.as_mut() {
-                    waiting.extend(take_ready(&mut pending, f, |l| l.pos.lt, Ord::cmp));
-                    let mut failed = Vec::new();
-                    let mut fail = |line: Line, reason: &str| {
-                        ctx.metrics.dead_letter(&name, reason);
-                        let pos = Position {
-                            lt: line.pos.lt.max(last_cut),
-                            ..line.pos
-                        };
-                        let mut letter = dead_letter(&name, line.pos, line.seq, reason, line.text.as_bytes());
-                        letter.pos = pos;
-                        failed.push(letter);
-                    };
-                    for (id, result) in d.answered() {
-                        let Some(line) = in_flight.remove(&id) else { continue };
-                        match result {
-                            Ok(()) => ctx.metrics.records_written(&name, 1),
-                            Err(reason) => fail(line, &reason),
-                        }
-                    }
-                    while let Some(line) = waiting.pop_front() {
-                        match d.try_submit(next_id, line.text.clone()) {
-                            Ok(()) => {
-                                in_flight.insert(next_id, line);
-                                next_id += 1;
-                            }
-                            Err(_) => {
-                                waiting.push_front(line);
-                                break;
-                            }
-                        }
-                    }
-                    let unanswered = !(in_flight.is_empty() && waiting.is_empty());
-                    if unanswered && (ctx.aborted() || ctx.error().is_some()) {
-                        let grace = if ctx.error().is_some() {
-                            Duration::ZERO
-                        } else {
-                            d.stop_grace()
-                        };
-                        let deadline = *stop_deadline.get_or_insert_with(|| Instant::now() + grace);
-                        let now = Instant::now();
-                        if now >= deadline {
-                            d.give_up();
-                            let reason = d.stop_reason();
-                            for line in std::mem::take(&mut in_flight).into_values().chain(waiting.drain(..)) {
-                                fail(line, &reason);
-                            }
-                        } else {
-                            activator.activate_after(deadline - now);
-                        }
-                    }
-                    if !failed.is_empty() {
-                        let batch: SharedBatch = Arc::new(Batch::new(failed, None));
-                        output.session(&*c).give(batch);
-                    }
-                }
-                let unanswered = !(in_flight.is_empty() && waiting.is_empty() && pending.is_empty());
-                match raw {
-                    Some(t) => c.downgrade(&t.max(*c.time())),
-                    // The input ended: the capability stays until every alert is answered.
-                    None if unanswered => {}
-                    None => {
-                        cap = None;
-                        delivery = None;
-                    }
-                }
-            }
-        },
-    )
+/// Where a line sink's output stood at a checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum SinkPosition {
+    /// Nothing to resume (stdout).
+    #[default]
+    None,
+    /// Bytes of a file written so far.
+    File { bytes: u64 },
+    /// Lines sent so far (the next line's sequence number) and, per partition, the next offset after what
+    /// was acknowledged: a restored run reads the topic from there to learn what it already sent.
+    Kafka {
+        seq: u64,
+        offsets: std::collections::BTreeMap<i32, i64>,
+    },
+}
+
+/// `path` with `suffix` appended to its file name.
+pub fn with_suffix(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    s.into()
 }

@@ -5,27 +5,25 @@
 //! [`ChunkSequencer`]. A worker's capability is the lowest logical time any of its future chunks can have:
 //! `max(event times known before its next chunk) − max_out_of_orderness`, clamped at 0.
 
+use crate::chunk::RawBytes;
 use crate::chunk::{DecodedChunk, StampedChunk};
-use crate::component::{SourceBuildContext, SourcePrepareContext};
 use crate::dataflow::{RunContext, Time};
 use crate::decode::Decoder;
 use crate::metrics::Metrics;
 use crate::record::RecordStream;
 use crate::sequencer::{ChunkSequencer, ChunkSummary, FutureBound};
-use crate::source::ChunkReader;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
-use timely::dataflow::operators::Concatenate;
 use timely::dataflow::Scope;
 use weir_operators::logical_time;
 
 /// Chunks decoded ahead of stamping, per worker.
 const MAX_PENDING: usize = 4;
 /// Records a chunk source operator may have emitted beyond what the sinks have consumed before it pauses.
-const MAX_IN_FLIGHT: u64 = 500_000;
+pub const MAX_IN_FLIGHT: u64 = 500_000;
 /// Chunks read per activation, so downstream operators on this worker get their turn.
 const CHUNKS_PER_ACTIVATION: usize = 2;
 
@@ -110,8 +108,8 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
                 match reader.next_chunk() {
                     Ok(Some((k, bytes))) => {
                         let byte_start = match &bytes {
-                            crate::source::RawBytes::Read { start, .. } => *start,
-                            crate::source::RawBytes::Owned(_) => 0,
+                            crate::chunk::RawBytes::Read { start, .. } => *start,
+                            crate::chunk::RawBytes::Owned(_) => 0,
                         };
                         let decoded = DecodedChunk::decode(&mut decoder, bytes);
                         sequencer.publish(
@@ -166,9 +164,7 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
                 ctx.metrics.chunk_decoded(&name, &stamped.chunk);
                 let t = stamped.first_logical_time().max(*c.time());
                 *in_flight.entry(t).or_default() += stamped.chunk.records.len() as u64;
-                output
-                    .session(&c.delayed(&t))
-                    .give(Arc::new(crate::record::Batch::of_chunk(stamped)));
+                output.session(&c.delayed(&t)).give(Arc::new(stamped.into_batch()));
                 progressed = true;
             }
 
@@ -198,62 +194,32 @@ pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunCont
     })
 }
 
-/// The partitions of one chunk-read source (files, generators) as the workers of a process share them: one
-/// sequencer per partition, started at the checkpoint's resume point.
-pub struct ChunkPartitions {
-    sequencers: Vec<Arc<ChunkSequencer>>,
+/// A partition another process reads (cluster mode): no chunks here.
+pub struct NoChunks;
+
+impl ChunkReader for NoChunks {
+    fn next_chunk(&mut self) -> std::io::Result<Option<(u64, RawBytes)>> {
+        Ok(None)
+    }
+    fn next_index(&self) -> u64 {
+        0
+    }
+    fn bytes_read(&self) -> u64 {
+        0
+    }
 }
 
-impl ChunkPartitions {
-    /// `logged`: whether each chunk's resume point goes into the checkpoint's resume log (a generated
-    /// source is regenerated from its start on restore instead).
-    pub fn new(cx: &SourcePrepareContext, partitions: usize, logged: bool) -> Self {
-        let s = cx.source;
-        let sequencers = (0..partitions as u32)
-            .map(|p| {
-                // Every worker reads (its share of) every partition.
-                cx.ctx.expect_final_reports(cx.index as u32, p, cx.workers);
-                let start = cx.restored.map(|c| c.resume_point(&s.name, p)).unwrap_or_default();
-                let log = logged
-                    .then(|| cx.coordinator.resume_log(&s.name, p))
-                    .flatten()
-                    .map(|l| (l, s.max_out_of_orderness_ms));
-                Arc::new(ChunkSequencer::new(&start, log).with_future_bound(s.future_bound()))
-            })
-            .collect();
-        Self { sequencers }
-    }
-
-    /// One source operator per partition on this worker (each with its own watermark), `readers` in
-    /// partition order, merged into one stream.
-    pub fn build<'s>(&self, cx: &SourceBuildContext<'s, '_>, readers: Vec<Box<dyn ChunkReader>>) -> RecordStream<'s> {
-        let s = cx.source;
-        let mut parts: Vec<RecordStream<'s>> = readers
-            .into_iter()
-            .enumerate()
-            .map(|(partition, reader)| {
-                let setup = SourceSetup {
-                    name: s.name.clone(),
-                    source_index: cx.index as u32,
-                    partition: partition as u32,
-                    reader,
-                    decoder: s.decoder(),
-                    sequencer: self.sequencers[partition].clone(),
-                    max_out_of_orderness_ms: s.max_out_of_orderness_ms,
-                    future: s.future_bound(),
-                    probe: cx.probe.clone(),
-                    max_in_flight: MAX_IN_FLIGHT,
-                    resumed: cx
-                        .restored
-                        .map(|c| (c.at, c.resume_point(&s.name, partition as u32).max_before)),
-                };
-                chunk_source(cx.scope, setup, cx.ctx.clone())
-            })
-            .collect();
-        if parts.len() == 1 {
-            parts.pop().expect("one partition")
-        } else {
-            cx.scope.concatenate(parts)
-        }
+/// Produces the chunks one worker is responsible for, in increasing chunk index.
+pub trait ChunkReader {
+    /// The next chunk `(index, bytes)`, or `None` when this worker has no more.
+    fn next_chunk(&mut self) -> std::io::Result<Option<(u64, RawBytes)>>;
+    /// The index of the next chunk this worker will produce (for progress lower bounds).
+    fn next_index(&self) -> u64;
+    /// Bytes produced so far by this reader.
+    fn bytes_read(&self) -> u64;
+    /// For a paced reader: not before when the next chunk may be read. The source operator waits by asking
+    /// to be scheduled again then, never by sleeping, so its worker goes on exchanging data and progress.
+    fn ready_at(&self) -> Option<std::time::Instant> {
+        None
     }
 }

@@ -17,12 +17,11 @@
 //! had read.
 
 use crate::checkpoint::Contribution;
-use crate::component::TableReader;
 use crate::dataflow::dead_letters::dead_letter;
 use crate::dataflow::{participant, JobFailure, RunContext, Time};
-use crate::kafka_client::RateLimitedReport;
-use crate::plan::TablePlan;
 use crate::record::{Batch, RecordStream};
+use crate::report::RateLimitedReport;
+use crate::table::kind::{TablePlan, TableReader};
 use crate::table::{Applied, TableHistory, TableRow, TableUpdate};
 use differential_dataflow::operators::arrange::arrangement::arrange_core;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
@@ -248,7 +247,7 @@ impl ReaderThread {
                         }
                         Err(e) => report.report(&format!(
                             "{e}; retrying every {} (records that need the table wait for it)",
-                            crate::plan::humanize_ms(interval.as_millis() as i64)
+                            crate::words::humanize_ms(interval.as_millis() as i64)
                         )),
                     }
                     let mut slept = Duration::ZERO;

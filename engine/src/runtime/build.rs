@@ -5,44 +5,21 @@
 //! sink reads any stream; only sinks encode records.
 
 use crate::checkpoint::Checkpoint;
-use crate::component::{BuildContext, PreparedSource, SinkBuildContext, SourceBuildContext};
+use crate::chunk::RunOptions;
+use crate::component::{BuildContext, PreparedSource, RuleMember, SinkBuildContext, SourceBuildContext};
 use crate::dataflow::dead_letters::{counted, malformed};
 use crate::dataflow::partition_ends::{partition_ends, EndsStream};
-use crate::dataflow::rule_op::{build_rule_set, RuleMember};
 use crate::dataflow::sink_op::job_end;
 use crate::dataflow::table_op::{table, BuiltTable};
 use crate::dataflow::{RunContext, Time};
+use crate::error::BuildError;
 use crate::plan::{Plan, StreamRef};
 use crate::record::RecordStream;
-use crate::runtime::RunOptions;
 use crate::views::ViewStore;
 use std::collections::HashMap;
 use std::sync::Arc;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::Scope;
-
-/// Why a worker could not build its dataflow.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error("source `{source_name}`: cannot read `{path}`: {cause}")]
-    Input {
-        source_name: String,
-        path: std::path::PathBuf,
-        cause: std::io::Error,
-    },
-    #[error("source `{source_name}`: {cause}")]
-    Kafka { source_name: String, cause: String },
-    #[error("sink `{sink}`: cannot write to `{path}`: {cause}")]
-    Output {
-        sink: String,
-        path: std::path::PathBuf,
-        cause: std::io::Error,
-    },
-    #[error("sink `{sink}`: {cause}")]
-    Sink { sink: String, cause: String },
-    #[error("`{name}`: the checkpoint's state cannot be read: {cause}")]
-    Restore { name: String, cause: String },
-}
 
 /// What the workers of one process share while building their dataflows.
 pub(super) struct Shared<'a> {
@@ -139,6 +116,7 @@ fn operators<'s>(
 ) {
     let mut view_ordinal = 0;
     let sets = plan.rule_sets();
+    let source_names: Vec<String> = plan.sources.iter().map(|s| s.name.clone()).collect();
     for (i, op) in plan.operators.iter().enumerate() {
         // The view store is this process's: its instances are numbered by local worker.
         let view_instance = local_index * views.views.len() + view_ordinal;
@@ -150,7 +128,8 @@ fn operators<'s>(
             inputs: op.inputs.iter().map(|r| streams[r].clone()).collect(),
             input_schema: plan.schema_of(op.inputs[0]),
             input_name: plan.stream_name(op.inputs[0]),
-            plan,
+            job_name: &plan.job_name,
+            sources: &source_names,
             tables,
             views,
             view_instance,
@@ -168,7 +147,7 @@ fn operators<'s>(
                         (o.name.as_str(), o.component.keyed_rule().expect("a keyed rule"))
                     })
                     .collect();
-                members.iter().copied().zip(build_rule_set(cx, &rules)).collect()
+                members.iter().copied().zip(rules[0].1.build_set(cx, &rules)).collect()
             }
             None => vec![(i, op.component.build(cx))],
         };

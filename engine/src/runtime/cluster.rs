@@ -56,14 +56,9 @@ pub fn timely_config(plan: &Plan) -> timely::Config {
     }
 }
 
-/// The process that reads file partition `partition` of every file source.
-pub fn partition_owner(partition: usize, processes: usize) -> usize {
-    partition % processes.max(1)
-}
-
 /// What every process must agree on: the job's name and state-relevant shape.
 pub fn fingerprint(plan: &Plan) -> u64 {
-    let shape = crate::checkpoint::shape::job_shape(plan);
+    let shape = plan.shape();
     let mut h = weir_operators::alert::Fnv64::new();
     h.write(plan.job_name.as_bytes());
     for (k, v) in &shape {

@@ -4,85 +4,24 @@
 //! multi-process cluster mode later is a configuration change, not a redesign.
 
 use crate::checkpoint::coordinator::{commit_files, CheckpointMeta, CheckpointStats};
-use crate::checkpoint::shape::{differences, job_shape};
+use crate::checkpoint::shape::differences;
 use crate::checkpoint::store::CheckpointStore;
 use crate::checkpoint::{Checkpoint, Coordinator};
 use crate::component::{PreparedSource, SinkPrepareContext, SourcePrepareContext};
 use crate::dataflow::{JobFailure, RunContext, Time};
 use crate::metrics::Metrics;
 use crate::plan::Plan;
-use crate::source::file::DEFAULT_CHUNK_BYTES;
 use crate::views::{View, ViewStore};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod build;
 mod cluster;
-pub use build::BuildError;
-pub use cluster::{fingerprint, partition_owner, timely_config, HANDSHAKE_TIMEOUT};
-
-/// Why a job could not run to the end.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("source `{source_name}`: cannot read `{path}`: {cause}")]
-    Input {
-        source_name: String,
-        path: PathBuf,
-        cause: std::io::Error,
-    },
-    #[error("sink `{sink}`: cannot write to `{path}`: {cause}")]
-    Output {
-        sink: String,
-        path: PathBuf,
-        cause: std::io::Error,
-    },
-    #[error("source `{source_name}`: {cause}")]
-    Source { source_name: String, cause: String },
-    #[error("sink `{sink}`: {cause}")]
-    Sink { sink: String, cause: String },
-    #[error("table `{table}`: {cause}")]
-    Table { table: String, cause: String },
-    #[error(transparent)]
-    Failed(JobFailure),
-    /// Stopped (SIGINT/SIGTERM) while waiting for a broker, before anything was read.
-    #[error("stopped while waiting for {0}")]
-    StoppedBeforeStart(String),
-    #[error(
-        "the newest checkpoint in `{dir}` (checkpoint {epoch}) was taken after the input ended: the job is \
-         finished. Run with --fresh to start over (its checkpoints are then deleted)"
-    )]
-    Finished { dir: PathBuf, epoch: u64 },
-    #[error(
-        "cannot resume from checkpoint {epoch} in `{dir}`: the job definition changed in a way its state \
-         depends on:\n  - {}\nRevert these changes, or run with --fresh to start over without the checkpoint's \
-         state", changes.join("\n  - ")
-    )]
-    IncompatibleCheckpoint {
-        dir: PathBuf,
-        epoch: u64,
-        changes: Vec<String>,
-    },
-    #[error("checkpoints in `{dir}`: {cause}")]
-    Checkpoint { dir: PathBuf, cause: std::io::Error },
-    #[error("timely runtime: {0}")]
-    Runtime(String),
-}
-
-/// Tunables of one run that are not part of the job's meaning.
-#[derive(Clone, Debug)]
-pub struct RunOptions {
-    pub chunk_bytes: u64,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        Self {
-            chunk_bytes: DEFAULT_CHUNK_BYTES,
-        }
-    }
-}
+pub use crate::chunk::RunOptions;
+pub use crate::component::partition_owner;
+pub use crate::error::{BuildError, RunError};
+pub use cluster::{fingerprint, timely_config, HANDSHAKE_TIMEOUT};
 
 /// What a finished run did.
 #[derive(Clone, Debug, Default)]
@@ -153,7 +92,7 @@ pub fn preflight(plan: &Plan) -> Result<u64, RunError> {
 pub fn open_checkpoints(plan: &Plan, fresh: bool, mut warn: impl FnMut(String)) -> Result<Coordinator, RunError> {
     let meta = CheckpointMeta {
         job: plan.job_name.clone(),
-        shape: job_shape(plan),
+        shape: plan.shape(),
         workers: plan.workers.max(1) * plan.process().1,
         run_id: rand::random::<u64>() >> 1,
         process: plan.process(),

@@ -29,9 +29,7 @@
 //! - [`kafka`]: compacted topics, read from the start.
 //! - [`postgres`]: a query polled every `interval`.
 
-pub mod file;
-pub mod kafka;
-pub mod postgres;
+pub mod kind;
 mod text;
 
 pub use text::parse_text_value;

@@ -3,7 +3,7 @@
 //! value librdkafka refuses is a definition problem naming the key, not a failure when the job starts.
 
 use crate::definition::section::Section;
-use weir_engine::kafka_client::check_property;
+use weir_engine::connectors::kafka::client::check_property;
 
 /// The `properties` table of `s`, each setting checked by librdkafka (without connecting anywhere).
 pub(super) fn kafka_properties(s: &Section) -> Vec<(String, String)> {

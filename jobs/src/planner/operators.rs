@@ -8,9 +8,10 @@ use crate::definition::section::Section;
 use std::collections::HashSet;
 use std::sync::Arc;
 use weir_engine::component::OperatorComponent;
-use weir_engine::dataflow::latest_op::changelog_schema;
-use weir_engine::dataflow::rule_op::{deadline_fields, AbsencePlan, DeadlinePlan, RulePlan};
+use weir_engine::component::RulePlan;
 use weir_engine::expr::{compile, compile_predicate};
+use weir_engine::operators::latest::changelog_schema;
+use weir_engine::operators::rules::{deadline_fields, AbsencePlan, DeadlinePlan};
 use weir_engine::plan::{
     AlertPlan, DeriveColumn, DerivePlan, FilterPlan, JoinPlan, LatestPlan, TablePlan, UnionPlan, WindowPlan,
     DEFAULT_JOIN_HISTORY_MS,

@@ -11,13 +11,13 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use weir_engine::component::SinkComponent;
+use weir_engine::connectors::jsonl::JsonlSink;
+use weir_engine::connectors::kafka::sink::KafkaSinkSpec;
+use weir_engine::connectors::parquet::ParquetSink;
+use weir_engine::connectors::stdout::StdoutSink;
+use weir_engine::connectors::webhook::{BodyTemplate, RootCertificates};
 use weir_engine::plan::{PartitionBy, SinkPlan, StreamRef};
 use weir_engine::schema::Schema;
-use weir_engine::sink::jsonl::JsonlSink;
-use weir_engine::sink::kafka::KafkaSinkSpec;
-use weir_engine::sink::parquet::ParquetSink;
-use weir_engine::sink::stdout::StdoutSink;
-use weir_engine::sink::webhook::{BodyTemplate, RootCertificates};
 
 /// Resolves a sink's `inputs` (`index_of` maps operators in file order to their planned index).
 pub(super) fn resolve_inputs(s: &Section, names: &Names, index_of: &HashMap<usize, usize>) -> Vec<StreamRef> {
@@ -205,8 +205,8 @@ fn kafka_sink_spec(s: &Section) -> Option<KafkaSinkSpec> {
 }
 
 /// `kind = "webhook"`: where and how to POST alerts: `url` (http:// or https://), `body` (a template of the
-/// alert's fields, see [`weir_engine::sink::webhook::BodyTemplate`]), `ca_file` (PEM roots for https).
-fn webhook_config(s: &Section, schemas: &[Option<Schema>]) -> Option<weir_engine::sink::webhook::WebhookConfig> {
+/// alert's fields, see [`weir_engine::connectors::webhook::BodyTemplate`]), `ca_file` (PEM roots for https).
+fn webhook_config(s: &Section, schemas: &[Option<Schema>]) -> Option<weir_engine::connectors::webhook::WebhookConfig> {
     let url = s.req_str("url");
     let timeout = s.duration_ms("timeout").unwrap_or(2_000);
     let retries = s.count("retries", 0).unwrap_or(3) as u32;
@@ -258,7 +258,7 @@ fn webhook_config(s: &Section, schemas: &[Option<Schema>]) -> Option<weir_engine
     if ca.is_some() && !url.starts_with("https://") {
         s.problem("ca_file", "is for https:// endpoints; the url is http://");
     }
-    Some(weir_engine::sink::webhook::WebhookConfig {
+    Some(weir_engine::connectors::webhook::WebhookConfig {
         url: url.to_string(),
         headers,
         timeout: std::time::Duration::from_millis(timeout.max(1) as u64),

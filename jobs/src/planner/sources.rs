@@ -7,11 +7,11 @@ use crate::definition::JobSource;
 use compact_str::CompactString;
 use std::sync::Arc;
 use weir_engine::component::SourceComponent;
+use weir_engine::connectors::file::source::FileSource;
+use weir_engine::connectors::generator::{GeneratorSpec, Workload, DEFAULT_START_MS};
+use weir_engine::connectors::kafka::source::{KafkaSourceSpec, StartPosition, DEFAULT_MAX_IN_FLIGHT};
 use weir_engine::plan::SourcePlan;
 use weir_engine::schema::{Field, FieldType, Schema};
-use weir_engine::source::file::FileSource;
-use weir_engine::source::generator::{GeneratorSpec, Workload, DEFAULT_START_MS};
-use weir_engine::source::kafka::{KafkaSourceSpec, StartPosition, DEFAULT_MAX_IN_FLIGHT};
 
 /// A planned source: its component (kind and parameters).
 type Planned = Arc<dyn SourceComponent>;

@@ -10,11 +10,11 @@ use crate::definition::JobSource;
 use std::sync::Arc;
 use std::time::Duration;
 use weir_engine::component::TableComponent;
+use weir_engine::connectors::file::table::{FileFormat, FileTable};
+use weir_engine::connectors::kafka::table::KafkaTable;
+use weir_engine::connectors::postgres::PostgresTable;
 use weir_engine::plan::TablePlan;
 use weir_engine::schema::{FieldType, Schema, NO_EVENT_TIME};
-use weir_engine::table::file::{FileFormat, FileTable};
-use weir_engine::table::kafka::KafkaTable;
-use weir_engine::table::postgres::PostgresTable;
 
 /// Plans one kind's parameters (`key`: the key field's index).
 type PlanTable = fn(&Section, &JobSource, usize) -> Option<Arc<dyn TableComponent>>;

@@ -1,0 +1,40 @@
+//! `kind = "union"`: merges streams of one schema. Records keep their positions, so the merged order is the
+//! same deterministic order every operator uses.
+
+use crate::component::{BuildContext, OperatorComponent, Outputs};
+use crate::record::RecordStream;
+use crate::schema::Schema;
+use timely::dataflow::operators::Concatenate;
+
+/// `kind = "union"`: merges streams of one schema.
+#[derive(Clone, Debug)]
+pub struct UnionPlan;
+
+/// The records of all `inputs`.
+pub fn union<'s>(inputs: Vec<RecordStream<'s>>) -> RecordStream<'s> {
+    match <[_; 1]>::try_from(inputs) {
+        Ok([one]) => one,
+        Err(inputs) => {
+            let scope = inputs[0].scope();
+            scope.concatenate(inputs)
+        }
+    }
+}
+
+impl OperatorComponent for UnionPlan {
+    fn kind(&self) -> &'static str {
+        "union"
+    }
+    fn is_stateful(&self) -> bool {
+        false
+    }
+    fn passes_rows_through(&self) -> bool {
+        true
+    }
+    fn describe(&self, _input: &Schema) -> String {
+        "union".to_string()
+    }
+    fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s> {
+        Outputs::main(union(cx.inputs))
+    }
+}

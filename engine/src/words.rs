@@ -1,0 +1,33 @@
+//! How the engine writes things in words — durations, windows, field lists — in messages, `weir explain`
+//! and the descriptions checkpoints compare.
+
+use crate::schema::Schema;
+use weir_operators::WindowSpec;
+
+/// Field names of `schema` at `idx`, comma-separated.
+pub fn field_names(schema: &Schema, idx: &[usize]) -> String {
+    idx.iter()
+        .map(|i| schema.fields[*i].name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A window's shape in words (`tumbling 1h`, `hopping 1h every 5m`, `session gap 5m`).
+pub fn describe_window(w: &WindowSpec) -> String {
+    let d = |ms: i64| humanize_ms(ms);
+    match *w {
+        WindowSpec::Tumbling { size_ms } => format!("tumbling {}", d(size_ms)),
+        WindowSpec::Hopping { size_ms, slide_ms } => format!("hopping {} every {}", d(size_ms), d(slide_ms)),
+        WindowSpec::Session { gap_ms } => format!("session gap {}", d(gap_ms)),
+    }
+}
+
+/// Milliseconds as the largest exact unit (`90m` stays `90m`, `3600000` is `1h`).
+pub fn humanize_ms(ms: i64) -> String {
+    for (unit, n) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms != 0 && ms % n == 0 {
+            return format!("{}{unit}", ms / n);
+        }
+    }
+    format!("{ms}ms")
+}
