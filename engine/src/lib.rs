@@ -11,6 +11,7 @@
 pub mod checkpoint;
 pub mod chunk;
 pub mod component;
+pub mod config;
 pub mod connectors;
 pub mod dataflow;
 pub mod decode;

@@ -15,6 +15,7 @@
 
 mod chunked;
 mod operator;
+pub mod registry;
 mod rule;
 mod sink;
 mod source;

@@ -13,11 +13,25 @@
 //! | `webhook` | | an HTTP endpoint per alert | |
 //! | `postgres` | | | a PostgreSQL query |
 
-pub mod file;
-pub mod generator;
-pub mod jsonl;
-pub mod kafka;
-pub mod parquet;
-pub mod postgres;
-pub mod stdout;
-pub mod webhook;
+use crate::component::registry::{Kind, Role};
+
+/// Declares each connector's folder and registers its kinds: a connector is one line here.
+macro_rules! connectors {
+    ($($folder:ident: [$($kind:literal => $role:ident($parse:path)),* $(,)?];)*) => {
+        $(pub mod $folder;)*
+
+        /// Every connector kind: its name in job definitions, its role and its options reader.
+        pub const KINDS: &[Kind] = &[$($(($kind, Role::$role($parse))),*),*];
+    };
+}
+
+connectors! {
+    file: ["file" => Source(file::config::source), "file" => Table(file::config::table)];
+    generator: ["generator" => Source(generator::config::source)];
+    kafka: ["kafka" => Source(kafka::config::source), "kafka" => Sink(kafka::config::sink), "kafka" => Table(kafka::config::table)];
+    jsonl: ["jsonl" => Sink(jsonl::sink)];
+    parquet: ["parquet" => Sink(parquet::config::sink)];
+    postgres: ["postgres" => Table(postgres::config::table)];
+    stdout: ["stdout" => Sink(stdout::sink)];
+    webhook: ["webhook" => Sink(webhook::config::sink)];
+}

@@ -94,6 +94,17 @@ impl ChunkReader for PacedReader {
     }
 }
 
+/// `rate`: replay at most this many records per second (a positive number).
+pub fn rate_option(s: &crate::config::Section) -> Option<f64> {
+    let rate = s.float("rate")?;
+    if rate.is_finite() && rate > 0.0 {
+        Some(rate)
+    } else {
+        s.problem("rate", "must be a positive number of records per second");
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,3 +66,12 @@ pub trait TableReader: Send {
 pub fn now_ms() -> i64 {
     crate::checkpoint::coordinator::now_ms()
 }
+
+/// A table kind's `interval` option: how often it is read (`default_ms` when absent).
+pub fn read_interval(s: &crate::config::Section, default_ms: i64) -> Duration {
+    let ms = s.duration_ms("interval").unwrap_or(default_ms);
+    if ms <= 0 {
+        s.problem("interval", "must be positive, e.g. \"10s\"");
+    }
+    Duration::from_millis(ms.max(1) as u64)
+}

@@ -6,17 +6,11 @@
 
 pub mod interpolate;
 pub mod overrides;
-pub mod section;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// One problem in a job definition.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
-    pub path: String,
-    pub message: String,
-}
+pub use weir_engine::config::{url_scheme, Problem, Problems, Section};
 
 /// All problems found in one job definition.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -10,14 +10,13 @@
 //! - `sinks`: the `[sinks.NAME]` tables.
 //! - `tables`: the `[tables.NAME]` reference tables (read by `join` operators).
 
-mod kafka_properties;
 mod operators;
 mod sinks;
 mod sources;
 mod tables;
 
-use crate::definition::section::{Problems, Section};
 use crate::definition::{DefinitionError, JobSource};
+use crate::definition::{Problems, Section};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use weir_engine::component::OperatorComponent;

@@ -4,7 +4,7 @@
 //! Adding a kind is one function here (`fn(&Section, &[Schema]) -> Option<(Planned, Schema)>`) and one
 //! line in [`KINDS`].
 
-use crate::definition::section::Section;
+use crate::definition::Section;
 use std::collections::HashSet;
 use std::sync::Arc;
 use weir_engine::component::OperatorComponent;

@@ -3,111 +3,19 @@
 //!
 //! Adding a kind is its component in `weir_engine::table`, one function here and one line in [`KINDS`].
 
-use super::kafka_properties::kafka_properties;
-use super::sources::parse_schema;
-use crate::definition::section::Section;
 use crate::definition::JobSource;
-use std::sync::Arc;
-use std::time::Duration;
-use weir_engine::component::TableComponent;
-use weir_engine::connectors::file::table::{FileFormat, FileTable};
-use weir_engine::connectors::kafka::table::KafkaTable;
-use weir_engine::connectors::postgres::PostgresTable;
+use crate::definition::Section;
+use weir_engine::config::parse_schema;
 use weir_engine::plan::TablePlan;
 use weir_engine::schema::{FieldType, Schema, NO_EVENT_TIME};
-
-/// Plans one kind's parameters (`key`: the key field's index).
-type PlanTable = fn(&Section, &JobSource, usize) -> Option<Arc<dyn TableComponent>>;
-
-/// Every table kind.
-const KINDS: &[(&str, PlanTable)] = &[("file", file), ("kafka", kafka), ("postgres", postgres)];
-
-fn interval(s: &Section, default_ms: i64) -> Duration {
-    let ms = s.duration_ms("interval").unwrap_or(default_ms);
-    if ms <= 0 {
-        s.problem("interval", "must be positive, e.g. \"10s\"");
-    }
-    Duration::from_millis(ms.max(1) as u64)
-}
-
-fn file(s: &Section, job: &JobSource, _key: usize) -> Option<Arc<dyn TableComponent>> {
-    let path = job.base_dir.join(s.req_local_path("path")?);
-    let by_extension = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
-        "csv"
-    } else {
-        "jsonl"
-    };
-    let format = match s.str("format").unwrap_or(by_extension) {
-        "jsonl" | "json" => FileFormat::Jsonl,
-        "csv" => FileFormat::Csv,
-        other => {
-            s.problem(
-                "format",
-                format!(
-                    "unsupported format \"{other}\"; allowed: jsonl, csv (the default follows the file's extension)"
-                ),
-            );
-            return None;
-        }
-    };
-    let interval = interval(s, 1_000);
-    Some(Arc::new(FileTable { path, format, interval }))
-}
-
-fn kafka(s: &Section, _: &JobSource, key: usize) -> Option<Arc<dyn TableComponent>> {
-    let brokers = s.req_str("brokers");
-    let topic = s.req_str("topic");
-    let interval = interval(s, 1_000);
-    let properties = kafka_properties(s);
-    Some(Arc::new(KafkaTable {
-        brokers: brokers?.to_string(),
-        topic: topic?.to_string(),
-        interval,
-        properties,
-        key,
-    }))
-}
-
-fn postgres(s: &Section, _: &JobSource, key: usize) -> Option<Arc<dyn TableComponent>> {
-    let url = s.req_str("url");
-    let query = match (s.str("table"), s.str("query")) {
-        (Some(_), Some(_)) => {
-            s.problem("query", "give either `table` (all its rows) or `query`, not both");
-            None
-        }
-        (Some(t), None) => {
-            let quoted: Vec<String> = t
-                .split('.')
-                .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
-                .collect();
-            Some(format!("SELECT * FROM {}", quoted.join(".")))
-        }
-        (None, Some(q)) => Some(q.to_string()),
-        (None, None) => {
-            s.problem(
-                "table",
-                "is required (or `query`): the PostgreSQL table to poll, e.g. table = \"vehicles\"",
-            );
-            None
-        }
-    };
-    let interval = interval(s, 10_000);
-    let deleted = s.str("deleted").map(str::to_string);
-    Some(Arc::new(PostgresTable {
-        url: url?.to_string(),
-        query: query?,
-        interval,
-        deleted,
-        key,
-    }))
-}
 
 /// Plans one table; its schema comes back even when the rest failed (joins reading it are still checked).
 pub(super) fn table_plan(name: &str, s: &Section, job: &JobSource) -> (Option<TablePlan>, Option<Schema>) {
     let kind = s.req_str("kind");
-    let planner = kind.and_then(|k| KINDS.iter().find(|(n, _)| *n == k));
+    let kinds = weir_engine::component::registry::tables(weir_engine::connectors::KINDS);
+    let planner = kind.and_then(|k| kinds.iter().find(|(n, _)| *n == k));
     if let (Some(k), None) = (kind, planner) {
-        let allowed: Vec<&str> = KINDS.iter().map(|k| k.0).collect();
+        let allowed: Vec<&str> = kinds.iter().map(|k| k.0).collect();
         s.problem(
             "kind",
             format!("unknown table kind \"{k}\"; allowed: {}", allowed.join(", ")),
@@ -166,7 +74,7 @@ pub(super) fn table_plan(name: &str, s: &Section, job: &JobSource) -> (Option<Ta
         fields,
     };
     // The kind's keys are read even when `key` is wrong, so they are not reported as unknown.
-    let component = planner.and_then(|(_, plan)| plan(s, job, key.unwrap_or(0)));
+    let component = planner.and_then(|(_, parse)| parse(s, &job.base_dir, key.unwrap_or(0)));
     if planner.is_some() {
         s.finish("");
     }

@@ -9,6 +9,7 @@
 //! A [`GeneratorSpec`] is also the `kind = "generator"` source component: one partition, generated on
 //! worker 0, regenerated from its start on restore (its resume point skips what was already read).
 
+pub mod config;
 mod arrival;
 
 use crate::chunk::RawBytes;

@@ -218,6 +218,13 @@ impl SinkComponent for JsonlSink {
     }
 }
 
+/// `kind = "jsonl"`: `path`.
+pub fn sink(s: &crate::config::Section, _: &[Option<crate::schema::Schema>]) -> Option<std::sync::Arc<dyn crate::component::SinkComponent>> {
+    Some(std::sync::Arc::new(JsonlSink {
+        path: s.req_local_path("path").map(std::path::PathBuf::from)?,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! and changelogs, idempotent, exactly once through checkpoints) and the `kafka` table (a compacted topic),
 //! over librdkafka (`rdkafka`).
 
+pub mod config;
 pub mod client;
 pub mod queue;
 pub mod sink;

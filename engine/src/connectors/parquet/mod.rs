@@ -22,6 +22,7 @@
 //!
 //! [`ParquetSink`] is the `kind = "parquet"` sink component.
 
+pub mod config;
 mod operator;
 
 use crate::component::{SinkBuildContext, SinkComponent};

@@ -10,6 +10,8 @@
 //! fields). When the database cannot be reached the poll is retried every `interval` and records
 //! that need the table wait; nothing is joined twice or lost.
 
+pub mod config;
+
 use crate::component::{now_ms, TableComponent, TableReader};
 use crate::schema::{FieldType, Schema};
 use crate::table::{Found, Origin, TableError, TableRead};

@@ -46,3 +46,8 @@ impl SinkComponent for StdoutSink {
         Ok(None)
     }
 }
+
+/// `kind = "stdout"`: no options.
+pub fn sink(_: &crate::config::Section, _: &[Option<crate::schema::Schema>]) -> Option<std::sync::Arc<dyn crate::component::SinkComponent>> {
+    Some(std::sync::Arc::new(StdoutSink))
+}

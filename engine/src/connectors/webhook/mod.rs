@@ -26,6 +26,7 @@
 //! certificates (bundled, so no system store is needed), or against the PEM certificates of `ca_file` (a
 //! private CA, a self-signed endpoint).
 
+pub mod config;
 mod operator;
 
 use crate::component::{SinkBuildContext, SinkComponent};

@@ -1,0 +1,62 @@
+//! How the registry names a kind: its name, its role, and the function that reads its options into its
+//! component (every problem reported on the section, with the offending value).
+
+use crate::component::{SinkComponent, SourceComponent, TableComponent};
+use crate::config::Section;
+use crate::schema::Schema;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Reads a source kind's options (paths relative to the given directory, the job file's): its component
+/// and, for kinds whose records have a fixed shape, their built-in schema.
+pub type ParseSource = fn(&Section, &Path) -> (Option<Arc<dyn SourceComponent>>, Option<Schema>);
+
+/// Reads a sink kind's options, given its inputs' schemas (`None` where an input failed its own checks).
+pub type ParseSink = fn(&Section, &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>>;
+
+/// Reads a table kind's options (paths relative to the given directory), given its key field's index.
+pub type ParseTable = fn(&Section, &Path, usize) -> Option<Arc<dyn TableComponent>>;
+
+/// One role of a kind, with its options reader.
+#[derive(Clone, Copy)]
+pub enum Role {
+    Source(ParseSource),
+    Sink(ParseSink),
+    Table(ParseTable),
+}
+
+/// A registered kind: its name in job definitions and its role.
+pub type Kind = (&'static str, Role);
+
+/// The source kinds of `registry`, by name.
+pub fn sources(registry: &[Kind]) -> Vec<(&'static str, ParseSource)> {
+    registry
+        .iter()
+        .filter_map(|(n, r)| match r {
+            Role::Source(p) => Some((*n, *p)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The sink kinds of `registry`, by name.
+pub fn sinks(registry: &[Kind]) -> Vec<(&'static str, ParseSink)> {
+    registry
+        .iter()
+        .filter_map(|(n, r)| match r {
+            Role::Sink(p) => Some((*n, *p)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The table kinds of `registry`, by name.
+pub fn tables(registry: &[Kind]) -> Vec<(&'static str, ParseTable)> {
+    registry
+        .iter()
+        .filter_map(|(n, r)| match r {
+            Role::Table(p) => Some((*n, *p)),
+            _ => None,
+        })
+        .collect()
+}

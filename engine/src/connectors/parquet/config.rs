@@ -1,0 +1,36 @@
+//! The options of `[sinks.NAME] kind = "parquet"`: `path`, `partition_by`, `max_rows_per_file`,
+//! `row_group_rows`, `max_file_age`.
+
+use super::{ParquetSink, PartitionBy};
+use crate::component::SinkComponent;
+use crate::config::Section;
+use crate::schema::Schema;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// `kind = "parquet"`.
+pub fn sink(s: &Section, _: &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>> {
+    let path = s.req_local_path("path").map(PathBuf::from);
+    let partition_by = match s.str("partition_by").unwrap_or("hour") {
+        "hour" => Some(PartitionBy::Hour),
+        "date" => Some(PartitionBy::Date),
+        "none" => Some(PartitionBy::None),
+        other => {
+            s.problem(
+                "partition_by",
+                format!("unknown partitioning \"{other}\"; allowed: hour (date=YYYY-MM-DD/hour=HH), date, none"),
+            );
+            None
+        }
+    };
+    let max_rows_per_file = s.count("max_rows_per_file", 1).unwrap_or(1_000_000) as usize;
+    let row_group_rows = s.count("row_group_rows", 1).unwrap_or(128 * 1024) as usize;
+    let max_file_age_ms = s.duration_ms("max_file_age");
+    Some(Arc::new(ParquetSink {
+        path: path?,
+        partition_by: partition_by?,
+        max_rows_per_file,
+        max_file_age_ms,
+        row_group_rows,
+    }))
+}
