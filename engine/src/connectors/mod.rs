@@ -2,16 +2,8 @@
 //! table kinds (each a typed config with defaults and a component impl), their I/O, their timely operators
 //! where a kind needs its own, and their unit tests.
 //!
-//! | folder | source | sink | table |
-//! |---|---|---|---|
-//! | `file` | JSONL files, read in parallel chunks | | a JSONL/CSV file, re-read when it changes |
-//! | `generator` | the built-in workloads | | |
-//! | `kafka` | a topic's partitions | alerts and changelogs | a compacted topic |
-//! | `jsonl` | | a JSONL file | |
-//! | `parquet` | | a Parquet dataset | |
-//! | `stdout` | | standard output | |
-//! | `webhook` | | an HTTP endpoint per alert | |
-//! | `postgres` | | | a PostgreSQL query |
+//! [`KINDS`] is the registry: one line per connector declares its folder and the kinds it registers (name,
+//! role, options reader). Adding a connector is its folder and that line; nothing else names a kind.
 
 use crate::component::registry::{Kind, Role};
 
