@@ -129,12 +129,16 @@ fn code_of(line: &str) -> &str {
     line
 }
 
-/// Every `crate::a::b::…` path in `text`, comments and the test module (from `#[cfg(test)]` on, at the end of
-/// a file) left out: a kind's tests may run it through the whole engine.
+/// Every `crate::a::b::…` path in `text`, comments and the inline test module (from `#[cfg(test)] mod … {` on,
+/// at the end of a file) left out: a kind's tests may run it through the whole engine.
 fn crate_paths(text: &str) -> Vec<Vec<String>> {
     let mut out = Vec::new();
-    let code = text.lines().take_while(|l| l.trim() != "#[cfg(test)]");
-    for line in code.map(code_of) {
+    let lines: Vec<&str> = text.lines().collect();
+    let tests_start = lines
+        .windows(2)
+        .position(|w| w[0].trim() == "#[cfg(test)]" && w[1].starts_with("mod ") && w[1].trim_end().ends_with('{'))
+        .unwrap_or(lines.len());
+    for line in lines[..tests_start].iter().map(|l| code_of(l)) {
         let mut rest = line;
         while let Some(at) = rest.find("crate::") {
             let before = rest[..at].chars().last();
@@ -264,7 +268,7 @@ fn the_test_sees_the_imports_it_checks() {
     );
     assert!(found.contains(&("runtime/mod.rs".into(), "plan.rs".into())));
     assert_eq!(
-        crate_paths("use crate::a::{b, c}; // crate::x\nlet y = crate::d::e(1); weir_crate::f;\n#[cfg(test)]\nuse crate::g;"),
+        crate_paths("use crate::a::{b, c}; // crate::x\nlet y = crate::d::e(1); weir_crate::f;\n#[cfg(test)]\nmod tests {\nuse crate::g;"),
         vec![vec!["a".to_string()], vec!["d".to_string(), "e".to_string()]]
     );
     assert_eq!(layer_of("connectors/kafka/source.rs"), 4);
