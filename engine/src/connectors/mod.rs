@@ -22,6 +22,7 @@ connectors! {
     generator: ["generator" => Source(generator::config::source)];
     kafka: ["kafka" => Source(kafka::config::source), "kafka" => Sink(kafka::config::sink), "kafka" => Table(kafka::config::table)];
     jsonl: ["jsonl" => Sink(jsonl::sink)];
+    null: ["null" => Sink(null::sink)];
     parquet: ["parquet" => Sink(parquet::config::sink)];
     postgres: ["postgres" => Table(postgres::config::table)];
     stdout: ["stdout" => Sink(stdout::sink)];
