@@ -1,7 +1,7 @@
 //! How the registry names a kind: its name, its role, and the function that reads its options into its
 //! component (every problem reported on the section, with the offending value).
 
-use crate::component::{SinkComponent, SourceComponent, TableComponent};
+use crate::component::{OperatorComponent, SinkComponent, SourceComponent, TableComponent, TablePlan};
 use crate::config::Section;
 use crate::schema::Schema;
 use std::path::Path;
@@ -17,12 +17,34 @@ pub type ParseSink = fn(&Section, &[Option<Schema>]) -> Option<Arc<dyn SinkCompo
 /// Reads a table kind's options (paths relative to the given directory), given its key field's index.
 pub type ParseTable = fn(&Section, &Path, usize) -> Option<Arc<dyn TableComponent>>;
 
+/// What an operator kind's options are read against: its input streams' schemas (it derefs to them) and, for
+/// a join, its tables: (index, name, plan if valid, schema if that much was valid).
+pub struct OperatorInputs<'a> {
+    pub schemas: Vec<Schema>,
+    pub tables: Vec<(usize, &'a str, Option<&'a TablePlan>, Option<&'a Schema>)>,
+}
+
+impl std::ops::Deref for OperatorInputs<'_> {
+    type Target = [Schema];
+    fn deref(&self) -> &[Schema] {
+        &self.schemas
+    }
+}
+
+/// Reads an operator kind's options against its inputs: its component and the schema of its main output.
+pub type ParseOperator = fn(&Section, &OperatorInputs) -> Option<(Arc<dyn OperatorComponent>, Schema)>;
+
 /// One role of a kind, with its options reader.
 #[derive(Clone, Copy)]
 pub enum Role {
     Source(ParseSource),
     Sink(ParseSink),
     Table(ParseTable),
+    /// An operator reading exactly `inputs` streams (`None`: one or more).
+    Operator {
+        inputs: Option<usize>,
+        parse: ParseOperator,
+    },
 }
 
 /// A registered kind: its name in job definitions and its role.
@@ -56,6 +78,17 @@ pub fn tables(registry: &[Kind]) -> Vec<(&'static str, ParseTable)> {
         .iter()
         .filter_map(|(n, r)| match r {
             Role::Table(p) => Some((*n, *p)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The operator kinds of `registry`, by name, with the number of streams each reads (`None`: one or more).
+pub fn operators(registry: &[Kind]) -> Vec<(&'static str, Option<usize>, ParseOperator)> {
+    registry
+        .iter()
+        .filter_map(|(n, r)| match r {
+            Role::Operator { inputs, parse } => Some((*n, *inputs, *parse)),
             _ => None,
         })
         .collect()

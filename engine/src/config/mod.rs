@@ -3,9 +3,12 @@
 //! hands it a job file's tables; any other front end (SQL's `WITH (...)`) builds the same table of values,
 //! so each kind parses its options once, in its own folder.
 
+pub mod alerting;
+mod fields;
 mod schema;
 mod section;
 
+pub use fields::{did_you_mean, fields_of, name_list};
 pub use schema::parse_schema;
 pub use section::{url_scheme, Problems, Section};
 

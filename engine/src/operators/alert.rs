@@ -4,6 +4,11 @@
 //! The condition is evaluated where the records are (only matching records travel to their key's worker);
 //! a record it fails on goes to the operator's dead letters.
 
+use crate::component::registry::OperatorInputs;
+use crate::config::Section;
+use crate::config::alerting::{alert_key_and_fields, alert_kind, severity};
+use crate::expr::compile_predicate;
+use std::sync::Arc;
 use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::dead_letters::{failed_record, split_batches};
 use crate::dataflow::keyed_op::key_of;
@@ -169,4 +174,39 @@ impl OperatorComponent for AlertPlan {
         );
         Outputs::with_dead_letters(alerts, failed)
     }
+}
+
+/// `kind = "alert"`: `key`, `when`, `cooldown`, `alert`, `severity`, `fields`.
+pub fn parse(s: &Section, inputs: &OperatorInputs) -> Option<(Arc<dyn OperatorComponent>, Schema)> {
+    let schema = &inputs[0];
+    let keyed = alert_key_and_fields(
+        s,
+        schema,
+        "the fields alerts are suppressed per, e.g. key = [\"sensor_id\"]",
+    );
+    let when = s
+        .req_str("when")
+        .and_then(|text| match compile_predicate(text, schema) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                s.problem("when", e.to_string());
+                None
+            }
+        });
+    let cooldown = s.duration_ms("cooldown").unwrap_or(0);
+    let alert_kind = alert_kind(s);
+    let severity = severity(s);
+    let (key, fields) = keyed?;
+    let out = Schema::alerts(fields.iter().map(|(_, i)| schema.fields[*i].clone()));
+    Some((
+        Arc::new(AlertPlan {
+            key,
+            when: when?,
+            cooldown_ms: cooldown.max(0),
+            alert_kind: alert_kind?.to_string(),
+            severity,
+            fields,
+        }),
+        out,
+    ))
 }

@@ -1,5 +1,9 @@
 //! `kind = "filter"`: keeps the records where `where` is TRUE (NULL and FALSE drop them).
 
+use crate::component::registry::OperatorInputs;
+use crate::config::Section;
+use crate::expr::compile_predicate;
+use std::sync::Arc;
 use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::map::{failure, map_batches, Mapped};
 use crate::expr::Typed;
@@ -57,5 +61,17 @@ impl OperatorComponent for FilterPlan {
         let input = cx.inputs.into_iter().next().expect("one input");
         let (kept, failed) = filter(input, cx.name, self.clone(), cx.input_schema);
         Outputs::with_dead_letters(kept, failed)
+    }
+}
+
+/// `kind = "filter"`: `where` (a predicate over the input's fields).
+pub fn parse(s: &Section, inputs: &OperatorInputs) -> Option<(Arc<dyn OperatorComponent>, Schema)> {
+    let text = s.req_str("where")?;
+    match compile_predicate(text, &inputs[0]) {
+        Ok(predicate) => Some((Arc::new(FilterPlan { predicate }), inputs[0].clone())),
+        Err(e) => {
+            s.problem("where", e.to_string());
+            None
+        }
     }
 }

@@ -10,6 +10,10 @@
 //! depends on the run), so until the end keys expire no further than the least final watermark of the
 //! partitions already ended ([`RunContext::ended_watermark`]).
 
+use crate::component::registry::OperatorInputs;
+use crate::config::Section;
+use crate::config::fields_of;
+use std::sync::Arc;
 use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::keyed_op::KeyedRecord;
 use crate::dataflow::ordered::{ordered, OrderedLogic};
@@ -19,7 +23,6 @@ use crate::record::{Record, RecordStream, Row};
 use crate::schema::{Field, FieldType, Schema};
 use crate::views::{View, ViewStore};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use timely::dataflow::operators::Concat;
 use weir_operators::{Key, LatestValues, Position, Value};
 
@@ -293,4 +296,50 @@ impl OperatorComponent for LatestPlan {
             cx.ctx.clone(),
         ))
     }
+}
+
+/// `kind = "latest"`: the newest record per key, served over HTTP and published as a changelog.
+/// `kind = "latest"`.
+pub fn parse(s: &Section, inputs: &OperatorInputs) -> Option<(Arc<dyn OperatorComponent>, Schema)> {
+    let schema = &inputs[0];
+    let key = s.req_str("key");
+    let ttl_ms = s.duration_ms("ttl");
+    let idle_ttl_ms = s.duration_ms("idle_ttl");
+    let terminal = s.table("terminal").map(|t| {
+        let field = t.req_str("field");
+        let values = t.str_list("values");
+        if !t.has("values") {
+            t.problem(
+                "values",
+                "is required: the values of the field that end a key's life, e.g. [\"delivered\"]",
+            );
+        }
+        t.finish("");
+        (field, values)
+    });
+    if ttl_ms.is_some() && terminal.is_none() {
+        s.problem(
+            "ttl",
+            "applies to keys in a terminal state: add terminal = { field = \"state\", values = [\"delivered\"] }",
+        );
+    }
+    let key = fields_of(s, "key", &[key?], schema)?[0];
+    let terminal = match terminal {
+        Some((Some(f), Some(values))) => Some((
+            fields_of(s, "terminal", &[f], schema)?[0],
+            values.iter().map(|v| v.to_string()).collect(),
+        )),
+        Some(_) => return None,
+        None => None,
+    };
+    Some((
+        Arc::new(LatestPlan {
+            key,
+            key_field: schema.fields[key].clone(),
+            terminal,
+            expiry: weir_operators::Expiry { ttl_ms, idle_ttl_ms },
+            fields: schema.fields.iter().map(|f| f.name.clone()).collect(),
+        }),
+        changelog_schema(schema),
+    ))
 }

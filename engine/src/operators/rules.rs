@@ -9,6 +9,11 @@
 //! alerts copy from the key's newest record). Alerts are records of the alert schema: the fixed fields, the
 //! rule's `fields`, and for a deadline its start time and deadline under the names the job gives them.
 
+use crate::component::registry::OperatorInputs;
+use crate::config::Section;
+use crate::config::alerting::{alert_key_and_fields, alert_kind, severity};
+use crate::expr::compile_predicate;
+use std::sync::Arc;
 use crate::component::{BuildContext, KeyedRule, OperatorComponent, Outputs, RuleMember, RulePlan};
 use crate::dataflow::dead_letters::{failed_record, split_batches_to};
 use crate::dataflow::keyed_op::key_of;
@@ -276,4 +281,114 @@ pub fn build_rule_set<'s>(cx: BuildContext<'s, '_>, members: &[RuleMember<'_>]) 
             dead_letters: plan.can_fail().then_some(dead),
         })
         .collect()
+}
+
+/// What `deadline` and `absence` share: `key`, the two predicates (under `opens`/`closes`), `alert`,
+/// `severity`, the follow-up (under `follow_up`), `fields` and `retention` (at least `min_retention_ms`).
+fn rule_plan(
+    s: &Section,
+    schema: &Schema,
+    opens: &str,
+    closes: &str,
+    follow_up: &str,
+    span_ms: i64,
+) -> Option<RulePlan> {
+    let keyed = alert_key_and_fields(s, schema, "the fields the rule watches per, e.g. key = [\"order_id\"]");
+    let predicate = |k: &str| match s.str(k) {
+        None => Some(None),
+        Some(text) => match compile_predicate(text, schema) {
+            Ok(t) => Some(Some(t)),
+            Err(e) => {
+                s.problem(k, e.to_string());
+                None
+            }
+        },
+    };
+    let (opens, closes) = (predicate(opens), predicate(closes));
+    let alert_kind = alert_kind(s);
+    let severity = severity(s);
+    let follow_up = s.str(follow_up).map(str::to_string);
+    let retention_ms = s.duration_ms("retention").unwrap_or(24 * 3_600_000);
+    if retention_ms < span_ms {
+        s.problem(
+            "retention",
+            format!(
+                "must be at least the rule's own span ({}): a key's state is forgotten that long after its newest record",
+                humanize_ms(span_ms)
+            ),
+        );
+    }
+    let (key, fields) = keyed?;
+    Some(RulePlan {
+        key,
+        opens: opens?,
+        closes: closes?,
+        alert_kind: alert_kind?.to_string(),
+        severity,
+        follow_up,
+        fields,
+        retention_ms,
+    })
+}
+
+/// `kind = "deadline"`: per key, `alert` `within` after the first record where `start` holds, unless one
+/// where `done` holds came first; `resolved` when `done` follows the alert.
+pub fn parse_deadline(s: &Section, inputs: &OperatorInputs) -> Option<(Arc<dyn OperatorComponent>, Schema)> {
+    let schema = &inputs[0];
+    if !s.has("start") {
+        s.problem(
+            "start",
+            "is required: the condition that starts the clock, e.g. start = \"state = 'picked_up'\"",
+        );
+    }
+    let within_ms = s.duration_ms("within");
+    if !s.has("within") {
+        s.problem(
+            "within",
+            "is required: how long after the start the alert fires, e.g. within = \"30m\"",
+        );
+    }
+    let repeat = s.bool("repeat").unwrap_or(false);
+    let start_field = s.str("start_field").unwrap_or("started_at").to_string();
+    let deadline_field = s.str("deadline_field").unwrap_or("deadline").to_string();
+    let rule = rule_plan(s, schema, "start", "done", "resolved", within_ms.unwrap_or(0))?;
+    let out = rule.schema(schema, deadline_fields(&start_field, &deadline_field));
+    let taken: Vec<&str> = out.fields.iter().map(|f| f.name.as_str()).collect();
+    for (k, n) in [("start_field", &start_field), ("deadline_field", &deadline_field)] {
+        if taken.iter().filter(|t| **t == n.as_str()).count() > 1 {
+            s.problem(
+                k,
+                format!("`{n}` is already a field of the alert ({})", taken.join(", ")),
+            );
+            return None;
+        }
+    }
+    let plan = DeadlinePlan {
+        rule,
+        within_ms: within_ms?,
+        repeat,
+        start_field,
+        deadline_field,
+    };
+    Some((Arc::new(plan), out))
+}
+
+/// `kind = "absence"`: per key, `alert` `silence` after the newest record where `of` holds, unless one
+/// where `until` holds was applied; `resumed` on the next newer such record.
+pub fn parse_absence(s: &Section, inputs: &OperatorInputs) -> Option<(Arc<dyn OperatorComponent>, Schema)> {
+    let schema = &inputs[0];
+    let silence_ms = s.duration_ms("silence");
+    if !s.has("silence") {
+        s.problem(
+            "silence",
+            "is required: how long a key may stay quiet, e.g. silence = \"5m\"",
+        );
+    }
+    let rule = rule_plan(s, schema, "of", "until", "resumed", silence_ms.unwrap_or(0))?;
+    let out = rule.schema(schema, []);
+    let plan = AbsencePlan {
+        rule,
+        silence_ms: silence_ms?,
+    };
+    Some((Arc::new(plan), out))
 }

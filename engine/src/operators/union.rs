@@ -1,6 +1,9 @@
 //! `kind = "union"`: merges streams of one schema. Records keep their positions, so the merged order is the
 //! same deterministic order every operator uses.
 
+use crate::component::registry::OperatorInputs;
+use crate::config::Section;
+use std::sync::Arc;
 use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::record::RecordStream;
 use crate::schema::Schema;
@@ -37,4 +40,28 @@ impl OperatorComponent for UnionPlan {
     fn build<'s>(&self, cx: BuildContext<'s, '_>) -> Outputs<'s> {
         Outputs::main(union(cx.inputs))
     }
+}
+
+/// `kind = "union"`: no options; every input has one schema.
+pub fn parse(s: &Section, inputs: &OperatorInputs) -> Option<(Arc<dyn OperatorComponent>, Schema)> {
+    let first = &inputs[0];
+    let mut out = first.clone();
+    for (i, other) in inputs.iter().enumerate().skip(1) {
+        if !first.union_compatible(other) {
+            s.problem(
+                "inputs",
+                format!(
+                    "a union merges streams of one schema, but input {} has ({other}) and input 1 has ({first}); \
+                     to write streams of different schemas to one place, list them in a sink's `inputs` instead \
+                     (every sink kind but Parquet reads several)",
+                    i + 1
+                ),
+            );
+            return None;
+        }
+        for (f, o) in out.fields.iter_mut().zip(&other.fields) {
+            f.nullable |= o.nullable;
+        }
+    }
+    Some((Arc::new(UnionPlan), out))
 }

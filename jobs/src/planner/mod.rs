@@ -20,6 +20,7 @@ use crate::definition::{Problems, Section};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use weir_engine::component::OperatorComponent;
+use weir_engine::config::did_you_mean;
 use weir_engine::plan::{OperatorPlan, Plan, SinkPlan, SourcePlan, StreamRef, TablePlan};
 use weir_engine::schema::Schema;
 
@@ -422,7 +423,8 @@ fn plan_operator(
             );
         }
     }
-    let Some((_, arity, plan_kind)) = operators::KINDS.iter().find(|k| k.0 == kind) else {
+    let kinds = operators::kinds();
+    let Some((_, arity, plan_kind)) = kinds.iter().find(|k| k.0 == kind) else {
         let hint = operators::RETIRED_KINDS
             .iter()
             .find(|(old, _)| *old == kind)
@@ -432,7 +434,7 @@ fn plan_operator(
             format!(
                 "unknown operator kind \"{kind}\"; allowed: {}{hint}{}",
                 operators::kind_names(),
-                did_you_mean(kind, operators::KINDS.iter().map(|k| k.0))
+                did_you_mean(kind, kinds.iter().map(|k| k.0))
             ),
         );
         return None;
@@ -448,7 +450,7 @@ fn plan_operator(
     }
     match schemas {
         Some(schemas) if !schemas.is_empty() && arity.is_none_or(|a| a == schemas.len()) => {
-            let inputs = operators::Inputs {
+            let inputs = weir_engine::component::registry::OperatorInputs {
                 schemas,
                 tables: table_inputs
                     .iter()
@@ -828,16 +830,6 @@ fn route_dead_letters(
             ),
         ),
     }
-}
-
-/// ` — did you mean "NEAR"?` for a misspelt name close to one of `known` (at most two edits), else nothing.
-pub(super) fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> String {
-    known
-        .into_iter()
-        .map(|k| (strsim::levenshtein(word, k), k))
-        .filter(|(d, _)| *d <= 2)
-        .min()
-        .map_or(String::new(), |(_, k)| format!(" — did you mean \"{k}\"?"))
 }
 
 #[cfg(test)]

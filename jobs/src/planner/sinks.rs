@@ -9,6 +9,7 @@ use crate::definition::Section;
 use std::collections::HashMap;
 use std::sync::Arc;
 use weir_engine::component::SinkComponent;
+use weir_engine::config::did_you_mean;
 use weir_engine::connectors::stdout::StdoutSink;
 use weir_engine::plan::{SinkPlan, StreamRef};
 use weir_engine::schema::Schema;
@@ -70,7 +71,7 @@ fn sink_component(
             format!(
                 "unknown sink kind \"{kind}\"; allowed: {}{}",
                 allowed.join(", "),
-                super::did_you_mean(kind, allowed.iter().copied())
+                did_you_mean(kind, allowed.iter().copied())
             ),
         );
         return None;

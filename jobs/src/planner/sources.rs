@@ -3,6 +3,7 @@
 
 use crate::definition::JobSource;
 use crate::definition::Section;
+use weir_engine::config::did_you_mean;
 use weir_engine::config::parse_schema;
 use weir_engine::plan::SourcePlan;
 use weir_engine::schema::{FieldType, Schema};
@@ -41,7 +42,7 @@ pub(super) fn source_plan(name: &str, s: &Section, job: &JobSource) -> (Option<S
                 format!(
                     "unknown source kind \"{other}\"; allowed: {}{}",
                     allowed.join(", "),
-                    super::did_you_mean(other, allowed.iter().copied())
+                    did_you_mean(other, allowed.iter().copied())
                 ),
             );
             (None, None)

@@ -7,6 +7,7 @@
 //! row and is never late for them when its own allowed lateness is at least the first's.
 
 pub mod combine;
+pub mod config;
 pub mod empty;
 
 use crate::component::{row_record, BuildContext, OperatorComponent, Outputs, WindowTiming};
