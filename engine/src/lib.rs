@@ -1,12 +1,18 @@
 //! The weir runtime: event time on timely dataflow, sources that read and decode in parallel, and sinks that
 //! write deterministic output.
 //!
-//! - [`schema`], [`decode`], [`chunk`], [`sequencer`]: from bytes to stamped records.
-//! - [`source`]: files and built-in generators as chunk readers.
-//! - [`dataflow`]: the timely operators.
-//! - [`sink`]: Parquet, JSONL and stdout writers.
-//! - [`table`]: reference tables (files, compacted topics, PostgreSQL) that joins look records up in.
-//! - [`plan`], [`runtime`]: what to run and running it.
+//! The crate is built in layers, each importing only from its own layer or lower ones (a test,
+//! `tests/layers.rs`, keeps it so; no kind imports another, no module cycle):
+//!
+//! 1. foundation — [`error`], [`record`], [`schema`], [`words`];
+//! 2. codecs and state — [`config`], [`expr`], [`decode`], [`chunk`], [`sequencer`], [`checkpoint`],
+//!    [`metrics`], [`views`], [`table`], [`report`], [`sched`];
+//! 3. dataflow machinery — [`dataflow`]: the kind-agnostic timely operators;
+//! 4. component contract — [`component`]: the traits a kind implements and the registry's types;
+//! 5. kinds — [`connectors`] (one folder per external system) and [`operators`] (one per operator kind),
+//!    each module's `KINDS` the registry;
+//! 6. [`plan`] — the job graph;
+//! 7. runtime — [`runtime`], [`serve`], [`lock`], [`publish`].
 
 pub mod checkpoint;
 pub mod chunk;

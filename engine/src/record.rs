@@ -144,7 +144,7 @@ pub struct AlertHead<'a> {
     pub event_time: i64,
 }
 
-/// An alert as a record of [`Schema::alerts`] at `pos` (rank `seq`): the fixed fields, then the rule's
+/// An alert as a record of [`crate::schema::Schema::alerts`] at `pos` (rank `seq`): the fixed fields, then the rule's
 /// `fields`.
 pub fn alert_record(pos: Position, seq: u32, head: AlertHead, fields: impl IntoIterator<Item = Value>) -> Record {
     let AlertHead {

@@ -50,46 +50,33 @@ pub enum Role {
 /// A registered kind: its name in job definitions and its role.
 pub type Kind = (&'static str, Role);
 
+/// The kinds of `registry` that `pick` takes (a role's reader, and what else it keeps), by name.
+fn of<T>(registry: &[Kind], pick: impl Fn(&Role) -> Option<T>) -> Vec<(&'static str, T)> {
+    registry.iter().filter_map(|(n, r)| Some((*n, pick(r)?))).collect()
+}
+
 /// The source kinds of `registry`, by name.
 pub fn sources(registry: &[Kind]) -> Vec<(&'static str, ParseSource)> {
-    registry
-        .iter()
-        .filter_map(|(n, r)| match r {
-            Role::Source(p) => Some((*n, *p)),
-            _ => None,
-        })
-        .collect()
+    of(registry, |r| if let Role::Source(p) = r { Some(*p) } else { None })
 }
 
 /// The sink kinds of `registry`, by name.
 pub fn sinks(registry: &[Kind]) -> Vec<(&'static str, ParseSink)> {
-    registry
-        .iter()
-        .filter_map(|(n, r)| match r {
-            Role::Sink(p) => Some((*n, *p)),
-            _ => None,
-        })
-        .collect()
+    of(registry, |r| if let Role::Sink(p) = r { Some(*p) } else { None })
 }
 
 /// The table kinds of `registry`, by name.
 pub fn tables(registry: &[Kind]) -> Vec<(&'static str, ParseTable)> {
-    registry
-        .iter()
-        .filter_map(|(n, r)| match r {
-            Role::Table(p) => Some((*n, *p)),
-            _ => None,
-        })
-        .collect()
+    of(registry, |r| if let Role::Table(p) = r { Some(*p) } else { None })
 }
 
 /// The operator kinds of `registry`, by name, with the number of streams each reads (`None`: one or more).
 pub fn operators(registry: &[Kind]) -> Vec<(&'static str, Option<usize>, ParseOperator)> {
-    registry
-        .iter()
-        .filter_map(|(n, r)| match r {
-            Role::Operator { inputs, parse } => Some((*n, *inputs, *parse)),
-            _ => None,
-        })
-        .collect()
+    of(registry, |r| match r {
+        Role::Operator { inputs, parse } => Some((*inputs, *parse)),
+        _ => None,
+    })
+    .into_iter()
+    .map(|(n, (inputs, parse))| (n, inputs, parse))
+    .collect()
 }

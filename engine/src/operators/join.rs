@@ -40,7 +40,7 @@ use weir_operators::{Key, Value};
 /// time.
 #[derive(Clone, Debug)]
 pub struct JoinPlan {
-    /// The table (index into [`Plan::tables`]).
+    /// The table (index into [`crate::plan::Plan::tables`]).
     pub table: usize,
     pub table_name: String,
     /// The stream's field looked up.

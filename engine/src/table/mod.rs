@@ -25,9 +25,9 @@
 //! there). It is part of checkpoints, so a restored job looks records up in the same versions its crashed
 //! run had read; reads after the restore only add versions.
 //!
-//! - [`file`]: JSONL or CSV files, re-read when they change.
-//! - [`kafka`]: compacted topics, read from the start.
-//! - [`postgres`]: a query polled every `interval`.
+//! The kinds that read tables live with their connectors: `connectors::file` (JSONL or CSV files, re-read when
+//! they change), `connectors::kafka` (compacted topics, read from the start), `connectors::postgres` (a query
+//! polled every `interval`); [`kind`] is what they implement.
 
 pub mod kind;
 mod text;

@@ -15,7 +15,7 @@
 //!
 //! With checkpoints, the alerts not answered when a checkpoint is cut are its state, submitted again after a
 //! restore; the checkpoint never waits for the endpoint, so a hanging one holds back neither checkpoints nor
-//! the other sinks (see [`webhook_sink`]).
+//! the other sinks (see `operator.rs`).
 //!
 //! A [`WebhookConfig`] is the `kind = "webhook"` sink component; what it fails to deliver is its
 //! `NAME.failed` stream.
