@@ -162,3 +162,176 @@ fn hold_at_frontier(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The driver in logical time: items reach it out of order, at any timely time up to their own, on one or
+    //! several workers; a logic must still see each key's items in position order.
+
+    use super::*;
+    use proptest::prelude::*;
+    use serde::{Deserialize, Serialize};
+    use std::collections::BTreeMap;
+    use timely::dataflow::operators::{Input, Inspect, Probe};
+    use weir_operators::{Key, Value};
+
+    /// One item: a key and a value, at a position.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    struct Item {
+        pos: Position,
+        key: u64,
+        value: i64,
+    }
+
+    impl Positioned for Item {
+        fn position(&self) -> Position {
+            self.pos
+        }
+    }
+
+    /// Per key, the values so far joined in the order applied (order-sensitive on purpose).
+    #[derive(Clone, Default, Serialize, Deserialize)]
+    struct Trail(BTreeMap<u64, String>);
+
+    impl KeyedState for Trail {
+        fn retain_keys(&mut self, keep: &dyn Fn(&Key) -> bool) {
+            self.0.retain(|k, _| keep(&Key::from(vec![Value::Int(*k as i64)])));
+        }
+        fn absorb(&mut self, other: Self) {
+            self.0.extend(other.0);
+        }
+    }
+
+    /// Outputs, for each item, its key's trail after it.
+    struct Trails;
+
+    impl OrderedLogic for Trails {
+        type Item = Item;
+        type State = Trail;
+        fn route(item: &Item) -> u64 {
+            item.key
+        }
+        fn fresh(&self) -> Trail {
+            Trail::default()
+        }
+        fn step(
+            &mut self,
+            state: &mut Trail,
+            items: &mut dyn Iterator<Item = (Position, Item)>,
+            _f: Option<Time>,
+            out: &mut [Vec<Record>],
+        ) {
+            for (pos, item) in items {
+                let trail = state.0.entry(item.key).or_default();
+                trail.push_str(&format!("{},", item.value));
+                let values = [Value::Int(item.key as i64), Value::Str(trail.as_str().into())];
+                out[0].push(Record::derived(pos, 0, item.value, values.into_iter().collect()));
+            }
+        }
+    }
+
+    /// Runs `Trails` on `workers` workers; worker 0 sends `arrivals` (timely time, item) in order. Returns
+    /// every output as (logical time, key, trail), sorted.
+    fn run(workers: usize, arrivals: Vec<(Time, Item)>) -> Vec<(Time, i64, String)> {
+        let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let collected = seen.clone();
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let seen = collected.clone();
+            let (mut input, probe) = worker.dataflow::<Time, _, _>(|scope| {
+                let (input, items) = scope.new_input::<Vec<Item>>();
+                let out = ordered(items, "Trails", "trails".into(), Trails, RunContext::default());
+                let (probe, _) = out
+                    .inspect(move |batch: &SharedBatch| {
+                        for r in &batch.records {
+                            let (Value::Int(k), Value::Str(t)) = (&r.values[0], &r.values[1]) else {
+                                panic!("{r:?}")
+                            };
+                            seen.lock().push((r.lt(), *k, t.to_string()));
+                        }
+                    })
+                    .probe();
+                (input, probe)
+            });
+            if worker.index() == 0 {
+                for (t, item) in &arrivals {
+                    input.advance_to(*t);
+                    input.send(item.clone());
+                }
+            }
+            input.close();
+            worker.step_while(|| !probe.done());
+        })
+        .expect("timely runs");
+        let mut out = std::mem::take(&mut *seen.lock());
+        out.sort();
+        out
+    }
+
+    /// What the driver must produce: each key's items applied in position order.
+    fn expected(items: &[Item]) -> Vec<(Time, i64, String)> {
+        let mut sorted: Vec<&Item> = items.iter().collect();
+        sorted.sort_by_key(|i| i.pos);
+        let mut trails: BTreeMap<u64, String> = BTreeMap::new();
+        let mut out: Vec<(Time, i64, String)> = sorted
+            .into_iter()
+            .map(|i| {
+                let trail = trails.entry(i.key).or_default();
+                trail.push_str(&format!("{},", i.value));
+                (i.pos.lt, i.key as i64, trail.clone())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Items at logical times `lts` (offsets make positions unique), keys 0..4, each arriving at a timely
+    /// time at or below its own: `delays[i]` before it, with arrivals in nondecreasing timely time.
+    fn schedule(lts: &[u8], delays: &[u8]) -> (Vec<Item>, Vec<(Time, Item)>) {
+        let items: Vec<Item> = lts
+            .iter()
+            .enumerate()
+            .map(|(i, lt)| Item {
+                pos: Position {
+                    lt: *lt as Time,
+                    source: 0,
+                    partition: (i % 2) as u32,
+                    offset: i as u64,
+                },
+                key: (i % 4) as u64,
+                value: i as i64,
+            })
+            .collect();
+        let mut arrivals: Vec<(Time, Item)> = items
+            .iter()
+            .zip(delays.iter().cycle())
+            .map(|(item, d)| (item.pos.lt.saturating_sub(*d as Time), item.clone()))
+            .collect();
+        arrivals.sort_by_key(|(t, _)| *t);
+        (items, arrivals)
+    }
+
+    #[test]
+    fn items_arriving_in_reverse_are_applied_in_position_order() {
+        let (items, mut arrivals) = schedule(&[5, 3, 9, 3, 1, 7, 2, 8], &[0]);
+        // Everything at time 0, newest first.
+        arrivals.iter_mut().for_each(|(t, _)| *t = 0);
+        arrivals.reverse();
+        assert_eq!(run(1, arrivals.clone()), expected(&items));
+        assert_eq!(run(3, arrivals), expected(&items));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// Any arrival schedule and 1 or 3 workers: the same outputs, those of position order.
+        #[test]
+        fn outputs_do_not_depend_on_arrival_or_workers(
+            lts in proptest::collection::vec(0u8..40, 1..60),
+            delays in proptest::collection::vec(0u8..40, 1..8),
+        ) {
+            let (items, arrivals) = schedule(&lts, &delays);
+            let want = expected(&items);
+            prop_assert_eq!(run(1, arrivals.clone()), want.clone());
+            prop_assert_eq!(run(3, arrivals), want);
+        }
+    }
+}

@@ -1,24 +1,12 @@
 //! Evaluating a compiled [`Expr`] against one row: fields are borrowed, numbers and booleans live on the
 //! stack, so only string-producing functions allocate (and short strings stay inline).
 
-use super::{ArithOp, CmpKind, CmpOp, Expr, Func, LikePattern, NumKind};
+use super::scalar::{float, num, overflow, own, EvalError, NULL, R};
+use super::{ArithOp, CmpKind, CmpOp, Expr, LikePattern, NumKind};
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use weir_operators::value::ValueType;
 use weir_operators::Value;
-
-/// Why an expression failed on a record (the dead letter's reason says which expression).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct EvalError(pub String);
-
-type R<'a> = Result<Cow<'a, Value>, EvalError>;
-
-const NULL: Cow<'static, Value> = Cow::Owned(Value::Null);
-
-fn own<'a>(v: Value) -> R<'a> {
-    Ok(Cow::Owned(v))
-}
 
 fn boolean<'a>(b: Option<bool>) -> R<'a> {
     own(b.map_or(Value::Null, Value::Bool))
@@ -29,18 +17,6 @@ fn truth(v: &Value) -> Option<bool> {
         Value::Bool(b) => Some(*b),
         _ => None,
     }
-}
-
-fn float(v: f64) -> Result<Value, EvalError> {
-    if v.is_finite() {
-        Ok(Value::Float(v))
-    } else {
-        Err(EvalError("the result is not a finite number".into()))
-    }
-}
-
-fn num(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
 }
 
 /// Compares two non-null values of one comparison kind (ints exactly, mixed int/float as floats).
@@ -63,10 +39,6 @@ fn holds(op: CmpOp, o: Ordering) -> bool {
         CmpOp::Gt => o.is_gt(),
         CmpOp::Ge => o.is_ge(),
     }
-}
-
-fn overflow(op: &str) -> EvalError {
-    EvalError(format!("integer overflow in {op}"))
 }
 
 fn arith(op: ArithOp, kind: NumKind, a: &Value, b: &Value) -> Result<Value, EvalError> {
@@ -322,155 +294,8 @@ impl Expr {
                 }
                 Ok(NULL)
             }
-            Expr::Call(f, args) => call(*f, args, row),
+            Expr::Call(f, args) => super::functions::call(*f, args, row),
         }
-    }
-}
-
-fn call<'a>(f: Func, args: &'a [Expr], row: &'a [Value]) -> R<'a> {
-    if matches!(f, Func::Least | Func::Greatest) {
-        // NULLs are ignored (as in PostgreSQL and DuckDB); all NULL gives NULL.
-        let mut best: Option<Cow<'a, Value>> = None;
-        for a in args {
-            let v = a.eval(row)?;
-            if v.is_null() {
-                continue;
-            }
-            let better = match &best {
-                None => true,
-                Some(b) => {
-                    let o = v.total_cmp(b);
-                    if f == Func::Least {
-                        o.is_lt()
-                    } else {
-                        o.is_gt()
-                    }
-                }
-            };
-            if better {
-                best = Some(v);
-            }
-        }
-        return Ok(best.unwrap_or(NULL));
-    }
-    let mut vals: smallvec::SmallVec<[Cow<'a, Value>; 3]> = smallvec::SmallVec::new();
-    for a in args {
-        let v = a.eval(row)?;
-        if v.is_null() {
-            return Ok(NULL);
-        }
-        vals.push(v);
-    }
-    let x = &*vals[0];
-    match f {
-        Func::Abs => match x {
-            Value::Int(i) => own(Value::Int(i.checked_abs().ok_or_else(|| overflow("abs"))?)),
-            _ => own(Value::Float(num(x).abs())),
-        },
-        Func::Floor | Func::Ceil => match x {
-            Value::Int(i) => own(Value::Int(*i)),
-            _ => own(float(if f == Func::Floor {
-                num(x).floor()
-            } else {
-                num(x).ceil()
-            })?),
-        },
-        Func::Round => match (x, vals.get(1).map(|d| &**d)) {
-            (Value::Int(i), None) => own(Value::Int(*i)),
-            (_, None) => own(float(num(x).round())?),
-            (_, Some(Value::Int(d))) => own(float(round_to(num(x), *d))?),
-            _ => Ok(NULL),
-        },
-        Func::Sqrt => {
-            let v = num(x);
-            if v < 0.0 {
-                return Err(EvalError("sqrt of a negative number".into()));
-            }
-            own(float(v.sqrt())?)
-        }
-        Func::Ln => {
-            let v = num(x);
-            if v <= 0.0 {
-                return Err(EvalError("ln of a number that is not positive".into()));
-            }
-            own(float(v.ln())?)
-        }
-        Func::Exp => own(float(num(x).exp())?),
-        Func::Power => own(float(num(x).powf(num(&vals[1])))?),
-        Func::Lower | Func::Upper | Func::Length | Func::Substr => {
-            let Value::Str(s) = x else { return Ok(NULL) };
-            match f {
-                Func::Lower => own(Value::Str(s.to_lowercase())),
-                Func::Upper => own(Value::Str(s.to_uppercase())),
-                Func::Length => own(Value::Int(s.chars().count() as i64)),
-                _ => {
-                    let start = match &*vals[1] {
-                        Value::Int(i) => *i,
-                        _ => return Ok(NULL),
-                    };
-                    let len = match vals.get(2).map(|v| &**v) {
-                        Some(Value::Int(n)) if *n < 0 => {
-                            return Err(EvalError("substr's length must not be negative".into()))
-                        }
-                        Some(Value::Int(n)) => Some(*n),
-                        _ => None,
-                    };
-                    own(Value::Str(substr(s, start, len)))
-                }
-            }
-        }
-        Func::Least | Func::Greatest => unreachable!("handled above"),
-    }
-}
-
-/// SQL `substr(s, start, len)`: 1-based; characters before position 1 count against `len` (PostgreSQL's rule).
-fn substr(s: &str, start: i64, len: Option<i64>) -> compact_str::CompactString {
-    let end = len.map(|n| start.saturating_add(n));
-    let from = start.max(1);
-    s.chars()
-        .enumerate()
-        .map(|(i, c)| (i as i64 + 1, c))
-        .skip_while(|(p, _)| *p < from)
-        .take_while(|(p, _)| end.is_none_or(|e| *p < e))
-        .map(|(_, c)| c)
-        .collect()
-}
-
-/// `10^n` for `n` in 0..=308, each the double nearest to it (`powi` multiplies and drifts: its `10^308` is
-/// `1.0000000000000006e308`).
-fn pow10(n: u32) -> f64 {
-    static TABLE: std::sync::LazyLock<Vec<f64>> =
-        std::sync::LazyLock::new(|| (0..=308).map(|n| format!("1e{n}").parse().expect("a float")).collect());
-    TABLE[n as usize]
-}
-
-/// `x` rounded half away from zero to `digits` decimal places (negative: to tens, hundreds, …), for any
-/// `digits`: past a double's 17 significant digits `x` is returned as it is, and rounding to a place above its
-/// highest digit gives 0 (DuckDB gives the same: `round(1e308, 300)` is 1e308, `round(1e308, -400)` is 0).
-fn round_to(x: f64, digits: i64) -> f64 {
-    if x == 0.0 || !x.is_finite() {
-        return x;
-    }
-    let exponent = x.abs().log10().floor() as i64;
-    if digits >= 0 {
-        if digits.saturating_add(exponent) >= 17 {
-            return x;
-        }
-        // `digits` < 17 - exponent ≤ 341: two factors of at most 10^171 scale even the smallest doubles.
-        let (a, b) = (pow10((digits / 2) as u32), pow10((digits - digits / 2) as u32));
-        ((x * a * b).round() / a) / b
-    } else {
-        let places = digits.unsigned_abs();
-        if places > exponent.max(0) as u64 + 1 {
-            return 0.0;
-        }
-        // `places` ≤ exponent + 1 ≤ 309; 10^309 is no double, but only 1e308..f64::MAX reach it, and they
-        // round to 0 there.
-        if places > 308 {
-            return 0.0;
-        }
-        let scale = pow10(places as u32);
-        (x / scale).round() * scale
     }
 }
 

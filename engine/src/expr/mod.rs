@@ -15,10 +15,12 @@
 
 mod compile;
 mod eval;
+mod functions;
 mod like;
+mod scalar;
 
 pub use compile::{compile, compile_predicate, CompileError};
-pub use eval::EvalError;
+pub use scalar::EvalError;
 
 use weir_operators::value::ValueType;
 use weir_operators::Value;

@@ -3,7 +3,7 @@
 
 use super::client::check_property;
 use super::sink::KafkaSinkSpec;
-use super::source::{KafkaSourceSpec, StartPosition, DEFAULT_MAX_IN_FLIGHT};
+use super::spec::{KafkaSourceSpec, StartPosition, DEFAULT_MAX_IN_FLIGHT};
 use super::table::KafkaTable;
 use crate::component::{SinkComponent, SourceComponent, TableComponent};
 use crate::config::Section;

@@ -5,7 +5,9 @@
 pub mod config;
 pub mod client;
 pub mod queue;
+pub mod reader;
 pub mod sink;
 pub mod source;
 pub mod source_op;
+pub mod spec;
 pub mod table;

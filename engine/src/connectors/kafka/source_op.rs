@@ -23,7 +23,7 @@
 
 use crate::checkpoint::{ResumeLog, ResumePoint};
 use crate::chunk::{DecodedChunk, StampedChunk};
-use crate::connectors::kafka::source::{KafkaPartitionReader, MessageBatch};
+use crate::connectors::kafka::reader::{KafkaPartitionReader, MessageBatch};
 use crate::dataflow::pace::Pacer;
 use crate::dataflow::{RunContext, Time};
 use crate::decode::Decoder;
