@@ -22,7 +22,7 @@ impl ChunkPartitions {
         let sequencers = (0..partitions as u32)
             .map(|p| {
                 // Every worker reads (its share of) every partition.
-                cx.ctx.expect_final_reports(cx.index as u32, p, cx.workers);
+                cx.ctx.progress.expect_final_reports(cx.index as u32, p, cx.workers);
                 let start = cx.restored.map(|c| c.resume_point(&s.name, p)).unwrap_or_default();
                 let log = logged
                     .then(|| cx.coordinator.resume_log(&s.name, p))

@@ -55,7 +55,7 @@ pub struct SinkBuildContext<'s, 'p> {
 impl<'s> SinkBuildContext<'s, '_> {
     /// Whether the job checkpoints (outputs are then written in two phases).
     pub fn checkpoints(&self) -> bool {
-        self.ctx.checkpoints().enabled()
+        self.ctx.checkpoints.coordinator().enabled()
     }
 
     /// The sink's state in the checkpoint the run resumed from (worker 0's part), if any.

@@ -99,12 +99,12 @@ pub fn ordered_ports<'s, L: OrderedLogic>(
     builder.build(move |caps| {
         let mut caps = Some(caps);
         let mut buffer = weir_operators::EventOrderBuffer::<L::Item>::default();
-        let mut part = participant(scope, &info, &state_names[0], &ctx);
+        let mut part = participant(scope, &info, &state_names[0], &ctx.checkpoints);
         let mut others: Vec<_> = state_names[1..]
             .iter()
-            .map(|n| participant(scope, &info, n, &ctx))
+            .map(|n| participant(scope, &info, n, &ctx.checkpoints))
             .collect();
-        let mut state = restore_state(&part, scope.peers(), &ctx).unwrap_or_else(|| logic.fresh());
+        let mut state = restore_state(&part, scope.peers(), &ctx.stop).unwrap_or_else(|| logic.fresh());
         logic.started(&state);
         let mut out: Vec<Vec<Record>> = vec![Vec::new(); ports];
         move |frontiers| {
@@ -133,7 +133,7 @@ pub fn ordered_ports<'s, L: OrderedLogic>(
                     other.submit(epoch, crate::checkpoint::Contribution::empty());
                 }
             }
-            let f = ordered_frontier(frontier, &ctx);
+            let f = ordered_frontier(frontier, &ctx.stop);
             let Some(c) = caps.as_mut() else { return };
             run(&mut state, f, &mut logic, &mut out);
             send(c, &mut out);

@@ -56,7 +56,7 @@ pub fn partition_ends<'s>(
                 input.for_each_stamp(|_, data| {
                     for (source, partition, watermark) in data.flat_map(|d| d.drain(..)) {
                         if records {
-                            ctx.report_final_watermark(source, partition, watermark);
+                            ctx.progress.report_final_watermark(source, partition, watermark);
                         }
                     }
                 });

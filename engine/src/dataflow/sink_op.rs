@@ -58,7 +58,7 @@ pub fn may_write(failed: &mut bool, ctx: &RunContext, abort: impl FnOnce()) -> b
     if *failed {
         return false;
     }
-    if ctx.error().is_some() {
+    if ctx.stop.error().is_some() {
         abort();
         *failed = true;
         return false;
@@ -105,7 +105,12 @@ pub fn sink_operator<'s, D, W, L>(
         &format!("Sink({name})"),
         move |initial, info| {
             drop(initial);
-            let mut part = participant(scope, &info, &crate::checkpoint::sink_state_name(&name), &ctx);
+            let mut part = participant(
+                scope,
+                &info,
+                &crate::checkpoint::sink_state_name(&name),
+                &ctx.checkpoints,
+            );
             move |(input, frontier), (job, job_frontier), _| {
                 input.for_each_stamp(|_, data| {
                     for d in data {
@@ -114,7 +119,7 @@ pub fn sink_operator<'s, D, W, L>(
                 });
                 job.for_each_stamp(|_, _| {});
                 let raw = frontier_time(frontier);
-                let f = acting_frontier(raw, &ctx);
+                let f = acting_frontier(raw, &ctx.stop);
                 // Its own input has ended and so has every other stream: nothing can fail the job any more.
                 let ended = raw.is_none() && frontier_time(job_frontier).is_none();
                 let due = part.due(raw);
@@ -129,7 +134,7 @@ pub fn sink_operator<'s, D, W, L>(
                     return;
                 }
                 if let Err(e) = step(w, &mut pending, f, ended, due, &mut part) {
-                    ctx.fail(super::JobFailure::SinkWrite {
+                    ctx.stop.fail(super::JobFailure::SinkWrite {
                         sink: name.clone(),
                         cause: e.to_string(),
                     });
@@ -143,7 +148,7 @@ pub fn sink_operator<'s, D, W, L>(
 
 /// Whether a sink that checkpoints is stopping (SIGTERM): it keeps its output unfinished for the next run.
 pub fn suspending(ctx: &RunContext, part: &Participant, ended: bool) -> bool {
-    ended && ctx.aborted() && part.enabled()
+    ended && ctx.stop.aborted() && part.enabled()
 }
 
 /// Writes lines; `writer` is `Some` on worker 0 only.

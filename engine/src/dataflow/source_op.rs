@@ -7,15 +7,15 @@
 
 use crate::chunk::RawBytes;
 use crate::chunk::{DecodedChunk, StampedChunk};
-use crate::dataflow::{RunContext, Time};
+use crate::dataflow::source_step::{source_operator, SourceLogic, Step, Wake};
+use crate::dataflow::{Checkpoints, JobFailure, RunContext, Stopping, Time};
 use crate::decode::Decoder;
 use crate::metrics::Metrics;
-use crate::record::RecordStream;
+use crate::record::{Batch, RecordStream, SharedBatch};
 use crate::sequencer::{ChunkSequencer, ChunkSummary, FutureBound};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
-use timely::dataflow::operators::generic::operator::source;
+use std::time::{Duration, Instant};
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::Scope;
 use weir_operators::logical_time;
@@ -49,149 +49,230 @@ pub struct SourceSetup {
     pub resumed: Option<(Time, Option<i64>)>,
 }
 
+/// Builds one worker's source operator over `setup` (a [`ChunkSource`] in the shared shell).
 pub fn chunk_source<'s>(scope: Scope<'s, Time>, setup: SourceSetup, ctx: RunContext) -> RecordStream<'s> {
-    let SourceSetup {
-        name,
-        source_index,
-        partition,
-        mut reader,
-        mut decoder,
-        sequencer,
-        max_out_of_orderness_ms: ooo,
-        future,
-        probe,
-        max_in_flight,
-        resumed,
-    } = setup;
-    let skip_below = resumed.map(|(t, _)| t);
-    source(scope, &format!("Source({name})"), move |capability, info| {
-        let activator = scope.activator_for(info.address.clone());
-        let worker_index = scope.worker().index();
-        sequencer.register(scope.worker().sync_activator_for(info.address.to_vec()));
-        ctx.wake_on_stop(scope.worker().sync_activator_for(info.address.to_vec()));
-        let mut cap = Some(capability);
-        let mut pending: BTreeMap<u64, DecodedChunk> = BTreeMap::new();
-        let mut exhausted = false;
-        let mut reported_bytes = 0u64;
-        // Largest valid event time among the chunks this worker decoded.
-        let mut own_max: Option<i64> = resumed.and_then(|(_, m)| m);
-        // Records emitted per time, not yet passed by the probe.
-        let mut in_flight: BTreeMap<Time, u64> = BTreeMap::new();
-        move |output| {
-            if ctx.aborted() {
-                cap = None;
-                ctx.publish_frontier((source_index, partition, worker_index), None);
-                return;
-            }
-            let Some(c) = cap.as_mut() else { return };
-            let mut progressed = false;
-            // Back-pressure: retire what the end of the dataflow has passed; over the limit, read nothing
-            // new until it catches up (chunks already read are still stamped, so other workers never wait).
-            match probe.with_frontier(|f| f.iter().min().copied()) {
-                Some(p) => in_flight = in_flight.split_off(&p),
-                None => in_flight.clear(),
-            }
-            // Only records below this operator's own capability count: the later ones wait for it.
-            let paused = in_flight.range(..*c.time()).map(|(_, n)| n).sum::<u64>() > max_in_flight;
-            let mut budget = if paused { 0 } else { CHUNKS_PER_ACTIVATION };
-            // A paced reader's next chunk not yet due: come back then.
-            let mut pacing = false;
-            while !exhausted && pending.len() < MAX_PENDING && budget > 0 {
-                if let Some(wait) = reader
-                    .ready_at()
-                    .and_then(|at| at.checked_duration_since(Instant::now()))
-                {
-                    activator.activate_after(wait);
-                    pacing = true;
-                    break;
-                }
-                match reader.next_chunk() {
-                    Ok(Some((k, bytes))) => {
-                        let byte_start = match &bytes {
-                            crate::chunk::RawBytes::Read { start, .. } => *start,
-                            crate::chunk::RawBytes::Owned(_) => 0,
-                        };
-                        let decoded = DecodedChunk::decode(&mut decoder, bytes);
-                        sequencer.publish(
-                            k,
-                            ChunkSummary {
-                                lines: decoded.lines,
-                                max_ts: decoded.max_ts,
-                                byte_start,
-                                event_times: future.map(|_| decoded.records.iter().map(|r| r.ts).collect()),
-                            },
-                        );
-                        pending.insert(k, decoded);
-                        budget -= 1;
-                        progressed = true;
-                    }
-                    Ok(None) => exhausted = true,
-                    Err(e) => {
-                        ctx.fail(super::JobFailure::SourceRead {
-                            source_name: name.clone(),
-                            cause: e.to_string(),
-                        });
-                        cap = None;
-                        return;
-                    }
-                }
-            }
-            let bytes = reader.bytes_read();
-            Metrics::add(&ctx.metrics.bytes_read, bytes - reported_bytes);
-            reported_bytes = bytes;
+    let name = format!("Source({})", setup.name);
+    source_operator(scope, &name, move |activator, worker| {
+        setup.sequencer.register(activator());
+        ctx.stop.wake_on_stop(activator());
+        ChunkSource::new(setup, worker, &ctx)
+    })
+}
 
-            while let Some((&k, _)) = pending.first_key_value() {
-                let Some(prefix) = sequencer.take_prefix(k) else {
-                    break;
-                };
-                let chunk = pending.remove(&k).expect("pending chunk");
-                let mut stamped = StampedChunk {
-                    source: source_index,
-                    partition,
-                    line_base: prefix.line_base,
-                    prefix_max: prefix.max_before,
-                    max_out_of_orderness_ms: ooo,
-                    floor: None,
-                    chunk,
-                };
-                if let Some(bound) = &future {
-                    stamped.reject_future(bound);
-                }
-                own_max = own_max.max(stamped.chunk.max_ts);
-                if let Some(at) = skip_below {
-                    stamped.drop_before(at);
-                }
-                ctx.metrics.chunk_decoded(&name, &stamped.chunk);
-                let t = stamped.first_logical_time().max(*c.time());
-                *in_flight.entry(t).or_default() += stamped.chunk.records.len() as u64;
-                output.session(&c.delayed(&t)).give(Arc::new(stamped.into_batch()));
-                progressed = true;
-            }
+/// One worker's reading of one partition, a step per activation: read and decode chunks, stamp those the
+/// sequencer has placed, and say how low the operator's capability must stay.
+struct ChunkSource {
+    name: String,
+    source_index: u32,
+    partition: u32,
+    worker_index: usize,
+    reader: Box<dyn ChunkReader>,
+    decoder: Decoder,
+    sequencer: Arc<ChunkSequencer>,
+    ooo: i64,
+    future: Option<FutureBound>,
+    probe: ProbeHandle<Time>,
+    max_in_flight: u64,
+    /// After a restore: records below this logical time were in the checkpoint.
+    skip_below: Option<Time>,
+    stop: Stopping,
+    checkpoints: Checkpoints,
+    metrics: Arc<Metrics>,
+    /// Chunks decoded, not yet stamped (waiting for their place in the partition).
+    pending: BTreeMap<u64, DecodedChunk>,
+    exhausted: bool,
+    reported_bytes: u64,
+    /// Largest valid event time among the chunks this worker decoded.
+    own_max: Option<i64>,
+    /// Records emitted per time, not yet passed by the probe.
+    in_flight: BTreeMap<Time, u64>,
+}
 
-            if exhausted && pending.is_empty() {
-                let end = (source_index, partition, own_max.map(|m| m.saturating_sub(ooo)));
-                output
-                    .session(&*c)
-                    .give(Arc::new(crate::record::Batch::end_of_partition(end)));
-                ctx.publish_frontier((source_index, partition, worker_index), None);
-                cap = None;
-                return;
+impl SourceLogic for ChunkSource {
+    fn step(&mut self, cap: Option<Time>) -> Step {
+        if self.stop.aborted() {
+            self.checkpoints.publish_frontier(self.instance(), None);
+            return Step::Stopped;
+        }
+        let Some(cap) = cap else { return Step::Idle };
+        // Back-pressure: retire what the end of the dataflow has passed; over the limit, read nothing new
+        // until it catches up (chunks already read are still stamped, so other workers never wait).
+        match self.probe.with_frontier(|f| f.iter().min().copied()) {
+            Some(p) => self.in_flight = self.in_flight.split_off(&p),
+            None => self.in_flight.clear(),
+        }
+        // Only records below this operator's own capability count: the later ones wait for it.
+        let paused = self.in_flight.range(..cap).map(|(_, n)| n).sum::<u64>() > self.max_in_flight;
+        let read = match self.read(if paused { 0 } else { CHUNKS_PER_ACTIVATION }) {
+            Ok(read) => read,
+            Err(e) => {
+                self.stop.fail(JobFailure::SourceRead {
+                    source_name: self.name.clone(),
+                    cause: e.to_string(),
+                });
+                return Step::Stopped;
             }
-            let next = pending.first_key_value().map_or(reader.next_index(), |(k, _)| *k);
-            let bound = logical_time(sequencer.known_max_before(next).map(|m| m.saturating_sub(ooo)));
-            // Published before the downgrade: checkpoints rely on no capability being above what is known.
-            ctx.publish_frontier((source_index, partition, worker_index), Some(bound.max(*c.time())));
-            if bound > *c.time() {
-                c.downgrade(&bound);
+        };
+        let bytes = self.reader.bytes_read();
+        Metrics::add(&self.metrics.bytes_read, bytes - self.reported_bytes);
+        self.reported_bytes = bytes;
+
+        let batches = self.stamp_placed(cap);
+        let progressed = read.decoded > 0 || !batches.is_empty();
+        if self.exhausted && self.pending.is_empty() {
+            let end = (
+                self.source_index,
+                self.partition,
+                self.own_max.map(|m| m.saturating_sub(self.ooo)),
+            );
+            self.checkpoints.publish_frontier(self.instance(), None);
+            return Step::Going {
+                batches,
+                ends: vec![Arc::new(Batch::end_of_partition(end))],
+                finished: true,
+                lower_bound: None,
+                wake: Wake::default(),
+            };
+        }
+        let next = self
+            .pending
+            .first_key_value()
+            .map_or(self.reader.next_index(), |(k, _)| *k);
+        let bound = logical_time(
+            self.sequencer
+                .known_max_before(next)
+                .map(|m| m.saturating_sub(self.ooo)),
+        );
+        // Published before the downgrade: checkpoints rely on no capability being above what is known.
+        self.checkpoints.publish_frontier(self.instance(), Some(bound.max(cap)));
+        // Blocked on chunks other workers decode: the sequencer wakes us when they are published.
+        let wake = Wake {
+            now: !paused
+                && (progressed || (!self.exhausted && self.pending.len() < MAX_PENDING && read.pacing.is_none())),
+            after: if paused {
+                Some(Duration::from_millis(1))
+            } else {
+                read.pacing
+            },
+        };
+        Step::Going {
+            batches,
+            ends: Vec::new(),
+            finished: false,
+            lower_bound: Some(bound),
+            wake,
+        }
+    }
+}
+
+impl ChunkSource {
+    fn new(setup: SourceSetup, worker_index: usize, ctx: &RunContext) -> Self {
+        Self {
+            name: setup.name,
+            source_index: setup.source_index,
+            partition: setup.partition,
+            worker_index,
+            reader: setup.reader,
+            decoder: setup.decoder,
+            sequencer: setup.sequencer,
+            ooo: setup.max_out_of_orderness_ms,
+            future: setup.future,
+            probe: setup.probe,
+            max_in_flight: setup.max_in_flight,
+            skip_below: setup.resumed.map(|(t, _)| t),
+            stop: ctx.stop.clone(),
+            checkpoints: ctx.checkpoints.clone(),
+            metrics: ctx.metrics.clone(),
+            pending: BTreeMap::new(),
+            exhausted: false,
+            reported_bytes: 0,
+            own_max: setup.resumed.and_then(|(_, m)| m),
+            in_flight: BTreeMap::new(),
+        }
+    }
+
+    fn instance(&self) -> (u32, u32, usize) {
+        (self.source_index, self.partition, self.worker_index)
+    }
+
+    /// Reads and decodes up to `budget` chunks (fewer when enough are pending or the reader is paced).
+    fn read(&mut self, mut budget: usize) -> std::io::Result<Read> {
+        let mut read = Read::default();
+        while !self.exhausted && self.pending.len() < MAX_PENDING && budget > 0 {
+            if let Some(wait) = self
+                .reader
+                .ready_at()
+                .and_then(|at| at.checked_duration_since(Instant::now()))
+            {
+                read.pacing = Some(wait);
+                break;
             }
-            // Blocked on chunks other workers decode: the sequencer wakes us when they are published.
-            if paused {
-                activator.activate_after(std::time::Duration::from_millis(1));
-            } else if progressed || (!exhausted && pending.len() < MAX_PENDING && !pacing) {
-                activator.activate();
+            match self.reader.next_chunk()? {
+                Some((k, bytes)) => {
+                    let byte_start = match &bytes {
+                        RawBytes::Read { start, .. } => *start,
+                        RawBytes::Owned(_) => 0,
+                    };
+                    let decoded = DecodedChunk::decode(&mut self.decoder, bytes);
+                    self.sequencer.publish(
+                        k,
+                        ChunkSummary {
+                            lines: decoded.lines,
+                            max_ts: decoded.max_ts,
+                            byte_start,
+                            event_times: self.future.map(|_| decoded.records.iter().map(|r| r.ts).collect()),
+                        },
+                    );
+                    self.pending.insert(k, decoded);
+                    budget -= 1;
+                    read.decoded += 1;
+                }
+                None => self.exhausted = true,
             }
         }
-    })
+        Ok(read)
+    }
+
+    /// Stamps the pending chunks whose place in the partition the sequencer knows, in chunk order, each at
+    /// its first record's logical time (never below `cap`).
+    fn stamp_placed(&mut self, cap: Time) -> Vec<(Time, SharedBatch)> {
+        let mut batches = Vec::new();
+        while let Some((&k, _)) = self.pending.first_key_value() {
+            let Some(prefix) = self.sequencer.take_prefix(k) else {
+                break;
+            };
+            let chunk = self.pending.remove(&k).expect("pending chunk");
+            let mut stamped = StampedChunk {
+                source: self.source_index,
+                partition: self.partition,
+                line_base: prefix.line_base,
+                prefix_max: prefix.max_before,
+                max_out_of_orderness_ms: self.ooo,
+                floor: None,
+                chunk,
+            };
+            if let Some(bound) = &self.future {
+                stamped.reject_future(bound);
+            }
+            self.own_max = self.own_max.max(stamped.chunk.max_ts);
+            if let Some(at) = self.skip_below {
+                stamped.drop_before(at);
+            }
+            self.metrics.chunk_decoded(&self.name, &stamped.chunk);
+            let t = stamped.first_logical_time().max(cap);
+            *self.in_flight.entry(t).or_default() += stamped.chunk.records.len() as u64;
+            batches.push((t, Arc::new(stamped.into_batch())));
+        }
+        batches
+    }
+}
+
+/// What one [`ChunkSource::read`] did.
+#[derive(Default)]
+struct Read {
+    decoded: usize,
+    /// A paced reader's next chunk is not due for this long.
+    pacing: Option<Duration>,
 }
 
 /// A partition another process reads (cluster mode): no chunks here.

@@ -17,8 +17,11 @@
 //! had read.
 
 use crate::checkpoint::Contribution;
+use crate::checkpoint::Participant;
 use crate::dataflow::dead_letters::dead_letter;
-use crate::dataflow::{participant, JobFailure, RunContext, Time};
+use crate::dataflow::{participant, Gauges, JobFailure, RunContext, Stopping, Tallies, Time};
+use crate::metrics::Metrics;
+use crate::record::SharedBatch;
 use crate::record::{Batch, RecordStream};
 use crate::report::RateLimitedReport;
 use crate::table::kind::{TablePlan, TableReader};
@@ -60,9 +63,15 @@ pub fn table_position_source(index: usize) -> u32 {
 /// How often the operator looks at its reader and at the joins that read it, at the least.
 const CHECK_EVERY: Duration = Duration::from_millis(50);
 
+/// The tally of table `table`'s join instances (of this process) that are done with it: each adds one when
+/// its stream has ended, and after a stop the table's reader lets go once all have.
+pub fn uses_ended(table: usize) -> crate::dataflow::context::TallyKey {
+    ("table uses ended", table)
+}
+
 /// Builds table `index` on this worker, reading the frontier of `sources` (the job's source streams); after
-/// a stop, `users` join instances of this process (joins reading it × workers) report their end through the
-/// run context.
+/// a stop, `users` join instances of this process (joins reading it × workers) report their end through
+/// [`uses_ended`].
 pub fn table<'s>(
     scope: Scope<'s, Time>,
     plan: &TablePlan,
@@ -84,108 +93,30 @@ pub fn table<'s>(
         builder.new_input_connection(scope.concatenate(sources.iter().cloned()), Pipeline, std::iter::empty());
     let activator = scope.activator_for(info.address.clone());
     let reads = worker == 0;
-    let mut part = reads.then(|| participant(scope, &info, &format!("tables.{}", plan.name), ctx));
-    let (name, ctx2, shared) = (plan.name.clone(), ctx.clone(), history.clone());
-    let plan2 = plan.clone();
+    let part = reads.then(|| participant(scope, &info, &format!("tables.{}", plan.name), &ctx.checkpoints));
+    let (plan2, ctx2, shared) = (plan.clone(), ctx.clone(), history.clone());
     let sync = scope.worker().sync_activator_for(info.address.to_vec());
     builder.build(move |caps| {
-        let mut caps: Option<Vec<_>> = Some(caps);
-        let ctx = ctx2;
-        let mut reader: Option<ReaderThread> = None;
-        let mut initial: Vec<TableUpdate> = Vec::new();
-        if reads {
-            let p = part.as_ref().expect("worker 0 participates");
-            for bytes in p.restored_states(1).into_iter().take(1) {
-                match crate::checkpoint::decode::<TableHistory>(&bytes) {
-                    Ok(h) => *shared.lock() = h,
-                    Err(e) => ctx.fail(JobFailure::Restore {
-                        name: name.clone(),
-                        cause: e.to_string(),
-                    }),
-                }
-            }
-            initial = shared.lock().all_updates();
-            match plan2.component.open(&plan2.schema) {
-                Ok(r) => reader = Some(ReaderThread::start(&plan2, r, shared.clone(), sync, ctx.clone())),
-                Err(e) => ctx.fail(JobFailure::Table {
-                    table: name.clone(),
-                    cause: e.to_string(),
-                }),
-            }
-        } else {
-            caps = None;
-        }
-        let mut restored_until = Some(shared.lock().known_until());
-        // Whether this operator has sent a complete read's updates (a restored history's count: they go out
-        // first). Not the shared history's `known_until`: the reader thread moves that before the read's
-        // updates reach this operator, and letting go in between would drop them.
-        let mut loaded = restored_until.is_some_and(|t| t > 0);
+        let mut caps = reads.then_some(caps);
+        let mut table = TableOperator::new(&plan2, index, users, part, shared, sync, &ctx2);
         move |frontiers| {
             ended.for_each_stamp(|_, _| {});
-            let sources_ended = frontiers[0].is_empty();
-            // Checkpoints go on after the table let go (a stop's final checkpoint waits for every part).
-            if let Some(p) = part.as_mut() {
-                if let Some((epoch, _)) = p.due(None) {
-                    p.submit(epoch, Contribution::of(&*shared.lock()));
-                }
-            }
+            let step = table.step(frontiers[0].is_empty(), caps.as_ref().map(|c| *c[1].time()));
             let Some(c) = caps.as_mut() else { return };
             let mut up = updates_out.activate();
             let mut dl = dead_out.activate();
-            if !initial.is_empty() {
-                up.session(&c[0]).give_container(&mut initial);
+            for mut updates in step.updates {
+                up.session(&c[0]).give_container(&mut updates);
             }
-            let mut until = restored_until.take();
-            if let Some(r) = reader.as_ref() {
-                for applied in r.rx.try_iter() {
-                    let Applied {
-                        mut updates,
-                        dead,
-                        late,
-                        known_until,
-                        ..
-                    } = applied;
-                    if !updates.is_empty() {
-                        up.session(&c[0]).give_container(&mut updates);
-                    }
-                    if !dead.is_empty() {
-                        let at = *c[1].time();
-                        let letters: Vec<_> = dead
-                            .into_iter()
-                            .map(|(origin, reason)| {
-                                ctx.metrics.dead_letter(&name, &reason);
-                                let pos = Position {
-                                    lt: at,
-                                    source: table_position_source(index),
-                                    partition: origin.partition,
-                                    offset: origin.offset,
-                                };
-                                dead_letter(&name, pos, 0, &reason, origin.raw.as_bytes())
-                            })
-                            .collect();
-                        dl.session(&c[1]).give(Arc::new(Batch::new(letters, None)));
-                    }
-                    if late > 0 {
-                        ctx.metrics.late_table_versions(&name, late);
-                    }
-                    until = Some(known_until);
-                    loaded |= known_until > 0;
-                }
+            for letters in step.dead_letters {
+                dl.session(&c[1]).give(letters);
             }
             drop((up, dl));
-            // Let go once the sources have ended — but not before the table was known once (its initial
-            // read complete), and after a stop not before the joins looked up what the stop keeps.
-            let stop_done = ctx.stopped_at().is_none() || ctx.table_uses_ended(index) >= users;
-            let finished = ctx.error().is_some() || (loaded && sources_ended && stop_done);
-            if finished {
+            if step.finished {
                 caps = None;
-                if let Some(r) = reader.take() {
-                    r.stop();
-                }
                 return;
             }
-            if let Some(t) = until {
-                let t = t.max(0) as Time;
+            if let Some(t) = step.known_until {
                 for cap in c.iter_mut() {
                     if *cap.time() < t {
                         cap.downgrade(&t);
@@ -210,6 +141,156 @@ pub fn table<'s>(
     }
 }
 
+/// The table operator on the worker that reads the table (worker 0; elsewhere it only lets go): sends the
+/// restored history's updates, then each read's, and the read's dead letters; holds its capabilities at
+/// what is known of the table.
+struct TableOperator {
+    name: String,
+    index: usize,
+    /// Join instances of this process reading the table.
+    users: usize,
+    /// This worker's checkpoint participant (the reading worker's only).
+    part: Option<Participant>,
+    history: Arc<Mutex<TableHistory>>,
+    reader: Option<ReaderThread>,
+    /// The restored history's updates, sent first.
+    initial: Vec<TableUpdate>,
+    restored_until: Option<i64>,
+    /// Whether this operator has sent a complete read's updates (a restored history's count: they go out
+    /// first). Not the shared history's `known_until`: the reader thread moves that before the read's
+    /// updates reach this operator, and letting go in between would drop them.
+    loaded: bool,
+    stop: Stopping,
+    tallies: Tallies,
+    metrics: Arc<Metrics>,
+}
+
+/// What one [`TableOperator::step`] asks of the operator.
+#[derive(Default)]
+struct TableStep {
+    /// Update batches to give at the updates' capability.
+    updates: Vec<Vec<TableUpdate>>,
+    /// Dead-letter batches to give at the dead letters' capability.
+    dead_letters: Vec<SharedBatch>,
+    /// Drop the capabilities: the table has let go.
+    finished: bool,
+    /// Else, move the capabilities up to this (the table is known until it).
+    known_until: Option<Time>,
+}
+
+impl TableOperator {
+    /// Restores the table's history (on the reading worker) and starts its reader thread.
+    fn new(
+        plan: &TablePlan,
+        index: usize,
+        users: usize,
+        part: Option<Participant>,
+        history: Arc<Mutex<TableHistory>>,
+        wake: timely::scheduling::SyncActivator,
+        ctx: &RunContext,
+    ) -> Self {
+        let mut reader = None;
+        let mut initial = Vec::new();
+        if let Some(p) = part.as_ref() {
+            for bytes in p.restored_states(1).into_iter().take(1) {
+                match crate::checkpoint::decode::<TableHistory>(&bytes) {
+                    Ok(h) => *history.lock() = h,
+                    Err(e) => ctx.stop.fail(JobFailure::Restore {
+                        name: plan.name.clone(),
+                        cause: e.to_string(),
+                    }),
+                }
+            }
+            initial = history.lock().all_updates();
+            match plan.component.open(&plan.schema) {
+                Ok(r) => reader = Some(ReaderThread::start(plan, r, history.clone(), wake, ctx.gauges.clone())),
+                Err(e) => ctx.stop.fail(JobFailure::Table {
+                    table: plan.name.clone(),
+                    cause: e.to_string(),
+                }),
+            }
+        }
+        let restored_until = Some(history.lock().known_until());
+        Self {
+            name: plan.name.clone(),
+            index,
+            users,
+            part,
+            loaded: restored_until.is_some_and(|t| t > 0),
+            history,
+            reader,
+            initial,
+            restored_until,
+            stop: ctx.stop.clone(),
+            tallies: ctx.tallies.clone(),
+            metrics: ctx.metrics.clone(),
+        }
+    }
+
+    /// One activation: `sources_ended` once every source stream has; `dead_at` the dead letters'
+    /// capability (`None`: already let go, or not the reading worker).
+    fn step(&mut self, sources_ended: bool, dead_at: Option<Time>) -> TableStep {
+        // Checkpoints go on after the table let go (a stop's final checkpoint waits for every part).
+        if let Some(p) = self.part.as_mut() {
+            if let Some((epoch, _)) = p.due(None) {
+                p.submit(epoch, Contribution::of(&*self.history.lock()));
+            }
+        }
+        let mut step = TableStep::default();
+        let Some(at) = dead_at else { return step };
+        if !self.initial.is_empty() {
+            step.updates.push(std::mem::take(&mut self.initial));
+        }
+        let mut until = self.restored_until.take();
+        if let Some(r) = self.reader.as_ref() {
+            for applied in r.rx.try_iter() {
+                let Applied {
+                    updates,
+                    dead,
+                    late,
+                    known_until,
+                    ..
+                } = applied;
+                if !updates.is_empty() {
+                    step.updates.push(updates);
+                }
+                if !dead.is_empty() {
+                    let letters: Vec<_> = dead
+                        .into_iter()
+                        .map(|(origin, reason)| {
+                            self.metrics.dead_letter(&self.name, &reason);
+                            let pos = Position {
+                                lt: at,
+                                source: table_position_source(self.index),
+                                partition: origin.partition,
+                                offset: origin.offset,
+                            };
+                            dead_letter(&self.name, pos, 0, &reason, origin.raw.as_bytes())
+                        })
+                        .collect();
+                    step.dead_letters.push(Arc::new(Batch::new(letters, None)));
+                }
+                if late > 0 {
+                    self.metrics.late_table_versions(&self.name, late);
+                }
+                until = Some(known_until);
+                self.loaded |= known_until > 0;
+            }
+        }
+        // Let go once the sources have ended — but not before the table was known once (its initial
+        // read complete), and after a stop not before the joins looked up what the stop keeps.
+        let stop_done = self.stop.stopped_at().is_none() || self.tallies.count(uses_ended(self.index)) >= self.users;
+        step.finished = self.stop.error().is_some() || (self.loaded && sources_ended && stop_done);
+        if step.finished {
+            if let Some(r) = self.reader.take() {
+                r.stop();
+            }
+        }
+        step.known_until = until.map(|t| t.max(0) as Time);
+        step
+    }
+}
+
 /// The thread that reads a table every `interval` and applies each read to its history.
 struct ReaderThread {
     rx: Receiver<Applied>,
@@ -222,7 +303,7 @@ impl ReaderThread {
         mut reader: Box<dyn TableReader>,
         history: Arc<Mutex<TableHistory>>,
         wake: timely::scheduling::SyncActivator,
-        ctx: RunContext,
+        gauges: Gauges,
     ) -> ReaderThread {
         let (tx, rx): (Sender<Applied>, Receiver<Applied>) = channel();
         let stop = Arc::new(AtomicBool::new(false));
@@ -239,7 +320,7 @@ impl ReaderThread {
                         Ok(read) => {
                             let applied = history.lock().apply(read, ooo);
                             // A table whose rows are (mostly) unusable: said once, and shown by /healthz.
-                            ctx.set_warning(&about, applied.warning());
+                            gauges.set_warning(&about, applied.warning());
                             if tx.send(applied).is_err() {
                                 return;
                             }

@@ -21,7 +21,9 @@ use std::sync::Arc;
 use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::dead_letters::dead_letter;
 use crate::dataflow::table_op::{BuiltTable, TableTrace};
-use crate::dataflow::{RunContext, Time};
+use crate::dataflow::{RunContext, Stopping, Tallies, Time};
+use crate::metrics::Metrics;
+use timely::progress::frontier::MutableAntichain;
 use crate::record::{Batch, Record, RecordStream, SharedBatch};
 use crate::schema::{Field, Schema};
 use crate::words::{field_names, humanize_ms};
@@ -113,15 +115,9 @@ pub fn join<'s>(
     let (dead_out, dead) = builder.new_output::<Vec<SharedBatch>>();
     let mut joined_out = OutputBuilder::from(joined_out);
     let mut dead_out = OutputBuilder::from(dead_out);
-    let mut trace: Option<TableTrace> = Some(table.arranged.trace.clone());
+    let trace = table.arranged.trace.clone();
     builder.build(move |_| {
-        let mut waiting: BTreeMap<Time, Waiting> = BTreeMap::new();
-        let mut reported_end = false;
-        if let Some(t) = trace.as_mut() {
-            // Cursors are taken over all of the trace's batches: let them merge freely.
-            t.set_physical_compaction(Antichain::new().borrow());
-        }
-        let reason = format!("no match in table {}", plan.table_name);
+        let mut join = TableJoin::new(name, plan, schema, trace, &ctx);
         move |frontiers| {
             records.for_each_stamp(|cap, data| {
                 // Record-less batches (a partition's end) wait for nothing.
@@ -129,119 +125,191 @@ pub fn join<'s>(
                     .flat_map(|d| d.drain(..))
                     .filter(|b| !b.records.is_empty())
                     .peekable();
-                if batches.peek().is_none() {
-                    return;
-                }
-                let t = *cap.least().expect("a message has a time");
-                let w = waiting.entry(t).or_insert_with(|| Waiting {
-                    caps: [
-                        cap.retain_least(0).expect("a message has a time"),
-                        cap.retain_least(1).expect("a message has a time"),
-                    ],
-                    batches: Vec::new(),
-                });
-                for batch in batches {
-                    let all = (0..batch.records.len() as u32).collect();
-                    w.batches.push((batch, all));
+                if batches.peek().is_some() {
+                    let caps = [0, 1].map(|port| cap.retain_least(port).expect("a message has a time"));
+                    join.admit(caps, batches);
                 }
             });
             table_in.for_each_stamp(|_, _| {});
-            let table_frontier = &frontiers[1];
-            let known = |tau: Time| !table_frontier.less_equal(&tau);
-            let lookup_time = |r: &Record| r.ts.max(r.lt() as i64 - plan.history_ms).max(0) as Time;
-            let Some(tr) = trace.as_mut() else { return };
-            let any_ready = waiting.values().any(|w| {
-                w.batches
-                    .iter()
-                    .any(|(b, idx)| idx.iter().any(|i| known(lookup_time(&b.records[*i as usize]))))
-            });
-            if any_ready {
-                let spans = tr.batches_through(Antichain::new().borrow()).unwrap_or_default();
-                let (mut cursor, storage) = cursor_list(spans);
-                let mut out = joined_out.activate();
-                let mut dl = dead_out.activate();
-                let (mut n, mut matched) = (0u64, 0u64);
-                // Each key's updates, read from the arrangement once per activation.
-                let mut by_key: HashMap<Key, Vec<(&Key, Time, isize)>> = HashMap::new();
-                for w in waiting.values_mut() {
-                    for (batch, pending) in w.batches.iter_mut() {
-                        let mut made = Vec::with_capacity(pending.len());
-                        let mut failed = Vec::new();
-                        pending.retain(|i| {
-                            let r = &batch.records[*i as usize];
-                            let tau = lookup_time(r);
-                            if !known(tau) {
-                                return true;
-                            }
-                            let key: Key = std::iter::once(r.values[plan.on].clone()).collect();
-                            let updates = match by_key.entry(key) {
-                                Entry::Occupied(e) => e.into_mut(),
-                                Entry::Vacant(e) => {
-                                    let u = updates_of(&mut cursor, &storage, e.key());
-                                    e.insert(u)
-                                }
-                            };
-                            let row = row_at(updates, tau);
-                            n += 1;
-                            match row {
-                                Some(row) => {
-                                    matched += 1;
-                                    let mut r = r.clone();
-                                    r.values.extend(plan.fields.iter().map(|(_, i)| row.0[*i].clone()));
-                                    made.push(r);
-                                }
-                                None if plan.inner => {
-                                    let raw = crate::dataflow::dead_letters::raw_of(batch, r, &schema);
-                                    failed.push(dead_letter(&name, r.pos, r.seq, &reason, &raw));
-                                }
-                                None => {
-                                    let mut r = r.clone();
-                                    r.values.extend(plan.fields.iter().map(|_| Value::Null));
-                                    made.push(r);
-                                }
-                            }
-                            false
-                        });
-                        if !made.is_empty() {
-                            let b = Batch::new(made, batch.origin.clone());
-                            out.session(&w.caps[0]).give(Arc::new(b));
-                        }
-                        if !failed.is_empty() {
-                            dl.session(&w.caps[1]).give(Arc::new(Batch::new(failed, None)));
-                        }
+            let made = join.look_up(&frontiers[1]);
+            if !made.is_empty() {
+                let (mut out, mut dl) = (joined_out.activate(), dead_out.activate());
+                for (t, port, batch) in made {
+                    let cap = &join.waiting[&t].caps[port];
+                    match port {
+                        JOINED => out.session(cap).give(batch),
+                        _ => dl.session(cap).give(batch),
                     }
-                    w.batches.retain(|(_, pending)| !pending.is_empty());
-                }
-                ctx.metrics.join_lookups(&name, n, matched);
-            }
-            waiting.retain(|_, w| !w.batches.is_empty());
-            // Every future lookup is at or after (least logical time to come) − history.
-            let stream = &frontiers[0];
-            let least = stream.frontier().iter().copied().chain(waiting.keys().copied()).min();
-            if let Some(least) = least {
-                let floor = (least as i64 - plan.history_ms).max(0) as Time;
-                tr.set_logical_compaction(Antichain::from_elem(floor).borrow());
-            }
-            if stream.is_empty() && !reported_end {
-                let pending_below_stop = match ctx.stopped_at() {
-                    Some(stop) => waiting.values().any(|w| {
-                        w.batches
-                            .iter()
-                            .any(|(b, idx)| idx.iter().any(|i| b.records[*i as usize].lt() < stop))
-                    }),
-                    None => false,
-                };
-                if !pending_below_stop {
-                    reported_end = true;
-                    ctx.end_table_use(plan.table);
                 }
             }
-            if stream.is_empty() && waiting.is_empty() {
-                trace = None;
-            }
+            join.settle(&frontiers[0]);
         }
     });
     (joined, dead)
+}
+
+/// The time at which `r` is looked up: its event time, but no earlier than `history_ms` of logical time
+/// before it arrived.
+fn lookup_time(r: &Record, history_ms: i64) -> Time {
+    r.ts.max(r.lt() as i64 - history_ms).max(0) as Time
+}
+
+/// The output port of joined records (the other, 1, is the dead letters').
+const JOINED: usize = 0;
+
+/// One join instance: records waiting for the table, looked up once it is known at their lookup time.
+struct TableJoin {
+    name: String,
+    plan: JoinPlan,
+    schema: Schema,
+    /// The dead-letter reason of an inner join's unmatched record.
+    reason: String,
+    /// The table's arrangement (`None` once the stream has ended and nothing waits).
+    trace: Option<TableTrace>,
+    /// Records waiting for the table, by the timely time they came at.
+    waiting: BTreeMap<Time, Waiting>,
+    reported_end: bool,
+    stop: Stopping,
+    tallies: Tallies,
+    metrics: Arc<Metrics>,
+}
+
+impl TableJoin {
+    fn new(name: String, plan: JoinPlan, schema: Schema, mut trace: TableTrace, ctx: &RunContext) -> Self {
+        // Cursors are taken over all of the trace's batches: let them merge freely.
+        trace.set_physical_compaction(Antichain::new().borrow());
+        Self {
+            reason: format!("no match in table {}", plan.table_name),
+            name,
+            plan,
+            schema,
+            trace: Some(trace),
+            waiting: BTreeMap::new(),
+            reported_end: false,
+            stop: ctx.stop.clone(),
+            tallies: ctx.tallies.clone(),
+            metrics: ctx.metrics.clone(),
+        }
+    }
+
+    /// Takes in batches that came at the least time of `caps` (one per output port).
+    fn admit(&mut self, caps: [Capability<Time>; 2], batches: impl Iterator<Item = SharedBatch>) {
+        let w = self.waiting.entry(*caps[0].time()).or_insert_with(|| Waiting {
+            caps,
+            batches: Vec::new(),
+        });
+        for batch in batches {
+            let all = (0..batch.records.len() as u32).collect();
+            w.batches.push((batch, all));
+        }
+    }
+
+    /// Looks up every waiting record whose lookup time the table's frontier has passed; returns what to
+    /// emit, each at the capability of the time its records came at: (that time, port, batch).
+    fn look_up(&mut self, table_frontier: &MutableAntichain<Time>) -> Vec<(Time, usize, SharedBatch)> {
+        let known = |tau: Time| !table_frontier.less_equal(&tau);
+        let mut emitted = Vec::new();
+        let Some(tr) = self.trace.as_mut() else {
+            return emitted;
+        };
+        let history_ms = self.plan.history_ms;
+        let lookup_time = |r: &Record| lookup_time(r, history_ms);
+        let any_ready = self.waiting.values().any(|w| {
+            w.batches
+                .iter()
+                .any(|(b, idx)| idx.iter().any(|i| known(lookup_time(&b.records[*i as usize]))))
+        });
+        if !any_ready {
+            return emitted;
+        }
+        let spans = tr.batches_through(Antichain::new().borrow()).unwrap_or_default();
+        let (mut cursor, storage) = cursor_list(spans);
+        let (mut n, mut matched) = (0u64, 0u64);
+        let (plan, name, schema, reason) = (&self.plan, &self.name, &self.schema, &self.reason);
+        // Each key's updates, read from the arrangement once per activation.
+        let mut by_key: HashMap<Key, Vec<(&Key, Time, isize)>> = HashMap::new();
+        for (t, w) in self.waiting.iter_mut() {
+            for (batch, pending) in w.batches.iter_mut() {
+                let mut made = Vec::with_capacity(pending.len());
+                let mut failed = Vec::new();
+                pending.retain(|i| {
+                    let r = &batch.records[*i as usize];
+                    let tau = lookup_time(r);
+                    if !known(tau) {
+                        return true;
+                    }
+                    let key: Key = std::iter::once(r.values[plan.on].clone()).collect();
+                    let updates = match by_key.entry(key) {
+                        Entry::Occupied(e) => e.into_mut(),
+                        Entry::Vacant(e) => {
+                            let u = updates_of(&mut cursor, &storage, e.key());
+                            e.insert(u)
+                        }
+                    };
+                    n += 1;
+                    match row_at(updates, tau) {
+                        Some(row) => {
+                            matched += 1;
+                            let mut r = r.clone();
+                            r.values.extend(plan.fields.iter().map(|(_, i)| row.0[*i].clone()));
+                            made.push(r);
+                        }
+                        None if plan.inner => {
+                            let raw = crate::dataflow::dead_letters::raw_of(batch, r, schema);
+                            failed.push(dead_letter(name, r.pos, r.seq, reason, &raw));
+                        }
+                        None => {
+                            let mut r = r.clone();
+                            r.values.extend(plan.fields.iter().map(|_| Value::Null));
+                            made.push(r);
+                        }
+                    }
+                    false
+                });
+                if !made.is_empty() {
+                    emitted.push((*t, JOINED, Arc::new(Batch::new(made, batch.origin.clone()))));
+                }
+                if !failed.is_empty() {
+                    emitted.push((*t, 1 - JOINED, Arc::new(Batch::new(failed, None))));
+                }
+            }
+        }
+        self.metrics.join_lookups(name, n, matched);
+        emitted
+    }
+
+    /// After the outputs are given: lets go of what no longer waits, compacts the table's history to what
+    /// future lookups can still see, and tells the table once this instance is done with it.
+    fn settle(&mut self, stream: &MutableAntichain<Time>) {
+        for w in self.waiting.values_mut() {
+            w.batches.retain(|(_, pending)| !pending.is_empty());
+        }
+        self.waiting.retain(|_, w| !w.batches.is_empty());
+        let Some(tr) = self.trace.as_mut() else { return };
+        // Every future lookup is at or after (least logical time to come) − history.
+        let least = stream.frontier().iter().copied().chain(self.waiting.keys().copied()).min();
+        if let Some(least) = least {
+            let floor = (least as i64 - self.plan.history_ms).max(0) as Time;
+            tr.set_logical_compaction(Antichain::from_elem(floor).borrow());
+        }
+        if stream.is_empty() && !self.reported_end {
+            let pending_below_stop = match self.stop.stopped_at() {
+                Some(stop) => self.waiting.values().any(|w| {
+                    w.batches
+                        .iter()
+                        .any(|(b, idx)| idx.iter().any(|i| b.records[*i as usize].lt() < stop))
+                }),
+                None => false,
+            };
+            if !pending_below_stop {
+                self.reported_end = true;
+                self.tallies.add(crate::dataflow::table_op::uses_ended(self.plan.table));
+            }
+        }
+        if stream.is_empty() && self.waiting.is_empty() {
+            self.trace = None;
+        }
+    }
 }
 
 impl OperatorComponent for JoinPlan {

@@ -190,14 +190,14 @@ impl OrderedLogic for LatestLogic {
 
     fn acted(&mut self, f: Option<Time>) {
         if f.is_none() {
-            self.store.set_final_watermark(self.ctx.final_watermark(self.sources));
+            self.store.set_final_watermark(self.ctx.progress.final_watermark(self.sources));
         }
         self.store.progress(self.instance, f);
     }
 
     /// The expiries deferred past the ended partitions' watermark are still to come: hold there.
     fn hold(&self, f: Option<Time>) -> Option<Time> {
-        match (f, self.ctx.ended_watermark()) {
+        match (f, self.ctx.progress.ended_watermark()) {
             (Some(t), Some(Some(w))) => Some(t.min(w.saturating_add(1).max(0) as Time)),
             (Some(_), Some(None)) => Some(0),
             (f, _) => f,
@@ -240,13 +240,13 @@ fn apply(
         }
     }
     match due_before(f) {
-        Some(t) => match ctx.ended_watermark() {
+        Some(t) => match ctx.progress.ended_watermark() {
             None => expire(state, t, &mut lines),
             Some(Some(w)) => expire(state, t.min(w), &mut lines),
             Some(None) => {}
         },
         None => {
-            if let Some(w) = ctx.final_watermark(sources) {
+            if let Some(w) = ctx.progress.final_watermark(sources) {
                 expire(state, w, &mut lines);
             }
         }

@@ -40,7 +40,7 @@ pub(super) fn build<'s>(
     options: &RunOptions,
     ctx: &RunContext,
 ) -> Result<(), BuildError> {
-    let restored = ctx.checkpoints().restored().cloned();
+    let restored = ctx.checkpoints.coordinator().restored().cloned();
     // Everything sinks consume passes this probe: sources measure what is still in flight against it.
     let probe = ProbeHandle::<Time>::new();
     let mut streams: Streams<'s> = HashMap::new();

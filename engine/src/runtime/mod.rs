@@ -198,10 +198,11 @@ pub fn run_with_views(
 ) -> Result<RunSummary, RunError> {
     let total = preflight(&plan)?;
     let started = Instant::now();
-    if !ctx.checkpoints_installed() {
-        ctx.install_checkpoints(Arc::new(open_checkpoints(&plan, false, |w| eprintln!("weir: {w}"))?));
+    if !ctx.checkpoints.installed() {
+        ctx.checkpoints
+            .install(Arc::new(open_checkpoints(&plan, false, |w| eprintln!("weir: {w}"))?));
     }
-    let coord = ctx.checkpoints();
+    let coord = ctx.checkpoints.coordinator();
     let restored = coord.restored().cloned();
     let plan = Arc::new(plan);
     let workers = plan.workers.max(1);
@@ -218,7 +219,7 @@ pub fn run_with_views(
     coord.expect(instances, participants * workers + table_parts);
     let writer_thread = {
         let ctx = ctx.clone();
-        coord.spawn_writer(move |e| ctx.fail(JobFailure::Checkpoint(e)))
+        coord.spawn_writer(move |e| ctx.stop.fail(JobFailure::Checkpoint(e)))
     };
     let mut sources: Vec<Arc<dyn PreparedSource>> = Vec::new();
     for (index, source) in plan.sources.iter().enumerate() {
@@ -235,7 +236,7 @@ pub fn run_with_views(
     for k in &plan.sinks {
         k.component.prepare(SinkPrepareContext {
             name: &k.name,
-            stopped: &|| ctx.aborted(),
+            stopped: &|| ctx.stop.aborted(),
             restored: restored.as_ref(),
             accept_topic_reset: coord.topic_reset_accepted(),
         })?;
@@ -261,7 +262,7 @@ pub fn run_with_views(
         }
         match cluster::handshake(worker, &plan, views.http_port()) {
             Err(reason) => {
-                ctx.fail(JobFailure::Cluster(reason));
+                ctx.stop.fail(JobFailure::Cluster(reason));
                 build_failed.store(true, std::sync::atomic::Ordering::SeqCst);
                 return;
             }
@@ -276,7 +277,7 @@ pub fn run_with_views(
         let mut announce = plan
             .cluster
             .is_some()
-            .then(|| cluster::checkpoint_announcements(worker, ctx.checkpoints()))
+            .then(|| cluster::checkpoint_announcements(worker, ctx.checkpoints.coordinator()))
             .filter(|_| index == 0);
         let built = worker.dataflow::<Time, _, _>(|scope| {
             let shared = build::Shared {
@@ -286,12 +287,12 @@ pub fn run_with_views(
             build::build(scope, &plan, &shared, (index, peers), &options, &ctx)
         });
         if let Err(e) = built {
-            ctx.fail(JobFailure::Build(Arc::new(e)));
+            ctx.stop.fail(JobFailure::Build(Arc::new(e)));
             build_failed.store(true, std::sync::atomic::Ordering::SeqCst);
             abandon_dataflows(worker);
             return;
         }
-        let coord = ctx.checkpoints();
+        let coord = ctx.checkpoints.coordinator();
         while !build_failed.load(std::sync::atomic::Ordering::SeqCst)
             && worker.step_or_park(Some(Duration::from_millis(20)))
         {
@@ -321,10 +322,10 @@ pub fn run_with_views(
         let _ = t.join();
     }
     joined.map_err(RunError::Runtime)?;
-    if let Some(e) = ctx.error() {
+    if let Some(e) = ctx.stop.error() {
         return Err(RunError::Failed(e));
     }
-    if let (Some(cfg), false) = (coord.config(), ctx.aborted()) {
+    if let (Some(cfg), false) = (coord.config(), ctx.stop.aborted()) {
         // The input ended and every output is final: mark the job finished.
         write_finished(&coord, cfg).map_err(|cause| RunError::Checkpoint {
             dir: cfg.dir.clone(),

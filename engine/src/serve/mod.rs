@@ -87,7 +87,7 @@ async fn healthz(State(AppState { store, ctx, .. }): State<AppState>) -> Respons
         "status": "ok",
         "watermark": store.watermark(),
         "caught_up": store.caught_up(),
-        "warnings": ctx.warnings(),
+        "warnings": ctx.gauges.warnings(),
     }))
     .into_response()
 }
@@ -530,7 +530,7 @@ impl HttpServer {
                     .unwrap_or_else(|| "it panicked".into()),
             };
             *died.lock() = Some(cause.clone());
-            ctx.fail(JobFailure::Http { addr, cause });
+            ctx.stop.fail(JobFailure::Http { addr, cause });
         })?;
         Ok(HttpServer {
             addr,

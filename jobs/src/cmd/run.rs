@@ -109,7 +109,7 @@ pub(crate) fn run_plan(
     if start.accept_topic_reset {
         coordinator.accept_topic_reset();
     }
-    ctx.install_checkpoints(std::sync::Arc::new(coordinator));
+    ctx.checkpoints.install(std::sync::Arc::new(coordinator));
     let views = weir_engine::view_store(&plan);
     let server = match &plan.serve {
         Some(s) => {
@@ -149,7 +149,7 @@ pub(crate) fn run_plan(
                 );
                 std::process::exit(1);
             });
-            signal_ctx.stop();
+            signal_ctx.stop.stop();
             let _ = stop_tx.send(());
         }
     });

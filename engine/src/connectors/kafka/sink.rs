@@ -529,22 +529,22 @@ impl SinkComponent for KafkaSinkSpec {
     fn build<'s>(&self, cx: SinkBuildContext<'s, '_>) -> Result<Option<RecordStream<'s>>, BuildError> {
         let lines = cx.lines(|schema| Some(self.message_fields(schema)));
         let writer: Option<Box<dyn LineWriter>> = if cx.writes {
-            let (fail, sink, topic) = (cx.ctx.clone(), cx.name.to_string(), self.topic.clone());
+            let (stop, sink, topic) = (cx.ctx.stop.clone(), cx.name.to_string(), self.topic.clone());
             let hook = Box::new(move |cause: String| {
-                fail.fail(crate::dataflow::JobFailure::KafkaDelivery {
+                stop.fail(crate::dataflow::JobFailure::KafkaDelivery {
                     sink: sink.clone(),
                     topic: topic.clone(),
                     cause,
                 })
             });
             let label = format!("sink `{}`", cx.name);
-            let run = cx.ctx.checkpoints().meta().run_id;
+            let run = cx.ctx.checkpoints.coordinator().meta().run_id;
             let opened = match cx.restored_state()? {
                 Some(SinkPosition::Kafka { seq, offsets }) => {
                     let ctx = cx.ctx.clone();
                     let restore = Restore {
-                        accept_reset: cx.ctx.checkpoints().topic_reset_accepted(),
-                        stopped: &move || ctx.aborted(),
+                        accept_reset: cx.ctx.checkpoints.coordinator().topic_reset_accepted(),
+                        stopped: &move || ctx.stop.aborted(),
                     };
                     KafkaLineWriter::resume(self, label, (run, seq, offsets), restore, hook)
                 }

@@ -55,7 +55,7 @@ impl SourceComponent for KafkaSourceSpec {
     fn prepare(&self, cx: SourcePrepareContext) -> Result<Arc<dyn PreparedSource>, RunError> {
         let name = &cx.source.name;
         let label = format!("source `{name}`");
-        let partitions = wait_for_partitions(self, &label, || cx.ctx.aborted()).map_err(|e| match e {
+        let partitions = wait_for_partitions(self, &label, || cx.ctx.stop.aborted()).map_err(|e| match e {
             KafkaSourceError::Stopped => RunError::StoppedBeforeStart(self.brokers.clone()),
             e => RunError::Source {
                 source_name: name.clone(),
@@ -64,11 +64,11 @@ impl SourceComponent for KafkaSourceSpec {
         })?;
         for p in 0..partitions {
             // Each partition is read by the one worker that owns it.
-            cx.ctx.expect_final_reports(cx.index as u32, p, 1);
+            cx.ctx.progress.expect_final_reports(cx.index as u32, p, 1);
         }
         let resume_at = self.checked_resume_offsets(&cx, &label)?;
         let positions = Arc::new(PartitionPositions::default());
-        cx.ctx.register_positions(name, &self.topic, positions.clone());
+        cx.ctx.gauges.register_positions(name, &self.topic, positions.clone());
         let logs = (0..partitions as i32)
             .filter_map(|p| Some((p, cx.coordinator.resume_log(name, p as u32)?)))
             .collect();

@@ -25,15 +25,15 @@ use crate::checkpoint::{ResumeLog, ResumePoint};
 use crate::chunk::{DecodedChunk, StampedChunk};
 use crate::connectors::kafka::reader::{KafkaPartitionReader, MessageBatch};
 use crate::dataflow::pace::Pacer;
-use crate::dataflow::{RunContext, Time};
+use crate::dataflow::source_step::{source_operator, SourceLogic, Step, Wake};
+use crate::dataflow::{Checkpoints, RunContext, Stopping, Time};
 use crate::decode::Decoder;
 use crate::metrics::Metrics;
-use crate::record::RecordStream;
+use crate::record::{Batch, RecordStream, SharedBatch};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::Scope;
 use weir_operators::logical_time;
@@ -85,177 +85,247 @@ impl PartitionState {
     }
 }
 
+/// Builds one worker's Kafka source operator over `setup` (a [`KafkaSource`] in the shared shell).
 pub fn kafka_source<'s>(scope: Scope<'s, Time>, setup: KafkaSourceSetup, ctx: RunContext) -> RecordStream<'s> {
-    let KafkaSourceSetup {
-        name,
-        source_index,
-        reader,
-        mut decoder,
-        max_out_of_orderness_ms: ooo,
-        future,
-        idle_timeout,
-        max_in_flight,
-        rate,
-        bounds,
-        probe,
-        resumed,
-        logs,
-    } = setup;
-    let skip_below = resumed.as_ref().map(|(t, _)| *t);
-    source(scope, &format!("KafkaSource({name})"), move |capability, info| {
-        let activator = scope.activator_for(info.address.clone());
-        let worker = scope.worker().index();
-        let id = (source_index, u32::MAX, worker);
-        let mut cap = Some(capability);
-        let mut reader = reader;
+    let name = format!("KafkaSource({})", setup.name);
+    source_operator(scope, &name, move |_, worker| KafkaSource::new(setup, worker, &ctx))
+}
+
+/// One worker's reading of its Kafka partitions, a step per activation.
+struct KafkaSource {
+    name: String,
+    source_index: u32,
+    worker: usize,
+    reader: Option<KafkaPartitionReader>,
+    decoder: Decoder,
+    ooo: i64,
+    future: Option<crate::sequencer::FutureBound>,
+    idle_timeout: Option<Duration>,
+    max_in_flight: u64,
+    bounds: WorkerBounds,
+    probe: ProbeHandle<Time>,
+    /// After a restore: records below this logical time were in the checkpoint.
+    skip_below: Option<Time>,
+    logs: BTreeMap<i32, Arc<ResumeLog>>,
+    checkpoints: Checkpoints,
+    stop: Stopping,
+    metrics: Arc<Metrics>,
+    /// The partitions still read, with what is known of each.
+    partitions: BTreeMap<i32, PartitionState>,
+    /// Records emitted per time, not yet passed by the probe.
+    in_flight: BTreeMap<Time, u64>,
+    reported_bytes: u64,
+    pacer: Option<Pacer>,
+    /// Messages per poll.
+    per_poll: usize,
+}
+
+impl KafkaSource {
+    fn new(setup: KafkaSourceSetup, worker: usize, ctx: &RunContext) -> Self {
         let now = Instant::now();
-        let mut partitions: BTreeMap<i32, PartitionState> = reader
+        let resumed = setup.resumed;
+        let partitions = setup
+            .reader
             .iter()
             .flat_map(|r| r.partitions())
             .map(|p| {
-                (
-                    p,
-                    PartitionState {
-                        max_ts: resumed.as_ref().and_then(|(_, m)| m.get(&p).copied().flatten()),
-                        last_data: now,
-                    },
-                )
+                let max_ts = resumed.as_ref().and_then(|(_, m)| m.get(&p).copied().flatten());
+                (p, PartitionState { max_ts, last_data: now })
             })
             .collect();
-        // Records emitted per time, not yet passed by the probe.
-        let mut in_flight: BTreeMap<Time, u64> = BTreeMap::new();
-        let mut reported_bytes = 0u64;
-        let mut pacer = rate.map(Pacer::new);
-        // Paced, at most about a tenth of a second of messages per poll, so they arrive smoothly.
-        let per_poll = rate.map_or(MESSAGES_PER_ACTIVATION, |r| {
-            ((r / 10.0) as usize).clamp(1, MESSAGES_PER_ACTIVATION)
-        });
-        move |output| {
-            let finish = |cap: &mut Option<_>| {
-                *cap = None;
-                {
-                    let mut b = bounds.lock();
-                    let n = b.len();
-                    b[worker % n] = None;
-                }
-                ctx.publish_frontier(id, None);
+        Self {
+            name: setup.name,
+            source_index: setup.source_index,
+            worker,
+            reader: setup.reader,
+            decoder: setup.decoder,
+            ooo: setup.max_out_of_orderness_ms,
+            future: setup.future,
+            idle_timeout: setup.idle_timeout,
+            max_in_flight: setup.max_in_flight,
+            bounds: setup.bounds,
+            probe: setup.probe,
+            skip_below: resumed.as_ref().map(|(t, _)| *t),
+            logs: setup.logs,
+            checkpoints: ctx.checkpoints.clone(),
+            stop: ctx.stop.clone(),
+            metrics: ctx.metrics.clone(),
+            partitions,
+            in_flight: BTreeMap::new(),
+            reported_bytes: 0,
+            pacer: setup.rate.map(Pacer::new),
+            // Paced, at most about a tenth of a second of messages per poll, so they arrive smoothly.
+            per_poll: setup.rate.map_or(MESSAGES_PER_ACTIVATION, |r| {
+                ((r / 10.0) as usize).clamp(1, MESSAGES_PER_ACTIVATION)
+            }),
+        }
+    }
+
+    /// The instance's id for the job watermark.
+    fn id(&self) -> (u32, u32, usize) {
+        (self.source_index, u32::MAX, self.worker)
+    }
+
+    /// Lets go: this worker no longer bounds the source, nor the job watermark.
+    fn finish(&mut self) {
+        {
+            let mut b = self.bounds.lock();
+            let n = b.len();
+            b[self.worker % n] = None;
+        }
+        self.checkpoints.publish_frontier(self.id(), None);
+    }
+
+    /// Polls the partitions in watermark order (back-pressured), into one message batch per partition.
+    fn poll(&mut self, waiting: u64) -> (usize, Vec<i32>, BTreeMap<i32, MessageBatch>) {
+        let mut batches = BTreeMap::new();
+        let Some(r) = self.reader.as_mut() else {
+            return (0, Vec::new(), batches);
+        };
+        if waiting > self.max_in_flight {
+            return (0, Vec::new(), batches);
+        }
+        // Lowest next logical time first; over the limit, only those at the lowest.
+        let mut order: Vec<(Time, i32)> = self
+            .partitions
+            .iter()
+            .map(|(p, s)| (s.next_time(self.ooo), *p))
+            .collect();
+        order.sort_unstable();
+        let total: u64 = self.in_flight.values().sum();
+        if total > self.max_in_flight {
+            let lowest = order[0].0;
+            order.retain(|(t, _)| *t == lowest);
+        }
+        let order: Vec<i32> = order.into_iter().map(|(_, p)| p).collect();
+        let outcome = r.poll(&order, self.per_poll, BYTES_PER_ACTIVATION, &mut batches);
+        if let Some(p) = self.pacer.as_mut() {
+            p.account(outcome.messages as u64);
+        }
+        (outcome.messages, outcome.ended, batches)
+    }
+
+    /// Decodes and stamps one partition's messages, at no time below `cap`.
+    fn stamp(&mut self, p: i32, b: MessageBatch, cap: Time, now: Instant) -> (Time, SharedBatch) {
+        let decoded = DecodedChunk::decode_messages(&mut self.decoder, b.raw.into(), &b.ranges, b.offsets);
+        let state = self.partitions.get_mut(&p).expect("own partition");
+        let mut stamped = StampedChunk {
+            source: self.source_index,
+            partition: p as u32,
+            line_base: 0,
+            prefix_max: state.max_ts,
+            max_out_of_orderness_ms: self.ooo,
+            floor: Some(cap as i64),
+            chunk: decoded,
+        };
+        if let Some(bound) = &self.future {
+            stamped.reject_future(bound);
+        }
+        if let (Some(log), Some(&first)) = (self.logs.get(&p), stamped.chunk.offsets.first()) {
+            let point = ResumePoint {
+                position: first,
+                line_base: 0,
+                max_before: state.max_ts,
             };
-            if ctx.aborted() || partitions.is_empty() {
-                finish(&mut cap);
-                return;
-            }
-            let Some(c) = cap.as_mut() else { return };
-            let Some(r) = reader.as_mut() else { return };
+            log.record(first, stamped.first_logical_time(), point);
+        }
+        state.max_ts = state.max_ts.max(stamped.chunk.max_ts);
+        state.last_data = now;
+        if let Some(at) = self.skip_below {
+            stamped.drop_before(at);
+        }
+        self.metrics.chunk_decoded(&self.name, &stamped.chunk);
+        let t = stamped.first_logical_time().max(cap);
+        *self.in_flight.entry(t).or_default() += stamped.chunk.lines;
+        (t, Arc::new(stamped.into_batch()))
+    }
 
-            // Back-pressure: retire what the end of the dataflow has passed.
-            let probe_at = probe.with_frontier(|f| f.iter().min().copied());
-            match probe_at {
-                Some(p) => in_flight = in_flight.split_off(&p),
-                None => in_flight.clear(),
-            }
-            let waiting: u64 = in_flight.range(..*c.time()).map(|(_, n)| n).sum();
-            let mut polled = 0;
-            let mut ended = Vec::new();
-            let mut batches: BTreeMap<i32, MessageBatch> = BTreeMap::new();
-            // Paced: what was read is not due yet; come back then rather than sleep (the worker goes on).
-            let pacing = pacer
-                .as_ref()
-                .and_then(|p| p.due().checked_duration_since(Instant::now()));
-            if waiting <= max_in_flight && pacing.is_none() {
-                // Lowest next logical time first; over the limit, only those at the lowest.
-                let mut order: Vec<(Time, i32)> = partitions.iter().map(|(p, s)| (s.next_time(ooo), *p)).collect();
-                order.sort_unstable();
-                let total: u64 = in_flight.values().sum();
-                if total > max_in_flight {
-                    let lowest = order[0].0;
-                    order.retain(|(t, _)| *t == lowest);
-                }
-                let order: Vec<i32> = order.into_iter().map(|(_, p)| p).collect();
-                let outcome = r.poll(&order, per_poll, BYTES_PER_ACTIVATION, &mut batches);
-                polled = outcome.messages;
-                ended = outcome.ended;
-                if let Some(p) = pacer.as_mut() {
-                    p.account(polled as u64);
-                }
-            }
+    /// The least time this worker's capability may move to: its active partitions' least next time, or
+    /// with all idle, the least of the other workers of this source.
+    fn lower_bound(&self, cap: Time, now: Instant) -> Option<Time> {
+        let active = self
+            .partitions
+            .values()
+            .filter(|s| self.idle_timeout.is_none_or(|d| now.duration_since(s.last_data) < d))
+            .map(|s| s.next_time(self.ooo))
+            .min();
+        let mut b = self.bounds.lock();
+        let n = b.len();
+        b[self.worker % n] = active.map(|t| t.max(cap));
+        // All idle: follow the other workers of this source, if any is active.
+        active.or_else(|| b.iter().flatten().min().copied())
+    }
+}
 
-            let now = Instant::now();
-            for (p, b) in batches {
-                let decoded = DecodedChunk::decode_messages(&mut decoder, b.raw.into(), &b.ranges, b.offsets);
-                let state = partitions.get_mut(&p).expect("own partition");
-                let mut stamped = StampedChunk {
-                    source: source_index,
-                    partition: p as u32,
-                    line_base: 0,
-                    prefix_max: state.max_ts,
-                    max_out_of_orderness_ms: ooo,
-                    floor: Some(*c.time() as i64),
-                    chunk: decoded,
-                };
-                if let Some(bound) = &future {
-                    stamped.reject_future(bound);
-                }
-                if let (Some(log), Some(&first)) = (logs.get(&p), stamped.chunk.offsets.first()) {
-                    let point = ResumePoint {
-                        position: first,
-                        line_base: 0,
-                        max_before: state.max_ts,
-                    };
-                    log.record(first, stamped.first_logical_time(), point);
-                }
-                state.max_ts = state.max_ts.max(stamped.chunk.max_ts);
-                state.last_data = now;
-                if let Some(at) = skip_below {
-                    stamped.drop_before(at);
-                }
-                ctx.metrics.chunk_decoded(&name, &stamped.chunk);
-                let t = stamped.first_logical_time().max(*c.time());
-                *in_flight.entry(t).or_default() += stamped.chunk.lines;
-                output.session(&c.delayed(&t)).give(Arc::new(stamped.into_batch()));
-            }
-            let bytes = r.bytes_read();
-            Metrics::add(&ctx.metrics.bytes_read, bytes - reported_bytes);
-            reported_bytes = bytes;
+impl SourceLogic for KafkaSource {
+    fn step(&mut self, cap: Option<Time>) -> Step {
+        if self.stop.aborted() || self.partitions.is_empty() {
+            self.finish();
+            return Step::Stopped;
+        }
+        let Some(cap) = cap else { return Step::Idle };
+        if self.reader.is_none() {
+            return Step::Idle;
+        }
+        // Back-pressure: retire what the end of the dataflow has passed.
+        match self.probe.with_frontier(|f| f.iter().min().copied()) {
+            Some(p) => self.in_flight = self.in_flight.split_off(&p),
+            None => self.in_flight.clear(),
+        }
+        let waiting: u64 = self.in_flight.range(..cap).map(|(_, n)| n).sum();
+        // Paced: what was read is not due yet; come back then rather than sleep (the worker goes on).
+        let pacing = self
+            .pacer
+            .as_ref()
+            .and_then(|p| p.due().checked_duration_since(Instant::now()));
+        let (polled, ended, polled_batches) = if pacing.is_none() {
+            self.poll(waiting)
+        } else {
+            (0, Vec::new(), BTreeMap::new())
+        };
 
-            for p in ended {
-                if let Some(state) = partitions.remove(&p) {
-                    let end = (source_index, p as u32, state.max_ts.map(|m| m.saturating_sub(ooo)));
-                    output
-                        .session(&*c)
-                        .give(Arc::new(crate::record::Batch::end_of_partition(end)));
-                    r.release(p);
-                }
-            }
-            if partitions.is_empty() {
-                finish(&mut cap);
-                return;
-            }
+        let now = Instant::now();
+        let batches = polled_batches
+            .into_iter()
+            .map(|(p, b)| self.stamp(p, b, cap, now))
+            .collect();
+        let r = self.reader.as_mut().expect("reader");
+        let bytes = r.bytes_read();
+        Metrics::add(&self.metrics.bytes_read, bytes - self.reported_bytes);
+        self.reported_bytes = bytes;
 
-            let active = partitions
-                .values()
-                .filter(|s| idle_timeout.is_none_or(|d| now.duration_since(s.last_data) < d))
-                .map(|s| s.next_time(ooo))
-                .min();
-            let bound = {
-                let mut b = bounds.lock();
-                let n = b.len();
-                b[worker % n] = active.map(|t| t.max(*c.time()));
-                // All idle: follow the other workers of this source, if any is active.
-                active.or_else(|| b.iter().flatten().min().copied())
-            };
-            // Published before the downgrade: checkpoints rely on no capability being above what is known.
-            let next = bound.filter(|t| t > c.time());
-            ctx.publish_frontier(id, Some(next.unwrap_or(*c.time())));
-            if let Some(t) = next {
-                c.downgrade(&t);
-            }
-            if let Some(wait) = pacing {
-                activator.activate_after(wait);
-            } else if polled > 0 {
-                activator.activate();
-            } else {
-                activator.activate_after(POLL_AGAIN);
+        let mut ends = Vec::new();
+        for p in ended {
+            if let Some(state) = self.partitions.remove(&p) {
+                let end = (self.source_index, p as u32, state.max_ts.map(|m| m.saturating_sub(self.ooo)));
+                ends.push(Arc::new(Batch::end_of_partition(end)));
+                r.release(p);
             }
         }
-    })
+        if self.partitions.is_empty() {
+            self.finish();
+            return Step::Going {
+                batches,
+                ends,
+                finished: true,
+                lower_bound: None,
+                wake: Wake::default(),
+            };
+        }
+        let next = self.lower_bound(cap, now).filter(|t| *t > cap);
+        // Published before the downgrade: checkpoints rely on no capability being above what is known.
+        self.checkpoints.publish_frontier(self.id(), Some(next.unwrap_or(cap)));
+        let wake = match pacing {
+            Some(wait) => Wake { now: false, after: Some(wait) },
+            None if polled > 0 => Wake { now: true, after: None },
+            None => Wake { now: false, after: Some(POLL_AGAIN) },
+        };
+        Step::Going {
+            batches,
+            ends,
+            finished: false,
+            lower_bound: next,
+            wake,
+        }
+    }
 }

@@ -41,13 +41,13 @@ pub fn webhook_sink<'s>(
         move |initial, info| {
             let mut cap = Some(initial);
             let activator = scope.activator_for(info.address.clone());
-            let mut part = participant(scope, &info, &crate::checkpoint::sink_state_name(&name), &ctx);
+            let mut part = participant(scope, &info, &crate::checkpoint::sink_state_name(&name), &ctx.checkpoints);
             let mut delivery = config.and_then(|c| {
-                ctx.wake_on_stop(scope.worker().sync_activator_for(info.address.to_vec()));
+                ctx.stop.wake_on_stop(scope.worker().sync_activator_for(info.address.to_vec()));
                 let wake = scope.worker().sync_activator_for(info.address.to_vec());
                 WebhookDelivery::start(c, wake)
                     .map_err(|e| {
-                        ctx.fail(JobFailure::SinkWrite {
+                        ctx.stop.fail(JobFailure::SinkWrite {
                             sink: name.clone(),
                             cause: format!("starting the delivery threads: {e}"),
                         })
@@ -69,7 +69,7 @@ pub fn webhook_sink<'s>(
                     }
                 });
                 let raw = frontier_time(frontier);
-                let f = acting_frontier(raw, &ctx);
+                let f = acting_frontier(raw, &ctx.stop);
                 let Some(c) = cap.as_mut() else { return };
                 if let Some((epoch, at)) = part.due(raw) {
                     last_cut = last_cut.max(at);
@@ -116,8 +116,8 @@ pub fn webhook_sink<'s>(
                         }
                     }
                     let unanswered = !(in_flight.is_empty() && waiting.is_empty());
-                    if unanswered && (ctx.aborted() || ctx.error().is_some()) {
-                        let grace = if ctx.error().is_some() {
+                    if unanswered && (ctx.stop.aborted() || ctx.stop.error().is_some()) {
+                        let grace = if ctx.stop.error().is_some() {
                             Duration::ZERO
                         } else {
                             d.stop_grace()

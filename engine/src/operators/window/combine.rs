@@ -143,7 +143,7 @@ pub fn pre_aggregate<'s>(
         let mut floor: Time = 0;
         // The epoch of the last checkpoint cut flushed for, and its time.
         // Acts on checkpoint cuts but hands in no state (see the module doc).
-        let mut part = participant(scope, &info, "window pre-aggregation", &ctx);
+        let mut part = participant(scope, &info, "window pre-aggregation", &ctx.checkpoints);
         // The time of the last cut acted on.
         let mut last_cut: Option<Time> = None;
         // The operator's name, until the open-window limit is hit (the job then fails, once).
@@ -162,7 +162,7 @@ pub fn pre_aggregate<'s>(
             };
             // The frontier before the pending checkpoint: a cut decided after this read is at or above it.
             let raw = frontier_time(&frontiers[0]);
-            let f = acting_frontier(raw, &ctx);
+            let f = acting_frontier(raw, &ctx.stop);
             let cut = part.due(f);
             let mut late: Vec<Record> = Vec::new();
             let mut out: Vec<WindowPartial> = Vec::new();
@@ -222,7 +222,7 @@ pub fn pre_aggregate<'s>(
             fold(f, &mut agg, &mut late);
             if agg.open_count() > plan.max_open_windows {
                 if let Some(operator) = guard.take() {
-                    ctx.fail(crate::dataflow::JobFailure::TooManyWindows {
+                    ctx.stop.fail(crate::dataflow::JobFailure::TooManyWindows {
                         operator,
                         limit: plan.max_open_windows,
                     });

@@ -147,7 +147,7 @@ impl<L: OrderedLogic<State = WindowAggregator>> OrderedLogic for EmptyWindows<L>
                 empties += 1;
                 if empties > MAX_EMPTY_PER_STEP {
                     let (operator, ctx) = &self.guard;
-                    ctx.fail(JobFailure::TooManyEmptyWindows {
+                    ctx.stop.fail(JobFailure::TooManyEmptyWindows {
                         operator: operator.clone(),
                         limit: MAX_EMPTY_PER_STEP,
                     });

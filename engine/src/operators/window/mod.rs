@@ -223,7 +223,7 @@ impl WindowCore {
     fn finish(&mut self, agg: &mut WindowAggregator, mut fired: Vec<WindowRow>, f: Option<Time>) -> Vec<Record> {
         if agg.open_count() > self.plan.max_open_windows {
             if let Some((operator, ctx)) = self.guard.take() {
-                ctx.fail(crate::error::JobFailure::TooManyWindows {
+                ctx.stop.fail(crate::error::JobFailure::TooManyWindows {
                     operator,
                     limit: self.plan.max_open_windows,
                 });
