@@ -15,7 +15,7 @@
 //! where it stands for a checkpoint ([`LineWriter::checkpoint`], [`SinkPosition`]).
 
 use crate::checkpoint::{Contribution, Participant};
-use crate::dataflow::{acting_frontier, frontier_time, participant, snapshot, Line, RunContext, Time};
+use crate::dataflow::{acting_frontier, frontier_time, participant, snapshot, Line, RunContext, Stopping, Time};
 use crate::record::{Record, RecordStream};
 use std::io;
 use std::sync::Arc;
@@ -54,11 +54,11 @@ pub fn take_ready<T>(
 
 /// Whether a sink may keep writing: not after its own failure, nor after a failure anywhere in the job — then
 /// its unpublished output is discarded (`abort`), so no partial file appears under a final name.
-pub fn may_write(failed: &mut bool, ctx: &RunContext, abort: impl FnOnce()) -> bool {
+pub fn may_write(failed: &mut bool, stop: &Stopping, abort: impl FnOnce()) -> bool {
     if *failed {
         return false;
     }
-    if ctx.stop.error().is_some() {
+    if stop.error().is_some() {
         abort();
         *failed = true;
         return false;
@@ -129,7 +129,7 @@ pub fn sink_operator<'s, D, W, L>(
                     }
                     return;
                 };
-                if !may_write(&mut failed, &ctx, || w.discard()) {
+                if !may_write(&mut failed, &ctx.stop, || w.discard()) {
                     pending.clear();
                     return;
                 }
@@ -147,8 +147,8 @@ pub fn sink_operator<'s, D, W, L>(
 }
 
 /// Whether a sink that checkpoints is stopping (SIGTERM): it keeps its output unfinished for the next run.
-pub fn suspending(ctx: &RunContext, part: &Participant, ended: bool) -> bool {
-    ended && ctx.stop.aborted() && part.enabled()
+pub fn suspending(stop: &Stopping, part: &Participant, ended: bool) -> bool {
+    ended && stop.aborted() && part.enabled()
 }
 
 /// Writes lines; `writer` is `Some` on worker 0 only.
@@ -179,7 +179,7 @@ pub fn line_sink<'s>(
                 let position = w.checkpoint()?;
                 part.submit(epoch, snapshot(&position));
             }
-            if suspending(&ctx, part, ended) {
+            if suspending(&ctx.stop, part, ended) {
                 return w.suspend();
             }
             write(w, f)?;
@@ -249,4 +249,156 @@ pub fn with_suffix(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     s.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::JobFailure;
+    use parking_lot::Mutex;
+    use timely::dataflow::operators::Input;
+    use weir_operators::Position;
+
+    /// What the writer was asked to do, in order.
+    #[derive(Clone, Debug, PartialEq)]
+    enum Call {
+        Write(Vec<String>),
+        Finish,
+        Abort,
+    }
+
+    /// A writer that records its calls.
+    struct Recording(Arc<Mutex<Vec<Call>>>);
+
+    impl LineWriter for Recording {
+        fn write(&mut self, lines: &[Line]) -> io::Result<()> {
+            if !lines.is_empty() {
+                self.0
+                    .lock()
+                    .push(Call::Write(lines.iter().map(|l| l.text.clone()).collect()));
+            }
+            Ok(())
+        }
+        fn finish(&mut self) -> io::Result<()> {
+            self.0.lock().push(Call::Finish);
+            Ok(())
+        }
+        fn abort(&mut self) {
+            self.0.lock().push(Call::Abort);
+        }
+    }
+
+    fn line(lt: Time, offset: u64, seq: u32) -> Line {
+        Line {
+            pos: Position {
+                lt,
+                source: 0,
+                partition: 0,
+                offset,
+            },
+            seq,
+            input: 0,
+            text: format!("{lt}.{offset}.{seq}"),
+            meta: None,
+        }
+    }
+
+    /// Runs a line sink on `workers` workers; worker `w` sends `arrivals[w]` as (timely time, line); with
+    /// `fail_at`, the job fails once the sink's input has passed that time. Returns the writer's calls.
+    fn run(workers: usize, arrivals: Vec<Vec<(Time, Line)>>, fail_at: Option<Time>) -> Vec<Call> {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let (recorded, ctx) = (calls.clone(), RunContext::default());
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let ctx = ctx.clone();
+            let index = worker.index();
+            let writer: Option<Box<dyn LineWriter>> =
+                (index == 0).then(|| Box::new(Recording(recorded.clone())) as Box<dyn LineWriter>);
+            let (mut input, probe) = worker.dataflow::<Time, _, _>(|scope| {
+                let (input, lines) = scope.new_input::<Vec<Line>>();
+                let (probe, lines) = timely::dataflow::operators::Probe::probe(lines);
+                let end = job_end(scope, std::iter::empty());
+                line_sink(lines, &end, "out".into(), writer, ctx.clone());
+                (input, probe)
+            });
+            let mut fail_at = fail_at;
+            for (t, l) in arrivals.get(index).cloned().unwrap_or_default() {
+                if let Some(at) = fail_at.filter(|at| t >= *at) {
+                    input.advance_to(at);
+                    worker.step_while(|| probe.less_than(&at));
+                    ctx.stop.fail(JobFailure::Cluster("failed on purpose".into()));
+                    fail_at = None;
+                }
+                input.advance_to(t);
+                input.send(l);
+            }
+            input.close();
+            worker.step_while(|| !probe.done());
+            for _ in 0..10 {
+                worker.step();
+            }
+        })
+        .expect("timely runs");
+        let out = std::mem::take(&mut *calls.lock());
+        out
+    }
+
+    /// Lines at logical times spread over `workers`, each sent at a timely time at or below its own, out
+    /// of order within a worker.
+    fn arrivals(workers: usize) -> (Vec<Vec<(Time, Line)>>, Vec<String>) {
+        let mut all = Vec::new();
+        let mut per: Vec<Vec<(Time, Line)>> = vec![Vec::new(); workers];
+        for i in 0..40u64 {
+            let lt = (i * 7 % 23) as Time + 1;
+            let l = line(lt, i, (i % 3) as u32);
+            all.push(l.clone());
+            per[(i as usize) % workers].push((lt.saturating_sub(i % 4), l));
+        }
+        for p in per.iter_mut() {
+            p.sort_by_key(|(t, _)| *t);
+        }
+        all.sort();
+        (per, all.into_iter().map(|l| l.text).collect())
+    }
+
+    #[test]
+    fn lines_are_written_in_position_order_as_the_frontier_passes_then_finished_once() {
+        for workers in [1, 3] {
+            let (per, sorted) = arrivals(workers);
+            let calls = run(workers, per, None);
+            assert_eq!(calls.last(), Some(&Call::Finish), "{workers} workers: {calls:?}");
+            let written: Vec<String> = calls
+                .iter()
+                .filter_map(|c| match c {
+                    Call::Write(l) => Some(l.clone()),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            assert_eq!(written, sorted, "{workers} workers: written in one deterministic order");
+            assert_eq!(calls.iter().filter(|c| **c == Call::Finish).count(), 1);
+            assert!(!calls.contains(&Call::Abort));
+        }
+    }
+
+    #[test]
+    fn a_failure_anywhere_discards_the_output_and_never_finishes_it() {
+        for workers in [1, 3] {
+            let (per, sorted) = arrivals(workers);
+            let calls = run(workers, per, Some(12));
+            assert!(calls.contains(&Call::Abort), "{workers} workers: {calls:?}");
+            assert!(!calls.contains(&Call::Finish), "{workers} workers: {calls:?}");
+            let written: Vec<String> = calls
+                .iter()
+                .filter_map(|c| match c {
+                    Call::Write(l) => Some(l.clone()),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            assert!(
+                sorted.starts_with(&written) && written.len() < sorted.len(),
+                "only a prefix below the failure was written: {written:?}"
+            );
+        }
+    }
 }

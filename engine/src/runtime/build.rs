@@ -69,7 +69,7 @@ pub(super) fn build<'s>(
         scope,
         &source_streams,
         worker.0.is_multiple_of(plan.workers.max(1)),
-        ctx,
+        &ctx.progress,
     );
     let tables: Vec<BuiltTable<'s>> = plan
         .tables

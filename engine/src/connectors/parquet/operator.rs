@@ -50,7 +50,7 @@ pub fn parquet_sink<'s>(
                     },
                 );
             }
-            if suspending(&ctx, part, ended) {
+            if suspending(&ctx.stop, part, ended) {
                 return Ok(()); // its rows stay in the final checkpoint
             }
             write(w, f)?;
