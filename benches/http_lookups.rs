@@ -68,8 +68,8 @@ fn paced(addr: &str, rate: f64, seconds: f64, connections: usize, priority: bool
         .map(|c| {
             let addr = addr.to_string();
             std::thread::spawn(move || -> Result<(Vec<u64>, usize)> {
-                if priority && !weir_engine::sched::prefer_realtime() {
-                    weir_engine::sched::prefer_latency();
+                if priority && !weir_engine::prefer_realtime() {
+                    weir_engine::prefer_latency();
                 }
                 let mut s = std::net::TcpStream::connect(&addr)?;
                 s.set_nodelay(true)?;
@@ -146,10 +146,7 @@ fn paced_rounds(addr: &str, rounds: usize, when: &str) -> Result<()> {
         paced(addr, 10_000.0, 2.5, 4, false, &mut plain)?;
         paced(addr, 10_000.0, 2.5, 4, true, &mut first)?;
     }
-    let kind = if std::thread::spawn(weir_engine::sched::prefer_realtime)
-        .join()
-        .unwrap_or(false)
-    {
+    let kind = if std::thread::spawn(weir_engine::prefer_realtime).join().unwrap_or(false) {
         "real-time priority"
     } else {
         "short slice (real-time priority refused)"

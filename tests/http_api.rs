@@ -388,7 +388,7 @@ fn threads(pid: u32) -> Vec<ThreadSched> {
 /// Whether this process may move a thread to real-time priority (root, `CAP_SYS_NICE` or `RLIMIT_RTPRIO`),
 /// tried on a short-lived thread.
 fn realtime_allowed() -> bool {
-    std::thread::spawn(weir_engine::sched::prefer_realtime).join().unwrap()
+    std::thread::spawn(weir_engine::prefer_realtime).join().unwrap()
 }
 
 /// How the HTTP threads should be scheduled.

@@ -289,10 +289,6 @@ impl StampedChunk {
         self.line_offset(self.chunk.line[i])
     }
 
-    pub fn position(&self, i: usize) -> Position {
-        self.position_at(i, self.awm(i))
-    }
-
     /// [`StampedChunk::position`] of valid record `i` whose arrival watermark is `awm`.
     pub fn position_at(&self, i: usize, awm: ArrivalWatermark) -> Position {
         Position {

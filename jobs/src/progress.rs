@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use weir_engine::metrics::Metrics;
+use weir_engine::Metrics;
 
 /// Reports progress from a background thread until dropped.
 pub struct ProgressReporter {

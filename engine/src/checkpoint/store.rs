@@ -132,6 +132,7 @@ pub struct CheckpointStore {
 }
 
 impl CheckpointStore {
+    #[cfg(test)]
     pub fn new(dir: &Path) -> Self {
         Self::for_process(dir, (0, 1))
     }

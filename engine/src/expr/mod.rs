@@ -19,7 +19,7 @@ mod functions;
 mod like;
 mod scalar;
 
-pub use compile::{compile, compile_predicate, CompileError};
+pub use compile::{compile, compile_predicate};
 pub use scalar::EvalError;
 
 use weir_operators::value::ValueType;

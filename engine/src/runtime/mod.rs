@@ -19,9 +19,7 @@ use std::time::{Duration, Instant};
 mod build;
 mod cluster;
 pub use crate::chunk::RunOptions;
-pub use crate::component::partition_owner;
-pub use crate::error::{BuildError, RunError};
-pub use cluster::{fingerprint, timely_config, HANDSHAKE_TIMEOUT};
+pub use crate::error::RunError;
 
 /// What a finished run did.
 #[derive(Clone, Debug, Default)]

@@ -21,7 +21,7 @@ impl WorkloadArgs {
         GeneratorSpec {
             workload,
             seed: g.seed,
-            start_ms: weir_engine::connectors::generator::DEFAULT_START_MS,
+            start_ms: weir_engine::GENERATOR_START_MS,
             duration_ms: (g.hours * 3_600_000.0) as i64,
             count: g.count,
             jitter_mean_ms: g.jitter_mean_ms,

@@ -4,9 +4,9 @@ use crate::*;
 use anyhow::{Context, Result};
 
 pub(crate) fn publish(p: PublishArgs) -> Result<ExitCode> {
-    use weir_engine::connectors::file::source::FileChunkReader;
-    use weir_engine::publish::{publish, PublishOptions};
-    let (reader, what): (Box<dyn weir_engine::dataflow::source_op::ChunkReader>, String) = match (&p.file, p.generate) {
+    use weir_engine::FileChunkReader;
+    use weir_engine::{publish, PublishOptions};
+    let (reader, what): (Box<dyn weir_engine::ChunkReader>, String) = match (&p.file, p.generate) {
         (Some(path), _) => (
             Box::new(
                 FileChunkReader::open(path, 0, 1, 1 << 20)

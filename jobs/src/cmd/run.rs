@@ -14,7 +14,7 @@ pub(crate) struct Finished {
     pub(crate) server: Option<HttpServer>,
     stop: std::sync::mpsc::Receiver<()>,
     /// Held while the process serves: another instance must not write the same outputs meanwhile.
-    _lock: Option<weir_engine::lock::InstanceLock>,
+    _lock: Option<weir_engine::InstanceLock>,
 }
 
 impl Finished {
@@ -72,12 +72,12 @@ pub(crate) fn run_plan(
     start: StartFlags,
 ) -> Result<Finished> {
     // Inputs readable and output directories writable first: a run refused for those leaves no lock files.
-    weir_engine::runtime::preflight(&plan)?;
-    let lock = weir_engine::lock::lock_outputs(&plan)?;
+    weir_engine::preflight(&plan)?;
+    let lock = weir_engine::lock_outputs(&plan)?;
     let ctx = RunContext::default();
     let (stop_tx, stop) = std::sync::mpsc::channel::<()>();
     let loading = std::time::Instant::now();
-    let coordinator = match weir_engine::runtime::open_checkpoints(&plan, start.fresh, |w| eprintln!("weir: {w}")) {
+    let coordinator = match weir_engine::open_checkpoints(&plan, start.fresh, |w| eprintln!("weir: {w}")) {
         Err(e @ weir_engine::RunError::Finished { .. }) => {
             eprintln!("weir: {e}");
             return Ok(Finished {

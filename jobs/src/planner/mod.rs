@@ -84,7 +84,7 @@ pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionE
         }
         let keep = c.count("keep", 1).unwrap_or(3) as usize;
         c.finish("");
-        Some(weir_engine::checkpoint::CheckpointConfig {
+        Some(weir_engine::CheckpointConfig {
             dir: dir?,
             interval: std::time::Duration::from_millis(interval.max(1) as u64),
             keep,

@@ -20,7 +20,7 @@ pub(super) const RETIRED_KINDS: &[(&str, &str)] = &[
 
 /// Every operator kind: (name, streams it reads, options reader), from the engine's registry.
 pub(super) fn kinds() -> Vec<(&'static str, Option<usize>, ParseOperator)> {
-    registry::operators(weir_engine::operators::KINDS)
+    registry::operators(weir_engine::kinds::OPERATORS)
 }
 
 /// The kind names, for "allowed: …" messages.

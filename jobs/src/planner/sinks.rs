@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use weir_engine::component::SinkComponent;
 use weir_engine::config::did_you_mean;
-use weir_engine::connectors::stdout::StdoutSink;
 use weir_engine::plan::{SinkPlan, StreamRef};
 use weir_engine::schema::Schema;
+use weir_engine::StdoutSink;
 
 /// Resolves a sink's `inputs` (`index_of` maps operators in file order to their planned index).
 pub(super) fn resolve_inputs(s: &Section, names: &Names, index_of: &HashMap<usize, usize>) -> Vec<StreamRef> {
@@ -63,7 +63,7 @@ fn sink_component(
         );
     }
     let kind = s.req_str("kind")?;
-    let kinds = weir_engine::component::registry::sinks(weir_engine::connectors::KINDS);
+    let kinds = weir_engine::component::registry::sinks(weir_engine::kinds::CONNECTORS);
     let Some((_, parse)) = kinds.iter().find(|(k, _)| *k == kind) else {
         let allowed: Vec<&str> = kinds.iter().map(|k| k.0).collect();
         s.problem(

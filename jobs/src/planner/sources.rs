@@ -29,9 +29,9 @@ pub(super) fn source_plan(name: &str, s: &Section, job: &JobSource) -> (Option<S
     }
     let max_record_bytes = s
         .count("max_record_bytes", 64)
-        .unwrap_or(weir_engine::decode::DEFAULT_MAX_RECORD_BYTES as u64) as usize;
+        .unwrap_or(weir_engine::DEFAULT_MAX_RECORD_BYTES as u64) as usize;
     let event_time = s.str("event_time").unwrap_or("ts").to_string();
-    let kinds = weir_engine::component::registry::sources(weir_engine::connectors::KINDS);
+    let kinds = weir_engine::component::registry::sources(weir_engine::kinds::CONNECTORS);
     let planner = kind.and_then(|k| kinds.iter().find(|(name, _)| *name == k));
     let (source_kind, builtin) = match (kind, planner) {
         (Some(_), Some((_, parse))) => parse(s, &job.base_dir),

@@ -12,7 +12,7 @@ use weir_engine::schema::{FieldType, Schema, NO_EVENT_TIME};
 /// Plans one table; its schema comes back even when the rest failed (joins reading it are still checked).
 pub(super) fn table_plan(name: &str, s: &Section, job: &JobSource) -> (Option<TablePlan>, Option<Schema>) {
     let kind = s.req_str("kind");
-    let kinds = weir_engine::component::registry::tables(weir_engine::connectors::KINDS);
+    let kinds = weir_engine::component::registry::tables(weir_engine::kinds::CONNECTORS);
     let planner = kind.and_then(|k| kinds.iter().find(|(n, _)| *n == k));
     if let (Some(k), None) = (kind, planner) {
         let allowed: Vec<&str> = kinds.iter().map(|k| k.0).collect();

@@ -82,11 +82,6 @@ pub struct OffsetGap {
 }
 
 impl OffsetGap {
-    /// Whether the offset is past the partition's end (topic recreated, data lost, another cluster) rather
-    /// than before its start (retention deleted the messages).
-    pub fn beyond_end(&self) -> bool {
-        self.found.is_none()
-    }
 
     /// Where reading can go on: the first message found, or the partition's end.
     pub fn resume_at(&self) -> i64 {

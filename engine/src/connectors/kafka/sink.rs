@@ -304,10 +304,6 @@ impl KafkaLineWriter {
         Ok(w)
     }
 
-    /// Lines found in the topic that this writer will skip.
-    pub fn already_sent(&self) -> usize {
-        self.already.len()
-    }
 
     fn failure(&self) -> io::Result<()> {
         match self.producer.context().failure() {

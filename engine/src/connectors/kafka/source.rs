@@ -5,7 +5,7 @@
 //! Reading is in [`super::reader`]; watermarks, idleness and timely progress in [`super::source_op`];
 //! decoding is the same as for files ([`crate::chunk::DecodedChunk::decode_messages`]).
 
-pub use super::spec::{KafkaSourceSpec, StartPosition, DEFAULT_MAX_IN_FLIGHT};
+pub use super::spec::KafkaSourceSpec;
 use super::reader::{metadata_client, wait_for_partitions, KafkaPartitionReader, KafkaSourceError, ReportingContext};
 
 use crate::checkpoint::{ResumeLog, ResumePoint};

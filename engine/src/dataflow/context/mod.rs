@@ -10,7 +10,7 @@ mod stop;
 mod tallies;
 
 pub use checkpoints::Checkpoints;
-pub use gauges::{Gauges, PartitionGauge};
+pub use gauges::Gauges;
 pub use progress::Progress;
 pub use stop::Stopping;
 pub use tallies::{Tallies, TallyKey};
