@@ -360,20 +360,25 @@ mod tests {
         (per, all.into_iter().map(|l| l.text).collect())
     }
 
+    /// Every line written, in the order written.
+    fn written(calls: &[Call]) -> Vec<String> {
+        calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Write(l) => Some(l.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
     #[test]
     fn lines_are_written_in_position_order_as_the_frontier_passes_then_finished_once() {
         for workers in [1, 3] {
             let (per, sorted) = arrivals(workers);
             let calls = run(workers, per, None);
             assert_eq!(calls.last(), Some(&Call::Finish), "{workers} workers: {calls:?}");
-            let written: Vec<String> = calls
-                .iter()
-                .filter_map(|c| match c {
-                    Call::Write(l) => Some(l.clone()),
-                    _ => None,
-                })
-                .flatten()
-                .collect();
+            let written = written(&calls);
             assert_eq!(written, sorted, "{workers} workers: written in one deterministic order");
             assert_eq!(calls.iter().filter(|c| **c == Call::Finish).count(), 1);
             assert!(!calls.contains(&Call::Abort));
@@ -387,14 +392,7 @@ mod tests {
             let calls = run(workers, per, Some(12));
             assert!(calls.contains(&Call::Abort), "{workers} workers: {calls:?}");
             assert!(!calls.contains(&Call::Finish), "{workers} workers: {calls:?}");
-            let written: Vec<String> = calls
-                .iter()
-                .filter_map(|c| match c {
-                    Call::Write(l) => Some(l.clone()),
-                    _ => None,
-                })
-                .flatten()
-                .collect();
+            let written = written(&calls);
             assert!(
                 sorted.starts_with(&written) && written.len() < sorted.len(),
                 "only a prefix below the failure was written: {written:?}"
