@@ -40,9 +40,11 @@ pub enum Role {
     Source(ParseSource),
     Sink(ParseSink),
     Table(ParseTable),
-    /// An operator reading exactly `inputs` streams (`None`: one or more).
+    /// An operator reading exactly `inputs` streams (`None`: one or more), whose instances may have the
+    /// side streams `side` (`late`, `dead_letters`: read as `NAME.late`, …) besides their main output.
     Operator {
         inputs: Option<usize>,
+        side: &'static [&'static str],
         parse: ParseOperator,
     },
 }
@@ -73,10 +75,22 @@ pub fn tables(registry: &[Kind]) -> Vec<(&'static str, ParseTable)> {
 /// The operator kinds of `registry`, by name, with the number of streams each reads (`None`: one or more).
 pub fn operators(registry: &[Kind]) -> Vec<(&'static str, Option<usize>, ParseOperator)> {
     of(registry, |r| match r {
-        Role::Operator { inputs, parse } => Some((*inputs, *parse)),
+        Role::Operator { inputs, parse, .. } => Some((*inputs, *parse)),
         _ => None,
     })
     .into_iter()
     .map(|(n, (inputs, parse))| (n, inputs, parse))
     .collect()
+}
+
+/// The side streams an operator kind of `registry` may have (`late`, `dead_letters`), for the names a job
+/// can read; none for a kind it does not have.
+pub fn side_streams(registry: &[Kind], kind: &str) -> &'static [&'static str] {
+    registry
+        .iter()
+        .find_map(|(n, r)| match r {
+            Role::Operator { side, .. } if *n == kind => Some(*side),
+            _ => None,
+        })
+        .unwrap_or(&[])
 }

@@ -96,6 +96,13 @@ pub trait SinkComponent: std::fmt::Debug + Send + Sync + 'static {
     /// The kind's name in job definitions.
     fn kind(&self) -> &'static str;
 
+    /// Whether its client library can take the whole process down (librdkafka on a topic deleted under
+    /// it): `weir run` then runs the job under a supervisor that names the crash and restarts from the
+    /// last checkpoint.
+    fn may_crash_process(&self) -> bool {
+        false
+    }
+
     /// The file or directory the sink writes (`None`: it writes no local files); two sinks may not share one.
     fn path(&self) -> Option<&Path> {
         None

@@ -9,22 +9,27 @@ use crate::component::registry::{Kind, Role};
 
 /// Declares each operator kind's file or folder and registers it: a kind is one line here.
 macro_rules! operators {
-    ($($module:ident: [$($kind:literal, $inputs:expr => $parse:path),* $(,)?];)*) => {
+    ($($module:ident: [$($kind:literal, $inputs:expr, $side:expr => $parse:path),* $(,)?];)*) => {
         $(pub mod $module;)*
 
         /// Every operator kind: its name in job definitions, how many streams it reads (`None`: one or
-        /// more) and its options reader.
-        pub const KINDS: &[Kind] = &[$($(($kind, Role::Operator { inputs: $inputs, parse: $parse })),*),*];
+        /// more), the side streams it may have, and its options reader.
+        pub const KINDS: &[Kind] = &[$($(($kind, Role::Operator { inputs: $inputs, side: $side, parse: $parse })),*),*];
     };
 }
 
+/// Side streams: records an expression failed on, or a join did not match.
+const DEAD: &[&str] = &["dead_letters"];
+/// Side streams: records too late for their window.
+const LATE: &[&str] = &["late"];
+
 operators! {
-    filter: ["filter", Some(1) => filter::parse];
-    derive: ["derive", Some(1) => derive::parse];
-    union: ["union", None => union::parse];
-    window: ["window", Some(1) => window::config::parse];
-    alert: ["alert", Some(1) => alert::parse];
-    rules: ["deadline", Some(1) => rules::parse_deadline, "absence", Some(1) => rules::parse_absence];
-    latest: ["latest", Some(1) => latest::parse];
-    join: ["join", Some(1) => join::parse];
+    filter: ["filter", Some(1), DEAD => filter::parse];
+    derive: ["derive", Some(1), DEAD => derive::parse];
+    union: ["union", None, &[] => union::parse];
+    window: ["window", Some(1), LATE => window::config::parse];
+    alert: ["alert", Some(1), DEAD => alert::parse];
+    rules: ["deadline", Some(1), &[] => rules::parse_deadline, "absence", Some(1), &[] => rules::parse_absence];
+    latest: ["latest", Some(1), &[] => latest::parse];
+    join: ["join", Some(1), DEAD => join::parse];
 }

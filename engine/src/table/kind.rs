@@ -33,6 +33,13 @@ pub trait TableComponent: std::fmt::Debug + Send + Sync + 'static {
     /// The kind's name in job definitions.
     fn kind(&self) -> &'static str;
 
+    /// Whether its client library can take the whole process down (librdkafka on a topic deleted under
+    /// it): `weir run` then runs the job under a supervisor that names the crash and restarts from the
+    /// last checkpoint.
+    fn may_crash_process(&self) -> bool {
+        false
+    }
+
     /// Where it reads, for `weir explain`.
     fn describe(&self) -> String;
 

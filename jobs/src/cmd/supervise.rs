@@ -35,16 +35,16 @@ pub(crate) const MAX_CRASHES: usize = 3;
 /// The window [`MAX_CRASHES`] counts in.
 pub(crate) const CRASH_WINDOW: Duration = Duration::from_secs(600);
 
-/// Whether this `weir run` should supervise the job instead of running it: the job uses a Kafka client
-/// (source, table or sink) and this process is not the supervised child.
+/// Whether this `weir run` should supervise the job instead of running it: a source, table or sink of the
+/// job has a client that can crash the process (Kafka's), and this process is not the supervised child.
 pub(crate) fn wanted(plan: &Plan) -> bool {
-    std::env::var_os(SUPERVISED).is_none() && uses_kafka(plan)
+    std::env::var_os(SUPERVISED).is_none() && may_crash(plan)
 }
 
-fn uses_kafka(plan: &Plan) -> bool {
-    plan.sources.iter().any(|s| s.component.kind() == "kafka")
-        || plan.tables.iter().any(|t| t.component.kind() == "kafka")
-        || plan.sinks.iter().any(|s| s.component.kind() == "kafka")
+fn may_crash(plan: &Plan) -> bool {
+    plan.sources.iter().any(|s| s.component.may_crash_process())
+        || plan.tables.iter().any(|t| t.component.may_crash_process())
+        || plan.sinks.iter().any(|s| s.component.may_crash_process())
 }
 
 /// The child being run and the signals received so far, shared with the signal thread.

@@ -3,6 +3,7 @@
 
 use super::{Node, Port};
 use crate::definition::{Problems, Section};
+use weir_engine::component::registry::side_streams;
 
 /// The names a stream reference can use.
 pub(super) struct Names<'a> {
@@ -81,10 +82,8 @@ impl Names<'_> {
         known.extend(self.tables.iter().map(|t| format!("{t}.dead_letters")));
         for (n, k) in &self.operators {
             known.push(n.clone());
-            match *k {
-                "window" => known.push(format!("{n}.late")),
-                "filter" | "derive" | "alert" | "join" => known.push(format!("{n}.dead_letters")),
-                _ => {}
+            for side in side_streams(weir_engine::kinds::OPERATORS, k) {
+                known.push(format!("{n}.{side}"));
             }
         }
         Err(format!("no stream named `{name}`; available: {}", known.join(", ")))

@@ -488,6 +488,11 @@ impl SinkComponent for KafkaSinkSpec {
         "kafka"
     }
 
+    /// librdkafka crashes (SIGSEGV) when a topic it reads or writes is deleted.
+    fn may_crash_process(&self) -> bool {
+        true
+    }
+
     fn describe(&self, _name: &str) -> String {
         format!(
             "kafka topic `{}` at {} (keyed by `{}`; idempotent producer{})",

@@ -26,6 +26,11 @@ impl SourceComponent for KafkaSourceSpec {
         "kafka"
     }
 
+    /// librdkafka crashes (SIGSEGV) when a topic it reads or writes is deleted.
+    fn may_crash_process(&self) -> bool {
+        true
+    }
+
     fn ends(&self) -> bool {
         self.stop_at_end
     }

@@ -35,6 +35,11 @@ impl TableComponent for KafkaTable {
         "kafka"
     }
 
+    /// librdkafka crashes (SIGSEGV) when a topic it reads or writes is deleted.
+    fn may_crash_process(&self) -> bool {
+        true
+    }
+
     fn describe(&self) -> String {
         format!(
             "compacted Kafka topic `{}` at {}, from its start",
