@@ -67,6 +67,9 @@ impl Progress {
     /// of the final arrival watermarks. A function of the input alone, so operators that must not treat the
     /// end of input as +∞ (view expiry) can still act on exactly the same watermark in every run. `None` if a
     /// partition had no valid record or a source has not ended.
+    ///
+    /// A partition counts once any of its readers reported (not all, as in [`Progress::ended_watermark`]):
+    /// this is asked only once every input has ended, when all have.
     pub fn final_watermark(&self, sources: usize) -> Option<i64> {
         let m = self.final_watermarks.lock();
         let mut min: Option<i64> = None;
