@@ -4,6 +4,7 @@ pub mod definition;
 pub mod explain;
 pub mod planner;
 pub mod progress;
+pub mod sql;
 
 use definition::{DefinitionError, JobSource, Overrides};
 use weir_engine::plan::Plan;
@@ -12,7 +13,12 @@ use weir_engine::plan::Plan;
 pub fn load_plan(source: &JobSource, overrides: &Overrides, workers: Option<usize>) -> Result<Plan, DefinitionError> {
     let env = |name: &str| std::env::var(name).ok();
     let table = definition::load(source, overrides, &env)?;
-    let mut plan = planner::plan(source, &table)?;
+    let mut plan = planner::plan(source, &table).map_err(|mut e| {
+        if source.is_sql() {
+            sql::locate(&source.text, &source.stem(), &mut e.problems);
+        }
+        e
+    })?;
     if let Some(w) = workers {
         plan.workers = w.max(1);
     }

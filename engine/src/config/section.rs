@@ -120,9 +120,11 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// A whole number, also written as a string (so `${VAR:-4}` and SQL's `'rate' = '100'` work).
     pub fn int(&self, key: &str) -> Option<i64> {
         match self.get(key)? {
             toml::Value::Integer(i) => Some(*i),
+            toml::Value::String(s) if s.trim().parse::<i64>().is_ok() => s.trim().parse().ok(),
             v => {
                 self.wrong(key, "an integer", v);
                 None
@@ -169,10 +171,12 @@ impl<'a> Section<'a> {
             .collect()
     }
 
+    /// A number, also written as a string (see [`Section::int`]).
     pub fn float(&self, key: &str) -> Option<f64> {
         match self.get(key)? {
             toml::Value::Integer(i) => Some(*i as f64),
             toml::Value::Float(f) => Some(*f),
+            toml::Value::String(s) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => s.trim().parse().ok(),
             v => {
                 self.wrong(key, "a number", v);
                 None

@@ -49,6 +49,18 @@ pub struct JobSource {
 }
 
 impl JobSource {
+    /// The job file's name without its directory and extension.
+    pub fn stem(&self) -> String {
+        Path::new(&self.name)
+            .file_stem()
+            .map_or_else(|| self.name.clone(), |s| s.to_string_lossy().into_owned())
+    }
+
+    /// Whether the job is SQL (a `.sql` file) rather than TOML.
+    pub fn is_sql(&self) -> bool {
+        self.name.ends_with(".sql")
+    }
+
     pub fn from_file(path: &Path) -> Result<Self, DefinitionError> {
         let text = std::fs::read_to_string(path).map_err(|e| DefinitionError {
             file: path.display().to_string(),
@@ -79,7 +91,7 @@ impl Overrides {
     }
 }
 
-/// Parses, applies overrides and interpolates `${VAR}` (in the file's values and the overrides' alike),
+/// Parses (TOML, or SQL into the same table: [`crate::sql`]), applies overrides and interpolates `${VAR}` (in the file's values and the overrides' alike),
 /// yielding the final TOML tree.
 pub fn load(
     source: &JobSource,
@@ -90,13 +102,17 @@ pub fn load(
         file: source.name.clone(),
         problems,
     };
-    let mut table: toml::Table = source.text.parse().map_err(|e: toml::de::Error| {
-        let at = e.span().map(|s| line_col(&source.text, s.start)).unwrap_or_default();
-        fail(vec![Problem {
-            path: at,
-            message: format!("not valid TOML: {}", e.message()),
-        }])
-    })?;
+    let mut table: toml::Table = if source.is_sql() {
+        crate::sql::job_table(&source.text, &source.stem()).map_err(fail)?
+    } else {
+        source.text.parse().map_err(|e: toml::de::Error| {
+            let at = e.span().map(|s| line_col(&source.text, s.start)).unwrap_or_default();
+            fail(vec![Problem {
+                path: at,
+                message: format!("not valid TOML: {}", e.message()),
+            }])
+        })?
+    };
     let mut problems = Vec::new();
     for key in &overrides.unset {
         if let Err(p) = overrides::remove(&mut table, key) {

@@ -1,0 +1,54 @@
+//! SQL job definitions (DESIGN §10): a `.sql` file's statements become the same job table a TOML file is
+//! read into — `[sources.NAME]`, `[operators.NAME]`, `[sinks.NAME]` with the kinds' own keys — so the
+//! planner, its checks, `--set` overrides, `${VAR}` interpolation and the plan are the ones a TOML job gets.
+//!
+//! - `CREATE TABLE name (cols…, WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) WITH ('connector' = 'KIND',
+//!   …)`: a source; the options are the kind's keys, the columns its schema (`NULL`: may be missing).
+//! - `CREATE TABLE name WITH ('connector' = 'KIND', …)` that an `INSERT INTO` writes: a sink.
+//! - `CREATE VIEW name AS query` and `INSERT INTO sink query`: `WHERE` is a `filter`, a projection a
+//!   `derive`, `UNION ALL` a `union`, `TUMBLE`/`HOP` with `GROUP BY window_start, window_end, keys` a
+//!   `window` with the aggregates of [`aggregates`].
+//!
+//! - `SET job.KEY = 'value'`: the `[job]` settings (`name`, `workers`, `dead_letters`, …).
+//!
+//! Problems name `line L, column C` of the file; every problem is reported at once.
+
+mod aggregates;
+mod create;
+mod dialect;
+mod translate;
+mod watermark;
+mod window;
+
+use crate::definition::Problem;
+
+/// The job table of a SQL job definition, or every problem with it. The job is named `default_name` (the
+/// file's stem) unless a `SET job.name = '…'` says otherwise.
+pub fn job_table(text: &str, default_name: &str) -> Result<toml::Table, Vec<Problem>> {
+    translate::translate(text, default_name)
+}
+
+/// Names the SQL line and column of problems found after translation (by the planner, which names key
+/// paths): `sources.v.kind: …` becomes `line 1, column 60 (sources.v.kind): …`, from the nearest key path
+/// the translation recorded.
+pub fn locate(text: &str, default_name: &str, problems: &mut [Problem]) {
+    let Ok((_, spans)) = translate::translate_with_spans(text, default_name) else {
+        return;
+    };
+    for p in problems.iter_mut() {
+        let mut key = p.path.as_str();
+        loop {
+            if let Some(l) = spans.get(key) {
+                p.path = format!("line {}, column {} ({})", l.line, l.column, p.path);
+                break;
+            }
+            match key.rfind('.') {
+                Some(i) => key = &key[..i],
+                None => break,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,146 @@
+//! SQL jobs plan to the graph their TOML twins do: compared through `weir explain`, which describes every
+//! source, operator and sink with its parameters; and SQL's problems carry their line and column.
+
+use crate::definition::{JobSource, Overrides};
+use crate::explain::explain;
+
+fn plan_text(name: &str, text: &str) -> Result<String, String> {
+    let source = JobSource {
+        name: name.into(),
+        base_dir: ".".into(),
+        text: text.to_string(),
+    };
+    crate::load_plan(&source, &Overrides::default(), None)
+        .map(|p| explain(&p))
+        .map_err(|e| e.to_string())
+}
+
+/// The hourly rollup of the issue, written the Flink way.
+const ROLLUP_SQL: &str = "
+CREATE TABLE vibration (sensor_id STRING, site STRING, ts BIGINT, ppv_mm_s DOUBLE, freq_hz DOUBLE,
+  WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) WITH ('connector' = 'file', 'path' = 'vibration.jsonl', 'format' = 'jsonl');
+CREATE TABLE rollups WITH ('connector' = 'parquet', 'path' = 'out/rollups', 'partition_by' = 'hour');
+CREATE TABLE dead_letters WITH ('connector' = 'jsonl', 'path' = 'out/dead_letters.jsonl');
+INSERT INTO rollups
+SELECT window_start, window_end, sensor_id, LAST_VALUE(site) AS site, COUNT(*) AS readings,
+       MAX(ppv_mm_s) AS ppv_max, APPROX_PERCENTILE(ppv_mm_s, 0.9) AS ppv_p90,
+       COUNT(*) FILTER (WHERE ppv_mm_s > 5.0) AS over_limit
+FROM TABLE(TUMBLE(TABLE vibration, DESCRIPTOR(ts), INTERVAL '1' HOUR))
+GROUP BY window_start, window_end, sensor_id;
+";
+
+const ROLLUP_TOML: &str = r#"
+[job]
+name = "rollup"
+
+[sources.vibration]
+kind = "file"
+path = "vibration.jsonl"
+format = "jsonl"
+event_time = "ts"
+max_out_of_orderness = "30s"
+schema = { sensor_id = "string", site = "string", ts = "int", ppv_mm_s = "float", freq_hz = "float" }
+
+[operators.insert_into_rollups]
+kind = "window"
+inputs = ["vibration"]
+window = { kind = "tumbling", size = "1h" }
+key = ["sensor_id"]
+aggregates = { site = "last(site)", readings = "count", ppv_max = "max(ppv_mm_s)", ppv_p90 = "quantile(ppv_mm_s, 0.9)", over_limit = "count_if(ppv_mm_s > 5.0)" }
+
+[sinks.rollups]
+kind = "parquet"
+inputs = ["insert_into_rollups"]
+path = "out/rollups"
+partition_by = "hour"
+
+[sinks.dead_letters]
+kind = "jsonl"
+path = "out/dead_letters.jsonl"
+"#;
+
+#[test]
+fn the_flink_shaped_rollup_plans_to_the_graph_of_its_toml_twin() {
+    let sql = plan_text("rollup.sql", ROLLUP_SQL).unwrap();
+    let toml = plan_text("rollup.toml", ROLLUP_TOML).unwrap();
+    assert_eq!(sql, toml);
+    assert!(sql.contains("quantile"), "{sql}");
+}
+
+#[test]
+fn views_filters_projections_and_union_all_plan_like_toml() {
+    let sql = "
+CREATE TABLE pings (courier STRING, ts BIGINT, speed DOUBLE, WATERMARK FOR ts AS ts) WITH ('connector' = 'file', 'path' = 'p.jsonl', 'format' = 'jsonl');
+CREATE VIEW fast AS SELECT courier, ts, speed * 3.6 AS kmh FROM pings WHERE speed > 10;
+CREATE VIEW both_ AS SELECT * FROM fast UNION ALL SELECT * FROM fast;
+CREATE TABLE out WITH ('connector' = 'jsonl', 'path' = 'out.jsonl');
+CREATE TABLE dead_letters WITH ('connector' = 'jsonl', 'path' = 'dl.jsonl');
+INSERT INTO out SELECT * FROM both_;
+SET job.name = 'couriers';
+SET job.workers = 3;
+";
+    let toml = r#"
+[job]
+name = "couriers"
+workers = 3
+[sources.pings]
+kind = "file"
+path = "p.jsonl"
+format = "jsonl"
+event_time = "ts"
+max_out_of_orderness = "0ms"
+schema = { courier = "string", ts = "int", speed = "float" }
+[operators.fast_where]
+kind = "filter"
+inputs = ["pings"]
+where = "speed > 10"
+[operators.fast]
+kind = "derive"
+inputs = ["fast_where"]
+fields = { kmh = "speed * 3.6" }
+drop = ["speed"]
+[operators.both_]
+kind = "union"
+inputs = ["fast", "fast"]
+[sinks.out]
+kind = "jsonl"
+path = "out.jsonl"
+inputs = ["both_"]
+[sinks.dead_letters]
+kind = "jsonl"
+path = "dl.jsonl"
+"#;
+    let planned = plan_text("j.sql", sql).unwrap();
+    assert_eq!(planned, plan_text("j.toml", toml).unwrap());
+    assert!(
+        planned.contains("couriers") && planned.contains("3 worker"),
+        "{planned}"
+    );
+}
+
+#[test]
+fn every_problem_is_named_with_its_line_and_column_at_once() {
+    let sql = "CREATE TABLE v (a STRING, ts BIGINT) WITH ('connector' = 'file', 'path' = 'v.jsonl');
+CREATE TABLE out WITH ('connector' = 'jsonl', 'path' = 'o.jsonl');
+INSERT INTO out SELECT a, COUNT(*) AS n FROM nope GROUP BY a;
+INSERT INTO out SELECT * FROM v ORDER BY ts;";
+    let err = plan_text("bad.sql", sql).unwrap_err();
+    for want in [
+        "bad.sql: line 1, column 14: source `v` needs an event time",
+        "line 3, column 46: no table or view named `nope`",
+        "line 4, column 17: ORDER BY and LIMIT over a stream",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn a_group_by_without_a_window_and_unknown_aggregates_are_refused_with_what_to_write() {
+    let sql = "CREATE TABLE v (a STRING, x DOUBLE, ts BIGINT, WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector' = 'file', 'path' = 'v.jsonl');
+CREATE TABLE out WITH ('connector' = 'jsonl', 'path' = 'o.jsonl');
+INSERT INTO out SELECT a, SUM(x) AS s FROM v GROUP BY a;
+INSERT INTO out SELECT window_start, window_end, MEDIAN(x) AS m FROM TABLE(TUMBLE(TABLE v, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end;";
+    let err = plan_text("bad.sql", sql).unwrap_err();
+    assert!(err.contains("GROUP BY over a stream without a window"), "{err}");
+    assert!(err.contains("unknown aggregate `MEDIAN`; weir has COUNT(*)"), "{err}");
+}
