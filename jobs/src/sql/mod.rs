@@ -7,7 +7,8 @@
 //! - `CREATE TABLE name WITH ('connector' = 'KIND', …)` that an `INSERT INTO` writes: a sink.
 //! - `CREATE VIEW name AS query` and `INSERT INTO sink query`: `WHERE` is a `filter`, a projection a
 //!   `derive`, `UNION ALL` a `union`, `TUMBLE`/`HOP` with `GROUP BY window_start, window_end, keys` a
-//!   `window` with the aggregates of [`aggregates`].
+//!   `window` with the aggregates of [`aggregates`] (`ALLOWED_LATENESS => INTERVAL …` its allowed lateness);
+//!   `FROM name.late` / `name.dead_letters` read a node's side streams.
 //!
 //! - `SET job.KEY = 'value'`: the `[job]` settings (`name`, `workers`, `dead_letters`, …).
 //!

@@ -144,3 +144,54 @@ INSERT INTO out SELECT window_start, window_end, MEDIAN(x) AS m FROM TABLE(TUMBL
     assert!(err.contains("GROUP BY over a stream without a window"), "{err}");
     assert!(err.contains("unknown aggregate `MEDIAN`; weir has COUNT(*)"), "{err}");
 }
+
+#[test]
+fn allowed_lateness_and_side_streams_plan_like_toml() {
+    let sql = "
+CREATE TABLE v (k STRING, x DOUBLE, ts BIGINT, WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+  WITH ('connector' = 'file', 'path' = 'v.jsonl', 'format' = 'jsonl');
+CREATE TABLE sums WITH ('connector' = 'jsonl', 'path' = 'sums.jsonl');
+CREATE TABLE too_late WITH ('connector' = 'jsonl', 'path' = 'late.jsonl');
+CREATE TABLE malformed WITH ('connector' = 'jsonl', 'path' = 'bad.jsonl');
+CREATE VIEW per_minute AS
+SELECT window_start, window_end, k, SUM(x) AS total
+FROM TABLE(TUMBLE(TABLE v, DESCRIPTOR(ts), INTERVAL '1' MINUTE, ALLOWED_LATENESS => INTERVAL '10' MINUTE))
+GROUP BY window_start, window_end, k;
+INSERT INTO sums SELECT * FROM per_minute;
+INSERT INTO too_late SELECT * FROM per_minute.late;
+INSERT INTO malformed SELECT * FROM v.dead_letters;
+";
+    let toml = r#"
+[job]
+name = "j"
+[sources.v]
+kind = "file"
+path = "v.jsonl"
+format = "jsonl"
+event_time = "ts"
+max_out_of_orderness = "5s"
+schema = { k = "string", x = "float", ts = "int" }
+[operators.per_minute]
+kind = "window"
+inputs = ["v"]
+window = { kind = "tumbling", size = "1m" }
+allowed_lateness = "10m"
+key = ["k"]
+aggregates = { total = "sum(x)" }
+[sinks.sums]
+kind = "jsonl"
+path = "sums.jsonl"
+inputs = ["per_minute"]
+[sinks.too_late]
+kind = "jsonl"
+path = "late.jsonl"
+inputs = ["per_minute.late"]
+[sinks.malformed]
+kind = "jsonl"
+path = "bad.jsonl"
+inputs = ["v.dead_letters"]
+"#;
+    let planned = plan_text("j.sql", sql).unwrap();
+    assert_eq!(planned, plan_text("j.toml", toml).unwrap());
+    assert!(planned.contains("allowed lateness 10m"), "{planned}");
+}

@@ -276,11 +276,24 @@ impl Translator {
     }
 
     /// The stream a name in FROM reads, if one is declared.
+    /// `NAME.late` and `NAME.dead_letters` name a node's side streams (as in TOML): the planner checks the
+    /// node has one.
     pub(super) fn stream(&mut self, name: &ObjectName) -> Option<String> {
         let n = plain(name);
         let resolved = self.aliases.get(&n).cloned().unwrap_or(n.clone());
         if self.fields.contains_key(&resolved) {
             return Some(resolved);
+        }
+        if let Some((base, side @ ("late" | "dead_letters"))) = n.rsplit_once('.') {
+            let base = self.aliases.get(base).cloned().unwrap_or(base.to_string());
+            if self.fields.contains_key(&base) {
+                let side_stream = format!("{base}.{side}");
+                let fields = ["source", "partition", "offset", "reason", "raw"]
+                    .map(String::from)
+                    .to_vec();
+                self.fields.insert(side_stream.clone(), fields);
+                return Some(side_stream);
+            }
         }
         let mut known: Vec<&String> = self.fields.keys().collect();
         known.sort();

@@ -20,17 +20,42 @@ impl Translator {
             return None;
         };
         let kind = f.name.to_string().to_ascii_uppercase();
-        let args: Vec<&Expr> = match &f.args {
-            FunctionArguments::List(l) => l
-                .args
-                .iter()
-                .filter_map(|a| match a {
-                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
+        let all: &[FunctionArg] = match &f.args {
+            FunctionArguments::List(l) => &l.args,
+            _ => &[],
         };
+        let args: Vec<&Expr> = all
+            .iter()
+            .filter_map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                _ => None,
+            })
+            .collect();
+        // weir's extension, a named argument in Flink's style: ALLOWED_LATENESS => INTERVAL '10' MINUTE.
+        let mut lateness = None;
+        for a in all {
+            if let FunctionArg::Named {
+                name: arg_name, arg, ..
+            } = a
+            {
+                match (arg_name.value.to_ascii_lowercase().as_str(), arg) {
+                    ("allowed_lateness", FunctionArgExpr::Expr(e)) => match interval_ms(e) {
+                        Some(ms) => lateness = Some(ms),
+                        None => self.problem(
+                            e.span(),
+                            "ALLOWED_LATENESS => INTERVAL 'n' SECOND | MINUTE | HOUR | DAY",
+                        ),
+                    },
+                    _ => self.problem(
+                        arg_name.span,
+                        format!(
+                            "unknown argument `{}`; a window takes ALLOWED_LATENESS => INTERVAL …",
+                            arg_name.value
+                        ),
+                    ),
+                }
+            }
+        }
         let shape = match kind.as_str() {
             "TUMBLE" => "TUMBLE(TABLE source, DESCRIPTOR(ts), INTERVAL '1' HOUR)",
             "HOP" => "HOP(TABLE source, DESCRIPTOR(ts), INTERVAL '5' MINUTE, INTERVAL '1' HOUR) (slide, then size)",
@@ -157,6 +182,9 @@ impl Translator {
         }
         let mut options = toml::Table::new();
         options.insert("window".into(), Toml::Table(window));
+        if let Some(ms) = lateness {
+            options.insert("allowed_lateness".into(), duration(ms));
+        }
         if !keys.is_empty() {
             options.insert("key".into(), list(&keys));
         }
