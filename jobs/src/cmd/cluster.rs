@@ -11,6 +11,7 @@
 use super::child::{exit_code, how_it_ended, signal_child};
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -66,15 +67,37 @@ pub(crate) fn cluster_local(processes: usize, args: &[String]) -> Result<ExitCod
     let mut stopping: Option<Instant> = None;
     let mut failed: Option<(usize, std::process::ExitStatus)> = None;
     loop {
+        let mut ended_now = Vec::new();
         for (i, c) in children.iter_mut().enumerate() {
             if statuses[i].is_none() {
                 if let Some(s) = c.try_wait()? {
                     statuses[i] = Some(s);
-                    if !s.success() && failed.is_none() {
-                        failed = Some((i, s));
+                    ended_now.push((i, s));
+                }
+            }
+        }
+        if failed.is_none() && ended_now.iter().any(|(_, s)| !s.success()) {
+            // A process killed by a signal makes its peers fail too ("lost process N"): name the one the
+            // signal killed, also when a peer's failure is seen first (within a moment).
+            if !ended_now.iter().any(|(_, s)| s.signal().is_some()) {
+                let seen = Instant::now();
+                while seen.elapsed() < ROOT_CAUSE_WAIT && !ended_now.iter().any(|(_, s)| s.signal().is_some()) {
+                    std::thread::sleep(Duration::from_millis(20));
+                    for (i, c) in children.iter_mut().enumerate() {
+                        if statuses[i].is_none() {
+                            if let Some(s) = c.try_wait()? {
+                                statuses[i] = Some(s);
+                                ended_now.push((i, s));
+                            }
+                        }
                     }
                 }
             }
+            failed = ended_now
+                .iter()
+                .find(|(_, s)| s.signal().is_some())
+                .or_else(|| ended_now.iter().find(|(_, s)| !s.success()))
+                .copied();
         }
         if statuses.iter().all(Option::is_some) {
             break;
@@ -108,6 +131,10 @@ pub(crate) fn cluster_local(processes: usize, args: &[String]) -> Result<ExitCod
         None => ExitCode::SUCCESS,
     })
 }
+
+/// How long the launcher waits, after a process failed, for a peer killed by a signal (the likelier root cause)
+/// to be seen.
+const ROOT_CAUSE_WAIT: Duration = Duration::from_millis(300);
 
 /// The job's `[serve] listen` as (host, port) as `weir run` would see it (environment interpolated, the
 /// flags' `--set`s applied), if the job serves; `weir run` reports any problem with the job itself.
