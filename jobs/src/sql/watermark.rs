@@ -92,24 +92,23 @@ fn parse_clause(table: &str, clause: &str, at: Location) -> Result<Watermark, St
             at.line, at.column
         )
     };
-    let rest = rest
-        .strip_prefix("FOR")
-        .or_else(|| rest.strip_prefix("for"))
-        .ok_or_else(bad)?
-        .trim_start();
+    let rest = keyword(rest, "FOR").ok_or_else(bad)?.trim_start();
     let (column, rest) = rest.split_once(char::is_whitespace).ok_or_else(bad)?;
     let rest = rest.trim_start();
-    let expr = rest
-        .strip_prefix("AS")
-        .or_else(|| rest.strip_prefix("as"))
-        .ok_or_else(bad)?
-        .trim();
+    let expr = keyword(rest, "AS").ok_or_else(bad)?.trim();
     Ok(Watermark {
         table: table.to_string(),
         column: column.trim_matches('`').trim_matches('"').to_string(),
         expr: expr.to_string(),
         at,
     })
+}
+
+/// `text` after the keyword `word` (in any case) and a space, if it starts with them.
+fn keyword<'t>(text: &'t str, word: &str) -> Option<&'t str> {
+    let head = text.get(..word.len())?;
+    let rest = &text[word.len()..];
+    (head.eq_ignore_ascii_case(word) && rest.starts_with(char::is_whitespace)).then_some(rest)
 }
 
 /// Byte offsets of (line, column) locations (columns count characters, from 1).
@@ -154,6 +153,17 @@ mod tests {
                 expr: "ts - INTERVAL '30' SECOND".into(),
                 at: Location { line: 2, column: 3 },
             }]
+        );
+    }
+
+    #[test]
+    fn keywords_are_read_in_any_case() {
+        let sql =
+            "create table v (ts bigint, Watermark For ts As ts - interval '5' second) with ('connector' = 'file')";
+        let (_, marks) = take_watermarks(sql).unwrap();
+        assert_eq!(
+            (marks[0].column.as_str(), marks[0].expr.as_str()),
+            ("ts", "ts - interval '5' second")
         );
     }
 
