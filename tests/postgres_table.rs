@@ -423,3 +423,51 @@ fn numeric_columns_read_as_floats_and_a_table_of_dead_letters_is_a_warning() {
     assert!(w.starts_with("table `vehicles`:") && w.contains("dead letters"), "{w}");
     assert!(server.terminate().success());
 }
+
+#[test]
+#[ignore = "needs PostgreSQL server binaries (tests/run.sh installs them and sets WEIR_PG_BIN)"]
+fn fleet_enriched_sql_writes_what_its_toml_file_writes_at_1_and_3_workers() {
+    let pg = Postgres::start();
+    let url = fleet_database(&pg, "2026-11-21 02:00:00+00");
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("locations.jsonl");
+    generate_locations(
+        &input,
+        &[
+            "--orders",
+            "2000",
+            "--hours",
+            "4",
+            "--seed",
+            "21",
+            "--bad-frac",
+            "0.002",
+        ],
+    );
+    let mut runs = Vec::new();
+    for workers in [1, 3] {
+        for job in ["fleet-enriched.toml", "fleet-enriched.sql"] {
+            let out = tmp.path().join(format!("{job}-{workers}"));
+            ok(weir()
+                .arg("run")
+                .arg(repo_root().join("config").join(job))
+                .args(["--quiet", "--workers", &workers.to_string()])
+                .env("WEIR_LOCATIONS_INPUT", &input)
+                .env("WEIR_OUT", &out)
+                .env("WEIR_FLEET_DB", &url));
+            runs.push((format!("{job} at {workers} workers"), file_tree(&out)));
+        }
+    }
+    let (first, expected) = &runs[0];
+    assert!(expected.iter().any(|(f, _)| f.ends_with(".parquet")), "{expected:?}");
+    assert!(expected
+        .iter()
+        .any(|(f, b)| f.ends_with("dead_letters.jsonl") && !b.is_empty()));
+    for (name, files) in &runs[1..] {
+        let names = |t: &[(String, Vec<u8>)]| t.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>();
+        assert_eq!(names(files), names(expected), "{name} vs {first}");
+        for ((f, bytes), (_, want)) in files.iter().zip(expected) {
+            assert!(bytes == want, "{f}: {name} differs from {first}");
+        }
+    }
+}

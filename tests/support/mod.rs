@@ -364,3 +364,18 @@ pub fn have_duckdb() -> bool {
     );
     have
 }
+
+/// Every file under `dir`, relative, with its bytes, sorted (lock files aside: they hold a process id) — for
+/// comparing two runs' outputs byte for byte.
+pub fn file_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = files_in(dir)
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().ends_with(".lock"))
+        .map(|p| {
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            (rel, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}

@@ -1,12 +1,13 @@
 //! SQL aggregate calls → weir's aggregate expressions (DESIGN §3): `COUNT(*)` → `count`, `COUNT(*) FILTER
 //! (WHERE c)` → `count_if(c)`, `SUM MIN MAX AVG STDDEV_POP FIRST_VALUE LAST_VALUE` → `sum min max mean stddev
-//! first last`, `APPROX_PERCENTILE(x, q)` → `quantile(x, q)` (the mergeable sketch), `SKETCH(x)` → `sketch(x)`.
+//! first last`, `RMS(x)` → `rms(x)`, `APPROX_PERCENTILE(x, q)` → `quantile(x, q)` (the mergeable sketch),
+//! `SKETCH(x)` → `sketch(x)`, and `QUANTILE(sketch_column, q)` → `quantile(…)` over window rows' sketches.
 
 use sqlparser::ast::{Function, FunctionArg, FunctionArgExpr, FunctionArguments};
 
 /// The SQL aggregates weir has, for the message about one it does not.
-pub const KNOWN: &str = "COUNT(*), COUNT(*) FILTER (WHERE …), SUM, MIN, MAX, AVG, STDDEV_POP, FIRST_VALUE, \
-                         LAST_VALUE, APPROX_PERCENTILE(x, q), SKETCH";
+pub const KNOWN: &str = "COUNT(*), COUNT(*) FILTER (WHERE …), SUM, MIN, MAX, AVG, STDDEV_POP, RMS, FIRST_VALUE, \
+                         LAST_VALUE, APPROX_PERCENTILE(x, q), SKETCH(x), QUANTILE(sketch, q)";
 
 /// The weir aggregate expression of a SQL aggregate call, or why there is none.
 pub fn weir_aggregate(f: &Function) -> Result<String, String> {
@@ -44,10 +45,11 @@ pub fn weir_aggregate(f: &Function) -> Result<String, String> {
         ("STDDEV_POP", None) => one("stddev")?,
         ("FIRST_VALUE", None) => one("first")?,
         ("LAST_VALUE", None) => one("last")?,
+        ("RMS", None) => one("rms")?,
         ("SKETCH", None) => one("sketch")?,
-        ("APPROX_PERCENTILE", None) => match args.as_slice() {
+        ("APPROX_PERCENTILE" | "QUANTILE", None) => match args.as_slice() {
             [Some(x), Some(q)] => format!("quantile({x}, {q})"),
-            _ => return Err(format!("`{f}`: write APPROX_PERCENTILE(column, 0.9)")),
+            _ => return Err(format!("`{f}`: write {name}(column, 0.9)")),
         },
         _ => return Err(format!("`{f}`: unknown aggregate `{name}`; weir has {KNOWN}")),
     };

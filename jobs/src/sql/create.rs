@@ -1,7 +1,14 @@
-//! `CREATE TABLE`: a source (columns and a `WATERMARK FOR`) or a sink (written by `INSERT INTO`, or without
-//! columns), its `WITH (...)` options the kind's keys.
+//! `CREATE TABLE`: a source (columns and a `WATERMARK FOR`), a reference table (`PRIMARY KEY (k) NOT
+//! ENFORCED`, versioned by its `WATERMARK FOR` column if it has one) or a sink (written by `INSERT INTO`, or
+//! without columns), its `WITH (...)` options the kind's keys. A `STRING` column with `CHECK (col IN ('a',
+//! …))` is an enum (a record with another value is a dead letter).
 
-use sqlparser::ast::{CreateTable, CreateTableOptions, DataType, Expr, SqlOption, TableConstraint, Value};
+use sqlparser::ast::{
+    ColumnOption, CreateTable, CreateTableOptions, DataType, Expr, SqlOption, TableConstraint, Value,
+};
+
+use super::join::RefTable;
+use super::tvf::string_in_list;
 use sqlparser::parser::Parser;
 
 use super::dialect::WeirDialect;
@@ -47,37 +54,53 @@ impl Translator {
         }
         // A sink: written by an INSERT INTO, or declared without columns (the dead-letter sink is written
         // by the job itself).
-        let role = if self.insert_targets.contains(&name) || ct.columns.is_empty() {
-            "sinks"
-        } else {
-            "sources"
-        };
-        self.spans.insert(format!("{role}.{name}"), ct.name.span().start);
-        for (key, l) in option_spans {
-            self.spans.insert(format!("{role}.{name}.{key}"), l);
-        }
-        if role == "sinks" {
+        if self.insert_targets.contains(&name) || ct.columns.is_empty() {
+            self.spans.insert(format!("sinks.{name}"), ct.name.span().start);
+            for (key, l) in option_spans {
+                self.spans.insert(format!("sinks.{name}.{key}"), l);
+            }
             self.sinks.insert(name, Toml::Table(section));
             return;
         }
-        for c in &ct.columns {
-            self.spans
-                .insert(format!("sources.{name}.schema.{}", c.name.value), c.name.span.start);
-        }
         let mut schema = toml::Table::new();
         let mut fields = Vec::new();
+        let mut key = Vec::new();
         for c in &ct.columns {
-            let nullable = c
-                .options
-                .iter()
-                .any(|o| matches!(o.option, sqlparser::ast::ColumnOption::Null));
-            match field_type(&c.data_type) {
-                Some(ty) => {
+            let mut nullable = false;
+            let mut values = None;
+            for o in &c.options {
+                match &o.option {
+                    ColumnOption::Null => nullable = true,
+                    ColumnOption::Check(check) => match enum_values(&check.expr, &c.name.value) {
+                        Some(v) => values = Some(v),
+                        None => self.problem(
+                            check.expr.span(),
+                            format!(
+                                "a column's CHECK lists its values: CHECK ({} IN ('a', 'b', …))",
+                                c.name.value
+                            ),
+                        ),
+                    },
+                    ColumnOption::PrimaryKey(_) => key.push(c.name.clone()),
+                    _ => {}
+                }
+            }
+            match (field_type(&c.data_type), values) {
+                (Some("string"), Some(values)) if !nullable => {
+                    let ty = values.iter().map(|v| string(v)).collect();
+                    schema.insert(c.name.value.clone(), Toml::Array(ty));
+                    fields.push(c.name.value.clone());
+                }
+                (Some(_), Some(_)) => self.problem(
+                    c.name.span,
+                    format!("column `{}`: CHECK (… IN (…)) is for STRING columns that are not NULL", c.name.value),
+                ),
+                (Some(ty), None) => {
                     let ty = if nullable { format!("{ty}?") } else { ty.to_string() };
                     schema.insert(c.name.value.clone(), string(&ty));
                     fields.push(c.name.value.clone());
                 }
-                None => self.problem(
+                (None, _) => self.problem(
                     c.name.span,
                     format!(
                         "column `{}`: type {} is not supported; use BIGINT, INT, DOUBLE, FLOAT, STRING, VARCHAR, BOOLEAN or TIMESTAMP(3)",
@@ -86,18 +109,59 @@ impl Translator {
                 ),
             }
         }
-        if ct
-            .constraints
-            .iter()
-            .any(|c| matches!(c, TableConstraint::PrimaryKey(_)))
-        {
-            return self.problem(ct.name.span(), "reference tables (PRIMARY KEY … NOT ENFORCED) are not supported in SQL jobs yet: declare the table in TOML");
+        for c in &ct.constraints {
+            if let TableConstraint::PrimaryKey(pk) = c {
+                for col in &pk.columns {
+                    match &col.column.expr {
+                        Expr::Identifier(i) => key.push(i.clone()),
+                        other => self.problem(other.span(), "PRIMARY KEY (column) NOT ENFORCED"),
+                    }
+                }
+            }
+        }
+        let role = if key.is_empty() { "sources" } else { "tables" };
+        self.spans.insert(format!("{role}.{name}"), ct.name.span().start);
+        for (k, l) in option_spans {
+            self.spans.insert(format!("{role}.{name}.{k}"), l);
+        }
+        for c in &ct.columns {
+            self.spans
+                .insert(format!("{role}.{name}.schema.{}", c.name.value), c.name.span.start);
         }
         let watermark = self.watermarks.iter().find(|w| w.table == name).cloned();
+        if role == "tables" {
+            // A reference table (§8): its PRIMARY KEY the lookup key; a WATERMARK makes it versioned, by that
+            // column, with that much out-of-orderness (Flink's versioned table).
+            if let [k] = key.as_slice() {
+                section.insert("key".into(), string(&k.value));
+            } else {
+                self.problem(
+                    key[1].span,
+                    "a reference table has one key column: PRIMARY KEY (k) NOT ENFORCED",
+                );
+            }
+            if let Some(w) = &watermark {
+                match watermark_delay(w) {
+                    Ok(ms) => {
+                        section.insert("version".into(), string(&w.column));
+                        section.insert("max_out_of_orderness".into(), duration(ms));
+                    }
+                    Err(e) => self.problems.push(Problem {
+                        path: at(w.at),
+                        message: e,
+                    }),
+                }
+            }
+            section.insert("schema".into(), Toml::Table(schema));
+            let key = key.first().map(|k| k.value.clone()).unwrap_or_default();
+            self.tables_by_name.insert(name.clone(), RefTable { key, fields });
+            self.tables.insert(name, Toml::Table(section));
+            return;
+        }
         let Some(w) = watermark else {
             return self.problem(
                 ct.name.span(),
-                format!("source `{name}` needs an event time: add WATERMARK FOR ts AS ts - INTERVAL '30' SECOND to its columns"),
+                format!("source `{name}` needs an event time: add WATERMARK FOR ts AS ts - INTERVAL '30' SECOND to its columns (or PRIMARY KEY (k) NOT ENFORCED for a reference table)"),
             );
         };
         match watermark_delay(&w) {
@@ -115,6 +179,13 @@ impl Translator {
         self.fields.insert(name.clone(), fields);
         self.sources.insert(name, Toml::Table(section));
     }
+}
+
+/// The values of `CHECK (col IN ('a', 'b'))`: an enum column.
+fn enum_values(e: &Expr, column: &str) -> Option<Vec<String>> {
+    string_in_list(e)
+        .filter(|(c, _)| c.value == column)
+        .map(|(_, values)| values)
 }
 
 /// How far the watermark trails the event time: `ts` (0) or `ts - INTERVAL …`.

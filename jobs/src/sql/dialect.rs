@@ -45,14 +45,26 @@ impl Dialect for WeirDialect {
     }
 }
 
-/// Parses `TABLE name [PARTITION BY expr, …]` into `__table(name, expr, …)`.
+/// Parses `TABLE name [PARTITION BY key | PARTITION BY (key, …)]` into `__table(name, key, …)`; `name` may
+/// be a side stream (`vibration.dead_letters`). One key, or several in parentheses (as in Flink): a comma
+/// after the key starts the function's next argument.
 fn table_arg(parser: &mut Parser) -> Result<Expr, ParserError> {
     parser.expect_keyword(Keyword::TABLE)?;
-    let name = parser.parse_identifier()?;
-    let mut args = vec![arg(Expr::Identifier(name))];
+    let mut parts = vec![parser.parse_identifier()?];
+    while parser.consume_token(&Token::Period) {
+        parts.push(parser.parse_identifier()?);
+    }
+    let name = if parts.len() == 1 {
+        Expr::Identifier(parts.remove(0))
+    } else {
+        Expr::CompoundIdentifier(parts)
+    };
+    let mut args = vec![arg(name)];
     if parser.parse_keywords(&[Keyword::PARTITION, Keyword::BY]) {
-        for e in parser.parse_comma_separated(Parser::parse_expr)? {
-            args.push(arg(e));
+        match parser.parse_expr()? {
+            Expr::Tuple(keys) => args.extend(keys.into_iter().map(arg)),
+            Expr::Nested(key) => args.push(arg(*key)),
+            key => args.push(arg(key)),
         }
     }
     Ok(Expr::Function(Function {

@@ -4,20 +4,27 @@
 //!
 //! - `CREATE TABLE name (cols…, WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) WITH ('connector' = 'KIND',
 //!   …)`: a source; the options are the kind's keys, the columns its schema (`NULL`: may be missing).
+//! - `CREATE TABLE name (cols…, PRIMARY KEY (k) NOT ENFORCED [, WATERMARK FOR v AS …]) WITH (…)`: a
+//!   reference table ([`create`]), read by a temporal join ([`join`]).
 //! - `CREATE TABLE name WITH ('connector' = 'KIND', …)` that an `INSERT INTO` writes: a sink.
 //! - `CREATE VIEW name AS query` and `INSERT INTO sink query`: `WHERE` is a `filter`, a projection a
-//!   `derive`, `UNION ALL` a `union`, `TUMBLE`/`HOP` with `GROUP BY window_start, window_end, keys` a
-//!   `window` with the aggregates of [`aggregates`] (`ALLOWED_LATENESS => INTERVAL …` its allowed lateness);
-//!   `FROM name.late` / `name.dead_letters` read a node's side streams.
+//!   `derive`, `UNION ALL` a `union`, `TUMBLE`/`HOP`/`SESSION` with `GROUP BY window_start, window_end,
+//!   keys` a `window` ([`window`]) with the aggregates of [`aggregates`] (`ALLOWED_LATENESS => INTERVAL …`
+//!   its allowed lateness); `ALERT`/`DEADLINE`/`ABSENCE`/`LATEST` table functions weir's own operators
+//!   ([`rules`]); `FROM name.late` / `name.dead_letters` read a node's side streams.
 //!
-//! - `SET job.KEY = 'value'`: the `[job]` settings (`name`, `workers`, `dead_letters`, …).
+//! - `SET job.KEY = 'value'`, `SET serve.KEY = 'value'`: the `[job]` settings (`name`, `workers`,
+//!   `dead_letters`, …) and `[serve]`.
 //!
 //! Problems name `line L, column C` of the file; every problem is reported at once.
 
 mod aggregates;
 mod create;
 mod dialect;
+mod join;
+mod rules;
 mod translate;
+mod tvf;
 mod watermark;
 mod window;
 

@@ -195,3 +195,206 @@ inputs = ["v.dead_letters"]
     assert_eq!(planned, plan_text("j.toml", toml).unwrap());
     assert!(planned.contains("allowed lateness 10m"), "{planned}");
 }
+
+/// Each SQL twin in `config/` plans to the graph of its TOML file (the outputs are compared by
+/// `tests/sql_jobs.rs`).
+#[test]
+fn every_reference_job_s_sql_twin_plans_to_its_toml_graph() {
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    let mut twins = 0;
+    for entry in std::fs::read_dir(&config).unwrap() {
+        let sql_path = entry.unwrap().path();
+        let toml_path = sql_path.with_extension("toml");
+        if sql_path.extension().is_none_or(|e| e != "sql") || !toml_path.exists() {
+            continue;
+        }
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
+        let stem = sql_path.file_stem().unwrap().to_string_lossy().into_owned();
+        let sql = plan_text(&format!("{stem}.sql"), &read(&sql_path)).unwrap();
+        let toml = plan_text(&format!("{stem}.toml"), &read(&toml_path)).unwrap();
+        assert_eq!(sql, toml, "{}", sql_path.display());
+        twins += 1;
+    }
+    assert_eq!(twins, 6, "a SQL twin for each reference job");
+}
+
+/// A stream with two columns and an enum, for the tests below.
+const PINGS: &str = "CREATE TABLE pings (courier STRING, site STRING, state STRING CHECK (state IN ('idle', 'busy')),
+  ts BIGINT, speed DOUBLE, WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+  WITH ('connector' = 'file', 'path' = 'p.jsonl', 'format' = 'jsonl');
+CREATE TABLE dead_letters WITH ('connector' = 'jsonl', 'path' = 'dl.jsonl');
+CREATE TABLE out WITH ('connector' = 'jsonl', 'path' = 'out.jsonl');
+";
+
+const PINGS_TOML: &str = r#"
+[job]
+name = "j"
+[sources.pings]
+kind = "file"
+path = "p.jsonl"
+format = "jsonl"
+event_time = "ts"
+max_out_of_orderness = "5s"
+schema = { courier = "string", site = "string", state = ["idle", "busy"], ts = "int", speed = "float" }
+[sinks.dead_letters]
+kind = "jsonl"
+path = "dl.jsonl"
+"#;
+
+fn same_plan(sql: &str, toml: &str) -> String {
+    let planned = plan_text("j.sql", &format!("{PINGS}{sql}")).unwrap();
+    assert_eq!(planned, plan_text("j.toml", &format!("{PINGS_TOML}{toml}")).unwrap());
+    planned
+}
+
+#[test]
+fn sessions_carried_columns_and_rules_plan_like_toml() {
+    let planned = same_plan(
+        "CREATE VIEW trips AS
+SELECT window_start, window_end, courier, site, COUNT(*) AS pings, MAX(speed) AS top
+FROM TABLE(SESSION(TABLE pings PARTITION BY courier, DESCRIPTOR(ts), INTERVAL '5' MINUTE))
+GROUP BY window_start, window_end, courier;
+CREATE VIEW fast AS SELECT courier, top FROM TABLE(ALERT(TABLE trips PARTITION BY courier,
+  when => top > 30, cooldown => INTERVAL '1' HOUR, alert => 'fast_trip', severity => 'info'));
+CREATE VIEW gone AS SELECT * FROM TABLE(ABSENCE(TABLE pings PARTITION BY (courier, site),
+  of => state IN ('busy'), silence => INTERVAL '10' MINUTE, alert => 'courier_gone'));
+CREATE VIEW stuck AS SELECT courier FROM TABLE(DEADLINE(TABLE pings PARTITION BY courier,
+  start => state = 'busy', done => state = 'idle', within => INTERVAL '2' HOUR, repeat => TRUE,
+  alert => 'stuck'));
+INSERT INTO out SELECT * FROM fast UNION ALL SELECT * FROM gone UNION ALL SELECT * FROM stuck;
+",
+        r#"
+[operators.trips]
+kind = "window"
+inputs = ["pings"]
+window = { kind = "session", gap = "5m" }
+key = ["courier"]
+carry = ["site"]
+aggregates = { pings = "count", top = "max(speed)" }
+[operators.fast]
+kind = "alert"
+inputs = ["trips"]
+key = "courier"
+when = "top > 30"
+cooldown = "1h"
+alert = "fast_trip"
+severity = "info"
+fields = ["courier", "top"]
+[operators.gone]
+kind = "absence"
+inputs = ["pings"]
+key = ["courier", "site"]
+of = "state IN ('busy')"
+silence = "10m"
+alert = "courier_gone"
+fields = ["courier", "site", "state", "ts", "speed"]
+[operators.stuck]
+kind = "deadline"
+inputs = ["pings"]
+key = "courier"
+start = "state = 'busy'"
+done = "state = 'idle'"
+within = "2h"
+repeat = true
+alert = "stuck"
+fields = ["courier"]
+[sinks.out]
+kind = "jsonl"
+path = "out.jsonl"
+inputs = ["fast", "gone", "stuck"]
+"#,
+    );
+    assert!(planned.contains("session"), "{planned}");
+}
+
+#[test]
+fn a_temporal_join_with_a_filter_and_fewer_columns_plans_like_toml() {
+    same_plan(
+        "CREATE TABLE sites (site_id STRING, zone STRING, speed_limit DOUBLE, since BIGINT,
+  PRIMARY KEY (site_id) NOT ENFORCED, WATERMARK FOR since AS since)
+  WITH ('connector' = 'file', 'path' = 'sites.csv');
+CREATE VIEW limited AS
+SELECT p.courier, p.ts, p.speed, s.zone, s.speed_limit AS lim
+FROM pings AS p LEFT JOIN sites FOR SYSTEM_TIME AS OF p.ts AS s ON p.site = s.site_id
+WHERE p.speed > s.speed_limit;
+INSERT INTO out TABLE limited;
+",
+        r#"
+[tables.sites]
+kind = "file"
+path = "sites.csv"
+key = "site_id"
+version = "since"
+max_out_of_orderness = "0s"
+schema = { site_id = "string", zone = "string", speed_limit = "float", since = "int" }
+[operators.limited_join]
+kind = "join"
+inputs = ["pings", "sites"]
+on = { stream = "site", table = "site_id" }
+fields = ["zone", "speed_limit AS lim"]
+mode = "left"
+[operators.limited_where]
+kind = "filter"
+inputs = ["limited_join"]
+where = "speed > lim"
+[operators.limited]
+kind = "derive"
+inputs = ["limited_where"]
+drop = ["site", "state"]
+[sinks.out]
+kind = "jsonl"
+path = "out.jsonl"
+inputs = ["limited"]
+"#,
+    );
+}
+
+#[test]
+fn latest_views_and_serve_plan_like_toml() {
+    same_plan(
+        "SET serve.listen = '127.0.0.1:0';
+CREATE VIEW couriers AS SELECT * FROM TABLE(LATEST(TABLE pings PARTITION BY courier,
+  terminal => state IN ('idle'), ttl => INTERVAL '1' HOUR));
+INSERT INTO out TABLE couriers;
+",
+        r#"
+[serve]
+listen = "127.0.0.1:0"
+[operators.couriers]
+kind = "latest"
+inputs = ["pings"]
+key = "courier"
+terminal = { field = "state", values = ["idle"] }
+ttl = "1h"
+[sinks.out]
+kind = "jsonl"
+path = "out.jsonl"
+inputs = ["couriers"]
+"#,
+    );
+}
+
+#[test]
+fn what_would_change_meaning_is_refused_with_what_to_write() {
+    let sql = format!(
+        "{PINGS}CREATE TABLE other (courier STRING, ts BIGINT, WATERMARK FOR ts AS ts) WITH ('connector' = 'file', 'path' = 'o.jsonl');
+INSERT INTO out SELECT p.*, o.ts FROM pings AS p JOIN other FOR SYSTEM_TIME AS OF p.ts AS o ON p.courier = o.courier;
+INSERT INTO out SELECT window_start, window_end, courier, COUNT(*) AS n
+  FROM TABLE(SESSION(TABLE pings PARTITION BY site, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end, courier;
+INSERT INTO out SELECT window_start, window_end, COUNT(*) AS n
+  FROM TABLE(TUMBLE(TABLE pings.dead_letters, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end;
+INSERT INTO out SELECT * FROM TABLE(ALERT(TABLE pings PARTITION BY courier, when => speed > 1, alert => 'a')) WHERE speed > 2;
+INSERT INTO out SELECT * FROM TABLE(TOP_N(TABLE pings));
+"
+    );
+    let err = plan_text("bad.sql", &sql).unwrap_err();
+    for want in [
+        "line 7, column 55: `other` is a stream: a join of two streams needs time bounds",
+        "a session's PARTITION BY keys are its GROUP BY keys after window_start, window_end: PARTITION BY courier",
+        "DESCRIPTOR(arrival_watermark), a dead or late record's event time is its arrival watermark",
+        "ALERT(…) takes no WHERE or GROUP BY",
+        "unknown table function `TOP_N`; weir has TUMBLE, HOP, SESSION, ALERT, DEADLINE, ABSENCE and LATEST",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+}

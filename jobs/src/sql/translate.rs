@@ -11,7 +11,10 @@ use sqlparser::tokenizer::{Location, Span};
 use toml::Value as Toml;
 
 use super::dialect::WeirDialect;
+use super::join::RefTable;
+use super::tvf::TvfCall;
 use super::watermark::{take_watermarks, Watermark};
+use super::window::ARRIVAL;
 use crate::definition::Problem;
 
 /// The job table of `text`, or every problem with it.
@@ -65,11 +68,17 @@ pub(super) struct Translator {
     /// `[job]`: the name, and what `SET job.KEY = …` says.
     pub(super) job: toml::Table,
     pub(super) sources: toml::Table,
+    /// `[tables]`: reference tables (`PRIMARY KEY … NOT ENFORCED`).
+    pub(super) tables: toml::Table,
+    /// Reference tables by name, for joins.
+    pub(super) tables_by_name: HashMap<String, RefTable>,
+    /// `[serve]`: what `SET serve.KEY = …` says.
+    pub(super) serve: toml::Table,
     pub(super) operators: toml::Table,
     pub(super) sinks: toml::Table,
     /// Every stream's fields, in order (sources, views, generated operators).
     pub(super) fields: HashMap<String, Vec<String>>,
-    /// A source's event-time column.
+    /// A stream's event-time column (`window_start` for window rows, [`ARRIVAL`] for side streams).
     pub(super) event_time: HashMap<String, String>,
     /// Views that are another stream under a new name (`CREATE VIEW v AS SELECT * FROM s`).
     pub(super) aliases: HashMap<String, String>,
@@ -127,7 +136,9 @@ impl Translator {
         let mut job = toml::Table::new();
         job.insert("job".into(), Toml::Table(self.job));
         for (key, section) in [
+            ("serve", self.serve),
             ("sources", self.sources),
+            ("tables", self.tables),
             ("operators", self.operators),
             ("sinks", self.sinks),
         ] {
@@ -160,6 +171,13 @@ impl Translator {
                     );
                 };
                 let sink = plain(target);
+                if let Some(streams) = insert.source.as_deref().and_then(|q| self.bare_streams(q)) {
+                    self.spans
+                        .entry(format!("sinks.{sink}.inputs"))
+                        .or_insert(st.span().start);
+                    self.inserts.entry(sink).or_default().extend(streams);
+                    return;
+                }
                 if !self.sinks.contains_key(&sink) {
                     return self.problem(
                         target.span(),
@@ -178,8 +196,12 @@ impl Translator {
             }
             Statement::Set(sqlparser::ast::Set::SingleAssignment { variable, values, .. }) => {
                 let key = plain(variable);
-                match (key.strip_prefix("job."), values.as_slice()) {
-                    (Some(k), [value]) if !k.contains('.') => {
+                let setting = key
+                    .strip_prefix("job.")
+                    .map(|k| ("job", k))
+                    .or_else(|| key.strip_prefix("serve.").map(|k| ("serve", k)));
+                match (setting, values.as_slice()) {
+                    (Some((section, k)), [value]) if !k.contains('.') => {
                         let value = match value {
                             Expr::Value(v) => match &v.value {
                                 Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => string(s),
@@ -189,19 +211,21 @@ impl Translator {
                             },
                             other => string(&other.to_string()),
                         };
-                        self.job.insert(k.to_string(), value);
+                        self.spans.insert(format!("{section}.{k}"), variable.span().start);
+                        let section = if section == "job" { &mut self.job } else { &mut self.serve };
+                        section.insert(k.to_string(), value);
                     }
                     _ => self.problem(
                         variable.span(),
                         format!(
-                            "SET sets the job's settings: SET job.name = 'my-job', SET job.workers = 2; not `{key}`"
+                            "SET sets the job's settings: SET job.name = 'my-job', SET job.workers = 2, SET serve.listen = '127.0.0.1:7878'; not `{key}`"
                         ),
                     ),
                 }
             }
             other => self.problem(
                 other.span(),
-                "a weir job is CREATE TABLE, CREATE VIEW and INSERT INTO statements (and SET job.KEY = …)",
+                "a weir job is CREATE TABLE, CREATE VIEW and INSERT INTO statements (and SET job.KEY = …, SET serve.KEY = …)",
             ),
         }
     }
@@ -222,6 +246,13 @@ impl Translator {
         match body {
             SetExpr::Select(s) => self.select(s, name),
             SetExpr::Query(q) => self.query(q, name),
+            SetExpr::Table(t) => {
+                let Some(table) = &t.table_name else {
+                    self.problem(body.span(), "TABLE name");
+                    return None;
+                };
+                self.stream_named(&table.value, table.span)
+            }
             SetExpr::SetOperation {
                 op: SetOperator::Union,
                 set_quantifier: SetQuantifier::All,
@@ -239,6 +270,7 @@ impl Translator {
                 }
                 let fields = self.fields.get(&inputs[0]).cloned().unwrap_or_default();
                 self.operator(name, "union", &inputs, toml::Table::new(), fields);
+                self.inherit_time(&inputs[0], name);
                 Some(name.to_string())
             }
             SetExpr::SetOperation { .. } => {
@@ -279,7 +311,12 @@ impl Translator {
     /// `NAME.late` and `NAME.dead_letters` name a node's side streams (as in TOML): the planner checks the
     /// node has one.
     pub(super) fn stream(&mut self, name: &ObjectName) -> Option<String> {
-        let n = plain(name);
+        self.stream_named(&plain(name), name.span())
+    }
+
+    /// [`Self::stream`] of a name written at `span`.
+    pub(super) fn stream_named(&mut self, n: &str, span: Span) -> Option<String> {
+        let n = n.to_string();
         let resolved = self.aliases.get(&n).cloned().unwrap_or(n.clone());
         if self.fields.contains_key(&resolved) {
             return Some(resolved);
@@ -292,13 +329,21 @@ impl Translator {
                     .map(String::from)
                     .to_vec();
                 self.fields.insert(side_stream.clone(), fields);
+                self.event_time.insert(side_stream.clone(), ARRIVAL.to_string());
                 return Some(side_stream);
             }
         }
-        let mut known: Vec<&String> = self.fields.keys().collect();
+        if self.tables_by_name.contains_key(&n) {
+            self.problem(
+                span,
+                format!("`{n}` is a reference table: read it in a join, JOIN {n} FOR SYSTEM_TIME AS OF stream.ts ON …"),
+            );
+            return None;
+        }
+        let mut known: Vec<&String> = self.fields.keys().filter(|k| !k.contains('.')).collect();
         known.sort();
         let known = known.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
-        self.problem(name.span(), format!("no table or view named `{n}`; declared: {known}"));
+        self.problem(span, format!("no table or view named `{n}`; declared: {known}"));
         None
     }
 
@@ -311,12 +356,16 @@ impl Translator {
             self.problem(s.span(), "a SELECT here reads exactly one table, view or window");
             return None;
         };
-        if !from.joins.is_empty() {
-            self.problem(
-                from.joins[0].relation.span(),
-                "joins are not supported in SQL jobs yet: declare the join in TOML",
-            );
-            return None;
+        match from.joins.as_slice() {
+            [] => {}
+            [join] => return self.join_select(s, &from.relation, join, name),
+            [_, second, ..] => {
+                self.problem(
+                    second.relation.span(),
+                    "one join per SELECT: join the second table in a view over the first join",
+                );
+                return None;
+            }
         }
         match &from.relation {
             TableFactor::Table {
@@ -327,7 +376,33 @@ impl Translator {
                 let input = self.stream(table)?;
                 self.plain_select(s, &input, name)
             }
-            TableFactor::TableFunction { expr, .. } => self.window_select(s, expr, name),
+            TableFactor::TableFunction {
+                expr: Expr::Function(f),
+                ..
+            } => {
+                let call = TvfCall::of(f);
+                for (span, message) in &call.problems {
+                    self.problem(*span, message.clone());
+                }
+                match call.name.as_str() {
+                    "TUMBLE" | "HOP" | "SESSION" => self.window_select(s, &call, name),
+                    "ALERT" | "DEADLINE" | "ABSENCE" | "LATEST" => self.rule_select(s, &call, name),
+                    "CUMULATE" => {
+                        self.problem(
+                            call.span,
+                            "CUMULATE windows are not supported: use HOP, or a TUMBLE over a TUMBLE",
+                        );
+                        None
+                    }
+                    _ => {
+                        self.problem(
+                            f.name.span(),
+                            format!("unknown table function `{}`; weir has TUMBLE, HOP, SESSION, ALERT, DEADLINE, ABSENCE and LATEST", f.name),
+                        );
+                        None
+                    }
+                }
+            }
             TableFactor::Table { args: Some(_), .. } => {
                 self.problem(
                     from.relation.span(),
@@ -338,7 +413,7 @@ impl Translator {
             other => {
                 self.problem(
                     other.span(),
-                    "FROM a table, a view, or TABLE(TUMBLE(…)) / TABLE(HOP(…))",
+                    "FROM a table, a view, or a table function: TABLE(TUMBLE(…)), TABLE(ALERT(…)), …",
                 );
                 None
             }
@@ -365,7 +440,8 @@ impl Translator {
             let mut options = toml::Table::new();
             options.insert("where".into(), string(&cond.to_string()));
             let fields = self.fields.get(&stream).cloned().unwrap_or_default();
-            self.operator(&filter, "filter", &[stream], options, fields);
+            self.operator(&filter, "filter", &[stream.clone()], options, fields);
+            self.inherit_time(&stream, &filter);
             stream = filter;
         }
         if star {
@@ -417,8 +493,53 @@ impl Translator {
         if !drop.is_empty() {
             options.insert("drop".into(), list(&drop));
         }
-        self.operator(name, "derive", &[stream], options, fields);
+        self.operator(name, "derive", &[stream.clone()], options, fields);
+        self.inherit_time(&stream, name);
         Some(name.to_string())
+    }
+
+    /// `to` has the event time of `from`.
+    pub(super) fn inherit_time(&mut self, from: &str, to: &str) {
+        if let Some(et) = self.event_time.get(from).cloned() {
+            self.event_time.insert(to.to_string(), et);
+        }
+    }
+
+    /// The streams of a query that only reads them — `SELECT * FROM a`, `TABLE a`, or a `UNION ALL` of
+    /// those — which a sink reads directly (a sink's inputs are a union of any streams).
+    fn bare_streams(&mut self, q: &Query) -> Option<Vec<String>> {
+        if q.order_by.is_some() || q.limit_clause.is_some() {
+            return None;
+        }
+        let mut branches = Vec::new();
+        flatten_union(&q.body, &mut branches);
+        if branches.len() < 2 {
+            return None;
+        }
+        let mut names = Vec::new();
+        for b in branches {
+            match b {
+                SetExpr::Select(s)
+                    if s.selection.is_none()
+                        && s.from.len() == 1
+                        && s.from[0].joins.is_empty()
+                        && matches!(s.projection.as_slice(), [SelectItem::Wildcard(_)])
+                        && matches!(&s.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) =>
+                {
+                    match &s.from[0].relation {
+                        TableFactor::Table {
+                            name,
+                            args: None,
+                            version: None,
+                            ..
+                        } => names.push(name.clone()),
+                        _ => return None,
+                    }
+                }
+                _ => return None,
+            }
+        }
+        names.iter().map(|n| self.stream(n)).collect()
     }
 }
 

@@ -1,102 +1,68 @@
-//! Windowed aggregates: `FROM TABLE(TUMBLE|HOP(TABLE s, DESCRIPTOR(ts), …)) GROUP BY window_start,
+//! Windowed aggregates: `FROM TABLE(TUMBLE|HOP|SESSION(TABLE s, DESCRIPTOR(ts), …)) GROUP BY window_start,
 //! window_end, keys` → a `window` operator (after a `filter` for a `WHERE`).
 
 use sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, ObjectName, Select, SelectItem, Value,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Select, SelectItem, Value,
 };
 
 use super::aggregates::weir_aggregate;
-use super::dialect::TABLE_ARG;
 use super::translate::{duration, list, string, Translator};
+use super::tvf::TvfCall;
 use sqlparser::ast::Spanned;
 use toml::Value as Toml;
 
 impl Translator {
-    /// `SELECT window_start, window_end, keys…, aggregates… FROM TABLE(TUMBLE|HOP(TABLE s, DESCRIPTOR(ts),
-    /// …)) [WHERE cond] GROUP BY window_start, window_end, keys…`: a window (after a filter).
-    pub(super) fn window_select(&mut self, s: &Select, tvf: &Expr, name: &str) -> Option<String> {
-        let Expr::Function(f) = tvf else {
-            self.problem(tvf.span(), "FROM TABLE(TUMBLE(…)) or TABLE(HOP(…))");
-            return None;
-        };
-        let kind = f.name.to_string().to_ascii_uppercase();
-        let all: &[FunctionArg] = match &f.args {
-            FunctionArguments::List(l) => &l.args,
-            _ => &[],
-        };
-        let args: Vec<&Expr> = all
-            .iter()
-            .filter_map(|a| match a {
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
-                _ => None,
-            })
-            .collect();
-        // weir's extension, a named argument in Flink's style: ALLOWED_LATENESS => INTERVAL '10' MINUTE.
-        let mut lateness = None;
-        for a in all {
-            if let FunctionArg::Named {
-                name: arg_name, arg, ..
-            } = a
-            {
-                match (arg_name.value.to_ascii_lowercase().as_str(), arg) {
-                    ("allowed_lateness", FunctionArgExpr::Expr(e)) => match interval_ms(e) {
-                        Some(ms) => lateness = Some(ms),
-                        None => self.problem(
-                            e.span(),
-                            "ALLOWED_LATENESS => INTERVAL 'n' SECOND | MINUTE | HOUR | DAY",
-                        ),
-                    },
-                    _ => self.problem(
-                        arg_name.span,
-                        format!(
-                            "unknown argument `{}`; a window takes ALLOWED_LATENESS => INTERVAL …",
-                            arg_name.value
-                        ),
-                    ),
-                }
-            }
-        }
-        let shape = match kind.as_str() {
+    /// `SELECT window_start, window_end, keys…, [carried…,] aggregates… FROM TABLE(TUMBLE|HOP|SESSION(TABLE
+    /// s, DESCRIPTOR(ts), …)) [WHERE cond] GROUP BY window_start, window_end, keys…`: a window (after a
+    /// filter).
+    pub(super) fn window_select(&mut self, s: &Select, call: &TvfCall, name: &str) -> Option<String> {
+        let kind = call.name.as_str();
+        let shape = match kind {
             "TUMBLE" => "TUMBLE(TABLE source, DESCRIPTOR(ts), INTERVAL '1' HOUR)",
             "HOP" => "HOP(TABLE source, DESCRIPTOR(ts), INTERVAL '5' MINUTE, INTERVAL '1' HOUR) (slide, then size)",
-            "SESSION" | "CUMULATE" => {
-                self.problem(
-                    f.span(),
-                    format!("{kind} windows are not supported in SQL jobs yet: declare the window in TOML"),
-                );
-                return None;
-            }
-            _ => {
-                self.problem(
-                    f.name.span(),
-                    format!("unknown table function `{}`; weir has TUMBLE and HOP", f.name),
-                );
-                return None;
-            }
+            "SESSION" => "SESSION(TABLE source PARTITION BY key, DESCRIPTOR(ts), INTERVAL '5' MINUTE) (the gap)",
+            _ => unreachable!("window_select is called for windows"),
         };
-        let wanted = if kind == "TUMBLE" { 3 } else { 4 };
-        let source = args.first().and_then(|a| table_arg(a));
-        let descriptor = args.get(1).and_then(|a| descriptor(a));
-        let (Some(source), Some(ts), true) = (source, descriptor, args.len() == wanted) else {
-            self.problem(f.span(), format!("write {shape}"));
-            return None;
-        };
-        let mut stream = self.stream(&ObjectName::from(vec![source.clone()]))?;
-        if let Some(et) = self.event_time.get(&stream) {
-            if *et != ts.value {
-                self.problem(
-                    ts.span,
-                    format!(
-                        "weir windows are over the event time: DESCRIPTOR({et}), the WATERMARK column of `{}`",
-                        source.value
+        // weir's extension, a named argument in Flink's style: ALLOWED_LATENESS => INTERVAL '10' MINUTE.
+        let mut lateness = None;
+        for (arg_name, e) in &call.named {
+            match arg_name.value.to_ascii_lowercase().as_str() {
+                "allowed_lateness" => match interval_ms(e) {
+                    Some(ms) => lateness = Some(ms),
+                    None => self.problem(
+                        e.span(),
+                        "ALLOWED_LATENESS => INTERVAL 'n' SECOND | MINUTE | HOUR | DAY",
                     ),
-                );
-                return None;
+                },
+                _ => self.problem(
+                    arg_name.span,
+                    format!(
+                        "unknown argument `{}`; a window takes ALLOWED_LATENESS => INTERVAL …",
+                        arg_name.value
+                    ),
+                ),
             }
         }
-        let intervals: Vec<Option<i64>> = args[2..].iter().map(|a| interval_ms(a)).collect();
+        let wanted = if kind == "HOP" { 3 } else { 2 };
+        let descriptor = call.positional.first().and_then(|a| descriptor(a));
+        let (Some((source, source_span)), Some(ts), true) = (&call.table, descriptor, call.positional.len() == wanted)
+        else {
+            self.problem(call.span, format!("write {shape}"));
+            return None;
+        };
+        if !call.partition.is_empty() && kind != "SESSION" {
+            self.problem(
+                *source_span,
+                format!("PARTITION BY belongs to SESSION; a {kind} window's keys are its GROUP BY columns"),
+            );
+        }
+        let mut stream = self.stream_named(source, *source_span)?;
+        if !self.descriptor_fits(&stream, &ts) {
+            return None;
+        }
+        let intervals: Vec<Option<i64>> = call.positional[1..].iter().map(|a| interval_ms(a)).collect();
         let mut window = toml::Table::new();
-        match (kind.as_str(), intervals.as_slice()) {
+        match (kind, intervals.as_slice()) {
             ("TUMBLE", [Some(size)]) => {
                 window.insert("kind".into(), string("tumbling"));
                 window.insert("size".into(), duration(*size));
@@ -106,9 +72,13 @@ impl Translator {
                 window.insert("size".into(), duration(*size));
                 window.insert("slide".into(), duration(*slide));
             }
+            ("SESSION", [Some(gap)]) => {
+                window.insert("kind".into(), string("session"));
+                window.insert("gap".into(), duration(*gap));
+            }
             _ => {
                 self.problem(
-                    f.span(),
+                    call.span,
                     format!("write {shape}, with INTERVAL 'n' SECOND | MINUTE | HOUR | DAY"),
                 );
                 return None;
@@ -119,19 +89,43 @@ impl Translator {
             GroupByExpr::Expressions(e, _) => e.iter().collect(),
             GroupByExpr::All(_) => Vec::new(),
         };
+        let input_fields = self.fields.get(&stream).cloned().unwrap_or_default();
         let mut keys = Vec::new();
         let (mut has_start, mut has_end) = (false, false);
         for g in &group {
             match g {
                 Expr::Identifier(i) if i.value == "window_start" => has_start = true,
                 Expr::Identifier(i) if i.value == "window_end" => has_end = true,
-                Expr::Identifier(i) => keys.push(i.value.clone()),
+                Expr::Identifier(i) if input_fields.contains(&i.value) => keys.push(i.value.clone()),
+                Expr::Identifier(i) => self.problem(
+                    i.span,
+                    format!(
+                        "no column `{}` in `{stream}`; its columns: {}",
+                        i.value,
+                        input_fields.join(", ")
+                    ),
+                ),
                 other => self.problem(other.span(), "GROUP BY columns, not expressions, for now"),
             }
         }
         if !(has_start && has_end) {
             self.problem(s.span(), "a windowed aggregate groups by window_start, window_end and its keys: GROUP BY window_start, window_end, …");
             return None;
+        }
+        if kind == "SESSION" {
+            let partition: Vec<&String> = call.partition.iter().map(|k| &k.value).collect();
+            if partition != keys.iter().collect::<Vec<_>>() {
+                self.problem(
+                    call.span,
+                    format!(
+                        "a session's PARTITION BY keys are its GROUP BY keys after window_start, window_end: PARTITION BY {}",
+                        match keys.as_slice() {
+                            [one] => one.clone(),
+                            many => format!("({})", many.join(", ")),
+                        }
+                    ),
+                );
+            }
         }
         if s.having.is_some() {
             self.problem(
@@ -141,6 +135,7 @@ impl Translator {
             return None;
         }
         // The projection: window_start, window_end, the keys (weir's window rows have them, in that order),
+        // carried columns (a column neither grouped nor aggregated: copied from the window's first record),
         // then the named aggregates.
         let natural: Vec<String> = ["window_start", "window_end"]
             .iter()
@@ -148,25 +143,32 @@ impl Translator {
             .chain(keys.iter().cloned())
             .collect();
         let mut aggregates = toml::Table::new();
+        let mut carry = Vec::new();
         let mut columns = Vec::new();
         for (i, item) in s.projection.iter().enumerate() {
             match item {
                 SelectItem::UnnamedExpr(Expr::Identifier(c)) if i < natural.len() && c.value == natural[i] => {
                     columns.push(c.value.clone())
                 }
-                SelectItem::ExprWithAlias { expr: Expr::Function(call), alias } if i >= natural.len() => {
-                    match weir_aggregate(call) {
+                SelectItem::UnnamedExpr(Expr::Identifier(c))
+                    if i >= natural.len() && aggregates.is_empty() && input_fields.contains(&c.value) =>
+                {
+                    carry.push(c.value.clone());
+                    columns.push(c.value.clone());
+                }
+                SelectItem::ExprWithAlias { expr: Expr::Function(f), alias } if i >= natural.len() => {
+                    match weir_aggregate(f) {
                         Ok(text) => {
                             aggregates.insert(alias.value.clone(), string(&text));
                             columns.push(alias.value.clone());
                         }
-                        Err(e) => self.problem(call.span(), e),
+                        Err(e) => self.problem(f.span(), e),
                     }
                 }
                 other => self.problem(
                     other.span(),
                     format!(
-                        "a window's columns are {}, then aggregates with names (COUNT(*) AS readings): `{other}` does not fit here",
+                        "a window's columns are {}, then columns carried from the window's first record (like site), then aggregates with names (COUNT(*) AS readings): `{other}` does not fit here",
                         natural.join(", ")
                     ),
                 ),
@@ -177,7 +179,7 @@ impl Translator {
             let mut options = toml::Table::new();
             options.insert("where".into(), string(&cond.to_string()));
             let fields = self.fields.get(&stream).cloned().unwrap_or_default();
-            self.operator(&filter, "filter", &[stream], options, fields);
+            self.operator(&filter, "filter", &[stream.clone()], options, fields);
             stream = filter;
         }
         let mut options = toml::Table::new();
@@ -188,26 +190,41 @@ impl Translator {
         if !keys.is_empty() {
             options.insert("key".into(), list(&keys));
         }
+        if !carry.is_empty() {
+            options.insert("carry".into(), list(&carry));
+        }
         options.insert("aggregates".into(), Toml::Table(aggregates));
         self.operator(name, "window", &[stream], options, columns);
+        self.event_time.insert(name.to_string(), WINDOW_TIME.to_string());
         Some(name.to_string())
+    }
+
+    /// Whether `DESCRIPTOR(ts)` names `stream`'s event time; a problem saying which column does if not.
+    pub(super) fn descriptor_fits(&mut self, stream: &str, ts: &Ident) -> bool {
+        let Some(et) = self.event_time.get(stream).cloned() else {
+            return true;
+        };
+        if et == ts.value {
+            return true;
+        }
+        let why = match et.as_str() {
+            WINDOW_TIME => "a window row's event time is its window_start (Flink's window_time, the window's last millisecond, is not a column here)".to_string(),
+            ARRIVAL => "a dead or late record's event time is its arrival watermark".to_string(),
+            _ => format!("the WATERMARK column of `{stream}`"),
+        };
+        self.problem(
+            ts.span,
+            format!("weir windows are over the event time: DESCRIPTOR({et}), {why}"),
+        );
+        false
     }
 }
 
-/// The source of a `TABLE name` argument.
-fn table_arg(e: &Expr) -> Option<Ident> {
-    let Expr::Function(f) = e else { return None };
-    if f.name.to_string() != TABLE_ARG {
-        return None;
-    }
-    let FunctionArguments::List(l) = &f.args else {
-        return None;
-    };
-    match l.args.first()? {
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i))) if l.args.len() == 1 => Some(i.clone()),
-        _ => None,
-    }
-}
+/// The event-time column of window rows.
+pub(super) const WINDOW_TIME: &str = "window_start";
+/// The name `DESCRIPTOR` gives the event time of side streams (`.late`, `.dead_letters`), which is no
+/// column: their arrival watermark.
+pub(super) const ARRIVAL: &str = "arrival_watermark";
 
 /// The column of `DESCRIPTOR(col)`.
 fn descriptor(e: &Expr) -> Option<Ident> {
