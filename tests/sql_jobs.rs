@@ -243,3 +243,20 @@ fn weir_check_of_a_sql_job_lists_every_problem_with_its_line_and_column() {
     let want = "kind.sql: line 2, column 55 (sources.v.kind): unknown source kind \"files\"";
     assert!(err.contains(want), "missing {want:?} in:\n{err}");
 }
+
+#[test]
+fn weir_explain_format_sql_prints_a_job_that_explains_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let toml = reference("fleet-enriched.toml");
+    let sql = ok(weir().arg("explain").arg(&toml).args(["--format", "sql"])).stdout;
+    let sql_path = tmp.path().join("fleet.sql");
+    std::fs::write(&sql_path, &sql).unwrap();
+    let text = String::from_utf8(sql).unwrap();
+    assert!(
+        text.contains("FOR SYSTEM_TIME AS OF s.ts") && text.contains("PRIMARY KEY (vehicle_id) NOT ENFORCED"),
+        "{text}"
+    );
+    let from_toml = ok(weir().arg("explain").arg(&toml)).stdout;
+    let from_sql = ok(weir().arg("explain").arg(&sql_path)).stdout;
+    assert_eq!(String::from_utf8_lossy(&from_sql), String::from_utf8_lossy(&from_toml));
+}

@@ -8,6 +8,7 @@ use anyhow::Result;
 enum ExplainFormat {
     Text,
     Dot,
+    Sql,
 }
 
 /// mimalloc: faster than glibc malloc for the many small cross-thread allocations of exchanged batches,
@@ -137,7 +138,8 @@ enum Command {
     Explain {
         #[command(flatten)]
         job: JobArgs,
-        /// `text` (streams, schemas, keys, windows) or `dot` (Graphviz: `weir explain JOB --format dot | dot -Tsvg`).
+        /// `text` (streams, schemas, keys, windows), `dot` (Graphviz: `weir explain JOB --format dot | dot
+        /// -Tsvg`) or `sql` (the job as a SQL job that plans to the same graph).
         #[arg(long, value_enum, default_value = "text")]
         format: ExplainFormat,
     },
@@ -305,6 +307,18 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             match format {
                 ExplainFormat::Text => print!("{}", weir_jobs::explain::explain(&plan)),
                 ExplainFormat::Dot => print!("{}", weir_jobs::explain::dot(&plan)),
+                ExplainFormat::Sql => {
+                    let source = weir_jobs::definition::JobSource::from_file(&job.job)?;
+                    let table = weir_jobs::definition::load_as_written(&source, &job.overrides())?;
+                    match weir_jobs::sql::job_sql(&table, &plan) {
+                        Ok(text) => print!("{text}"),
+                        Err(problems) => anyhow::bail!(
+                            "{} has no SQL form yet:\n  {}",
+                            job.job.display(),
+                            problems.join("\n  ")
+                        ),
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -98,6 +98,23 @@ pub fn load(
     overrides: &Overrides,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<toml::Table, DefinitionError> {
+    read(source, overrides, Some(env))
+}
+
+/// The job table as written (with `--set`/`--unset` applied), its `${VAR}` references not yet replaced —
+/// what `weir explain --format sql` prints from.
+pub fn load_as_written(source: &JobSource, overrides: &Overrides) -> Result<toml::Table, DefinitionError> {
+    read(source, overrides, None)
+}
+
+/// How `${VAR}` is looked up.
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn read(
+    source: &JobSource,
+    overrides: &Overrides,
+    env: Option<Env<'_>>,
+) -> Result<toml::Table, DefinitionError> {
     let fail = |problems: Vec<Problem>| DefinitionError {
         file: source.name.clone(),
         problems,
@@ -124,7 +141,9 @@ pub fn load(
             problems.push(p);
         }
     }
-    interpolate::interpolate_table(&mut table, "", env, &mut problems);
+    if let Some(env) = env {
+        interpolate::interpolate_table(&mut table, "", env, &mut problems);
+    }
     if problems.is_empty() {
         Ok(table)
     } else {

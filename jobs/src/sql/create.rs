@@ -41,7 +41,21 @@ impl Translator {
                     };
                     let key = if key == "connector" { "kind".to_string() } else { key };
                     option_spans.push((key.clone(), o.span().start));
-                    section.insert(key, string(&value));
+                    // 'properties.bootstrap.servers' = … is `properties = { "bootstrap.servers" = … }`
+                    // (Flink's prefix form for a kind's table of settings).
+                    match key.split_once('.') {
+                        Some((table, inner)) => {
+                            let t = section
+                                .entry(table.to_string())
+                                .or_insert_with(|| Toml::Table(toml::Table::new()));
+                            if let Toml::Table(t) = t {
+                                t.insert(inner.to_string(), string(&value));
+                            }
+                        }
+                        None => {
+                            section.insert(key, string(&value));
+                        }
+                    }
                 }
                 other => self.problem(other.span(), "options are 'key' = 'value'"),
             }

@@ -21,6 +21,7 @@
 mod aggregates;
 mod create;
 mod dialect;
+mod emit;
 mod join;
 mod rules;
 mod translate;
@@ -57,6 +58,8 @@ pub fn locate(text: &str, default_name: &str, problems: &mut [Problem]) {
         }
     }
 }
+
+pub use emit::job_sql;
 
 #[cfg(test)]
 mod tests;

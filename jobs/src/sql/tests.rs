@@ -398,3 +398,67 @@ INSERT INTO out SELECT * FROM TABLE(TOP_N(TABLE pings));
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
 }
+
+/// `weir explain JOB.toml --format sql` of every job under `config/` plans to the identical graph.
+#[test]
+fn every_toml_job_in_config_written_as_sql_plans_to_the_identical_graph() {
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    let mut dirs = vec![config];
+    let mut jobs = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let source = JobSource {
+                name: path.display().to_string(),
+                base_dir: ".".into(),
+                text: std::fs::read_to_string(&path).unwrap(),
+            };
+            let plan = crate::load_plan(&source, &Overrides::default(), None).unwrap();
+            let table = crate::definition::load_as_written(&source, &Overrides::default()).unwrap();
+            let sql = super::job_sql(&table, &plan).unwrap_or_else(|p| panic!("{}: {p:?}", path.display()));
+            assert!(sql.contains("${WEIR_OUT:-out}"), "variables are kept: {sql}");
+            let again = plan_text("again.sql", &sql).unwrap_or_else(|e| panic!("{}:\n{sql}\n{e}", path.display()));
+            assert_eq!(again, explain(&plan), "{}:\n{sql}", path.display());
+            jobs += 1;
+        }
+    }
+    assert!(jobs >= 10, "{jobs} jobs");
+}
+
+#[test]
+fn what_sql_cannot_say_yet_is_named_instead_of_printed_wrongly() {
+    let toml = format!(
+        "{PINGS_TOML}
+[tables.sites]
+kind = \"file\"
+path = \"sites.csv\"
+key = \"site_id\"
+schema = {{ site_id = \"string\", zone = \"string\" }}
+[operators.j]
+kind = \"join\"
+inputs = [\"pings\", \"sites\"]
+on = {{ stream = \"site\", table = \"site_id\" }}
+history = \"1d\"
+[sinks.out]
+kind = \"jsonl\"
+path = \"out.jsonl\"
+inputs = [\"j\"]
+"
+    );
+    let source = JobSource {
+        name: "j.toml".into(),
+        base_dir: ".".into(),
+        text: toml,
+    };
+    let plan = crate::load_plan(&source, &Overrides::default(), None).unwrap();
+    let table = crate::definition::load_as_written(&source, &Overrides::default()).unwrap();
+    let problems = super::job_sql(&table, &plan).unwrap_err();
+    assert_eq!(problems, vec!["operators.j.history: has no SQL form yet".to_string()]);
+}

@@ -201,7 +201,7 @@ impl Translator {
                     .map(|k| ("job", k))
                     .or_else(|| key.strip_prefix("serve.").map(|k| ("serve", k)));
                 match (setting, values.as_slice()) {
-                    (Some((section, k)), [value]) if !k.contains('.') => {
+                    (Some((section, k)), [value]) => {
                         let value = match value {
                             Expr::Value(v) => match &v.value {
                                 Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => string(s),
@@ -213,7 +213,7 @@ impl Translator {
                         };
                         self.spans.insert(format!("{section}.{k}"), variable.span().start);
                         let section = if section == "job" { &mut self.job } else { &mut self.serve };
-                        section.insert(k.to_string(), value);
+                        set_path(section, k, value);
                     }
                     _ => self.problem(
                         variable.span(),
@@ -540,6 +540,26 @@ impl Translator {
             }
         }
         names.iter().map(|n| self.stream(n)).collect()
+    }
+}
+
+/// Sets `a.b.c` in `table` to `value`, making the tables on the way (`SET job.checkpoint.dir = …`).
+pub(super) fn set_path(table: &mut toml::Table, path: &str, value: Toml) {
+    match path.split_once('.') {
+        None => {
+            table.insert(path.to_string(), value);
+        }
+        Some((head, rest)) => {
+            let inner = table
+                .entry(head.to_string())
+                .or_insert_with(|| Toml::Table(toml::Table::new()));
+            if !inner.is_table() {
+                *inner = Toml::Table(toml::Table::new());
+            }
+            if let Toml::Table(t) = inner {
+                set_path(t, rest, value);
+            }
+        }
     }
 }
 

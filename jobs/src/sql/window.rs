@@ -7,7 +7,7 @@ use sqlparser::ast::{
 
 use super::aggregates::weir_aggregate;
 use super::translate::{duration, list, string, Translator};
-use super::tvf::TvfCall;
+use super::tvf::{option_value, TvfCall};
 use sqlparser::ast::Spanned;
 use toml::Value as Toml;
 
@@ -23,24 +23,25 @@ impl Translator {
             "SESSION" => "SESSION(TABLE source PARTITION BY key, DESCRIPTOR(ts), INTERVAL '5' MINUTE) (the gap)",
             _ => unreachable!("window_select is called for windows"),
         };
-        // weir's extension, a named argument in Flink's style: ALLOWED_LATENESS => INTERVAL '10' MINUTE.
-        let mut lateness = None;
+        // weir's extensions, named arguments in Flink's style: the window kind's other options
+        // (ALLOWED_LATENESS => INTERVAL '10' MINUTE, EMIT_EMPTY => TRUE, MAX_OPEN_WINDOWS => 1000000).
+        let mut extra = toml::Table::new();
         for (arg_name, e) in &call.named {
-            match arg_name.value.to_ascii_lowercase().as_str() {
-                "allowed_lateness" => match interval_ms(e) {
-                    Some(ms) => lateness = Some(ms),
-                    None => self.problem(
-                        e.span(),
-                        "ALLOWED_LATENESS => INTERVAL 'n' SECOND | MINUTE | HOUR | DAY",
-                    ),
-                },
-                _ => self.problem(
+            let key = arg_name.value.to_ascii_lowercase();
+            if ["kind", "inputs", "window", "key", "carry", "aggregates"].contains(&key.as_str()) {
+                self.problem(
                     arg_name.span,
-                    format!(
-                        "unknown argument `{}`; a window takes ALLOWED_LATENESS => INTERVAL …",
-                        arg_name.value
-                    ),
-                ),
+                    format!("`{key}` is said by the query itself (the TVF, GROUP BY and the columns)"),
+                );
+                continue;
+            }
+            match option_value(e) {
+                Some(v) => {
+                    self.spans
+                        .insert(format!("operators.{name}.{key}"), arg_name.span.start);
+                    extra.insert(key, v);
+                }
+                None => self.problem(e.span(), "INTERVAL 'n' SECOND | MINUTE | HOUR | DAY"),
             }
         }
         let wanted = if kind == "HOP" { 3 } else { 2 };
@@ -184,9 +185,7 @@ impl Translator {
         }
         let mut options = toml::Table::new();
         options.insert("window".into(), Toml::Table(window));
-        if let Some(ms) = lateness {
-            options.insert("allowed_lateness".into(), duration(ms));
-        }
+        options.extend(extra);
         if !keys.is_empty() {
             options.insert("key".into(), list(&keys));
         }
