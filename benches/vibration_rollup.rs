@@ -146,14 +146,20 @@ fn main() -> Result<()> {
         .args(["-c", "import duckdb"])
         .status()
         .is_ok_and(|s| s.success());
-    let mut weir_runs: [Vec<Measurement>; 2] = [Vec::new(), Vec::new()];
+    // weir at 1 and 2 workers, and the SQL twin (config/vibration-rollup.sql, the same plan) at 2.
+    let mut weir_runs: [Vec<Measurement>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let configs = [
+        (1usize, "config/vibration-rollup.toml"),
+        (2, "config/vibration-rollup.toml"),
+        (2, "config/vibration-rollup.sql"),
+    ];
     let (mut duck, mut looped) = (Vec::new(), Vec::new());
     for _ in 0..repeat {
-        for (i, workers) in [1usize, 2].into_iter().enumerate() {
+        for (i, (workers, job)) in configs.into_iter().enumerate() {
             let _ = std::fs::remove_dir_all(out.join("rollups"));
             let mut cmd = Command::new(&weir);
             cmd.arg("run")
-                .arg(repo_root().join("config/vibration-rollup.toml"))
+                .arg(repo_root().join(job))
                 .args(sets.iter().flat_map(|s| ["--set", s.as_str()]))
                 .args(["--workers", &workers.to_string(), "--quiet"])
                 .stdout(Stdio::null())
@@ -182,6 +188,7 @@ fn main() -> Result<()> {
     let row = |name: &str, runs: &[Measurement]| print_row(name, 34, runs, lines).wall;
     let w1 = row("weir, 1 worker", &weir_runs[0]);
     let w2 = row("weir, 2 workers", &weir_runs[1]);
+    let w2_sql = row("weir, 2 workers, the SQL twin", &weir_runs[2]);
     let d = (!duck.is_empty()).then(|| row("DuckDB 2 threads (python3 + duckdb)", &duck));
     let l = row("serde_json loop, 1 thread", &looped);
     let peak = weir_runs[1].iter().map(|m| m.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0;
@@ -205,6 +212,10 @@ fn main() -> Result<()> {
     println!(
         "target 1: weir 2 workers peak RSS = {peak:.1} MB over {lines} lines, {short_peak:.1} MB over {} (≤ 64 wanted, flat in input length)",
         count_lines(&short)?
+    );
+    println!(
+        "SQL twin / TOML job at 2 workers = {:.2} (the same plan: 1.00 up to noise)",
+        w2_sql.as_secs_f64() / w2.as_secs_f64()
     );
     match d {
         Some(d) => println!(

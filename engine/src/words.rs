@@ -31,3 +31,16 @@ pub fn humanize_ms(ms: i64) -> String {
     }
     format!("{ms}ms")
 }
+
+/// An RFC 3339 time (`2026-11-01T00:00:00Z`; a space instead of `T` and `+00` as PostgreSQL writes it are
+/// accepted) as epoch milliseconds.
+pub fn rfc3339_ms(text: &str) -> Option<i64> {
+    let mut t = text.replacen(' ', "T", 1);
+    // `+00` → `+00:00`
+    if t.rfind(['+', '-']).is_some_and(|i| i > 10 && t.len() - i == 3) {
+        t.push_str(":00");
+    }
+    chrono::DateTime::parse_from_rfc3339(&t)
+        .ok()
+        .map(|d| d.timestamp_millis())
+}

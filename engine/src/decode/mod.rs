@@ -241,7 +241,7 @@ impl FieldSeed<'_> {
         let expected = match self.ty {
             FieldType::String | FieldType::Enum(_) => "a string",
             FieldType::Int => "an integer",
-            FieldType::Timestamp => "an integer (epoch milliseconds)",
+            FieldType::Timestamp => "an integer (epoch milliseconds) or an RFC 3339 time",
             FieldType::Float => "a number",
             FieldType::Bool => "a boolean",
             FieldType::Sketch => "a sketch",
@@ -299,6 +299,11 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
                     )))
                 }
             },
+            FieldType::Timestamp => crate::words::rfc3339_ms(v).map(Value::Int).ok_or_else(|| {
+                self.wrong(&format!(
+                    "\"{v}\", which is no RFC 3339 time like \"2026-11-21T08:00:00Z\""
+                ))
+            }),
             _ => Err(self.wrong("a string")),
         }
     }
@@ -401,6 +406,38 @@ mod tests {
             Value::Float(f) => format!("F{:x}", f.to_bits()),
             other => format!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_timestamp_field_reads_epoch_milliseconds_or_an_rfc_3339_time() {
+        use crate::schema::{Field, FieldType};
+        let schema = Schema {
+            fields: vec![
+                Field::new("id", FieldType::String),
+                Field::new("at", FieldType::Timestamp),
+            ],
+            event_time: 1,
+        };
+        let mut d = Decoder::new(schema);
+        let mut at = |line: &str| {
+            d.decode(line.as_bytes())
+                .map(|row| row[1].clone().unwrap())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            at(r#"{"id":"a","at":1795248000000}"#),
+            Ok(Value::Int(1_795_248_000_000))
+        );
+        assert_eq!(
+            at(r#"{"id":"a","at":"2026-11-21T08:00:00Z"}"#),
+            Ok(Value::Int(1_795_248_000_000))
+        );
+        assert_eq!(
+            at(r#"{"id":"a","at":"2026-11-21T09:00:00.5+01:00"}"#),
+            Ok(Value::Int(1_795_248_000_500))
+        );
+        let e = at(r#"{"id":"a","at":"yesterday"}"#).unwrap_err();
+        assert!(e.contains("no RFC 3339 time"), "{e}");
     }
 
     #[test]

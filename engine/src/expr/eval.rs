@@ -295,6 +295,7 @@ impl Expr {
                 Ok(NULL)
             }
             Expr::Call(f, args) => super::functions::call(*f, args, row),
+            Expr::Lib(f, args) => super::library::call(f, args, row),
         }
     }
 }

@@ -2,8 +2,9 @@
 //! schema when the job is checked, compiled once into an [`Expr`] tree and evaluated per record.
 //!
 //! The language is what follows SQL's `WHERE`: literals, fields, `+ - * / %`, comparisons, `AND OR NOT`,
-//! `IS [NOT] NULL`, `[NOT] IN (…)`, `[NOT] BETWEEN`, `[NOT] LIKE`, `CASE`, `CAST`, `COALESCE`, `||` and the
-//! functions `abs sqrt ln exp power floor ceil round least greatest lower upper length substr`. Logic is
+//! `IS [NOT] NULL`, `[NOT] IN (…)`, `[NOT] BETWEEN`, `[NOT] LIKE`, `CASE`, `CAST`, `COALESCE`, `||`, the
+//! functions `abs sqrt ln exp power floor ceil round least greatest lower upper length substr`, and the
+//! library of [`library`]: math and geo, strings and regular expressions, JSON, date and time. Logic is
 //! three-valued: NULL propagates through operators and functions, `AND`/`OR` follow SQL's truth tables, and
 //! a predicate keeps a record only where it is TRUE. Integer arithmetic is checked: integer division by zero,
 //! an overflow, a float result that is not finite or a failed `CAST` is an [`EvalError`] — the record then
@@ -16,6 +17,7 @@
 mod compile;
 mod eval;
 mod functions;
+mod library;
 mod like;
 mod scalar;
 
@@ -69,6 +71,8 @@ pub enum Expr {
     Cast(Box<Expr>, Option<ValueType>, ValueType),
     Coalesce(Vec<Expr>),
     Call(Func, Vec<Expr>),
+    /// A function of the library ([`library`]), with what it compiled once.
+    Lib(Box<library::Lib>, Vec<Expr>),
 }
 
 /// A `LIKE` pattern: compiled once when it is a literal.

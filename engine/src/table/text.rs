@@ -20,7 +20,7 @@ pub fn parse_text_value(field: &Field, text: &str) -> Result<Value, String> {
         FieldType::Int => Value::Int(text.parse().map_err(|_| bad("an integer"))?),
         FieldType::Timestamp => Value::Int(match text.parse() {
             Ok(ms) => ms,
-            Err(_) => timestamp_ms(text).ok_or_else(|| bad("epoch milliseconds or an RFC 3339 time"))?,
+            Err(_) => crate::words::rfc3339_ms(text).ok_or_else(|| bad("epoch milliseconds or an RFC 3339 time"))?,
         }),
         FieldType::Float => {
             let f: f64 = text.parse().map_err(|_| bad("a number"))?;
@@ -42,19 +42,6 @@ pub fn parse_text_value(field: &Field, text: &str) -> Result<Value, String> {
         }
         FieldType::Sketch => return Err(format!("field `{}`: a sketch cannot be read from text", field.name)),
     })
-}
-
-/// An RFC 3339 time (`2026-11-01T00:00:00Z`; a space instead of `T` and `+00` as PostgreSQL writes it are
-/// accepted) as epoch milliseconds.
-fn timestamp_ms(text: &str) -> Option<i64> {
-    let mut t = text.replacen(' ', "T", 1);
-    // `+00` → `+00:00`
-    if t.rfind(['+', '-']).is_some_and(|i| i > 10 && t.len() - i == 3) {
-        t.push_str(":00");
-    }
-    chrono::DateTime::parse_from_rfc3339(&t)
-        .ok()
-        .map(|d| d.timestamp_millis())
 }
 
 #[cfg(test)]

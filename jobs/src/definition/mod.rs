@@ -110,11 +110,7 @@ pub fn load_as_written(source: &JobSource, overrides: &Overrides) -> Result<toml
 /// How `${VAR}` is looked up.
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-fn read(
-    source: &JobSource,
-    overrides: &Overrides,
-    env: Option<Env<'_>>,
-) -> Result<toml::Table, DefinitionError> {
+fn read(source: &JobSource, overrides: &Overrides, env: Option<Env<'_>>) -> Result<toml::Table, DefinitionError> {
     let fail = |problems: Vec<Problem>| DefinitionError {
         file: source.name.clone(),
         problems,

@@ -5,6 +5,12 @@ use crate::expr::{Expr, Func};
 use sqlparser::ast::{self as sql};
 use weir_operators::value::ValueType;
 
+/// The functions of [`Func`], by name.
+const BUILT_IN: &[&str] = &[
+    "abs", "sqrt", "ln", "exp", "power", "floor", "ceil", "round", "least", "greatest", "lower", "upper", "length",
+    "substr", "coalesce",
+];
+
 impl Ctx<'_> {
     pub(super) fn function(&self, f: &sql::Function) -> Result<Node, String> {
         let name = f.name.to_string().to_lowercase();
@@ -38,10 +44,17 @@ impl Ctx<'_> {
             "substr" | "substring" => Func::Substr,
             "coalesce" => return self.coalesce(&args),
             other => {
+                if let Some(call) = self.library(other, &args) {
+                    return call;
+                }
+                let mut names: Vec<&str> = BUILT_IN.to_vec();
+                names.extend(super::library::NAMES);
                 return Err(err(format!(
-                    "unknown function `{other}`; available: abs, sqrt, ln, exp, power, floor, ceil, round, least, \
-                     greatest, lower, upper, length, substr, coalesce"
-                )))
+                    "unknown function `{other}`{}; weir has {} (and CASE, CAST, COALESCE, EXTRACT, POSITION, TRIM, \
+                     FLOOR(t TO unit); see README \"Functions\")",
+                    crate::config::did_you_mean(other, names.iter().copied()),
+                    names.join(", ")
+                )));
             }
         };
         self.call(func, &args)

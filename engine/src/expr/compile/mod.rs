@@ -1,11 +1,14 @@
 //! From SQL text to a typed [`Expr`]: parse with `sqlparser`, resolve fields against the schema, check types.
 
 mod calls;
+mod library;
 mod literals;
 mod operators;
 
 use literals::{cast_target, interval_ms, literal, negate};
 
+use super::library::time::TimeFn;
+use super::library::Lib;
 use super::like::Pattern;
 use super::{CmpKind, CmpOp, Expr, Func, LikePattern, Typed};
 use crate::schema::Schema;
@@ -263,6 +266,40 @@ impl Ctx<'_> {
                 }
                 Ok((Expr::Cast(Box::new(x), t.ty, to), known(to, t.nullable)))
             }
+            E::Floor {
+                expr,
+                field: sql::CeilFloorKind::DateTimeField(unit),
+            } if !matches!(unit, sql::DateTimeField::NoDateTime) => {
+                let unit = self.unit(&unit.to_string(), true)?;
+                let f = Lib::Time(TimeFn::Trunc(unit));
+                self.time_call(
+                    f,
+                    "floor",
+                    std::slice::from_ref(expr.as_ref()),
+                    1,
+                    ValueType::Timestamp,
+                    false,
+                )
+            }
+            E::Extract { field, expr, .. } => {
+                let unit = self.unit(&field.to_string(), false)?;
+                let f = Lib::Time(TimeFn::Extract(unit));
+                self.time_call(
+                    f,
+                    "extract",
+                    std::slice::from_ref(expr.as_ref()),
+                    1,
+                    ValueType::Int,
+                    false,
+                )
+            }
+            E::Trim {
+                expr,
+                trim_where,
+                trim_what,
+                trim_characters: None,
+            } => self.trim(expr, trim_where.as_ref(), trim_what.as_deref()),
+            E::Position { expr, r#in } => self.position(expr, r#in),
             E::Ceil { expr, field } | E::Floor { expr, field } => {
                 if !matches!(field, sql::CeilFloorKind::DateTimeField(sql::DateTimeField::NoDateTime)) {
                     return Err(err("ceil/floor take one number"));
