@@ -260,3 +260,96 @@ fn weir_explain_format_sql_prints_a_job_that_explains_the_same() {
     let from_sql = ok(weir().arg("explain").arg(&sql_path)).stdout;
     assert_eq!(String::from_utf8_lossy(&from_sql), String::from_utf8_lossy(&from_toml));
 }
+
+/// The expression library, filtered and computed aggregates, an expression key and HAVING, run end to
+/// end on records whose timestamps are RFC 3339 strings.
+#[test]
+fn a_sql_job_with_functions_filters_expression_keys_and_having_computes_the_expected_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("pings.jsonl");
+    std::fs::write(
+        &input,
+        [
+            r#"{"courier":"c1","site":"North","ts":"2026-11-21T08:00:00Z","speed":4.0,"payload":"{\"battery\":{\"level\":80}}"}"#,
+            r#"{"courier":"c1","site":"north","ts":"2026-11-21T08:10:00Z","speed":8.0,"payload":"{\"battery\":{\"level\":60}}"}"#,
+            r#"{"courier":"c2","site":"NORTH","ts":"2026-11-21T09:20:00+01:00","speed":12.0,"payload":"{}"}"#,
+            r#"{"courier":"c3","site":"south","ts":"2026-11-21T08:30:00Z","speed":2.0,"payload":"{\"battery\":{\"level\":10}}"}"#,
+            r#"{"courier":"c3","site":"south","ts":"2026-11-21T09:30:00Z","speed":3.0,"payload":"x"}"#,
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let job = tmp.path().join("couriers.sql");
+    std::fs::write(
+        &job,
+        r"
+CREATE TABLE pings (courier STRING, site STRING, ts TIMESTAMP(3), speed DOUBLE, payload STRING,
+  WATERMARK FOR ts AS ts) WITH ('connector' = 'file', 'path' = '${IN}', 'format' = 'jsonl');
+CREATE VIEW enriched AS
+SELECT courier, site, ts, speed,
+       CAST(JSON_VALUE(payload, '$.battery.level') AS BIGINT) AS battery,
+       EXTRACT(HOUR FROM ts) AS hour_of_day,
+       REGEXP_EXTRACT(courier, 'c(\d+)', 1) AS courier_no,
+       DATE_FORMAT(ts, 'HH:mm') AS clock
+FROM pings;
+CREATE VIEW per_site AS
+SELECT window_start, window_end, lower(site) AS site_l,
+       COUNT(*) AS pings,
+       MAX(speed) FILTER (WHERE battery > 50) AS top_charged,
+       SUM(speed * 2) AS double_speed,
+       COUNT(battery) AS with_battery
+FROM TABLE(TUMBLE(TABLE enriched, DESCRIPTOR(ts), INTERVAL '1' HOUR))
+GROUP BY window_start, window_end, lower(site)
+HAVING COUNT(*) >= 2;
+CREATE TABLE per_site_rows WITH ('connector' = 'jsonl', 'path' = '${OUT}/per_site.jsonl');
+CREATE TABLE details WITH ('connector' = 'jsonl', 'path' = '${OUT}/details.jsonl');
+CREATE TABLE dead_letters WITH ('connector' = 'jsonl', 'path' = '${OUT}/dead_letters.jsonl');
+INSERT INTO per_site_rows TABLE per_site;
+INSERT INTO details TABLE enriched;
+",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    ok(weir()
+        .arg("run")
+        .arg(&job)
+        .arg("--quiet")
+        .env("IN", &input)
+        .env("OUT", &out));
+    let rows = read_jsonl(&out.join("per_site.jsonl"));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let r = &rows[0];
+    assert_eq!(r["site_l"], "north", "{r}");
+    assert_eq!(r["pings"], 3, "{r}");
+    assert_eq!(r["top_charged"], 8.0, "{r}");
+    assert_eq!(r["double_speed"], 48.0, "{r}");
+    assert_eq!(r["with_battery"], 2, "{r}");
+    let details = read_jsonl(&out.join("details.jsonl"));
+    let by_clock: Vec<(String, serde_json::Value, i64, String)> = details
+        .iter()
+        .map(|d| {
+            (
+                d["clock"].as_str().unwrap().to_string(),
+                d["battery"].clone(),
+                d["hour_of_day"].as_i64().unwrap(),
+                d["courier_no"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        by_clock.contains(&("08:20".into(), serde_json::Value::Null, 8, "2".into())),
+        "{by_clock:?}"
+    );
+    assert!(
+        by_clock.contains(&("09:30".into(), serde_json::Value::Null, 9, "3".into())),
+        "{by_clock:?}"
+    );
+    assert!(
+        by_clock.contains(&("08:00".into(), 80.into(), 8, "1".into())),
+        "{by_clock:?}"
+    );
+    assert!(std::fs::read_to_string(out.join("dead_letters.jsonl"))
+        .unwrap_or_default()
+        .is_empty());
+}

@@ -18,6 +18,7 @@ mod operators;
 mod sinks;
 mod sources;
 mod tables;
+pub mod window_inputs;
 
 use checks::{check_lateness, check_names, check_sink_paths};
 use cluster::cluster_plan;
@@ -67,6 +68,19 @@ struct Declared<'a> {
 
 /// Builds the plan of a loaded job definition, or every problem with it.
 pub fn plan(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionError> {
+    // Windows over computed inputs get a derive in front (window_inputs); problems name what was written.
+    let (expanded, origins) = window_inputs::expand(table);
+    plan_expanded(source, &expanded).map_err(|mut e| {
+        for p in &mut e.problems {
+            if let Some(original) = window_inputs::original_path(&origins, &p.path) {
+                p.path = original;
+            }
+        }
+        e
+    })
+}
+
+fn plan_expanded(source: &JobSource, table: &toml::Table) -> Result<Plan, DefinitionError> {
     let problems = Problems::default();
     let root = Section::new("", table, &problems);
     let empty = toml::Table::new();

@@ -356,21 +356,44 @@ impl Emitter {
             }
             args.push(format!("{} => {}", k.to_ascii_uppercase(), self.argument(path, k, v)));
         }
+        // Keys: a field, or `EXPR AS name` (a computed key: selected under its name, grouped by EXPR).
         let mut columns: Vec<String> = vec!["window_start".into(), "window_end".into()];
-        columns.extend(keys.iter().map(|k| ident(k)));
-        columns.extend(list(section.get("carry")).iter().map(|c| ident(c)));
-        if let Some(Toml::Table(aggs)) = section.get("aggregates") {
-            for (name, text) in aggs {
-                match text.as_str().and_then(sql_aggregate) {
-                    Some(sql) => columns.push(format!("{sql} AS {}", ident(name))),
-                    None => self
-                        .problems
-                        .push(format!("{path}.aggregates.{name}: no SQL form for {text}")),
+        let mut group = columns.clone();
+        for k in &keys {
+            let lower = k.to_ascii_lowercase();
+            match lower.rfind(" as ") {
+                Some(at) => {
+                    let (e, name) = (k[..at].trim(), k[at + 4..].trim());
+                    columns.push(format!("{e} AS {}", ident(name)));
+                    group.push(e.to_string());
+                }
+                None => {
+                    columns.push(ident(k));
+                    group.push(ident(k));
                 }
             }
         }
-        let mut group = vec!["window_start".to_string(), "window_end".to_string()];
-        group.extend(keys.iter().map(|k| ident(k)));
+        columns.extend(list(section.get("carry")).iter().map(|c| ident(c)));
+        if let Some(Toml::Table(aggs)) = section.get("aggregates") {
+            for (name, spec) in aggs {
+                let (text, filter) = match spec {
+                    Toml::Table(t) => (
+                        t.get("of").and_then(|o| o.as_str()),
+                        t.get("where").and_then(|w| w.as_str()),
+                    ),
+                    other => (other.as_str(), None),
+                };
+                match (text.and_then(sql_aggregate), filter) {
+                    (Some(sql), None) => columns.push(format!("{sql} AS {}", ident(name))),
+                    (Some(sql), Some(cond)) if !sql.contains(" FILTER ") => {
+                        columns.push(format!("{sql} FILTER (WHERE {cond}) AS {}", ident(name)))
+                    }
+                    _ => self
+                        .problems
+                        .push(format!("{path}.aggregates.{name}: no SQL form for {spec}")),
+                }
+            }
+        }
         format!(
             "SELECT {}\nFROM TABLE({function}({}))\nGROUP BY {}",
             columns.join(",\n       "),

@@ -462,3 +462,73 @@ inputs = [\"j\"]
     let problems = super::job_sql(&table, &plan).unwrap_err();
     assert_eq!(problems, vec!["operators.j.history: has no SQL form yet".to_string()]);
 }
+
+#[test]
+fn filtered_and_computed_aggregates_expression_keys_and_having_plan_like_toml() {
+    let planned = same_plan(
+        "CREATE VIEW busy AS
+SELECT window_start, window_end, lower(site) AS site_l,
+       COUNT(*) AS pings,
+       MAX(speed) FILTER (WHERE state = 'busy') AS top_busy,
+       AVG(speed * 3.6) AS kmh,
+       COUNT(*) FILTER (WHERE speed > 5 AND state = 'busy') AS fast_busy,
+       COUNT(courier) AS with_courier
+FROM TABLE(TUMBLE(TABLE pings, DESCRIPTOR(ts), INTERVAL '1' HOUR))
+GROUP BY window_start, window_end, lower(site)
+HAVING COUNT(*) > 10;
+INSERT INTO out TABLE busy;
+",
+        r#"
+[operators.busy_window]
+kind = "window"
+inputs = ["pings"]
+window = { kind = "tumbling", size = "1h" }
+key = ["lower(site) AS site_l"]
+[operators.busy_window.aggregates]
+pings = "count"
+top_busy = { of = "max(speed)", where = "state = 'busy'" }
+kmh = "mean(speed * 3.6)"
+fast_busy = "count_if(speed > 5 AND state = 'busy')"
+with_courier = "count_if(courier IS NOT NULL)"
+[operators.busy]
+kind = "filter"
+inputs = ["busy_window"]
+where = "pings > 10"
+[sinks.out]
+kind = "jsonl"
+path = "out.jsonl"
+inputs = ["busy"]
+"#,
+    );
+    // The computed inputs are a derive in front of the window.
+    for want in [
+        "busy_window_inputs",
+        "top_busy__input = `CASE WHEN state = 'busy' THEN speed END`",
+        "site_l = `lower(site)`",
+        "top_busy = max(top_busy__input)",
+        "`pings > 10`",
+    ] {
+        assert!(planned.contains(want), "missing {want:?} in:\n{planned}");
+    }
+}
+
+#[test]
+fn having_needs_its_aggregates_named_and_distinct_counts_are_refused() {
+    let sql = format!(
+        "{PINGS}INSERT INTO out SELECT window_start, window_end, site, COUNT(*) AS n
+FROM TABLE(TUMBLE(TABLE pings, DESCRIPTOR(ts), INTERVAL '1' HOUR)) GROUP BY window_start, window_end, site HAVING MAX(speed) > 3;
+INSERT INTO out SELECT window_start, window_end, COUNT(DISTINCT courier) AS n
+FROM TABLE(TUMBLE(TABLE pings, DESCRIPTOR(ts), INTERVAL '1' HOUR)) GROUP BY window_start, window_end;
+INSERT INTO out SELECT window_start, window_end, COUNT(*) AS n
+FROM TABLE(TUMBLE(TABLE pings, DESCRIPTOR(ts), INTERVAL '1' HOUR)) GROUP BY window_start, window_end, upper(site);
+"
+    );
+    let err = plan_text("bad.sql", &sql).unwrap_err();
+    for want in [
+        "HAVING reads the window's columns: select MAX(speed) AS name and write HAVING name",
+        "DISTINCT aggregates would keep every distinct value",
+        "a key that is an expression needs a name: SELECT …, upper(site) AS name",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+}

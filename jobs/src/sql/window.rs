@@ -91,13 +91,19 @@ impl Translator {
             GroupByExpr::All(_) => Vec::new(),
         };
         let input_fields = self.fields.get(&stream).cloned().unwrap_or_default();
+        // The keys by name, and as the window's `key` entries (`lower(site) AS site_l` for an expression,
+        // computed in front of the window).
         let mut keys = Vec::new();
+        let mut key_entries = Vec::new();
         let (mut has_start, mut has_end) = (false, false);
         for g in &group {
             match g {
                 Expr::Identifier(i) if i.value == "window_start" => has_start = true,
                 Expr::Identifier(i) if i.value == "window_end" => has_end = true,
-                Expr::Identifier(i) if input_fields.contains(&i.value) => keys.push(i.value.clone()),
+                Expr::Identifier(i) if input_fields.contains(&i.value) => {
+                    keys.push(i.value.clone());
+                    key_entries.push(i.value.clone());
+                }
                 Expr::Identifier(i) => self.problem(
                     i.span,
                     format!(
@@ -106,7 +112,22 @@ impl Translator {
                         input_fields.join(", ")
                     ),
                 ),
-                other => self.problem(other.span(), "GROUP BY columns, not expressions, for now"),
+                other => {
+                    let named = s.projection.iter().find_map(|item| match item {
+                        SelectItem::ExprWithAlias { expr, alias } if expr == *other => Some(alias.value.clone()),
+                        _ => None,
+                    });
+                    match named {
+                        Some(alias) => {
+                            key_entries.push(format!("{other} AS {alias}"));
+                            keys.push(alias);
+                        }
+                        None => self.problem(
+                            other.span(),
+                            format!("a key that is an expression needs a name: SELECT …, {other} AS name … GROUP BY …, {other}"),
+                        ),
+                    }
+                }
             }
         }
         if !(has_start && has_end) {
@@ -128,13 +149,6 @@ impl Translator {
                 );
             }
         }
-        if s.having.is_some() {
-            self.problem(
-                s.span(),
-                "HAVING is not supported yet: filter the window's rows in a view over it",
-            );
-            return None;
-        }
         // The projection: window_start, window_end, the keys (weir's window rows have them, in that order),
         // carried columns (a column neither grouped nor aggregated: copied from the window's first record),
         // then the named aggregates.
@@ -151,6 +165,9 @@ impl Translator {
                 SelectItem::UnnamedExpr(Expr::Identifier(c)) if i < natural.len() && c.value == natural[i] => {
                     columns.push(c.value.clone())
                 }
+                SelectItem::ExprWithAlias { alias, .. } if i < natural.len() && alias.value == natural[i] => {
+                    columns.push(alias.value.clone())
+                }
                 SelectItem::UnnamedExpr(Expr::Identifier(c))
                     if i >= natural.len() && aggregates.is_empty() && input_fields.contains(&c.value) =>
                 {
@@ -159,8 +176,8 @@ impl Translator {
                 }
                 SelectItem::ExprWithAlias { expr: Expr::Function(f), alias } if i >= natural.len() => {
                     match weir_aggregate(f) {
-                        Ok(text) => {
-                            aggregates.insert(alias.value.clone(), string(&text));
+                        Ok(spec) => {
+                            aggregates.insert(alias.value.clone(), spec);
                             columns.push(alias.value.clone());
                         }
                         Err(e) => self.problem(f.span(), e),
@@ -186,16 +203,66 @@ impl Translator {
         let mut options = toml::Table::new();
         options.insert("window".into(), Toml::Table(window));
         options.extend(extra);
-        if !keys.is_empty() {
-            options.insert("key".into(), list(&keys));
+        if !key_entries.is_empty() {
+            options.insert("key".into(), list(&key_entries));
         }
         if !carry.is_empty() {
             options.insert("carry".into(), list(&carry));
         }
         options.insert("aggregates".into(), Toml::Table(aggregates));
-        self.operator(name, "window", &[stream], options, columns);
-        self.event_time.insert(name.to_string(), WINDOW_TIME.to_string());
+        // HAVING: a filter over the window's rows (the window is then `NAME_window`).
+        let window_name = if s.having.is_some() {
+            format!("{name}_window")
+        } else {
+            name.to_string()
+        };
+        self.operator(&window_name, "window", &[stream], options, columns.clone());
+        self.event_time.insert(window_name.clone(), WINDOW_TIME.to_string());
+        if let Some(having) = &s.having {
+            let cond = self.having(s, having)?;
+            let mut options = toml::Table::new();
+            options.insert("where".into(), string(&cond));
+            self.operator(name, "filter", &[window_name], options, columns);
+            self.event_time.insert(name.to_string(), WINDOW_TIME.to_string());
+        }
         Some(name.to_string())
+    }
+
+    /// A `HAVING` condition over the window's rows: each aggregate call replaced by the column the
+    /// projection names it.
+    fn having(&mut self, s: &Select, having: &Expr) -> Option<String> {
+        let named: Vec<(String, String)> = s
+            .projection
+            .iter()
+            .filter_map(|item| match item {
+                SelectItem::ExprWithAlias {
+                    expr: e @ Expr::Function(_),
+                    alias,
+                } => Some((e.to_string(), alias.value.clone())),
+                _ => None,
+            })
+            .collect();
+        let mut missing = Vec::new();
+        let mut cond = having.clone();
+        let _ = sqlparser::ast::visit_expressions_mut(&mut cond, |e| {
+            let text = e.to_string();
+            if let Expr::Function(f) = &*e {
+                let span = f.span();
+                if let Some((_, alias)) = named.iter().find(|(t, _)| *t == text) {
+                    *e = Expr::Identifier(Ident::with_span(span, alias));
+                } else if weir_aggregate(f).is_ok() {
+                    missing.push((span, text));
+                }
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        for (span, text) in &missing {
+            self.problem(
+                *span,
+                format!("HAVING reads the window's columns: select {text} AS name and write HAVING name …"),
+            );
+        }
+        missing.is_empty().then(|| cond.to_string())
     }
 
     /// Whether `DESCRIPTOR(ts)` names `stream`'s event time; a problem saying which column does if not.

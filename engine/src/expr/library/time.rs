@@ -228,10 +228,12 @@ pub fn java_pattern(pattern: &str) -> Result<String, String> {
             ('E', _) => "%A",
             ('a', _) => "%p",
             ('X' | 'Z', _) => "%:z",
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "'{pattern}': the pattern letter {} is not supported; use y M d D H h m s S E a X and 'quoted text'",
                 c.to_string().repeat(run)
-            )),
+            ))
+            }
         };
         out.push_str(spec);
         i += run;

@@ -135,7 +135,11 @@ pub fn parse(s: &Section, inputs: &OperatorInputs) -> Option<(Arc<dyn OperatorCo
     if let Some(a) = &aggs {
         for (col, expr) in a.entries() {
             let Some(expr) = expr.as_str() else {
-                a.problem(col, "expected an aggregate expression string such as \"max(ppv_mm_s)\"");
+                a.problem(
+                    col,
+                    "expected an aggregate such as \"max(ppv_mm_s)\", or one with its own filter: \
+                     { of = \"max(ppv_mm_s)\", where = \"site = 'pit'\" }",
+                );
                 ok = false;
                 continue;
             };
