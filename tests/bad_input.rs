@@ -111,7 +111,7 @@ path = "dead.jsonl"
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     for want in [
-        "bad.toml: job.wokers: unknown key; allowed here: checkpoint, cluster, dead_letters, name, workers",
+        "bad.toml: job.wokers: unknown key — did you mean \"workers\"?; allowed here: checkpoint, cluster, dead_letters, name, workers",
         "sources.vibration.max_out_of_orderness: \"30 parsecs\" is not a duration",
         "operators.hourly.inputs: no stream named `vibrations`; available: vibration, vibration.dead_letters",
         "operators.spikes.kind: unknown operator kind \"threshhold\"; allowed: filter, derive, union, window, alert",

@@ -353,3 +353,41 @@ INSERT INTO details TABLE enriched;
         .unwrap_or_default()
         .is_empty());
 }
+
+/// The issue's rollup, written the Flink way with only the connector options changed, says what it lacks
+/// in SQL — a dead-letter sink, a misspelt option — and runs once it has it.
+#[test]
+fn the_flink_rollup_says_in_sql_what_it_lacks_and_then_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = vibration_input(tmp.path());
+    let flink = format!(
+        "CREATE TABLE vibration (sensor_id STRING, site STRING, ts BIGINT, ppv_mm_s DOUBLE, freq_hz DOUBLE,
+  WATERMARK FOR ts AS ts - INTERVAL '30' SECOND) WITH ('connector' = 'file', 'pathh' = '{}');
+CREATE TABLE rollups WITH ('connector' = 'parquet', 'path' = '{}', 'partition_by' = 'hour');
+INSERT INTO rollups
+SELECT window_start, window_end, sensor_id, LAST_VALUE(site) AS site, COUNT(*) AS readings,
+       MAX(ppv_mm_s) AS ppv_max, APPROX_PERCENTILE(ppv_mm_s, 0.9) AS ppv_p90,
+       COUNT(*) FILTER (WHERE ppv_mm_s > 5.0) AS over_limit
+FROM TABLE(TUMBLE(TABLE vibration, DESCRIPTOR(ts), INTERVAL '1' HOUR))
+GROUP BY window_start, window_end, sensor_id;
+",
+        input.display(),
+        tmp.path().join("rollups").display()
+    );
+    let err = check_fails(tmp.path(), "flink.sql", &flink);
+    for want in [
+        "(sources.vibration.pathh): unknown key — did you mean \"path\"?",
+        "add CREATE TABLE dead_letters WITH ('connector' = 'jsonl', 'path' = 'dead_letters.jsonl')",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    let fixed = flink.replace("'pathh'", "'path'")
+        + &format!(
+            "CREATE TABLE dead_letters WITH ('connector' = 'jsonl', 'path' = '{}');\n",
+            tmp.path().join("dead_letters.jsonl").display()
+        );
+    let job = tmp.path().join("flink.sql");
+    std::fs::write(&job, fixed).unwrap();
+    ok(weir().arg("run").arg(&job).arg("--quiet"));
+    assert!(!parquet_files(&tmp.path().join("rollups")).is_empty());
+}

@@ -251,9 +251,10 @@ impl<'a> Section<'a> {
         for k in self.table.keys() {
             if !used.contains(k) {
                 let list: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+                let near = super::did_you_mean(k, list.iter().copied());
                 self.problem(
                     k,
-                    format!("unknown key; allowed here: {}{allowed_note}", list.join(", ")),
+                    format!("unknown key{near}; allowed here: {}{allowed_note}", list.join(", ")),
                 );
             }
         }

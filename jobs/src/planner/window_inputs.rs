@@ -140,7 +140,12 @@ fn computed_aggregate(name: &str, spec: &Toml) -> Option<(String, String)> {
     let function = text[..open].trim().to_ascii_lowercase();
     let args = text[open + 1..].strip_suffix(')')?.trim();
     if function == "count_if" {
-        let native = AggregateFn::parse(text).is_ok();
+        // Native: `count_if(FIELD > 5)`, `count_if(FLAG)` — and one the native form refuses for its number
+        // (`count_if(x > nan)`), which keeps its own message.
+        let native = match AggregateFn::parse(text) {
+            Ok(_) => true,
+            Err(e) => e.to_string().contains("finite number"),
+        };
         return match (filter, native) {
             (None, true) => None,
             (None, false) => Some((format!("count_if({field})"), args.to_string())),

@@ -45,6 +45,13 @@ pub fn locate(text: &str, default_name: &str, problems: &mut [Problem]) {
         return;
     };
     for p in problems.iter_mut() {
+        // Say in SQL what TOML's messages say in TOML.
+        if p.message.starts_with("malformed and late records need somewhere to go") {
+            p.message = "malformed and late records need somewhere to go: add CREATE TABLE dead_letters WITH \
+                         ('connector' = 'jsonl', 'path' = 'dead_letters.jsonl'), or SET job.dead_letters = 'SINK' \
+                         naming another sink table"
+                .to_string();
+        }
         let mut key = p.path.as_str();
         loop {
             if let Some(l) = spans.get(key) {
