@@ -391,3 +391,47 @@ GROUP BY window_start, window_end, sensor_id;
     ok(weir().arg("run").arg(&job).arg("--quiet"));
     assert!(!parquet_files(&tmp.path().join("rollups")).is_empty());
 }
+
+/// A daily window in Europe/Berlin across the night clocks go back: local midnight to local midnight, the
+/// day of the change 25 hours long, every hourly record in exactly its local day.
+#[test]
+fn a_daily_window_in_a_time_zone_is_25_hours_long_when_clocks_go_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.jsonl");
+    let t0: i64 = 1_792_800_000_000; // 2026-10-24T00:00:00Z
+    let lines: Vec<String> = (0..72)
+        .map(|h| format!("{{\"k\":\"a\",\"ts\":{}}}", t0 + h * 3_600_000))
+        .collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let job = tmp.path().join("tz.sql");
+    std::fs::write(
+        &job,
+        "CREATE TABLE e (k STRING, ts BIGINT, WATERMARK FOR ts AS ts) WITH ('connector' = 'file', 'path' = 'in.jsonl');
+CREATE TABLE out WITH ('connector' = 'jsonl', 'path' = 'out.jsonl');
+CREATE TABLE dead_letters WITH ('connector' = 'jsonl', 'path' = 'dead_letters.jsonl');
+INSERT INTO out SELECT window_start, window_end, COUNT(*) AS n
+FROM TABLE(TUMBLE(TABLE e, DESCRIPTOR(ts), INTERVAL '1' DAY, TIME_ZONE => 'Europe/Berlin'))
+GROUP BY window_start, window_end;
+",
+    )
+    .unwrap();
+    ok(weir().current_dir(tmp.path()).arg("run").arg(&job).arg("--quiet"));
+    let rows = read_jsonl(&tmp.path().join("out.jsonl"));
+    let got: Vec<(i64, i64, i64)> = rows
+        .iter()
+        .map(|r| {
+            let (s, e) = (r["window_start"].as_i64().unwrap(), r["window_end"].as_i64().unwrap());
+            (s, (e - s) / 3_600_000, r["n"].as_i64().unwrap())
+        })
+        .collect();
+    let hour = 3_600_000;
+    assert_eq!(
+        got,
+        vec![
+            (t0 - 2 * hour, 24, 22),  // 24 Oct, CEST: from 22:00Z
+            (t0 + 22 * hour, 25, 25), // 25 Oct: 02:00–03:00 twice
+            (t0 + 47 * hour, 24, 24), // 26 Oct, CET: from 23:00Z
+            (t0 + 71 * hour, 24, 1),
+        ]
+    );
+}

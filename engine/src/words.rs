@@ -15,11 +15,22 @@ pub fn field_names(schema: &Schema, idx: &[usize]) -> String {
 /// A window's shape in words (`tumbling 1h`, `hopping 1h every 5m`, `session gap 5m`).
 pub fn describe_window(w: &WindowSpec) -> String {
     let d = |ms: i64| humanize_ms(ms);
-    match *w {
+    let shape = match *w {
         WindowSpec::Tumbling { size_ms } => format!("tumbling {}", d(size_ms)),
-        WindowSpec::Hopping { size_ms, slide_ms } => format!("hopping {} every {}", d(size_ms), d(slide_ms)),
+        WindowSpec::Aligned { size_ms, slide_ms, .. } if size_ms == slide_ms => format!("tumbling {}", d(size_ms)),
+        WindowSpec::Hopping { size_ms, slide_ms } | WindowSpec::Aligned { size_ms, slide_ms, .. } => {
+            format!("hopping {} every {}", d(size_ms), d(slide_ms))
+        }
         WindowSpec::Session { gap_ms } => format!("session gap {}", d(gap_ms)),
-    }
+    };
+    let align = w.alignment();
+    let offset = match align.offset_ms {
+        0 => String::new(),
+        o if o < 0 => format!(" offset -{}", d(-o)),
+        o => format!(" offset {}", d(o)),
+    };
+    let zone = align.zone.map_or(String::new(), |z| format!(" in {}", z.name()));
+    format!("{shape}{offset}{zone}")
 }
 
 /// Milliseconds as the largest exact unit (`90m` stays `90m`, `3600000` is `1h`).

@@ -142,9 +142,8 @@ impl WindowAggregator {
         let Record {
             ts, pos, awm, values, ..
         } = record;
-        let size = self.spec.size_ms();
         for start in self.spec.starts(ts) {
-            if is_late(start.saturating_add(size), self.allowed_lateness_ms, awm) {
+            if is_late(self.spec.end_of(start), self.allowed_lateness_ms, awm) {
                 continue;
             }
             let by_key = self.open.entry(start).or_default();
@@ -204,10 +203,10 @@ impl WindowAggregator {
                 .first()
                 .map(|(end, _, _)| end.saturating_add(self.allowed_lateness_ms));
         }
-        self.open.keys().next().map(|s| {
-            s.saturating_add(self.spec.size_ms())
-                .saturating_add(self.allowed_lateness_ms)
-        })
+        self.open
+            .keys()
+            .next()
+            .map(|s| self.spec.end_of(*s).saturating_add(self.allowed_lateness_ms))
     }
 
     /// Emits and forgets every window with `end + allowed_lateness ≤ watermark` (all of them for `None`,
@@ -253,7 +252,7 @@ impl WindowAggregator {
                 let values = acc.finish(&self.aggregates);
                 rows.push(WindowRow {
                     start,
-                    end: start.saturating_add(self.spec.size_ms()),
+                    end: self.spec.end_of(start),
                     key,
                     carry: acc.carry,
                     values,
@@ -326,7 +325,7 @@ mod tests {
                 input_type: Some(ValueType::Float),
             },
         ];
-        let mut w = WindowAggregator::new(WindowSpec::Tumbling { size_ms: 100 }, 0, aggs);
+        let mut w = WindowAggregator::new(WindowSpec::tumbling(100), 0, aggs);
         w.add(
             &key("b"),
             rec(10, None, &[Value::Float(1.0)], &[Value::Str("site".into())]),
@@ -394,14 +393,7 @@ mod tests {
             input: None,
             input_type: None,
         }];
-        let mut w = WindowAggregator::new(
-            WindowSpec::Hopping {
-                size_ms: 100,
-                slide_ms: 50,
-            },
-            30,
-            aggs,
-        );
+        let mut w = WindowAggregator::new(WindowSpec::hopping(100, 50), 30, aggs);
         // ts 60 → windows [0,100) and [50,150); awm 120 → [0,100) still open (100+30 > 120)
         w.add(&key("k"), rec(60, Some(120), &[], &[]));
         w.add(&key("k"), rec(60, Some(130), &[], &[])); // late for [0,100) only

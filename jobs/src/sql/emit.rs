@@ -350,6 +350,9 @@ impl Emitter {
             }
         };
         let mut args = vec![shape];
+        for (k, v) in w.iter().filter(|(k, _)| *k == "offset" || *k == "time_zone") {
+            args.push(format!("{} => {}", k.to_ascii_uppercase(), self.argument(path, k, v)));
+        }
         for (k, v) in section {
             if ["kind", "inputs", "window", "key", "carry", "aggregates"].contains(&k.as_str()) {
                 continue;

@@ -532,3 +532,57 @@ FROM TABLE(TUMBLE(TABLE pings, DESCRIPTOR(ts), INTERVAL '1' HOUR)) GROUP BY wind
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
 }
+
+#[test]
+fn window_offsets_and_time_zones_plan_like_toml_in_both_spellings() {
+    let toml = r#"
+[operators.weekly]
+kind = "window"
+inputs = ["pings"]
+window = { kind = "tumbling", size = "7d", offset = "4d" }
+key = []
+aggregates = { n = "count" }
+[operators.local_days]
+kind = "window"
+inputs = ["pings"]
+window = { kind = "hopping", size = "1d", slide = "12h", time_zone = "America/Santiago" }
+key = ["courier"]
+aggregates = { n = "count" }
+[sinks.out]
+kind = "jsonl"
+path = "out.jsonl"
+inputs = ["weekly", "local_days"]
+"#;
+    for weekly in [
+        "TUMBLE(TABLE pings, DESCRIPTOR(ts), INTERVAL '7' DAY, INTERVAL '4' DAY)",
+        "TUMBLE(TABLE pings, DESCRIPTOR(ts), INTERVAL '7' DAY, OFFSET => INTERVAL '4' DAY)",
+    ] {
+        let planned = same_plan(
+            &format!(
+                "CREATE VIEW weekly AS SELECT window_start, window_end, COUNT(*) AS n FROM TABLE({weekly})
+GROUP BY window_start, window_end;
+CREATE VIEW local_days AS SELECT window_start, window_end, courier, COUNT(*) AS n
+FROM TABLE(HOP(TABLE pings, DESCRIPTOR(ts), INTERVAL '12' HOUR, INTERVAL '1' DAY, TIME_ZONE => 'America/Santiago'))
+GROUP BY window_start, window_end, courier;
+INSERT INTO out SELECT * FROM weekly UNION ALL SELECT * FROM local_days;
+"
+            ),
+            toml,
+        );
+        assert!(planned.contains("tumbling 7d offset 4d"), "{planned}");
+        assert!(
+            planned.contains("hopping 1d every 12h in America/Santiago"),
+            "{planned}"
+        );
+    }
+    let err = plan_text(
+        "bad.sql",
+        &format!(
+            "{PINGS}INSERT INTO out SELECT window_start, window_end, COUNT(*) AS n
+FROM TABLE(TUMBLE(TABLE pings, DESCRIPTOR(ts), INTERVAL '1' DAY, TIME_ZONE => 'Europe/Berlinn'))
+GROUP BY window_start, window_end;"
+        ),
+    )
+    .unwrap_err();
+    assert!(err.contains("unknown time zone \"Europe/Berlinn\""), "{err}");
+}

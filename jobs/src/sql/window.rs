@@ -24,8 +24,10 @@ impl Translator {
             _ => unreachable!("window_select is called for windows"),
         };
         // weir's extensions, named arguments in Flink's style: the window kind's other options
-        // (ALLOWED_LATENESS => INTERVAL '10' MINUTE, EMIT_EMPTY => TRUE, MAX_OPEN_WINDOWS => 1000000).
+        // (ALLOWED_LATENESS => INTERVAL '10' MINUTE, EMIT_EMPTY => TRUE, MAX_OPEN_WINDOWS => 1000000,
+        // OFFSET => INTERVAL '4' DAY, TIME_ZONE => 'Europe/Berlin').
         let mut extra = toml::Table::new();
+        let mut window_options = toml::Table::new();
         for (arg_name, e) in &call.named {
             let key = arg_name.value.to_ascii_lowercase();
             if ["kind", "inputs", "window", "key", "carry", "aggregates"].contains(&key.as_str()) {
@@ -39,14 +41,25 @@ impl Translator {
                 Some(v) => {
                     self.spans
                         .insert(format!("operators.{name}.{key}"), arg_name.span.start);
-                    extra.insert(key, v);
+                    // A window's alignment belongs in its `window` table.
+                    if key == "offset" || key == "time_zone" {
+                        window_options.insert(key, v);
+                    } else {
+                        extra.insert(key, v);
+                    }
                 }
                 None => self.problem(e.span(), "INTERVAL 'n' SECOND | MINUTE | HOUR | DAY"),
             }
         }
-        let wanted = if kind == "HOP" { 3 } else { 2 };
+        // Flink's optional last positional argument: the offset (TUMBLE and HOP).
+        let wanted = match kind {
+            "HOP" => 3..=4,
+            "TUMBLE" => 2..=3,
+            _ => 2..=2,
+        };
         let descriptor = call.positional.first().and_then(|a| descriptor(a));
-        let (Some((source, source_span)), Some(ts), true) = (&call.table, descriptor, call.positional.len() == wanted)
+        let (Some((source, source_span)), Some(ts), true) =
+            (&call.table, descriptor, wanted.contains(&call.positional.len()))
         else {
             self.problem(call.span, format!("write {shape}"));
             return None;
@@ -64,6 +77,18 @@ impl Translator {
         let intervals: Vec<Option<i64>> = call.positional[1..].iter().map(|a| interval_ms(a)).collect();
         let mut window = toml::Table::new();
         match (kind, intervals.as_slice()) {
+            ("TUMBLE", [Some(size), Some(offset)]) | ("HOP", [_, Some(size), Some(offset)]) if *size > 0 => {
+                let slide = if kind == "HOP" { intervals[0] } else { Some(*size) };
+                window.insert(
+                    "kind".into(),
+                    string(if kind == "HOP" { "hopping" } else { "tumbling" }),
+                );
+                window.insert("size".into(), duration(*size));
+                if let (true, Some(slide)) = (kind == "HOP", slide) {
+                    window.insert("slide".into(), duration(slide));
+                }
+                window.insert("offset".into(), duration(*offset));
+            }
             ("TUMBLE", [Some(size)]) => {
                 window.insert("kind".into(), string("tumbling"));
                 window.insert("size".into(), duration(*size));
@@ -201,11 +226,11 @@ impl Translator {
             stream = filter;
         }
         let mut options = toml::Table::new();
+        window.extend(window_options);
         options.insert("window".into(), Toml::Table(window));
         options.extend(extra);
-        if !key_entries.is_empty() {
-            options.insert("key".into(), list(&key_entries));
-        }
+        // No keys: one global row per window (`key = []`).
+        options.insert("key".into(), list(&key_entries));
         if !carry.is_empty() {
             options.insert("carry".into(), list(&carry));
         }

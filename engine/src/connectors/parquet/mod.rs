@@ -278,7 +278,7 @@ impl ParquetRowWriter {
             Closing::Window {
                 window,
                 allowed_lateness_ms,
-            } => window.last_start_below(p.saturating_add(span)) + window.size_ms() + allowed_lateness_ms - 1,
+            } => window.end_of(window.last_start_below(p.saturating_add(span))) + allowed_lateness_ms - 1,
             Closing::EventTime => p.saturating_add(span) - 1,
         })
     }
@@ -542,7 +542,7 @@ mod tests {
             event_time: 0,
         };
         let closing = Closing::Window {
-            window: WindowSpec::Tumbling { size_ms: 60_000 },
+            window: WindowSpec::tumbling(60_000),
             allowed_lateness_ms: 0,
         };
         let mut w = ParquetRowWriter::create(dir.path(), PartitionBy::None, 1_000_000, 1024, schema, closing).unwrap();

@@ -21,7 +21,7 @@
 //! use weir_operators::{AggregateFn, AggregateSpec, Position, Value, WindowAggregator, WindowRecord, WindowSpec};
 //! // Two workers' partials of one window, merged, equal one aggregator fed every record.
 //! let count = AggregateSpec { name: "n".into(), func: AggregateFn::Count, input: None, input_type: None };
-//! let spec = WindowSpec::Tumbling { size_ms: 100 };
+//! let spec = WindowSpec::tumbling(100);
 //! let (mut a, mut b) = (WindowAggregator::new(spec, 0, vec![count.clone()]), WindowAggregator::new(spec, 0, vec![count.clone()]));
 //! let key = weir_operators::Key::from(vec![Value::Str("s1".into())]);
 //! let rec = |ts, offset| WindowRecord { ts, pos: Position { offset, ..Position::default() }, awm: None, values: &[], row: &[], carry: &[] };

@@ -1,5 +1,5 @@
 //! The options of `kind = "window"`: `window` (tumbling, hopping, session), `key`, `carry`, `aggregates`,
-//! `allowed_lateness`, `max_open_windows`, `emit_empty`.
+//! `allowed_lateness`, `max_open_windows`, `emit_empty`; a window's `offset` and `time_zone`.
 
 use super::WindowPlan;
 use crate::component::registry::OperatorInputs;
@@ -9,6 +9,8 @@ use crate::schema::{Field, FieldType, Schema};
 use std::collections::HashSet;
 use std::sync::Arc;
 use weir_operators::value::ValueType;
+use chrono_tz::Tz;
+use weir_operators::window::Alignment;
 use weir_operators::{AggregateFn, AggregateSpec, WindowSpec};
 
 /// The most hopping windows one record may belong to (`size / slide`): each is a state entry per key.
@@ -41,7 +43,7 @@ fn window_spec(s: &Section) -> Option<WindowSpec> {
             }
             let size = size?;
             if kind == Some("tumbling") {
-                Some(WindowSpec::Tumbling { size_ms: size })
+                Some(WindowSpec::tumbling(size))
             } else {
                 match positive("slide") {
                     Some(sl) if sl <= size && size / sl > MAX_WINDOWS_PER_RECORD => {
@@ -55,10 +57,7 @@ fn window_spec(s: &Section) -> Option<WindowSpec> {
                         );
                         None
                     }
-                    Some(sl) if sl <= size => Some(WindowSpec::Hopping {
-                        size_ms: size,
-                        slide_ms: sl,
-                    }),
+                    Some(sl) if sl <= size => Some(WindowSpec::hopping(size, sl)),
                     Some(_) => {
                         w.problem("slide", "must be at most the window size");
                         None
@@ -87,8 +86,50 @@ fn window_spec(s: &Section) -> Option<WindowSpec> {
             None
         }
     };
+    // Alignment of tumbling and hopping windows: `offset` and `time_zone`.
+    let spec = match spec {
+        Some(s @ (WindowSpec::Tumbling { .. } | WindowSpec::Hopping { .. })) => Some(s.aligned(alignment(&w))),
+        other => other,
+    };
     w.finish("");
     spec
+}
+
+/// `offset = "4d"` (also negative, `"-3d"`) and `time_zone = "Europe/Berlin"` of a window table.
+fn alignment(w: &Section) -> Alignment {
+    let offset_ms = match w.str("offset") {
+        Some(o) => {
+            let (negative, text) = match o.trim().strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, o.trim()),
+            };
+            match humantime::parse_duration(text) {
+                Ok(d) if negative => -(d.as_millis() as i64),
+                Ok(d) => d.as_millis() as i64,
+                Err(e) => {
+                    w.problem(
+                        "offset",
+                        format!("\"{o}\" is not a duration ({e}); write e.g. \"4d\" (weeks from Monday) or \"-2h\""),
+                    );
+                    0
+                }
+            }
+        }
+        None => 0,
+    };
+    let zone = w.str("time_zone").and_then(|z| match z.parse::<Tz>() {
+        Ok(tz) => Some(tz),
+        Err(_) => {
+            w.problem(
+                "time_zone",
+                format!(
+                    "unknown time zone \"{z}\"; write an IANA name such as \"Europe/Berlin\", \"America/Chicago\" or \"UTC\""
+                ),
+            );
+            None
+        }
+    });
+    Alignment { offset_ms, zone }
 }
 
 /// `kind = "window"`.
@@ -125,6 +166,12 @@ pub fn parse(s: &Section, inputs: &OperatorInputs) -> Option<(Arc<dyn OperatorCo
             s.problem(
                 "emit_empty",
                 "is for tumbling and hopping windows: a session exists only with records",
+            );
+        }
+        if window.is_some_and(|w| w.alignment().zone.is_some()) {
+            s.problem(
+                "emit_empty",
+                "is not supported with a window's time_zone yet (its windows are not all one length)",
             );
         }
     }

@@ -62,9 +62,8 @@ impl<L> EmptyWindows<L> {
     /// The distance between two windows' starts.
     fn slide_ms(&self) -> i64 {
         match self.window {
-            WindowSpec::Tumbling { size_ms } => size_ms,
-            WindowSpec::Hopping { slide_ms, .. } => slide_ms,
             WindowSpec::Session { .. } => unreachable!("emit_empty is refused for session windows"),
+            w => w.slide_ms(),
         }
     }
 
@@ -72,7 +71,7 @@ impl<L> EmptyWindows<L> {
         row_record(
             WindowRow {
                 start,
-                end: start.saturating_add(self.window.size_ms()),
+                end: self.window.end_of(start),
                 key: Key::from(Vec::new()),
                 carry: vec![Value::Null; self.carried],
                 values: self.zero.clone(),
@@ -83,10 +82,7 @@ impl<L> EmptyWindows<L> {
 
     /// Whether the window starting at `start` has closed at frontier `f`.
     fn closed(&self, start: i64, f: Time) -> bool {
-        start
-            .saturating_add(self.window.size_ms())
-            .saturating_add(self.allowed_lateness_ms)
-            <= ms(f)
+        self.window.end_of(start).saturating_add(self.allowed_lateness_ms) <= ms(f)
     }
 }
 
