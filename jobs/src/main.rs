@@ -143,6 +143,10 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: ExplainFormat,
     },
+    /// Run a query over a file for a quick look, rows to stdout as JSON lines: `weir sql "SELECT … FROM
+    /// vibration WHERE ppv_mm_s > 20" --source vibration=data/vibration.jsonl`. The columns are inferred
+    /// from the first records; the inferred CREATE TABLE is printed on stderr.
+    Sql(SqlArgs),
     /// Generate a workload as JSONL (the schema of shared/workload/gen_events.py).
     Generate(GenerateArgs),
     /// Publish a JSONL file or a generated workload to a Kafka topic, keyed by a field.
@@ -168,6 +172,24 @@ enum Command {
 enum Stream {
     Vibration,
     Locations,
+}
+
+#[derive(Args)]
+struct SqlArgs {
+    /// The query: what follows INSERT INTO in a SQL job (SELECT …, windows, joins of the sources).
+    query: String,
+    /// A source as NAME=PATH (JSON lines, or .csv with a header); repeat for several.
+    #[arg(long = "source", value_name = "NAME=PATH", required = true)]
+    sources: Vec<String>,
+    /// The event-time column (default: the first of ts, timestamp, event_time, time).
+    #[arg(long)]
+    event_time: Option<String>,
+    /// How late records may arrive, in seconds (the watermark's delay).
+    #[arg(long, default_value_t = 60)]
+    lateness: u64,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
 }
 
 #[derive(Args)]
@@ -344,6 +366,29 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 stop_timeout,
             };
             run_plan(plan, quiet, options, start)?.serve_until_signal()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sql(q) => {
+            let tables = q
+                .sources
+                .iter()
+                .map(|spec| cmd::sql::source_table(spec, q.event_time.as_deref(), q.lateness))
+                .collect::<Result<Vec<_>>>()?;
+            for t in &tables {
+                eprintln!("-- the source as weir reads it (copy it into a job):\n{t}");
+            }
+            let source = JobSource {
+                name: "query.sql".into(),
+                text: cmd::sql::query_job(&q.query, &tables),
+                base_dir: std::env::current_dir()?,
+            };
+            let plan = weir_jobs::load_plan(&source, &weir_jobs::definition::Overrides::default(), Some(q.workers))?;
+            match run_plan(plan, true, RunOptions::default(), StartFlags::default()) {
+                Ok(finished) => finished.serve_until_signal()?,
+                // `weir sql … | head`: the reader has seen enough.
+                Err(e) if format!("{e:#}").contains("Broken pipe") => {}
+                Err(e) => return Err(e),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate(g) => generate(g),

@@ -6,4 +6,5 @@ pub(crate) mod demo;
 pub(crate) mod generate;
 pub(crate) mod publish;
 pub(crate) mod run;
+pub(crate) mod sql;
 pub(crate) mod supervise;
