@@ -281,6 +281,7 @@ extern "C" {
 const MI_OPTION_PURGE_DELAY: i32 = 15;
 
 fn main() -> ExitCode {
+    cmd::child::note_parent();
     // Return freed memory to the OS after a few milliseconds instead of mimalloc's default 10 ms: chunks are
     // allocated and freed at a high rate, and without this the allocator's cache, not live data, sets the
     // peak RSS. WEIR_ALLOC_PURGE_MS overrides it for experiments.

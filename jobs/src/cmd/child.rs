@@ -24,6 +24,36 @@ pub(crate) fn dies_with_parent(command: &mut Command, signal: libc::c_int) {
     }
 }
 
+/// The parent this process had when it started (see [`supervisor_gone`]).
+static PARENT: std::sync::OnceLock<libc::pid_t> = std::sync::OnceLock::new();
+
+/// Notes this process's parent; call once at start.
+pub(crate) fn note_parent() {
+    // SAFETY: getppid(2) takes no arguments and cannot fail.
+    let _ = PARENT.set(unsafe { libc::getppid() });
+}
+
+/// Whether the process that started this one has died (a supervisor killed, even by SIGKILL): this process
+/// has been handed to another parent, and the pipes the supervisor read its output from are closed.
+pub(crate) fn supervisor_gone() -> bool {
+    // SAFETY: getppid(2) takes no arguments and cannot fail.
+    PARENT.get().is_some_and(|p| *p != unsafe { libc::getppid() })
+}
+
+/// Points standard output and error at /dev/null, so that what the process still prints while it stops
+/// cannot fail (`eprintln!` panics on a closed pipe, and a panicking thread would leave the stop hanging).
+pub(crate) fn silence_output() {
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return;
+    };
+    use std::os::fd::AsRawFd;
+    for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+        // SAFETY: dup2(2) of an open descriptor (`null`, alive for the call) onto 1 or 2; it replaces
+        // what they pointed at atomically, and no Rust object owns descriptors 1 and 2.
+        unsafe { libc::dup2(null.as_raw_fd(), fd) };
+    }
+}
+
 /// A failed process's end in words: its exit status, or the signal that killed it.
 pub(crate) fn how_it_ended(status: ExitStatus) -> String {
     match (status.code(), status.signal()) {

@@ -3,6 +3,7 @@
 
 use crate::*;
 use anyhow::{Context, Result};
+use std::io::Write as _;
 
 pub(crate) fn load(job: &JobArgs) -> Result<weir_engine::plan::Plan> {
     let src = JobSource::from_file(&job.job)?;
@@ -139,10 +140,16 @@ pub(crate) fn run_plan(
             if n > 0 {
                 std::process::exit(130);
             }
+            // A member of `weir cluster --local` whose supervisor was killed: its output pipes are closed.
+            if super::child::supervisor_gone() {
+                super::child::silence_output();
+            }
             let timeout = start.stop_timeout;
             std::thread::spawn(move || {
                 std::thread::sleep(timeout);
-                eprintln!(
+                // Not eprintln!: exiting must not depend on stderr being writable.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "weir: the job did not stop within {} of the signal; exiting without finishing (a \
                      checkpointing job resumes from its last checkpoint)",
                     humantime::format_duration(timeout)
