@@ -330,14 +330,7 @@ impl Emitter {
                 ),
             ),
             "session" => {
-                let partition = match keys.as_slice() {
-                    [] => String::new(),
-                    [one] => format!(" PARTITION BY {}", ident(one)),
-                    many => format!(
-                        " PARTITION BY ({})",
-                        many.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ")
-                    ),
-                };
+                let partition = partition_by(&keys);
                 (
                     "SESSION",
                     format!("TABLE {input}{partition}, {descriptor}, {}", size("gap", self)),
@@ -407,14 +400,7 @@ impl Emitter {
 
     fn rule(&mut self, path: &str, kind: &str, section: &toml::Table, input: &str) -> String {
         let keys: Vec<&str> = list(section.get("key"));
-        let partition = match keys.as_slice() {
-            [] => String::new(),
-            [one] => format!(" PARTITION BY {}", ident(one)),
-            many => format!(
-                " PARTITION BY ({})",
-                many.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ")
-            ),
-        };
+        let partition = partition_by(&keys);
         let mut args = vec![format!("TABLE {input}{partition}")];
         for (k, v) in section {
             if ["kind", "inputs", "key", "fields"].contains(&k.as_str()) {
@@ -522,6 +508,18 @@ impl Emitter {
                 "NULL".to_string()
             }
         }
+    }
+}
+
+/// ` PARTITION BY k` / ` PARTITION BY (k1, k2)` of a TVF's table argument (nothing without keys).
+fn partition_by(keys: &[&str]) -> String {
+    match keys {
+        [] => String::new(),
+        [one] => format!(" PARTITION BY {}", ident(one)),
+        many => format!(
+            " PARTITION BY ({})",
+            many.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
