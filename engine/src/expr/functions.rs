@@ -32,14 +32,9 @@ pub(super) fn call<'a>(f: Func, args: &'a [Expr], row: &'a [Value]) -> R<'a> {
         }
         return Ok(best.unwrap_or(NULL));
     }
-    let mut vals: smallvec::SmallVec<[Cow<'a, Value>; 3]> = smallvec::SmallVec::new();
-    for a in args {
-        let v = a.eval(row)?;
-        if v.is_null() {
-            return Ok(NULL);
-        }
-        vals.push(v);
-    }
+    let Some(vals) = strict_args(args, row)? else {
+        return Ok(NULL);
+    };
     let x = &*vals[0];
     match f {
         Func::Abs => match x {
@@ -100,6 +95,22 @@ pub(super) fn call<'a>(f: Func, args: &'a [Expr], row: &'a [Value]) -> R<'a> {
         }
         Func::Least | Func::Greatest => unreachable!("handled above"),
     }
+}
+
+/// The values of `args` against `row`, or `None` if one is NULL (a strict function's result is then NULL).
+pub(super) fn strict_args<'a>(
+    args: &'a [Expr],
+    row: &'a [Value],
+) -> Result<Option<smallvec::SmallVec<[Cow<'a, Value>; 3]>>, super::scalar::EvalError> {
+    let mut vals = smallvec::SmallVec::new();
+    for a in args {
+        let v = a.eval(row)?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        vals.push(v);
+    }
+    Ok(Some(vals))
 }
 
 /// SQL `substr(s, start, len)`: 1-based; characters before position 1 count against `len` (PostgreSQL's rule).

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::Path;
+use weir_jobs::sql::{ident, quoted};
 
 /// How many records the column types are inferred from.
 const SAMPLE: usize = 1000;
@@ -153,18 +154,6 @@ fn infer(path: &Path, csv: bool) -> Result<Vec<(String, Column)>> {
         .collect())
 }
 
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-fn ident(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !s.starts_with(|c: char| c.is_ascii_digit()) {
-        s.to_string()
-    } else {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    }
-}
-
 /// The `CREATE TABLE` of source `NAME=PATH`, inferred.
 pub(crate) fn source_table(spec: &str, event_time: Option<&str>, lateness_s: u64) -> Result<String> {
     let (name, path) = spec
@@ -209,7 +198,7 @@ pub(crate) fn source_table(spec: &str, event_time: Option<&str>, lateness_s: u64
         "CREATE TABLE {} (\n  {}\n) WITH ('connector' = 'file', 'path' = {}{format});",
         ident(name),
         lines.join(",\n  "),
-        quote(path)
+        quoted(path)
     ))
 }
 

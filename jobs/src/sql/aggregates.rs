@@ -7,6 +7,19 @@
 use sqlparser::ast::{Function, FunctionArg, FunctionArgExpr, FunctionArguments};
 use toml::Value as Toml;
 
+/// The aggregates of one argument: (SQL name, weir name), both ways (SQL in, `weir explain --format sql` out).
+pub const ONE_ARGUMENT: &[(&str, &str)] = &[
+    ("SUM", "sum"),
+    ("MIN", "min"),
+    ("MAX", "max"),
+    ("AVG", "mean"),
+    ("STDDEV_POP", "stddev"),
+    ("FIRST_VALUE", "first"),
+    ("LAST_VALUE", "last"),
+    ("RMS", "rms"),
+    ("SKETCH", "sketch"),
+];
+
 /// The SQL aggregates weir has, for the message about one it does not.
 pub const KNOWN: &str = "COUNT(*), COUNT(x), SUM, MIN, MAX, AVG, STDDEV_POP, RMS, FIRST_VALUE, LAST_VALUE, \
                          APPROX_PERCENTILE(x, q), SKETCH(x), QUANTILE(sketch, q) (each with FILTER (WHERE …))";
@@ -39,20 +52,14 @@ pub fn weir_aggregate(f: &Function) -> Result<Toml, String> {
             [Some(x)] => format!("count_if({x} IS NOT NULL)"),
             _ => return Err(format!("`{f}`: COUNT takes * or one argument")),
         },
-        "SUM" => one("sum")?,
-        "MIN" => one("min")?,
-        "MAX" => one("max")?,
-        "AVG" => one("mean")?,
-        "STDDEV_POP" => one("stddev")?,
-        "FIRST_VALUE" => one("first")?,
-        "LAST_VALUE" => one("last")?,
-        "RMS" => one("rms")?,
-        "SKETCH" => one("sketch")?,
         "APPROX_PERCENTILE" | "QUANTILE" => match args.as_slice() {
             [Some(x), Some(q)] => format!("quantile({x}, {q})"),
             _ => return Err(format!("`{f}`: write {name}(column, 0.9)")),
         },
-        _ => return Err(format!("`{f}`: unknown aggregate `{name}`; weir has {KNOWN}")),
+        _ => match ONE_ARGUMENT.iter().find(|(sql, _)| *sql == name) {
+            Some((_, weir)) => one(weir)?,
+            None => return Err(format!("`{f}`: unknown aggregate `{name}`; weir has {KNOWN}")),
+        },
     };
     Ok(match filter {
         None => Toml::String(text),

@@ -14,7 +14,9 @@ use toml::Value as Toml;
 use weir_engine::plan::Plan;
 use weir_engine::schema::{FieldType, Schema};
 
+use super::aggregates::ONE_ARGUMENT;
 use super::window::{ARRIVAL, WINDOW_TIME};
+use super::{ident, quoted};
 
 /// The SQL text of the job whose definition (uninterpolated) is `table` and whose plan is `plan`, or what
 /// cannot be said in SQL, each naming its key path.
@@ -84,24 +86,6 @@ fn section(table: &toml::Table, kind: &str, name: &str) -> toml::Table {
         .and_then(|t| t.as_table())
         .cloned()
         .unwrap_or_default()
-}
-
-/// A name as a SQL identifier (quoted when it is not a plain lower-case word).
-fn ident(name: &str) -> String {
-    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-}
-
-/// A SQL string literal.
-fn quoted(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// `INTERVAL 'n' UNIT` for a number of milliseconds, in the largest unit that divides it.
@@ -551,19 +535,12 @@ fn sql_aggregate(text: &str) -> Option<String> {
     }
     let (name, rest) = text.split_once('(')?;
     let args = rest.strip_suffix(')')?.trim();
-    let call = |f: &str| format!("{f}({args})");
     Some(match name.trim() {
         "count_if" => format!("COUNT(*) FILTER (WHERE {args})"),
-        "sum" => call("SUM"),
-        "min" => call("MIN"),
-        "max" => call("MAX"),
-        "mean" => call("AVG"),
-        "rms" => call("RMS"),
-        "stddev" => call("STDDEV_POP"),
-        "first" => call("FIRST_VALUE"),
-        "last" => call("LAST_VALUE"),
-        "quantile" => call("APPROX_PERCENTILE"),
-        "sketch" => call("SKETCH"),
-        _ => return None,
+        "quantile" => format!("APPROX_PERCENTILE({args})"),
+        weir => {
+            let (sql, _) = ONE_ARGUMENT.iter().find(|(_, w)| *w == weir)?;
+            format!("{sql}({args})")
+        }
     })
 }

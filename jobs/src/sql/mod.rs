@@ -68,5 +68,23 @@ pub fn locate(text: &str, default_name: &str, problems: &mut [Problem]) {
 
 pub use emit::job_sql;
 
+/// A name as a SQL identifier in SQL that weir writes (quoted when it is not a plain lower-case word).
+pub fn ident(name: &str) -> String {
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// A SQL string literal.
+pub fn quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 #[cfg(test)]
 mod tests;

@@ -25,14 +25,9 @@ pub enum Lib {
 
 /// Evaluates `f` over `args` against one row.
 pub(super) fn call<'a>(f: &'a Lib, args: &'a [Expr], row: &'a [Value]) -> R<'a> {
-    let mut vals: smallvec::SmallVec<[Cow<'a, Value>; 3]> = smallvec::SmallVec::new();
-    for a in args {
-        let v = a.eval(row)?;
-        if v.is_null() {
-            return Ok(NULL);
-        }
-        vals.push(v);
-    }
+    let Some(vals) = super::functions::strict_args(args, row)? else {
+        return Ok(NULL);
+    };
     let vals: smallvec::SmallVec<[&Value; 3]> = vals.iter().map(|v| &**v).collect();
     let out = match f {
         Lib::Math(m) => m.eval(&vals)?,

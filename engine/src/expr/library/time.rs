@@ -7,6 +7,7 @@
 
 use super::integer;
 use crate::expr::scalar::EvalError;
+use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
 use weir_operators::Value;
 
@@ -68,10 +69,10 @@ pub const UNITS: &str = "YEAR, QUARTER, MONTH, WEEK, DAY, DAYOFWEEK (DOW), ISODO
 pub enum TimeFn {
     Extract(Unit),
     Trunc(Unit),
-    /// A chrono format translated from the Java pattern.
-    Format(String),
+    /// A date format translated from the Java pattern.
+    Format(Pattern),
     /// `None`: the default forms (`yyyy-MM-dd HH:mm:ss[.SSS]`, ISO 8601 / RFC 3339, `yyyy-MM-dd`).
-    Parse(Option<String>),
+    Parse(Option<Pattern>),
     /// Epoch seconds (1000) or milliseconds (1) to a timestamp.
     FromEpoch(i64),
 }
@@ -109,10 +110,10 @@ impl TimeFn {
                 })
             }
             TimeFn::Trunc(unit) => millis(truncate(at(args[0])?, *unit)),
-            TimeFn::Format(f) => Value::Str(at(args[0])?.format(f).to_string().into()),
+            TimeFn::Format(f) => Value::Str(at(args[0])?.format_with_items(f.0.iter()).to_string().into()),
             TimeFn::Parse(format) => {
                 let Value::Str(s) = args[0] else { return Ok(Value::Null) };
-                parse(s, format.as_deref()).map_or(Value::Null, millis)
+                parse(s, format.as_ref()).map_or(Value::Null, millis)
             }
             TimeFn::FromEpoch(scale) => {
                 let n = integer(args[0])?;
@@ -145,15 +146,20 @@ pub fn truncate(t: NaiveDateTime, unit: Unit) -> NaiveDateTime {
     }
 }
 
-/// A string as a UTC timestamp: with a (chrono) `format`, or in the default forms.
-pub fn parse(s: &str, format: Option<&str>) -> Option<NaiveDateTime> {
+/// A date pattern, compiled once (not per record).
+#[derive(Clone, Debug)]
+pub struct Pattern(Vec<Item<'static>>);
+
+/// A string as a UTC timestamp: with a `format`, or in the default forms.
+pub fn parse(s: &str, format: Option<&Pattern>) -> Option<NaiveDateTime> {
     let s = s.trim();
     if let Some(f) = format {
-        return NaiveDateTime::parse_from_str(s, f).ok().or_else(|| {
-            NaiveDate::parse_from_str(s, f)
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-        });
+        let mut parsed = Parsed::new();
+        chrono::format::parse(&mut parsed, s, f.0.iter()).ok()?;
+        return parsed
+            .to_naive_datetime_with_offset(0)
+            .ok()
+            .or_else(|| parsed.to_naive_date().ok().and_then(|d| d.and_hms_opt(0, 0, 0)));
     }
     for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
@@ -168,8 +174,17 @@ pub fn parse(s: &str, format: Option<&str>) -> Option<NaiveDateTime> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
 }
 
-/// A Java (Flink) date pattern — `yyyy-MM-dd HH:mm:ss.SSS`, `EEE`, `'literal'` — as a chrono format.
-pub fn java_pattern(pattern: &str) -> Result<String, String> {
+/// A Java (Flink) date pattern — `yyyy-MM-dd HH:mm:ss.SSS`, `EEE`, `'literal'` — compiled.
+pub fn java_pattern(pattern: &str) -> Result<Pattern, String> {
+    let format = chrono_format(pattern)?;
+    StrftimeItems::new(&format)
+        .parse_to_owned()
+        .map(Pattern)
+        .map_err(|e| format!("'{pattern}': {e}"))
+}
+
+/// A Java date pattern as a chrono format string.
+fn chrono_format(pattern: &str) -> Result<String, String> {
     let mut out = String::new();
     let chars: Vec<char> = pattern.chars().collect();
     let mut i = 0;
