@@ -269,7 +269,7 @@ fn join_and_table_mistakes_are_all_reported() {
     }
     let err = plan_of(&TABLE_JOB.replace("on = \"sensor_id\"", "on = \"ts\""), &[], &[]).unwrap_err();
     assert!(
-        err.contains("operators.j.on: a join looks rows up by the table's key"),
+        err.contains("operators.j.on: a join looks rows up by table `sensors`'s key (sensor_id): write on = { stream = \"ts\", table = \"sensor_id\" }"),
         "{err}"
     );
     let err = plan_of(

@@ -80,7 +80,7 @@ impl Plan {
                 format!(
                     "{}; key {}; version {version}; schema {}; max_out_of_orderness {} ms",
                     t.component.kind(),
-                    t.schema.fields[t.key].name,
+                    crate::words::field_names(&t.schema, &t.key),
                     t.schema,
                     t.max_out_of_orderness_ms
                 ),

@@ -114,7 +114,8 @@ impl View {
 /// What a table holds, for `GET /v1/tables/{table}/{key}` (worker 0 reads the table and registers it).
 pub struct TableView {
     pub schema: crate::schema::Schema,
-    pub key: usize,
+    /// The key's fields, by schema index.
+    pub key: Vec<usize>,
     pub history: Arc<parking_lot::Mutex<crate::table::TableHistory>>,
 }
 
@@ -122,10 +123,10 @@ impl TableView {
     /// `{"table", "key", "known_until", "versions": [{"since", "row": {…} | null}]}` for the key written
     /// as text, or why not.
     pub fn render(&self, table: &str, key: &str) -> Result<serde_json::Value, String> {
-        let field = &self.schema.fields[self.key];
-        let value = crate::table::parse_text_value(field, key).map_err(|e| format!("key `{key}`: {e}"))?;
+        let fields: Vec<_> = self.key.iter().map(|i| &self.schema.fields[*i]).collect();
+        let value = crate::table::parse_display_key(&fields, key).map_err(|e| format!("key `{key}`: {e}"))?;
         let history = self.history.lock();
-        let versions = history.versions(&weir_operators::Key::from(vec![value]));
+        let versions = history.versions(&value);
         if versions.is_empty() {
             return Err(format!("no key `{key}` in table `{table}`"));
         }
@@ -284,5 +285,57 @@ impl ViewStore {
     /// Whether every bounded input has been fully applied.
     pub fn caught_up(&self) -> bool {
         self.caught_up.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Field, FieldType, Schema, NO_EVENT_TIME};
+    use crate::table::{Found, Origin, TableHistory, TableRead};
+
+    /// `GET /v1/tables/T/KEY` of a table keyed by (site, id): the key written as `latest` views write theirs.
+    #[test]
+    fn a_key_of_several_fields_is_looked_up_by_its_display_text() {
+        let schema = Schema {
+            fields: vec![
+                Field::new("site", FieldType::String),
+                Field::new("id", FieldType::Int),
+                Field::new("zone", FieldType::String),
+            ],
+            event_time: NO_EVENT_TIME,
+        };
+        let mut history = TableHistory::new(&[0, 1], None);
+        let row = |site: &str| Found::Row {
+            values: vec![
+                Value::Str(site.into()),
+                Value::Int(7),
+                Value::Str(format!("{site}-zone").into()),
+            ],
+            version: None,
+        };
+        let origin = |offset| Origin {
+            partition: 0,
+            offset,
+            raw: String::new(),
+        };
+        history.apply(
+            TableRead {
+                found: vec![(origin(1), row("eu|west")), (origin(2), row("us"))],
+                complete: true,
+                read_at: 1000,
+                caught_up: true,
+            },
+            0,
+        );
+        let view = TableView {
+            schema,
+            key: vec![0, 1],
+            history: Arc::new(parking_lot::Mutex::new(history)),
+        };
+        let found = view.render("sites", r"eu\|west|7").unwrap();
+        assert_eq!(found["versions"][0]["row"]["zone"], "eu|west-zone");
+        assert!(view.render("sites", "us|8").unwrap_err().contains("no key `us|8`"));
+        assert!(view.render("sites", "us").unwrap_err().contains("written site|id"));
     }
 }

@@ -134,7 +134,11 @@ pub fn explain(plan: &Plan) -> String {
             o,
             "  {:<16} key `{}`, version {version}, known up to each read − {}",
             "",
-            t.schema.fields[t.key].name,
+            t.key
+                .iter()
+                .map(|k| t.schema.fields[*k].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             dur(t.max_out_of_orderness_ms)
         );
     }

@@ -15,7 +15,7 @@ pub type ParseSource = fn(&Section, &Path) -> (Option<Arc<dyn SourceComponent>>,
 pub type ParseSink = fn(&Section, &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>>;
 
 /// Reads a table kind's options (paths relative to the given directory), given its key field's index.
-pub type ParseTable = fn(&Section, &Path, usize) -> Option<Arc<dyn TableComponent>>;
+pub type ParseTable = fn(&Section, &Path, &[usize]) -> Option<Arc<dyn TableComponent>>;
 
 /// What an operator kind's options are read against: its input streams' schemas (it derefs to them) and, for
 /// a join, its tables: (index, name, plan if valid, schema if that much was valid).

@@ -81,7 +81,7 @@ pub fn table<'s>(
     ctx: &RunContext,
 ) -> BuiltTable<'s> {
     let worker = scope.worker().index();
-    let history = Arc::new(Mutex::new(TableHistory::new(plan.key, plan.version)));
+    let history = Arc::new(Mutex::new(TableHistory::new(&plan.key, plan.version)));
     let mut builder = OperatorBuilder::new(format!("Table({})", plan.name), scope);
     let info = builder.operator_info();
     let (updates_out, updates) = builder.new_output::<Vec<TableUpdate>>();
@@ -194,7 +194,7 @@ impl TableOperator {
         if let Some(p) = part.as_ref() {
             for bytes in p.restored_states(1).into_iter().take(1) {
                 match crate::checkpoint::decode::<TableHistory>(&bytes) {
-                    Ok(h) => *history.lock() = h,
+                    Ok(h) => *history.lock() = h.restored(&plan.key),
                     Err(e) => ctx.stop.fail(JobFailure::Restore {
                         name: plan.name.clone(),
                         cause: e.to_string(),

@@ -83,7 +83,7 @@ pub(super) fn build<'s>(
                     &t.name,
                     crate::views::TableView {
                         schema: t.schema.clone(),
-                        key: t.key,
+                        key: t.key.clone(),
                         history: built.history.clone(),
                     },
                 );

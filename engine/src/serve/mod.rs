@@ -6,7 +6,8 @@
 //! - `GET /v1/views/{view}?limit=N&after=KEY` → `{"view", "count", "items": [...], "next"}`: the first N keys
 //!   in key order after `KEY`; `next` is the last key given when more may follow (pass it as `after`)
 //! - `GET /v1/tables/{table}/{key}` → `{"table", "key", "known_until", "versions": [{"since", "row"}]}`:
-//!   every version of a table's key read so far (`row` null: deleted), for debugging joins
+//!   every version of a table's key read so far (`row` null: deleted), for debugging joins; a key of
+//!   several fields is written as `latest` views write theirs (`eu|7`, `\|` and `\\` escaped)
 //! - `GET /healthz` → `{"status":"ok","watermark":<ms|null>,"caught_up":<bool>,"warnings":[…]}` (standing
 //!   warnings, e.g. a table most of whose rows are dead letters)
 //! - `GET /metrics` → the run's Prometheus metrics (text exposition format)

@@ -19,8 +19,8 @@ pub struct TablePlan {
     pub component: Arc<dyn TableComponent>,
     /// The row's fields; `event_time` is the version field (or `NO_EVENT_TIME`).
     pub schema: Schema,
-    /// The primary key field.
-    pub key: usize,
+    /// The primary key's fields (schema indices, in key order; one or more).
+    pub key: Vec<usize>,
     /// The field whose value is a row's version time.
     pub version: Option<usize>,
     /// How long after its version time a version may still be written (the table's watermark stays this

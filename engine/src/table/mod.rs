@@ -32,7 +32,7 @@
 pub mod kind;
 mod text;
 
-pub use text::parse_text_value;
+pub use text::{parse_display_key, parse_message_key, parse_text_value};
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -61,8 +61,9 @@ pub enum Found {
     /// A row: every schema field (`Value::Null` where null); `version` is its version time when the table
     /// has no `version` field but the kind has one (a Kafka message's timestamp).
     Row { values: Vec<Value>, version: Option<i64> },
-    /// The key is deleted, at this version time (`None`: from when the table was known up to).
-    Delete { key: Value, at: Option<i64> },
+    /// The key (its fields' values, in key order) is deleted, at this version time (`None`: from when the
+    /// table was known up to).
+    Delete { key: Key, at: Option<i64> },
     /// A row that cannot be read: the reason.
     Bad(String),
 }
@@ -126,7 +127,8 @@ impl Applied {
 /// Every version of a table read so far (see the module doc).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TableHistory {
-    /// Key field and version field, by schema index.
+    /// The key's first field and the version field, by schema index (the first key field stays in the
+    /// checkpoint format of single-field keys; `key_fields` is the whole key).
     key: usize,
     version: Option<usize>,
     /// key → version time → row (`None`: deleted).
@@ -135,15 +137,38 @@ pub struct TableHistory {
     reads: u64,
     /// Bad rows already reported: (origin, reason).
     reported: BTreeSet<(Origin, String)>,
+    /// The key's fields, by schema index, in key order (from the plan, also after a restore).
+    #[serde(skip)]
+    key_fields: Vec<usize>,
 }
 
 impl TableHistory {
-    pub fn new(key: usize, version: Option<usize>) -> TableHistory {
+    /// An empty history of a table keyed by the fields `key` (schema indices, in key order; not empty).
+    pub fn new(key: &[usize], version: Option<usize>) -> TableHistory {
         TableHistory {
-            key,
+            key: key[0],
             version,
+            key_fields: key.to_vec(),
             ..Default::default()
         }
+    }
+
+    /// A history restored from a checkpoint, for a table keyed by `key` (the checkpoint keeps only the
+    /// key's first field).
+    pub fn restored(mut self, key: &[usize]) -> TableHistory {
+        self.key_fields = key.to_vec();
+        self
+    }
+
+    /// A row's key, `None` when one of its fields is NULL (no key: a join never matches NULL).
+    fn key_of(&self, values: &[Value]) -> Option<Key> {
+        let fields: &[usize] = if self.key_fields.is_empty() {
+            std::slice::from_ref(&self.key)
+        } else {
+            &self.key_fields
+        };
+        let key: Vec<Value> = fields.iter().map(|i| values[*i].clone()).collect();
+        (!key.iter().any(|v| matches!(v, Value::Null))).then(|| Key::from(key))
     }
 
     /// The time below which every version is known.
@@ -201,17 +226,16 @@ impl TableHistory {
                     self.report(origin, reason, &mut applied);
                     continue;
                 }
-                Found::Delete { key, at } => (Key::from(vec![key]), at, None),
+                Found::Delete { key, at } => (key, at, None),
                 Found::Row { values, version } => {
-                    let key = values[self.key].clone();
-                    if matches!(key, Value::Null) {
+                    let Some(key) = self.key_of(&values) else {
                         self.report(
                             origin,
-                            "the row has no key (its key field is missing or null)".into(),
+                            "the row has no key (a key field is missing or null)".into(),
                             &mut applied,
                         );
                         continue;
-                    }
+                    };
                     let at = match self.version {
                         Some(v) => match &values[v] {
                             Value::Int(t) => Some(*t),
@@ -226,7 +250,7 @@ impl TableHistory {
                         },
                         None => version,
                     };
-                    (Key::from(vec![key]), at, Some(Key::from(values)))
+                    (key, at, Some(Key::from(values)))
                 }
             };
             if let (Some(v), Some(_)) = (at, &row) {
@@ -319,10 +343,10 @@ impl TableHistory {
         let mut conflicts = BTreeSet::new();
         for (_, f) in found {
             let Found::Row { values, .. } = f else { continue };
-            let (key, Value::Int(at)) = (&values[self.key], &values[v]) else {
+            let (Some(key), Value::Int(at)) = (self.key_of(values), &values[v]) else {
                 continue;
             };
-            let slot = (Key::from(vec![key.clone()]), *at);
+            let slot = (key, *at);
             if self.keys.get(&slot.0).is_some_and(|h| h.contains_key(at)) {
                 continue;
             }
@@ -392,141 +416,4 @@ pub enum TableError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(id: &str, zone: &str, since: i64) -> Found {
-        Found::Row {
-            values: vec![Value::Str(id.into()), Value::Str(zone.into()), Value::Int(since)],
-            version: None,
-        }
-    }
-
-    fn read(found: Vec<Found>, read_at: i64) -> TableRead {
-        TableRead {
-            found: found
-                .into_iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    let origin = Origin {
-                        partition: 0,
-                        offset: i as u64 + 1,
-                        raw: String::new(),
-                    };
-                    (origin, f)
-                })
-                .collect(),
-            complete: true,
-            read_at,
-            caught_up: true,
-        }
-    }
-
-    fn key(id: &str) -> Key {
-        Key::from(vec![Value::Str(id.into())])
-    }
-
-    /// Review B19: two different rows for one key and version were resolved by row order (a file's last, a
-    /// PostgreSQL table's heap order). Now both are dead letters in either order, identical duplicates are
-    /// harmless, and a later read cannot rewrite a version already read.
-    #[test]
-    fn differing_rows_of_one_key_and_version_are_dead_letters_in_any_order() {
-        for rows in [
-            vec![
-                row("a", "DUP-A", 10),
-                row("a", "DUP-B", 10),
-                row("b", "east", 5),
-                row("b", "east", 5),
-            ],
-            vec![
-                row("b", "east", 5),
-                row("a", "DUP-B", 10),
-                row("b", "east", 5),
-                row("a", "DUP-A", 10),
-            ],
-        ] {
-            let mut h = TableHistory::new(0, Some(2));
-            let applied = h.apply(read(rows, 1000), 0);
-            let reasons: Vec<&str> = applied.dead.iter().map(|(_, r)| r.as_str()).collect();
-            assert_eq!(reasons.len(), 2, "{reasons:?}");
-            assert!(
-                reasons
-                    .iter()
-                    .all(|r| r.contains("rows with key a and version 10 differ")),
-                "{reasons:?}"
-            );
-            assert!(h.versions(&key("a")).is_empty());
-            assert_eq!(h.versions(&key("b")).len(), 1);
-            let later = h.apply(read(vec![row("b", "west", 5), row("b", "east", 5)], 2000), 0);
-            let reasons: Vec<&str> = later.dead.iter().map(|(_, r)| r.as_str()).collect();
-            assert_eq!(
-                reasons,
-                ["key b already has another row at version 5 (read earlier): a version is never rewritten"]
-            );
-            assert_eq!(
-                h.versions(&key("b"))[0].1,
-                Some(Key::from(vec![
-                    Value::Str("b".into()),
-                    Value::Str("east".into()),
-                    Value::Int(5)
-                ]))
-            );
-        }
-    }
-
-    #[test]
-    fn versioned_rows_hold_from_their_version_and_rereads_change_nothing() {
-        let mut h = TableHistory::new(0, Some(2));
-        let rows = || vec![row("a", "north", 10), row("a", "south", 20), row("b", "east", 5)];
-        let applied = h.apply(read(rows(), 1000), 0);
-        assert_eq!(applied.known_until, 1000);
-        // a: +north@10, -north+south@20; b: +east@5.
-        assert_eq!(applied.updates.len(), 4);
-        assert_eq!(
-            h.versions(&key("a")).iter().map(|v| v.0).collect::<Vec<_>>(),
-            vec![10, 20]
-        );
-        let again = h.apply(read(rows(), 2000), 0);
-        assert!(again.updates.is_empty(), "{:?}", again.updates);
-        assert_eq!(again.known_until, 2000);
-    }
-
-    #[test]
-    fn a_late_version_applies_from_known_until_and_a_missing_key_is_deleted_there() {
-        let mut h = TableHistory::new(0, Some(2));
-        h.apply(read(vec![row("a", "north", 10), row("b", "east", 5)], 1000), 0);
-        let applied = h.apply(read(vec![row("a", "north", 10), row("a", "west", 500)], 2000), 0);
-        assert_eq!(applied.late, 1);
-        assert_eq!(h.versions(&key("a")).last().unwrap().0, 1000);
-        assert_eq!(h.versions(&key("b")).last(), Some(&(1000, None)));
-        assert_eq!(h.len(), 1);
-    }
-
-    #[test]
-    fn rows_without_version_hold_from_the_start_then_from_the_read_that_saw_them_change() {
-        let mut h = TableHistory::new(0, None);
-        h.apply(read(vec![row("a", "north", 0)], 1000), 250);
-        assert_eq!(h.known_until(), 750);
-        assert_eq!(h.versions(&key("a"))[0].0, 0);
-        let applied = h.apply(read(vec![row("a", "south", 0)], 2000), 250);
-        assert_eq!(h.versions(&key("a"))[1].0, 750);
-        assert_eq!(applied.updates.len(), 2);
-        // The whole history rebuilds the same collection.
-        let mut all = h.all_updates();
-        all.sort();
-        assert_eq!(all.len(), 3);
-    }
-
-    #[test]
-    fn bad_rows_are_reported_once() {
-        let mut h = TableHistory::new(0, Some(2));
-        let bad = || {
-            vec![Found::Row {
-                values: vec![Value::Null, Value::Str("x".into()), Value::Int(1)],
-                version: None,
-            }]
-        };
-        assert_eq!(h.apply(read(bad(), 10), 0).dead.len(), 1);
-        assert_eq!(h.apply(read(bad(), 20), 0).dead.len(), 0);
-    }
-}
+mod tests;

@@ -1,7 +1,53 @@
-//! Typed values from text: CSV cells of a file table (and anything else that arrives as strings).
+//! Typed values from text: CSV cells of a file table (and anything else that arrives as strings), and a
+//! table's key written as text (a Kafka tombstone's message key, a key in an HTTP path).
 
 use crate::schema::{Field, FieldType};
-use weir_operators::Value;
+use weir_operators::{Key, Value};
+
+/// A key of the fields `fields` written as a Kafka message key: the value's text for a one-field key, or
+/// a JSON object with every key field for a key of several (`{"region": "eu", "id": 7}`, the shape of Flink's
+/// `key.format = 'json'`).
+pub fn parse_message_key(fields: &[&Field], text: &str) -> Result<Key, String> {
+    if let [field] = fields {
+        return parse_text_value(field, text).map(|v| Key::from(vec![v]));
+    }
+    let names = || fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ");
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+        .map_err(|_| format!("`{text}` is not a JSON object with the key's fields ({})", names()))?;
+    fields
+        .iter()
+        .map(|f| match object.get(&f.name) {
+            None | Some(serde_json::Value::Null) => Err(format!("key field `{}` is missing", f.name)),
+            Some(serde_json::Value::String(s)) => parse_text_value(f, s),
+            Some(v) => parse_text_value(f, &v.to_string()),
+        })
+        .collect::<Result<Vec<Value>, String>>()
+        .map(Key::from)
+}
+
+/// A key of the fields `fields` written as [`Key::display`] writes it (`eu|7`; `\|` and `\\` escape): a
+/// one-field key is the value's text as it is.
+pub fn parse_display_key(fields: &[&Field], text: &str) -> Result<Key, String> {
+    if let [field] = fields {
+        return parse_text_value(field, text).map(|v| Key::from(vec![v]));
+    }
+    let names = || fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join("|");
+    let parts = Key::parse_display(text)
+        .filter(|p| p.len() == fields.len())
+        .ok_or_else(|| format!("a key of this table is written {}", names()))?;
+    fields
+        .iter()
+        .zip(parts)
+        .map(|(f, part)| match part {
+            None => Err(format!("key field `{}` cannot be NULL", f.name)),
+            Some(text) if matches!(f.ty, FieldType::String | FieldType::Enum(_)) && text.is_empty() => {
+                Ok(Value::Str("".into()))
+            }
+            Some(text) => parse_text_value(f, &text),
+        })
+        .collect::<Result<Vec<Value>, String>>()
+        .map(Key::from)
+}
 
 /// The value of `field` written as `text`: an empty cell is NULL (a problem unless the field is
 /// nullable); numbers, booleans and timestamps (epoch ms) must parse.
@@ -47,6 +93,38 @@ pub fn parse_text_value(field: &Field, text: &str) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_of_several_fields_read_from_json_message_keys_and_display_text() {
+        let (region, id) = (
+            Field::new("region", FieldType::String),
+            Field::new("id", FieldType::Int),
+        );
+        let both = [&region, &id];
+        let want = Key::from(vec![Value::Str("eu|x".into()), Value::Int(7)]);
+        assert_eq!(
+            parse_message_key(&both, r#"{"id": 7, "region": "eu|x"}"#),
+            Ok(want.clone())
+        );
+        assert_eq!(
+            parse_message_key(&both, r#"{"id": "7", "region": "eu|x"}"#),
+            Ok(want.clone())
+        );
+        assert_eq!(parse_display_key(&both, r"eu\|x|7"), Ok(want.clone()));
+        assert_eq!(parse_display_key(&both, &want.display()), Ok(want));
+        assert!(parse_message_key(&both, r#"{"id": 7}"#)
+            .unwrap_err()
+            .contains("`region` is missing"));
+        assert!(parse_message_key(&both, "eu").unwrap_err().contains("(region, id)"));
+        assert!(parse_display_key(&both, "eu").unwrap_err().contains("region|id"));
+        assert!(parse_display_key(&both, "eu|x").unwrap_err().contains("not an integer"));
+        // A one-field key is its text as it is.
+        assert_eq!(parse_message_key(&[&id], "12"), Ok(Key::from(vec![Value::Int(12)])));
+        assert_eq!(
+            parse_display_key(&[&region], "a|b"),
+            Ok(Key::from(vec![Value::Str("a|b".into())]))
+        );
+    }
 
     #[test]
     fn cells_parse_by_type_and_empty_is_null_only_where_allowed() {

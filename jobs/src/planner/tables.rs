@@ -1,5 +1,6 @@
-//! Tables of a job definition: `[tables.NAME]` with `kind = "file" | "kafka" | "postgres"`, a `key`, a
-//! schema and an optional `version` field — reference data that `join` operators look records up in.
+//! Tables of a job definition: `[tables.NAME]` with `kind = "file" | "kafka" | "postgres"`, a `key` (a
+//! field, or a list of fields for a key of several), a schema and an optional `version` field — reference
+//! data that `join` operators look records up in.
 //!
 //! Adding a kind is its component in `weir_engine::table`, one function here and one line in [`KINDS`].
 
@@ -26,13 +27,28 @@ pub(super) fn table_plan(name: &str, s: &Section, job: &JobSource) -> (Option<Ta
         s.problem("max_out_of_orderness", "cannot be negative");
     }
     let fields = parse_schema(s, None);
-    let key_name = s.req_str("key");
+    let key_names = match s.value("key") {
+        None => {
+            s.problem(
+                "key",
+                "is required: the field (or list of fields) that identifies a row",
+            );
+            None
+        }
+        Some(_) => match s.str_list("key") {
+            Some(k) if k.is_empty() => {
+                s.problem("key", "names no field: give the field (or fields) that identify a row");
+                None
+            }
+            k => k,
+        },
+    };
     let version_name = s.str("version");
     let Some(fields) = fields else {
         return (None, None);
     };
     let field_list = || fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ");
-    let key = key_name.and_then(|k| match fields.iter().position(|f| f.name == k) {
+    let key_field = |k: &str| match fields.iter().position(|f| f.name == k) {
         Some(i) if matches!(fields[i].ty, FieldType::Sketch | FieldType::Float) => {
             s.problem(
                 "key",
@@ -48,6 +64,15 @@ pub(super) fn table_plan(name: &str, s: &Section, job: &JobSource) -> (Option<Ta
             );
             None
         }
+    };
+    let key: Option<Vec<usize>> = key_names.and_then(|names| {
+        let found: Vec<Option<usize>> = names.iter().map(|k| key_field(k)).collect();
+        let key: Vec<usize> = found.iter().flatten().copied().collect();
+        if let Some(twice) = names.iter().enumerate().find(|(i, k)| names[..*i].contains(k)) {
+            s.problem("key", format!("field `{}` is named twice", twice.1));
+            return None;
+        }
+        (key.len() == names.len()).then_some(key)
     });
     let version = match version_name {
         None => Some(None),
@@ -74,7 +99,7 @@ pub(super) fn table_plan(name: &str, s: &Section, job: &JobSource) -> (Option<Ta
         fields,
     };
     // The kind's keys are read even when `key` is wrong, so they are not reported as unknown.
-    let component = planner.and_then(|(_, parse)| parse(s, &job.base_dir, key.unwrap_or(0)));
+    let component = planner.and_then(|(_, parse)| parse(s, &job.base_dir, key.as_deref().unwrap_or(&[0])));
     if planner.is_some() {
         s.finish("");
     }

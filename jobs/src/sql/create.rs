@@ -12,7 +12,7 @@ use super::tvf::string_in_list;
 use sqlparser::parser::Parser;
 
 use super::dialect::WeirDialect;
-use super::translate::{at, duration, plain, string, Translator};
+use super::translate::{at, duration, list, plain, string, Translator};
 use super::watermark::Watermark;
 use super::window::interval_ms;
 use crate::definition::Problem;
@@ -146,14 +146,14 @@ impl Translator {
         if role == "tables" {
             // A reference table (§8): its PRIMARY KEY the lookup key; a WATERMARK makes it versioned, by that
             // column, with that much out-of-orderness (Flink's versioned table).
-            if let [k] = key.as_slice() {
-                section.insert("key".into(), string(&k.value));
-            } else {
-                self.problem(
-                    key[1].span,
-                    "a reference table has one key column: PRIMARY KEY (k) NOT ENFORCED",
-                );
-            }
+            let key: Vec<String> = key.iter().map(|k| k.value.clone()).collect();
+            section.insert(
+                "key".into(),
+                match key.as_slice() {
+                    [k] => string(k),
+                    several => list(several),
+                },
+            );
             if let Some(w) = &watermark {
                 match watermark_delay(w) {
                     Ok(ms) => {
@@ -167,7 +167,6 @@ impl Translator {
                 }
             }
             section.insert("schema".into(), Toml::Table(schema));
-            let key = key.first().map(|k| k.value.clone()).unwrap_or_default();
             self.tables_by_name.insert(name.clone(), RefTable { key, fields });
             self.tables.insert(name, Toml::Table(section));
             return;

@@ -36,7 +36,7 @@ pub fn job_sql(table: &toml::Table, plan: &Plan) -> Result<String, Vec<String>> 
     }
     for t in &plan.tables {
         let section = section(table, "tables", &t.name);
-        let key = t.schema.fields[t.key].name.clone();
+        let key: Vec<String> = t.key.iter().map(|k| t.schema.fields[*k].name.clone()).collect();
         let version = t.version.map(|v| t.schema.fields[v].name.clone());
         let delay = version.as_ref().map(|_| t.max_out_of_orderness_ms);
         e.create_table(&t.name, &section, &t.schema, Some((key, version)), delay);
@@ -195,7 +195,7 @@ impl Emitter {
         name: &str,
         section: &toml::Table,
         schema: &Schema,
-        key: Option<(String, Option<String>)>,
+        key: Option<(Vec<String>, Option<String>)>,
         delay_ms: Option<i64>,
     ) {
         let role = if key.is_some() { "tables" } else { "sources" };
@@ -212,7 +212,8 @@ impl Emitter {
         let watermark_column = match &key {
             None => Some(schema.event_time_name().to_string()),
             Some((k, version)) => {
-                columns.push(format!("PRIMARY KEY ({}) NOT ENFORCED", ident(k)));
+                let k: Vec<String> = k.iter().map(|c| ident(c)).collect();
+                columns.push(format!("PRIMARY KEY ({}) NOT ENFORCED", k.join(", ")));
                 version.clone()
             }
         };
@@ -420,14 +421,16 @@ impl Emitter {
             inputs.first().cloned().unwrap_or_default(),
             inputs.get(1).cloned().unwrap_or_default(),
         );
+        // `on`: a field, a list of them, or { stream = …, table = … } with a field or a list each.
         let (on_stream, on_table) = match section.get("on") {
-            Some(Toml::String(s)) => (s.clone(), s.clone()),
-            Some(Toml::Table(t)) => (
-                t.get("stream").and_then(|v| v.as_str()).unwrap_or("").to_string(),
-                t.get("table").and_then(|v| v.as_str()).unwrap_or("").to_string(),
-            ),
-            _ => (String::new(), String::new()),
+            Some(Toml::Table(t)) => (list(t.get("stream")), list(t.get("table"))),
+            on => (list(on), list(on)),
         };
+        let on: Vec<String> = on_stream
+            .iter()
+            .zip(&on_table)
+            .map(|(x, k)| format!("s.{} = t.{}", ident(x), ident(k)))
+            .collect();
         let projection = match section.get("fields") {
             None => "*".to_string(),
             Some(f) => {
@@ -450,9 +453,8 @@ impl Emitter {
         };
         let ts = self.time_of(&stream);
         format!(
-            "SELECT {projection}\nFROM {stream} AS s\n{join} {table} FOR SYSTEM_TIME AS OF s.{ts} AS t ON s.{} = t.{}",
-            ident(&on_stream),
-            ident(&on_table)
+            "SELECT {projection}\nFROM {stream} AS s\n{join} {table} FOR SYSTEM_TIME AS OF s.{ts} AS t ON {}",
+            on.join(" AND ")
         )
     }
 

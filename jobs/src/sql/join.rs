@@ -3,6 +3,10 @@
 //! event time; `JOIN`/`INNER JOIN` is `mode = "inner"` (a record without a row is a dead letter), `LEFT JOIN`
 //! `mode = "left"` (NULLs).
 //!
+//! `ON` equals each of the table's key columns (`PRIMARY KEY (x, y)`) to a stream column or an expression
+//! of the stream's columns, joined with `AND` (`ON a.site = b.site AND LOWER(a.sensor) = b.sensor_id`). An
+//! expression is a `derive` before the join (`NAME_on`, adding `on_KEYCOLUMN`), dropped after it.
+//!
 //! The projection keeps the stream's columns (`a.*`, or some of them: a derive then drops the others) and
 //! names the table's (`b.zone`, `b.limit_ppv AS sensor_limit`): the join's `fields`. `SELECT *` is every
 //! stream column and every table column but the key. A `WHERE` filters the joined rows.
@@ -15,10 +19,10 @@ use toml::Value as Toml;
 
 use super::translate::{list, plain, string, Translator};
 
-/// A reference table as a join needs it: its key and columns.
+/// A reference table as a join needs it: its key columns and all its columns.
 #[derive(Clone, Debug)]
 pub(super) struct RefTable {
-    pub key: String,
+    pub key: Vec<String>,
     pub fields: Vec<String>,
 }
 
@@ -91,43 +95,64 @@ impl Translator {
                 return None;
             }
         };
-        // ON stream.x = table.key
+        // ON stream.x = table.key [AND …]: each key column equal to a stream column or an expression of them.
+        let on_span = constraint_span(constraint).unwrap_or(join.relation.span());
+        let problems = self.problems.len();
         let on = match constraint {
-            JoinConstraint::On(Expr::BinaryOp {
-                left,
-                op: BinaryOperator::Eq,
-                right,
-            }) => {
-                let side = |e: &Expr| column_of(e, &stream_q, &table_q, &stream_fields, &reference.fields);
-                match (side(left), side(right)) {
-                    (Some(Side::Stream(x)), Some(Side::Table(k))) | (Some(Side::Table(k)), Some(Side::Stream(x))) => {
-                        Some((x, k))
-                    }
-                    _ => None,
-                }
-            }
+            JoinConstraint::On(e) => self.key_pairs(e, &stream_q, &table_q, &stream_fields, &reference),
             _ => None,
         };
-        let Some((stream_on, table_on)) = on else {
+        let Some(on) = on else {
+            if self.problems.len() > problems {
+                return None;
+            }
+            let form: Vec<String> = reference
+                .key
+                .iter()
+                .map(|k| format!("{stream_q}.column = {table_q}.{k}"))
+                .collect();
             self.problem(
-                constraint_span(constraint).unwrap_or(join.relation.span()),
+                on_span,
                 format!(
-                    "ON {stream_q}.field = {table_q}.{}: a stream column equal to the table's key",
-                    reference.key
+                    "ON {}: a stream column (or an expression of them) equal to each of the table's key columns",
+                    form.join(" AND ")
                 ),
             );
             return None;
         };
-        if table_on != reference.key {
-            self.problem(
-                constraint_span(constraint).unwrap_or(join.relation.span()),
-                format!(
-                    "a table is looked up by its key: ON {stream_q}.{stream_on} = {table_q}.{}",
-                    reference.key
-                ),
-            );
-            return None;
+        // Expressions of the stream's columns are computed first, into columns the join looks up.
+        let mut looked_up = stream.clone();
+        let mut input_fields = stream_fields.clone();
+        let mut computed = toml::Table::new();
+        let mut on_stream = Vec::new();
+        for (key, table_col) in &on {
+            match key {
+                StreamKey::Column(c) => on_stream.push(c.clone()),
+                StreamKey::Expr(e) => {
+                    let mut column = format!("on_{table_col}");
+                    while input_fields.contains(&column) {
+                        column.push('_');
+                    }
+                    computed.insert(column.clone(), string(e));
+                    input_fields.push(column.clone());
+                    on_stream.push(column);
+                }
+            }
         }
+        if !computed.is_empty() {
+            looked_up = format!("{name}_on");
+            let mut options = toml::Table::new();
+            options.insert("fields".into(), Toml::Table(computed));
+            self.operator(
+                &looked_up,
+                "derive",
+                std::slice::from_ref(&stream),
+                options,
+                input_fields.clone(),
+            );
+            self.inherit_time(&stream, &looked_up);
+        }
+        let on_table: Vec<String> = on.iter().map(|(_, k)| k.clone()).collect();
         // The projection: stream columns kept, table columns added.
         let star = matches!(s.projection.as_slice(), [SelectItem::Wildcard(_)]);
         let mut kept = Vec::new();
@@ -136,7 +161,7 @@ impl Translator {
         let mut renamed = std::collections::HashMap::new();
         if star {
             kept = stream_fields.clone();
-            for f in reference.fields.iter().filter(|f| **f != reference.key) {
+            for f in reference.fields.iter().filter(|f| !reference.key.contains(f)) {
                 added_names.push(f.clone());
             }
         }
@@ -173,14 +198,15 @@ impl Translator {
             }
         }
         let mut options = toml::Table::new();
+        let names = |n: &[String]| if let [one] = n { string(one) } else { list(n) };
         options.insert(
             "on".into(),
-            if stream_on == table_on {
-                string(&stream_on)
+            if on_stream == on_table {
+                names(&on_stream)
             } else {
                 let mut t = toml::Table::new();
-                t.insert("stream".into(), string(&stream_on));
-                t.insert("table".into(), string(&table_on));
+                t.insert("stream".into(), names(&on_stream));
+                t.insert("table".into(), names(&on_table));
                 Toml::Table(t)
             },
         );
@@ -188,16 +214,16 @@ impl Translator {
             options.insert("fields".into(), list(&added));
         }
         options.insert("mode".into(), string(if inner { "inner" } else { "left" }));
-        let partial = kept.len() < stream_fields.len();
+        let partial = kept.len() < input_fields.len();
         let needs_after = partial || s.selection.is_some();
         let join_name = if needs_after {
             format!("{name}_join")
         } else {
             name.to_string()
         };
-        let mut joined = stream_fields.clone();
+        let mut joined = input_fields.clone();
         joined.extend(added_names);
-        self.operator(&join_name, "join", &[stream.clone(), table], options, joined.clone());
+        self.operator(&join_name, "join", &[looked_up, table], options, joined.clone());
         if let Some(et) = event_time {
             self.event_time.insert(join_name.clone(), et);
         }
@@ -223,7 +249,7 @@ impl Translator {
             out = filter;
         }
         if partial {
-            let drop: Vec<String> = stream_fields.iter().filter(|f| !kept.contains(f)).cloned().collect();
+            let drop: Vec<String> = input_fields.iter().filter(|f| !kept.contains(f)).cloned().collect();
             let mut options = toml::Table::new();
             options.insert("drop".into(), list(&drop));
             let fields = joined.into_iter().filter(|f| !drop.contains(f)).collect();
@@ -232,6 +258,124 @@ impl Translator {
             out = name.to_string();
         }
         Some(out)
+    }
+}
+
+impl Translator {
+    /// The `ON` condition as (stream column or expression, table key column) pairs, in the order written:
+    /// a conjunction of equalities naming each of the table's key columns once. `None` (with a problem for
+    /// a misplaced part) when it is not one.
+    fn key_pairs(
+        &mut self,
+        on: &Expr,
+        stream_q: &str,
+        table_q: &str,
+        stream_fields: &[String],
+        reference: &RefTable,
+    ) -> Option<Vec<(StreamKey, String)>> {
+        let mut conjuncts = Vec::new();
+        flatten_and(on, &mut conjuncts);
+        let mut pairs: Vec<(StreamKey, String)> = Vec::new();
+        let side = |e: &Expr| column_of(e, stream_q, table_q, stream_fields, &reference.fields);
+        for c in conjuncts {
+            let Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Eq,
+                right,
+            } = c
+            else {
+                self.problem(
+                    c.span(),
+                    "ON holds the key equalities only (joined with AND): filter with WHERE after the join",
+                );
+                return None;
+            };
+            let (stream_side, table_col) = match (side(left), side(right)) {
+                (_, Some(Side::Table(k))) => (left.as_ref(), k),
+                (Some(Side::Table(k)), _) => (right.as_ref(), k),
+                _ => return None,
+            };
+            if !reference.key.contains(&table_col) {
+                let key = reference.key.join(", ");
+                self.problem(
+                    c.span(),
+                    format!("a table is looked up by its key ({key}): `{table_col}` is not a key column"),
+                );
+                return None;
+            }
+            if pairs.iter().any(|(_, k)| *k == table_col) {
+                self.problem(c.span(), format!("key column `{table_col}` is named twice"));
+                return None;
+            }
+            let key = match side(stream_side) {
+                Some(Side::Stream(x)) => StreamKey::Column(x),
+                _ => StreamKey::Expr(self.stream_expression(stream_side, stream_q, table_q, stream_fields)?),
+            };
+            pairs.push((key, table_col));
+        }
+        (pairs.len() == reference.key.len()).then_some(pairs)
+    }
+
+    /// An expression of the stream's columns (`LOWER(a.sensor)`) in the stream's plain column names.
+    fn stream_expression(
+        &mut self,
+        e: &Expr,
+        stream_q: &str,
+        table_q: &str,
+        stream_fields: &[String],
+    ) -> Option<String> {
+        let mut foreign = None;
+        let _ = sqlparser::ast::visit_expressions(e, |x| {
+            let bad = match x {
+                Expr::CompoundIdentifier(p) if p.len() == 2 => {
+                    p[0].value != stream_q || !stream_fields.contains(&p[1].value)
+                }
+                Expr::Identifier(i) => !stream_fields.contains(&i.value),
+                _ => false,
+            };
+            if bad && foreign.is_none() {
+                foreign = Some(x.clone());
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        if let Some(x) = foreign {
+            self.problem(
+                x.span(),
+                format!(
+                    "a key expression reads the stream's columns ({stream_q}: {}), not `{x}` (the table `{table_q}` is looked up by the result)",
+                    stream_fields.join(", ")
+                ),
+            );
+            return None;
+        }
+        Some(joined_names(e, |q, c| match q {
+            Some(q) if q == stream_q => Some(c.to_string()),
+            _ => None,
+        }))
+    }
+}
+
+/// The stream side of one key equality.
+enum StreamKey {
+    /// A column of the stream.
+    Column(String),
+    /// An expression of its columns (weir's expression text).
+    Expr(String),
+}
+
+/// The parts of `a AND b AND …`.
+fn flatten_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            flatten_and(left, out);
+            flatten_and(right, out);
+        }
+        Expr::Nested(inner) => flatten_and(inner, out),
+        other => out.push(other),
     }
 }
 

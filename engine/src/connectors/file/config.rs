@@ -44,7 +44,7 @@ pub fn source(s: &Section, base_dir: &Path) -> (Option<Arc<dyn SourceComponent>>
 }
 
 /// `kind = "file"` table.
-pub fn table(s: &Section, base_dir: &Path, _key: usize) -> Option<Arc<dyn TableComponent>> {
+pub fn table(s: &Section, base_dir: &Path, _key: &[usize]) -> Option<Arc<dyn TableComponent>> {
     let path = base_dir.join(s.req_local_path("path")?);
     let by_extension = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
         "csv"

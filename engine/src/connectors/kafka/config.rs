@@ -26,7 +26,7 @@ pub fn sink(s: &Section, schemas: &[Option<Schema>]) -> Option<Arc<dyn SinkCompo
 }
 
 /// `kind = "kafka"` table.
-pub fn table(s: &Section, _: &Path, key: usize) -> Option<Arc<dyn TableComponent>> {
+pub fn table(s: &Section, _: &Path, key: &[usize]) -> Option<Arc<dyn TableComponent>> {
     let brokers = s.req_str("brokers");
     let topic = s.req_str("topic");
     let interval = read_interval(s, 1_000);
@@ -36,7 +36,7 @@ pub fn table(s: &Section, _: &Path, key: usize) -> Option<Arc<dyn TableComponent
         topic: topic?.to_string(),
         interval,
         properties,
-        key,
+        key: key.to_vec(),
     }))
 }
 

@@ -1,7 +1,8 @@
 //! `kind = "kafka"`: a table in a compacted Kafka topic, read from the start of every partition.
 //!
 //! A message's value is the row (JSON, in the table's schema); a message without a value (a tombstone)
-//! deletes the key its message key names. A row's version time is its `version` field, or else the
+//! deletes the key its message key names (the key's text; for a key of several fields a JSON object of
+//! them, as Flink's `key.format = 'json'` writes it). A row's version time is its `version` field, or else the
 //! message's timestamp. The table is known up to a read's start only once every partition has been read
 //! to its end; until the initial read gets there, joins wait.
 
@@ -9,7 +10,7 @@ use crate::component::{now_ms, TableComponent, TableReader};
 use crate::connectors::kafka::client::ClosedInBackground;
 use crate::decode::Decoder;
 use crate::schema::Schema;
-use crate::table::{parse_text_value, Found, Origin, TableError, TableRead};
+use crate::table::{parse_message_key, Found, Origin, TableError, TableRead};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -26,8 +27,9 @@ pub struct KafkaTable {
     pub interval: Duration,
     /// Extra librdkafka settings, applied last.
     pub properties: Vec<(String, String)>,
-    /// The key field's index (tombstones name their key in the message key).
-    pub key: usize,
+    /// The key's fields, by schema index (tombstones name their key in the message key: the value's text, or
+    /// a JSON object of the key's fields).
+    pub key: Vec<usize>,
 }
 
 impl TableComponent for KafkaTable {
@@ -125,9 +127,9 @@ impl KafkaTableReader {
         let ts = m.timestamp().to_millis();
         let found = match m.payload() {
             None => {
-                let key_field = &self.schema.fields[self.table.key];
+                let key_fields: Vec<_> = self.table.key.iter().map(|i| &self.schema.fields[*i]).collect();
                 match m.key().map(String::from_utf8_lossy) {
-                    Some(k) => match parse_text_value(key_field, &k) {
+                    Some(k) => match parse_message_key(&key_fields, &k) {
                         Ok(key) => Found::Delete { key, at: ts },
                         Err(e) => Found::Bad(format!("tombstone with an unusable key: {e}")),
                     },

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// `kind = "postgres"`.
-pub fn table(s: &Section, _: &Path, key: usize) -> Option<Arc<dyn TableComponent>> {
+pub fn table(s: &Section, _: &Path, key: &[usize]) -> Option<Arc<dyn TableComponent>> {
     let url = s.req_str("url");
     let query = match (s.str("table"), s.str("query")) {
         (Some(_), Some(_)) => {
@@ -38,6 +38,6 @@ pub fn table(s: &Section, _: &Path, key: usize) -> Option<Arc<dyn TableComponent
         query: query?,
         interval,
         deleted,
-        key,
+        key: key.to_vec(),
     }))
 }

@@ -30,8 +30,8 @@ pub struct PostgresTable {
     pub interval: Duration,
     /// A boolean column: true deletes the key at the row's version.
     pub deleted: Option<String>,
-    /// The key field's index.
-    pub key: usize,
+    /// The key's fields, by schema index.
+    pub key: Vec<usize>,
 }
 
 impl PostgresTable {
@@ -326,7 +326,7 @@ impl TableReader for PostgresTableReader {
             let is_deleted = deleted.map(|d| row.try_get::<_, Option<bool>>(d).ok().flatten() == Some(true));
             let f = match self.row(row, &columns) {
                 Ok(values) if is_deleted == Some(true) => Found::Delete {
-                    key: values[self.table.key].clone(),
+                    key: self.table.key.iter().map(|i| values[*i].clone()).collect(),
                     at: values.get(version).and_then(|v| match v {
                         Value::Int(t) => Some(*t),
                         _ => None,

@@ -14,9 +14,10 @@
 //! table (which then lets go: its last read is final); after a stop it first joins every record below
 //! the stop's watermark, so the final checkpoint covers them.
 
-use crate::component::registry::OperatorInputs;
-use crate::config::Section;
-use crate::config::fields_of;
+mod config;
+
+pub use config::parse;
+
 use std::sync::Arc;
 use crate::component::{BuildContext, OperatorComponent, Outputs};
 use crate::dataflow::dead_letters::dead_letter;
@@ -25,7 +26,7 @@ use crate::dataflow::{RunContext, Stopping, Tallies, Time};
 use crate::metrics::Metrics;
 use timely::progress::frontier::MutableAntichain;
 use crate::record::{Batch, Record, RecordStream, SharedBatch};
-use crate::schema::{Field, Schema};
+use crate::schema::Schema;
 use crate::words::{field_names, humanize_ms};
 use differential_dataflow::trace::cursor::{cursor_list, BatchCursor, Cursor, CursorList};
 use differential_dataflow::trace::TraceReader;
@@ -45,8 +46,8 @@ pub struct JoinPlan {
     /// The table (index into [`crate::plan::Plan::tables`]).
     pub table: usize,
     pub table_name: String,
-    /// The stream's field looked up.
-    pub on: usize,
+    /// The stream's fields looked up, in the order of the table's key fields (one or more).
+    pub on: Vec<usize>,
     /// Table fields added: (output name, table schema index).
     pub fields: Vec<(String, usize)>,
     /// `inner`: records without a row are dead letters; otherwise (`left`) they get nulls.
@@ -238,7 +239,7 @@ impl TableJoin {
                     if !known(tau) {
                         return true;
                     }
-                    let key: Key = std::iter::once(r.values[plan.on].clone()).collect();
+                    let key: Key = plan.on.iter().map(|i| r.values[*i].clone()).collect();
                     let updates = match by_key.entry(key) {
                         Entry::Occupied(e) => e.into_mut(),
                         Entry::Vacant(e) => {
@@ -327,7 +328,7 @@ impl OperatorComponent for JoinPlan {
             "{} join with table `{}` on {} as of each record's event time (history {}), adds [{}]",
             if self.inner { "inner" } else { "left" },
             self.table_name,
-            field_names(input, &[self.on]),
+            field_names(input, &self.on),
             humanize_ms(self.history_ms),
             self.fields
                 .iter()
@@ -356,161 +357,4 @@ impl OperatorComponent for JoinPlan {
             Outputs::main(joined)
         }
     }
-}
-
-/// `kind = "join"`: `inputs = [STREAM, TABLE]`, `on = "FIELD"` (or `{ stream = "a", table = "b" }`, where
-/// `b` is the table's key), `fields` to add (`"NAME"` or `"NAME AS ALIAS"`; default every field but the
-/// key), `mode = "left" | "inner"`, `history`.
-/// `kind = "join"`.
-pub fn parse(s: &Section, inputs: &OperatorInputs) -> Option<(Arc<dyn OperatorComponent>, Schema)> {
-    let schema = &inputs[0];
-    let (table, table_name, plan, table_schema) = match inputs.tables.as_slice() {
-        [one] => *one,
-        [] => {
-            s.problem(
-                "inputs",
-                "a join reads a stream and a table: inputs = [\"STREAM\", \"TABLE\"] with a [tables.TABLE]",
-            );
-            return None;
-        }
-        _ => {
-            s.problem("inputs", "a join reads one table; chain two joins for two tables");
-            return None;
-        }
-    };
-    let inner = match s.str("mode").unwrap_or("left") {
-        "left" => false,
-        "inner" => true,
-        other => {
-            s.problem("mode", format!("unknown mode \"{other}\"; allowed: left, inner"));
-            false
-        }
-    };
-    let history_ms = s.duration_ms("history").unwrap_or(DEFAULT_JOIN_HISTORY_MS);
-    if history_ms < 0 {
-        s.problem("history", "cannot be negative");
-    }
-    let (stream_on, table_on) = match s.value("on") {
-        Some(toml::Value::String(f)) => (Some(f.as_str()), Some(f.as_str())),
-        Some(toml::Value::Table(_)) => {
-            let t = s.table("on")?;
-            let pair = (t.req_str("stream"), t.req_str("table"));
-            t.finish("");
-            pair
-        }
-        Some(_) => {
-            s.problem(
-                "on",
-                "expected a field name, or { stream = \"FIELD\", table = \"KEY\" }",
-            );
-            (None, None)
-        }
-        None => {
-            s.problem(
-                "on",
-                "is required: the stream's field to look up, e.g. on = \"vehicle_id\"",
-            );
-            (None, None)
-        }
-    };
-    let field_list: Vec<String> = match s.value("fields") {
-        None => Vec::new(),
-        Some(_) => s.str_list("fields")?.iter().map(|f| f.to_string()).collect(),
-    };
-    let (plan, table_schema) = (plan?, table_schema?);
-    let on = fields_of(s, "on", &[stream_on?], schema)?[0];
-    let key_field = &table_schema.fields[plan.key];
-    if table_on? != key_field.name {
-        s.problem(
-            "on",
-            format!(
-                "a join looks rows up by the table's key: write {{ stream = \"{}\", table = \"{}\" }}",
-                stream_on?, key_field.name
-            ),
-        );
-        return None;
-    }
-    let on_type = schema.fields[on].ty.value_type();
-    if on_type != key_field.ty.value_type() {
-        s.problem(
-            "on",
-            format!(
-                "`{}` is {} but table `{table_name}`'s key `{}` is {}; cast it with a derive first",
-                schema.fields[on].name,
-                on_type.name(),
-                key_field.name,
-                key_field.ty.value_type().name()
-            ),
-        );
-        return None;
-    }
-    let wanted: Vec<(String, String)> = if field_list.is_empty() {
-        table_schema
-            .fields
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != plan.key)
-            .map(|(_, f)| (f.name.clone(), f.name.clone()))
-            .collect()
-    } else {
-        field_list
-            .iter()
-            .map(|f| {
-                let parts: Vec<&str> = f.split_whitespace().collect();
-                match parts.as_slice() {
-                    [name, as_, alias] if as_.eq_ignore_ascii_case("as") => (name.to_string(), alias.to_string()),
-                    _ => (f.trim().to_string(), f.trim().to_string()),
-                }
-            })
-            .collect()
-    };
-    let mut fields = Vec::new();
-    let mut out = schema.fields.clone();
-    let mut ok = true;
-    for (name, alias) in wanted {
-        let Some(i) = table_schema.index_of(&name) else {
-            s.problem(
-                "fields",
-                format!(
-                    "table `{table_name}` has no field `{name}`; it has: {}",
-                    table_schema.names()
-                ),
-            );
-            ok = false;
-            continue;
-        };
-        if out.iter().any(|f| f.name == alias) {
-            s.problem(
-                "fields",
-                format!("the stream already has a field `{alias}`: add it under another name, \"{name} AS {table_name}_{name}\""),
-            );
-            ok = false;
-            continue;
-        }
-        let f = &table_schema.fields[i];
-        out.push(Field {
-            name: alias.clone(),
-            ty: f.ty.clone(),
-            nullable: f.nullable || !inner,
-        });
-        fields.push((alias, i));
-    }
-    if !ok {
-        return None;
-    }
-    let output = Schema {
-        fields: out,
-        event_time: schema.event_time,
-    };
-    Some((
-        Arc::new(JoinPlan {
-            table,
-            table_name: table_name.to_string(),
-            on,
-            fields,
-            inner,
-            history_ms: history_ms.max(0),
-        }),
-        output,
-    ))
 }

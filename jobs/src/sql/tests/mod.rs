@@ -4,6 +4,8 @@
 use crate::definition::{JobSource, Overrides};
 use crate::explain::explain;
 
+mod join;
+
 fn plan_text(name: &str, text: &str) -> Result<String, String> {
     let source = JobSource {
         name: name.into(),
@@ -305,48 +307,6 @@ inputs = ["fast", "gone", "stuck"]
 "#,
     );
     assert!(planned.contains("session"), "{planned}");
-}
-
-#[test]
-fn a_temporal_join_with_a_filter_and_fewer_columns_plans_like_toml() {
-    same_plan(
-        "CREATE TABLE sites (site_id STRING, zone STRING, speed_limit DOUBLE, since BIGINT,
-  PRIMARY KEY (site_id) NOT ENFORCED, WATERMARK FOR since AS since)
-  WITH ('connector' = 'file', 'path' = 'sites.csv');
-CREATE VIEW limited AS
-SELECT p.courier, p.ts, p.speed, s.zone, s.speed_limit AS lim
-FROM pings AS p LEFT JOIN sites FOR SYSTEM_TIME AS OF p.ts AS s ON p.site = s.site_id
-WHERE p.speed > s.speed_limit;
-INSERT INTO out TABLE limited;
-",
-        r#"
-[tables.sites]
-kind = "file"
-path = "sites.csv"
-key = "site_id"
-version = "since"
-max_out_of_orderness = "0s"
-schema = { site_id = "string", zone = "string", speed_limit = "float", since = "int" }
-[operators.limited_join]
-kind = "join"
-inputs = ["pings", "sites"]
-on = { stream = "site", table = "site_id" }
-fields = ["zone", "speed_limit AS lim"]
-mode = "left"
-[operators.limited_where]
-kind = "filter"
-inputs = ["limited_join"]
-where = "speed > lim"
-[operators.limited]
-kind = "derive"
-inputs = ["limited_where"]
-drop = ["site", "state"]
-[sinks.out]
-kind = "jsonl"
-path = "out.jsonl"
-inputs = ["limited"]
-"#,
-    );
 }
 
 #[test]
