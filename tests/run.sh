@@ -88,7 +88,7 @@ fi
 ignored=()
 case "$kafka_ready$pg_ready" in
   11) ignored=(--run-ignored all) ;;
-  10) ignored=(--run-ignored all -E 'not binary(postgres_table)') ;;
+  10) ignored=(--run-ignored all -E 'not (binary(postgres_table) | binary(postgres_sink))') ;;
   01) ignored=(--run-ignored all -E 'not binary(kafka)') ;;
 esac
 

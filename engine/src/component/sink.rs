@@ -34,6 +34,8 @@ pub struct SinkBuildContext<'s, 'p> {
     pub scope: Scope<'s, Time>,
     /// The sink's name (its state's name in checkpoints).
     pub name: &'p str,
+    /// The job's name (a database sink's progress is kept under it).
+    pub job: &'p str,
     /// Its input streams with their schemas, in `inputs` order.
     pub inputs: Vec<(RecordStream<'s>, Schema)>,
     /// If the first input is a window operator's rows: the window.

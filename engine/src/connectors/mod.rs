@@ -24,7 +24,7 @@ connectors! {
     jsonl: ["jsonl" => Sink(jsonl::sink)];
     null: ["null" => Sink(null::sink)];
     parquet: ["parquet" => Sink(parquet::config::sink)];
-    postgres: ["postgres" => Table(postgres::config::table)];
+    postgres: ["postgres" => Table(postgres::config::table), "postgres" => Sink(postgres::config::sink)];
     stdout: ["stdout" => Sink(stdout::sink)];
     webhook: ["webhook" => Sink(webhook::config::sink)];
 }

@@ -242,6 +242,8 @@ pub enum SinkPosition {
         seq: u64,
         offsets: std::collections::BTreeMap<i32, i64>,
     },
+    /// Rows of the output in a database table (committed, with the count in the same transaction).
+    Rows { rows: u64 },
 }
 
 /// `path` with `suffix` appended to its file name.

@@ -187,6 +187,7 @@ fn sinks<'s>(
         let cx = SinkBuildContext {
             scope,
             name: &sink.name,
+            job: &plan.job_name,
             inputs: sink
                 .inputs
                 .iter()

@@ -1,5 +1,7 @@
-//! `kind = "postgres"`: a table polled from PostgreSQL — `SELECT * FROM table`, or a query of your own —
-//! every `interval`.
+//! `kind = "postgres"`: a table polled from PostgreSQL (this file), and a sink writing a stream into a
+//! PostgreSQL table exactly once ([`sink`]).
+//!
+//! The table polls `SELECT * FROM table`, or a query of your own, every `interval`.
 //!
 //! Every poll is complete: a key the result no longer has is deleted (from the time the table was known up
 //! to before that poll). With `deleted = "COLUMN"` (a boolean soft-delete column) a row whose column is
@@ -11,6 +13,7 @@
 //! that need the table wait; nothing is joined twice or lost.
 
 pub mod config;
+pub mod sink;
 
 use crate::component::{now_ms, TableComponent, TableReader};
 use crate::schema::{FieldType, Schema};
