@@ -21,6 +21,7 @@ connectors! {
     file: ["file" => Source(file::config::source), "file" => Table(file::config::table)];
     generator: ["generator" => Source(generator::config::source)];
     kafka: ["kafka" => Source(kafka::config::source), "kafka" => Sink(kafka::config::sink), "kafka" => Table(kafka::config::table)];
+    http: ["http" => Table(http::config::table)];
     jsonl: ["jsonl" => Sink(jsonl::sink)];
     null: ["null" => Sink(null::sink)];
     parquet: ["parquet" => Sink(parquet::config::sink)];

@@ -27,7 +27,8 @@
 //!
 //! The kinds that read tables live with their connectors: `connectors::file` (JSONL or CSV files, re-read when
 //! they change), `connectors::kafka` (compacted topics, read from the start), `connectors::postgres` (a query
-//! polled every `interval`); [`kind`] is what they implement.
+//! polled every `interval`), `connectors::http` (a web API polled every `interval`); [`kind`] is what they
+//! implement.
 
 pub mod kind;
 mod text;
@@ -413,6 +414,8 @@ pub enum TableError {
     Kafka(String),
     #[error("PostgreSQL: {0}")]
     Postgres(String),
+    #[error("{0}")]
+    Http(String),
 }
 
 #[cfg(test)]
