@@ -141,6 +141,13 @@ pub fn explain(plan: &Plan) -> String {
                 .join(", "),
             dur(t.max_out_of_orderness_ms)
         );
+        if t.lookup_latest {
+            let _ = writeln!(
+                o,
+                "  {:<16} lookup latest: joins use the newest version read and never wait (results depend on timing)",
+                ""
+            );
+        }
     }
     let _ = writeln!(o, "\noperators (in dependency order)");
     let sets = plan.rule_sets();
@@ -191,4 +198,30 @@ pub fn explain(plan: &Plan) -> String {
         weir_engine::schema::Schema::dead_letters()
     );
     o
+}
+
+/// What `weir check` warns of: each table a live job waits for (joins as of event time) that is read so
+/// seldom that its `interval` bounds the job's latency.
+pub fn latency_warnings(plan: &Plan) -> Vec<String> {
+    const SLOW_MS: i64 = 5_000;
+    let live = plan.sources.iter().any(|s| !s.component.ends());
+    if !live {
+        return Vec::new();
+    }
+    plan.tables
+        .iter()
+        .filter(|t| !t.lookup_latest && t.component.interval().as_millis() as i64 >= SLOW_MS)
+        .map(|t| {
+            let every = t.component.interval().as_millis() as i64;
+            format!(
+                "table `{}` is read every {}: a live record waits for the first read after its event time, up to {} \
+                 (+ max_out_of_orderness {}); lookup = \"latest\" joins without waiting, its results then depending \
+                 on timing",
+                t.name,
+                dur(every),
+                dur(every),
+                dur(t.max_out_of_orderness_ms)
+            )
+        })
+        .collect()
 }

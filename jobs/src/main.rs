@@ -315,6 +315,9 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Cluster { local, run } => cmd::cluster::cluster_local(local, &run),
         Command::Check { job } => {
             let plan = load(&job)?;
+            for warning in weir_jobs::explain::latency_warnings(&plan) {
+                eprintln!("weir: warning: {warning}");
+            }
             println!(
                 "{}: ok — job `{}`: {} source(s), {} operator(s), {} sink(s)",
                 job.job.display(),

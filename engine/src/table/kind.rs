@@ -26,6 +26,9 @@ pub struct TablePlan {
     /// How long after its version time a version may still be written (the table's watermark stays this
     /// far behind its reads).
     pub max_out_of_orderness_ms: i64,
+    /// `lookup = "latest"`: joins look records up in the newest version read when they are processed,
+    /// without waiting for the table to be known at their event time (results then depend on timing).
+    pub lookup_latest: bool,
 }
 
 /// One table kind.

@@ -23,6 +23,17 @@ pub(super) fn table_plan(name: &str, s: &Section, job: &JobSource) -> (Option<Ta
         );
     }
     let ooo = s.duration_ms("max_out_of_orderness").unwrap_or(0);
+    let lookup_latest = match s.str("lookup").unwrap_or("event_time") {
+        "event_time" => false,
+        "latest" => true,
+        other => {
+            s.problem(
+                "lookup",
+                format!("unknown lookup \"{other}\"; allowed: event_time (as of each record's event time: deterministic), latest (the newest version read, never waiting: depends on timing)"),
+            );
+            false
+        }
+    };
     if ooo < 0 {
         s.problem("max_out_of_orderness", "cannot be negative");
     }
@@ -111,6 +122,7 @@ pub(super) fn table_plan(name: &str, s: &Section, job: &JobSource) -> (Option<Ta
             key,
             version,
             max_out_of_orderness_ms: ooo.max(0),
+            lookup_latest,
         }),
         _ => None,
     };

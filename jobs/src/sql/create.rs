@@ -167,7 +167,9 @@ impl Translator {
                 }
             }
             section.insert("schema".into(), Toml::Table(schema));
-            self.tables_by_name.insert(name.clone(), RefTable { key, fields });
+            let latest = section.get("lookup").and_then(|l| l.as_str()) == Some("latest");
+            self.tables_by_name
+                .insert(name.clone(), RefTable { key, fields, latest });
             self.tables.insert(name, Toml::Table(section));
             return;
         }

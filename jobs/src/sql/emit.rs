@@ -25,6 +25,12 @@ pub fn job_sql(table: &toml::Table, plan: &Plan) -> Result<String, Vec<String>> 
         out: String::new(),
         problems: Vec::new(),
         event_time: HashMap::new(),
+        latest_tables: plan
+            .tables
+            .iter()
+            .filter(|t| t.lookup_latest)
+            .map(|t| t.name.clone())
+            .collect(),
     };
     e.settings(table, "job");
     e.settings(table, "serve");
@@ -76,6 +82,8 @@ struct Emitter {
     problems: Vec<String>,
     /// Each stream's event-time column, as the translation names it.
     event_time: HashMap<String, String>,
+    /// The tables with `lookup = "latest"` (joined `AS OF PROCTIME()`).
+    latest_tables: Vec<String>,
 }
 
 /// The section `[kind.name]` of the definition (empty if absent).
@@ -451,9 +459,13 @@ impl Emitter {
             Some("inner") => "JOIN",
             _ => "LEFT JOIN",
         };
-        let ts = self.time_of(&stream);
+        let as_of = if self.latest_tables.contains(&table) {
+            "PROCTIME()".to_string()
+        } else {
+            format!("s.{}", self.time_of(&stream))
+        };
         format!(
-            "SELECT {projection}\nFROM {stream} AS s\n{join} {table} FOR SYSTEM_TIME AS OF s.{ts} AS t ON {}",
+            "SELECT {projection}\nFROM {stream} AS s\n{join} {table} FOR SYSTEM_TIME AS OF {as_of} AS t ON {}",
             on.join(" AND ")
         )
     }

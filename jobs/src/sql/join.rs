@@ -1,7 +1,8 @@
 //! The temporal join (DESIGN §8): `FROM s [AS a] [LEFT] JOIN t FOR SYSTEM_TIME AS OF a.ts [AS b] ON a.x =
 //! b.k` → a `join` operator looking each record of stream `s` up in reference table `t` as of the record's
 //! event time; `JOIN`/`INNER JOIN` is `mode = "inner"` (a record without a row is a dead letter), `LEFT JOIN`
-//! `mode = "left"` (NULLs).
+//! `mode = "left"` (NULLs). A table with `'lookup' = 'latest'` is joined `FOR SYSTEM_TIME AS OF PROCTIME()`
+//! instead (Flink's lookup join: the newest version read, never waiting; its results depend on timing).
 //!
 //! `ON` equals each of the table's key columns (`PRIMARY KEY (x, y)`) to a stream column or an expression
 //! of the stream's columns, joined with `AND` (`ON a.site = b.site AND LOWER(a.sensor) = b.sensor_id`). An
@@ -24,6 +25,8 @@ use super::translate::{list, plain, string, Translator};
 pub(super) struct RefTable {
     pub key: Vec<String>,
     pub fields: Vec<String>,
+    /// `'lookup' = 'latest'`: joined `FOR SYSTEM_TIME AS OF PROCTIME()`.
+    pub latest: bool,
 }
 
 impl Translator {
@@ -72,11 +75,26 @@ impl Translator {
         let table_q = table_alias.as_ref().map_or(table.clone(), |a| a.name.value.clone());
         let stream_fields = self.fields.get(&stream).cloned().unwrap_or_default();
         let event_time = self.event_time.get(&stream).cloned();
-        // FOR SYSTEM_TIME AS OF the stream's event time.
+        // FOR SYSTEM_TIME AS OF the stream's event time, or PROCTIME() for a table with 'lookup' = 'latest'.
+        let ts = event_time.as_deref().unwrap_or("ts");
         match version {
+            Some(TableVersion::ForSystemTimeAsOf(e)) if is_proctime(e) && !reference.latest => {
+                self.problem(
+                    e.span(),
+                    format!("AS OF PROCTIME() joins the newest version read, so results depend on timing: say so on the table with WITH (…, 'lookup' = 'latest'), or join AS OF {stream_q}.{ts} (deterministic)"),
+                );
+                return None;
+            }
+            Some(TableVersion::ForSystemTimeAsOf(e)) if is_proctime(e) => {}
+            Some(TableVersion::ForSystemTimeAsOf(e)) if reference.latest => {
+                self.problem(
+                    e.span(),
+                    format!("table `{table}` has 'lookup' = 'latest': join it FOR SYSTEM_TIME AS OF PROCTIME()"),
+                );
+                return None;
+            }
             Some(TableVersion::ForSystemTimeAsOf(e)) if as_of_fits(e, &stream_q, event_time.as_deref()) => {}
             _ => {
-                let ts = event_time.as_deref().unwrap_or("ts");
                 self.problem(
                     join.relation.span(),
                     format!("weir looks a table up as of the record's event time: JOIN {table} FOR SYSTEM_TIME AS OF {stream_q}.{ts}"),
@@ -407,6 +425,11 @@ fn column_of(
         Expr::Identifier(i) if table_fields.contains(&i.value) => Some(Side::Table(i.value.clone())),
         _ => None,
     }
+}
+
+/// `PROCTIME()`.
+fn is_proctime(e: &Expr) -> bool {
+    matches!(e, Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("proctime"))
 }
 
 /// `FOR SYSTEM_TIME AS OF a.ts` (or `ts`) names the stream's event time.

@@ -116,6 +116,7 @@ pub fn parse(s: &Section, inputs: &OperatorInputs) -> Option<(Arc<dyn OperatorCo
             fields,
             inner,
             history_ms: history_ms.max(0),
+            latest: plan.lookup_latest,
         }),
         output,
     ))

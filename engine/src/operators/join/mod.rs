@@ -55,6 +55,9 @@ pub struct JoinPlan {
     /// A record is looked up no earlier than this long of logical time before it (very late records see
     /// the table as it was then); older versions are compacted away.
     pub history_ms: i64,
+    /// The table's `lookup = "latest"`: each record is looked up in the newest version read when it is
+    /// processed, once the table's first read is in, and never waits (results depend on timing).
+    pub latest: bool,
 }
 
 /// Default [`JoinPlan::history_ms`]: 7 days.
@@ -155,6 +158,9 @@ fn lookup_time(r: &Record, history_ms: i64) -> Time {
     r.ts.max(r.lt() as i64 - history_ms).max(0) as Time
 }
 
+/// When a `latest` lookup may happen: once the table's frontier is past its start (its first read is in).
+const FIRST_READ: Time = 0;
+
 /// The output port of joined records (the other, 1, is the dead letters').
 const JOINED: usize = 0;
 
@@ -213,8 +219,9 @@ impl TableJoin {
         let Some(tr) = self.trace.as_mut() else {
             return emitted;
         };
-        let history_ms = self.plan.history_ms;
-        let lookup_time = |r: &Record| lookup_time(r, history_ms);
+        let (history_ms, latest) = (self.plan.history_ms, self.plan.latest);
+        // A `latest` lookup waits only for the first read, and reads every version arranged so far.
+        let lookup_time = |r: &Record| if latest { FIRST_READ } else { lookup_time(r, history_ms) };
         let any_ready = self.waiting.values().any(|w| {
             w.batches
                 .iter()
@@ -248,7 +255,7 @@ impl TableJoin {
                         }
                     };
                     n += 1;
-                    match row_at(updates, tau) {
+                    match row_at(updates, if latest { Time::MAX } else { tau }) {
                         Some(row) => {
                             matched += 1;
                             let mut r = r.clone();
@@ -324,12 +331,16 @@ impl OperatorComponent for JoinPlan {
         false
     }
     fn describe(&self, input: &Schema) -> String {
+        let when = if self.latest {
+            "in the latest version read when each record is processed (results depend on timing)".to_string()
+        } else {
+            format!("as of each record's event time (history {})", humanize_ms(self.history_ms))
+        };
         format!(
-            "{} join with table `{}` on {} as of each record's event time (history {}), adds [{}]",
+            "{} join with table `{}` on {} {when}, adds [{}]",
             if self.inner { "inner" } else { "left" },
             self.table_name,
             field_names(input, &self.on),
-            humanize_ms(self.history_ms),
             self.fields
                 .iter()
                 .map(|(n, _)| n.as_str())

@@ -190,3 +190,90 @@ inputs = ["j"]
         assert_eq!(plan_text("again.sql", &sql).unwrap(), explain(&plan), "{sql}");
     }
 }
+
+#[test]
+fn a_latest_lookup_table_is_joined_as_of_proctime_and_the_two_forms_are_not_mixed() {
+    let latest_sql = "CREATE TABLE zones (site STRING, zone STRING, PRIMARY KEY (site) NOT ENFORCED)
+  WITH ('connector' = 'file', 'path' = 'zones.csv', 'lookup' = 'latest');
+";
+    let planned = same_plan(
+        &format!(
+            "{latest_sql}INSERT INTO out
+SELECT p.*, z.zone FROM pings AS p LEFT JOIN zones FOR SYSTEM_TIME AS OF PROCTIME() AS z ON p.site = z.site;"
+        ),
+        r#"
+[tables.zones]
+kind = "file"
+path = "zones.csv"
+key = "site"
+lookup = "latest"
+schema = { site = "string", zone = "string" }
+[operators.insert_into_out]
+kind = "join"
+inputs = ["pings", "zones"]
+on = "site"
+fields = ["zone"]
+mode = "left"
+[sinks.out]
+kind = "jsonl"
+path = "out.jsonl"
+inputs = ["insert_into_out"]
+"#,
+    );
+    assert!(planned.contains("results depend on timing"), "{planned}");
+    let refused = |table: &str, as_of: &str| {
+        plan_text(
+            "j.sql",
+            &format!(
+                "{}{table}INSERT INTO out
+SELECT p.*, z.zone FROM pings AS p JOIN zones FOR SYSTEM_TIME AS OF {as_of} AS z ON p.site = z.site;",
+                super::PINGS
+            ),
+        )
+        .unwrap_err()
+    };
+    let err = refused(latest_sql, "p.ts");
+    assert!(
+        err.contains("table `zones` has 'lookup' = 'latest': join it FOR SYSTEM_TIME AS OF PROCTIME()"),
+        "{err}"
+    );
+    let event_time_sql = latest_sql.replace(", 'lookup' = 'latest'", "");
+    let err = refused(&event_time_sql, "PROCTIME()");
+    assert!(
+        err.contains("AS OF PROCTIME() joins the newest version read, so results depend on timing: say so on the table with WITH (…, 'lookup' = 'latest'), or join AS OF p.ts"),
+        "{err}"
+    );
+
+    // And back: a TOML job with a latest table is written AS OF PROCTIME().
+    let toml = format!(
+        r#"{PINGS_TOML}
+[tables.zones]
+kind = "file"
+path = "zones.csv"
+key = "site"
+lookup = "latest"
+schema = {{ site = "string", zone = "string" }}
+[operators.j]
+kind = "join"
+inputs = ["pings", "zones"]
+on = "site"
+[sinks.out]
+kind = "jsonl"
+path = "out.jsonl"
+inputs = ["j"]
+"#
+    );
+    let source = JobSource {
+        name: "j.toml".into(),
+        base_dir: ".".into(),
+        text: toml,
+    };
+    let plan = crate::load_plan(&source, &Overrides::default(), None).unwrap();
+    let table = crate::definition::load_as_written(&source, &Overrides::default()).unwrap();
+    let sql = super::super::job_sql(&table, &plan).unwrap();
+    assert!(
+        sql.contains("FOR SYSTEM_TIME AS OF PROCTIME()") && sql.contains("'lookup' = 'latest'"),
+        "{sql}"
+    );
+    assert_eq!(plan_text("again.sql", &sql).unwrap(), explain(&plan), "{sql}");
+}
