@@ -7,6 +7,8 @@
 
 #[path = "support/crash.rs"]
 mod crash;
+#[path = "support/http.rs"]
+mod http_support;
 #[path = "support/postgres.rs"]
 mod postgres_server;
 mod support;
@@ -100,6 +102,16 @@ fn command(job: &Path, out: &Path, workers: usize) -> Command {
         .args(["--workers", &workers.to_string(), "--quiet"])
         .env("OUT", out);
     cmd
+}
+
+/// The body of `GET path` as text.
+fn raw_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    raw
 }
 
 /// A JSON value with every number as a double (PostgreSQL writes `32`, the JSONL sink `32.0`).
@@ -281,19 +293,44 @@ fn through_sigkills_and_a_database_restart_the_tables_equal_a_clean_run() {
     assert_same_rows(&stats_rows(&mut db, "stats_crashed"), &stats);
     drop(db);
 
-    let child = paced("_outage", 1, 8_000)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    // The outage is said in /healthz and counted in /metrics while it lasts.
+    let mut cmd = paced("_outage", 1, 8_000);
+    cmd.args(["--set", "serve.listen=127.0.0.1:0"]);
+    let mut server = http_support::Server::spawn(cmd);
     std::thread::sleep(Duration::from_millis(600));
     pg.stop();
-    std::thread::sleep(Duration::from_millis(2_000));
-    pg.start_again();
-    let done = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&done.stderr);
-    assert!(done.status.success(), "{err}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let warnings = loop {
+        let (_, health) = http_support::get(&server.addr, "/healthz");
+        let warnings = health["warnings"].to_string();
+        if warnings.contains("sink `fast_pg`") || std::time::Instant::now() > deadline {
+            break warnings;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(
-        err.contains("sink `fast_pg`: PostgreSQL") && err.contains("retrying in"),
+        warnings.contains("retrying with backoff (rows wait, none is dropped)"),
+        "{warnings}"
+    );
+    let metrics = raw_get(&server.addr, "/metrics");
+    assert!(
+        metrics.contains("weir_sink_retries_total{sink=\"fast_pg\"}"),
+        "{metrics}"
+    );
+    std::thread::sleep(Duration::from_millis(1_000));
+    pg.start_again();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "the job hangs");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let err = server.stderr.lock().unwrap().join("\n");
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("weir: warning: sink `fast_pg`: PostgreSQL") && err.contains("retrying with backoff"),
         "{err}"
     );
     let mut db = pg.client();

@@ -32,6 +32,7 @@ pub struct Metrics {
     alerts_by_kind: Family<Labels, Counter>,
     late_table_versions: Family<Labels, Counter>,
     join_lookups: Family<Labels, Counter>,
+    sink_retries: Family<Labels, Counter>,
 }
 
 /// A short, bounded label for a dead letter's free-text reason.
@@ -127,6 +128,11 @@ impl Metrics {
             .inc_by(n);
     }
 
+    /// One failed attempt of `sink` to deliver, retried (its database or broker cannot be reached).
+    pub fn sink_retry(&self, sink: &str) {
+        self.sink_retries.get_or_create(&labels(&[("sink", sink)])).inc();
+    }
+
     /// `n` records `join` looked up, `matched` of them found a row.
     pub fn join_lookups(&self, join: &str, n: u64, matched: u64) {
         self.join_lookups
@@ -176,6 +182,11 @@ impl Metrics {
             "join_lookups",
             "Records joins looked up, by result",
             self.join_lookups.clone(),
+        );
+        r.register(
+            "sink_retries",
+            "Failed attempts to deliver that a sink retries (its database cannot be reached), per sink",
+            self.sink_retries.clone(),
         );
         let bytes = Counter::<u64>::default();
         bytes.inc_by(Self::get(&self.bytes_read));

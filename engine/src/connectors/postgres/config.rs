@@ -135,7 +135,7 @@ impl SinkComponent for PostgresSink {
                 _ => 0,
             };
             let writer = self
-                .writer(cx.job, cx.name, schema, restored, cx.ctx.stop.clone())
+                .writer(cx.job, cx.name, schema, restored, cx.ctx.clone())
                 .map_err(fail)?;
             Some(Box::new(writer))
         } else {

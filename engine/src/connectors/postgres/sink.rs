@@ -23,12 +23,13 @@
 //! many are pending.
 //!
 //! **A stopped database.** A commit that fails for want of a connection is retried with backoff (up to 5 s
-//! apart), each failure a warning naming the sink; the dataflow waits meanwhile, and no row is dropped. An
+//! apart): a warning naming the sink on stderr and in `/healthz` until a commit succeeds, each try counted in
+//! `weir_sink_retries` of `/metrics`; the dataflow waits meanwhile, and no row is dropped. An
 //! error of the data (a constraint the table adds) fails the job with PostgreSQL's message.
 
 use super::redact;
 use crate::dataflow::sink_op::{LineWriter, SinkPosition};
-use crate::dataflow::{Line, Stopping};
+use crate::dataflow::{Line, RunContext};
 use crate::schema::{FieldType, Schema};
 use postgres::{Client, NoTls};
 use std::io;
@@ -218,7 +219,7 @@ impl PostgresSink {
         sink: &str,
         schema: &Schema,
         restored: u64,
-        stop: Stopping,
+        ctx: RunContext,
     ) -> Result<PostgresWriter, String> {
         let mut db = self.connect().map_err(|e| super::describe(&e))?;
         let progress = db
@@ -247,7 +248,7 @@ impl PostgresSink {
             position: restored,
             committed,
             epoch,
-            stop,
+            ctx,
         })
     }
 }
@@ -266,7 +267,8 @@ pub struct PostgresWriter {
     /// Rows the table holds by its progress row.
     committed: u64,
     epoch: i64,
-    stop: Stopping,
+    /// The stop flag, the retry counter and the standing warning while the database cannot be reached.
+    ctx: RunContext,
 }
 
 /// Whether a PostgreSQL error is the connection's (retry) rather than the data's (fail).
@@ -292,7 +294,7 @@ impl PostgresWriter {
                 Ok(()) => break,
                 Err(e) if transient(&e) => {
                     self.client = None;
-                    if self.stop.aborted() {
+                    if self.ctx.stop.aborted() {
                         return Err(io::Error::other(format!(
                             "stopped while PostgreSQL {} could not take {} rows ({}); they are written again from \
                              the last checkpoint",
@@ -301,24 +303,31 @@ impl PostgresWriter {
                             super::describe(&e)
                         )));
                     }
-                    eprintln!(
-                        "weir: warning: sink `{}`: PostgreSQL {}: {}; retrying in {} ms (nothing is dropped)",
-                        self.name,
+                    // Said once (and shown by /healthz) until a commit succeeds; each try counted in /metrics.
+                    self.ctx.metrics.sink_retry(&self.name);
+                    let warning = format!(
+                        "PostgreSQL {}: {}; retrying with backoff (rows wait, none is dropped)",
                         self.sink.redacted_url(),
-                        super::describe(&e),
-                        wait.as_millis()
+                        super::describe(&e)
                     );
+                    self.ctx.gauges.set_warning(&self.about(), Some(warning));
                     std::thread::sleep(wait);
                     wait = (wait * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => return Err(io::Error::other(format!("PostgreSQL: {}", super::describe(&e)))),
             }
         }
+        self.ctx.gauges.set_warning(&self.about(), None);
         self.position += self.pending.len() as u64;
         self.committed = self.position;
         self.epoch += 1;
         self.pending.clear();
         Ok(())
+    }
+
+    /// What the sink's standing warning is about.
+    fn about(&self) -> String {
+        format!("sink `{}`", self.name)
     }
 
     fn try_commit(&mut self) -> Result<(), postgres::Error> {
