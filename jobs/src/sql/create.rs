@@ -20,6 +20,35 @@ use sqlparser::ast::Spanned;
 use toml::Value as Toml;
 
 impl Translator {
+    /// A sink's `PRIMARY KEY (k, …) NOT ENFORCED` (Flink's upsert sink): a PostgreSQL sink upserts by it.
+    fn upsert_key(&mut self, ct: &CreateTable, name: &str, section: &mut toml::Table) {
+        let mut key = Vec::new();
+        for c in &ct.constraints {
+            if let TableConstraint::PrimaryKey(pk) = c {
+                key.extend(pk.columns.iter().map(|col| col.column.expr.to_string()));
+            }
+        }
+        for c in &ct.columns {
+            if c.options
+                .iter()
+                .any(|o| matches!(o.option, ColumnOption::PrimaryKey(_)))
+            {
+                key.push(c.name.value.clone());
+            }
+        }
+        if key.is_empty() {
+            return;
+        }
+        if section.get("kind").and_then(|k| k.as_str()) != Some("postgres") {
+            return self.problem(
+                ct.name.span(),
+                format!("sink `{name}`: a PRIMARY KEY makes a sink upsert, which the 'postgres' connector does; drop it for this one"),
+            );
+        }
+        section.insert("mode".into(), string("upsert"));
+        section.insert("key".into(), list(&key));
+    }
+
     pub(super) fn create_table(&mut self, ct: &CreateTable) {
         let name = plain(&ct.name);
         let mut section = toml::Table::new();
@@ -73,6 +102,7 @@ impl Translator {
             for (key, l) in option_spans {
                 self.spans.insert(format!("sinks.{name}.{key}"), l);
             }
+            self.upsert_key(ct, &name, &mut section);
             self.sinks.insert(name, Toml::Table(section));
             return;
         }

@@ -59,8 +59,21 @@ pub fn job_sql(table: &toml::Table, plan: &Plan) -> Result<String, Vec<String>> 
     let mut inserts = String::new();
     for s in &plan.sinks {
         let section = section(table, "sinks", &s.name);
-        let with = e.with_options(&format!("sinks.{}", s.name), &section, &["kind", "inputs"]);
-        let _ = writeln!(e.out, "\nCREATE TABLE {} WITH ({with});", ident(&s.name));
+        // An upserting sink: Flink's PRIMARY KEY on the sink table.
+        let upsert = section.get("mode").and_then(|m| m.as_str()) == Some("upsert");
+        let skip: &[&str] = if upsert {
+            &["kind", "inputs", "mode", "key"]
+        } else {
+            &["kind", "inputs"]
+        };
+        let with = e.with_options(&format!("sinks.{}", s.name), &section, skip);
+        let key: Vec<String> = list(section.get("key")).iter().map(|k| ident(k)).collect();
+        let columns = if upsert {
+            format!(" (PRIMARY KEY ({}) NOT ENFORCED)", key.join(", "))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(e.out, "\nCREATE TABLE {}{columns} WITH ({with});", ident(&s.name));
         // The inputs as written: the dead-letter sink's plan also reads every side stream no sink lists.
         for input in list(section.get("inputs")) {
             let _ = writeln!(inserts, "INSERT INTO {} SELECT * FROM {input};", ident(&s.name));

@@ -5,6 +5,7 @@ use crate::definition::{JobSource, Overrides};
 use crate::explain::explain;
 
 mod join;
+mod sinks;
 
 fn plan_text(name: &str, text: &str) -> Result<String, String> {
     let source = JobSource {
