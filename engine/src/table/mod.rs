@@ -69,6 +69,19 @@ pub enum Found {
     Bad(String),
 }
 
+impl Found {
+    /// A row decoded from one JSON object (`version`: the kind's version time, if it has one), or why not.
+    pub fn decoded(decoder: &mut crate::decode::Decoder, json: &[u8], version: Option<i64>) -> Found {
+        match decoder.decode(json) {
+            Ok(slots) => Found::Row {
+                values: slots.iter_mut().map(|s| s.take().expect("decoded")).collect(),
+                version,
+            },
+            Err(e) => Found::Bad(e.0),
+        }
+    }
+}
+
 /// One read of a table.
 #[derive(Clone, Debug)]
 pub struct TableRead {

@@ -101,13 +101,7 @@ impl FileTableReader {
                 offset: i as u64 + 1,
                 raw: line.to_string(),
             };
-            let found = match self.decoder.decode(line.as_bytes()) {
-                Ok(slots) => Found::Row {
-                    values: slots.iter_mut().map(|s| s.take().expect("decoded")).collect(),
-                    version: None,
-                },
-                Err(e) => Found::Bad(e.0),
-            };
+            let found = Found::decoded(&mut self.decoder, line.as_bytes(), None);
             out.push((origin, found));
         }
         out

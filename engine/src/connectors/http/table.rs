@@ -110,13 +110,7 @@ impl TableReader for HttpTableReader {
             .into_iter()
             .enumerate()
             .map(|(i, raw)| {
-                let found = match self.decoder.decode(raw.as_bytes()) {
-                    Ok(slots) => Found::Row {
-                        values: slots.iter_mut().map(|s| s.take().expect("decoded")).collect(),
-                        version: None,
-                    },
-                    Err(e) => Found::Bad(e.0),
-                };
+                let found = Found::decoded(&mut self.decoder, raw.as_bytes(), None);
                 let origin = Origin {
                     partition: 0,
                     offset: i as u64 + 1,

@@ -136,13 +136,7 @@ impl KafkaTableReader {
                     None => Found::Bad("a tombstone without a message key deletes nothing".into()),
                 }
             }
-            Some(p) => match self.decoder.decode(p) {
-                Ok(slots) => Found::Row {
-                    values: slots.iter_mut().map(|s| s.take().expect("decoded")).collect(),
-                    version: ts,
-                },
-                Err(e) => Found::Bad(e.0),
-            },
+            Some(p) => Found::decoded(&mut self.decoder, p, ts),
         };
         (origin, found)
     }
