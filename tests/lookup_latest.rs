@@ -12,21 +12,21 @@ use support::*;
 
 const START: i64 = 1_795_219_200_000;
 
-fn job(dir: &Path, lookup: &str) -> std::path::PathBuf {
+/// A job joining `source` (its `[sources.pings]` options) with a file table read every `interval` in
+/// `lookup` mode, written to `DIR/LOOKUP/…`; its file is `DIR/NAME.toml`.
+fn job_with(dir: &Path, name: &str, source: &str, interval: &str, lookup: &str) -> std::path::PathBuf {
     let text = format!(
         r#"[job]
 name = "lookup"
 
 [sources.pings]
-kind = "file"
-path = "{dir}/pings.jsonl"
-rate = 1000
+{source}
 schema = {{ site_id = "string", ts = "int" }}
 
 [tables.sites]
 kind = "file"
 path = "{dir}/sites.jsonl"
-interval = "100ms"
+interval = "{interval}"
 key = "site_id"
 lookup = "{lookup}"
 schema = {{ site_id = "string", zone = "string" }}
@@ -47,9 +47,15 @@ path = "{dir}/{lookup}/dead_letters.jsonl"
 "#,
         dir = dir.display()
     );
-    let path = dir.join(format!("{lookup}.toml"));
+    let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Paced pings from `DIR/pings.jsonl` (3 s of them), the table read every 100 ms.
+fn job(dir: &Path, lookup: &str) -> std::path::PathBuf {
+    let source = format!("kind = \"file\"\npath = \"{}/pings.jsonl\"\nrate = 1000", dir.display());
+    job_with(dir, lookup, &source, "100ms", lookup)
 }
 
 /// Runs `job` (3 s of paced pings) and, 0.8 s into it, replaces the table: zone A becomes zone B.
@@ -123,38 +129,10 @@ fn check_warns_when_a_live_job_waits_for_a_table_read_seldom() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     std::fs::write(dir.join("sites.jsonl"), "").unwrap();
+    // A Kafka source does not end: the job is live (`weir check` connects to nothing).
+    let source = "kind = \"kafka\"\nbrokers = \"127.0.0.1:9\"\ntopic = \"pings\"";
     let job = |lookup: &str| {
-        let text = format!(
-            r#"[job]
-name = "live"
-[sources.pings]
-kind = "kafka"
-brokers = "127.0.0.1:9"
-topic = "pings"
-schema = {{ site_id = "string", ts = "int" }}
-[tables.sites]
-kind = "file"
-path = "{dir}/sites.jsonl"
-interval = "30s"
-key = "site_id"
-lookup = "{lookup}"
-schema = {{ site_id = "string", zone = "string" }}
-[operators.tagged]
-kind = "join"
-inputs = ["pings", "sites"]
-on = "site_id"
-[sinks.tagged]
-kind = "jsonl"
-inputs = ["tagged"]
-path = "{dir}/tagged.jsonl"
-[sinks.dead_letters]
-kind = "jsonl"
-path = "{dir}/dead_letters.jsonl"
-"#,
-            dir = dir.display()
-        );
-        let path = dir.join(format!("{lookup}.toml"));
-        std::fs::write(&path, text).unwrap();
+        let path = job_with(dir, &format!("live-{lookup}"), source, "30s", lookup);
         let out = ok(weir().arg("check").arg(&path));
         String::from_utf8_lossy(&out.stderr).into_owned()
     };

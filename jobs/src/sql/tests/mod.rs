@@ -244,6 +244,20 @@ kind = "jsonl"
 path = "dl.jsonl"
 "#;
 
+/// A TOML job written as SQL by `weir explain --format sql`, asserted to plan to the identical graph: the SQL.
+fn written_as_sql(toml: String) -> String {
+    let source = JobSource {
+        name: "j.toml".into(),
+        base_dir: ".".into(),
+        text: toml,
+    };
+    let plan = crate::load_plan(&source, &Overrides::default(), None).unwrap();
+    let table = crate::definition::load_as_written(&source, &Overrides::default()).unwrap();
+    let sql = super::job_sql(&table, &plan).unwrap();
+    assert_eq!(plan_text("again.sql", &sql).unwrap(), explain(&plan), "{sql}");
+    sql
+}
+
 fn same_plan(sql: &str, toml: &str) -> String {
     let planned = plan_text("j.sql", &format!("{PINGS}{sql}")).unwrap();
     assert_eq!(planned, plan_text("j.toml", &format!("{PINGS_TOML}{toml}")).unwrap());
