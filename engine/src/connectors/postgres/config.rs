@@ -21,13 +21,7 @@ pub fn table(s: &Section, _: &Path, key: &[usize]) -> Option<Arc<dyn TableCompon
             s.problem("query", "give either `table` (all its rows) or `query`, not both");
             None
         }
-        (Some(t), None) => {
-            let quoted: Vec<String> = t
-                .split('.')
-                .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
-                .collect();
-            Some(format!("SELECT * FROM {}", quoted.join(".")))
-        }
+        (Some(t), None) => Some(format!("SELECT * FROM {}", super::quoted_name(t))),
         (None, Some(q)) => Some(q.to_string()),
         (None, None) => {
             s.problem(

@@ -44,6 +44,16 @@ impl PostgresTable {
     }
 }
 
+/// `"a"."b"` for the (optionally schema-qualified) table name `a.b`.
+fn quoted_name(table: &str) -> String {
+    table.split('.').map(quoted).collect::<Vec<_>>().join(".")
+}
+
+/// A quoted identifier.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// `postgresql://user:secret@host/db` → `postgresql://user:***@host/db`; `password=…` likewise.
 fn redact(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://") {

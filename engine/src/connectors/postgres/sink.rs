@@ -27,7 +27,7 @@
 //! `weir_sink_retries` of `/metrics`; the dataflow waits meanwhile, and no row is dropped. An
 //! error of the data (a constraint the table adds) fails the job with PostgreSQL's message.
 
-use super::redact;
+use super::{quoted as column, quoted_name, redact};
 use crate::dataflow::sink_op::{LineWriter, SinkPosition};
 use crate::dataflow::{Line, RunContext};
 use crate::schema::{FieldType, Schema};
@@ -54,20 +54,6 @@ const PROGRESS_DDL: &str = "CREATE TABLE IF NOT EXISTS weir_sink_progress (job t
 
 /// At most this many rows per statement.
 const BATCH_ROWS: usize = 5_000;
-
-/// `"a"."b"` for `a.b`.
-fn quoted_name(table: &str) -> String {
-    table
-        .split('.')
-        .map(column)
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// A quoted identifier.
-fn column(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
 
 /// The column type a field is written as.
 fn column_type(ty: &FieldType) -> &'static str {
@@ -244,7 +230,7 @@ impl PostgresSink {
             job: job.to_string(),
             name: sink.to_string(),
             client: Some(db),
-            pending: Vec::new(),
+            pending: Pending::default(),
             position: restored,
             committed,
             epoch,
@@ -260,8 +246,8 @@ pub struct PostgresWriter {
     job: String,
     name: String,
     client: Option<Client>,
-    /// Rows given but not yet committed (JSON objects).
-    pending: Vec<String>,
+    /// Rows given but not yet committed, as the JSON arrays sent (at most `BATCH_ROWS` rows each).
+    pending: Pending,
     /// Rows of the output accounted for: committed, or skipped because the table had them.
     position: u64,
     /// Rows the table holds by its progress row.
@@ -269,6 +255,46 @@ pub struct PostgresWriter {
     epoch: i64,
     /// The stop flag, the retry counter and the standing warning while the database cannot be reached.
     ctx: RunContext,
+}
+
+/// Rows waiting for a commit, written straight into the JSON arrays each statement sends (no copy per row,
+/// none per retry).
+#[derive(Default)]
+struct Pending {
+    /// Closed arrays, then the open one (its `]` added by [`Pending::close`]).
+    arrays: Vec<String>,
+    rows: usize,
+    /// Rows in the last array, and whether it is still open.
+    in_last: usize,
+    open: bool,
+}
+
+impl Pending {
+    fn push(&mut self, row: &str) {
+        if !self.open || self.in_last == BATCH_ROWS {
+            self.close();
+            self.arrays.push(String::from("["));
+            self.open = true;
+            self.in_last = 0;
+        } else {
+            self.arrays.last_mut().expect("an open array").push(',');
+        }
+        self.arrays.last_mut().expect("an open array").push_str(row);
+        self.in_last += 1;
+        self.rows += 1;
+    }
+
+    /// Ends the open array, so every array is whole.
+    fn close(&mut self) {
+        if self.open {
+            self.arrays.last_mut().expect("an open array").push(']');
+            self.open = false;
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = Pending::default();
+    }
 }
 
 /// Whether a PostgreSQL error is the connection's (retry) rather than the data's (fail).
@@ -285,9 +311,10 @@ fn transient(e: &postgres::Error) -> bool {
 impl PostgresWriter {
     /// Commits the pending rows with the new position, retrying while the database cannot be reached.
     fn commit(&mut self) -> io::Result<()> {
-        if self.pending.is_empty() {
+        if self.pending.rows == 0 {
             return Ok(());
         }
+        self.pending.close();
         let mut wait = Duration::from_millis(200);
         loop {
             match self.try_commit() {
@@ -299,7 +326,7 @@ impl PostgresWriter {
                             "stopped while PostgreSQL {} could not take {} rows ({}); they are written again from \
                              the last checkpoint",
                             self.sink.redacted_url(),
-                            self.pending.len(),
+                            self.pending.rows,
                             super::describe(&e)
                         )));
                     }
@@ -318,7 +345,7 @@ impl PostgresWriter {
             }
         }
         self.ctx.gauges.set_warning(&self.about(), None);
-        self.position += self.pending.len() as u64;
+        self.position += self.pending.rows as u64;
         self.committed = self.position;
         self.epoch += 1;
         self.pending.clear();
@@ -336,14 +363,10 @@ impl PostgresWriter {
         }
         let db = self.client.as_mut().expect("connected");
         let mut tx = db.transaction()?;
-        for batch in self.pending.chunks(BATCH_ROWS) {
-            let mut json = String::with_capacity(batch.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
-            json.push('[');
-            json.push_str(&batch.join(","));
-            json.push(']');
-            tx.execute(self.statement.as_str(), &[&json])?;
+        for json in &self.pending.arrays {
+            tx.execute(self.statement.as_str(), &[json])?;
         }
-        let rows = (self.position + self.pending.len() as u64) as i64;
+        let rows = (self.position + self.pending.rows as u64) as i64;
         tx.execute(
             "INSERT INTO weir_sink_progress (job, sink, epoch, rows) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (job, sink) DO UPDATE SET epoch = EXCLUDED.epoch, rows = EXCLUDED.rows",
@@ -357,13 +380,13 @@ impl LineWriter for PostgresWriter {
     fn write(&mut self, lines: &[Line]) -> io::Result<()> {
         for l in lines {
             // Rows a previous run committed after the checkpoint this run resumed from.
-            if self.position + (self.pending.len() as u64) < self.committed {
+            if self.position < self.committed {
                 self.position += 1;
                 continue;
             }
-            self.pending.push(l.text.clone());
+            self.pending.push(&l.text);
         }
-        if self.pending.len() >= self.sink.commit_rows {
+        if self.pending.rows >= self.sink.commit_rows {
             self.commit()?;
         }
         Ok(())
