@@ -6,6 +6,7 @@
 #   WEIR_SKIP_PY=1 tests/run.sh   # without the Python readers (pyarrow, DuckDB) and gen_events.py checks
 #   WEIR_SKIP_KAFKA=1 tests/run.sh   # without the broker: the Kafka tests are reported as ignored
 #   WEIR_SKIP_POSTGRES=1 tests/run.sh   # without PostgreSQL: the tests against a real server are ignored
+#   WEIR_SKIP_MQTT=1 tests/run.sh   # without mosquitto: the MQTT tests are ignored
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -84,13 +85,35 @@ if [ "${WEIR_SKIP_KAFKA:-0}" != "1" ]; then
   kafka_ready=1
 fi
 
+mqtt_ready=0
+if [ "${WEIR_SKIP_MQTT:-0}" != "1" ]; then
+  # The MQTT tests start their own mosquitto (a config in a temp dir, a free 127.0.0.1 port) and stop it.
+  say "MQTT broker binaries (Debian's mosquitto and mosquitto-clients; each test runs its own broker)"
+  find_mosquitto() { command -v mosquitto || { [ -x /usr/sbin/mosquitto ] && echo /usr/sbin/mosquitto; } || true; }
+  if [ -z "$(find_mosquitto)" ] || ! command -v mosquitto_pub >/dev/null; then
+    sudo=""
+    [ "$(id -u)" = "0" ] || sudo="sudo"
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto mosquitto-clients >/dev/null; } \
+      || { echo "could not install mosquitto (apt-get install mosquitto mosquitto-clients); rerun with WEIR_SKIP_MQTT=1" >&2; exit 1; }
+  fi
+  WEIR_MOSQUITTO=$(find_mosquitto)
+  WEIR_MOSQUITTO_PUB=$(command -v mosquitto_pub)
+  export WEIR_MOSQUITTO WEIR_MOSQUITTO_PUB
+  echo "mosquitto at $WEIR_MOSQUITTO"
+  mqtt_ready=1
+fi
+
 # Tests that need a real broker or server are #[ignore]d; run those whose service is here.
-ignored=()
-case "$kafka_ready$pg_ready" in
-  11) ignored=(--run-ignored all) ;;
-  10) ignored=(--run-ignored all -E 'not (binary(postgres_table) | binary(postgres_sink))') ;;
-  01) ignored=(--run-ignored all -E 'not binary(kafka)') ;;
-esac
+missing=()
+[ "$kafka_ready" = 1 ] || missing+=("binary(kafka)")
+[ "$pg_ready" = 1 ] || missing+=("binary(postgres_table)" "binary(postgres_sink)")
+[ "$mqtt_ready" = 1 ] || missing+=("binary(mqtt_source)")
+if [ ${#missing[@]} -eq 0 ]; then
+  ignored=(--run-ignored all)
+else
+  filter=$(printf ' | %s' "${missing[@]}")
+  ignored=(--run-ignored all -E "not (${filter:3})")
+fi
 
 [ -f ../shared/workload/gen_events.py ] \
   || echo "note: no ../shared/workload/gen_events.py beside the repository: its oracle check is skipped" >&2
@@ -98,6 +121,6 @@ say "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --release --workspace --no-fail-fast "${ignored[@]}"
 else
-  if [ "$kafka_ready$pg_ready" = "11" ]; then ignored=(-- --include-ignored); else ignored=(); fi
+  if [ ${#missing[@]} -eq 0 ]; then ignored=(-- --include-ignored); else ignored=(); fi
   cargo test --release --workspace --no-fail-fast "${ignored[@]}"
 fi

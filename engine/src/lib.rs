@@ -38,6 +38,7 @@ pub(crate) mod connectors;
 pub(crate) mod dataflow;
 pub(crate) mod decode;
 pub(crate) mod expr;
+pub(crate) mod ingest;
 pub(crate) mod lock;
 pub(crate) mod metrics;
 pub(crate) mod operators;

@@ -153,6 +153,8 @@ pub struct ServePlan {
     /// HTTP threads run at real-time priority (`SCHED_FIFO`) where the process is allowed to
     /// ([`crate::sched::prefer_realtime`]), else as `reads_first` says.
     pub realtime_reads: bool,
+    /// HTTP ingest sources, taking `POST /v1/ingest/NAME`.
+    pub ingest_sources: Vec<String>,
 }
 
 #[derive(Clone, Debug)]

@@ -32,6 +32,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "chunk.rs",
             "sequencer.rs",
             "checkpoint/",
+            "ingest/",
             "metrics.rs",
             "sched.rs",
             "views.rs",

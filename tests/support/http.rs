@@ -113,3 +113,60 @@ impl Drop for Server {
         let _ = self.child.kill();
     }
 }
+
+/// A response to [`post`]: status, `Retry-After` if any, body.
+#[derive(Debug)]
+pub struct Posted {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: String,
+}
+
+/// A minimal HTTP/1.1 POST of `body` with extra header lines (each ending in `\r\n`).
+pub fn post(addr: &str, path: &str, headers: &str, body: &[u8]) -> std::io::Result<Posted> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes())?;
+    s.write_all(body)?;
+    read_response(s)
+}
+
+/// Sends only the head of a POST whose `Content-Length` is `length`, and reads the answer (one given
+/// before any of the body is read).
+pub fn post_head(addr: &str, path: &str, length: u64) -> std::io::Result<Posted> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\
+         Connection: close\r\n\r\n"
+    )?;
+    read_response(s)
+}
+
+fn read_response(mut s: TcpStream) -> std::io::Result<Posted> {
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("bad response: {raw:?}")))?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {raw:?}")))?;
+    let retry_after = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("retry-after:")
+            .map(|v| v.trim().to_string())
+    });
+    Ok(Posted {
+        status,
+        retry_after,
+        body: body.to_string(),
+    })
+}

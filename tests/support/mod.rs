@@ -225,6 +225,15 @@ pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The JSON lines of a file being written by a running job (none while it does not exist yet).
+pub fn jsonl_so_far(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
 /// A job definition from `config/NAME.toml` whose file source reads `paths` (one partition each).
 pub fn file_job_over_partitions(config: &str, paths: &[PathBuf], dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(repo_root().join("config").join(config)).unwrap();

@@ -109,6 +109,8 @@ pub struct Coordinator {
     accept_topic_reset: std::sync::atomic::AtomicBool,
     /// With several processes: checkpoints process 0 started, to announce to every process.
     outbox: Mutex<Vec<(u64, u64)>>,
+    /// The source positions of the checkpoints this run wrote that are still kept, oldest first.
+    kept: Mutex<std::collections::VecDeque<BTreeMap<String, BTreeMap<u32, ResumePoint>>>>,
 }
 
 impl Coordinator {
@@ -170,6 +172,20 @@ impl Coordinator {
             .logs
             .insert((source.to_string(), partition), log.clone());
         Some(log)
+    }
+
+    /// The least position any kept checkpoint resumes partition `partition` of `source` at — what an ingest
+    /// log may delete below. `None` until this run has written as many checkpoints as are kept (the older
+    /// ones on disk are not known to it), and 0 when one of them has no position for the partition.
+    pub fn kept_floor(&self, source: &str, partition: u32) -> Option<u64> {
+        let keep = self.config.as_ref()?.keep.max(1);
+        let kept = self.kept.lock();
+        if kept.len() < keep {
+            return None;
+        }
+        kept.iter()
+            .map(|c| c.get(source).and_then(|p| p.get(&partition)).map_or(0, |r| r.position))
+            .min()
     }
 
     /// Publishes the capability a source instance is about to hold (`None`: it has let go). Sources call
@@ -362,7 +378,7 @@ impl Coordinator {
                     workers: me.meta.workers,
                     created_ms: now_ms(),
                     shape: me.meta.shape.clone(),
-                    sources: c.sources,
+                    sources: c.sources.clone(),
                     parts,
                 };
                 // With several processes the checkpoint is complete once every process's part is durable:
@@ -375,6 +391,12 @@ impl Coordinator {
                 me.unwritten.fetch_sub(1, Ordering::SeqCst);
                 match written {
                     Ok(bytes) => {
+                        let mut kept = me.kept.lock();
+                        kept.push_back(c.sources);
+                        while kept.len() > cfg.keep.max(1) {
+                            kept.pop_front();
+                        }
+                        drop(kept);
                         let took = started.elapsed();
                         let mut st = me.stats.lock();
                         st.written += 1;

@@ -14,6 +14,7 @@
 //! | table | [`TableComponent`] (+ [`TableReader`], what reads it; defined beside the table history in `table/kind.rs`, as the table operator drives them) | `connectors/` |
 
 mod chunked;
+pub mod ingest;
 mod operator;
 pub mod registry;
 mod rule;

@@ -103,6 +103,22 @@ pub trait SourceComponent: std::fmt::Debug + Send + Sync + 'static {
         true
     }
 
+    /// Fields the kind adds to the declared schema (an MQTT source's `topic_field`).
+    fn added_fields(&self) -> Vec<crate::schema::Field> {
+        Vec::new()
+    }
+
+    /// Whether it keeps what it receives under the checkpoint directory (an ingest log), so the job must
+    /// checkpoint.
+    fn needs_checkpoints(&self) -> bool {
+        false
+    }
+
+    /// Whether it takes `POST /v1/ingest/NAME` on `[serve]`, so the job must serve.
+    fn served(&self) -> bool {
+        false
+    }
+
     /// Partitions with their own watermark, per worker (a file source's files; 1 otherwise).
     fn instances_per_worker(&self) -> usize {
         1

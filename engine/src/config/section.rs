@@ -142,6 +142,35 @@ impl<'a> Section<'a> {
         Some(i as u64)
     }
 
+    /// A size in bytes: a whole number, or a string with a unit (`"16MiB"`, `"1GiB"`, `"512KiB"`, `"100MB"`).
+    pub fn bytes(&self, key: &str) -> Option<u64> {
+        let v = self.get(key)?;
+        let parsed = match v {
+            toml::Value::Integer(i) if *i > 0 => Some(*i as u64),
+            toml::Value::String(t) => {
+                let t = t.trim();
+                let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+                let (n, unit) = (t[..split].parse::<u64>().ok(), t[split..].trim());
+                let scale = match unit {
+                    "" | "B" => Some(1),
+                    "KiB" => Some(1 << 10),
+                    "MiB" => Some(1 << 20),
+                    "GiB" => Some(1 << 30),
+                    "kB" | "KB" => Some(1_000),
+                    "MB" => Some(1_000_000),
+                    "GB" => Some(1_000_000_000),
+                    _ => None,
+                };
+                n.zip(scale).and_then(|(n, s)| n.checked_mul(s)).filter(|n| *n > 0)
+            }
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.wrong(key, "a positive size in bytes, e.g. 1048576 or \"16MiB\", \"1GiB\"", v);
+        }
+        parsed
+    }
+
     /// `true`/`false`, also written as a string (so `${VAR:-false}` works).
     pub fn bool(&self, key: &str) -> Option<bool> {
         match self.get(key)? {

@@ -21,8 +21,9 @@ connectors! {
     file: ["file" => Source(file::config::source), "file" => Table(file::config::table)];
     generator: ["generator" => Source(generator::config::source)];
     kafka: ["kafka" => Source(kafka::config::source), "kafka" => Sink(kafka::config::sink), "kafka" => Table(kafka::config::table)];
-    http: ["http" => Table(http::config::table)];
+    http: ["http" => Source(http::config::source), "http" => Table(http::config::table)];
     jsonl: ["jsonl" => Sink(jsonl::sink)];
+    mqtt: ["mqtt" => Source(mqtt::config::source)];
     null: ["null" => Sink(null::sink)];
     parquet: ["parquet" => Sink(parquet::config::sink)];
     postgres: ["postgres" => Table(postgres::config::table), "postgres" => Sink(postgres::config::sink)];

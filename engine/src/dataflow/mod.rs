@@ -8,9 +8,11 @@
 
 pub mod context;
 pub mod dead_letters;
+pub mod ingest_source;
 
 pub mod keyed_op;
 pub mod map;
+pub mod message_chunk;
 pub mod ordered;
 pub mod pace;
 pub mod partition_ends;
@@ -21,7 +23,10 @@ pub mod source_step;
 pub mod table_op;
 
 pub use crate::error::JobFailure;
-pub use context::{Checkpoints, Gauges, Progress, RunContext, Stopping, Tallies};
+pub use context::{
+    Checkpoints, Gauges, IngestEndpoint, IngestEndpoints, IngestReply, IngestRequest, Progress, RunContext, Stopping,
+    Tallies,
+};
 
 use serde::{Deserialize, Serialize};
 use weir_operators::Position;

@@ -11,6 +11,8 @@
 //! - `GET /healthz` → `{"status":"ok","watermark":<ms|null>,"caught_up":<bool>,"warnings":[…]}` (standing
 //!   warnings, e.g. a table most of whose rows are dead letters)
 //! - `GET /metrics` → the run's Prometheus metrics (text exposition format)
+//! - `POST /v1/ingest/{source}` → records into an HTTP ingest source ([`ingest`]): 200 `{"accepted",
+//!   "first_offset"}` once durable; 413, 503 + `Retry-After`, 404 otherwise
 //!
 //! A query parameter an endpoint does not take is a 400 naming it (a misspelt `?cursor=` is never ignored).
 //!
@@ -28,6 +30,7 @@
 //! fails rather than running on without its API.
 
 mod auth;
+mod ingest;
 
 use crate::dataflow::{JobFailure, RunContext};
 use crate::plan::ServePlan;
@@ -66,6 +69,8 @@ struct AppState {
     ctx: RunContext,
     /// The client for requests to the other processes of a cluster (keeps their connections open).
     peers: ureq::Agent,
+    /// The job's HTTP ingest sources.
+    ingest_sources: Arc<Vec<String>>,
 }
 
 async fn metrics(State(AppState { ctx, .. }): State<AppState>) -> Response {
@@ -481,6 +486,10 @@ impl HttpServer {
             .route("/v1/views/{view}/{key}", get(get_key))
             .route("/v1/tables/{table}/{key}", get(table_key))
             .route("/metrics", get(metrics))
+            .route(
+                "/v1/ingest/{source}",
+                axum::routing::post(ingest::ingest).layer(axum::extract::DefaultBodyLimit::disable()),
+            )
             .route_layer(axum::middleware::from_fn(known_query_parameters))
             .with_state(AppState {
                 store,
@@ -491,6 +500,7 @@ impl HttpServer {
                     .max_redirects(0)
                     .build()
                     .into(),
+                ingest_sources: Arc::new(plan.ingest_sources.clone()),
             });
         if let Some(token) = &plan.token {
             let token: Arc<str> = token.as_str().into();

@@ -254,9 +254,12 @@ fn plan_expanded(source: &JobSource, table: &toml::Table) -> Result<Plan, Defini
             token,
             reads_first,
             realtime_reads,
+            ingest_sources: Vec::new(),
         }
     });
     root.finish("");
+    let mut serve = serve;
+    check_ingest_sources(&sources, serve.as_mut(), checkpoint.is_some(), &problems);
 
     route_dead_letters(
         &mut sinks,
@@ -321,6 +324,44 @@ fn plan_expanded(source: &JobSource, table: &toml::Table) -> Result<Plan, Defini
             file: source.name.clone(),
             problems: problems.into_vec(),
         })
+    }
+}
+
+/// Sources that keep an ingest log need checkpoints, and HTTP ingest sources need `[serve]` (which learns
+/// their names).
+fn check_ingest_sources(
+    sources: &[(String, Option<SourcePlan>, Option<Schema>)],
+    mut serve: Option<&mut weir_engine::plan::ServePlan>,
+    checkpoints: bool,
+    problems: &Problems,
+) {
+    for (name, plan, _) in sources {
+        let Some(component) = plan.as_ref().map(|p| &p.component) else {
+            continue;
+        };
+        let at = format!("sources.{name}");
+        if component.needs_checkpoints() && !checkpoints {
+            problems.add(
+                &at,
+                format!(
+                    "a `{}` source keeps what it receives in an ingest log under the checkpoint directory, and \
+                     acknowledges nothing it could lose: add [job.checkpoint] with dir = \"...\"",
+                    component.kind()
+                ),
+            );
+        }
+        if component.served() {
+            match serve.as_deref_mut() {
+                Some(s) => s.ingest_sources.push(name.clone()),
+                None => problems.add(
+                    &at,
+                    format!(
+                        "records are POSTed to /v1/ingest/{name} on the job's HTTP server: add [serve] with \
+                         listen = \"127.0.0.1:7878\""
+                    ),
+                ),
+            }
+        }
     }
 }
 

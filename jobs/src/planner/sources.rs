@@ -1,5 +1,5 @@
-//! Sources of a job definition: `[sources.NAME]` with `kind = "file" | "generator" | "kafka"`, a schema and
-//! the event-time rules.
+//! Sources of a job definition: `[sources.NAME]` with a source kind (`file`, `generator`, `kafka`, `mqtt`,
+//! `http`), a schema and the event-time rules.
 
 use crate::definition::JobSource;
 use crate::definition::Section;
@@ -49,7 +49,23 @@ pub(super) fn source_plan(name: &str, s: &Section, job: &JobSource) -> (Option<S
         }
         (None, _) => (None, None),
     };
-    let fields = parse_schema(s, builtin);
+    let mut fields = parse_schema(s, builtin);
+    if let (Some(fields), Some(component)) = (fields.as_mut(), source_kind.as_ref()) {
+        for added in component.added_fields() {
+            if fields.iter().any(|f| f.name == added.name) {
+                s.problem(
+                    "schema",
+                    format!(
+                        "field `{}` is declared and is also the field this source fills in itself (topic_field); \
+                         leave it out of the schema or name another topic_field",
+                        added.name
+                    ),
+                );
+            } else {
+                fields.push(added);
+            }
+        }
+    }
     if planner.is_some() {
         // Unknown keys only make sense to report once the kind (and so its keys) is known.
         s.finish("");

@@ -1,7 +1,11 @@
-//! The options of `[tables.NAME] kind = "http"`: `url`, `headers`, `interval`, `timeout`.
+//! The options of `[tables.NAME] kind = "http"` (`url`, `headers`, `interval`, `timeout`) and of
+//! `[sources.NAME] kind = "http"` (`max_body_bytes`, `max_log_bytes`, `idempotency_window`).
 
+use super::ingest::{HttpIngestSpec, DEFAULT_MAX_BODY_BYTES};
 use super::table::HttpTable;
-use crate::component::TableComponent;
+use crate::component::ingest::IngestOptions;
+use crate::component::{SourceComponent, TableComponent};
+use crate::schema::Schema;
 use crate::config::Section;
 use crate::table::kind::read_interval;
 use std::path::Path;
@@ -36,4 +40,25 @@ pub fn table(s: &Section, _: &Path, _key: &[usize]) -> Option<Arc<dyn TableCompo
         interval,
         timeout: Duration::from_millis(timeout.max(1) as u64),
     }))
+}
+
+/// `kind = "http"` source.
+pub fn source(s: &Section, _: &Path) -> (Option<Arc<dyn SourceComponent>>, Option<Schema>) {
+    let options = IngestOptions::read(s, None);
+    let given = s.bytes("max_body_bytes");
+    let max_body_bytes = given.unwrap_or(DEFAULT_MAX_BODY_BYTES.min(options.max_log_bytes));
+    if given.is_some() && max_body_bytes > options.max_log_bytes {
+        s.problem(
+            "max_body_bytes",
+            format!(
+                "{max_body_bytes} is more than max_log_bytes ({}): such a request could never be taken",
+                options.max_log_bytes
+            ),
+        );
+    }
+    let spec = HttpIngestSpec {
+        options,
+        max_body_bytes,
+    };
+    (Some(Arc::new(spec)), None)
 }

@@ -21,8 +21,9 @@
 //! only the partition(s) at its lowest next time — which must advance for anything to leave the dataflow —
 //! and above it in records the watermark has already passed it reads nothing until the sinks catch up.
 
-use crate::checkpoint::{ResumeLog, ResumePoint};
-use crate::chunk::{DecodedChunk, StampedChunk};
+use crate::checkpoint::ResumeLog;
+use crate::chunk::DecodedChunk;
+use crate::dataflow::message_chunk::{stamp_messages, MessagePlace};
 use crate::connectors::kafka::reader::{KafkaPartitionReader, MessageBatch};
 use crate::dataflow::pace::Pacer;
 use crate::dataflow::source_step::{source_operator, SourceLogic, Step, Wake};
@@ -209,26 +210,16 @@ impl KafkaSource {
     fn stamp(&mut self, p: i32, b: MessageBatch, cap: Time, now: Instant) -> (Time, SharedBatch) {
         let decoded = DecodedChunk::decode_messages(&mut self.decoder, b.raw.into(), &b.ranges, b.offsets);
         let state = self.partitions.get_mut(&p).expect("own partition");
-        let mut stamped = StampedChunk {
+        let place = MessagePlace {
             source: self.source_index,
             partition: p as u32,
-            line_base: 0,
             prefix_max: state.max_ts,
             max_out_of_orderness_ms: self.ooo,
-            floor: Some(cap as i64),
-            chunk: decoded,
+            floor: cap,
+            future: self.future.as_ref(),
+            resume_log: self.logs.get(&p).map(|l| &**l),
         };
-        if let Some(bound) = &self.future {
-            stamped.reject_future(bound);
-        }
-        if let (Some(log), Some(&first)) = (self.logs.get(&p), stamped.chunk.offsets.first()) {
-            let point = ResumePoint {
-                position: first,
-                line_base: 0,
-                max_before: state.max_ts,
-            };
-            log.record(first, stamped.first_logical_time(), point);
-        }
+        let mut stamped = stamp_messages(decoded, place);
         state.max_ts = state.max_ts.max(stamped.chunk.max_ts);
         state.last_data = now;
         if let Some(at) = self.skip_below {

@@ -1,16 +1,18 @@
 //! What the operators of a run share, as narrow handles: [`Stopping`] (the stop flag and the first fatal
 //! error), [`Progress`] (how partitions ended), [`Checkpoints`] (the coordinator and the job watermark),
 //! the counters ([`Metrics`]), [`Gauges`] (partition positions, warnings) and [`Tallies`] (named counts
-//! kinds meet on). An operator clones the handles it uses, not the whole context.
+//! kinds meet on) and [`IngestEndpoints`] (HTTP ingest sources, for the server). An operator clones the handles it uses, not the whole context.
 
 mod checkpoints;
 mod gauges;
+mod ingest;
 mod progress;
 mod stop;
 mod tallies;
 
 pub use checkpoints::Checkpoints;
 pub use gauges::Gauges;
+pub use ingest::{IngestEndpoint, IngestEndpoints, IngestReply, IngestRequest};
 pub use progress::Progress;
 pub use stop::Stopping;
 pub use tallies::{Tallies, TallyKey};
@@ -28,6 +30,8 @@ pub struct RunContext {
     pub metrics: Arc<Metrics>,
     pub gauges: Gauges,
     pub tallies: Tallies,
+    /// HTTP ingest sources' endpoints, for the server.
+    pub ingest: IngestEndpoints,
 }
 
 impl Default for RunContext {
@@ -40,6 +44,7 @@ impl Default for RunContext {
             metrics: Arc::default(),
             gauges: Gauges::default(),
             tallies: Tallies::default(),
+            ingest: IngestEndpoints::default(),
         }
     }
 }

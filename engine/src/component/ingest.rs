@@ -1,0 +1,150 @@
+//! What every ingest-log source kind (MQTT, HTTP) shares: opening this process's log under the checkpoint
+//! directory, starting the kind's feed into it, and building the operator that reads it on the process's
+//! first worker (DESIGN §11).
+
+use crate::checkpoint::ResumePoint;
+use crate::component::{PreparedSource, SourceBuildContext, SourcePrepareContext};
+use crate::dataflow::ingest_source::{ingest_source, IngestSourceSetup};
+use crate::error::{BuildError, RunError};
+use crate::ingest::{log_dir, IngestLog, LogOptions};
+use crate::metrics::PartitionPositions;
+use crate::record::RecordStream;
+use crate::schema::{Field, FieldType};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `max_log_bytes` when not given: 1 GiB.
+pub const DEFAULT_MAX_LOG_BYTES: u64 = 1 << 30;
+/// Records in flight (emitted, not yet past every sink) per log, above which reading pauses.
+const MAX_IN_FLIGHT: u64 = 50_000;
+
+/// The options every ingest source kind has.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IngestOptions {
+    pub max_log_bytes: u64,
+    /// How long an HTTP `Idempotency-Key` is remembered.
+    pub idempotency_window: Duration,
+    /// `topic_field`: the field the MQTT topic goes into (appended to the schema).
+    pub topic_field: Option<String>,
+}
+
+impl IngestOptions {
+    /// Reads `max_log_bytes` and `idempotency_window` (1 h by default).
+    pub fn read(s: &crate::config::Section, topic_field: Option<String>) -> IngestOptions {
+        let window = s.duration_ms("idempotency_window").unwrap_or(3_600_000);
+        IngestOptions {
+            max_log_bytes: s.bytes("max_log_bytes").unwrap_or(DEFAULT_MAX_LOG_BYTES),
+            idempotency_window: Duration::from_millis(window.max(0) as u64),
+            topic_field,
+        }
+    }
+
+    /// The fields the source adds to its declared schema.
+    pub fn added_fields(&self) -> Vec<Field> {
+        self.topic_field
+            .iter()
+            .map(|name| Field::new(name.clone(), FieldType::String))
+            .collect()
+    }
+}
+
+/// What fills a log: an MQTT client, an HTTP endpoint.
+pub trait IngestFeed: Send + Sync {
+    /// Starts filling `log`; what comes back stops it when dropped.
+    fn start(&self, log: Arc<IngestLog>, cx: &SourcePrepareContext) -> Result<Box<dyn Send + Sync>, RunError>;
+}
+
+/// Opens source `cx.source`'s log for this process and starts `feed` on it.
+pub fn prepare_ingest(
+    cx: &SourcePrepareContext,
+    options: &IngestOptions,
+    feed: &dyn IngestFeed,
+) -> Result<Arc<dyn PreparedSource>, RunError> {
+    let name = &cx.source.name;
+    let error = |cause: String| RunError::Source {
+        source_name: name.clone(),
+        cause,
+    };
+    let Some(config) = cx.coordinator.config() else {
+        return Err(error(
+            "an MQTT or HTTP source keeps what it receives in an ingest log under the checkpoint directory: \
+             add [job.checkpoint] with a dir"
+                .into(),
+        ));
+    };
+    let process = cx.coordinator.meta().process.0;
+    let log_options = LogOptions {
+        max_bytes: options.max_log_bytes,
+        idempotency_window: options.idempotency_window,
+    };
+    let log = IngestLog::open(&log_dir(&config.dir, name), process, log_options).map_err(|e| error(e.to_string()))?;
+    let log = Arc::new(log);
+    let positions = Arc::new(PartitionPositions::default());
+    cx.ctx.gauges.register_positions(name, "ingest log", positions.clone());
+    let resume = match cx.restored {
+        Some(c) => c.resume_point(name, process as u32),
+        None => ResumePoint {
+            position: log.first_offset(),
+            ..Default::default()
+        },
+    };
+    let resume_log = cx.coordinator.resume_log(name, process as u32);
+    if let Some(r) = &resume_log {
+        // A checkpoint taken before anything new is read resumes where this run did.
+        r.record(resume.position, 0, resume.clone());
+    }
+    let feeding = feed.start(log.clone(), cx)?;
+    Ok(Arc::new(PreparedIngest {
+        log,
+        process: process as u32,
+        resume,
+        topic_field: options.topic_field.clone(),
+        positions,
+        resume_log,
+        _feeding: feeding,
+    }))
+}
+
+/// A log open on this process, its feed running.
+struct PreparedIngest {
+    log: Arc<IngestLog>,
+    process: u32,
+    /// Where this run starts reading.
+    resume: ResumePoint,
+    topic_field: Option<String>,
+    positions: Arc<PartitionPositions>,
+    resume_log: Option<Arc<crate::checkpoint::ResumeLog>>,
+    _feeding: Box<dyn Send + Sync>,
+}
+
+impl PreparedSource for PreparedIngest {
+    fn build<'s>(&self, cx: SourceBuildContext<'s, '_>) -> Result<RecordStream<'s>, BuildError> {
+        let s = cx.source;
+        let (worker, peers) = cx.worker;
+        let (process, processes) = cx.process;
+        let owner = worker == process * (peers / processes.max(1));
+        let topic_field = self.topic_field.as_ref().and_then(|f| s.schema.index_of(f));
+        // The topic is no part of the payload: the decoder lets it be missing, the operator fills it in.
+        let mut schema = s.schema.clone();
+        if let Some(i) = topic_field {
+            schema.fields[i].nullable = true;
+        }
+        let setup = IngestSourceSetup {
+            name: s.name.clone(),
+            source_index: cx.index as u32,
+            partition: self.process,
+            log: owner.then(|| self.log.clone()),
+            resume: self.resume.clone(),
+            skip_below: cx.restored.map(|c| c.at),
+            decoder: crate::decode::Decoder::new(schema).with_max_record_bytes(s.max_record_bytes),
+            topic_field,
+            max_out_of_orderness_ms: s.max_out_of_orderness_ms,
+            future: s.future_bound(),
+            max_in_flight: MAX_IN_FLIGHT,
+            probe: cx.probe.clone(),
+            resume_log: if owner { self.resume_log.clone() } else { None },
+            positions: self.positions.clone(),
+        };
+        Ok(ingest_source(cx.scope, setup, cx.ctx.clone()))
+    }
+}
