@@ -50,15 +50,27 @@ inputs = ["pings.dead_letters"]
     job
 }
 
-fn start(job: &Path, log: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("run")
-        .arg(job)
-        .arg("--quiet")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
+/// A running `weir run`, killed when dropped (a failed assertion leaves nothing running).
+struct Weir(Child);
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(job: &Path, log: &Path) -> Weir {
+    Weir(
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("run")
+            .arg(job)
+            .arg("--quiet")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Waits until `path` has at least `n` lines.
@@ -125,14 +137,14 @@ fn exactly_once_through_sigkills(qos: u8, seed: u64) {
     let mut rng = crash::Lcg::new(seed);
     for kill in 1..=10 {
         std::thread::sleep(rng.millis(150, 450));
-        weir.kill().unwrap();
-        weir.wait().unwrap();
+        weir.0.kill().unwrap();
+        weir.0.wait().unwrap();
         weir = start(&job, &dir.path().join(format!("run-{kill}.log")));
     }
     publishing.join().unwrap();
     wait_for_lines(&raw_path, probes + total as usize + 1);
-    unsafe { libc::kill(weir.id() as i32, libc::SIGTERM) };
-    assert!(weir.wait().unwrap().success());
+    unsafe { libc::kill(weir.0.id() as i32, libc::SIGTERM) };
+    assert!(weir.0.wait().unwrap().success());
 
     let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
     for r in jsonl_so_far(&raw_path) {
