@@ -3,7 +3,7 @@
 # test. `.ci/run` calls this same script.
 #
 #   tests/run.sh            # everything, with a real Kafka broker (tansu) started on 127.0.0.1 and stopped after
-#   WEIR_SKIP_PY=1 tests/run.sh   # without the Python readers (pyarrow, DuckDB) and gen_events.py checks
+#   WEIR_SKIP_PY=1 tests/run.sh   # without the Python readers (pyarrow, DuckDB, deltalake) and gen_events.py checks
 #   WEIR_SKIP_KAFKA=1 tests/run.sh   # without the broker: the Kafka tests are reported as ignored
 #   WEIR_SKIP_POSTGRES=1 tests/run.sh   # without PostgreSQL: the tests against a real server are ignored
 #   WEIR_SKIP_MQTT=1 tests/run.sh   # without mosquitto: the MQTT tests are ignored
@@ -15,10 +15,10 @@ say() { printf '\n==> %s\n' "$*"; }
 command -v cargo >/dev/null || { echo "cargo is required: install Rust from https://rustup.rs" >&2; exit 1; }
 
 if [ "${WEIR_SKIP_PY:-0}" != "1" ]; then
-  say "Python readers for the Parquet checks (pyarrow, DuckDB) and numpy for shared/workload/gen_events.py"
-  if ! python3 -c 'import pyarrow, duckdb, numpy' 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check 'pyarrow==26.0.1' 'duckdb==2.0.0' 'numpy==2.4.6' \
-      || { echo "could not install pyarrow/duckdb/numpy; rerun with WEIR_SKIP_PY=1 to test without them" >&2; exit 1; }
+  say "Python readers for the Parquet and Delta checks (pyarrow, DuckDB, deltalake) and numpy for shared/workload/gen_events.py"
+  if ! python3 -c 'import pyarrow, duckdb, numpy, deltalake' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check 'pyarrow==26.0.1' 'duckdb==2.0.0' 'numpy==2.4.6' 'deltalake==1.6.6' \
+      || { echo "could not install pyarrow/duckdb/numpy/deltalake; rerun with WEIR_SKIP_PY=1 to test without them" >&2; exit 1; }
   fi
   export WEIR_REQUIRE_PY_READERS=1
 fi

@@ -33,6 +33,8 @@ pub struct Metrics {
     late_table_versions: Family<Labels, Counter>,
     join_lookups: Family<Labels, Counter>,
     sink_retries: Family<Labels, Counter>,
+    source_retries: Family<Labels, Counter>,
+    ingest_log_full: Family<Labels, Counter>,
 }
 
 /// A short, bounded label for a dead letter's free-text reason.
@@ -133,6 +135,16 @@ impl Metrics {
         self.sink_retries.get_or_create(&labels(&[("sink", sink)])).inc();
     }
 
+    /// A source failed to reach its broker and tries again.
+    pub fn source_retry(&self, source: &str) {
+        self.source_retries.get_or_create(&labels(&[("source", source)])).inc();
+    }
+
+    /// An ingest source had to wait or refuse a request because its log was full.
+    pub fn ingest_log_full(&self, source: &str) {
+        self.ingest_log_full.get_or_create(&labels(&[("source", source)])).inc();
+    }
+
     /// `n` records `join` looked up, `matched` of them found a row.
     pub fn join_lookups(&self, join: &str, n: u64, matched: u64) {
         self.join_lookups
@@ -187,6 +199,16 @@ impl Metrics {
             "sink_retries",
             "Failed attempts to deliver that a sink retries (its database cannot be reached), per sink",
             self.sink_retries.clone(),
+        );
+        r.register(
+            "source_retries",
+            "Failed attempts to reach a source's broker (MQTT), each retried, per source",
+            self.source_retries.clone(),
+        );
+        r.register(
+            "ingest_log_full",
+            "Times an ingest source's log was full (HTTP 503 answers; MQTT waits before acknowledging), per source",
+            self.ingest_log_full.clone(),
         );
         let bytes = Counter::<u64>::default();
         bytes.inc_by(Self::get(&self.bytes_read));

@@ -98,7 +98,7 @@ pub fn explain(plan: &Plan) -> String {
     if let Some(c) = &plan.checkpoint {
         let _ = writeln!(
             o,
-            "checkpoints every {} to {} (newest {} kept; exactly-once Parquet, JSONL and Kafka outputs)",
+            "checkpoints every {} to {} (newest {} kept; exactly-once Parquet, Delta, JSONL, Kafka and PostgreSQL outputs)",
             humantime::format_duration(c.interval),
             c.dir.display(),
             c.keep

@@ -25,7 +25,7 @@ connectors! {
     jsonl: ["jsonl" => Sink(jsonl::sink)];
     mqtt: ["mqtt" => Source(mqtt::config::source)];
     null: ["null" => Sink(null::sink)];
-    parquet: ["parquet" => Sink(parquet::config::sink)];
+    parquet: ["parquet" => Sink(parquet::config::sink), "delta" => Sink(parquet::config::delta)];
     postgres: ["postgres" => Table(postgres::config::table), "postgres" => Sink(postgres::config::sink)];
     stdout: ["stdout" => Sink(stdout::sink)];
     webhook: ["webhook" => Sink(webhook::config::sink)];

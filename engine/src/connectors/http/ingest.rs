@@ -68,6 +68,8 @@ impl IngestFeed for HttpIngestSpec {
             Arc::new(HttpEndpoint {
                 log,
                 max_body_bytes: self.max_body_bytes as usize,
+                name: name.clone(),
+                metrics: cx.ctx.metrics.clone(),
             }),
         );
         Ok(Box::new(Registered { endpoints, name }))
@@ -90,6 +92,8 @@ impl Drop for Registered {
 struct HttpEndpoint {
     log: Arc<IngestLog>,
     max_body_bytes: usize,
+    name: String,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl IngestEndpoint for HttpEndpoint {
@@ -118,10 +122,13 @@ impl IngestEndpoint for HttpEndpoint {
                 accepted: answer.accepted,
                 first_offset: answer.first_offset,
             },
-            Err(e @ IngestError::Full { .. }) => IngestReply::Full {
-                reason: e.to_string(),
-                retry_after_s: 1,
-            },
+            Err(e @ IngestError::Full { .. }) => {
+                self.metrics.ingest_log_full(&self.name);
+                IngestReply::Full {
+                    reason: e.to_string(),
+                    retry_after_s: 1,
+                }
+            }
             Err(e) => IngestReply::Failed(e.to_string()),
         }
     }

@@ -74,9 +74,18 @@ impl SourceComponent for KafkaSourceSpec {
         let resume_at = self.checked_resume_offsets(&cx, &label)?;
         let positions = Arc::new(PartitionPositions::default());
         cx.ctx.gauges.register_positions(name, &self.topic, positions.clone());
-        let logs = (0..partitions as i32)
+        let logs: BTreeMap<i32, Arc<ResumeLog>> = (0..partitions as i32)
             .filter_map(|p| Some((p, cx.coordinator.resume_log(name, p as u32)?)))
             .collect();
+        // A checkpoint taken before a restored partition reads anything new resumes it where this run did
+        // (without this it would leave the partition out, and the next restore would read it from the start).
+        if let Some(points) = cx.restored.and_then(|c| c.sources.get(name)) {
+            for (p, log) in &logs {
+                if let Some(point) = points.get(&(*p as u32)) {
+                    log.record(point.position, 0, point.clone());
+                }
+            }
+        }
         let alive = Arc::new(());
         watch_topic(self.clone(), label, Arc::downgrade(&alive));
         Ok(Arc::new(KafkaConnection {

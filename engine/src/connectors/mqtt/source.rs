@@ -160,6 +160,7 @@ impl IngestFeed for MqttSourceSpec {
             to_ack,
             stopping: stopping.clone(),
             gauges: cx.ctx.gauges.clone(),
+            metrics: cx.ctx.metrics.clone(),
             stop: cx.ctx.stop.clone(),
         };
         let spawn = |thread: &str, f: Box<dyn FnOnce() + Send>| {
@@ -213,6 +214,7 @@ struct Session {
     to_ack: Sender<(Publish, u64)>,
     stopping: Arc<AtomicBool>,
     gauges: Gauges,
+    metrics: Arc<crate::metrics::Metrics>,
     stop: Stopping,
 }
 
@@ -252,6 +254,7 @@ impl Session {
                     if self.stopping.load(Ordering::SeqCst) {
                         return;
                     }
+                    self.metrics.source_retry(&self.name);
                     self.gauges.set_warning(
                         &self.about(),
                         Some(format!(
@@ -286,6 +289,7 @@ impl Session {
                 }
                 Err(e @ IngestError::Full { .. }) => {
                     if !full_reported {
+                        self.metrics.ingest_log_full(&self.name);
                         self.gauges
                             .set_warning(&self.about(), Some(format!("{e}; not acknowledging until it has room")));
                         full_reported = true;

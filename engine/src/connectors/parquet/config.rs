@@ -1,5 +1,5 @@
-//! The options of `[sinks.NAME] kind = "parquet"`: `path`, `partition_by`, `max_rows_per_file`,
-//! `row_group_rows`, `max_file_age`.
+//! The options of `[sinks.NAME] kind = "parquet"` and `kind = "delta"` (the same files, made a Delta table):
+//! `path`, `partition_by`, `max_rows_per_file`, `row_group_rows`, `max_file_age`.
 
 use super::{ParquetSink, PartitionBy};
 use crate::component::SinkComponent;
@@ -10,6 +10,26 @@ use std::sync::Arc;
 
 /// `kind = "parquet"`.
 pub fn sink(s: &Section, _: &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>> {
+    Some(Arc::new(files(s, false)?))
+}
+
+/// `kind = "delta"`: the stream may not have a field named as a partition column.
+pub fn delta(s: &Section, schemas: &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>> {
+    let sink = files(s, true)?;
+    for schema in schemas.iter().flatten() {
+        for column in super::delta::partition_columns(sink.partition_by) {
+            if schema.index_of(column).is_some() {
+                s.problem(
+                    "partition_by",
+                    format!("the stream has a field `{column}`, which is also a partition column of the Delta table; rename it with a derive, or partition_by = \"none\""),
+                );
+            }
+        }
+    }
+    Some(Arc::new(sink))
+}
+
+fn files(s: &Section, delta: bool) -> Option<ParquetSink> {
     let path = s.req_local_path("path").map(PathBuf::from);
     let partition_by = match s.str("partition_by").unwrap_or("hour") {
         "hour" => Some(PartitionBy::Hour),
@@ -26,11 +46,12 @@ pub fn sink(s: &Section, _: &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>>
     let max_rows_per_file = s.count("max_rows_per_file", 1).unwrap_or(1_000_000) as usize;
     let row_group_rows = s.count("row_group_rows", 1).unwrap_or(128 * 1024) as usize;
     let max_file_age_ms = s.duration_ms("max_file_age");
-    Some(Arc::new(ParquetSink {
+    Some(ParquetSink {
         path: path?,
         partition_by: partition_by?,
         max_rows_per_file,
         max_file_age_ms,
         row_group_rows,
-    }))
+        delta,
+    })
 }

@@ -22,8 +22,12 @@
 //!
 //! [`ParquetSink`] is the `kind = "parquet"` sink component.
 
+mod columns;
 pub mod config;
+pub mod delta;
 mod operator;
+
+pub use columns::{arrow_schema, arrow_schema_in, record_batch};
 
 use crate::component::{SinkBuildContext, SinkComponent};
 use crate::dataflow::sink_op::unbatched;
@@ -31,10 +35,8 @@ use crate::dataflow::sink_op::with_suffix;
 use crate::error::BuildError;
 use crate::record::RecordStream;
 use crate::record::{Record, Row};
-use crate::schema::{FieldType, Schema};
-use arrow_array::builder::{BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
-use arrow_schema::{DataType, Field, TimeUnit};
+use crate::schema::Schema;
+use arrow_schema::TimeUnit;
 use operator::parquet_sink;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -46,7 +48,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use timely::dataflow::operators::Probe;
-use weir_operators::{Value, WindowSpec};
+use weir_operators::WindowSpec;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PartitionBy {
@@ -57,103 +59,6 @@ pub enum PartitionBy {
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
-
-/// The Arrow schema of a stream.
-pub fn arrow_schema(schema: &Schema) -> arrow_schema::Schema {
-    let fields: Vec<Field> = schema
-        .fields
-        .iter()
-        .map(|f| {
-            let dt = match f.ty {
-                FieldType::String | FieldType::Enum(_) => DataType::Utf8,
-                FieldType::Int => DataType::Int64,
-                FieldType::Float => DataType::Float64,
-                FieldType::Bool => DataType::Boolean,
-                FieldType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-                FieldType::Sketch => DataType::Binary,
-            };
-            Field::new(&f.name, dt, f.nullable)
-        })
-        .collect();
-    arrow_schema::Schema::new(fields)
-}
-
-/// Builds one record batch from rows of `schema`.
-pub fn record_batch(
-    arrow: &Arc<arrow_schema::Schema>,
-    schema: &Schema,
-    rows: &[&Row],
-) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields.len());
-    for (c, field) in schema.fields.iter().enumerate() {
-        let col: ArrayRef = match field.ty {
-            FieldType::String | FieldType::Enum(_) => {
-                let mut b = StringBuilder::new();
-                for r in rows {
-                    match &r[c] {
-                        Value::Null => b.append_null(),
-                        Value::Str(s) => b.append_value(s),
-                        other => b.append_value(other.to_string()),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            FieldType::Int => {
-                let mut b = Int64Builder::new();
-                for r in rows {
-                    match &r[c] {
-                        Value::Int(i) => b.append_value(*i),
-                        _ => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            FieldType::Timestamp => {
-                let ts: Vec<Option<i64>> = rows
-                    .iter()
-                    .map(|r| match &r[c] {
-                        Value::Int(i) => Some(*i),
-                        _ => None,
-                    })
-                    .collect();
-                Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC"))
-            }
-            FieldType::Float => {
-                let mut b = Float64Builder::new();
-                for r in rows {
-                    match r[c].as_f64() {
-                        Some(f) => b.append_value(f),
-                        None if field.nullable => b.append_null(),
-                        None => b.append_value(f64::NAN),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            FieldType::Bool => {
-                let mut b = BooleanBuilder::new();
-                for r in rows {
-                    match &r[c] {
-                        Value::Bool(v) => b.append_value(*v),
-                        _ => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            FieldType::Sketch => {
-                let mut b = BinaryBuilder::new();
-                for r in rows {
-                    match &r[c] {
-                        Value::Sketch(s) => b.append_value(s.to_bytes()),
-                        _ => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-        };
-        cols.push(col);
-    }
-    RecordBatch::try_new(arrow.clone(), cols)
-}
 
 /// The last logical time a record of a partition can have, which decides when its file rolls.
 #[derive(Clone, Copy, Debug)]
@@ -199,6 +104,8 @@ pub struct ParquetRowWriter {
     two_phase: bool,
     staged: Vec<(PathBuf, PathBuf)>,
     pub files_written: Vec<PathBuf>,
+    /// A Delta table's log, committed with the files.
+    delta: Option<delta::DeltaLog>,
 }
 
 impl ParquetRowWriter {
@@ -224,7 +131,15 @@ impl ParquetRowWriter {
             two_phase: false,
             staged: Vec::new(),
             files_written: Vec::new(),
+            delta: None,
         })
+    }
+
+    /// Makes the output a Delta table: its files get microsecond timestamps and each checkpoint's files are
+    /// one commit of `log`.
+    pub fn set_delta(&mut self, log: delta::DeltaLog) {
+        self.arrow = Arc::new(arrow_schema_in(&self.schema, TimeUnit::Microsecond));
+        self.delta = Some(log);
     }
 
     /// Switches to two-phase commit, continuing from a checkpoint's `state` (if restored): files it staged
@@ -375,14 +290,29 @@ impl ParquetRowWriter {
     /// The end of input with two-phase commit: publishes what is staged (the run is complete).
     pub fn publish_staged(&mut self) -> io::Result<()> {
         let staged = std::mem::take(&mut self.staged);
-        crate::checkpoint::coordinator::commit_files(&staged)?;
+        let mut commits = staged.clone();
+        if let Some(log) = self.delta.as_mut() {
+            // Without checkpoints every file was published as it rolled: one commit adds them all.
+            let files = match self.two_phase {
+                true => staged.clone(),
+                false => self.files_written.iter().map(|p| (p.clone(), p.clone())).collect(),
+            };
+            commits.extend(log.stage(log.last_epoch() + 1, &files)?);
+        }
+        crate::checkpoint::coordinator::commit_files(&commits)?;
         self.files_written.extend(staged.into_iter().map(|(_, p)| p));
         Ok(())
     }
 
-    /// The checkpoint part: the state, and the staged files the checkpoint publishes once it is durable.
-    pub fn checkpoint(&mut self) -> (ParquetState, Vec<(PathBuf, PathBuf)>) {
-        (self.state.clone(), std::mem::take(&mut self.staged))
+    /// The checkpoint part of `epoch`: the state, and the staged files the checkpoint publishes once it is
+    /// durable (a Delta table's commit of them last).
+    pub fn checkpoint(&mut self, epoch: u64) -> io::Result<(ParquetState, Vec<(PathBuf, PathBuf)>)> {
+        let mut commits = std::mem::take(&mut self.staged);
+        if let Some(log) = self.delta.as_mut() {
+            let commit = log.stage(epoch, &commits)?;
+            commits.extend(commit);
+        }
+        Ok((self.state.clone(), commits))
     }
 
     /// Discards what is not published (after a failure).
@@ -426,6 +356,8 @@ pub struct ParquetSink {
     /// Roll a file once the watermark is this far (event time) past its first row.
     pub max_file_age_ms: Option<i64>,
     pub row_group_rows: usize,
+    /// `kind = "delta"`: the files make a Delta table.
+    pub delta: bool,
 }
 
 impl SinkComponent for ParquetSink {
@@ -434,7 +366,11 @@ impl SinkComponent for ParquetSink {
     }
 
     fn kind(&self) -> &'static str {
-        "parquet"
+        if self.delta {
+            "delta"
+        } else {
+            "parquet"
+        }
     }
 
     fn path(&self) -> Option<&Path> {
@@ -455,7 +391,7 @@ impl SinkComponent for ParquetSink {
             PartitionBy::Date => "partitioned date=YYYY-MM-DD",
             PartitionBy::None => "unpartitioned",
         };
-        format!("parquet {} {layout}", self.path.display())
+        format!("{} {} {layout}", if self.delta { "delta table" } else { "parquet" }, self.path.display())
     }
 
     /// Files of one output share one layout: a changed `partition_by` would mix `date=/hour=` with `date=`.
@@ -483,7 +419,7 @@ impl SinkComponent for ParquetSink {
                 self.partition_by,
                 self.max_rows_per_file,
                 self.row_group_rows,
-                schema,
+                schema.clone(),
                 closing,
             );
             let mut writer = created.map_err(cx.output_error(&self.path))?;
@@ -491,6 +427,11 @@ impl SinkComponent for ParquetSink {
             if cx.checkpoints() {
                 let restored = cx.restored_state()?;
                 writer.two_phase(restored).map_err(cx.output_error(&self.path))?;
+            }
+            if self.delta {
+                let app_id = format!("{}/{}", cx.job, cx.name);
+                let log = delta::DeltaLog::open(&self.path, app_id, &schema, self.partition_by, cx.restored.is_some());
+                writer.set_delta(log.map_err(cx.output_error(&self.path))?);
             }
             Some(writer)
         } else {
@@ -505,7 +446,8 @@ impl SinkComponent for ParquetSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Field;
+    use crate::schema::{Field, FieldType};
+    use weir_operators::Value;
 
     fn row(start: i64) -> Record {
         crate::component::row_record(
@@ -555,7 +497,7 @@ mod tests {
         w.close_ready(Some(660_001)).unwrap();
         // written and staged, not published
         assert_eq!(parquet_files(dir.path()), vec![".part-00000.parquet.inprogress"]);
-        let (state, commits) = w.checkpoint();
+        let (state, commits) = w.checkpoint(1).unwrap();
         assert!(state.open.is_empty());
         crate::checkpoint::coordinator::commit_files(&commits).unwrap();
         assert_eq!(parquet_files(dir.path()), vec!["part-00000.parquet"]);

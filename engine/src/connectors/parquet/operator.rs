@@ -41,7 +41,7 @@ pub fn parquet_sink<'s>(
             };
             if let Some((epoch, at)) = due {
                 write(w, Some(at))?;
-                let (state, commits) = w.checkpoint();
+                let (state, commits) = w.checkpoint(epoch)?;
                 part.submit(
                     epoch,
                     Contribution {
