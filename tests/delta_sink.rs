@@ -14,17 +14,8 @@ use support::{ok, weir};
 
 const START: i64 = 1_795_219_200_000;
 
-/// Whether python3 has `deltalake`; a test that needs it skips without it, unless WEIR_REQUIRE_PY_READERS=1.
 fn have_deltalake() -> bool {
-    let have = Command::new("python3")
-        .args(["-c", "import deltalake"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        have || std::env::var("WEIR_REQUIRE_PY_READERS").is_err(),
-        "deltalake (python3 -m pip install deltalake) is required by WEIR_REQUIRE_PY_READERS"
-    );
-    have
+    support::have_python_module("deltalake")
 }
 
 /// Pings over 5 hours: 40 couriers, one ping each per 30 s; a few malformed lines.

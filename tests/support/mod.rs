@@ -363,13 +363,19 @@ pub fn run_within(cmd: &mut std::process::Command, secs: u64) -> std::process::O
 /// Whether python3 has DuckDB; without it a test that needs it skips, unless `WEIR_REQUIRE_PY_READERS=1`
 /// (set by `tests/run.sh`), where that is a failure.
 pub fn have_duckdb() -> bool {
+    have_python_module("duckdb")
+}
+
+/// Whether python3 can import `module` (an independent reader); without it a test that needs it skips,
+/// unless `WEIR_REQUIRE_PY_READERS=1` (set by `tests/run.sh`), where that is a failure.
+pub fn have_python_module(module: &str) -> bool {
     let have = Command::new("python3")
-        .args(["-c", "import duckdb"])
+        .args(["-c", &format!("import {module}")])
         .status()
         .is_ok_and(|s| s.success());
     assert!(
         have || std::env::var("WEIR_REQUIRE_PY_READERS").is_err(),
-        "DuckDB (python3 -m pip install duckdb) is required by WEIR_REQUIRE_PY_READERS"
+        "{module} (python3 -m pip install {module}) is required by WEIR_REQUIRE_PY_READERS"
     );
     have
 }
