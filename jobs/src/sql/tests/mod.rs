@@ -218,7 +218,7 @@ fn every_reference_job_s_sql_twin_plans_to_its_toml_graph() {
         assert_eq!(sql, toml, "{}", sql_path.display());
         twins += 1;
     }
-    assert_eq!(twins, 6, "a SQL twin for each reference job");
+    assert_eq!(twins, 7, "a SQL twin for each reference job");
 }
 
 /// A stream with two columns and an enum, for the tests below.
