@@ -1,10 +1,10 @@
-//! Benchmark: MQTT end to end — `mosquitto_pub -l` publishes N QoS 1 messages from a file to a local
+//! Benchmark: MQTT end to end — a publisher (rumqttc, 1000 in flight) sends N QoS 1 messages to a local
 //! mosquitto, and weir's `kind = "mqtt"` source (persistent session, each message acknowledged only after the
 //! ingest log's `fsync`) reads them into a `null` sink; timed from the start of publishing until weir has
 //! counted all N (its `/metrics`). The reference: `mosquitto_sub -q 1 -C N` on the same topic, timed the same
 //! way. Alternating (a fresh broker for each), `WEIR_BENCH_REPEAT` rounds, medians and the ratio. The broker allows 1000 messages in
 //! flight per client (`max_inflight_messages`; its default of 20 bounds any acknowledging subscriber).
-//! Needs `mosquitto`, `mosquitto_pub` and `mosquitto_sub` (`WEIR_MOSQUITTO`, or on the PATH or in /usr/sbin).
+//! Needs `mosquitto` and `mosquitto_sub` (`WEIR_MOSQUITTO`, or on the PATH or in /usr/sbin).
 //!
 //!   cargo bench -p weir-benches --bench mqtt_ingest
 
@@ -66,22 +66,48 @@ fn start_broker(dir: &Path) -> Result<(Running, u16)> {
     Ok((Running(child), port))
 }
 
-fn publish(port: u16, messages: &Path) -> Result<Child> {
-    Ok(Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-t",
-            "fleet/1/pings",
-            "-q",
-            "1",
-            "-l",
-        ])
-        .stdin(std::fs::File::open(messages)?)
-        .stdout(Stdio::null())
-        .spawn()?)
+/// Publishes every line of `messages` at QoS 1 from a thread (rumqttc, 1000 in flight: `mosquitto_pub -l`
+/// drops what is still queued when its input ends); the thread ends once the broker acknowledged them all.
+fn publish(port: u16, messages: &Path) -> Result<std::thread::JoinHandle<Result<()>>> {
+    use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+    let lines: Vec<String> = std::fs::read_to_string(messages)?.lines().map(str::to_string).collect();
+    let mut options = MqttOptions::new(format!("bench-publisher-{}", rand_suffix()), "127.0.0.1", port);
+    options.set_keep_alive(Duration::from_secs(30)).set_inflight(1000);
+    let (client, mut connection) = Client::new(options, 10_000);
+    Ok(std::thread::spawn(move || -> Result<()> {
+        let total = lines.len();
+        let sender = std::thread::spawn(move || {
+            for l in lines {
+                if client
+                    .publish("fleet/1/pings", QoS::AtLeastOnce, false, l.into_bytes())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let mut acked = 0;
+        for event in connection.iter() {
+            match event {
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    acked += 1;
+                    if acked == total {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => bail!("publisher: {e}"),
+            }
+        }
+        let _ = sender.join();
+        Ok(())
+    }))
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Records weir's source `pings` has read so far, from its `/metrics`.
@@ -152,12 +178,12 @@ inputs = ["pings.dead_letters"]
         if Instant::now() > deadline {
             bail!("weir never received the probe");
         }
-        publish(port, &probe)?.wait()?;
+        publish(port, &probe)?.join().expect("publisher")?;
         std::thread::sleep(Duration::from_millis(200));
     }
     let base = records_in(&addr)?;
     let started = Instant::now();
-    let mut publisher = publish(port, messages)?;
+    let publisher = publish(port, messages)?;
     while records_in(&addr)? < base + MESSAGES as u64 {
         if started.elapsed() > Duration::from_secs(300) {
             bail!("weir did not read every message within 300 s");
@@ -165,7 +191,7 @@ inputs = ["pings.dead_letters"]
         std::thread::sleep(Duration::from_millis(10));
     }
     let took = started.elapsed().as_secs_f64();
-    publisher.wait()?;
+    publisher.join().expect("publisher")?;
     drop(weir_run);
     Ok(took)
 }
@@ -188,10 +214,10 @@ fn sub_round(port: u16, messages: &Path) -> Result<f64> {
         .spawn()?;
     std::thread::sleep(Duration::from_millis(500)); // subscribed
     let started = Instant::now();
-    let mut publisher = publish(port, messages)?;
+    let publisher = publish(port, messages)?;
     sub.wait()?;
     let took = started.elapsed().as_secs_f64();
-    publisher.wait()?;
+    publisher.join().expect("publisher")?;
     Ok(took)
 }
 
