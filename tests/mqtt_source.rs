@@ -132,7 +132,8 @@ fn exactly_once_through_sigkills(qos: u8, seed: u64) {
             r#"{{"id":999999,"courier":"end","ts":{}}}"#,
             1_000_000 + 3_600_000
         ));
-        p.finish();
+        // Kept open: `mosquitto_pub -l` drops what it still has queued when its input ends.
+        p
     });
     let mut rng = crash::Lcg::new(seed);
     for kill in 1..=10 {
@@ -141,8 +142,9 @@ fn exactly_once_through_sigkills(qos: u8, seed: u64) {
         weir.0.wait().unwrap();
         weir = start(&job, &dir.path().join(format!("run-{kill}.log")));
     }
-    publishing.join().unwrap();
+    let publisher = publishing.join().unwrap();
     wait_for_lines(&raw_path, probes + total as usize + 1);
+    publisher.finish();
     unsafe { libc::kill(weir.0.id() as i32, libc::SIGTERM) };
     assert!(weir.0.wait().unwrap().success());
 
