@@ -16,7 +16,7 @@
 use anyhow::{bail, Result};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 use weir_benches::*;
 
@@ -163,23 +163,7 @@ inputs = ["pings.dead_letters"]
             dir.display()
         ),
     )?;
-    let mut child = Command::new(weir)
-        .arg("run")
-        .arg(&job)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let addr = loop {
-        let mut line = String::new();
-        if std::io::BufRead::read_line(&mut stderr, &mut line)? == 0 {
-            bail!("weir exited before serving");
-        }
-        if let Some(a) = line.trim().strip_prefix("serving on http://") {
-            break a.to_string();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let (child, addr) = run_serving(weir, &job)?;
     // Ready once the source takes requests.
     let mut s = TcpStream::connect(&addr)?;
     let mut buf = vec![0u8; 4096];

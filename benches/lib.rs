@@ -328,3 +328,27 @@ impl Drop for Broker {
         let _ = self.child.wait();
     }
 }
+
+/// Starts `weir run JOB` (a job with `[serve]`) and waits until it serves; gives the child and its address.
+/// The rest of its stderr is drained in the background.
+pub fn run_serving(weir: &Path, job: &Path) -> Result<(std::process::Child, String)> {
+    use std::io::BufRead;
+    let mut child = Command::new(weir)
+        .arg("run")
+        .arg(job)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let addr = loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line)? == 0 {
+            anyhow::bail!("weir exited before serving");
+        }
+        if let Some(a) = line.trim().strip_prefix("serving on http://") {
+            break a.to_string();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    Ok((child, addr))
+}

@@ -9,7 +9,7 @@
 //!   cargo bench -p weir-benches --bench mqtt_ingest
 
 use anyhow::{bail, Context, Result};
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -152,23 +152,7 @@ inputs = ["pings.dead_letters"]
             dir.display()
         ),
     )?;
-    let mut child = Command::new(weir)
-        .arg("run")
-        .arg(&job)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let addr = loop {
-        let mut line = String::new();
-        if stderr.read_line(&mut line)? == 0 {
-            bail!("weir exited before serving");
-        }
-        if let Some(a) = line.trim().strip_prefix("serving on http://") {
-            break a.to_string();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let (child, addr) = run_serving(weir, &job)?;
     let weir_run = Running(child);
     // Subscribed once a probe message arrives.
     let probe = dir.join("probe.jsonl");
