@@ -85,13 +85,17 @@ struct IngestSource {
 impl IngestSource {
     fn new(setup: IngestSourceSetup, worker: usize, ctx: &RunContext) -> Self {
         let reader = setup.log.as_ref().map(|log| {
-            LogReader::new(log.clone(), setup.resume.position).unwrap_or_else(|e| {
+            let reader = LogReader::new(log.clone(), setup.resume.position).unwrap_or_else(|e| {
                 ctx.stop.fail(crate::error::JobFailure::SourceRead {
                     source_name: setup.name.clone(),
                     cause: e.to_string(),
                 });
                 LogReader::new(log.clone(), log.durable_end()).expect("the log's end is readable")
-            })
+            });
+            match setup.topic_field {
+                Some(_) => reader.with_topics(),
+                None => reader,
+            }
         });
         Self {
             max_ts: setup.resume.max_before,

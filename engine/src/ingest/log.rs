@@ -286,11 +286,9 @@ impl IngestLog {
         {
             self.roll_over(w)?;
         }
-        let seg = w.segments.last_mut().expect("a segment");
-        let path = seg.path.clone();
-        seg.bytes += len;
+        w.segments.last_mut().expect("a segment").bytes += len;
         if let Err(e) = w.file.write_all(bytes) {
-            let e = io_error(&path)(e);
+            let e = io_error(&w.segments.last().expect("a segment").path)(e);
             w.failed = Some(e.clone());
             return Err(e);
         }

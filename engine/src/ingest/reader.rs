@@ -17,6 +17,7 @@ pub struct LogBatch {
     pub raw: Vec<u8>,
     pub ranges: Vec<(u32, u32)>,
     pub offsets: Vec<u64>,
+    /// Each record's topic — only from a reader [`LogReader::with_topics`] (else empty).
     pub topics: Vec<Option<String>>,
 }
 
@@ -44,6 +45,8 @@ pub struct LogReader {
     buf: Vec<u8>,
     /// Where the next frame starts in `buf`.
     at: usize,
+    /// Whether batches carry each record's topic (a `topic_field` wants it; otherwise no string per record).
+    topics: bool,
 }
 
 impl LogReader {
@@ -55,9 +58,16 @@ impl LogReader {
             open: None,
             buf: Vec::new(),
             at: 0,
+            topics: false,
         };
         r.seek(from)?;
         Ok(r)
+    }
+
+    /// Makes the batches carry each record's topic.
+    pub fn with_topics(mut self) -> LogReader {
+        self.topics = true;
+        self
     }
 
     /// The next record's offset.
@@ -133,7 +143,9 @@ impl LogReader {
                         out.raw.extend_from_slice(payload);
                         out.ranges.push((start, out.raw.len() as u32));
                         out.offsets.push(self.next);
-                        out.topics.push(topic.map(str::to_string));
+                        if self.topics {
+                            out.topics.push(topic.map(str::to_string));
+                        }
                         self.next += 1;
                         n += 1;
                     }
