@@ -553,6 +553,36 @@ fn the_supervisor_names_a_killing_signal_and_its_processes_die_with_it() {
     }
 }
 
+/// A process told to stop while it still waits for its peers to connect (timely's connecting looks at no stop)
+/// exits at once and cleanly, saying so — not after the start-up timeout, and not as a failure.
+#[test]
+fn a_process_stopped_while_its_peers_are_missing_exits_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = partitions(tmp.path(), 2);
+    let job = file_job_over_partitions("vibration-rollup.toml", &paths, tmp.path());
+    let hosts = hostfile(tmp.path(), 2);
+    let mut lone = member(&job, &tmp.path().join("out"), &hosts, 2, 1, 1, &[])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Timely says on standard output that it retries connecting to process 0, which never starts.
+    let stdout = lone.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("error connecting to worker 0"))),
+        "never tried to connect"
+    );
+    // SAFETY: kill(2) on the child this test started and has not yet waited for.
+    unsafe { libc::kill(lone.id() as i32, libc::SIGTERM) };
+    std::thread::spawn(move || lines.for_each(drop));
+    let (status, err) = wait_all(vec![lone], Duration::from_secs(30)).remove(0);
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("stopped while joining the other processes; nothing was read"),
+        "{err}"
+    );
+}
+
 /// Review B15: a hostfile naming one address twice is refused at once, naming both processes.
 #[test]
 fn a_hostfile_naming_an_address_twice_is_refused() {

@@ -70,6 +70,8 @@ pub use decode::DEFAULT_MAX_RECORD_BYTES;
 pub use lock::{lock_outputs, InstanceLock};
 pub use metrics::Metrics;
 pub use publish::{publish, PublishOptions, PublishReport};
-pub use runtime::{open_checkpoints, preflight, run, run_with_views, view_store, RunError, RunOptions, RunSummary};
+pub use runtime::{
+    joining_cluster, open_checkpoints, preflight, run, run_with_views, view_store, RunError, RunOptions, RunSummary,
+};
 pub use sched::{prefer_latency, prefer_realtime};
 pub use serve::HttpServer;

@@ -31,6 +31,16 @@ use timely::dataflow::operators::{Input, Inspect, Probe};
 /// Whether this process is still in the start-up handshake (a peer lost now most likely disagreed with it).
 static STARTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
+/// Whether this process is a cluster member that has not yet connected to every peer and agreed with them:
+/// timely's connecting blocks without looking at any stop, and nothing has been read yet.
+static JOINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process is a cluster member still connecting to its peers or agreeing with them (nothing
+/// read, nothing written): a stop asked for now cannot reach the dataflow, and the process may simply exit.
+pub fn joining_cluster() -> bool {
+    JOINING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Peers lost so far (by the network thread that noticed), and whether a thread is reporting them.
 static LOST: parking_lot::Mutex<Vec<usize>> = parking_lot::Mutex::new(Vec::new());
 static REPORTING: parking_lot::Mutex<bool> = parking_lot::Mutex::new(false);
@@ -72,6 +82,7 @@ pub fn fingerprint(plan: &Plan) -> u64 {
 /// not all connected and agreed within [`HANDSHAKE_TIMEOUT`] (timely itself retries connecting forever).
 pub fn stop_on_lost_peer(cluster: &ClusterPlan) {
     let (process, n) = (cluster.process, cluster.processes());
+    JOINING.store(true, std::sync::atomic::Ordering::SeqCst);
     std::thread::spawn(move || {
         std::thread::sleep(HANDSHAKE_TIMEOUT);
         if STARTING.load(std::sync::atomic::Ordering::SeqCst) {
@@ -221,6 +232,7 @@ pub fn handshake(
         Some(reason) => Err(reason),
         None => {
             STARTING.store(false, std::sync::atomic::Ordering::SeqCst);
+            JOINING.store(false, std::sync::atomic::Ordering::SeqCst);
             let mut http = vec![None; cluster.processes()];
             for (process, _, _, port) in heard.borrow().iter() {
                 if *port != 0 {

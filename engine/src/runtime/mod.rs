@@ -20,6 +20,7 @@ mod build;
 mod cluster;
 pub use crate::chunk::RunOptions;
 pub use crate::error::RunError;
+pub use cluster::joining_cluster;
 
 /// What a finished run did.
 #[derive(Clone, Debug, Default)]

@@ -144,6 +144,14 @@ pub(crate) fn run_plan(
             if super::child::supervisor_gone() {
                 super::child::silence_output();
             }
+            // Still connecting to the other processes: timely's connecting sees no stop, and nothing was read.
+            if weir_engine::joining_cluster() {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "weir: stopped while joining the other processes; nothing was read"
+                );
+                std::process::exit(0);
+            }
             let timeout = start.stop_timeout;
             std::thread::spawn(move || {
                 std::thread::sleep(timeout);
