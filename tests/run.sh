@@ -3,7 +3,8 @@
 # test. `.ci/run` calls this same script.
 #
 #   tests/run.sh            # everything, with a real Kafka broker (tansu) started on 127.0.0.1 and stopped after
-#   WEIR_SKIP_PY=1 tests/run.sh   # without the Python readers (pyarrow, DuckDB, deltalake) and gen_events.py checks
+#   WEIR_SKIP_PY=1 tests/run.sh   # without the Python readers (pyarrow, DuckDB, deltalake), moto's S3 server and
+#                                 # the gen_events.py checks
 #   WEIR_SKIP_KAFKA=1 tests/run.sh   # without the broker: the Kafka tests are reported as ignored
 #   WEIR_SKIP_POSTGRES=1 tests/run.sh   # without PostgreSQL: the tests against a real server are ignored
 #   WEIR_SKIP_MQTT=1 tests/run.sh   # without mosquitto: the MQTT tests are ignored
@@ -16,11 +17,17 @@ command -v cargo >/dev/null || { echo "cargo is required: install Rust from http
 
 if [ "${WEIR_SKIP_PY:-0}" != "1" ]; then
   say "Python readers for the Parquet and Delta checks (pyarrow, DuckDB, deltalake) and numpy for shared/workload/gen_events.py"
-  if ! python3 -c 'import pyarrow, duckdb, numpy, deltalake' 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check 'pyarrow==26.0.1' 'duckdb==2.0.0' 'numpy==2.4.6' 'deltalake==1.6.6' \
-      || { echo "could not install pyarrow/duckdb/numpy/deltalake; rerun with WEIR_SKIP_PY=1 to test without them" >&2; exit 1; }
+  if ! python3 -c 'import pyarrow, duckdb, numpy, deltalake, moto, boto3' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check 'pyarrow==26.0.1' 'duckdb==2.0.0' 'numpy==2.4.6' \
+      'deltalake==1.6.6' 'moto[server]==5.2.1' \
+      || { echo "could not install pyarrow/duckdb/numpy/deltalake/moto; rerun with WEIR_SKIP_PY=1 to test without them" >&2; exit 1; }
   fi
   export WEIR_REQUIRE_PY_READERS=1
+  # moto's S3-compatible server for the object-storage tests (each test starts its own on a free port).
+  WEIR_MOTO=$(command -v moto_server || echo "$(python3 -m site --user-base)/bin/moto_server")
+  [ -x "$WEIR_MOTO" ] || { echo "moto_server not found after installing moto[server]; rerun with WEIR_SKIP_PY=1" >&2; exit 1; }
+  export WEIR_MOTO
+  echo "moto_server at $WEIR_MOTO"
 fi
 
 say "cargo fmt --check"
@@ -108,6 +115,7 @@ missing=()
 [ "$kafka_ready" = 1 ] || missing+=("binary(kafka)")
 [ "$pg_ready" = 1 ] || missing+=("binary(postgres_table)" "binary(postgres_sink)")
 [ "$mqtt_ready" = 1 ] || missing+=("binary(mqtt_source)")
+[ -n "${WEIR_MOTO:-}" ] || missing+=("binary(object_storage)")
 if [ ${#missing[@]} -eq 0 ]; then
   ignored=(--run-ignored all)
 else

@@ -41,6 +41,7 @@ pub(crate) mod expr;
 pub(crate) mod ingest;
 pub(crate) mod lock;
 pub(crate) mod metrics;
+pub(crate) mod objects;
 pub(crate) mod operators;
 pub(crate) mod publish;
 pub(crate) mod record;

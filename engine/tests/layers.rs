@@ -6,7 +6,8 @@
 //! The layers, bottom to top (a file imports only from its own layer or lower ones):
 //!
 //! 1. **foundation**: errors, the record model (`Record`, `Batch`, `Time`), schemas, words.
-//! 2. **codecs and state**: reading options, expressions, decoding, chunks and their sequencing, checkpoints, metrics, views,
+//! 2. **codecs and state**: reading options, expressions, decoding, chunks and their sequencing, checkpoints, metrics,
+//!    object storage, views,
 //!    the table history (and the table reader contract it drives), reports, scheduling hints.
 //! 3. **dataflow machinery**: the kind-agnostic timely parts — the ordered driver, keyed timers, partition
 //!    ends, dead letters, the chunked source, the sink driver, the table operator, rendering.
@@ -34,6 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "checkpoint/",
             "ingest/",
             "metrics.rs",
+            "objects.rs",
             "sched.rs",
             "views.rs",
             "table/",

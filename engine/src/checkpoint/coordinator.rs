@@ -443,11 +443,16 @@ fn wait_for_parts(store: &CheckpointStore, epoch: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Publishes staged files: renames each temp file to its final name (already done if the temp is gone).
+/// Publishes staged files in order: renames each temp file to its final name, or uploads it when the final
+/// name is an object URL (`s3://…`, see [`crate::objects`]) and then removes it — done already if the temp
+/// is gone.
 pub fn commit_files(commits: &[(std::path::PathBuf, std::path::PathBuf)]) -> std::io::Result<()> {
     let mut dirs = BTreeSet::new();
     for (tmp, path) in commits {
-        if tmp.exists() {
+        if tmp.exists() && crate::objects::is_object_path(path) {
+            crate::objects::upload(tmp, &path.to_string_lossy())?;
+            std::fs::remove_file(tmp)?;
+        } else if tmp.exists() {
             std::fs::rename(tmp, path)?;
             if let Some(d) = path.parent() {
                 dirs.insert(d.to_path_buf());

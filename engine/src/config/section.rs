@@ -103,6 +103,16 @@ impl<'a> Section<'a> {
         self.local(key, path)
     }
 
+    /// A required local path or object-storage URL (`s3://bucket/prefix`, `gs://…`, `az://…`, see
+    /// [`crate::objects`]); any other URL is a problem.
+    pub fn req_local_path_or_object_url(&self, key: &str) -> Option<&'a str> {
+        let path = self.req_str(key)?;
+        match crate::objects::is_object_url(path) {
+            true => Some(path),
+            false => self.local(key, path),
+        }
+    }
+
     /// `path` unless it is URL-shaped (see [`Section::req_local_path`]), which is a problem at `key`.
     pub fn local(&self, key: &str, path: &'a str) -> Option<&'a str> {
         match url_scheme(path) {
@@ -110,8 +120,9 @@ impl<'a> Section<'a> {
                 self.problem(
                     key,
                     format!(
-                        "`{path}` is a URL ({scheme}://), but weir reads and writes local paths only (there is no \
-                         object-storage support yet): use a local directory (a mounted bucket works)"
+                        "`{path}` is a URL ({scheme}://), but this reads and writes local paths only (of object \
+                         storage, s3://, gs:// and az:// are written by the parquet and delta sinks): use a local \
+                         path (a mounted bucket works)"
                     ),
                 );
                 None

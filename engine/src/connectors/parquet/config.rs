@@ -1,7 +1,7 @@
 //! The options of `[sinks.NAME] kind = "parquet"` and `kind = "delta"` (the same files, made a Delta table):
-//! `path`, `partition_by`, `max_rows_per_file`, `row_group_rows`, `max_file_age`.
+//! `path` (a local directory, or an `s3://`, `gs://` or `az://` URL), `partition_by`, `max_rows_per_file`, `row_group_rows`, `max_file_age`.
 
-use super::{ParquetSink, PartitionBy};
+use super::{Location, ParquetSink, PartitionBy};
 use crate::component::SinkComponent;
 use crate::config::Section;
 use crate::schema::Schema;
@@ -30,7 +30,10 @@ pub fn delta(s: &Section, schemas: &[Option<Schema>]) -> Option<Arc<dyn SinkComp
 }
 
 fn files(s: &Section, delta: bool) -> Option<ParquetSink> {
-    let path = s.req_local_path("path").map(PathBuf::from);
+    let location = s.req_local_path_or_object_url("path").map(|p| match crate::objects::is_object_url(p) {
+        true => Location::Object(p.trim_end_matches('/').to_string()),
+        false => Location::Local(PathBuf::from(p)),
+    });
     let partition_by = match s.str("partition_by").unwrap_or("hour") {
         "hour" => Some(PartitionBy::Hour),
         "date" => Some(PartitionBy::Date),
@@ -47,7 +50,7 @@ fn files(s: &Section, delta: bool) -> Option<ParquetSink> {
     let row_group_rows = s.count("row_group_rows", 1).unwrap_or(128 * 1024) as usize;
     let max_file_age_ms = s.duration_ms("max_file_age");
     Some(ParquetSink {
-        path: path?,
+        location: location?,
         partition_by: partition_by?,
         max_rows_per_file,
         max_file_age_ms,

@@ -11,6 +11,9 @@
 //! already in the table would add its rows again, and is refused. A job that ends by itself without
 //! checkpoints makes one commit at its end.
 //!
+//! **Object storage.** On `s3://…` (and `gs://`, `az://`) the log is read from the store at start, and a
+//! commit is staged locally and uploaded after the checkpoint's files, as they are.
+//!
 //! **Layout.** Partition columns `date` (`YYYY-MM-DD`) and `hour` (`HH`), strings, as the Parquet sink's hive
 //! directories; timestamps are Delta `timestamp` (µs, UTC).
 
@@ -21,10 +24,18 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+/// Where a Delta table is: the directory its files and commits are written in, and where they are published
+/// (the same directory, or the table's object URL carried as a path).
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub staging: PathBuf,
+    pub published: PathBuf,
+}
+
 /// A Delta table's log as this sink writes it.
 #[derive(Debug)]
 pub struct DeltaLog {
-    table: PathBuf,
+    table: Table,
     app_id: String,
     /// The version the next commit gets.
     next_version: u64,
@@ -36,6 +47,29 @@ pub struct DeltaLog {
 
 fn log_dir(table: &Path) -> PathBuf {
     table.join("_delta_log")
+}
+
+/// The commits in a log directory (local, or an object URL carried as a path): (version, text), in order.
+fn commits(dir: &Path) -> io::Result<Vec<(u64, String)>> {
+    let version = |name: &str| name.strip_suffix(".json")?.parse::<u64>().ok();
+    let mut found: Vec<(u64, String)> = if crate::objects::is_object_path(dir) {
+        let objects = crate::objects::read_all(&dir.to_string_lossy(), |n| version(n).is_some())?;
+        objects
+            .into_iter()
+            .map(|(name, bytes)| Ok((version(&name).unwrap_or(0), String::from_utf8(bytes).map_err(io::Error::other)?)))
+            .collect::<io::Result<_>>()?
+    } else {
+        let mut found = Vec::new();
+        for e in fs::read_dir(dir)? {
+            let path = e?.path();
+            if let Some(v) = path.file_name().and_then(|n| n.to_str()).and_then(version) {
+                found.push((v, fs::read_to_string(&path)?));
+            }
+        }
+        found
+    };
+    found.sort();
+    Ok(found)
 }
 
 fn delta_type(ty: &FieldType) -> &'static str {
@@ -66,25 +100,17 @@ impl DeltaLog {
     /// Reads the table's log (if any): its last version and this sink's last committed epoch. `restored`:
     /// the run resumes from a checkpoint; a fresh run of a job already committed to the table is refused.
     pub fn open(
-        table: &Path,
+        table: Table,
         app_id: String,
         schema: &Schema,
         partition_by: PartitionBy,
         restored: bool,
     ) -> io::Result<DeltaLog> {
-        let dir = log_dir(table);
-        fs::create_dir_all(&dir)?;
-        let mut versions: Vec<(u64, PathBuf)> = fs::read_dir(&dir)?
-            .filter_map(|e| {
-                let path = e.ok()?.path();
-                let v = path.file_name()?.to_str()?.strip_suffix(".json")?.parse::<u64>().ok()?;
-                Some((v, path))
-            })
-            .collect();
-        versions.sort();
+        fs::create_dir_all(log_dir(&table.staging))?;
+        let versions = commits(&log_dir(&table.published))?;
         let mut committed_epoch = None;
-        for (_, path) in &versions {
-            for line in fs::read_to_string(path)?.lines() {
+        for (_, text) in &versions {
+            for line in text.lines() {
                 let action: Value = serde_json::from_str(line).map_err(io::Error::other)?;
                 if action["txn"]["appId"] == app_id.as_str() {
                     committed_epoch = committed_epoch.max(action["txn"]["version"].as_u64());
@@ -118,7 +144,7 @@ impl DeltaLog {
             }})
         });
         Ok(DeltaLog {
-            table: table.to_path_buf(),
+            table,
             app_id,
             next_version: versions.last().map_or(0, |(v, _)| v + 1),
             committed_epoch,
@@ -144,7 +170,7 @@ impl DeltaLog {
         }
         actions.push(json!({"txn": {"appId": self.app_id, "version": epoch, "lastUpdated": now}}));
         for (now_at, path) in files {
-            let relative = path.strip_prefix(&self.table).map_err(io::Error::other)?;
+            let relative = path.strip_prefix(&self.table.published).map_err(io::Error::other)?;
             let mut partition_values = serde_json::Map::new();
             for part in relative.iter().filter_map(|c| c.to_str()) {
                 if let Some((k, v)) = part.split_once('=') {
@@ -159,9 +185,8 @@ impl DeltaLog {
                 "dataChange": true,
             }}));
         }
-        let dir = log_dir(&self.table);
         let name = format!("{:020}.json", self.next_version);
-        let tmp = dir.join(format!(".{name}.inprogress"));
+        let tmp = log_dir(&self.table.staging).join(format!(".{name}.inprogress"));
         let mut f = fs::File::create(&tmp)?;
         for a in &actions {
             writeln!(f, "{a}")?;
@@ -169,7 +194,7 @@ impl DeltaLog {
         f.sync_all()?;
         self.next_version += 1;
         self.committed_epoch = Some(epoch);
-        Ok(Some((tmp, dir.join(name))))
+        Ok(Some((tmp, log_dir(&self.table.published).join(name))))
     }
 
     /// The epoch of the last commit staged or found (the end-of-input commit comes after it).

@@ -20,6 +20,11 @@
 //! committed on restore (their checkpoint completed) or regenerated: names are deterministic, so a
 //! regenerated file replaces its earlier copy with the same bytes, never adds a second one.
 //!
+//! **Object storage.** A `path` of `s3://…`, `gs://…` or `az://…` is written the same way into a local
+//! staging directory (`<checkpoint dir>/staging/<sink>`, or a temporary one without checkpoints); publishing
+//! a file uploads it to the same relative key under the URL and removes the local copy (see
+//! [`crate::objects`]). Without checkpoints such files are published at the end of input.
+//!
 //! [`ParquetSink`] is the `kind = "parquet"` sink component.
 
 mod columns;
@@ -89,9 +94,19 @@ pub struct ParquetState {
     pub next_part: BTreeMap<i64, u32>,
 }
 
+/// Where a file sink's files go: a local directory, or an object-storage URL (`s3://bucket/prefix`).
+#[derive(Clone, Debug)]
+pub enum Location {
+    Local(PathBuf),
+    Object(String),
+}
+
 /// The Parquet output of one stream.
 pub struct ParquetRowWriter {
+    /// Where files are written (the output directory, or the staging directory of an object URL).
     dir: PathBuf,
+    /// The object URL files are published to (`None`: they are renamed into place under `dir`).
+    publish_to: Option<String>,
     partition_by: PartitionBy,
     max_rows_per_file: usize,
     max_file_age_ms: Option<i64>,
@@ -120,6 +135,7 @@ impl ParquetRowWriter {
         fs::create_dir_all(dir)?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            publish_to: None,
             partition_by,
             max_rows_per_file,
             max_file_age_ms: None,
@@ -133,6 +149,19 @@ impl ParquetRowWriter {
             files_written: Vec::new(),
             delta: None,
         })
+    }
+
+    /// Publishes files to the object URL `url` (keys relative to it as files are to the staging directory).
+    pub fn publish_to(&mut self, url: String) {
+        self.publish_to = Some(url);
+    }
+
+    /// Where the file written at `local` (under `dir`) is published: itself, or its object URL.
+    fn destination(&self, local: &Path) -> PathBuf {
+        match (&self.publish_to, local.strip_prefix(&self.dir)) {
+            (Some(url), Ok(relative)) => PathBuf::from(format!("{url}/{}", relative.to_string_lossy())),
+            _ => local.to_path_buf(),
+        }
     }
 
     /// Makes the output a Delta table: its files get microsecond timestamps and each checkpoint's files are
@@ -248,7 +277,7 @@ impl ParquetRowWriter {
         let n = self.state.next_part.entry(p).or_insert(0);
         let name = format!("part-{n:05}.parquet");
         *n += 1;
-        let path = dir.join(&name);
+        let path = self.destination(&dir.join(&name));
         let tmp = with_suffix(&dir.join(format!(".{name}")), ".inprogress");
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -263,7 +292,7 @@ impl ParquetRowWriter {
         }
         let file = writer.into_inner().map_err(io::Error::other)?;
         file.sync_all()?;
-        if self.two_phase {
+        if self.two_phase || self.publish_to.is_some() {
             self.staged.push((tmp, path));
         } else {
             fs::rename(&tmp, &path)?;
@@ -292,15 +321,17 @@ impl ParquetRowWriter {
         let staged = std::mem::take(&mut self.staged);
         let mut commits = staged.clone();
         if let Some(log) = self.delta.as_mut() {
-            // Without checkpoints every file was published as it rolled: one commit adds them all.
-            let files = match self.two_phase {
-                true => staged.clone(),
-                false => self.files_written.iter().map(|p| (p.clone(), p.clone())).collect(),
-            };
+            // Without checkpoints a local file was published as it rolled: one commit adds them all.
+            let mut files: Vec<(PathBuf, PathBuf)> = self.files_written.iter().map(|p| (p.clone(), p.clone())).collect();
+            files.extend(staged.iter().cloned());
             commits.extend(log.stage(log.last_epoch() + 1, &files)?);
         }
         crate::checkpoint::coordinator::commit_files(&commits)?;
         self.files_written.extend(staged.into_iter().map(|(_, p)| p));
+        if self.publish_to.is_some() && !self.two_phase {
+            // A temporary staging directory, emptied by the uploads.
+            let _ = fs::remove_dir_all(&self.dir);
+        }
         Ok(())
     }
 
@@ -321,6 +352,15 @@ impl ParquetRowWriter {
         for (tmp, _) in std::mem::take(&mut self.staged) {
             let _ = fs::remove_file(tmp);
         }
+    }
+}
+
+/// The local directory an object-storage sink writes its files into before publishing them: under the
+/// checkpoint directory (staged files must outlive a crash), else a temporary one of this process.
+fn staging_dir(cx: &SinkBuildContext<'_, '_>) -> PathBuf {
+    match cx.ctx.checkpoints.coordinator().config() {
+        Some(c) => c.dir.join("staging").join(cx.name),
+        None => std::env::temp_dir().join(format!("weir-staging-{}-{}-{}", cx.job, cx.name, std::process::id())),
     }
 }
 
@@ -350,7 +390,7 @@ fn remove_temp_files(dir: &Path) -> io::Result<()> {
 /// `kind = "parquet"`: one stream's records as Parquet files, partitioned by event time.
 #[derive(Clone, Debug)]
 pub struct ParquetSink {
-    pub path: PathBuf,
+    pub location: Location,
     pub partition_by: PartitionBy,
     pub max_rows_per_file: usize,
     /// Roll a file once the watermark is this far (event time) past its first row.
@@ -374,11 +414,14 @@ impl SinkComponent for ParquetSink {
     }
 
     fn path(&self) -> Option<&Path> {
-        Some(&self.path)
+        match &self.location {
+            Location::Local(path) => Some(path),
+            Location::Object(_) => None,
+        }
     }
 
     fn output_dir(&self) -> Option<&Path> {
-        Some(&self.path)
+        self.path()
     }
 
     fn reads_one_stream(&self) -> bool {
@@ -391,7 +434,11 @@ impl SinkComponent for ParquetSink {
             PartitionBy::Date => "partitioned date=YYYY-MM-DD",
             PartitionBy::None => "unpartitioned",
         };
-        format!("{} {} {layout}", if self.delta { "delta table" } else { "parquet" }, self.path.display())
+        let at = match &self.location {
+            Location::Local(path) => path.display().to_string(),
+            Location::Object(url) => format!("{url} (object storage)"),
+        };
+        format!("{} {at} {layout}", if self.delta { "delta table" } else { "parquet" })
     }
 
     /// Files of one output share one layout: a changed `partition_by` would mix `date=/hour=` with `date=`.
@@ -414,24 +461,38 @@ impl SinkComponent for ParquetSink {
             None => Closing::EventTime,
         };
         let writer = if cx.writes {
+            let (dir, url) = match &self.location {
+                Location::Local(path) => (path.clone(), None),
+                Location::Object(url) => {
+                    crate::objects::check_reachable(url).map_err(cx.output_error(Path::new(url)))?;
+                    (staging_dir(&cx), Some(url.clone()))
+                }
+            };
             let created = ParquetRowWriter::create(
-                &self.path,
+                &dir,
                 self.partition_by,
                 self.max_rows_per_file,
                 self.row_group_rows,
                 schema.clone(),
                 closing,
             );
-            let mut writer = created.map_err(cx.output_error(&self.path))?;
+            let mut writer = created.map_err(cx.output_error(&dir))?;
             writer.set_max_file_age(self.max_file_age_ms);
             if cx.checkpoints() {
                 let restored = cx.restored_state()?;
-                writer.two_phase(restored).map_err(cx.output_error(&self.path))?;
+                writer.two_phase(restored).map_err(cx.output_error(&dir))?;
+            }
+            if let Some(url) = &url {
+                writer.publish_to(url.clone());
             }
             if self.delta {
                 let app_id = format!("{}/{}", cx.job, cx.name);
-                let log = delta::DeltaLog::open(&self.path, app_id, &schema, self.partition_by, cx.restored.is_some());
-                writer.set_delta(log.map_err(cx.output_error(&self.path))?);
+                let table = delta::Table {
+                    staging: dir.clone(),
+                    published: url.as_ref().map_or(dir.clone(), PathBuf::from),
+                };
+                let log = delta::DeltaLog::open(table, app_id, &schema, self.partition_by, cx.restored.is_some());
+                writer.set_delta(log.map_err(cx.output_error(&dir))?);
             }
             Some(writer)
         } else {
