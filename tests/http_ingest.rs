@@ -339,3 +339,27 @@ fn segments_every_kept_checkpoint_is_past_are_deleted() {
         ids.len()
     );
 }
+
+/// A cluster may grow but not shrink while its sources keep ingest logs: a log of a process the new run would
+/// not have holds acknowledged records nobody would read, so the run is refused, naming it.
+#[test]
+fn a_run_with_fewer_processes_than_the_ingest_logs_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(dir.path(), "", "");
+    let server = Server::start(&job, &[]);
+    wait_ready(&server.addr, "");
+    let answer = post(&server.addr, "/v1/ingest/pings", JSON, record(1).as_bytes()).unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(server.terminate().success());
+    // What a second process of an earlier cluster run left beside this process's log (one shared volume).
+    let log_dir = dir.path().join("ck/ingest/pings");
+    let segment = log_dir.join(format!("p0-{:020}.seg", 0));
+    std::fs::copy(&segment, log_dir.join(format!("p1-{:020}.seg", 0))).unwrap();
+    let out = weir().arg("run").arg(&job).arg("--quiet").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("the ingest log of process 1") && err.contains("run with at least 2 processes"),
+        "{err}"
+    );
+}

@@ -337,3 +337,60 @@ fn through_sigkills_and_a_database_restart_the_tables_equal_a_clean_run() {
     assert_same_rows(&fast_rows(&mut db, "fast_outage"), &fast);
     assert_same_rows(&stats_rows(&mut db, "stats_outage"), &stats);
 }
+
+/// A job told to stop (SIGTERM) while its database is down does not wait for it: the final checkpoint holds the
+/// rows it could not commit, it exits 0, and the next run — the database back — commits them first: the tables
+/// equal a clean run's.
+#[test]
+#[ignore = "needs PostgreSQL server binaries (tests/run.sh installs them and sets WEIR_PG_BIN)"]
+fn a_job_stopped_while_the_database_is_down_exits_0_and_the_next_run_commits_what_it_held() {
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    pings(&dir.join("pings.jsonl"));
+    ok(&mut command(&job(dir, &pg.url(), "_clean"), &dir.join("clean"), 1));
+    let run = |attempt: usize| {
+        let mut cmd = command(&job(dir, &pg.url(), "_stopped"), &dir.join("out"), 1 + attempt % 2);
+        cmd.args(["--set", &format!("job.checkpoint.dir={}", dir.join("ckpt").display())])
+            .args(["--set", "job.checkpoint.interval=400ms"])
+            .args([
+                "--set",
+                "sinks.fast_pg.commit_rows=50",
+                "--set",
+                "sinks.stats_pg.commit_rows=2",
+            ])
+            .args(["--set", "sources.pings.rate=8000"]);
+        cmd
+    };
+    let mut cmd = run(0);
+    cmd.args(["--set", "serve.listen=127.0.0.1:0"]);
+    let server = http_support::Server::spawn(cmd);
+    std::thread::sleep(Duration::from_millis(800));
+    pg.stop();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !http_support::get(&server.addr, "/healthz").1["warnings"]
+        .to_string()
+        .contains("retrying with backoff")
+    {
+        assert!(std::time::Instant::now() < deadline, "the outage was never reported");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = server.stderr.clone();
+    let status = server.terminate();
+    let err = log.lock().unwrap().join("\n");
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("rows not committed (the final checkpoint holds them"),
+        "{err}"
+    );
+
+    pg.start_again();
+    let again = run(1).output().unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let mut db = pg.client();
+    assert_same_rows(&fast_rows(&mut db, "fast_stopped"), &fast_rows(&mut db, "fast_clean"));
+    assert_same_rows(
+        &stats_rows(&mut db, "stats_stopped"),
+        &stats_rows(&mut db, "stats_clean"),
+    );
+}

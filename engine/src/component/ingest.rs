@@ -72,7 +72,15 @@ pub fn prepare_ingest(
                 .into(),
         ));
     };
-    let process = cx.coordinator.meta().process.0;
+    let (process, processes) = cx.coordinator.meta().process;
+    if let Some(orphan) = orphaned_log(cx, &log_dir(&config.dir, name), processes) {
+        return Err(error(format!(
+            "the ingest log of process {orphan} (p{orphan}-*.seg) holds records acknowledged to their senders, \
+             and a run of {processes} process(es) would never read them: run with at least {} processes (a cluster \
+             may grow, not shrink, while its sources keep ingest logs)",
+            orphan + 1
+        )));
+    }
     let log_options = LogOptions {
         max_bytes: options.max_log_bytes,
         idempotency_window: options.idempotency_window,
@@ -103,6 +111,30 @@ pub fn prepare_ingest(
         resume_log,
         _feeding: feeding,
     }))
+}
+
+/// A process number of `processes` or more that has an ingest log for this source — in the checkpoint the
+/// run resumes from, or beside this process's own log (one machine, one volume) — whose acknowledged records
+/// this run would lose.
+fn orphaned_log(cx: &SourcePrepareContext, dir: &std::path::Path, processes: usize) -> Option<usize> {
+    let in_checkpoint = cx
+        .restored
+        .and_then(|c| c.sources.get(&cx.source.name))
+        .and_then(|partitions| partitions.keys().map(|p| *p as usize).find(|p| *p >= processes));
+    let on_disk = || {
+        std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+            let name = e.file_name();
+            let number = name
+                .to_str()?
+                .strip_prefix('p')?
+                .split_once('-')?
+                .0
+                .parse::<usize>()
+                .ok()?;
+            (number >= processes).then_some(number)
+        })
+    };
+    in_checkpoint.or_else(on_disk)
 }
 
 /// A log open on this process, its feed running.

@@ -244,6 +244,9 @@ pub enum SinkPosition {
     },
     /// Rows of the output in a database table (committed, with the count in the same transaction).
     Rows { rows: u64 },
+    /// As `Rows`, and the rows after them that a job stopping while its database was unreachable could not
+    /// commit (each a JSON row): the restored run commits them first.
+    RowsWaiting { rows: u64, waiting: Vec<String> },
 }
 
 /// `path` with `suffix` appended to its file name.

@@ -124,13 +124,15 @@ impl SinkComponent for PostgresSink {
             };
             let schema = &cx.inputs[0].1;
             self.prepare_table(schema).map_err(fail)?;
-            let restored = match cx.restored_state()? {
-                Some(SinkPosition::Rows { rows }) => rows,
-                _ => 0,
+            let (restored, waiting) = match cx.restored_state()? {
+                Some(SinkPosition::Rows { rows }) => (rows, Vec::new()),
+                Some(SinkPosition::RowsWaiting { rows, waiting }) => (rows, waiting),
+                _ => (0, Vec::new()),
             };
-            let writer = self
+            let mut writer = self
                 .writer(cx.job, cx.name, schema, restored, cx.ctx.clone())
                 .map_err(fail)?;
+            writer.resume_waiting(&waiting).map_err(|e| fail(e.to_string()))?;
             Some(Box::new(writer))
         } else {
             None

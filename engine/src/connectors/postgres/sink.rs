@@ -25,7 +25,9 @@
 //! **A stopped database.** A commit that fails for want of a connection is retried with backoff (up to 5 s
 //! apart): a warning naming the sink on stderr and in `/healthz` until a commit succeeds, each try counted in
 //! `weir_sink_retries` of `/metrics`; the dataflow waits meanwhile, and no row is dropped. An
-//! error of the data (a constraint the table adds) fails the job with PostgreSQL's message.
+//! error of the data (a constraint the table adds) fails the job with PostgreSQL's message. A job told to stop
+//! meanwhile (SIGTERM) does not wait for the database: its final checkpoint holds the rows not yet committed
+//! (`SinkPosition::RowsWaiting`), it exits 0, and the restored run commits them first.
 
 use super::{quoted as column, quoted_name, redact};
 use crate::dataflow::sink_op::{LineWriter, SinkPosition};
@@ -308,11 +310,20 @@ fn transient(e: &postgres::Error) -> bool {
     }
 }
 
+/// Whether a commit happened or was left to a restored run.
+#[derive(Debug, PartialEq)]
+enum Committed {
+    Yes,
+    /// The job is stopping and the database cannot be reached: the rows stay pending.
+    Deferred,
+}
+
 impl PostgresWriter {
-    /// Commits the pending rows with the new position, retrying while the database cannot be reached.
-    fn commit(&mut self) -> io::Result<()> {
+    /// Commits the pending rows with the new position, retrying while the database cannot be reached —
+    /// unless the job is stopping, when they are left pending ([`Committed::Deferred`]).
+    fn commit(&mut self) -> io::Result<Committed> {
         if self.pending.rows == 0 {
-            return Ok(());
+            return Ok(Committed::Yes);
         }
         self.pending.close();
         let mut wait = Duration::from_millis(200);
@@ -322,13 +333,15 @@ impl PostgresWriter {
                 Err(e) if transient(&e) => {
                     self.client = None;
                     if self.ctx.stop.aborted() {
-                        return Err(io::Error::other(format!(
-                            "stopped while PostgreSQL {} could not take {} rows ({}); they are written again from \
-                             the last checkpoint",
+                        let warning = format!(
+                            "PostgreSQL {}: {}; stopping with {} rows not committed (the final checkpoint holds \
+                             them; the next run commits them)",
                             self.sink.redacted_url(),
-                            self.pending.rows,
-                            super::describe(&e)
-                        )));
+                            super::describe(&e),
+                            self.pending.rows
+                        );
+                        self.ctx.gauges.set_warning(&self.about(), Some(warning));
+                        return Ok(Committed::Deferred);
                     }
                     // Said once (and shown by /healthz) until a commit succeeds; each try counted in /metrics.
                     self.ctx.metrics.sink_retry(&self.name);
@@ -349,7 +362,33 @@ impl PostgresWriter {
         self.committed = self.position;
         self.epoch += 1;
         self.pending.clear();
-        Ok(())
+        Ok(Committed::Yes)
+    }
+
+    /// Takes the rows a stopped run's final checkpoint could not commit, as if written again (those the
+    /// table has by its progress row are skipped), and commits them.
+    pub fn resume_waiting(&mut self, waiting: &[String]) -> io::Result<()> {
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        for row in waiting {
+            if self.position < self.committed {
+                self.position += 1;
+            } else {
+                self.pending.push(row);
+            }
+        }
+        self.commit().map(drop)
+    }
+
+    /// The pending rows one by one (each a JSON row).
+    fn pending_rows(&self) -> io::Result<Vec<String>> {
+        let mut rows = Vec::with_capacity(self.pending.rows);
+        for array in &self.pending.arrays {
+            let parsed: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(array).map_err(io::Error::other)?;
+            rows.extend(parsed.into_iter().map(|r| r.get().to_string()));
+        }
+        Ok(rows)
     }
 
     /// What the sink's standing warning is about.
@@ -393,7 +432,14 @@ impl LineWriter for PostgresWriter {
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        self.commit()
+        match self.commit()? {
+            Committed::Yes => Ok(()),
+            Committed::Deferred => Err(io::Error::other(format!(
+                "stopped while PostgreSQL {} could not take {} rows; they are written again from the last checkpoint",
+                self.sink.redacted_url(),
+                self.pending.rows
+            ))),
+        }
     }
 
     fn abort(&mut self) {
@@ -401,12 +447,21 @@ impl LineWriter for PostgresWriter {
     }
 
     fn checkpoint(&mut self) -> io::Result<SinkPosition> {
-        self.commit()?;
-        Ok(SinkPosition::Rows { rows: self.position })
+        match self.commit()? {
+            Committed::Yes => Ok(SinkPosition::Rows { rows: self.position }),
+            Committed::Deferred => Ok(SinkPosition::RowsWaiting {
+                rows: self.position,
+                waiting: self.pending_rows()?,
+            }),
+        }
     }
 
+    /// Rows after the last checkpoint that cannot be committed now are written again by the restored run.
     fn suspend(&mut self) -> io::Result<()> {
-        self.commit()
+        if self.commit()? == Committed::Deferred {
+            self.pending.clear();
+        }
+        Ok(())
     }
 }
 
