@@ -116,6 +116,7 @@ missing=()
 [ "$pg_ready" = 1 ] || missing+=("binary(postgres_table)" "binary(postgres_sink)")
 [ "$mqtt_ready" = 1 ] || missing+=("binary(mqtt_source)")
 [ -n "${WEIR_MOTO:-}" ] || missing+=("binary(object_storage)")
+{ [ "$pg_ready" = 1 ] && [ "$mqtt_ready" = 1 ]; } || missing+=("binary(courier_ingest)")
 if [ ${#missing[@]} -eq 0 ]; then
   ignored=(--run-ignored all)
 else

@@ -26,17 +26,34 @@ pub struct IngestOptions {
     pub idempotency_window: Duration,
     /// `topic_field`: the field the MQTT topic goes into (appended to the schema).
     pub topic_field: Option<String>,
+    /// `idle_timeout`: after this long without records, the source's watermark follows the wall clock.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl IngestOptions {
-    /// Reads `max_log_bytes` and `idempotency_window` (1 h by default).
+    /// Reads `max_log_bytes`, `idempotency_window` (1 h by default) and `idle_timeout` (none).
     pub fn read(s: &crate::config::Section, topic_field: Option<String>) -> IngestOptions {
         let window = s.duration_ms("idempotency_window").unwrap_or(3_600_000);
         IngestOptions {
             max_log_bytes: s.bytes("max_log_bytes").unwrap_or(DEFAULT_MAX_LOG_BYTES),
             idempotency_window: Duration::from_millis(window.max(0) as u64),
             topic_field,
+            idle_timeout: s
+                .duration_ms("idle_timeout")
+                .map(|ms| Duration::from_millis(ms.max(0) as u64)),
         }
+    }
+
+    /// `weir explain`'s words for `idle_timeout` (empty without it).
+    pub fn idle_words(&self) -> String {
+        self.idle_timeout
+            .map(|d| {
+                format!(
+                    "; idle after {}, its watermark then follows the wall clock",
+                    humantime::format_duration(d)
+                )
+            })
+            .unwrap_or_default()
     }
 
     /// The fields the source adds to its declared schema.
@@ -107,6 +124,7 @@ pub fn prepare_ingest(
         process: process as u32,
         resume,
         topic_field: options.topic_field.clone(),
+        idle_timeout: options.idle_timeout,
         positions,
         resume_log,
         _feeding: feeding,
@@ -144,6 +162,7 @@ struct PreparedIngest {
     /// Where this run starts reading.
     resume: ResumePoint,
     topic_field: Option<String>,
+    idle_timeout: Option<Duration>,
     positions: Arc<PartitionPositions>,
     resume_log: Option<Arc<crate::checkpoint::ResumeLog>>,
     _feeding: Box<dyn Send + Sync>,
@@ -171,6 +190,7 @@ impl PreparedSource for PreparedIngest {
             decoder: crate::decode::Decoder::new(schema).with_max_record_bytes(s.max_record_bytes),
             topic_field,
             max_out_of_orderness_ms: s.max_out_of_orderness_ms,
+            idle_timeout: self.idle_timeout,
             future: s.future_bound(),
             max_in_flight: MAX_IN_FLIGHT,
             probe: cx.probe.clone(),
