@@ -15,6 +15,8 @@ use std::time::Duration;
 
 /// `max_log_bytes` when not given: 1 GiB.
 pub const DEFAULT_MAX_LOG_BYTES: u64 = 1 << 30;
+/// `max_idempotency_keys` when not given: a million keys (about 100 MB at most).
+pub const DEFAULT_MAX_IDEMPOTENCY_KEYS: usize = 1_000_000;
 /// Records in flight (emitted, not yet past every sink) per log, above which reading pauses.
 const MAX_IN_FLIGHT: u64 = 50_000;
 
@@ -24,6 +26,8 @@ pub struct IngestOptions {
     pub max_log_bytes: u64,
     /// How long an HTTP `Idempotency-Key` is remembered.
     pub idempotency_window: Duration,
+    /// How many HTTP `Idempotency-Key`s are remembered at most (the oldest are forgotten first).
+    pub max_idempotency_keys: usize,
     /// `topic_field`: the field the MQTT topic goes into (appended to the schema).
     pub topic_field: Option<String>,
     /// `idle_timeout`: after this long without records, the source's watermark follows the wall clock.
@@ -37,6 +41,9 @@ impl IngestOptions {
         IngestOptions {
             max_log_bytes: s.bytes("max_log_bytes").unwrap_or(DEFAULT_MAX_LOG_BYTES),
             idempotency_window: Duration::from_millis(window.max(0) as u64),
+            max_idempotency_keys: s
+                .count("max_idempotency_keys", 1)
+                .unwrap_or(DEFAULT_MAX_IDEMPOTENCY_KEYS as u64) as usize,
             topic_field,
             idle_timeout: s
                 .duration_ms("idle_timeout")
@@ -101,6 +108,7 @@ pub fn prepare_ingest(
     let log_options = LogOptions {
         max_bytes: options.max_log_bytes,
         idempotency_window: options.idempotency_window,
+        max_idempotency_keys: options.max_idempotency_keys,
     };
     let log = IngestLog::open(&log_dir(&config.dir, name), process, log_options).map_err(|e| error(e.to_string()))?;
     let log = Arc::new(log);

@@ -3,6 +3,7 @@
 //! the deletion of segments every kept checkpoint is past.
 
 use super::frame::{self, Answer, Frame, LogRecord};
+use super::keys::IdempotencyKeys;
 use super::IngestError;
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
@@ -12,11 +13,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// How a log is sized and how long it remembers idempotency keys.
+/// How a log is sized and how long (and how many) idempotency keys it remembers.
 #[derive(Clone, Debug)]
 pub struct LogOptions {
     pub max_bytes: u64,
     pub idempotency_window: Duration,
+    pub max_idempotency_keys: usize,
 }
 
 /// A segment file: the offset of its first record, its path and size.
@@ -47,7 +49,7 @@ struct Writer {
     /// queue is lost with a killed process), so a QoS 1 record stays here until its packet id comes again.
     unacked: HashMap<u16, (u64, u64)>,
     /// HTTP idempotency keys: their answer and the end to wait for.
-    requests: HashMap<String, (Answer, u64)>,
+    requests: IdempotencyKeys,
     buf: Vec<u8>,
     /// A failed write leaves the log unusable (what it holds is unknown).
     failed: Option<IngestError>,
@@ -112,7 +114,9 @@ impl IngestLog {
             }
         }
         segments.sort_by_key(|s| s.first);
-        let mut requests = load_requests(&dir.join(format!("{prefix}requests.json")));
+        let window = options.idempotency_window.as_millis() as i64;
+        let mut requests = IdempotencyKeys::new(window, options.max_idempotency_keys);
+        load_requests(&dir.join(format!("{prefix}requests.json")), &mut requests);
         let mut unacked = HashMap::new();
         let mut next = segments.first().map_or(0, |s| s.first);
         let count = segments.len();
@@ -137,7 +141,7 @@ impl IngestLog {
                         unacked.remove(&p);
                     }
                     Frame::Request { key, answer } => {
-                        requests.insert(key.to_string(), (answer, 0));
+                        requests.insert(key.to_string(), answer, 0);
                     }
                 }
                 at += n;
@@ -198,11 +202,8 @@ impl IngestLog {
     pub fn append(&self, records: &[LogRecord], request: Option<&str>) -> Result<(Answer, u64, bool), IngestError> {
         let mut w = self.writer.lock();
         if let Some(key) = request {
-            let window = self.options.idempotency_window.as_millis() as i64;
-            if let Some((answer, end)) = w.requests.get(key) {
-                if now_ms() - answer.at_ms <= window {
-                    return Ok((answer.clone(), *end, false));
-                }
+            if let Some((answer, end)) = w.requests.get(key, now_ms()) {
+                return Ok((answer.clone(), *end, false));
             }
         }
         let mut buf = std::mem::take(&mut w.buf);
@@ -224,7 +225,7 @@ impl IngestLog {
         result?;
         let end = w.next;
         if let Some(key) = request {
-            w.requests.insert(key.to_string(), (answer.clone(), end));
+            w.requests.insert(key.to_string(), answer.clone(), end);
         }
         Ok((answer, end, true))
     }
@@ -387,9 +388,7 @@ impl IngestLog {
         if deletable == 0 {
             return Ok(());
         }
-        let window = self.options.idempotency_window.as_millis() as i64;
-        let now = now_ms();
-        w.requests.retain(|_, (a, _)| now - a.at_ms <= window);
+        w.requests.forget(now_ms());
         save_requests(&self.dir.join(format!("{}requests.json", self.prefix)), &w.requests)?;
         for seg in w.segments.drain(..deletable).collect::<Vec<_>>() {
             std::fs::remove_file(&seg.path).map_err(io_error(&seg.path))?;
@@ -407,28 +406,27 @@ fn create_segment(dir: &Path, prefix: &str, first: u64) -> Result<Segment, Inges
     Ok(Segment { first, path, bytes: 0 })
 }
 
-fn load_requests(path: &Path) -> HashMap<String, (Answer, u64)> {
+/// Reads the keys saved when their segments were deleted into `keys`, oldest first.
+fn load_requests(path: &Path, keys: &mut IdempotencyKeys) {
     let Ok(text) = std::fs::read_to_string(path) else {
-        return HashMap::new();
+        return;
     };
-    let entries: Vec<(String, u64, u64, i64)> = serde_json::from_str(&text).unwrap_or_default();
-    entries
-        .into_iter()
-        .map(|(k, first_offset, accepted, at_ms)| {
-            let a = Answer {
-                first_offset,
-                accepted,
-                at_ms,
-            };
-            (k, (a, 0))
-        })
-        .collect()
+    let mut entries: Vec<(String, u64, u64, i64)> = serde_json::from_str(&text).unwrap_or_default();
+    entries.sort_by_key(|e| e.3);
+    for (k, first_offset, accepted, at_ms) in entries {
+        let a = Answer {
+            first_offset,
+            accepted,
+            at_ms,
+        };
+        keys.insert(k, a, 0);
+    }
 }
 
-fn save_requests(path: &Path, requests: &HashMap<String, (Answer, u64)>) -> Result<(), IngestError> {
+fn save_requests(path: &Path, requests: &IdempotencyKeys) -> Result<(), IngestError> {
     let entries: Vec<(&String, u64, u64, i64)> = requests
         .iter()
-        .map(|(k, (a, _))| (k, a.first_offset, a.accepted, a.at_ms))
+        .map(|(k, a)| (k, a.first_offset, a.accepted, a.at_ms))
         .collect();
     let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string(&entries).expect("plain values serialize");

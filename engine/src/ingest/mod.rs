@@ -19,6 +19,7 @@
 //! acknowledging until checkpoints free space.
 
 pub mod frame;
+mod keys;
 mod log;
 mod reader;
 

@@ -199,6 +199,7 @@ mod tests {
         LogOptions {
             max_bytes,
             idempotency_window: Duration::from_secs(3600),
+            max_idempotency_keys: 1_000,
         }
     }
 
