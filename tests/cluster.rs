@@ -528,12 +528,15 @@ fn the_supervisor_names_a_killing_signal_and_its_processes_die_with_it() {
     // SAFETY: kill(2) on a process this test's child started and still supervises.
     unsafe { libc::kill(*members.iter().max().unwrap() as i32, libc::SIGKILL) };
     let status = launcher.wait().unwrap();
+    // The launcher's last line may still be on its way through the pipe to the reading thread.
+    let said = "failed (killed by signal 9 (SIGKILL)); the others were stopped";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log.lock().unwrap().iter().any(|l| l.contains(said)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let text = log.lock().unwrap().join("\n");
     assert_eq!(status.code(), Some(137), "{text}");
-    assert!(
-        text.contains("failed (killed by signal 9 (SIGKILL)); the others were stopped"),
-        "{text}"
-    );
+    assert!(text.contains(said), "{text}");
 
     let (launcher, log) = serving_cluster(tmp.path());
     let members = children_of(launcher.id());
