@@ -12,7 +12,7 @@ mod mosquitto;
 mod postgres_server;
 mod support;
 
-use http_support::{get, post, Server};
+use http_support::{get, get_text, post, Server};
 use mosquitto::Mosquitto;
 use postgres_server::Postgres;
 use std::collections::BTreeMap;
@@ -60,16 +60,6 @@ fn start(dir: &Path, pg: &Postgres, broker: &Mosquitto, idle: &str, sets: &[&str
 
 const JSON: &str = "Content-Type: application/json\r\n";
 
-/// The text of `GET /metrics`.
-fn metrics(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text
-}
-
 /// Waits until `done` holds, polling.
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -116,7 +106,7 @@ fn pings_posted_and_published_reach_the_view_the_delta_archive_and_postgres() {
     wait_for("the MQTT subscription", || {
         publisher.send(&probe.to_string());
         std::thread::sleep(Duration::from_millis(200));
-        metrics(&server.addr)
+        get_text(&server.addr, "/metrics")
             .lines()
             .any(|l| l.starts_with("weir_kafka_next_offset{source=\"published\"") && !l.ends_with(" 0"))
     });

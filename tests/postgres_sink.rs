@@ -104,16 +104,6 @@ fn command(job: &Path, out: &Path, workers: usize) -> Command {
     cmd
 }
 
-/// The body of `GET path` as text.
-fn raw_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    raw
-}
-
 /// A JSON value with every number as a double (PostgreSQL writes `32`, the JSONL sink `32.0`).
 fn normalized(v: serde_json::Value) -> serde_json::Value {
     match v {
@@ -312,7 +302,7 @@ fn through_sigkills_and_a_database_restart_the_tables_equal_a_clean_run() {
         warnings.contains("retrying with backoff (rows wait, none is dropped)"),
         "{warnings}"
     );
-    let metrics = raw_get(&server.addr, "/metrics");
+    let metrics = http_support::get_text(&server.addr, "/metrics");
     assert!(
         metrics.contains("weir_sink_retries_total{sink=\"fast_pg\"}"),
         "{metrics}"

@@ -31,13 +31,8 @@ pub fn is_object_path(path: &Path) -> bool {
     path.to_str().is_some_and(is_object_url)
 }
 
-/// One bucket (or container) and the store that reaches it.
-struct Bucket {
-    store: Arc<dyn ObjectStore>,
-}
-
 /// Stores by `scheme://bucket`, built once each.
-static BUCKETS: OnceLock<Mutex<HashMap<String, Arc<Bucket>>>> = OnceLock::new();
+static BUCKETS: OnceLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = OnceLock::new();
 
 /// The runtime the blocking calls run on (object_store is async).
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -66,7 +61,7 @@ where
 
 /// `url` split into the store of its bucket and the key (`s3://lake/raw/x.parquet` → store of `s3://lake`,
 /// `raw/x.parquet`).
-fn locate(url: &str) -> io::Result<(Arc<Bucket>, ObjectPath)> {
+fn locate(url: &str) -> io::Result<(Arc<dyn ObjectStore>, ObjectPath)> {
     let (scheme, rest) = url
         .split_once("://")
         .filter(|(s, _)| SCHEMES.contains(s))
@@ -74,16 +69,14 @@ fn locate(url: &str) -> io::Result<(Arc<Bucket>, ObjectPath)> {
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
     let root = format!("{scheme}://{bucket}");
     let mut buckets = BUCKETS.get_or_init(Default::default).lock();
-    let entry = match buckets.get(&root) {
-        Some(b) => b.clone(),
-        None => {
-            let store = build_store(scheme, &root)?;
-            let b = Arc::new(Bucket { store });
-            buckets.insert(root.clone(), b.clone());
-            b
-        }
+    let store = match buckets.get(&root) {
+        Some(store) => store.clone(),
+        None => buckets
+            .entry(root.clone())
+            .or_insert(build_store(scheme, &root)?)
+            .clone(),
     };
-    Ok((entry, ObjectPath::from(key.trim_matches('/'))))
+    Ok((store, ObjectPath::from(key.trim_matches('/'))))
 }
 
 fn build_store(scheme: &str, root: &str) -> io::Result<Arc<dyn ObjectStore>> {
@@ -117,11 +110,11 @@ fn describe(url: &str, e: object_store::Error) -> io::Error {
 /// Checks that the bucket of `url` can be reached and listed (at start, so a wrong endpoint or credentials
 /// fail the run before it reads anything).
 pub fn check_reachable(url: &str) -> io::Result<()> {
-    let (bucket, key) = locate(url)?;
+    let (store, key) = locate(url)?;
     block_on(async {
         use futures::TryStreamExt;
         let prefix = (!key.as_ref().is_empty()).then_some(&key);
-        let mut listing = bucket.store.list(prefix);
+        let mut listing = store.list(prefix);
         listing.try_next().await.map(|_| ())
     })
     .map_err(|e| io::Error::other(e.to_string()))
@@ -130,24 +123,24 @@ pub fn check_reachable(url: &str) -> io::Result<()> {
 /// Uploads the local file `from` as the object `url` (whole: the object appears only once complete).
 pub fn upload(from: &Path, url: &str) -> io::Result<()> {
     let bytes = std::fs::read(from)?;
-    let (bucket, key) = locate(url)?;
-    block_on(bucket.store.put(&key, PutPayload::from(bytes)))
+    let (store, key) = locate(url)?;
+    block_on(store.put(&key, PutPayload::from(bytes)))
         .map(|_| ())
         .map_err(|e| describe(url, e))
 }
 
 /// The names (relative to `url`) and bytes of the objects directly under `url` whose name satisfies `keep`.
 pub fn read_all(url: &str, keep: impl Fn(&str) -> bool + Send + Sync) -> io::Result<Vec<(String, Vec<u8>)>> {
-    let (bucket, prefix) = locate(url)?;
+    let (store, prefix) = locate(url)?;
     block_on(async {
-        let listing = bucket.store.list_with_delimiter(Some(&prefix)).await?;
+        let listing = store.list_with_delimiter(Some(&prefix)).await?;
         let mut out = Vec::new();
         for meta in listing.objects {
             let Some(name) = meta.location.filename().map(str::to_string) else {
                 continue;
             };
             if keep(&name) {
-                let bytes = bucket.store.get(&meta.location).await?.bytes().await?;
+                let bytes = store.get(&meta.location).await?.bytes().await?;
                 out.push((name, bytes.to_vec()));
             }
         }

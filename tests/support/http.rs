@@ -54,6 +54,16 @@ pub fn try_status(addr: &str, path: &str) -> std::io::Result<u16> {
         .ok_or_else(|| std::io::Error::other(format!("no status line in {raw:?}")))
 }
 
+/// The whole raw response (status line, headers, body) to `GET path` — for text such as `/metrics`.
+pub fn get_text(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    raw
+}
+
 /// A running `weir run` with `[serve]`; killed when dropped.
 pub struct Server {
     pub child: Child,

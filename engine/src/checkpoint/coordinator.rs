@@ -448,11 +448,11 @@ fn wait_for_parts(store: &CheckpointStore, epoch: u64) -> std::io::Result<()> {
 /// is gone.
 pub fn commit_files(commits: &[(std::path::PathBuf, std::path::PathBuf)]) -> std::io::Result<()> {
     let mut dirs = BTreeSet::new();
-    for (tmp, path) in commits {
-        if tmp.exists() && crate::objects::is_object_path(path) {
+    for (tmp, path) in commits.iter().filter(|(tmp, _)| tmp.exists()) {
+        if crate::objects::is_object_path(path) {
             crate::objects::upload(tmp, &path.to_string_lossy())?;
             std::fs::remove_file(tmp)?;
-        } else if tmp.exists() {
+        } else {
             std::fs::rename(tmp, path)?;
             if let Some(d) = path.parent() {
                 dirs.insert(d.to_path_buf());

@@ -37,17 +37,14 @@ pub struct IngestOptions {
 impl IngestOptions {
     /// Reads `max_log_bytes`, `idempotency_window` (1 h by default) and `idle_timeout` (none).
     pub fn read(s: &crate::config::Section, topic_field: Option<String>) -> IngestOptions {
-        let window = s.duration_ms("idempotency_window").unwrap_or(3_600_000);
         IngestOptions {
             max_log_bytes: s.bytes("max_log_bytes").unwrap_or(DEFAULT_MAX_LOG_BYTES),
-            idempotency_window: Duration::from_millis(window.max(0) as u64),
+            idempotency_window: s.duration("idempotency_window").unwrap_or(Duration::from_secs(3600)),
             max_idempotency_keys: s
                 .count("max_idempotency_keys", 1)
                 .unwrap_or(DEFAULT_MAX_IDEMPOTENCY_KEYS as u64) as usize,
             topic_field,
-            idle_timeout: s
-                .duration_ms("idle_timeout")
-                .map(|ms| Duration::from_millis(ms.max(0) as u64)),
+            idle_timeout: s.duration("idle_timeout"),
         }
     }
 

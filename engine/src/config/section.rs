@@ -239,6 +239,12 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// A duration written as a string (see [`Section::duration_ms`]).
+    pub fn duration(&self, key: &str) -> Option<std::time::Duration> {
+        self.duration_ms(key)
+            .map(|ms| std::time::Duration::from_millis(ms as u64))
+    }
+
     /// A list of strings; a single string counts as a list of one.
     pub fn str_list(&self, key: &str) -> Option<Vec<&'a str>> {
         match self.get(key)? {

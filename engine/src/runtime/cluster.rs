@@ -28,17 +28,14 @@ use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Input, Inspect, Probe};
 
-/// Whether this process is still in the start-up handshake (a peer lost now most likely disagreed with it).
-static STARTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
-
-/// Whether this process is a cluster member that has not yet connected to every peer and agreed with them:
-/// timely's connecting blocks without looking at any stop, and nothing has been read yet.
-static JOINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether this process is a cluster member still connecting to its peers or in the start-up handshake (set
+/// by [`stop_on_lost_peer`], cleared by [`handshake`]): a peer lost now most likely disagreed with it.
+static STARTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Whether this process is a cluster member still connecting to its peers or agreeing with them (nothing
-/// read, nothing written): a stop asked for now cannot reach the dataflow, and the process may simply exit.
+/// read, nothing written): timely's connecting looks at no stop, so a stop asked for now may simply exit.
 pub fn joining_cluster() -> bool {
-    JOINING.load(std::sync::atomic::Ordering::SeqCst)
+    STARTING.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// Peers lost so far (by the network thread that noticed), and whether a thread is reporting them.
@@ -82,7 +79,7 @@ pub fn fingerprint(plan: &Plan) -> u64 {
 /// not all connected and agreed within [`HANDSHAKE_TIMEOUT`] (timely itself retries connecting forever).
 pub fn stop_on_lost_peer(cluster: &ClusterPlan) {
     let (process, n) = (cluster.process, cluster.processes());
-    JOINING.store(true, std::sync::atomic::Ordering::SeqCst);
+    STARTING.store(true, std::sync::atomic::Ordering::SeqCst);
     std::thread::spawn(move || {
         std::thread::sleep(HANDSHAKE_TIMEOUT);
         if STARTING.load(std::sync::atomic::Ordering::SeqCst) {
@@ -232,7 +229,6 @@ pub fn handshake(
         Some(reason) => Err(reason),
         None => {
             STARTING.store(false, std::sync::atomic::Ordering::SeqCst);
-            JOINING.store(false, std::sync::atomic::Ordering::SeqCst);
             let mut http = vec![None; cluster.processes()];
             for (process, _, _, port) in heard.borrow().iter() {
                 if *port != 0 {

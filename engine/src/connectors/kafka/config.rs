@@ -74,9 +74,7 @@ fn kafka_source_spec(s: &Section) -> Option<KafkaSourceSpec> {
     let brokers = s.req_str("brokers");
     let topic = s.req_str("topic");
     let start = start_position(s);
-    let idle_timeout = s
-        .duration_ms("idle_timeout")
-        .map(|ms| std::time::Duration::from_millis(ms as u64));
+    let idle_timeout = s.duration("idle_timeout");
     let stop_at_end = s.bool("stop_at_end").unwrap_or(false);
     let properties = kafka_properties(s);
     let max_in_flight = s.count("max_in_flight", 1).unwrap_or(DEFAULT_MAX_IN_FLIGHT);
