@@ -363,3 +363,30 @@ fn a_run_with_fewer_processes_than_the_ingest_logs_is_refused() {
         "{err}"
     );
 }
+
+/// Records acknowledged after a quiet spell that spans checkpoints, a stop and a restart are all in the output
+/// once: the restored run must not count them as already in its checkpoint. (A wall-clock idle rule that lifted
+/// the watermark while the log was quiet once lost the first record after such a restart.)
+#[test]
+fn records_after_a_quiet_spell_and_a_restart_are_all_in_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(dir.path(), "", "");
+    let mut next = 0;
+    for _run in 0..3 {
+        let server = Server::start(&job, &[]);
+        wait_ready(&server.addr, "");
+        for _ in 0..3 {
+            next += 1;
+            let answer = post(&server.addr, "/v1/ingest/pings", JSON, record(next).as_bytes()).unwrap();
+            assert_eq!(answer.status, 200, "{}", answer.body);
+        }
+        // Quiet for several checkpoint intervals.
+        std::thread::sleep(Duration::from_millis(1_200));
+        assert!(server.terminate().success());
+    }
+    let ids: Vec<u64> = jsonl_so_far(&dir.path().join("out/raw.jsonl"))
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=next).collect::<Vec<_>>());
+}

@@ -5,12 +5,6 @@
 //!
 //! The log is one partition (numbered by the process), so results are a function of its contents: the same
 //! for any worker count, batch size and restart.
-//!
-//! **Idleness.** With `idle_timeout`, a log that delivered nothing for that long lets its watermark follow
-//! the wall clock (now − `max_out_of_orderness`), so a quiet source — one of a union, or a process in a
-//! cluster that the senders do not reach — does not hold the job's windows back; a record that then comes
-//! later than that is late. It is the one wall-clock rule, as for Kafka partitions; without it the
-//! watermark moves with the records alone.
 
 use crate::checkpoint::{ResumeLog, ResumePoint};
 use crate::chunk::DecodedChunk;
@@ -53,7 +47,6 @@ pub struct IngestSourceSetup {
     /// `topic_field`: the field the record's MQTT topic goes into.
     pub topic_field: Option<usize>,
     pub max_out_of_orderness_ms: i64,
-    pub idle_timeout: Option<Duration>,
     pub future: Option<crate::sequencer::FutureBound>,
     pub max_in_flight: u64,
     pub probe: ProbeHandle<Time>,
@@ -87,8 +80,6 @@ struct IngestSource {
     /// Records emitted per time, not yet passed by the probe.
     in_flight: BTreeMap<Time, u64>,
     last_release: Instant,
-    /// When the log last delivered records (or the source started).
-    last_data: Instant,
 }
 
 impl IngestSource {
@@ -115,7 +106,6 @@ impl IngestSource {
             metrics: ctx.metrics.clone(),
             in_flight: BTreeMap::new(),
             last_release: Instant::now(),
-            last_data: Instant::now(),
             setup,
         }
     }
@@ -124,18 +114,11 @@ impl IngestSource {
         (self.setup.source_index, u32::MAX, self.worker)
     }
 
-    /// The least time the next record can have: after the largest event time read, or — idle for
-    /// `idle_timeout` — after the wall clock, whichever is later.
     fn next_time(&self) -> Time {
-        let ooo = self.setup.max_out_of_orderness_ms;
-        let by_data = logical_time(self.max_ts.map(|m| m.saturating_sub(ooo)));
-        let idle = self.setup.idle_timeout.is_some_and(|d| self.last_data.elapsed() >= d);
-        match idle {
-            true => by_data.max(logical_time(Some(
-                crate::checkpoint::coordinator::now_ms().saturating_sub(ooo),
-            ))),
-            false => by_data,
-        }
+        logical_time(
+            self.max_ts
+                .map(|m| m.saturating_sub(self.setup.max_out_of_orderness_ms)),
+        )
     }
 
     /// Decodes and stamps a batch read from the log, at no time below `cap`.
@@ -216,9 +199,6 @@ impl SourceLogic for IngestSource {
             }
         }
         let read = batch.offsets.len();
-        if read > 0 {
-            self.last_data = Instant::now();
-        }
         let batches = if batch.is_empty() {
             Vec::new()
         } else {

@@ -55,15 +55,14 @@ impl SourceComponent for MqttSourceSpec {
     fn describe(&self, _workers: usize) -> String {
         format!(
             "MQTT topics {} at {}://{}:{} (QoS {}, persistent session{}), kept in an ingest log of up to {} bytes \
-             per process, read by the process's first worker{}",
+             per process, read by the process's first worker",
             self.topics.join(", "),
             if self.tls { "mqtts" } else { "mqtt" },
             self.host,
             self.port,
             self.qos,
             self.client_id.as_ref().map(|c| format!(" `{c}`")).unwrap_or_default(),
-            self.options.max_log_bytes,
-            self.options.idle_words()
+            self.options.max_log_bytes
         )
     }
 
