@@ -1,7 +1,8 @@
 //! Cluster mode with real processes and sockets on 127.0.0.1: 3 processes × 2 workers of vibration-rollup
 //! over 4 file partitions write outputs byte-identical to 1 process × 1 worker; a process SIGKILLed mid-run
 //! makes the others exit by themselves, naming it; processes started with different job definitions or
-//! worker counts are refused at start-up with the reason; a last-location job on 2 processes answers every
+//! worker counts are refused at start-up with the reason; Parquet and Delta sinks with `buckets` are written
+//! by every process, byte-identical to one process's files, also through kills at other process counts; a last-location job on 2 processes answers every
 //! view key from either process; view expiry at the end of input waits for partitions another process read.
 
 #[path = "support/crash.rs"]
@@ -46,10 +47,24 @@ fn partitions(dir: &Path, n: usize) -> Vec<PathBuf> {
 
 /// Process `i` of a cluster of `n` running `job` with `workers` each, writing under `out`.
 fn member(job: &Path, out: &Path, hosts: &Path, n: usize, i: usize, workers: usize, extra: &[&str]) -> Command {
+    let mut cmd = loud_member(job, out, hosts, (n, i), workers, extra);
+    cmd.arg("--quiet");
+    cmd
+}
+
+/// [`member`] printing its summary (which says what each sink wrote in the process).
+fn loud_member(
+    job: &Path,
+    out: &Path,
+    hosts: &Path,
+    (n, i): (usize, usize),
+    workers: usize,
+    extra: &[&str],
+) -> Command {
     let mut cmd = weir();
     cmd.arg("run")
         .arg(job)
-        .args(["--quiet", "--workers", &workers.to_string()])
+        .args(["--workers", &workers.to_string()])
         .args(["--processes", &n.to_string(), "--process", &i.to_string()])
         .arg("--hostfile")
         .arg(hosts)
@@ -106,6 +121,113 @@ fn three_processes_of_two_workers_write_what_one_process_does() {
     for (status, err) in wait_all(children, Duration::from_secs(120)) {
         assert!(status.success(), "{status}: {err}");
     }
+    crash::assert_same_tree(&reference, &out);
+}
+
+/// vibration-rollup over `paths` with its Parquet rollups in 4 buckets and a Delta archive of the raw
+/// readings in 4 buckets: file sinks of which every worker of every process writes a share.
+fn bucketed_job(paths: &[PathBuf], dir: &Path) -> PathBuf {
+    let job = file_job_over_partitions("vibration-rollup.toml", paths, dir);
+    let text = std::fs::read_to_string(&job).unwrap();
+    assert_eq!(text.matches("partition_by = \"hour\"").count(), 1);
+    let text = text.replace("partition_by = \"hour\"", "partition_by = \"hour\"\nbuckets = 4")
+        + r#"
+[sinks.raw]
+kind = "delta"
+inputs = ["vibration"]
+path = "${WEIR_OUT:-out}/vibration/raw"
+partition_by = "hour"
+buckets = 4
+max_rows_per_file = 3000
+"#;
+    let path = dir.join("bucketed.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Checks that the Delta table under `out` adds each of its data files exactly once, then sets its log aside
+/// (commit timestamps and versions follow the checkpoints, not the data) so the trees can be compared.
+fn check_and_drop_delta_log(out: &Path) {
+    let table = out.join("vibration/raw");
+    let mut adds: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(table.join("_delta_log")).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "json") {
+            for line in std::fs::read_to_string(e.path()).unwrap().lines() {
+                let action: serde_json::Value = serde_json::from_str(line).unwrap();
+                if let Some(p) = action["add"]["path"].as_str() {
+                    adds.push(p.to_string());
+                }
+            }
+        }
+    }
+    let distinct: BTreeSet<String> = adds.iter().cloned().collect();
+    assert_eq!(
+        distinct.len(),
+        adds.len(),
+        "a file added twice under {}",
+        table.display()
+    );
+    let mut files = BTreeSet::new();
+    for date in std::fs::read_dir(&table)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name() != "_delta_log")
+    {
+        for hour in std::fs::read_dir(date.path()).unwrap().flatten() {
+            for f in std::fs::read_dir(hour.path()).unwrap().flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                files.insert(format!(
+                    "{}/{}/{name}",
+                    date.file_name().to_string_lossy(),
+                    hour.file_name().to_string_lossy()
+                ));
+            }
+        }
+    }
+    assert_eq!(distinct, files, "the log adds exactly the table's files");
+    assert!(files.iter().any(|f| f.contains("part-b001-")), "{files:?}");
+    std::fs::remove_dir_all(table.join("_delta_log")).unwrap();
+}
+
+#[test]
+fn bucketed_file_sinks_are_written_by_every_process_and_match_one_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = partitions(tmp.path(), 4);
+    let job = bucketed_job(&paths, tmp.path());
+    let reference = tmp.path().join("ref");
+    ok(weir()
+        .arg("run")
+        .arg(&job)
+        .args(["--quiet", "--workers", "1"])
+        .env("WEIR_OUT", &reference));
+
+    let out = tmp.path().join("cluster");
+    let ckpt = format!("job.checkpoint.dir={}", tmp.path().join("ckpt").display());
+    let hosts = hostfile(tmp.path(), 2);
+    let children: Vec<Child> = (0..2)
+        .map(|i| {
+            loud_member(&job, &out, &hosts, (2, i), 2, &["--set", &ckpt])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (status, err) in wait_all(children, Duration::from_secs(120)) {
+        assert!(status.success(), "{status}: {err}");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("written here, per sink:"))
+            .unwrap_or_default();
+        // Both file sinks wrote rows in this process too (they are not all sent to process 0).
+        for sink in ["raw", "rollups"] {
+            let n = line
+                .split([':', ','])
+                .filter_map(|w| w.trim().strip_prefix(&format!("{sink} ")))
+                .find_map(|n| n.parse::<u64>().ok());
+            assert!(n.is_some_and(|n| n > 0), "{sink} in {line:?}: {err}");
+        }
+    }
+    check_and_drop_delta_log(&reference);
+    check_and_drop_delta_log(&out);
     crash::assert_same_tree(&reference, &out);
 }
 
@@ -196,7 +318,8 @@ fn epochs_complete(dir: &Path, n: usize) -> BTreeSet<String> {
 fn a_cluster_killed_again_and_again_resumes_from_its_checkpoints_with_other_process_counts() {
     let tmp = tempfile::tempdir().unwrap();
     let paths = partitions(tmp.path(), 4);
-    let job = file_job_over_partitions("vibration-rollup.toml", &paths, tmp.path());
+    // With file sinks whose files are spread over the processes: their state is split anew at each count.
+    let job = bucketed_job(&paths, tmp.path());
     let reference = tmp.path().join("ref");
     ok(weir()
         .arg("run")
@@ -255,6 +378,8 @@ fn a_cluster_killed_again_and_again_resumes_from_its_checkpoints_with_other_proc
         assert!(status.success(), "{err}");
         assert!(err.contains("resuming from checkpoint"), "{err}");
     }
+    check_and_drop_delta_log(&reference);
+    check_and_drop_delta_log(&out);
     crash::assert_same_tree(&reference, &out);
 }
 

@@ -105,6 +105,11 @@ impl Metrics {
         }
     }
 
+    /// Items `sink` has written in this process.
+    pub fn records_out_of(&self, sink: &str) -> u64 {
+        self.records_out_by_sink.get_or_create(&labels(&[("sink", sink)])).get()
+    }
+
     /// One dead letter from `source` (a source or a sink name) for `reason`.
     pub fn dead_letter(&self, source: &str, reason: &str) {
         Self::add(&self.dead_letters, 1);

@@ -445,15 +445,19 @@ fn wait_for_parts(store: &CheckpointStore, epoch: u64) -> std::io::Result<()> {
 
 /// Publishes staged files in order: renames each temp file to its final name, or uploads it when the final
 /// name is an object URL (`s3://…`, see [`crate::objects`]) and then removes it — done already if the temp
-/// is gone.
+/// is gone (by an earlier attempt, or by another process replaying the same checkpoint at the same time).
 pub fn commit_files(commits: &[(std::path::PathBuf, std::path::PathBuf)]) -> std::io::Result<()> {
+    let gone = |r: std::io::Result<()>| match r {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        other => other.map(|_| true),
+    };
     let mut dirs = BTreeSet::new();
     for (tmp, path) in commits.iter().filter(|(tmp, _)| tmp.exists()) {
         if crate::objects::is_object_path(path) {
-            crate::objects::upload(tmp, &path.to_string_lossy())?;
-            std::fs::remove_file(tmp)?;
-        } else {
-            std::fs::rename(tmp, path)?;
+            if gone(crate::objects::upload(tmp, &path.to_string_lossy()))? {
+                gone(std::fs::remove_file(tmp))?;
+            }
+        } else if gone(std::fs::rename(tmp, path))? {
             if let Some(d) = path.parent() {
                 dirs.insert(d.to_path_buf());
             }

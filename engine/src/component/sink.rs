@@ -1,7 +1,8 @@
 //! The sink role: a kind that writes streams of the job graph somewhere outside it (files, Kafka, HTTP).
 //!
 //! Sinks are built last on every worker; only worker 0's instance writes (`cx.writes`), so output does not
-//! depend on the worker count. A sink whose position is checkpointed restores it from `cx.restored_state()`.
+//! depend on the worker count — except file sinks, whose file groups are spread over the workers by a route
+//! that does not depend on the count either. A sink whose position is checkpointed restores it from `cx.restored_state()`.
 
 use crate::checkpoint::Checkpoint;
 use crate::component::WindowTiming;
@@ -21,6 +22,10 @@ use timely::dataflow::{Scope, Stream};
 pub struct SinkPrepareContext<'p> {
     /// The sink's name.
     pub name: &'p str,
+    /// The job's name.
+    pub job: &'p str,
+    /// The job's checkpoint directory (`None`: it does not checkpoint).
+    pub checkpoint_dir: Option<&'p Path>,
     /// Whether the run was asked to stop meanwhile.
     pub stopped: &'p dyn Fn() -> bool,
     /// The checkpoint the run resumes from.
@@ -129,6 +134,11 @@ pub trait SinkComponent: std::fmt::Debug + Send + Sync + 'static {
     /// Whether the sink's position is part of checkpoints.
     fn checkpoints(&self) -> bool {
         true
+    }
+
+    /// How many checkpoint participants the sink has on each worker.
+    fn participants(&self) -> usize {
+        self.checkpoints() as usize
     }
 
     /// Whether it writes exactly one stream (its columns are that stream's fields).

@@ -36,6 +36,8 @@ pub struct RunSummary {
     pub checkpoints: CheckpointStats,
     /// The checkpoint this run resumed from: (epoch, logical time).
     pub resumed_from: Option<(u64, u64)>,
+    /// Items each sink wrote in this process (in cluster mode, file sinks spread their files over all).
+    pub written_by_sink: std::collections::BTreeMap<String, u64>,
 }
 
 impl RunSummary {
@@ -203,6 +205,7 @@ pub fn run_with_views(
     }
     let coord = ctx.checkpoints.coordinator();
     let restored = coord.restored().cloned();
+    let sink_names: Vec<String> = plan.sinks.iter().map(|k| k.name.clone()).collect();
     let plan = Arc::new(plan);
     let workers = plan.workers.max(1);
     let instances = plan
@@ -212,7 +215,7 @@ pub fn run_with_views(
         .map(|(i, s)| (i as u32, s.instances_per_worker() * workers))
         .collect();
     let participants = plan.operators.iter().filter(|o| o.component.is_stateful()).count()
-        + plan.sinks.iter().filter(|k| k.component.checkpoints()).count();
+        + plan.sinks.iter().map(|k| k.component.participants()).sum::<usize>();
     // A table's history is one part (worker 0's, on process 0).
     let table_parts = if plan.process().0 == 0 { plan.tables.len() } else { 0 };
     coord.expect(instances, participants * workers + table_parts);
@@ -235,6 +238,8 @@ pub fn run_with_views(
     for k in &plan.sinks {
         k.component.prepare(SinkPrepareContext {
             name: &k.name,
+            job: &plan.job_name,
+            checkpoint_dir: plan.checkpoint.as_ref().map(|c| c.dir.as_path()),
             stopped: &|| ctx.stop.aborted(),
             restored: restored.as_ref(),
             accept_topic_reset: coord.topic_reset_accepted(),
@@ -343,6 +348,12 @@ pub fn run_with_views(
         elapsed: started.elapsed(),
         checkpoints: stats,
         resumed_from: restored.map(|c| (c.epoch, c.at)),
+        written_by_sink: sink_names
+            .into_iter()
+            .map(|k| (m.records_out_of(&k), k))
+            .map(|(n, k)| (k, n))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
     })
 }
 

@@ -228,4 +228,8 @@ pub(crate) fn print_summary(s: &RunSummary) {
         s.late,
         s.dead_letters
     );
+    if !s.written_by_sink.is_empty() {
+        let each: Vec<String> = s.written_by_sink.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        eprintln!("written here, per sink: {}", each.join(", "));
+    }
 }

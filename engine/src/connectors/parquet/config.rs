@@ -1,5 +1,6 @@
 //! The options of `[sinks.NAME] kind = "parquet"` and `kind = "delta"` (the same files, made a Delta table):
-//! `path` (a local directory, or an `s3://`, `gs://` or `az://` URL), `partition_by`, `max_rows_per_file`, `row_group_rows`, `max_file_age`.
+//! `path` (a local directory, or an `s3://`, `gs://` or `az://` URL), `partition_by`, `max_rows_per_file`, `row_group_rows`, `max_file_age`, `buckets`
+//! (file groups per partition, default 1, at most 1024).
 
 use super::{Location, ParquetSink, PartitionBy};
 use crate::component::SinkComponent;
@@ -7,6 +8,9 @@ use crate::config::Section;
 use crate::schema::Schema;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// The most file groups a partition may be split into.
+const MAX_BUCKETS: u64 = 1024;
 
 /// `kind = "parquet"`.
 pub fn sink(s: &Section, _: &[Option<Schema>]) -> Option<Arc<dyn SinkComponent>> {
@@ -49,12 +53,20 @@ fn files(s: &Section, delta: bool) -> Option<ParquetSink> {
     let max_rows_per_file = s.count("max_rows_per_file", 1).unwrap_or(1_000_000) as usize;
     let row_group_rows = s.count("row_group_rows", 1).unwrap_or(128 * 1024) as usize;
     let max_file_age_ms = s.duration_ms("max_file_age");
+    let buckets = match s.count("buckets", 1).unwrap_or(1) {
+        n if n > MAX_BUCKETS => {
+            s.problem("buckets", format!("must be at most {MAX_BUCKETS}, found {n}"));
+            1
+        }
+        n => n as u32,
+    };
     Some(ParquetSink {
         location: location?,
         partition_by: partition_by?,
         max_rows_per_file,
         max_file_age_ms,
         row_group_rows,
+        buckets,
         delta,
     })
 }

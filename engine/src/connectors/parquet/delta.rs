@@ -1,9 +1,10 @@
 //! Delta Lake (`kind = "delta"`, DESIGN §11): the Parquet sink's files, made a Delta table by a transaction
-//! log it writes itself — the small, documented part of the Delta protocol a single append-only writer needs
+//! log it writes itself — the small, documented part of the Delta protocol an append-only committer needs
 //! (reader 1 / writer 2: `protocol`, `metaData`, `add`, `txn`, `commitInfo`), so weir keeps one Arrow version
 //! and no object-store stack it does not use (see the closing note of issue 33).
 //!
-//! **Commits.** Each checkpoint that rolled files is one Delta commit, `_delta_log/<version>.json`, written
+//! **Commits.** The files of every writer (worker) go to one committer (worker 0, see `committer`). Each
+//! checkpoint that rolled files is one Delta commit, `_delta_log/<version>.json`, written
 //! and fsynced under a temp name and renamed into place with the checkpoint's files, after them, once the
 //! checkpoint is durable — so a reader sees every file of a checkpoint or none. The commit carries a `txn`
 //! action (`appId` = `JOB/SINK`, `version` = the checkpoint's epoch): a restored run recognises the epochs
@@ -17,6 +18,7 @@
 //! **Layout.** Partition columns `date` (`YYYY-MM-DD`) and `hour` (`HH`), strings, as the Parquet sink's hive
 //! directories; timestamps are Delta `timestamp` (µs, UTC).
 
+use super::writer::StagedFile;
 use super::PartitionBy;
 use crate::schema::{FieldType, Schema};
 use serde_json::{json, Value};
@@ -152,10 +154,10 @@ impl DeltaLog {
         })
     }
 
-    /// Writes (under a temp name, fsynced) the commit adding `files` — (where the file is now, its final
-    /// path) — for `epoch`; gives the (temp, final) pair that publishes it, to go after the files. `None`
-    /// when there is nothing to add or the epoch is already committed.
-    pub fn stage(&mut self, epoch: u64, files: &[(PathBuf, PathBuf)]) -> io::Result<Option<(PathBuf, PathBuf)>> {
+    /// Writes (under a temp name, fsynced) the commit adding `files` for `epoch`; gives the (temp, final)
+    /// pair that publishes it, to go after the files. `None` when there is nothing to add or the epoch is
+    /// already committed.
+    pub fn stage(&mut self, epoch: u64, files: &[StagedFile]) -> io::Result<Option<(PathBuf, PathBuf)>> {
         if files.is_empty() || self.committed_epoch.is_some_and(|e| epoch <= e) {
             return Ok(None);
         }
@@ -169,8 +171,8 @@ impl DeltaLog {
             actions.push(metadata);
         }
         actions.push(json!({"txn": {"appId": self.app_id, "version": epoch, "lastUpdated": now}}));
-        for (now_at, path) in files {
-            let relative = path.strip_prefix(&self.table.published).map_err(io::Error::other)?;
+        for file in files {
+            let relative = file.path.strip_prefix(&self.table.published).map_err(io::Error::other)?;
             let mut partition_values = serde_json::Map::new();
             for part in relative.iter().filter_map(|c| c.to_str()) {
                 if let Some((k, v)) = part.split_once('=') {
@@ -180,7 +182,7 @@ impl DeltaLog {
             actions.push(json!({"add": {
                 "path": relative.to_string_lossy().replace('\\', "/"),
                 "partitionValues": partition_values,
-                "size": fs::metadata(now_at)?.len(),
+                "size": file.bytes,
                 "modificationTime": now,
                 "dataChange": true,
             }}));
