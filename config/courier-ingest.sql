@@ -12,16 +12,17 @@ SET job.checkpoint.dir = '${WEIR_CHECKPOINTS:-checkpoints/courier-ingest}';
 SET job.checkpoint.interval = '5s';
 SET serve.listen = '${WEIR_LISTEN:-127.0.0.1:7878}';
 
--- POST /v1/ingest/posted
+-- POST /v1/ingest/posted. A source quiet for a minute stops holding the windows back (idle_timeout).
 CREATE TABLE posted (
   courier STRING, ts TIMESTAMP(3), lat DOUBLE, lon DOUBLE, speed_kmh DOUBLE,
   WATERMARK FOR ts AS ts - INTERVAL '30' SECOND
-) WITH ('connector' = 'http');
+) WITH ('connector' = 'http', 'idle_timeout' = '${WEIR_IDLE_TIMEOUT:-1m}');
 
 CREATE TABLE published (
   courier STRING, ts TIMESTAMP(3), lat DOUBLE, lon DOUBLE, speed_kmh DOUBLE,
   WATERMARK FOR ts AS ts - INTERVAL '30' SECOND
-) WITH ('connector' = 'mqtt', 'url' = '${WEIR_MQTT_URL:-mqtt://127.0.0.1:1883}', 'topics' = 'fleet/+/pings');
+) WITH ('connector' = 'mqtt', 'url' = '${WEIR_MQTT_URL:-mqtt://127.0.0.1:1883}', 'topics' = 'fleet/+/pings',
+        'idle_timeout' = '${WEIR_IDLE_TIMEOUT:-1m}');
 
 CREATE VIEW pings AS SELECT * FROM posted UNION ALL SELECT * FROM published;
 

@@ -1,7 +1,8 @@
 //! The reference job `config/courier-ingest.toml` end to end, as its README section runs it: pings POSTed over
 //! HTTP and published over MQTT (a real mosquitto), the last location of each courier served over HTTP, every
 //! ping archived to a Delta table (read back by delta-rs), each courier's 15-minute stats upserted into a real
-//! PostgreSQL; a malformed ping is a dead letter.
+//! PostgreSQL; a malformed ping is a dead letter. And `idle_timeout`: with only one of its two sources fed, the
+//! job's windows still close once the quiet source has been idle that long.
 
 #[path = "support/http.rs"]
 mod http_support;
@@ -36,16 +37,18 @@ fn ping(courier: i64, step: i64) -> serde_json::Value {
 }
 
 /// `weir run config/courier-ingest.toml` against these servers, writing under `dir`, once it serves.
-fn start(dir: &Path, pg: &Postgres, broker: &Mosquitto) -> Server {
+fn start(dir: &Path, pg: &Postgres, broker: &Mosquitto, idle: &str, sets: &[&str]) -> Server {
     let mut cmd = weir();
     cmd.arg("run")
         .arg(support::repo_root().join("config/courier-ingest.toml"))
         .args(["--quiet", "--set", "job.checkpoint.interval=300ms"])
+        .args(sets)
         .env("PG_URL", pg.url())
         .env("WEIR_MQTT_URL", broker.url())
         .env("WEIR_OUT", dir.join("out"))
         .env("WEIR_CHECKPOINTS", dir.join("ck"))
-        .env("WEIR_LISTEN", "127.0.0.1:0");
+        .env("WEIR_LISTEN", "127.0.0.1:0")
+        .env("WEIR_IDLE_TIMEOUT", idle);
     let server = Server::spawn(cmd);
     let deadline = Instant::now() + Duration::from_secs(30);
     while post(&server.addr, "/v1/ingest/posted", JSON, b"[]").unwrap().status != 200 {
@@ -93,7 +96,8 @@ fn pings_posted_and_published_reach_the_view_the_delta_archive_and_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let pg = Postgres::start();
     let broker = Mosquitto::start(dir.path());
-    let server = start(dir.path(), &pg, &broker);
+    // Results from the records alone: no source is idle within the test.
+    let server = start(dir.path(), &pg, &broker, "1h", &[]);
 
     // weir's MQTT session subscribes as the job starts: a probe ping published until the source has read one
     // (its next offset in /metrics) says it is there (the broker keeps nothing for a session not made yet).
@@ -213,4 +217,36 @@ print(len(rows), len(set((r["courier"], r["ts"]) for r in rows)))
         dead.contains("broken") && dead.contains("\"source\":\"posted\""),
         "{dead}"
     );
+}
+
+#[test]
+#[ignore = "needs mosquitto and PostgreSQL (tests/run.sh sets WEIR_MOSQUITTO and WEIR_PG_BIN)"]
+fn with_only_http_fed_the_idle_mqtt_source_does_not_hold_the_windows_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start();
+    let broker = Mosquitto::start(dir.path());
+    let sets = [
+        "--set",
+        "operators.stats.window.size=2s",
+        "--set",
+        "sources.posted.max_out_of_orderness=1s",
+        "--set",
+        "sources.published.max_out_of_orderness=1s",
+    ];
+    let server = start(dir.path(), &pg, &broker, "1s", &sets);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let body = serde_json::json!([{"courier": "c1", "ts": now, "lat": 52.5, "lon": 13.4, "speed_kmh": 12.5}]);
+    let answer = post(&server.addr, "/v1/ingest/posted", JSON, body.to_string().as_bytes()).unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // Nothing was ever published: the MQTT source is idle, and its watermark follows the wall clock.
+    wait_for("the window of the one ping to reach PostgreSQL", || {
+        !stats(&pg).is_empty()
+    });
+    let got = stats(&pg);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[&("c1".to_string(), now - now.rem_euclid(2_000))], (1, 12.5, 12.5));
+    assert!(server.terminate().success());
 }

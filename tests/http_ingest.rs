@@ -390,3 +390,50 @@ fn records_after_a_quiet_spell_and_a_restart_are_all_in_the_output() {
         .collect();
     assert_eq!(ids, (1..=next).collect::<Vec<_>>());
 }
+
+/// With `idle_timeout`, a quiet log's watermark follows the wall clock through ticks the source appends to
+/// its own log: a minute-old window closes while nothing is posted. Ticks are replayed on restore, so records
+/// acknowledged after quiet spells and restarts are all in the output once (the same scenario that lost a
+/// record when the wall-clock floor was kept only in memory), and later runs' minute-old records are late.
+#[test]
+fn with_idle_timeout_a_quiet_log_closes_windows_and_restarts_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(dir.path(), "idle_timeout = \"300ms\"", "");
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let counts = dir.path().join("out/counts.jsonl");
+    let mut next = 0;
+    for run in 0..3 {
+        let server = Server::start(&job, &[]);
+        wait_ready(&server.addr, "");
+        let ts = now_ms() - 60_000;
+        for _ in 0..3 {
+            next += 1;
+            let body = format!(r#"{{"id":{next},"courier":"c{}","ts":{ts}}}"#, next % 5);
+            let answer = post(&server.addr, "/v1/ingest/pings", JSON, body.as_bytes()).unwrap();
+            assert_eq!(answer.status, 200, "{}", answer.body);
+        }
+        if run == 0 {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while jsonl_so_far(&counts).is_empty() {
+                assert!(Instant::now() < deadline, "no window closed while the log was quiet");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1_200));
+        assert!(server.terminate().success());
+    }
+    let ids: Vec<u64> = jsonl_so_far(&dir.path().join("out/raw.jsonl"))
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=next).collect::<Vec<_>>());
+    let counted: u64 = jsonl_so_far(&counts).iter().map(|r| r["pings"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 3, "only the first run's records were on time");
+    let late = jsonl_so_far(&dir.path().join("out/dead.jsonl")).len();
+    assert_eq!(late, 6, "the later runs' records are late for their closed windows");
+}

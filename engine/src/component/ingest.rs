@@ -30,10 +30,12 @@ pub struct IngestOptions {
     pub max_idempotency_keys: usize,
     /// `topic_field`: the field the MQTT topic goes into (appended to the schema).
     pub topic_field: Option<String>,
+    /// `idle_timeout`: after this long without records, the source's watermark follows the wall clock.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl IngestOptions {
-    /// Reads `max_log_bytes`, `idempotency_window` (1 h by default) and `max_idempotency_keys`.
+    /// Reads `max_log_bytes`, `idempotency_window` (1 h by default) and `idle_timeout` (none).
     pub fn read(s: &crate::config::Section, topic_field: Option<String>) -> IngestOptions {
         IngestOptions {
             max_log_bytes: s.bytes("max_log_bytes").unwrap_or(DEFAULT_MAX_LOG_BYTES),
@@ -42,7 +44,20 @@ impl IngestOptions {
                 .count("max_idempotency_keys", 1)
                 .unwrap_or(DEFAULT_MAX_IDEMPOTENCY_KEYS as u64) as usize,
             topic_field,
+            idle_timeout: s.duration("idle_timeout"),
         }
+    }
+
+    /// `weir explain`'s words for `idle_timeout` (empty without it).
+    pub fn idle_words(&self) -> String {
+        self.idle_timeout
+            .map(|d| {
+                format!(
+                    "; idle after {}, its watermark then follows the wall clock",
+                    humantime::format_duration(d)
+                )
+            })
+            .unwrap_or_default()
     }
 
     /// The fields the source adds to its declared schema.
@@ -114,6 +129,7 @@ pub fn prepare_ingest(
         process: process as u32,
         resume,
         topic_field: options.topic_field.clone(),
+        idle_timeout: options.idle_timeout,
         positions,
         resume_log,
         _feeding: feeding,
@@ -151,6 +167,7 @@ struct PreparedIngest {
     /// Where this run starts reading.
     resume: ResumePoint,
     topic_field: Option<String>,
+    idle_timeout: Option<Duration>,
     positions: Arc<PartitionPositions>,
     resume_log: Option<Arc<crate::checkpoint::ResumeLog>>,
     _feeding: Box<dyn Send + Sync>,
@@ -178,6 +195,7 @@ impl PreparedSource for PreparedIngest {
             decoder: crate::decode::Decoder::new(schema).with_max_record_bytes(s.max_record_bytes),
             topic_field,
             max_out_of_orderness_ms: s.max_out_of_orderness_ms,
+            idle_timeout: self.idle_timeout,
             future: s.future_bound(),
             max_in_flight: MAX_IN_FLIGHT,
             probe: cx.probe.clone(),

@@ -5,6 +5,16 @@
 //!
 //! The log is one partition (numbered by the process), so results are a function of its contents: the same
 //! for any worker count, batch size and restart.
+//!
+//! **Idleness.** With `idle_timeout`, when nothing has been appended to the log for that long (and it has all
+//! been read), the source appends a *tick* holding the wall-clock time, makes it durable and reads it back
+//! like a record: the largest event time so far becomes at least that time, so the log's watermark follows
+//! the wall clock (now − `max_out_of_orderness`) while it is quiet, and a quiet source — one of a union, or a
+//! process in a cluster that the senders do not reach — does not hold the job's windows back; a record that
+//! then comes later than that is late. Because the tick is in the log, a restored run replays it at the same
+//! place and stamps every record as the first run did (a wall-clock floor kept only in memory did not: it
+//! lost the first record after a restart). Without `idle_timeout` the watermark moves with the records
+//! alone.
 
 use crate::checkpoint::{ResumeLog, ResumePoint};
 use crate::chunk::DecodedChunk;
@@ -47,6 +57,7 @@ pub struct IngestSourceSetup {
     /// `topic_field`: the field the record's MQTT topic goes into.
     pub topic_field: Option<usize>,
     pub max_out_of_orderness_ms: i64,
+    pub idle_timeout: Option<Duration>,
     pub future: Option<crate::sequencer::FutureBound>,
     pub max_in_flight: u64,
     pub probe: ProbeHandle<Time>,
@@ -114,11 +125,28 @@ impl IngestSource {
         (self.setup.source_index, u32::MAX, self.worker)
     }
 
+    /// The least time the next record can have: after the largest event time read (ticks included).
     fn next_time(&self) -> Time {
         logical_time(
             self.max_ts
                 .map(|m| m.saturating_sub(self.setup.max_out_of_orderness_ms)),
         )
+    }
+
+    /// With `idle_timeout`: a log read to its end and quiet for that long gets a tick of the wall clock
+    /// (made durable here, read back like a record) when that would move the watermark on.
+    fn tick_if_idle(&mut self, position: u64) -> Result<(), crate::ingest::IngestError> {
+        let (Some(idle), Some(log)) = (self.setup.idle_timeout, &self.setup.log) else {
+            return Ok(());
+        };
+        let now = crate::checkpoint::coordinator::now_ms();
+        if position < log.durable_end() || log.quiet_ms() < idle.as_millis() as i64 || self.max_ts >= Some(now) {
+            return Ok(());
+        }
+        match log.append_tick(now)? {
+            Some(end) => log.wait_durable(end),
+            None => Ok(()),
+        }
     }
 
     /// Decodes and stamps a batch read from the log, at no time below `cap`.
@@ -198,13 +226,24 @@ impl SourceLogic for IngestSource {
                 return Step::Stopped;
             }
         }
-        let read = batch.offsets.len();
+        let read = batch.offsets.len() + batch.tick.is_some() as usize;
+        let tick = batch.tick.take();
         let batches = if batch.is_empty() {
             Vec::new()
         } else {
             vec![self.stamp(batch, cap)]
         };
+        if let Some((_, ms)) = tick {
+            self.max_ts = self.max_ts.max(Some(ms));
+        }
         let position = self.reader.as_ref().expect("reader").position();
+        if let Err(e) = self.tick_if_idle(position) {
+            self.stop.fail(crate::error::JobFailure::SourceRead {
+                source_name: self.setup.name.clone(),
+                cause: e.to_string(),
+            });
+            return Step::Stopped;
+        }
         let durable = self.setup.log.as_ref().map_or(0, |l| l.durable_end());
         self.setup
             .positions

@@ -1,9 +1,11 @@
 //! The ingest log's on-disk frames: `u32 length, u32 CRC-32 of the body, body`, little-endian.
 //!
 //! A body is one of:
-//! - a **record** (`0`): flags (`1`: a topic follows, `2`: an MQTT packet id follows), the topic as
-//!   `u16 length + UTF-8`, the packet id as `u16`, then the payload to its end. Records are what offsets
-//!   count.
+//! - a **record** (`0`): flags (`1`: a topic follows, `2`: an MQTT packet id follows, `4`: a tick), the
+//!   topic as `u16 length + UTF-8`, the packet id as `u16`, then the payload to its end. Records are what
+//!   offsets count. A *tick* is a record the source itself appends to a log that has been quiet for its
+//!   `idle_timeout`: its payload is the wall-clock time (`i64` epoch ms), which the reader takes as the
+//!   largest event time so far — the log's watermark moves on, and a replay moves it the same way.
 //! - a **release** (`1`): a `u16` MQTT packet id the broker released (PUBREL, QoS 2): it confirms the broker
 //!   has the acknowledgement, so the packet id can no longer come back as a redelivery of that record.
 //! - a **request** (`2`): an HTTP `Idempotency-Key` with its answer (`u64` first offset, `u64` records,
@@ -21,6 +23,7 @@ const REQUEST: u8 = 2;
 
 const HAS_TOPIC: u8 = 1;
 const HAS_PACKET_ID: u8 = 2;
+const IS_TICK: u8 = 4;
 
 /// A record as it is appended.
 #[derive(Clone, Copy, Debug, Default)]
@@ -30,6 +33,18 @@ pub struct LogRecord<'a> {
     pub topic: Option<&'a str>,
     /// The MQTT packet id it came with (QoS ≥ 1).
     pub packet_id: Option<u16>,
+    /// A tick (the payload is the wall-clock time, see [`tick_payload`]), not a received record.
+    pub tick: bool,
+}
+
+/// A tick's payload: the wall-clock time in epoch ms.
+pub fn tick_payload(ms: i64) -> [u8; 8] {
+    ms.to_le_bytes()
+}
+
+/// The time a tick's payload holds.
+pub fn tick_time(payload: &[u8]) -> Option<i64> {
+    Some(i64::from_le_bytes(payload.try_into().ok()?))
 }
 
 /// An HTTP request's answer, kept for its `Idempotency-Key`.
@@ -48,6 +63,7 @@ pub enum Frame<'a> {
         payload: &'a [u8],
         topic: Option<&'a str>,
         packet_id: Option<u16>,
+        tick: bool,
     },
     Release(u16),
     Request {
@@ -70,8 +86,9 @@ fn frame(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
 pub fn put_record(out: &mut Vec<u8>, r: &LogRecord) {
     frame(out, |b| {
         b.push(RECORD);
-        let flags =
-            if r.topic.is_some() { HAS_TOPIC } else { 0 } | if r.packet_id.is_some() { HAS_PACKET_ID } else { 0 };
+        let flags = if r.topic.is_some() { HAS_TOPIC } else { 0 }
+            | if r.packet_id.is_some() { HAS_PACKET_ID } else { 0 }
+            | if r.tick { IS_TICK } else { 0 };
         b.push(flags);
         if let Some(t) = r.topic {
             let t = &t.as_bytes()[..t.len().min(u16::MAX as usize)];
@@ -147,6 +164,7 @@ fn parse(body: &[u8]) -> Option<Frame<'_>> {
                 payload: &body[at..],
                 topic,
                 packet_id,
+                tick: flags & IS_TICK != 0,
             })
         }
         RELEASE => Some(Frame::Release(u16_at(body, 1)?)),
@@ -175,6 +193,7 @@ mod tests {
                 payload: b"{\"a\":1}",
                 topic: Some("fleet/7/pings"),
                 packet_id: Some(42),
+                tick: false,
             },
         );
         put_release(&mut out, 42);
@@ -205,14 +224,16 @@ mod tests {
                 Frame::Record {
                     payload: b"{\"a\":1}",
                     topic: Some("fleet/7/pings"),
-                    packet_id: Some(42)
+                    packet_id: Some(42),
+                    tick: false,
                 },
                 Frame::Release(42),
                 Frame::Request { key: "k-1", answer },
                 Frame::Record {
                     payload: b"x",
                     topic: None,
-                    packet_id: None
+                    packet_id: None,
+                    tick: false,
                 },
             ]
         );

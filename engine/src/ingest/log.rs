@@ -72,6 +72,8 @@ pub struct IngestLog {
     sync: Mutex<SyncState>,
     synced: Condvar,
     wakers: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+    /// When a record (or tick) was last appended, epoch ms (the log's opening counts as one).
+    last_append_ms: std::sync::atomic::AtomicI64,
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
@@ -131,6 +133,7 @@ impl IngestLog {
                         payload,
                         topic,
                         packet_id,
+                        ..
                     } => {
                         if let Some(p) = packet_id {
                             unacked.insert(p, (next, content_hash(topic, payload)));
@@ -194,6 +197,7 @@ impl IngestLog {
             }),
             synced: Condvar::new(),
             wakers: Mutex::default(),
+            last_append_ms: std::sync::atomic::AtomicI64::new(now_ms()),
         })
     }
 
@@ -255,6 +259,33 @@ impl IngestLog {
         Ok(Publish::Appended(offset))
     }
 
+    /// Appends a tick at wall-clock time `ms` (see [`frame`]) and gives the offset after it; nothing when
+    /// the log is full (a tick only moves a watermark on, and the log's reader will free space).
+    pub fn append_tick(&self, ms: i64) -> Result<Option<u64>, IngestError> {
+        let mut w = self.writer.lock();
+        let mut buf = std::mem::take(&mut w.buf);
+        buf.clear();
+        let payload = frame::tick_payload(ms);
+        let tick = LogRecord {
+            payload: &payload,
+            tick: true,
+            ..Default::default()
+        };
+        frame::put_record(&mut buf, &tick);
+        let result = self.write(&mut w, &buf, 1);
+        w.buf = buf;
+        match result {
+            Ok(()) => Ok(Some(w.next)),
+            Err(IngestError::Full { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Milliseconds since a record or tick was last appended (or the log opened).
+    pub fn quiet_ms(&self) -> i64 {
+        now_ms() - self.last_append_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Notes that the broker released `packet_id` (PUBREL: it has the acknowledgement of a QoS 2 message).
     pub fn released(&self, packet_id: u16) -> Result<(), IngestError> {
         let mut w = self.writer.lock();
@@ -295,6 +326,10 @@ impl IngestLog {
         }
         w.total_bytes += len;
         w.next += records;
+        if records > 0 {
+            self.last_append_ms
+                .store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(())
     }
 

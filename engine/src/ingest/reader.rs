@@ -19,6 +19,8 @@ pub struct LogBatch {
     pub offsets: Vec<u64>,
     /// Each record's topic — only from a reader [`LogReader::with_topics`] (else empty).
     pub topics: Vec<Option<String>>,
+    /// A tick read after the records (a batch ends at a tick): its offset and wall-clock time.
+    pub tick: Option<(u64, i64)>,
 }
 
 impl LogBatch {
@@ -138,6 +140,21 @@ impl LogReader {
             }
             match frame::next(&self.buf[self.at..]) {
                 Some((f, len)) => {
+                    if let Frame::Record {
+                        payload, tick: true, ..
+                    } = f
+                    {
+                        // A batch ends at a tick: the records before it are stamped before it moves the
+                        // watermark on.
+                        if !out.offsets.is_empty() {
+                            break;
+                        }
+                        out.tick = Some((self.next, frame::tick_time(payload).unwrap_or(i64::MIN)));
+                        self.next += 1;
+                        self.at += len;
+                        n += 1;
+                        break;
+                    }
                     if let Frame::Record { payload, topic, .. } = f {
                         let start = out.raw.len() as u32;
                         out.raw.extend_from_slice(payload);
@@ -222,6 +239,35 @@ mod tests {
     }
 
     #[test]
+    fn a_tick_ends_a_batch_takes_an_offset_and_is_read_back_from_any_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(IngestLog::open(dir.path(), 0, options(1 << 20)).unwrap());
+        log.append(&[record("a"), record("b")], None).unwrap();
+        let end = log.append_tick(1_234_567).unwrap().expect("room for a tick");
+        assert_eq!(end, 3);
+        let (after, end, _) = log.append(&[record("c")], None).unwrap();
+        assert_eq!(after.first_offset, 3, "the tick took offset 2");
+        log.wait_durable(end).unwrap();
+        let mut r = LogReader::new(log.clone(), 0).unwrap();
+        let mut b = LogBatch::default();
+        assert_eq!(r.read(&mut b, 100, usize::MAX).unwrap(), 2);
+        assert_eq!(
+            (b.offsets.clone(), b.tick),
+            (vec![0, 1], None),
+            "the records before the tick, alone"
+        );
+        let mut b = LogBatch::default();
+        assert_eq!(r.read(&mut b, 100, usize::MAX).unwrap(), 1);
+        assert_eq!((b.offsets.is_empty(), b.tick), (true, Some((2, 1_234_567))));
+        assert_eq!(read_all(&log, 2), vec![(3, "c".to_string())]);
+        let mut from_tick = LogReader::new(log.clone(), 2).unwrap();
+        let mut b = LogBatch::default();
+        from_tick.read(&mut b, 100, usize::MAX).unwrap();
+        assert_eq!(b.tick, Some((2, 1_234_567)));
+        assert!(log.quiet_ms() < 60_000);
+    }
+
+    #[test]
     fn records_are_read_only_once_durable_across_segments_and_from_any_offset() {
         let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(IngestLog::open(dir.path(), 0, options(1 << 20)).unwrap());
@@ -302,6 +348,7 @@ mod tests {
             payload: payload.as_bytes(),
             topic: Some("fleet/1/pings"),
             packet_id: Some(packet_id),
+            tick: false,
         };
         assert_eq!(log.append_publish(&ping("p1", 7), false).unwrap(), Publish::Appended(2));
         assert_eq!(log.append_publish(&ping("p2", 8), false).unwrap(), Publish::Appended(3));

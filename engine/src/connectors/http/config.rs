@@ -1,6 +1,6 @@
 //! The options of `[tables.NAME] kind = "http"` (`url`, `headers`, `interval`, `timeout`) and of
 //! `[sources.NAME] kind = "http"` (`max_body_bytes`, `max_log_bytes`, `idempotency_window`,
-//! `max_idempotency_keys`).
+//! `max_idempotency_keys`, `idle_timeout`).
 
 use super::ingest::{HttpIngestSpec, DEFAULT_MAX_BODY_BYTES};
 use super::table::HttpTable;

@@ -33,8 +33,10 @@ impl SourceComponent for HttpIngestSpec {
     fn describe(&self, _workers: usize) -> String {
         format!(
             "HTTP ingest: POST /v1/ingest/NAME on [serve] (bodies up to {} bytes), kept in an ingest log of up to \
-             {} bytes per process, read by the process's first worker",
-            self.max_body_bytes, self.options.max_log_bytes
+             {} bytes per process, read by the process's first worker{}",
+            self.max_body_bytes,
+            self.options.max_log_bytes,
+            self.options.idle_words()
         )
     }
 

@@ -55,14 +55,15 @@ impl SourceComponent for MqttSourceSpec {
     fn describe(&self, _workers: usize) -> String {
         format!(
             "MQTT topics {} at {}://{}:{} (QoS {}, persistent session{}), kept in an ingest log of up to {} bytes \
-             per process, read by the process's first worker",
+             per process, read by the process's first worker{}",
             self.topics.join(", "),
             if self.tls { "mqtts" } else { "mqtt" },
             self.host,
             self.port,
             self.qos,
             self.client_id.as_ref().map(|c| format!(" `{c}`")).unwrap_or_default(),
-            self.options.max_log_bytes
+            self.options.max_log_bytes,
+            self.options.idle_words()
         )
     }
 
@@ -274,6 +275,7 @@ impl Session {
             payload: &p.payload,
             topic: Some(&p.topic),
             packet_id: (p.qos != QoS::AtMostOnce).then_some(p.pkid),
+            tick: false,
         };
         let mut full_reported = false;
         loop {
