@@ -24,8 +24,8 @@ pub mod table_op;
 
 pub use crate::error::JobFailure;
 pub use context::{
-    Checkpoints, Gauges, IngestEndpoint, IngestEndpoints, IngestReply, IngestRequest, Progress, RunContext, Stopping,
-    Tallies,
+    Appended, Checkpoints, Gauges, IngestEndpoint, IngestEndpoints, IngestReply, IngestRequest, Progress, RunContext,
+    Stopping, Tallies,
 };
 
 use serde::{Deserialize, Serialize};

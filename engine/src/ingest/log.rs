@@ -11,6 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a log is sized and how long (and how many) idempotency keys it remembers.
@@ -74,6 +75,8 @@ pub struct IngestLog {
     wakers: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
     /// When a record (or tick) was last appended, epoch ms (the log's opening counts as one).
     last_append_ms: std::sync::atomic::AtomicI64,
+    /// The durable end, for async waiters.
+    durable_tx: tokio::sync::watch::Sender<u64>,
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
@@ -198,6 +201,7 @@ impl IngestLog {
             synced: Condvar::new(),
             wakers: Mutex::default(),
             last_append_ms: std::sync::atomic::AtomicI64::new(now_ms()),
+            durable_tx: tokio::sync::watch::Sender::new(next),
         })
     }
 
@@ -362,19 +366,51 @@ impl IngestLog {
             }
             s.syncing = true;
             drop(s);
-            let synced = self.sync_now();
+            self.group_sync();
             s = self.sync.lock();
-            s.syncing = false;
-            match synced {
-                Ok(upto) => s.durable = s.durable.max(upto),
-                Err(e) => s.error = Some(e),
+        }
+    }
+
+    /// [`wait_durable`](Self::wait_durable) for an async caller (an HTTP request): it awaits the group `fsync`
+    /// without holding a thread; the first waiter of a group starts the `fsync` on a blocking thread.
+    pub async fn durable(self: &Arc<Self>, end: u64) -> Result<(), IngestError> {
+        let mut changed = self.durable_tx.subscribe();
+        loop {
+            {
+                let mut s = self.sync.lock();
+                if let Some(e) = &s.error {
+                    return Err(e.clone());
+                }
+                if s.durable >= end {
+                    return Ok(());
+                }
+                if !s.syncing {
+                    s.syncing = true;
+                    let log = self.clone();
+                    tokio::task::spawn_blocking(move || log.group_sync());
+                }
             }
-            self.synced.notify_all();
-            drop(s);
-            for wake in self.wakers.lock().iter() {
-                wake();
-            }
-            s = self.sync.lock();
+            // Subscribed before looking: a sync finishing meanwhile is seen as a change.
+            let _ = changed.changed().await;
+        }
+    }
+
+    /// One group `fsync`, by the waiter that set `syncing`: records what is durable (or the error) and wakes
+    /// every waiter, blocking or async, and the reading source.
+    fn group_sync(&self) {
+        let synced = self.sync_now();
+        let mut s = self.sync.lock();
+        s.syncing = false;
+        match synced {
+            Ok(upto) => s.durable = s.durable.max(upto),
+            Err(e) => s.error = Some(e),
+        }
+        self.synced.notify_all();
+        let durable = s.durable;
+        drop(s);
+        self.durable_tx.send_replace(durable);
+        for wake in self.wakers.lock().iter() {
+            wake();
         }
     }
 

@@ -10,7 +10,7 @@
 
 use crate::component::ingest::{prepare_ingest, IngestFeed, IngestOptions};
 use crate::component::{PreparedSource, SourceComponent, SourcePrepareContext};
-use crate::dataflow::{IngestEndpoint, IngestEndpoints, IngestReply, IngestRequest};
+use crate::dataflow::{Appended, IngestEndpoint, IngestEndpoints, IngestReply, IngestRequest};
 use crate::error::RunError;
 use crate::ingest::{IngestError, IngestLog, LogRecord};
 use std::sync::Arc;
@@ -103,11 +103,8 @@ impl IngestEndpoint for HttpEndpoint {
         self.max_body_bytes
     }
 
-    fn ingest(&self, request: IngestRequest) -> IngestReply {
-        let payloads = match split_body(request.body, request.content_type) {
-            Ok(p) => p,
-            Err(reason) => return IngestReply::BadRequest(reason),
-        };
+    fn ingest(&self, request: IngestRequest) -> Result<Appended, IngestReply> {
+        let payloads = split_body(request.body, request.content_type).map_err(IngestReply::BadRequest)?;
         let records: Vec<LogRecord> = payloads
             .iter()
             .map(|p| LogRecord {
@@ -115,23 +112,21 @@ impl IngestEndpoint for HttpEndpoint {
                 ..Default::default()
             })
             .collect();
-        let appended = self
-            .log
-            .append(&records, request.idempotency_key)
-            .and_then(|(answer, end, _)| self.log.wait_durable(end).map(|_| answer));
-        match appended {
-            Ok(answer) => IngestReply::Accepted {
+        match self.log.append(&records, request.idempotency_key) {
+            Ok((answer, end, _)) => Ok(Appended {
                 accepted: answer.accepted,
                 first_offset: answer.first_offset,
-            },
+                end,
+                log: self.log.clone(),
+            }),
             Err(e @ IngestError::Full { .. }) => {
                 self.metrics.ingest_log_full(&self.name);
-                IngestReply::Full {
+                Err(IngestReply::Full {
                     reason: e.to_string(),
                     retry_after_s: 1,
-                }
+                })
             }
-            Err(e) => IngestReply::Failed(e.to_string()),
+            Err(e) => Err(IngestReply::Failed(e.to_string())),
         }
     }
 }

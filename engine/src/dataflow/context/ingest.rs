@@ -25,12 +25,33 @@ pub enum IngestReply {
     Failed(String),
 }
 
+/// A request's records appended to the log, not yet durable: the answer once `log` is durable up to `end`.
+pub struct Appended {
+    pub accepted: u64,
+    pub first_offset: u64,
+    pub end: u64,
+    pub log: Arc<crate::ingest::IngestLog>,
+}
+
+impl Appended {
+    /// Waits (without holding a thread) until the records are durable: then the request is answered 200.
+    pub async fn durable(self) -> IngestReply {
+        match self.log.durable(self.end).await {
+            Ok(()) => IngestReply::Accepted {
+                accepted: self.accepted,
+                first_offset: self.first_offset,
+            },
+            Err(e) => IngestReply::Failed(e.to_string()),
+        }
+    }
+}
+
 /// An HTTP ingest source's way in.
 pub trait IngestEndpoint: Send + Sync {
     /// Bodies longer than this are answered 413 before they are read.
     fn max_body_bytes(&self) -> usize;
-    /// Appends the request's records and waits until they are durable (blocking).
-    fn ingest(&self, request: IngestRequest) -> IngestReply;
+    /// Appends the request's records (or finds its idempotency key): what to wait for, or the answer now.
+    fn ingest(&self, request: IngestRequest) -> Result<Appended, IngestReply>;
 }
 
 /// The endpoints of a run by source name.

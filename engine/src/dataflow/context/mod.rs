@@ -12,7 +12,7 @@ mod tallies;
 
 pub use checkpoints::Checkpoints;
 pub use gauges::Gauges;
-pub use ingest::{IngestEndpoint, IngestEndpoints, IngestReply, IngestRequest};
+pub use ingest::{Appended, IngestEndpoint, IngestEndpoints, IngestReply, IngestRequest};
 pub use progress::Progress;
 pub use stop::Stopping;
 pub use tallies::{Tallies, TallyKey};
