@@ -194,6 +194,21 @@ path = "out/./same.jsonl"
 [sinks.dead_letters]
 kind = "parquet"
 path = "out"
+
+[sinks.lake]
+kind = "parquet"
+inputs = ["fine"]
+path = "s3://bucket/lake"
+
+[sinks.inner]
+kind = "delta"
+inputs = ["fine"]
+path = "s3://bucket/lake/inner/"
+
+[sinks.beside]
+kind = "parquet"
+inputs = ["fine"]
+path = "s3://bucket/lakehouse"
 "#,
     )
     .unwrap();
@@ -208,9 +223,14 @@ path = "out"
         "operators.spikes.when: `ppv_mm_s > nan`: unknown field `nan`",
         "sinks.b.path: `out/./same.jsonl` is the same path as sinks.a (`out/same.jsonl`)",
         "sinks.dead_letters.path: `out` is a path inside or around that of sinks.a",
+        "sinks.inner.path: `s3://bucket/lake/inner` is a URL inside or around that of sinks.lake (`s3://bucket/lake`)",
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
+    assert!(
+        !err.contains("sinks.beside.path"),
+        "a sibling prefix is not inside: {err}"
+    );
     let o = weir()
         .current_dir(tmp.path())
         .arg("check")

@@ -46,8 +46,9 @@ pub enum LockError {
 /// Locks the plan's checkpoint directory and every sink path (creating the directories they live in).
 pub fn lock_outputs(plan: &Plan) -> Result<InstanceLock, LockError> {
     let mut targets: Vec<(String, PathBuf, PathBuf)> = Vec::new();
-    // With several processes each locks its own part of the checkpoint directory, and only process 0
-    // (which writes every sink) locks the sinks.
+    // With several processes each locks its own part of the checkpoint directory, and only process 0 locks
+    // the sinks (one lock per running job: the other processes write Parquet and Delta files into what it
+    // holds).
     let (process, processes) = plan.process();
     if let Some(c) = &plan.checkpoint {
         let lock = if processes > 1 {

@@ -115,6 +115,12 @@ pub trait SinkComponent: std::fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// The object-storage URL the sink writes under (`s3://bucket/prefix`), if it writes to one; two sinks may
+    /// not share one or nest.
+    fn object_url(&self) -> Option<&str> {
+        None
+    }
+
     /// Whether [`path`](Self::path) names a directory the sink fills with files (else it is one file).
     fn path_is_directory(&self) -> bool {
         false

@@ -78,6 +78,29 @@ pub(super) fn check_sink_paths(sinks: &[SinkPlan], problems: &Problems) {
             }
         }
     }
+    let urls: Vec<(&SinkPlan, &str)> = sinks
+        .iter()
+        .filter_map(|s| Some((s, s.component.object_url()?.trim_end_matches('/'))))
+        .collect();
+    for (i, (a, ua)) in urls.iter().enumerate() {
+        for (b, ub) in &urls[..i] {
+            let inside = |x: &str, y: &str| x.strip_prefix(y).is_some_and(|rest| rest.starts_with('/'));
+            if ua == ub || inside(ua, ub) || inside(ub, ua) {
+                let how = if ua == ub {
+                    "the same URL as"
+                } else {
+                    "a URL inside or around that of"
+                };
+                problems.add(
+                    &format!("sinks.{}.path", a.name),
+                    format!(
+                        "`{ua}` is {how} sinks.{} (`{ub}`): two sinks cannot write one object prefix",
+                        b.name
+                    ),
+                );
+            }
+        }
+    }
 }
 
 pub(super) fn check_names(

@@ -151,6 +151,13 @@ impl SinkComponent for ParquetSink {
         self.path()
     }
 
+    fn object_url(&self) -> Option<&str> {
+        match &self.location {
+            Location::Object(url) => Some(url),
+            Location::Local(_) => None,
+        }
+    }
+
     fn reads_one_stream(&self) -> bool {
         true
     }
