@@ -75,6 +75,17 @@ fn loud_member(
     cmd
 }
 
+/// `job` run by one process of one worker, writing under `dir/ref`: what a cluster must match.
+fn one_process_run(job: &Path, dir: &Path) -> PathBuf {
+    let reference = dir.join("ref");
+    ok(weir()
+        .arg("run")
+        .arg(job)
+        .args(["--quiet", "--workers", "1"])
+        .env("WEIR_OUT", &reference));
+    reference
+}
+
 fn wait_all(children: Vec<Child>, limit: Duration) -> Vec<(std::process::ExitStatus, String)> {
     let deadline = Instant::now() + limit;
     children
@@ -106,12 +117,7 @@ fn three_processes_of_two_workers_write_what_one_process_does() {
     let tmp = tempfile::tempdir().unwrap();
     let paths = partitions(tmp.path(), 4);
     let job = file_job_over_partitions("vibration-rollup.toml", &paths, tmp.path());
-    let reference = tmp.path().join("ref");
-    ok(weir()
-        .arg("run")
-        .arg(&job)
-        .args(["--quiet", "--workers", "1"])
-        .env("WEIR_OUT", &reference));
+    let reference = one_process_run(&job, tmp.path());
 
     let out = tmp.path().join("cluster");
     let hosts = hostfile(tmp.path(), 3);
@@ -194,12 +200,7 @@ fn bucketed_file_sinks_are_written_by_every_process_and_match_one_process() {
     let tmp = tempfile::tempdir().unwrap();
     let paths = partitions(tmp.path(), 4);
     let job = bucketed_job(&paths, tmp.path());
-    let reference = tmp.path().join("ref");
-    ok(weir()
-        .arg("run")
-        .arg(&job)
-        .args(["--quiet", "--workers", "1"])
-        .env("WEIR_OUT", &reference));
+    let reference = one_process_run(&job, tmp.path());
 
     let out = tmp.path().join("cluster");
     let ckpt = format!("job.checkpoint.dir={}", tmp.path().join("ckpt").display());
@@ -320,12 +321,7 @@ fn a_cluster_killed_again_and_again_resumes_from_its_checkpoints_with_other_proc
     let paths = partitions(tmp.path(), 4);
     // With file sinks whose files are spread over the processes: their state is split anew at each count.
     let job = bucketed_job(&paths, tmp.path());
-    let reference = tmp.path().join("ref");
-    ok(weir()
-        .arg("run")
-        .arg(&job)
-        .args(["--quiet", "--workers", "1"])
-        .env("WEIR_OUT", &reference));
+    let reference = one_process_run(&job, tmp.path());
 
     let out = tmp.path().join("cluster");
     let ckpt = tmp.path().join("ckpt");

@@ -62,6 +62,14 @@ inputs = ["pings.dead_letters", "per_courier.late"]
     job
 }
 
+/// The ids in the job's raw output, in output order.
+fn raw_ids(dir: &Path) -> Vec<u64> {
+    jsonl_so_far(&dir.join("out/raw.jsonl"))
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect()
+}
+
 fn record(id: u64) -> String {
     format!(r#"{{"id":{id},"courier":"c{}","ts":{}}}"#, id % 5, 1_000_000 + id * 100)
 }
@@ -384,11 +392,7 @@ fn records_after_a_quiet_spell_and_a_restart_are_all_in_the_output() {
         std::thread::sleep(Duration::from_millis(1_200));
         assert!(server.terminate().success());
     }
-    let ids: Vec<u64> = jsonl_so_far(&dir.path().join("out/raw.jsonl"))
-        .iter()
-        .map(|r| r["id"].as_u64().unwrap())
-        .collect();
-    assert_eq!(ids, (1..=next).collect::<Vec<_>>());
+    assert_eq!(raw_ids(dir.path()), (1..=next).collect::<Vec<_>>());
 }
 
 /// With `idle_timeout`, a quiet log's watermark follows the wall clock through ticks the source appends to
@@ -427,11 +431,7 @@ fn with_idle_timeout_a_quiet_log_closes_windows_and_restarts_lose_nothing() {
         std::thread::sleep(Duration::from_millis(1_200));
         assert!(server.terminate().success());
     }
-    let ids: Vec<u64> = jsonl_so_far(&dir.path().join("out/raw.jsonl"))
-        .iter()
-        .map(|r| r["id"].as_u64().unwrap())
-        .collect();
-    assert_eq!(ids, (1..=next).collect::<Vec<_>>());
+    assert_eq!(raw_ids(dir.path()), (1..=next).collect::<Vec<_>>());
     let counted: u64 = jsonl_so_far(&counts).iter().map(|r| r["pings"].as_u64().unwrap()).sum();
     assert_eq!(counted, 3, "only the first run's records were on time");
     let late = jsonl_so_far(&dir.path().join("out/dead.jsonl")).len();

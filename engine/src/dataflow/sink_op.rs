@@ -66,6 +66,31 @@ pub fn may_write(failed: &mut bool, stop: &Stopping, abort: impl FnOnce()) -> bo
     true
 }
 
+/// Where a sink stands in one activation, from its input's and the job's frontiers.
+pub struct SinkFrontier {
+    /// Its input's frontier (`None`: the input ended).
+    pub raw: Option<Time>,
+    /// The frontier to write up to ([`acting_frontier`]: never past a stop).
+    pub upto: Option<Time>,
+    /// Its own input has ended and so has every other stream: nothing can fail the job any more.
+    pub ended: bool,
+}
+
+impl SinkFrontier {
+    pub fn of(
+        input: &timely::progress::frontier::MutableAntichain<Time>,
+        job: &timely::progress::frontier::MutableAntichain<Time>,
+        stop: &Stopping,
+    ) -> Self {
+        let raw = frontier_time(input);
+        Self {
+            raw,
+            upto: acting_frontier(raw, stop),
+            ended: raw.is_none() && frontier_time(job).is_none(),
+        }
+    }
+}
+
 /// What a sink operator needs of its writer besides writing: discarding what it has not published.
 pub trait Discard {
     fn discard(&mut self);
@@ -118,10 +143,7 @@ pub fn sink_operator<'s, D, W, L>(
                     }
                 });
                 job.for_each_stamp(|_, _| {});
-                let raw = frontier_time(frontier);
-                let f = acting_frontier(raw, &ctx.stop);
-                // Its own input has ended and so has every other stream: nothing can fail the job any more.
-                let ended = raw.is_none() && frontier_time(job_frontier).is_none();
+                let SinkFrontier { raw, upto: f, ended } = SinkFrontier::of(frontier, job_frontier, &ctx.stop);
                 let due = part.due(raw);
                 let Some(w) = writer.as_mut() else {
                     if let Some((epoch, _)) = due {

@@ -249,22 +249,20 @@ impl SinkComponent for ParquetSink {
         if let Some(url) = &url {
             writer.publish_to(url.clone());
         }
-        let log = match (self.delta, cx.writes) {
-            (true, true) => {
-                writer.for_delta();
-                let app_id = format!("{}/{}", cx.job, cx.name);
-                let table = delta::Table {
-                    staging: dir.clone(),
-                    published: url.as_ref().map_or(dir.clone(), PathBuf::from),
-                };
-                let log = delta::DeltaLog::open(table, app_id, &schema, self.partition_by, cx.restored.is_some());
-                Some(log.map_err(cx.output_error(&dir))?)
-            }
-            (true, false) => {
-                writer.for_delta();
-                None
-            }
-            (false, _) => None,
+        if self.delta {
+            writer.for_delta();
+        }
+        // The table's log is kept by its committer, on worker 0.
+        let log = if self.delta && cx.writes {
+            let app_id = format!("{}/{}", cx.job, cx.name);
+            let table = delta::Table {
+                staging: dir.clone(),
+                published: url.as_ref().map_or(dir.clone(), PathBuf::from),
+            };
+            let log = delta::DeltaLog::open(table, app_id, &schema, self.partition_by, cx.restored.is_some());
+            Some(log.map_err(cx.output_error(&dir))?)
+        } else {
+            None
         };
         let records = unbatched(records).probe_with(cx.probe);
         let notes = operator::parquet_writers(

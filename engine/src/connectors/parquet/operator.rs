@@ -9,8 +9,8 @@
 
 use super::writer::{route, ParquetRowWriter, ParquetState, StagedFile};
 use crate::checkpoint::{decode, sink_state_name, Contribution};
-use crate::dataflow::sink_op::{may_write, suspending, take_ready, JobEnd};
-use crate::dataflow::{acting_frontier, frontier_time, participant, JobFailure, RunContext, Time};
+use crate::dataflow::sink_op::{may_write, suspending, take_ready, JobEnd, SinkFrontier};
+use crate::dataflow::{participant, JobFailure, RunContext, Time};
 use crate::record::Record;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -72,9 +72,7 @@ pub fn parquet_writers<'s>(
                     }
                 });
                 job.for_each_stamp(|_, _| {});
-                let raw = frontier_time(frontier);
-                let f = acting_frontier(raw, &ctx.stop);
-                let ended = raw.is_none() && frontier_time(job_frontier).is_none();
+                let SinkFrontier { raw, upto: f, ended } = SinkFrontier::of(frontier, job_frontier, &ctx.stop);
                 let due = part.due(raw);
                 let mut notes = Vec::new();
                 if may_write(&mut failed, &ctx.stop, || writer.abort()) {
